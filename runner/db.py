@@ -1,0 +1,78 @@
+"""Connections to the target database, with timeouts, TLS and errors a person can act on."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import pymysql
+
+from runner.errors import TargetUnreachable
+from runner.profile import Database
+
+# Client-side codes meaning "the server could not be reached or went away" (CR_*).
+LOST_CONNECTION = {2002, 2003, 2006, 2013, 2055}
+
+
+def describe(cfg: Database) -> str:
+    """Where the database is, for messages: never includes the password."""
+    where = f"socket {cfg.socket}" if cfg.socket else f"{cfg.host}:{cfg.port}"
+    return f"database {cfg.name!r} as {cfg.user!r} at {where}"
+
+
+def connect(
+    cfg: Database,
+    timeout_s: float,
+    *,
+    read_timeout_s: float | None = None,
+    read_only: bool = False,
+) -> pymysql.Connection:
+    """Open a connection; `read_only` sessions are what verification uses."""
+    kwargs: dict[str, Any] = dict(
+        user=cfg.user,
+        password=cfg.password.get_secret_value(),
+        database=cfg.name,
+        charset="utf8mb4",
+        autocommit=True,
+        connect_timeout=timeout_s,
+        read_timeout=read_timeout_s,
+        write_timeout=read_timeout_s,
+    )
+    if cfg.socket:
+        kwargs["unix_socket"] = str(cfg.socket)
+    else:
+        kwargs.update(host=cfg.host, port=cfg.port)
+    if cfg.tls is not None:
+        context = ssl.create_default_context(cafile=str(cfg.tls.ca) if cfg.tls.ca else None)
+        kwargs["ssl"] = context
+    try:
+        conn = pymysql.connect(**kwargs)
+    except pymysql.err.OperationalError as exc:
+        code, message = exc.args[0], exc.args[1] if len(exc.args) > 1 else ""
+        raise TargetUnreachable(f"cannot connect to {describe(cfg)}: ({code}) {message}") from None
+    if cfg.tls is not None and cfg.tls.required:
+        with conn.cursor() as cur:
+            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            row = cur.fetchone()
+        if not row or not row[1]:
+            conn.close()
+            raise TargetUnreachable(
+                f"{describe(cfg)} does not offer TLS, but database.tls.required is true"
+            )
+    if read_only:
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION TRANSACTION READ ONLY")
+    return conn
+
+
+def server_error(exc: pymysql.err.MySQLError) -> str:
+    """`(1064) You have an error...` from any pymysql error."""
+    if len(exc.args) >= 2:
+        return f"({exc.args[0]}) {exc.args[1]}"
+    return str(exc)
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    return isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError) and (
+        not exc.args or exc.args[0] in LOST_CONNECTION or isinstance(exc, pymysql.err.InterfaceError)
+    )

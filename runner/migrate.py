@@ -1,0 +1,348 @@
+"""The migration engine: lock, re-read the ledger under the lock, apply in order, record honestly.
+
+Each migration runs inside one transaction together with its ledger row. If it
+holds only transactional statements, a failure or a crash rolls everything
+back, ledger row included. If a statement commits implicitly (DDL does on MySQL
+and MariaDB), that commit also makes the ledger row "did not finish" durable
+before the DDL runs; a failure then leaves a failed row that blocks every later
+`migrate` until `repair`. Whether anything was committed is read from the
+ledger after the rollback, not guessed from statement keywords.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+
+from runner import __version__
+from runner.db import connect, describe, is_connection_lost, server_error
+from runner.errors import (
+    LockTimeout,
+    MigrationBlocked,
+    MigrationFailed,
+    MigrationFileError,
+    TargetUnreachable,
+    UsageError,
+)
+from runner.ledger import Ledger, make_ledger
+from runner.migration_files import Migration, MigrationSet, discover, version_key
+from runner.migration_status import MigrationStatus, Row, State, compute_status, empty_status
+from runner.profile import Profile
+from runner.sqlsplit import Statement
+
+
+class Progress:
+    """What the engine reports while it works; the CLI prints it, tests may record it."""
+
+    def info(self, message: str) -> None:
+        """A line worth telling the operator (what is about to change, what changed)."""
+
+    def started(self, migration: Migration, index: int, total: int) -> None:
+        """`migration` (number `index` of `total`) begins."""
+
+    def statement(self, migration: Migration, statement: Statement, elapsed_s: float) -> None:
+        """Called after each statement, for progress on long migrations."""
+
+    def finished(self, migration: Migration, elapsed_s: float, statements: int) -> None:
+        """`migration` was applied."""
+
+
+@dataclass
+class MigrateResult:
+    applied: list[Migration] = field(default_factory=list)
+    status: MigrationStatus | None = None
+
+
+@dataclass(frozen=True)
+class RepairAction:
+    row: Row
+    kind: str  # "delete" or "checksum"
+    description: str
+
+
+def applied_by() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()} (deploycheck {__version__})"
+
+
+class Migrator:
+    """Migrations of one profile: status, migrate, repair, baseline."""
+
+    def __init__(self, profile: Profile, progress: Progress | None = None) -> None:
+        if profile.database is None or profile.migrations is None:
+            missing = "database" if profile.database is None else "migrations"
+            raise UsageError(f"{profile.path}: {missing}: section is required for migrations")
+        self.profile = profile
+        self.db = profile.database
+        self.cfg = profile.migrations
+        self.timeout_s = profile.timeouts.default_s
+        self.progress = progress or Progress()
+        self.ledger: Ledger = make_ledger(self.cfg.ledger, self.cfg.table, self.cfg.naming)
+        self.lock_name = f"deploycheck:migrate:{self.db.name}"[:64]
+
+    # -- reading -------------------------------------------------------------
+
+    def files(self) -> MigrationSet:
+        return discover(self.cfg.dir, self.cfg.naming, self.cfg.placeholders)
+
+    def status(self, migrations: MigrationSet | None = None) -> MigrationStatus:
+        """Read-only: never creates the ledger."""
+        migrations = migrations or self.files()
+        conn = self._connect()
+        try:
+            with conn.cursor() as cur:
+                return self._read_status(cur, migrations)
+        finally:
+            conn.close()
+
+    def _read_status(self, cur: Any, migrations: MigrationSet) -> MigrationStatus:
+        if not self.ledger.exists(cur):
+            return empty_status(migrations)
+        cur.execute("SELECT IS_USED_LOCK(%s), CONNECTION_ID()", (self.lock_name,))
+        holder, me = cur.fetchone()
+        lock_held = holder is not None and holder != me
+        return compute_status(migrations, self.ledger.entries(cur), self.ledger, lock_held=lock_held)
+
+    # -- migrate -------------------------------------------------------------
+
+    def plan(self, status: MigrationStatus, to: str | None) -> list[Migration]:
+        """Pending migrations up to `to`, or an error that says what blocks them."""
+        if status.blockers:
+            raise MigrationBlocked(_blocked_message(status.blockers))
+        late = [row for row in status.rows if row.out_of_order]
+        if late and not self.cfg.out_of_order:
+            names = ", ".join(row.filename for row in late)
+            raise MigrationBlocked(
+                f"out-of-order migration(s) {names}: {late[0].detail}. Renumber them after the "
+                "newest applied version, or set migrations.out_of_order: true to apply them anyway"
+            )
+        pending = status.pending
+        if to is not None:
+            limit = version_key(to)
+            pending = [m for m in pending if m.key <= limit]
+        return pending
+
+    def dry_run(self, to: str | None = None) -> tuple[list[Migration], MigrationSet]:
+        migrations = self.files()
+        if to is not None:
+            migrations.find(to)
+        return self.plan(self.status(migrations), to), migrations
+
+    def migrate(self, to: str | None = None) -> MigrateResult:
+        migrations = self.files()
+        if to is not None:
+            to = migrations.find(to).version
+        conn = self._connect(long_statements=True)
+        try:
+            with self._locked(), conn.cursor() as cur:
+                if not self.ledger.exists(cur):
+                    self.progress.info(
+                        f"creating the ledger ({', '.join(self.ledger.tables())}) in {describe(self.db)}"
+                    )
+                self.ledger.ensure(cur)
+                status = self._read_status(cur, migrations)
+                plan = self.plan(status, to)
+                result = MigrateResult()
+                for index, migration in enumerate(plan, 1):
+                    self.progress.started(migration, index, len(plan))
+                    self._apply(conn, cur, migrations, migration)
+                    result.applied.append(migration)
+                result.status = self._read_status(cur, migrations)
+                return result
+        except pymysql.err.MySQLError as exc:
+            raise self._server_failure(exc, "while reading or creating the ledger") from None
+        finally:
+            conn.close()
+
+    def _apply(self, conn: Any, cur: Any, migrations: MigrationSet, migration: Migration) -> None:
+        key = self.ledger.key_of(migration)
+        started = time.monotonic()
+        statement: Statement | None = None
+        count = 0
+        try:
+            conn.begin()
+            self.ledger.start(cur, migration, applied_by())
+            for statement in migrations.statements(migration):
+                cur.execute(statement.text)
+                while cur.nextset():
+                    pass
+                count += 1
+                self.progress.statement(migration, statement, time.monotonic() - started)
+            for check in migrations.verify_statements(migration):
+                statement = check
+                cur.execute(check.text)
+                row = cur.fetchone()
+                while cur.nextset():
+                    pass
+                if not row or not row[0]:
+                    raise _VerifyFailed(check, None if not row else row[0])
+            self.ledger.finish(cur, key, _ms(started))
+            conn.commit()
+        except (pymysql.err.MySQLError, MigrationFileError, _VerifyFailed) as exc:
+            if isinstance(exc, pymysql.err.MySQLError) and is_connection_lost(exc):
+                raise self._lost(exc, _where(migration, statement)) from None
+            self._record_failure(conn, cur, migration, key, statement, exc, started)
+        self.progress.finished(migration, time.monotonic() - started, count)
+
+    def _record_failure(self, conn: Any, cur: Any, migration: Migration, key: str,
+                        statement: Statement | None, exc: Exception, started: float) -> None:
+        if isinstance(exc, _VerifyFailed):
+            error = str(exc)
+        elif isinstance(exc, pymysql.err.MySQLError):
+            error = server_error(exc)
+        else:
+            error = str(exc)
+        try:
+            conn.rollback()
+            committed = any(e.key == key for e in self.ledger.entries(cur))
+            where = _where(migration, statement)
+            if not committed:
+                raise MigrationFailed(
+                    f"{where} failed: {error}\nNothing of {migration.filename} was applied: it was "
+                    "rolled back as a whole. Fix the file and run `deploycheck migrate` again."
+                )
+            number = statement.number if statement and not isinstance(exc, _VerifyFailed) else None
+            line = statement.line if statement else None
+            self.ledger.fail(cur, key, number, line, error, _ms(started))
+        except pymysql.err.MySQLError as lost:
+            raise self._lost(lost, _where(migration, statement)) from None
+        raise MigrationFailed(
+            f"{where} failed: {error}\n{migration.filename} was partly applied: it holds statements "
+            "that MySQL commits implicitly (DDL), so what ran before the failure stays. It is "
+            "recorded as failed and `deploycheck migrate` refuses to go on. Bring the schema to a "
+            "consistent state by hand (undo the partial change, or finish it), fix the file, "
+            "then run `deploycheck repair`."
+        )
+
+    def _server_failure(self, exc: pymysql.err.MySQLError, where: str) -> Exception:
+        if is_connection_lost(exc):
+            return self._lost(exc, where)
+        return MigrationFailed(f"{describe(self.db)} refused a query {where}: {server_error(exc)}")
+
+    def _lost(self, exc: pymysql.err.MySQLError, where: str) -> TargetUnreachable:
+        return TargetUnreachable(
+            f"lost the connection to {describe(self.db)} {where}: {server_error(exc)}\n"
+            "A migration that was running is recorded as not finished (or was rolled back). "
+            "When the server is back, run `deploycheck status` to see what happened."
+        )
+
+    # -- repair and baseline -------------------------------------------------
+
+    def repair_plan(self, forget_missing: bool = False) -> list[RepairAction]:
+        status = self.status()
+        actions = []
+        for row in status.rows:
+            if row.state == State.FAILED:
+                actions.append(RepairAction(row, "delete", f"delete the failed record of "
+                               f"{row.filename} ({row.detail}); the next migrate runs it again"))  # fmt: skip
+            elif row.state == State.CHECKSUM_MISMATCH:
+                actions.append(RepairAction(row, "checksum", f"accept the changed {row.filename}: "
+                               f"{row.detail}"))  # fmt: skip
+            elif row.state == State.APPLIED and row.entry and not row.entry.checksum:
+                actions.append(RepairAction(row, "checksum", f"record the checksum of {row.filename} "
+                               "(applied before deploycheck kept checksums)"))  # fmt: skip
+            elif row.state == State.MISSING_FILE and forget_missing:
+                actions.append(RepairAction(row, "delete", f"forget {row.filename}: {row.detail}"))
+        return actions
+
+    def repair(self, actions: list[RepairAction]) -> None:
+        conn = self._connect()
+        try:
+            with self._locked(), conn.cursor() as cur:
+                for action in actions:
+                    key = action.row.entry.key if action.row.entry else action.row.filename
+                    if action.kind == "delete":
+                        self.ledger.forget(cur, key)
+                    else:
+                        assert action.row.migration is not None
+                        self.ledger.set_checksum(cur, key, action.row.migration.checksum)
+                    self.progress.info(f"repaired: {action.description}")
+        finally:
+            conn.close()
+
+    def baseline(self, version: str) -> list[Migration]:
+        """Record every migration up to `version` as applied without running it."""
+        migrations = self.files()
+        limit = migrations.find(version).key
+        conn = self._connect()
+        try:
+            with self._locked(), conn.cursor() as cur:
+                self.ledger.ensure(cur)
+                recorded = {e.key for e in self.ledger.entries(cur)}
+                chosen = [m for m in migrations.migrations
+                          if m.key <= limit and self.ledger.key_of(m) not in recorded]  # fmt: skip
+                for migration in chosen:
+                    self.ledger.baseline(cur, migration, applied_by() + " baseline")
+                    self.progress.info(f"baseline: recorded {migration.filename} as applied (not run)")
+                return chosen
+        finally:
+            conn.close()
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _connect(self, *, long_statements: bool = False) -> Any:
+        """Connect; reads time out after the profile's timeout, except where a migration's DDL
+        may legitimately run for hours (a dead server still fails at once: the socket closes)."""
+        return connect(self.db, self.timeout_s, read_timeout_s=None if long_statements else self.timeout_s)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """GET_LOCK on a dedicated connection: released by the server if this process dies."""
+        conn = connect(self.db, self.timeout_s, read_timeout_s=self.cfg.lock_timeout_s + self.timeout_s)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT GET_LOCK(%s, %s)", (self.lock_name, self.cfg.lock_timeout_s))
+                if cur.fetchone()[0] != 1:
+                    cur.execute("SELECT IS_USED_LOCK(%s)", (self.lock_name,))
+                    holder = cur.fetchone()[0]
+                    raise LockTimeout(
+                        f"another deploycheck (server connection {holder}) has held the migration "
+                        f"lock of {describe(self.db)} for more than {self.cfg.lock_timeout_s:g} s; "
+                        "wait for it to finish, or raise migrations.lock_timeout_s"
+                    )
+            yield
+        except pymysql.err.MySQLError as exc:
+            raise self._lost(exc, "while holding the migration lock") from None
+        finally:
+            conn.close()
+
+
+class _VerifyFailed(Exception):
+    def __init__(self, check: Statement, value: object) -> None:
+        shown = " ".join(check.text.split())
+        shown = shown if len(shown) <= 120 else shown[:117] + "..."
+        super().__init__(
+            f"verify query {check.number} returned {value!r}, expected a true first column: {shown}"
+        )
+
+
+def _where(migration: Migration, statement: Statement | None) -> str:
+    if statement is None:
+        return f"{migration.filename}"
+    return f"{migration.filename} statement {statement.number} (line {statement.line})"
+
+
+def _blocked_message(rows: list[Row]) -> str:
+    lines = [f"  {row.filename}: {row.state}: {row.detail}" for row in rows]
+    states = {row.state for row in rows}
+    advice = []
+    if State.RUNNING in states:
+        advice.append("wait for the migration that is running to finish")
+    if states & {State.FAILED, State.CHECKSUM_MISMATCH}:
+        advice.append("check the schema by hand, then run `deploycheck repair`")
+    if State.MISSING_FILE in states:
+        advice.append(
+            "restore the missing files, check migrations.dir, or run `deploycheck repair --forget-missing`"
+        )
+    return "refusing to migrate:\n" + "\n".join(lines) + "\n" + "; ".join(advice)
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+

@@ -1,0 +1,186 @@
+"""What a migration is: files in `migrations.dir`, their versions, checksums and verify blocks.
+
+Everything here is checked before the database is touched: names that match no
+style, duplicate versions, files that are not UTF-8 and unknown `${placeholders}`
+are all reported together, naming every offending file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.errors import MigrationFileError, UsageError
+from runner.sqlsplit import Statement, split_lines
+
+VERIFY_SUFFIX = ".verify.sql"
+
+NAMING_STYLES: dict[str, re.Pattern[str]] = {
+    # V1__init.sql, V1.2__x.sql, V1_2__x.sql
+    "flyway": re.compile(r"^V(?P<version>\d+(?:[._]\d+)*)__(?P<description>.+)\.sql$"),
+    # 000_initialize_base_schema.sql
+    "numbered": re.compile(r"^(?P<version>\d+)_(?P<description>.+)\.sql$"),
+    # V20260129_120000__x.sql
+    "timestamp": re.compile(r"^V(?P<version>\d{8}[_.]?\d{6})__(?P<description>.+)\.sql$"),
+}
+NAMING_EXAMPLES = {
+    "flyway": "V1__create_users.sql or V1.2__add_index.sql",
+    "numbered": "001_create_users.sql",
+    "timestamp": "V20260129_120000__create_users.sql",
+}
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Numeric ordering key: V10 after V9, and 1.0 the same version as 1."""
+    parts = [int(p) for p in re.split(r"[._]", version)]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def display_version(version: str, naming: str) -> str:
+    return version.replace("_", ".") if naming == "flyway" else version
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration file; `checksum` is SHA-256 of its content with CRLF read as LF."""
+
+    version: str
+    description: str
+    filename: str
+    path: Path
+    checksum: str
+    verify_path: Path | None = None
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        return version_key(self.version)
+
+
+@dataclass(frozen=True)
+class MigrationSet:
+    """The migrations of a directory in apply order, with the placeholders they use."""
+
+    directory: Path
+    naming: str
+    migrations: tuple[Migration, ...]
+    placeholders: Mapping[str, str]
+
+    def find(self, version: str) -> Migration:
+        """The migration whose version is `version` (`V3`, `3`, `003` and `3.0` are the same)."""
+        try:
+            wanted = version_key(version.lstrip("Vv"))
+        except ValueError:
+            raise UsageError(f"{version!r} is not a version (expected e.g. 3, 1.2 or 20260129.120000)") from None
+        for migration in self.migrations:
+            if migration.key == wanted:
+                return migration
+        raise UsageError(f"no migration with version {version} in {self.directory}")
+
+    def statements(self, migration: Migration) -> Iterator[Statement]:
+        """The statements of `migration`, placeholders replaced, streamed line by line."""
+        return split_lines(self._lines(migration.path), migration.filename)
+
+    def verify_statements(self, migration: Migration) -> list[Statement]:
+        if migration.verify_path is None:
+            return []
+        return list(split_lines(self._lines(migration.verify_path), migration.verify_path.name))
+
+    def _lines(self, path: Path) -> Iterator[str]:
+        for lineno, raw in enumerate(_raw_lines(path), 1):
+            line = _decode(raw, path, lineno)
+            if "${" in line:
+                line = _PLACEHOLDER.sub(lambda m: self.placeholders[m.group(1)], line)
+            yield line
+
+
+def _raw_lines(path: Path) -> Iterator[bytes]:
+    """Lines without their LF (a CR before it is kept, as the mysql client keeps it)."""
+    with path.open("rb") as handle:
+        for raw in handle:
+            yield raw[:-1] if raw.endswith(b"\n") else raw
+
+
+def _decode(raw: bytes, path: Path, lineno: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MigrationFileError(
+            f"{path.name}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def _scan(path: Path, placeholders: Mapping[str, str]) -> tuple[str, list[str]]:
+    """Checksum a file and list its problems (encoding, unknown placeholders) in one read."""
+    digest = hashlib.sha256()
+    problems: list[str] = []
+    unknown: set[str] = set()
+    for lineno, raw in enumerate(_raw_lines(path), 1):
+        digest.update((raw[:-1] if raw.endswith(b"\r") else raw) + b"\n")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                _decode(raw, path, lineno)
+            except MigrationFileError as exc:
+                problems.append(str(exc))
+            break
+        if "${" in line:
+            unknown.update(m.group(1) for m in _PLACEHOLDER.finditer(line) if m.group(1) not in placeholders)
+    for name in sorted(unknown):
+        problems.append(
+            f"{path.name}: unknown placeholder ${{{name}}} (define it under migrations.placeholders)"
+        )
+    return digest.hexdigest(), problems
+
+
+def discover(directory: Path, naming: str, placeholders: Mapping[str, str] | None = None) -> MigrationSet:
+    """Read and check every migration in `directory`; raise one error listing all problems."""
+    placeholders = dict(placeholders or {})
+    if not directory.is_dir():
+        raise MigrationFileError(f"migrations.dir {directory} is not a directory")
+    pattern = NAMING_STYLES[naming]
+    problems: list[str] = []
+    found: dict[tuple[int, ...], Migration] = {}
+    verifies = {p.name[: -len(VERIFY_SUFFIX)]: p for p in directory.glob(f"*{VERIFY_SUFFIX}")}
+    for path in sorted(directory.glob("*.sql")):
+        if path.name.endswith(VERIFY_SUFFIX) or path.name.startswith("."):
+            continue
+        match = pattern.match(path.name)
+        if not match:
+            problems.append(
+                f"{path.name}: name does not follow the {naming} style (expected e.g. {NAMING_EXAMPLES[naming]})"
+            )
+            continue
+        checksum, file_problems = _scan(path, placeholders)
+        problems.extend(file_problems)
+        verify = verifies.pop(path.name[: -len(".sql")], None)
+        if verify is not None:
+            problems.extend(_scan(verify, placeholders)[1])
+        migration = Migration(
+            version=display_version(match.group("version"), naming),
+            description=match.group("description").replace("_", " "),
+            filename=path.name,
+            path=path,
+            checksum=checksum,
+            verify_path=verify,
+        )
+        other = found.get(migration.key)
+        if other is not None:
+            problems.append(f"{path.name}: version {migration.version} is also used by {other.filename}")
+            continue
+        found[migration.key] = migration
+    for stem, verify in sorted(verifies.items()):
+        problems.append(f"{verify.name}: verify file without a migration named {stem}.sql")
+    if problems:
+        raise MigrationFileError(
+            f"refusing to run: {len(problems)} problem(s) in {directory}:\n  " + "\n  ".join(problems)
+        )
+    ordered = tuple(found[key] for key in sorted(found))
+    return MigrationSet(directory, naming, ordered, placeholders)

@@ -1,0 +1,177 @@
+"""The typed shape of a target profile (DESIGN.md "Profile keys").
+
+Models refuse unknown keys, so a typo in a production profile is an error
+instead of a silently ignored setting. Secrets are `SecretStr`: masked in str,
+repr and error messages; `.get_secret_value()` is the only way to read them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    model_validator,
+)
+
+
+def _anchor(value: Path, info: ValidationInfo) -> Path:
+    """Relative paths in a profile are relative to the profile file, not to the caller's cwd."""
+    base = (info.context or {}).get("base_dir")
+    return value if value.is_absolute() or base is None else base / value
+
+
+ProfilePath = Annotated[Path, AfterValidator(_anchor)]
+
+
+class Section(BaseModel):
+    """Base of every profile section: strict about keys, immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_file_keys(cls, data: Any, info: ValidationInfo) -> Any:
+        """`password_file: /run/secrets/x` fills `password` from that file, as Docker secrets do."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for key, value in data.items():
+            if not (isinstance(key, str) and key.endswith("_file")) or key in cls.model_fields:
+                continue
+            target = key[: -len("_file")]
+            if target not in cls.model_fields:
+                continue  # left for extra="forbid" to report as an unknown key
+            if target in data:
+                raise ValueError(f"give either {target!r} or {key!r}, not both")
+            path = _anchor(Path(str(value)), info)
+            try:
+                out[target] = path.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
+            del out[key]
+        return out
+
+
+class DatabaseTLS(Section):
+    ca: ProfilePath | None = None
+    required: bool = True
+
+
+class Database(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(3306, ge=1, le=65535)
+    socket: ProfilePath | None = None
+    user: str
+    password: SecretStr = SecretStr("")
+    name: str
+    tls: DatabaseTLS | None = None
+
+
+class Migrations(Section):
+    dir: ProfilePath
+    naming: Literal["flyway", "numbered", "timestamp"] = "flyway"
+    ledger: Literal["deploycheck", "schema_version"] = "deploycheck"
+    table: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,64}$")
+    placeholders: dict[str, str] = Field(default_factory=dict)
+    lock_timeout_s: float = Field(60.0, ge=0)
+    out_of_order: bool = False
+
+
+class Backups(Section):
+    source: str
+    databases: list[str] = Field(default_factory=list)
+    schedule: str | None = None
+    timezone: str = "UTC"
+    grace_hours: float = Field(2.0, ge=0)
+    retention: int | None = Field(None, ge=1)
+    required_tables: list[str] = Field(default_factory=list)
+    max_size_drop: float = Field(0.5, gt=0, le=1)
+
+
+class Env(Section):
+    source: str = "process"
+    required: list[str] = Field(default_factory=list)
+    forbid: dict[str, list[str] | str] = Field(default_factory=dict)
+
+
+class Imap(Section):
+    host: str
+    port: int = Field(993, ge=1, le=65535)
+    user: str
+    password: SecretStr
+    folder: str = "INBOX"
+
+
+class Smtp(Section):
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "plain"] = "starttls"
+    user: str | None = None
+    password: SecretStr | None = None
+    from_: str | None = Field(None, alias="from")
+    test_recipient: str | None = None
+    ca_file: ProfilePath | None = None
+    imap: Imap | None = None
+
+
+class Dns(Section):
+    domain: str
+    nameservers: list[str] = Field(default_factory=list)
+    port: int = Field(53, ge=1, le=65535)
+    dkim_selectors: list[str] = Field(default_factory=list)
+    relay_ips: list[str] = Field(default_factory=list)
+
+
+class Tls(Section):
+    endpoints: list[str]
+    warn_days: int = Field(30, ge=0)
+    fail_days: int = Field(14, ge=0)
+    ca_file: ProfilePath | None = None
+
+
+class HttpCheck(Section):
+    url: str
+    status: int = Field(200, ge=100, le=599)
+    json_: dict[str, Any] | None = Field(None, alias="json")
+    max_ms: int | None = Field(None, gt=0)
+
+
+class Waiver(Section):
+    id: str
+    reason: str
+    until: date
+
+
+class Checks(Section):
+    severity: dict[str, Literal["blocker", "warning", "info"]] = Field(default_factory=dict)
+    waivers: list[Waiver] = Field(default_factory=list)
+
+
+class Timeouts(Section):
+    default_s: float = Field(10.0, gt=0)
+
+
+class Profile(Section):
+    """A whole target profile; `name` and `path` say where it came from."""
+
+    name: str
+    path: Path
+    target: str = "production"
+    database: Database | None = None
+    migrations: Migrations | None = None
+    backups: Backups | None = None
+    env: Env | None = None
+    smtp: Smtp | None = None
+    dns: Dns | None = None
+    tls: Tls | None = None
+    http: list[HttpCheck] | None = None
+    checks: Checks = Field(default_factory=Checks)
+    timeouts: Timeouts = Field(default_factory=Timeouts)

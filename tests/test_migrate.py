@@ -1,0 +1,261 @@
+"""The migration engine against a real MariaDB: order, idempotence, checksums, failures, repair."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.errors import MigrationBlocked, MigrationFailed, MigrationFileError, UsageError
+from runner.migration_status import State
+
+TRAIL = "CREATE TABLE IF NOT EXISTS trail (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40));\n"
+
+
+def trail(project) -> list[str]:
+    return [row[0] for row in project.query("SELECT v FROM trail ORDER BY id")]
+
+
+def states(project) -> dict[str, str]:
+    return {row.filename: str(row.state) for row in project.migrator().status().rows}
+
+
+@pytest.mark.parametrize(
+    ("naming", "files", "expected"),
+    [
+        ("flyway", ["V10__ten.sql", "V2__two.sql", "V1.1__one_one.sql", "V1__one.sql", "V9__nine.sql"],
+         ["1", "1.1", "2", "9", "10"]),
+        ("numbered", ["010_ten.sql", "002_two.sql", "000_zero.sql", "001_one.sql"],
+         ["000", "001", "002", "010"]),
+        ("timestamp", ["V20260201_000000__b.sql", "V20260129_120000__a.sql", "V20260129_093000__c.sql"],
+         ["20260129_093000", "20260129_120000", "20260201_000000"]),
+    ],
+)  # fmt: skip
+def test_applies_in_numeric_order_for_each_naming_style(project, naming, files, expected) -> None:
+    project.write_profile(migrations={"naming": naming})
+    for name in files:
+        version = name.lstrip("V").split("__")[0] if naming != "numbered" else name.split("_")[0]
+        project.add(name, TRAIL + f"INSERT INTO trail (v) VALUES ('{version}');\n")
+    result = project.migrator().migrate()
+    assert [m.version for m in result.applied] == [v.replace("_", ".") if naming == "flyway" else v
+                                                    for v in expected]  # fmt: skip
+    assert trail(project) == expected
+
+
+def test_rerun_applies_nothing_and_status_is_clean(project) -> None:
+    project.add("V1__t.sql", TRAIL + "INSERT INTO trail (v) VALUES ('1');")
+    project.add("V2__u.sql", "INSERT INTO trail (v) VALUES ('2');")
+    assert len(project.migrator().migrate().applied) == 2
+    again = project.migrator().migrate()
+    assert again.applied == []
+    assert again.status is not None and again.status.is_clean
+    assert trail(project) == ["1", "2"]
+
+
+def test_ledger_records_what_ran(project) -> None:
+    project.add("V1__create_things.sql", "CREATE TABLE things (id INT);\r\nINSERT INTO things VALUES (1);\r\n")
+    project.migrator().migrate()
+    (row,) = project.query(
+        "SELECT version, description, filename, checksum, applied_by, success, error"
+        " FROM deploycheck_schema_history"
+    )
+    version, description, filename, checksum, applied_by, success, error = row
+    assert (version, description, filename, success, error) == ("1", "create things", "V1__create_things.sql",
+                                                                1, None)  # fmt: skip
+    lf_checksum = project.migrator().files().migrations[0].checksum
+    assert checksum == lf_checksum and len(checksum) == 64
+    assert "deploycheck" in applied_by
+
+
+def test_line_endings_do_not_change_the_checksum(project) -> None:
+    project.add("V1__x.sql", "SELECT 1;\r\nSELECT 2;\r\n")
+    crlf = project.migrator().files().migrations[0].checksum
+    project.add("V1__x.sql", "SELECT 1;\nSELECT 2;\n")
+    assert project.migrator().files().migrations[0].checksum == crlf
+
+
+def test_edited_migration_is_a_checksum_mismatch_that_blocks_until_repair(project) -> None:
+    path = project.add("V1__t.sql", TRAIL)
+    project.migrator().migrate()
+    path.write_text(TRAIL + "-- edited after it was applied\n")
+    project.add("V2__next.sql", "INSERT INTO trail (v) VALUES ('2');")
+    assert states(project)["V1__t.sql"] == "checksum-mismatch"
+    with pytest.raises(MigrationBlocked, match=r"V1__t.sql: checksum-mismatch: file changed after it was applied"):
+        project.migrator().migrate()
+    assert trail(project) == []
+    migrator = project.migrator()
+    actions = migrator.repair_plan()
+    assert [a.kind for a in actions] == ["checksum"]
+    migrator.repair(actions)
+    project.migrator().migrate()
+    assert trail(project) == ["2"]
+
+
+def test_failure_after_ddl_is_recorded_and_blocks_until_repair(project) -> None:
+    project.add("V1__base.sql", TRAIL)
+    bad = project.add("V2__half.sql", """\
+        CREATE TABLE half_a (id INT);
+        -- the next statement is broken
+        CREATE TABLE half_b (id INT,
+          oops NOT_A_TYPE);
+        CREATE TABLE half_c (id INT);
+        """)  # fmt: skip
+    project.add("V3__later.sql", "INSERT INTO trail (v) VALUES ('3');")
+    with pytest.raises(MigrationFailed) as caught:
+        project.migrator().migrate()
+    message = str(caught.value)
+    assert "V2__half.sql statement 2 (line 3) failed: (4161) Unknown data type" in message
+    assert "partly applied" in message and "deploycheck repair" in message
+    assert project.query("SHOW TABLES LIKE 'half_%'") == [("half_a",)]
+    (row,) = project.query(
+        "SELECT success, failed_statement, failed_line, error FROM deploycheck_schema_history WHERE version='2'"
+    )
+    assert row[:3] == (0, 2, 3) and row[3].startswith("(4161)")
+    with pytest.raises(MigrationBlocked, match=r"V2__half.sql: failed: failed at statement 2 \(line 3\)"):
+        project.migrator().migrate()
+    assert trail(project) == []
+    bad.write_text("CREATE TABLE IF NOT EXISTS half_a (id INT);\nCREATE TABLE half_b (id INT);\n")
+    migrator = project.migrator()
+    migrator.repair(migrator.repair_plan())
+    assert [m.filename for m in project.migrator().migrate().applied] == ["V2__half.sql", "V3__later.sql"]
+
+
+def test_failing_transactional_migration_is_rolled_back_whole(project) -> None:
+    project.add("V1__base.sql", TRAIL)
+    project.add("V2__data.sql", "INSERT INTO trail (v) VALUES ('a');\nINSERT INTO trail (nope) VALUES ('b');\n")
+    with pytest.raises(MigrationFailed, match=r"(?s)statement 2 \(line 2\) failed: \(1054\).*rolled back as a whole"):
+        project.migrator().migrate()
+    assert trail(project) == []
+    assert states(project)["V2__data.sql"] == "pending"
+
+
+def test_verify_block_that_fails_makes_the_migration_failed(project) -> None:
+    """The incident: a guarded ALTER skipped its foreign key and the migration still said applied."""
+    project.add("V1__tables.sql", """\
+        CREATE TABLE parent (id INT PRIMARY KEY) ENGINE=InnoDB;
+        CREATE TABLE child (id INT PRIMARY KEY, parent_id INT) ENGINE=InnoDB;
+        """)  # fmt: skip
+    project.add("V2__fk.sql", """\
+        SET @has_col = (SELECT COUNT(*) FROM information_schema.columns
+                        WHERE table_schema = DATABASE() AND table_name = 'child' AND column_name = 'parent');
+        -- guarded on the wrong column name: the ALTER is silently skipped
+        SET @ddl = IF(@has_col > 0, 'ALTER TABLE child ADD CONSTRAINT fk_parent FOREIGN KEY (parent_id) REFERENCES parent (id)', 'DO 0');
+        PREPARE s FROM @ddl; EXECUTE s; DEALLOCATE PREPARE s;
+        """)  # fmt: skip
+    project.add("V2__fk.verify.sql", """\
+        SELECT COUNT(*) = 1 FROM information_schema.table_constraints
+        WHERE table_schema = DATABASE() AND table_name = 'child' AND constraint_name = 'fk_parent';
+        """)  # fmt: skip
+    with pytest.raises(MigrationFailed, match=r"verify query 1 returned 0, expected a true first column"):
+        project.migrator().migrate()
+    assert states(project)["V2__fk.sql"] != "applied"
+
+
+def test_verify_block_that_holds_lets_the_migration_pass(project) -> None:
+    project.add("V1__t.sql", TRAIL + "INSERT INTO trail (v) VALUES ('x');")
+    project.add("V1__t.verify.sql", "SELECT COUNT(*) = 1 FROM trail;\nSELECT 'yes' = 'yes';\n")
+    project.migrator().migrate()
+    assert states(project) == {"V1__t.sql": "applied"}
+
+
+def test_placeholders_are_replaced_and_unknown_ones_refused(project) -> None:
+    project.write_profile(migrations={"placeholders": {"collation": "utf8mb4_unicode_ci"}})
+    project.add("V1__t.sql", "CREATE TABLE p (s VARCHAR(10)) COLLATE ${collation};")
+    project.migrator().migrate()
+    assert project.query(
+        "SELECT table_collation FROM information_schema.tables WHERE table_schema=DATABASE() AND table_name='p'"
+    ) == [("utf8mb4_unicode_ci",)]
+    project.add("V2__u.sql", "SELECT '${engine}';")
+    with pytest.raises(MigrationFileError, match=r"V2__u.sql: unknown placeholder \$\{engine\}"):
+        project.migrator().migrate()
+
+
+def test_bad_files_are_all_named_before_the_database_is_touched(project) -> None:
+    project.add("V1__ok.sql", "SELECT 1;")
+    project.add("V1.0__same_version.sql", "SELECT 1;")
+    project.add("create_users.sql", "SELECT 1;")
+    project.add("V2__latin1.sql", "SELECT 'caf\xe9';".encode("latin-1"))
+    project.add("V3__orphan_check.verify.sql", "SELECT 1;")
+    with pytest.raises(MigrationFileError) as caught:
+        project.migrator().migrate()
+    message = str(caught.value)
+    assert "4 problem(s)" in message
+    assert "V1__ok.sql: version 1 is also used by V1.0__same_version.sql" in message
+    assert "create_users.sql: name does not follow the flyway style" in message
+    assert "V2__latin1.sql:1: not UTF-8 (byte 0xe9 at column 12)" in message
+    assert "V3__orphan_check.verify.sql: verify file without a migration" in message
+    assert project.query("SHOW TABLES") == []
+
+
+def test_out_of_order_migration_is_refused_unless_allowed(project) -> None:
+    project.add("V1__a.sql", TRAIL)
+    project.add("V3__c.sql", "INSERT INTO trail (v) VALUES ('3');")
+    project.migrator().migrate()
+    project.add("V2__b.sql", "INSERT INTO trail (v) VALUES ('2');")
+    with pytest.raises(MigrationBlocked, match=r"out-of-order migration\(s\) V2__b.sql: older than the newest"):
+        project.migrator().migrate()
+    project.write_profile(migrations={"out_of_order": True})
+    project.migrator().migrate()
+    assert trail(project) == ["3", "2"]
+
+
+def test_applied_migration_whose_file_is_gone_blocks(project) -> None:
+    gone = project.add("V1__a.sql", TRAIL)
+    project.migrator().migrate()
+    gone.unlink()
+    project.add("V2__b.sql", "SELECT 1;")
+    assert states(project)["V1__a.sql"] == "missing-file"
+    with pytest.raises(MigrationBlocked, match="repair --forget-missing"):
+        project.migrator().migrate()
+    migrator = project.migrator()
+    assert migrator.repair_plan() == []
+    migrator.repair(migrator.repair_plan(forget_missing=True))
+    assert project.migrator().migrate().applied[0].filename == "V2__b.sql"
+
+
+def test_to_stops_at_the_version_and_rejects_unknown_ones(project) -> None:
+    for n in (1, 2, 3):
+        project.add(f"V{n}__m.sql", (TRAIL if n == 1 else "") + f"INSERT INTO trail (v) VALUES ('{n}');")
+    assert [m.version for m in project.migrator().migrate(to="2").applied] == ["1", "2"]
+    with pytest.raises(UsageError, match="no migration with version 7"):
+        project.migrator().migrate(to="7")
+    assert trail(project) == ["1", "2"]
+
+
+def test_baseline_records_without_running(project) -> None:
+    project.add("V1__a.sql", "CREATE TABLE would_fail_if_run (id INT) ENGINE=NoSuchEngine;")
+    project.add("V2__b.sql", "CREATE TABLE also_not_run (id INT) ENGINE=NoSuchEngine;")
+    project.add("V3__c.sql", TRAIL)
+    chosen = project.migrator().baseline("2")
+    assert [m.version for m in chosen] == ["1", "2"]
+    assert states(project) == {"V1__a.sql": "applied", "V2__b.sql": "applied", "V3__c.sql": "pending"}
+    assert project.migrator().migrate().applied[0].filename == "V3__c.sql"
+
+
+def test_schema_version_ledger_adopts_an_existing_deployment(project) -> None:
+    """The SysNDD layout: filename-keyed schema_version rows written before deploycheck existed."""
+    project.write_profile(migrations={"naming": "numbered", "ledger": "schema_version"})
+    project.add("000_initialize_base_schema.sql", TRAIL)
+    project.add("001_add_about_content.sql", "INSERT INTO trail (v) VALUES ('001');")
+    project.add("002_new.sql", "INSERT INTO trail (v) VALUES ('002');")
+    with project.server.connect(project.database) as conn, conn.cursor() as cur:
+        cur.execute(TRAIL)
+        cur.execute("CREATE TABLE schema_version (filename VARCHAR(255) PRIMARY KEY,"
+                    " applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, success BOOLEAN DEFAULT TRUE)")  # fmt: skip
+        cur.execute("INSERT INTO schema_version (filename) VALUES"
+                    " ('000_initialize_base_schema.sql'), ('001_add_about_content.sql')")  # fmt: skip
+    assert states(project) == {"000_initialize_base_schema.sql": "applied",
+                               "001_add_about_content.sql": "applied", "002_new.sql": "pending"}  # fmt: skip
+    applied = project.migrator().migrate().applied
+    assert [m.filename for m in applied] == ["002_new.sql"]
+    assert trail(project) == ["002"]
+    assert project.query("SELECT success FROM schema_version WHERE filename='002_new.sql'") == [(1,)]
+    migrator = project.migrator()
+    assert len(migrator.repair_plan()) == 2  # record the two missing checksums
+    migrator.repair(migrator.repair_plan())
+    assert project.query("SELECT COUNT(checksum) FROM schema_version_deploycheck") == [(3,)]
+
+
+def test_status_reads_without_creating_the_ledger(project) -> None:
+    project.add("V1__a.sql", TRAIL)
+    status = project.migrator().status()
+    assert not status.ledger_exists and [r.state for r in status.rows] == [State.PENDING]
+    assert project.query("SHOW TABLES") == []
