@@ -48,8 +48,10 @@ class ConsoleProgress(Progress):
     def statement(self, migration: Migration, statement: Statement, elapsed_s: float) -> None:
         if elapsed_s >= self._next_beat:
             self._next_beat = elapsed_s + self.heartbeat_s
-            self._say(f"      {migration.filename}: statement {statement.number} (line {statement.line}),"
-                      f" {elapsed_s:.0f} s")  # fmt: skip
+            self._say(
+                f"      {migration.filename}: statement {statement.number} (line {statement.line}),"
+                f" {elapsed_s:.0f} s"
+            )
 
     def finished(self, migration: Migration, elapsed_s: float, statements: int) -> None:
         self._say(f"      done in {elapsed_s:.2f} s ({statements} statements)")
@@ -57,9 +59,11 @@ class ConsoleProgress(Progress):
 
 def _profile_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--profile", "-p", metavar="P",
+        "--profile",
+        "-p",
+        metavar="P",
         help=f"profile name (profiles/P.yml) or path; default ${PROFILE_ENV}",
-    )  # fmt: skip
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,36 +76,53 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deploycheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("migrate", help="apply pending migrations (locked, tracked, checksummed)",
-                       description="Apply pending migrations in order under a database lock. "
-                       "Writes to the target database.", epilog=EXIT_CODES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = sub.add_parser(
+        "migrate",
+        help="apply pending migrations (locked, tracked, checksummed)",
+        description="Apply pending migrations in order under a database lock. Writes to the target database.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _profile_arg(p)
-    p.add_argument("--dry-run", action="store_true",
-                   help="list pending migrations and print the exact statements; write nothing")  # fmt: skip
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list pending migrations and print the exact statements; write nothing",
+    )
     p.add_argument("--to", metavar="VERSION", help="stop after this version")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("status", help="applied / pending / failed / changed / missing migrations",
-                       description="Compare migration files with the ledger. Read-only.",
-                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = sub.add_parser(
+        "status",
+        help="applied / pending / failed / changed / missing migrations",
+        description="Compare migration files with the ledger. Read-only.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _profile_arg(p)
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("repair", help="delete failed ledger rows, accept changed checksums",
-                       description="Make the ledger agree with the files after a failure was "
-                       "handled by hand. Writes to the ledger; asks first.")  # fmt: skip
+    p = sub.add_parser(
+        "repair",
+        help="delete failed ledger rows, accept changed checksums",
+        description="Make the ledger agree with the files after a failure was "
+        "handled by hand. Writes to the ledger; asks first.",
+    )
     _profile_arg(p)
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--forget-missing", action="store_true",
-                   help="also delete ledger rows whose migration file is gone")  # fmt: skip
+    p.add_argument(
+        "--forget-missing", action="store_true", help="also delete ledger rows whose migration file is gone"
+    )
     p.set_defaults(func=cmd_repair)
 
-    p = sub.add_parser("baseline", help="record migrations up to VERSION as applied without running them",
-                       description="Adopt an existing database: record every migration up to VERSION "
-                       "as applied, without running it. Writes to the ledger.")  # fmt: skip
+    p = sub.add_parser(
+        "baseline",
+        help="record migrations up to VERSION as applied without running them",
+        description="Adopt an existing database: record every migration up to VERSION "
+        "as applied, without running it. Writes to the ledger.",
+    )
     _profile_arg(p)
     p.add_argument("--version", required=True, metavar="V", dest="baseline_version")
     p.set_defaults(func=cmd_baseline)
@@ -127,10 +148,8 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         progress.info("nothing to apply: the database is up to date")
     else:
         progress.info(f"applied {len(result.applied)} migration(s)")
-    assert result.status is not None
-    left = len(result.status.pending)
-    if left:
-        progress.info(f"{left} migration(s) still pending (after --to {args.to})")
+    if result.remaining:
+        progress.info(f"{result.remaining} migration(s) still pending (after --to {args.to})")
     return 0
 
 
@@ -143,8 +162,11 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         json.dump(
             {
                 "profile": profile.name,
-                "ledger": {"kind": migrator.ledger.kind, "tables": list(migrator.ledger.tables()),
-                           "exists": status.ledger_exists},  # fmt: skip
+                "ledger": {
+                    "kind": migrator.ledger.kind,
+                    "tables": list(migrator.ledger.tables()),
+                    "exists": status.ledger_exists,
+                },
                 "summary": status.counts(),
                 "migrations": [row.to_dict() for row in status.rows],
                 "exit_code": code,
@@ -186,8 +208,11 @@ def cmd_repair(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_baseline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     profile = load_profile(args.profile)
     migrator = Migrator(profile, ConsoleProgress(err))
-    print(f"baseline: recording migrations up to {args.baseline_version} as applied in "
-          f"{_target(migrator)} without running them", file=out)  # fmt: skip
+    print(
+        f"baseline: recording migrations up to {args.baseline_version} as applied in "
+        f"{_target(migrator)} without running them",
+        file=out,
+    )
     chosen = migrator.baseline(args.baseline_version)
     print(f"recorded {len(chosen)} migration(s)", file=out)
     return 0

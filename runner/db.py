@@ -6,6 +6,7 @@ import ssl
 from typing import Any
 
 import pymysql
+from pymysql.constants import CLIENT
 
 from runner.errors import TargetUnreachable
 from runner.profile import Database
@@ -26,8 +27,10 @@ def connect(
     *,
     read_timeout_s: float | None = None,
     read_only: bool = False,
+    multi_statements: bool = False,
 ) -> pymysql.Connection:
-    """Open a connection; `read_only` sessions are what verification uses."""
+    """Open a connection; `read_only` sessions are what verification uses, `multi_statements`
+    is what the mysql client uses, so migrations see the server behave as it does for it."""
     kwargs: dict[str, Any] = dict(
         user=cfg.user,
         password=cfg.password.get_secret_value(),
@@ -37,9 +40,11 @@ def connect(
         connect_timeout=timeout_s,
         read_timeout=read_timeout_s,
         write_timeout=read_timeout_s,
+        client_flag=CLIENT.MULTI_STATEMENTS if multi_statements else 0,
     )
     if cfg.socket:
         kwargs["unix_socket"] = str(cfg.socket)
+        kwargs["ssl_disabled"] = cfg.tls is None  # nothing to protect on a local socket
     else:
         kwargs.update(host=cfg.host, port=cfg.port)
     if cfg.tls is not None:
@@ -56,9 +61,7 @@ def connect(
             row = cur.fetchone()
         if not row or not row[1]:
             conn.close()
-            raise TargetUnreachable(
-                f"{describe(cfg)} does not offer TLS, but database.tls.required is true"
-            )
+            raise TargetUnreachable(f"{describe(cfg)} does not offer TLS, but database.tls.required is true")
     if read_only:
         with conn.cursor() as cur:
             cur.execute("SET SESSION TRANSACTION READ ONLY")

@@ -4,6 +4,9 @@
 A row is written *before* a migration runs (success = 0, "did not finish") and
 turned into success in the same transaction as the migration's last statement,
 so a crash can leave a migration looking unfinished but never looking applied.
+
+Writes are returned as SQL text rather than executed, so that the engine can send
+them in the same round trip as BEGIN or COMMIT (see `execute_batch`).
 """
 
 from __future__ import annotations
@@ -70,16 +73,25 @@ class Ledger:
     def exists(self, cur: Any) -> bool:
         return table_exists(cur, self.table)
 
-    def _insert_detail(self, cur: Any, migration: Migration, applied_by: str, ms: int,
-                       success: bool, error: str | None) -> None:
+    def insert_sql(
+        self, cur: Any, migration: Migration, applied_by: str, success: bool, error: str | None
+    ) -> list[str]:
         raise NotImplementedError
 
-    def start(self, cur: Any, migration: Migration, applied_by: str) -> None:
-        """Record that `migration` is being applied; committed before its first statement."""
-        self._insert_detail(cur, migration, applied_by, 0, False, UNFINISHED)
+    def start_sql(self, cur: Any, migration: Migration, applied_by: str) -> list[str]:
+        """The row saying `migration` is being applied and has not finished."""
+        return self.insert_sql(cur, migration, applied_by, False, UNFINISHED)
 
-    def baseline(self, cur: Any, migration: Migration, applied_by: str) -> None:
-        self._insert_detail(cur, migration, applied_by, 0, True, None)
+    def baseline_sql(self, cur: Any, migration: Migration, applied_by: str) -> list[str]:
+        return self.insert_sql(cur, migration, applied_by, True, None)
+
+
+def execute_batch(cur: Any, statements: list[str]) -> None:
+    """Send `statements` in one round trip (the connection allows multi-statements, as the
+    mysql client's does) and read every result."""
+    cur.execute(";\n".join(statements))
+    while cur.nextset():
+        pass
 
 
 class HistoryLedger(Ledger):
@@ -112,36 +124,50 @@ class HistoryLedger(Ledger):
         )
         return [LedgerEntry(*row[:8], bool(row[8]), *row[9:]) for row in cur.fetchall()]
 
-    def _insert_detail(self, cur: Any, migration: Migration, applied_by: str, ms: int,
-                       success: bool, error: str | None) -> None:
-        cur.execute(
-            f"INSERT INTO `{self.table}` (version, description, filename, checksum, applied_at,"
-            " applied_by, execution_ms, success, error)"
-            " VALUES (%s, %s, %s, %s, UTC_TIMESTAMP(6), %s, %s, %s, %s)",
-            (migration.version, migration.description[:255], migration.filename,
-             migration.checksum, applied_by, ms, int(success), error),
-        )  # fmt: skip
+    def insert_sql(
+        self, cur: Any, migration: Migration, applied_by: str, success: bool, error: str | None
+    ) -> list[str]:
+        return [
+            cur.mogrify(
+                f"INSERT INTO `{self.table}` (version, description, filename, checksum, applied_at,"
+                " applied_by, success, error) VALUES (%s, %s, %s, %s, UTC_TIMESTAMP(6), %s, %s, %s)",
+                (
+                    migration.version,
+                    migration.description[:255],
+                    migration.filename,
+                    migration.checksum,
+                    applied_by,
+                    int(success),
+                    error,
+                ),
+            )
+        ]
 
-    def finish(self, cur: Any, key: str, execution_ms: int) -> None:
-        cur.execute(
-            f"UPDATE `{self.table}` SET success = 1, error = NULL, execution_ms = %s,"
-            " applied_at = UTC_TIMESTAMP(6) WHERE version = %s",
-            (execution_ms, key),
-        )
+    def finish_sql(self, cur: Any, key: str, execution_ms: int) -> list[str]:
+        return [
+            cur.mogrify(
+                f"UPDATE `{self.table}` SET success = 1, error = NULL, execution_ms = %s,"
+                " applied_at = UTC_TIMESTAMP(6) WHERE version = %s",
+                (execution_ms, key),
+            )
+        ]
 
-    def fail(self, cur: Any, key: str, statement: int | None, line: int | None, error: str,
-             execution_ms: int) -> None:
-        cur.execute(
-            f"UPDATE `{self.table}` SET success = 0, failed_statement = %s, failed_line = %s,"
-            " error = %s, execution_ms = %s WHERE version = %s",
-            (statement, line, error, execution_ms, key),
-        )
+    def fail_sql(
+        self, cur: Any, key: str, statement: int | None, line: int | None, error: str, execution_ms: int
+    ) -> list[str]:
+        return [
+            cur.mogrify(
+                f"UPDATE `{self.table}` SET success = 0, failed_statement = %s, failed_line = %s,"
+                " error = %s, execution_ms = %s WHERE version = %s",
+                (statement, line, error, execution_ms, key),
+            )
+        ]
 
-    def forget(self, cur: Any, key: str) -> None:
-        cur.execute(f"DELETE FROM `{self.table}` WHERE version = %s", (key,))
+    def forget_sql(self, cur: Any, key: str) -> list[str]:
+        return [cur.mogrify(f"DELETE FROM `{self.table}` WHERE version = %s", (key,))]
 
-    def set_checksum(self, cur: Any, key: str, checksum: str) -> None:
-        cur.execute(f"UPDATE `{self.table}` SET checksum = %s WHERE version = %s", (checksum, key))
+    def set_checksum_sql(self, cur: Any, key: str, checksum: str) -> list[str]:
+        return [cur.mogrify(f"UPDATE `{self.table}` SET checksum = %s WHERE version = %s", (checksum, key))]
 
 
 class SchemaVersionLedger(Ledger):
@@ -187,7 +213,7 @@ class SchemaVersionLedger(Ledger):
                 f" d.failed_statement, d.failed_line, d.error"
                 f" FROM `{self.table}` v LEFT JOIN `{self.side}` d ON d.filename = v.filename"
             )
-        else:  # adopted deployment before deploycheck's first write: no side table yet
+        else:  # an adopted deployment before deploycheck's first write: no side table yet
             cur.execute(
                 f"SELECT filename, applied_at, success, NULL, NULL, NULL, NULL, NULL, NULL FROM `{self.table}`"
             )
@@ -197,48 +223,73 @@ class SchemaVersionLedger(Ledger):
             match = pattern.match(filename)
             version = display_version(match.group("version"), self.naming) if match else None
             description = match.group("description").replace("_", " ") if match else filename
-            out.append(LedgerEntry(filename, version, filename, description, checksum, applied_at,
-                                   by, ms, bool(success), stmt, line, error))  # fmt: skip
+            out.append(
+                LedgerEntry(
+                    filename,
+                    version,
+                    filename,
+                    description,
+                    checksum,
+                    applied_at,
+                    by,
+                    ms,
+                    bool(success),
+                    stmt,
+                    line,
+                    error,
+                )
+            )
         return out
 
-    def _insert_detail(self, cur: Any, migration: Migration, applied_by: str, ms: int,
-                       success: bool, error: str | None) -> None:
-        cur.execute(
-            f"INSERT INTO `{self.table}` (filename, applied_at, success) VALUES (%s, UTC_TIMESTAMP(), %s)",
-            (migration.filename, int(success)),
-        )
-        cur.execute(
-            f"REPLACE INTO `{self.side}` (filename, checksum, applied_by, execution_ms, error)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            (migration.filename, migration.checksum, applied_by, ms, error),
-        )
+    def insert_sql(
+        self, cur: Any, migration: Migration, applied_by: str, success: bool, error: str | None
+    ) -> list[str]:
+        return [
+            cur.mogrify(
+                f"INSERT INTO `{self.table}` (filename, applied_at, success) VALUES (%s, UTC_TIMESTAMP(), %s)",
+                (migration.filename, int(success)),
+            ),
+            cur.mogrify(
+                f"REPLACE INTO `{self.side}` (filename, checksum, applied_by, error) VALUES (%s, %s, %s, %s)",
+                (migration.filename, migration.checksum, applied_by, error),
+            ),
+        ]
 
-    def finish(self, cur: Any, key: str, execution_ms: int) -> None:
-        cur.execute(
-            f"UPDATE `{self.table}` SET success = 1, applied_at = UTC_TIMESTAMP() WHERE filename = %s",
-            (key,),
-        )
-        cur.execute(
-            f"UPDATE `{self.side}` SET error = NULL, execution_ms = %s WHERE filename = %s",
-            (execution_ms, key),
-        )
+    def finish_sql(self, cur: Any, key: str, execution_ms: int) -> list[str]:
+        return [
+            cur.mogrify(
+                f"UPDATE `{self.table}` SET success = 1, applied_at = UTC_TIMESTAMP() WHERE filename = %s",
+                (key,),
+            ),
+            cur.mogrify(
+                f"UPDATE `{self.side}` SET error = NULL, execution_ms = %s WHERE filename = %s",
+                (execution_ms, key),
+            ),
+        ]
 
-    def fail(self, cur: Any, key: str, statement: int | None, line: int | None, error: str,
-             execution_ms: int) -> None:
-        cur.execute(f"UPDATE `{self.table}` SET success = 0 WHERE filename = %s", (key,))
-        cur.execute(
-            f"UPDATE `{self.side}` SET failed_statement = %s, failed_line = %s, error = %s,"
-            " execution_ms = %s WHERE filename = %s",
-            (statement, line, error, execution_ms, key),
-        )
+    def fail_sql(
+        self, cur: Any, key: str, statement: int | None, line: int | None, error: str, execution_ms: int
+    ) -> list[str]:
+        return [
+            cur.mogrify(f"UPDATE `{self.table}` SET success = 0 WHERE filename = %s", (key,)),
+            cur.mogrify(
+                f"UPDATE `{self.side}` SET failed_statement = %s, failed_line = %s, error = %s,"
+                " execution_ms = %s WHERE filename = %s",
+                (statement, line, error, execution_ms, key),
+            ),
+        ]
 
-    def forget(self, cur: Any, key: str) -> None:
-        cur.execute(f"DELETE FROM `{self.table}` WHERE filename = %s", (key,))
-        cur.execute(f"DELETE FROM `{self.side}` WHERE filename = %s", (key,))
+    def forget_sql(self, cur: Any, key: str) -> list[str]:
+        return [
+            cur.mogrify(f"DELETE FROM `{self.table}` WHERE filename = %s", (key,)),
+            cur.mogrify(f"DELETE FROM `{self.side}` WHERE filename = %s", (key,)),
+        ]
 
-    def set_checksum(self, cur: Any, key: str, checksum: str) -> None:
-        cur.execute(
-            f"INSERT INTO `{self.side}` (filename, checksum) VALUES (%s, %s)"
-            " ON DUPLICATE KEY UPDATE checksum = VALUES(checksum)",
-            (key, checksum),
-        )
+    def set_checksum_sql(self, cur: Any, key: str, checksum: str) -> list[str]:
+        return [
+            cur.mogrify(
+                f"INSERT INTO `{self.side}` (filename, checksum) VALUES (%s, %s)"
+                " ON DUPLICATE KEY UPDATE checksum = VALUES(checksum)",
+                (key, checksum),
+            )
+        ]

@@ -74,6 +74,7 @@ class MariaDBServer:
 
     def __init__(self, root: Path | None = None, *, options: tuple[str, ...] = ()) -> None:
         self.root = Path(root or tempfile.mkdtemp(prefix="deploycheck-mariadb-"))
+        self.root.mkdir(parents=True, exist_ok=True)
         self.datadir = self.root / "data"
         self.socket = self.root / "mysqld.sock"
         self.port = free_port()

@@ -11,6 +11,7 @@ ledger after the rollback, not guessed from statement keywords.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import socket
 import time
@@ -31,7 +32,7 @@ from runner.errors import (
     TargetUnreachable,
     UsageError,
 )
-from runner.ledger import Ledger, make_ledger
+from runner.ledger import Ledger, execute_batch, make_ledger
 from runner.migration_files import Migration, MigrationSet, discover, version_key
 from runner.migration_status import MigrationStatus, Row, State, compute_status, empty_status
 from runner.profile import Profile
@@ -57,7 +58,17 @@ class Progress:
 @dataclass
 class MigrateResult:
     applied: list[Migration] = field(default_factory=list)
-    status: MigrationStatus | None = None
+    remaining: int = 0  # pending migrations left out by --to
+
+
+@dataclass(frozen=True)
+class _Applied:
+    """A migration whose statements ran; `commit_sql` records it as applied and commits."""
+
+    migration: Migration
+    commit_sql: list[str]
+    elapsed_s: float
+    statements: int
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,7 @@ class RepairAction:
     description: str
 
 
+@functools.cache
 def applied_by() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()} (deploycheck {__version__})"
 
@@ -101,12 +113,15 @@ class Migrator:
         finally:
             conn.close()
 
-    def _read_status(self, cur: Any, migrations: MigrationSet) -> MigrationStatus:
+    def _read_status(
+        self, cur: Any, migrations: MigrationSet, own_lock: int | None = None
+    ) -> MigrationStatus:
+        """`own_lock` is the connection through which this process holds the lock, if it does."""
         if not self.ledger.exists(cur):
             return empty_status(migrations)
-        cur.execute("SELECT IS_USED_LOCK(%s), CONNECTION_ID()", (self.lock_name,))
-        holder, me = cur.fetchone()
-        lock_held = holder is not None and holder != me
+        cur.execute("SELECT IS_USED_LOCK(%s)", (self.lock_name,))
+        holder = cur.fetchone()[0]
+        lock_held = holder is not None and holder != own_lock
         return compute_status(migrations, self.ledger.entries(cur), self.ledger, lock_held=lock_held)
 
     # -- migrate -------------------------------------------------------------
@@ -140,34 +155,61 @@ class Migrator:
             to = migrations.find(to).version
         conn = self._connect(long_statements=True)
         try:
-            with self._locked(), conn.cursor() as cur:
+            with self._locked() as own_lock, conn.cursor() as cur:
                 if not self.ledger.exists(cur):
                     self.progress.info(
                         f"creating the ledger ({', '.join(self.ledger.tables())}) in {describe(self.db)}"
                     )
                 self.ledger.ensure(cur)
-                status = self._read_status(cur, migrations)
+                status = self._read_status(cur, migrations, own_lock)
                 plan = self.plan(status, to)
-                result = MigrateResult()
+                result = MigrateResult(remaining=len(status.pending) - len(plan))
+                carry: _Applied | None = None
                 for index, migration in enumerate(plan, 1):
-                    self.progress.started(migration, index, len(plan))
-                    self._apply(conn, cur, migrations, migration)
+                    carry = self._apply(cur, migrations, migration, index, len(plan), carry)
                     result.applied.append(migration)
-                result.status = self._read_status(cur, migrations)
+                if carry is not None:
+                    self._record_applied(cur, carry, [])
                 return result
         except pymysql.err.MySQLError as exc:
             raise self._server_failure(exc, "while reading or creating the ledger") from None
         finally:
             conn.close()
 
-    def _apply(self, conn: Any, cur: Any, migrations: MigrationSet, migration: Migration) -> None:
+    def _record_applied(self, cur: Any, done: _Applied, then: list[str]) -> None:
+        """Commit `done` as applied; `then` (the next BEGIN and ledger row) rides the same round trip."""
+        try:
+            execute_batch(cur, [*done.commit_sql, *then])
+        except pymysql.err.MySQLError as exc:
+            raise self._server_failure(exc, f"while recording {done.migration.filename} as applied") from None
+        self.progress.finished(done.migration, done.elapsed_s, done.statements)
+
+    def _apply(
+        self,
+        cur: Any,
+        migrations: MigrationSet,
+        migration: Migration,
+        index: int,
+        total: int,
+        previous: _Applied | None,
+    ) -> _Applied:
+        """Run `migration` in a transaction; returns what commits it, sent with the next one."""
         key = self.ledger.key_of(migration)
+        begin = ["BEGIN", *self.ledger.start_sql(cur, migration, applied_by())]
+        if previous is not None:
+            self._record_applied(cur, previous, begin)
+        else:
+            try:
+                execute_batch(cur, begin)
+            except pymysql.err.MySQLError as exc:
+                raise self._server_failure(
+                    exc, f"while recording the start of {migration.filename}"
+                ) from None
+        self.progress.started(migration, index, total)
         started = time.monotonic()
         statement: Statement | None = None
         count = 0
         try:
-            conn.begin()
-            self.ledger.start(cur, migration, applied_by())
             for statement in migrations.statements(migration):
                 cur.execute(statement.text)
                 while cur.nextset():
@@ -182,16 +224,22 @@ class Migrator:
                     pass
                 if not row or not row[0]:
                     raise _VerifyFailed(check, None if not row else row[0])
-            self.ledger.finish(cur, key, _ms(started))
-            conn.commit()
         except (pymysql.err.MySQLError, MigrationFileError, _VerifyFailed) as exc:
             if isinstance(exc, pymysql.err.MySQLError) and is_connection_lost(exc):
                 raise self._lost(exc, _where(migration, statement)) from None
-            self._record_failure(conn, cur, migration, key, statement, exc, started)
-        self.progress.finished(migration, time.monotonic() - started, count)
+            self._record_failure(cur, migration, key, statement, exc, started)
+        commit = [*self.ledger.finish_sql(cur, key, _ms(started)), "COMMIT"]
+        return _Applied(migration, commit, time.monotonic() - started, count)
 
-    def _record_failure(self, conn: Any, cur: Any, migration: Migration, key: str,
-                        statement: Statement | None, exc: Exception, started: float) -> None:
+    def _record_failure(
+        self,
+        cur: Any,
+        migration: Migration,
+        key: str,
+        statement: Statement | None,
+        exc: Exception,
+        started: float,
+    ) -> None:
         if isinstance(exc, _VerifyFailed):
             error = str(exc)
         elif isinstance(exc, pymysql.err.MySQLError):
@@ -199,7 +247,7 @@ class Migrator:
         else:
             error = str(exc)
         try:
-            conn.rollback()
+            cur.execute("ROLLBACK")
             committed = any(e.key == key for e in self.ledger.entries(cur))
             where = _where(migration, statement)
             if not committed:
@@ -209,7 +257,7 @@ class Migrator:
                 )
             number = statement.number if statement and not isinstance(exc, _VerifyFailed) else None
             line = statement.line if statement else None
-            self.ledger.fail(cur, key, number, line, error, _ms(started))
+            execute_batch(cur, self.ledger.fail_sql(cur, key, number, line, error, _ms(started)))
         except pymysql.err.MySQLError as lost:
             raise self._lost(lost, _where(migration, statement)) from None
         raise MigrationFailed(
@@ -239,14 +287,26 @@ class Migrator:
         actions = []
         for row in status.rows:
             if row.state == State.FAILED:
-                actions.append(RepairAction(row, "delete", f"delete the failed record of "
-                               f"{row.filename} ({row.detail}); the next migrate runs it again"))  # fmt: skip
+                actions.append(
+                    RepairAction(
+                        row,
+                        "delete",
+                        f"delete the failed record of "
+                        f"{row.filename} ({row.detail}); the next migrate runs it again",
+                    )
+                )
             elif row.state == State.CHECKSUM_MISMATCH:
-                actions.append(RepairAction(row, "checksum", f"accept the changed {row.filename}: "
-                               f"{row.detail}"))  # fmt: skip
+                actions.append(
+                    RepairAction(row, "checksum", f"accept the changed {row.filename}: {row.detail}")
+                )
             elif row.state == State.APPLIED and row.entry and not row.entry.checksum:
-                actions.append(RepairAction(row, "checksum", f"record the checksum of {row.filename} "
-                               "(applied before deploycheck kept checksums)"))  # fmt: skip
+                actions.append(
+                    RepairAction(
+                        row,
+                        "checksum",
+                        f"record the checksum of {row.filename} (applied before deploycheck kept checksums)",
+                    )
+                )
             elif row.state == State.MISSING_FILE and forget_missing:
                 actions.append(RepairAction(row, "delete", f"forget {row.filename}: {row.detail}"))
         return actions
@@ -258,10 +318,12 @@ class Migrator:
                 for action in actions:
                     key = action.row.entry.key if action.row.entry else action.row.filename
                     if action.kind == "delete":
-                        self.ledger.forget(cur, key)
+                        execute_batch(cur, self.ledger.forget_sql(cur, key))
                     else:
                         assert action.row.migration is not None
-                        self.ledger.set_checksum(cur, key, action.row.migration.checksum)
+                        execute_batch(
+                            cur, self.ledger.set_checksum_sql(cur, key, action.row.migration.checksum)
+                        )
                     self.progress.info(f"repaired: {action.description}")
         finally:
             conn.close()
@@ -275,10 +337,13 @@ class Migrator:
             with self._locked(), conn.cursor() as cur:
                 self.ledger.ensure(cur)
                 recorded = {e.key for e in self.ledger.entries(cur)}
-                chosen = [m for m in migrations.migrations
-                          if m.key <= limit and self.ledger.key_of(m) not in recorded]  # fmt: skip
+                chosen = [
+                    m
+                    for m in migrations.migrations
+                    if m.key <= limit and self.ledger.key_of(m) not in recorded
+                ]
                 for migration in chosen:
-                    self.ledger.baseline(cur, migration, applied_by() + " baseline")
+                    execute_batch(cur, self.ledger.baseline_sql(cur, migration, applied_by() + " baseline"))
                     self.progress.info(f"baseline: recorded {migration.filename} as applied (not run)")
                 return chosen
         finally:
@@ -289,10 +354,15 @@ class Migrator:
     def _connect(self, *, long_statements: bool = False) -> Any:
         """Connect; reads time out after the profile's timeout, except where a migration's DDL
         may legitimately run for hours (a dead server still fails at once: the socket closes)."""
-        return connect(self.db, self.timeout_s, read_timeout_s=None if long_statements else self.timeout_s)
+        return connect(
+            self.db,
+            self.timeout_s,
+            read_timeout_s=None if long_statements else self.timeout_s,
+            multi_statements=True,
+        )
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> Iterator[int]:
         """GET_LOCK on a dedicated connection: released by the server if this process dies."""
         conn = connect(self.db, self.timeout_s, read_timeout_s=self.cfg.lock_timeout_s + self.timeout_s)
         try:
@@ -306,7 +376,7 @@ class Migrator:
                         f"lock of {describe(self.db)} for more than {self.cfg.lock_timeout_s:g} s; "
                         "wait for it to finish, or raise migrations.lock_timeout_s"
                     )
-            yield
+            yield conn.thread_id()
         except pymysql.err.MySQLError as exc:
             raise self._lost(exc, "while holding the migration lock") from None
         finally:
@@ -345,4 +415,3 @@ def _blocked_message(rows: list[Row]) -> str:
 
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
-

@@ -8,15 +8,18 @@ are all reported together, naming every offending file.
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.errors import MigrationFileError, UsageError
 from runner.sqlsplit import Statement, split_lines
 
 VERIFY_SUFFIX = ".verify.sql"
+KEEP_IN_MEMORY = 1 << 20  # bytes; larger migrations are streamed from disk
 
 NAMING_STYLES: dict[str, re.Pattern[str]] = {
     # V1__init.sql, V1.2__x.sql, V1_2__x.sql
@@ -56,6 +59,8 @@ class Migration:
     path: Path
     checksum: str
     verify_path: Path | None = None
+    content: bytes | None = field(default=None, repr=False, compare=False)
+    """The bytes that were checksummed, kept for small files so that what runs is what was hashed."""
 
     @property
     def key(self) -> tuple[int, ...]:
@@ -76,7 +81,9 @@ class MigrationSet:
         try:
             wanted = version_key(version.lstrip("Vv"))
         except ValueError:
-            raise UsageError(f"{version!r} is not a version (expected e.g. 3, 1.2 or 20260129.120000)") from None
+            raise UsageError(
+                f"{version!r} is not a version (expected e.g. 3, 1.2 or 20260129.120000)"
+            ) from None
         for migration in self.migrations:
             if migration.key == wanted:
                 return migration
@@ -84,24 +91,24 @@ class MigrationSet:
 
     def statements(self, migration: Migration) -> Iterator[Statement]:
         """The statements of `migration`, placeholders replaced, streamed line by line."""
-        return split_lines(self._lines(migration.path), migration.filename)
+        return split_lines(self._lines(migration.path, migration.content), migration.filename)
 
     def verify_statements(self, migration: Migration) -> list[Statement]:
         if migration.verify_path is None:
             return []
         return list(split_lines(self._lines(migration.verify_path), migration.verify_path.name))
 
-    def _lines(self, path: Path) -> Iterator[str]:
-        for lineno, raw in enumerate(_raw_lines(path), 1):
+    def _lines(self, path: Path, content: bytes | None = None) -> Iterator[str]:
+        for lineno, raw in enumerate(_raw_lines(path, content), 1):
             line = _decode(raw, path, lineno)
             if "${" in line:
                 line = _PLACEHOLDER.sub(lambda m: self.placeholders[m.group(1)], line)
             yield line
 
 
-def _raw_lines(path: Path) -> Iterator[bytes]:
+def _raw_lines(path: Path, content: bytes | None = None) -> Iterator[bytes]:
     """Lines without their LF (a CR before it is kept, as the mysql client keeps it)."""
-    with path.open("rb") as handle:
+    with io.BytesIO(content) if content is not None else path.open("rb") as handle:
         for raw in handle:
             yield raw[:-1] if raw.endswith(b"\n") else raw
 
@@ -116,13 +123,28 @@ def _decode(raw: bytes, path: Path, lineno: int) -> str:
         ) from None
 
 
-def _scan(path: Path, placeholders: Mapping[str, str]) -> tuple[str, list[str]]:
-    """Checksum a file and list its problems (encoding, unknown placeholders) in one read."""
+def _scan(path: Path, placeholders: Mapping[str, str]) -> tuple[str, list[str], bytes | None]:
+    """Checksum a file and list its problems (encoding, unknown placeholders) in one read.
+
+    Small files are checked as one buffer (status must be fast for 1,000 files); large
+    ones, and any file that is not UTF-8 (to find the line), line by line."""
+    content = path.read_bytes() if path.stat().st_size <= KEEP_IN_MEMORY else None
+    if content is not None:
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            normalized = content.replace(b"\r\n", b"\n")
+            if normalized and not normalized.endswith(b"\n"):
+                normalized = normalized.removesuffix(b"\r") + b"\n"
+            problems = _placeholder_problems(path, text, placeholders) if "${" in text else []
+            return hashlib.sha256(normalized).hexdigest(), problems, content
     digest = hashlib.sha256()
     problems: list[str] = []
-    unknown: set[str] = set()
-    for lineno, raw in enumerate(_raw_lines(path), 1):
-        digest.update((raw[:-1] if raw.endswith(b"\r") else raw) + b"\n")
+    unknown: list[str] = []
+    for lineno, raw in enumerate(_raw_lines(path, content), 1):
+        digest.update(raw.removesuffix(b"\r") + b"\n")
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -132,12 +154,17 @@ def _scan(path: Path, placeholders: Mapping[str, str]) -> tuple[str, list[str]]:
                 problems.append(str(exc))
             break
         if "${" in line:
-            unknown.update(m.group(1) for m in _PLACEHOLDER.finditer(line) if m.group(1) not in placeholders)
-    for name in sorted(unknown):
-        problems.append(
-            f"{path.name}: unknown placeholder ${{{name}}} (define it under migrations.placeholders)"
-        )
-    return digest.hexdigest(), problems
+            unknown.append(line)
+    problems.extend(_placeholder_problems(path, "\n".join(unknown), placeholders))
+    return digest.hexdigest(), problems, content
+
+
+def _placeholder_problems(path: Path, text: str, placeholders: Mapping[str, str]) -> list[str]:
+    unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(text)} - placeholders.keys())
+    return [
+        f"{path.name}: unknown placeholder ${{{name}}} (define it under migrations.placeholders)"
+        for name in unknown
+    ]
 
 
 def discover(directory: Path, naming: str, placeholders: Mapping[str, str] | None = None) -> MigrationSet:
@@ -148,17 +175,19 @@ def discover(directory: Path, naming: str, placeholders: Mapping[str, str] | Non
     pattern = NAMING_STYLES[naming]
     problems: list[str] = []
     found: dict[tuple[int, ...], Migration] = {}
-    verifies = {p.name[: -len(VERIFY_SUFFIX)]: p for p in directory.glob(f"*{VERIFY_SUFFIX}")}
-    for path in sorted(directory.glob("*.sql")):
-        if path.name.endswith(VERIFY_SUFFIX) or path.name.startswith("."):
+    names = sorted(entry.name for entry in os.scandir(directory) if entry.name.endswith(".sql"))
+    verifies = {n[: -len(VERIFY_SUFFIX)]: directory / n for n in names if n.endswith(VERIFY_SUFFIX)}
+    for name in names:
+        if name.endswith(VERIFY_SUFFIX) or name.startswith("."):
             continue
+        path = directory / name
         match = pattern.match(path.name)
         if not match:
             problems.append(
                 f"{path.name}: name does not follow the {naming} style (expected e.g. {NAMING_EXAMPLES[naming]})"
             )
             continue
-        checksum, file_problems = _scan(path, placeholders)
+        checksum, file_problems, content = _scan(path, placeholders)
         problems.extend(file_problems)
         verify = verifies.pop(path.name[: -len(".sql")], None)
         if verify is not None:
@@ -170,6 +199,7 @@ def discover(directory: Path, naming: str, placeholders: Mapping[str, str] | Non
             path=path,
             checksum=checksum,
             verify_path=verify,
+            content=content,
         )
         other = found.get(migration.key)
         if other is not None:

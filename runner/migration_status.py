@@ -91,22 +91,29 @@ def compute_status(
         rows.append(_row(migration, entry, lock_held))
     applied_keys = [row.migration.key for row in rows if row.entry and row.migration]
     newest = max(applied_keys, default=None)
-    rows = [
-        _flag_out_of_order(row, newest) if row.state == State.PENDING and newest else row
-        for row in rows
-    ]
+    rows = [_flag_out_of_order(row, newest) if row.state == State.PENDING and newest else row for row in rows]
     for entry in sorted(by_key.values(), key=_entry_order):
         rows.append(
-            Row(State.MISSING_FILE, entry.version, entry.filename, entry.description,
+            Row(
+                State.MISSING_FILE,
+                entry.version,
+                entry.filename,
+                entry.description,
                 f"recorded in the ledger but {entry.filename} is not in {migrations.directory}",
-                entry=entry)  # fmt: skip
+                entry=entry,
+            )
         )
     return MigrationStatus(tuple(rows), ledger_exists=True)
 
 
 def _row(migration: Migration, entry: LedgerEntry | None, lock_held: bool) -> Row:
-    base = dict(version=migration.version, filename=migration.filename,
-                description=migration.description, migration=migration, entry=entry)  # fmt: skip
+    base = dict(
+        version=migration.version,
+        filename=migration.filename,
+        description=migration.description,
+        migration=migration,
+        entry=entry,
+    )
     if entry is None:
         return Row(State.PENDING, **base)
     if entry.is_unfinished and lock_held:
@@ -130,9 +137,16 @@ def _flag_out_of_order(row: Row, newest: tuple[int, ...]) -> Row:
     if row.migration is None or row.migration.key >= newest:
         return row
     shown = ".".join(str(p) for p in newest)
-    return Row(row.state, row.version, row.filename, row.description,
-               f"older than the newest applied version {shown} (out of order)",
-               row.migration, row.entry, out_of_order=True)  # fmt: skip
+    return Row(
+        row.state,
+        row.version,
+        row.filename,
+        row.description,
+        f"older than the newest applied version {shown} (out of order)",
+        row.migration,
+        row.entry,
+        out_of_order=True,
+    )
 
 
 def _entry_order(entry: LedgerEntry) -> tuple[int, tuple[int, ...], str]:
@@ -145,7 +159,6 @@ def _entry_order(entry: LedgerEntry) -> tuple[int, tuple[int, ...], str]:
 def empty_status(migrations: MigrationSet) -> MigrationStatus:
     """Status of a database that has no ledger yet: everything pending."""
     rows = tuple(
-        Row(State.PENDING, m.version, m.filename, m.description, migration=m)
-        for m in migrations.migrations
+        Row(State.PENDING, m.version, m.filename, m.description, migration=m) for m in migrations.migrations
     )
     return MigrationStatus(rows, ledger_exists=False)

@@ -67,7 +67,9 @@ def load_profile(spec: str | None) -> Profile:
         raise ProfileError(f"{path}: a profile must be a mapping of sections, got {type(raw).__name__}")
     for reserved in ("name", "path"):
         if reserved in raw:
-            raise ProfileError(f"{path}: {reserved}: unknown key (the profile's {reserved} comes from its file)")
+            raise ProfileError(
+                f"{path}: {reserved}: unknown key (the profile's {reserved} comes from its file)"
+            )
     data = _interpolate(raw, path, ())
     data.update(name=path.stem, path=path.resolve())
     try:

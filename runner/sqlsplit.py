@@ -35,12 +35,31 @@ _QUOTES = "'\"`"
 
 # Named client commands (mysql.cc `commands[]`) and whether they take arguments.
 _CLIENT_COMMANDS = {
-    "?": True, "clear": False, "connect": True, "delimiter": True, "edit": False,
-    "ego": False, "exit": False, "go": False, "help": True, "nopager": False,
-    "notee": False, "pager": True, "print": False, "prompt": True, "quit": False,
-    "rehash": False, "source": True, "status": False, "system": True, "tee": True,
-    "use": True, "charset": True, "warnings": False, "nowarning": False,
-}  # fmt: skip
+    "?": True,
+    "clear": False,
+    "connect": True,
+    "delimiter": True,
+    "edit": False,
+    "ego": False,
+    "exit": False,
+    "go": False,
+    "help": True,
+    "nopager": False,
+    "notee": False,
+    "pager": True,
+    "print": False,
+    "prompt": True,
+    "quit": False,
+    "rehash": False,
+    "source": True,
+    "status": False,
+    "system": True,
+    "tee": True,
+    "use": True,
+    "charset": True,
+    "warnings": False,
+    "nowarning": False,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +202,7 @@ class Splitter:
             i += 1
         if pending or self._size:
             text = "".join(pending)
-            if not text[:9].lower() == "delimiter" or self._in_string or self._ml_comment:
+            if text[:9].lower() != "delimiter" or self._in_string or self._ml_comment:
                 pending.append("\n")
             if not self._ml_comment:
                 self._flush(pending, lineno)

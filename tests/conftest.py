@@ -56,7 +56,7 @@ class Project:
         self.server = server
         self.database = database
         self.migrations = root / "migrations"
-        self.migrations.mkdir()
+        self.migrations.mkdir(parents=True)
         self.profile_path = root / "profile.yml"
         self.write_profile()
 
@@ -98,14 +98,21 @@ class Project:
         """Run `deploycheck ARGS --profile <this>` as its own process, as CI would."""
         return subprocess.run(
             [sys.executable, "-m", "runner", *args, "--profile", str(self.profile_path)],
-            capture_output=True, text=True, timeout=timeout, cwd=self.root, **kwargs,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.root,
+            **kwargs,
+        )
 
     def spawn(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "runner", *args, "--profile", str(self.profile_path)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.root,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=self.root,
+        )
 
 
 @pytest.fixture()

@@ -21,22 +21,32 @@ def states(project) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("naming", "files", "expected"),
     [
-        ("flyway", ["V10__ten.sql", "V2__two.sql", "V1.1__one_one.sql", "V1__one.sql", "V9__nine.sql"],
-         ["1", "1.1", "2", "9", "10"]),
-        ("numbered", ["010_ten.sql", "002_two.sql", "000_zero.sql", "001_one.sql"],
-         ["000", "001", "002", "010"]),
-        ("timestamp", ["V20260201_000000__b.sql", "V20260129_120000__a.sql", "V20260129_093000__c.sql"],
-         ["20260129_093000", "20260129_120000", "20260201_000000"]),
+        (
+            "flyway",
+            ["V10__ten.sql", "V2__two.sql", "V1.1__one_one.sql", "V1__one.sql", "V9__nine.sql"],
+            ["1", "1.1", "2", "9", "10"],
+        ),
+        (
+            "numbered",
+            ["010_ten.sql", "002_two.sql", "000_zero.sql", "001_one.sql"],
+            ["000", "001", "002", "010"],
+        ),
+        (
+            "timestamp",
+            ["V20260201_000000__b.sql", "V20260129_120000__a.sql", "V20260129_093000__c.sql"],
+            ["20260129_093000", "20260129_120000", "20260201_000000"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_applies_in_numeric_order_for_each_naming_style(project, naming, files, expected) -> None:
     project.write_profile(migrations={"naming": naming})
     for name in files:
         version = name.lstrip("V").split("__")[0] if naming != "numbered" else name.split("_")[0]
         project.add(name, TRAIL + f"INSERT INTO trail (v) VALUES ('{version}');\n")
     result = project.migrator().migrate()
-    assert [m.version for m in result.applied] == [v.replace("_", ".") if naming == "flyway" else v
-                                                    for v in expected]  # fmt: skip
+    assert [m.version for m in result.applied] == [
+        v.replace("_", ".") if naming == "flyway" else v for v in expected
+    ]
     assert trail(project) == expected
 
 
@@ -44,22 +54,28 @@ def test_rerun_applies_nothing_and_status_is_clean(project) -> None:
     project.add("V1__t.sql", TRAIL + "INSERT INTO trail (v) VALUES ('1');")
     project.add("V2__u.sql", "INSERT INTO trail (v) VALUES ('2');")
     assert len(project.migrator().migrate().applied) == 2
-    again = project.migrator().migrate()
-    assert again.applied == []
-    assert again.status is not None and again.status.is_clean
+    assert project.migrator().migrate().applied == []
+    assert project.migrator().status().is_clean
     assert trail(project) == ["1", "2"]
 
 
 def test_ledger_records_what_ran(project) -> None:
-    project.add("V1__create_things.sql", "CREATE TABLE things (id INT);\r\nINSERT INTO things VALUES (1);\r\n")
+    project.add(
+        "V1__create_things.sql", "CREATE TABLE things (id INT);\r\nINSERT INTO things VALUES (1);\r\n"
+    )
     project.migrator().migrate()
     (row,) = project.query(
         "SELECT version, description, filename, checksum, applied_by, success, error"
         " FROM deploycheck_schema_history"
     )
     version, description, filename, checksum, applied_by, success, error = row
-    assert (version, description, filename, success, error) == ("1", "create things", "V1__create_things.sql",
-                                                                1, None)  # fmt: skip
+    assert (version, description, filename, success, error) == (
+        "1",
+        "create things",
+        "V1__create_things.sql",
+        1,
+        None,
+    )
     lf_checksum = project.migrator().files().migrations[0].checksum
     assert checksum == lf_checksum and len(checksum) == 64
     assert "deploycheck" in applied_by
@@ -78,7 +94,9 @@ def test_edited_migration_is_a_checksum_mismatch_that_blocks_until_repair(projec
     path.write_text(TRAIL + "-- edited after it was applied\n")
     project.add("V2__next.sql", "INSERT INTO trail (v) VALUES ('2');")
     assert states(project)["V1__t.sql"] == "checksum-mismatch"
-    with pytest.raises(MigrationBlocked, match=r"V1__t.sql: checksum-mismatch: file changed after it was applied"):
+    with pytest.raises(
+        MigrationBlocked, match=r"V1__t.sql: checksum-mismatch: file changed after it was applied"
+    ):
         project.migrator().migrate()
     assert trail(project) == []
     migrator = project.migrator()
@@ -91,13 +109,16 @@ def test_edited_migration_is_a_checksum_mismatch_that_blocks_until_repair(projec
 
 def test_failure_after_ddl_is_recorded_and_blocks_until_repair(project) -> None:
     project.add("V1__base.sql", TRAIL)
-    bad = project.add("V2__half.sql", """\
+    bad = project.add(
+        "V2__half.sql",
+        """\
         CREATE TABLE half_a (id INT);
         -- the next statement is broken
         CREATE TABLE half_b (id INT,
           oops NOT_A_TYPE);
         CREATE TABLE half_c (id INT);
-        """)  # fmt: skip
+        """,
+    )
     project.add("V3__later.sql", "INSERT INTO trail (v) VALUES ('3');")
     with pytest.raises(MigrationFailed) as caught:
         project.migrator().migrate()
@@ -120,8 +141,12 @@ def test_failure_after_ddl_is_recorded_and_blocks_until_repair(project) -> None:
 
 def test_failing_transactional_migration_is_rolled_back_whole(project) -> None:
     project.add("V1__base.sql", TRAIL)
-    project.add("V2__data.sql", "INSERT INTO trail (v) VALUES ('a');\nINSERT INTO trail (nope) VALUES ('b');\n")
-    with pytest.raises(MigrationFailed, match=r"(?s)statement 2 \(line 2\) failed: \(1054\).*rolled back as a whole"):
+    project.add(
+        "V2__data.sql", "INSERT INTO trail (v) VALUES ('a');\nINSERT INTO trail (nope) VALUES ('b');\n"
+    )
+    with pytest.raises(
+        MigrationFailed, match=r"(?s)statement 2 \(line 2\) failed: \(1054\).*rolled back as a whole"
+    ):
         project.migrator().migrate()
     assert trail(project) == []
     assert states(project)["V2__data.sql"] == "pending"
@@ -129,21 +154,30 @@ def test_failing_transactional_migration_is_rolled_back_whole(project) -> None:
 
 def test_verify_block_that_fails_makes_the_migration_failed(project) -> None:
     """The incident: a guarded ALTER skipped its foreign key and the migration still said applied."""
-    project.add("V1__tables.sql", """\
+    project.add(
+        "V1__tables.sql",
+        """\
         CREATE TABLE parent (id INT PRIMARY KEY) ENGINE=InnoDB;
         CREATE TABLE child (id INT PRIMARY KEY, parent_id INT) ENGINE=InnoDB;
-        """)  # fmt: skip
-    project.add("V2__fk.sql", """\
+        """,
+    )
+    project.add(
+        "V2__fk.sql",
+        """\
         SET @has_col = (SELECT COUNT(*) FROM information_schema.columns
                         WHERE table_schema = DATABASE() AND table_name = 'child' AND column_name = 'parent');
         -- guarded on the wrong column name: the ALTER is silently skipped
         SET @ddl = IF(@has_col > 0, 'ALTER TABLE child ADD CONSTRAINT fk_parent FOREIGN KEY (parent_id) REFERENCES parent (id)', 'DO 0');
         PREPARE s FROM @ddl; EXECUTE s; DEALLOCATE PREPARE s;
-        """)  # fmt: skip
-    project.add("V2__fk.verify.sql", """\
+        """,
+    )
+    project.add(
+        "V2__fk.verify.sql",
+        """\
         SELECT COUNT(*) = 1 FROM information_schema.table_constraints
         WHERE table_schema = DATABASE() AND table_name = 'child' AND constraint_name = 'fk_parent';
-        """)  # fmt: skip
+        """,
+    )
     with pytest.raises(MigrationFailed, match=r"verify query 1 returned 0, expected a true first column"):
         project.migrator().migrate()
     assert states(project)["V2__fk.sql"] != "applied"
@@ -190,7 +224,9 @@ def test_out_of_order_migration_is_refused_unless_allowed(project) -> None:
     project.add("V3__c.sql", "INSERT INTO trail (v) VALUES ('3');")
     project.migrator().migrate()
     project.add("V2__b.sql", "INSERT INTO trail (v) VALUES ('2');")
-    with pytest.raises(MigrationBlocked, match=r"out-of-order migration\(s\) V2__b.sql: older than the newest"):
+    with pytest.raises(
+        MigrationBlocked, match=r"out-of-order migration\(s\) V2__b.sql: older than the newest"
+    ):
         project.migrator().migrate()
     project.write_profile(migrations={"out_of_order": True})
     project.migrator().migrate()
@@ -238,12 +274,19 @@ def test_schema_version_ledger_adopts_an_existing_deployment(project) -> None:
     project.add("002_new.sql", "INSERT INTO trail (v) VALUES ('002');")
     with project.server.connect(project.database) as conn, conn.cursor() as cur:
         cur.execute(TRAIL)
-        cur.execute("CREATE TABLE schema_version (filename VARCHAR(255) PRIMARY KEY,"
-                    " applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, success BOOLEAN DEFAULT TRUE)")  # fmt: skip
-        cur.execute("INSERT INTO schema_version (filename) VALUES"
-                    " ('000_initialize_base_schema.sql'), ('001_add_about_content.sql')")  # fmt: skip
-    assert states(project) == {"000_initialize_base_schema.sql": "applied",
-                               "001_add_about_content.sql": "applied", "002_new.sql": "pending"}  # fmt: skip
+        cur.execute(
+            "CREATE TABLE schema_version (filename VARCHAR(255) PRIMARY KEY,"
+            " applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, success BOOLEAN DEFAULT TRUE)"
+        )
+        cur.execute(
+            "INSERT INTO schema_version (filename) VALUES"
+            " ('000_initialize_base_schema.sql'), ('001_add_about_content.sql')"
+        )
+    assert states(project) == {
+        "000_initialize_base_schema.sql": "applied",
+        "001_add_about_content.sql": "applied",
+        "002_new.sql": "pending",
+    }
     applied = project.migrator().migrate().applied
     assert [m.filename for m in applied] == ["002_new.sql"]
     assert trail(project) == ["002"]

@@ -53,10 +53,17 @@ def test_runner_sends_what_the_client_sends(path: Path, mariadb: MariaDBServer, 
         cur.execute("TRUNCATE mysql.general_log")
     with path.open("rb") as stdin:
         subprocess.run(
-            [find_binary("mariadb", "mysql"), "--no-defaults", f"--socket={mariadb.socket}",
-             "-uroot", "diff_client"],
-            stdin=stdin, check=True, capture_output=True,
-        )  # fmt: skip
+            [
+                find_binary("mariadb", "mysql"),
+                "--no-defaults",
+                f"--socket={mariadb.socket}",
+                "-uroot",
+                "diff_client",
+            ],
+            stdin=stdin,
+            check=True,
+            capture_output=True,
+        )
     from_client = _logged(admin, None, admin_id)
 
     _fresh(admin, "diff_runner")
