@@ -103,15 +103,19 @@ class Migrator:
     def files(self) -> MigrationSet:
         return discover(self.cfg.dir, self.cfg.naming, self.cfg.placeholders)
 
-    def status(self, migrations: MigrationSet | None = None) -> MigrationStatus:
-        """Read-only: never creates the ledger."""
+    def status(self, migrations: MigrationSet | None = None, conn: Any = None) -> MigrationStatus:
+        """Read-only: never creates the ledger. `conn` reuses a connection (the checks' read-only one)."""
         migrations = migrations or self.files()
-        conn = self._connect()
+        own = conn is None
+        conn = self._connect() if own else conn
         try:
             with conn.cursor() as cur:
                 return self._read_status(cur, migrations)
+        except pymysql.err.MySQLError as exc:
+            raise self._server_failure(exc, "while reading the ledger") from None
         finally:
-            conn.close()
+            if own:
+                conn.close()
 
     def _read_status(
         self, cur: Any, migrations: MigrationSet, own_lock: int | None = None

@@ -65,6 +65,9 @@ class DatabaseTLS(Section):
     required: bool = True
 
 
+DEFAULT_VERSIONS = {"mysql": ">=8.0,<8.5", "mariadb": ">=10.6"}
+
+
 class Database(Section):
     host: str = "127.0.0.1"
     port: int = Field(3306, ge=1, le=65535)
@@ -73,6 +76,9 @@ class Database(Section):
     password: SecretStr = SecretStr("")
     name: str
     tls: DatabaseTLS | None = None
+    versions: dict[Literal["mysql", "mariadb"], str] = Field(default_factory=lambda: dict(DEFAULT_VERSIONS))
+    time_zone: str | None = None
+    required_tables: list[str] = Field(default_factory=list)
 
 
 class Migrations(Section):
@@ -96,9 +102,14 @@ class Backups(Section):
     max_size_drop: float = Field(0.5, gt=0, le=1)
 
 
+class EnvRule(Section):
+    name: str
+    type: Literal["str", "int", "port", "url", "email", "bool"] | None = None
+
+
 class Env(Section):
-    source: str = "process"
-    required: list[str] = Field(default_factory=list)
+    source: str = Field("process", pattern=r"^(process|dotenv:.+|docker:.+)$")
+    required: list[str | EnvRule] = Field(default_factory=list)
     forbid: dict[str, list[str] | str] = Field(default_factory=dict)
 
 

@@ -12,16 +12,10 @@ from pydantic import ValidationError
 
 from runner.errors import ProfileError, UsageError
 from runner.profile import Profile
+from runner.redact import is_secret_name
 
 PROFILE_ENV = "DEPLOYCHECK_PROFILE"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-SECRET_WORDS = ("password", "secret", "token", "key")
-
-
-def is_secret_name(name: str) -> bool:
-    """True for names that say they hold a secret (db password, API token, private key...)."""
-    lowered = name.lower()
-    return any(word in lowered for word in SECRET_WORDS)
 
 
 def resolve_profile_path(spec: str | None, search_dirs: tuple[Path, ...] | None = None) -> Path:

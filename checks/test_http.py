@@ -1,0 +1,19 @@
+"""The application's health endpoints and the external services it depends on answer as expected."""
+
+from __future__ import annotations
+
+
+def test_endpoint_answers(http_check, http_result, record_detail) -> None:
+    """The URL answers with the expected status and JSON fields, within max_ms."""
+    record_detail("elapsed_ms", http_result.elapsed_ms)
+    assert http_result.answered, f"{http_result.error_kind}: {http_result.error}"
+    problems = []
+    if http_result.status != http_check.status:
+        problems.append(f"status {http_result.status}, expected {http_check.status}")
+    if http_check.json_:
+        from runner.http_probe import json_problems
+
+        problems += json_problems(http_check.json_, http_result.body)
+    if http_check.max_ms is not None and http_result.elapsed_ms > http_check.max_ms:
+        problems.append(f"answered in {http_result.elapsed_ms:.0f} ms, more than max_ms {http_check.max_ms}")
+    assert not problems, "; ".join(problems)

@@ -1,0 +1,64 @@
+"""Schema versus migrations: the ledger says every migration on disk is applied, intact and whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.migration_status import State
+
+
+def _rows(status, state: State) -> str:
+    return "\n".join(
+        f"  {row.filename}" + (f": {row.detail}" if row.detail else "") for row in status.with_state(state)
+    )
+
+
+def test_ledger_exists(profile, migration_status) -> None:
+    """The migration ledger table exists in the database."""
+    assert migration_status.ledger_exists, (
+        f"no migration ledger in database {profile.database.name!r}: run `deploycheck migrate`"
+    )
+
+
+def test_nothing_pending(migration_status) -> None:
+    """Every migration on disk has been applied."""
+    assert not migration_status.with_state(State.PENDING), (
+        f"pending migrations (run `deploycheck migrate`):\n{_rows(migration_status, State.PENDING)}"
+    )
+
+
+def test_nothing_failed(migration_status) -> None:
+    """No migration is recorded as failed or unfinished."""
+    bad = migration_status.with_state(State.FAILED, State.RUNNING)
+    listing = "\n".join(f"  {row.filename}: {row.detail}" for row in bad)
+    assert not bad, f"failed or unfinished migrations (see `deploycheck status`, then `repair`):\n{listing}"
+
+
+def test_no_checksum_mismatch(migration_status) -> None:
+    """No applied migration file was changed after it ran."""
+    assert not migration_status.with_state(State.CHECKSUM_MISMATCH), (
+        f"migrations changed after they were applied:\n{_rows(migration_status, State.CHECKSUM_MISMATCH)}"
+    )
+
+
+def test_no_applied_migration_is_missing(migration_status) -> None:
+    """Every migration the ledger records still exists on disk."""
+    assert not migration_status.with_state(State.MISSING_FILE), (
+        f"applied migrations missing from disk:\n{_rows(migration_status, State.MISSING_FILE)}"
+    )
+
+
+@pytest.mark.severity("warning")
+def test_verify_blocks_still_hold(db, migration_status, migration_set) -> None:
+    """The verify queries of applied migrations still return true (nobody undid them by hand)."""
+    failures = []
+    with db.cursor() as cur:
+        for row in migration_status.with_state(State.APPLIED):
+            for check in migration_set.verify_statements(row.migration):
+                cur.execute(check.text)
+                result = cur.fetchone()
+                if not result or not result[0]:
+                    failures.append(
+                        f"  {row.filename}: verify query {check.number} (line {check.line}) is false"
+                    )
+    assert not failures, "verify blocks of applied migrations no longer hold:\n" + "\n".join(failures)

@@ -1,0 +1,88 @@
+"""Keeps secrets out of everything deploycheck writes: reports, logs, tracebacks, test ids.
+
+Secrets are collected from the profile (every `SecretStr`, and every value whose key
+says password/secret/token/key) and from environments read on the target (values of
+variables whose name says so). `mask()` replaces each with `********`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+MASK = "********"
+SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
+MIN_LENGTH = 4  # shorter values would mask ordinary text; a real secret is longer
+
+
+def is_secret_name(name: str) -> bool:
+    """True for names that say they hold a secret (DB_PASSWORD, api_token, private_key...)."""
+    return bool(SECRET_NAME.search(name))
+
+
+class Redactor:
+    """The set of secret strings of one run, and the masking of text against it."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, *values: str | None) -> None:
+        for value in values:
+            if value and len(value) >= MIN_LENGTH and value not in self._secrets:
+                self._secrets.add(value)
+                self._pattern = None
+
+    def add_environment(self, env: Mapping[str, str]) -> None:
+        self.add(*(value for name, value in env.items() if is_secret_name(name)))
+
+    def add_model(self, model: BaseModel) -> None:
+        """Every secret in a profile: SecretStr fields and secret-named string keys, recursively."""
+        for name, value in model:
+            self._add_value(name, value)
+
+    def _add_value(self, name: str, value: Any) -> None:
+        if isinstance(value, SecretStr):
+            self.add(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            self.add_model(value)
+        elif isinstance(value, str) and is_secret_name(name):
+            self.add(value)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                self._add_value(str(key), item)
+        elif isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+            for item in value:
+                self._add_value(name, item)
+
+    def mask(self, text: str) -> str:
+        if not self._secrets or not text:
+            return text
+        if self._pattern is None:
+            ordered = sorted(self._secrets, key=len, reverse=True)  # longest first: no partial leaks
+            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+        return self._pattern.sub(MASK, text)
+
+    def logging_filter(self) -> logging.Filter:
+        redactor = self
+
+        class _Mask(logging.Filter):
+            def filter(self, record: logging.LogRecord) -> bool:
+                record.msg = redactor.mask(record.getMessage())
+                record.args = None
+                return True
+
+        return _Mask()
+
+
+def for_profile(profile: BaseModel) -> Redactor:
+    """A redactor that knows the profile's secrets and the secret-named variables of this process."""
+    redactor = Redactor()
+    redactor.add_model(profile)
+    redactor.add_environment(os.environ)
+    return redactor
