@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import tempfile
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
+
+from pydantic import SecretStr
 
 from runner import __version__
 from runner.db import describe
-from runner.errors import DeploycheckError
+from runner.errors import DeploycheckError, MigrationFailed, UsageError
 from runner.migrate import Migrator, Progress
 from runner.migration_files import Migration
 from runner.migration_status import MigrationStatus, State
 from runner.profile_loader import PROFILE_ENV, load_profile
+from runner.sandbox import FAULTS, ROOT, DemoTarget
 from runner.sqlsplit import Statement
+from runner.verify import verify
+
+DEMO_PROFILE = ROOT / "profiles" / "demo.yml"
 
 EXIT_CODES = """exit codes:
   0  all good
@@ -126,6 +137,49 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_arg(p)
     p.add_argument("--version", required=True, metavar="V", dest="baseline_version")
     p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser(
+        "verify",
+        help="run the checks against a target and archive the reports",
+        description="Run the production checks (checks/) against the profile's target, read-only, and "
+        "write report.html, report.json and junit.xml into reports/<profile>/<UTC time>/. Options "
+        "this command does not know are passed to pytest (e.g. -k database -x).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _profile_arg(p)
+    p.add_argument("--strict", action="store_true", help="failed warnings fail the run too")
+    p.add_argument(
+        "--reports",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="archive root (default: ./reports)",
+    )
+    p.set_defaults(func=cmd_verify, passes_through=True)
+
+    p = sub.add_parser(
+        "demo",
+        help="the whole thing on a built-in target of real local servers",
+        description="Start a throwaway MariaDB and a health endpoint shaped like a small production "
+        "deployment, apply the sample migrations, then verify it and archive the report in "
+        "reports/demo/. With --break FAULT the target is broken in one way first.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--break", dest="fault", metavar="FAULT", help="break the target in this way (see --list-faults)"
+    )
+    p.add_argument("--list-faults", action="store_true", help="list the faults --break knows")
+    p.add_argument("--keep", action="store_true", help="keep the target running afterwards, until Ctrl-C")
+    p.add_argument(
+        "--reports",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="archive root (default: ./reports)",
+    )
+    p.set_defaults(func=cmd_demo, passes_through=True)
     return parser
 
 
@@ -218,6 +272,74 @@ def cmd_baseline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    return verify(
+        args.profile, strict=args.strict, reports_root=args.reports, pytest_args=args.extra, out=out
+    )
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.list_faults:
+        for name, description in FAULTS.items():
+            print(f"  {name:<20} {description}", file=out)
+        return 0
+    if args.fault is not None and args.fault not in FAULTS:
+        raise UsageError(
+            f"--break: unknown fault {args.fault!r}; `deploycheck demo --list-faults` lists them"
+        )
+
+    def say(text: str) -> None:
+        print(f"demo: {text}", file=err, flush=True)
+
+    root = Path(tempfile.mkdtemp(prefix="deploycheck-demo-"))
+    target = DemoTarget(root, args.fault, say)
+    try:
+        if args.fault:
+            say(f"breaking the target on purpose: {FAULTS[args.fault]}")
+        target.start()
+        os.environ.update(target.environment)
+        profile_path = DEMO_PROFILE
+        profile = load_profile(str(profile_path))
+        assert profile.database is not None
+        admin = profile.model_copy(
+            update={
+                "database": profile.database.model_copy(update={"user": "root", "password": SecretStr("")})
+            }
+        )
+        say("applying the sample migrations as the admin user ...")
+        try:
+            Migrator(admin, ConsoleProgress(err)).migrate()
+        except MigrationFailed as exc:
+            say(f"migrate failed: {str(exc).splitlines()[0]}")
+        target.break_after_migrations()
+        say("verifying the target as a read-only user ...")
+        code = verify(
+            str(profile_path), strict=False, reports_root=args.reports, pytest_args=args.extra, out=out
+        )
+        if args.keep:
+            for name, value in target.environment.items():
+                print(f"export {name}={value}", file=out)
+            print(
+                "the demo target keeps running; `deploycheck verify --profile demo` checks it again. "
+                "Ctrl-C stops it.",
+                file=out,
+            )
+            _wait_for_interrupt()
+        return code
+    finally:
+        target.stop()
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
 def _target(migrator: Migrator) -> str:
     return describe(migrator.db)
 
@@ -238,9 +360,12 @@ def _confirm(question: str, out: TextIO) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "passes_through", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
         return int(exc.code or 0)
+    args.extra = extra
     try:
         return args.func(args, sys.stdout, sys.stderr)
     except DeploycheckError as exc:

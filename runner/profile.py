@@ -149,6 +149,7 @@ class Tls(Section):
 
 
 class HttpCheck(Section):
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")  # the check's id; default: the URL
     url: str
     status: int = Field(200, ge=100, le=599)
     json_: dict[str, Any] | None = Field(None, alias="json")

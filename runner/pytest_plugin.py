@@ -209,7 +209,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not checks:
         metafunc.parametrize("http_check", [None], ids=["not-configured"])
         return
-    metafunc.parametrize("http_check", checks, ids=[_url_id(c.url) for c in checks])
+    metafunc.parametrize("http_check", checks, ids=[c.name or _url_id(c.url) for c in checks])
 
 
 def _url_id(url: str) -> str:

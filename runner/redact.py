@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -53,12 +54,20 @@ class Redactor:
             self.add_model(value)
         elif isinstance(value, str) and is_secret_name(name):
             self.add(value)
+        elif isinstance(value, str) and "://" in value:
+            self.add_url(value)
         elif isinstance(value, Mapping):
             for key, item in value.items():
                 self._add_value(str(key), item)
         elif isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
             for item in value:
                 self._add_value(name, item)
+
+    def add_url(self, url: str) -> None:
+        """Credentials in a URL: the password of user:password@host, secret-named query values."""
+        parts = urlsplit(url)
+        self.add(parts.password)
+        self.add(*(v for k, v in parse_qsl(parts.query) if is_secret_name(k)))
 
     def mask(self, text: str) -> str:
         if not self._secrets or not text:
