@@ -47,21 +47,15 @@ def connect(
         kwargs["ssl_disabled"] = cfg.tls is None  # nothing to protect on a local socket
     else:
         kwargs.update(host=cfg.host, port=cfg.port)
-    if cfg.tls is not None:
-        context = ssl.create_default_context(cafile=str(cfg.tls.ca) if cfg.tls.ca else None)
-        kwargs["ssl"] = context
+    if cfg.tls is not None and cfg.tls.required:
+        # With a context pymysql insists on TLS and verifies certificate and host name;
+        # without one (tls.required false) it uses TLS when offered, unverified.
+        kwargs["ssl"] = ssl.create_default_context(cafile=str(cfg.tls.ca) if cfg.tls.ca else None)
     try:
         conn = pymysql.connect(**kwargs)
     except pymysql.err.OperationalError as exc:
         code, message = exc.args[0], exc.args[1] if len(exc.args) > 1 else ""
         raise TargetUnreachable(f"cannot connect to {describe(cfg)}: ({code}) {message}") from None
-    if cfg.tls is not None and cfg.tls.required:
-        with conn.cursor() as cur:
-            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-            row = cur.fetchone()
-        if not row or not row[1]:
-            conn.close()
-            raise TargetUnreachable(f"{describe(cfg)} does not offer TLS, but database.tls.required is true")
     if read_only:
         with conn.cursor() as cur:
             cur.execute("SET SESSION TRANSACTION READ ONLY")

@@ -47,6 +47,7 @@ class RunState:
     report_dir: Path | None
     probes: Probes = field(default_factory=Probes)
     results: dict[str, CheckResult] = field(default_factory=dict)
+    log_filter: logging.Filter | None = None
 
 
 # -- options and activation ---------------------------------------------------
@@ -82,8 +83,15 @@ def pytest_configure(config: pytest.Config) -> None:
         report_dir=Path(report_dir) if report_dir else None,
     )
     config.stash[STATE] = state
-    logging.getLogger().addFilter(redactor.logging_filter())
+    state.log_filter = redactor.logging_filter()
+    logging.getLogger().addFilter(state.log_filter)
     config.pluginmanager.register(_ActiveRun(state), "deploycheck-run")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None and state.log_filter is not None:
+        logging.getLogger().removeFilter(state.log_filter)
 
 
 def _state(request: pytest.FixtureRequest) -> RunState:
@@ -118,14 +126,21 @@ def section(profile: Profile, name: str) -> Any:
 def db(deploy: RunState) -> Iterator[Any]:
     """A read-only session on the target database; checks never write."""
     section(deploy.profile, "database")
-    try:
-        conn = deploy.probes.get("db-connection", lambda: _connect_read_only(deploy))
-    except TargetUnreachable as exc:
-        if "database" not in deploy.report.unreachable:
-            deploy.report.unreachable.append("database")
-        pytest.fail(deploy.redactor.mask(str(exc)), pytrace=False)
+    conn = _probe_or_fail(deploy, "db-connection", lambda: _connect_read_only(deploy))
     yield conn
     conn.close()
+
+
+def _probe_or_fail(deploy: RunState, key: str, probe: Callable[[], Any]) -> Any:
+    """The probe's result; a deploycheck error fails the check with its message (masked)."""
+    try:
+        return deploy.probes.get(key, probe)
+    except DeploycheckError as exc:
+        error = exc
+    name = "database" if key == "db-connection" else str(key)
+    if isinstance(error, TargetUnreachable) and name not in deploy.report.unreachable:
+        deploy.report.unreachable.append(name)
+    pytest.fail(deploy.redactor.mask(str(error)), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -138,10 +153,7 @@ def db_facts(deploy: RunState, db: Any) -> ServerFacts:
 @pytest.fixture(scope="session")
 def migration_status(deploy: RunState, db: Any) -> MigrationStatus:
     section(deploy.profile, "migrations")
-    try:
-        return Migrator(deploy.profile).status(conn=db)
-    except DeploycheckError as exc:
-        pytest.fail(deploy.redactor.mask(str(exc)), pytrace=False)
+    return _probe_or_fail(deploy, "migration-status", lambda: Migrator(deploy.profile).status(conn=db))
 
 
 @pytest.fixture(scope="session")
@@ -154,10 +166,7 @@ def migration_set(deploy: RunState) -> MigrationSet:
 def environment(deploy: RunState) -> dict[str, str]:
     """The target's environment (names and values); its secret values join the masked set."""
     section(deploy.profile, "env")
-    try:
-        return deploy.probes.get("env", lambda: _read_env(deploy))
-    except DeploycheckError as exc:
-        pytest.fail(deploy.redactor.mask(str(exc)), pytrace=False)
+    return _probe_or_fail(deploy, "env", lambda: _read_env(deploy))
 
 
 def _read_env(deploy: RunState) -> dict[str, str]:

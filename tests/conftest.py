@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +20,8 @@ from runner.mariadb_server import MariaDBServer
 from runner.migrate import Migrator, Progress
 from runner.profile import Profile
 from runner.profile_loader import load_profile
+
+pytest_plugins = ["pytester"]
 
 _names = itertools.count(1)
 
@@ -58,21 +63,25 @@ class Project:
         self.migrations = root / "migrations"
         self.migrations.mkdir(parents=True)
         self.profile_path = root / "profile.yml"
-        self.write_profile()
-
-    def write_profile(self, **sections: object) -> Path:
-        data: dict[str, object] = {
+        self.data: dict[str, object] = {
             "target": "test",
-            "database": {"socket": str(self.server.socket), "user": "root", "name": self.database},
+            "database": {"socket": str(server.socket), "user": "root", "name": database},
             "migrations": {"dir": "migrations", "naming": "flyway", "lock_timeout_s": 60},
             "timeouts": {"default_s": 5},
         }
+        self.write_profile()
+
+    def write_profile(self, **sections: object) -> Path:
+        """Merge `sections` into the profile (a dict section key by key) and write it."""
         for key, value in sections.items():
-            if isinstance(value, dict) and isinstance(data.get(key), dict):
-                data[key] = {**data[key], **value}  # type: ignore[dict-item]
+            current = self.data.get(key)
+            if isinstance(value, dict) and isinstance(current, dict):
+                self.data[key] = {**current, **value}
+            elif value is None:
+                self.data.pop(key, None)
             else:
-                data[key] = value
-        self.profile_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+                self.data[key] = value
+        self.profile_path.write_text(yaml.safe_dump(self.data), encoding="utf-8")
         return self.profile_path
 
     def add(self, filename: str, sql: str | bytes) -> Path:
@@ -118,3 +127,80 @@ class Project:
 @pytest.fixture()
 def project(tmp_path: Path, mariadb: MariaDBServer, database: str) -> Project:
     return Project(tmp_path, mariadb, database)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKS = ROOT / "checks"
+
+
+class CheckRun:
+    """One run of the check suite: exit code, report.json, and the terminal output."""
+
+    def __init__(self, exit_code: int, report: dict, output: str) -> None:
+        self.exit_code = exit_code
+        self.report = report
+        self.output = output
+
+    def check(self, name: str) -> dict:
+        """The check whose id ends with `::name` (a test name, with parameters if any)."""
+        __tracebackhide__ = True
+        found = [c for c in self.report["checks"] if c["id"].endswith(f"::{name}")]
+        if len(found) != 1:
+            pytest.fail(f"no single check {name!r} in {[c['id'] for c in self.report['checks']]}")
+        return found[0]
+
+    def outcome(self, name: str) -> str:
+        return self.check(name)["outcome"]
+
+    def outcomes(self, area: str) -> dict[str, str]:
+        return {c["id"].split("::")[1]: c["outcome"] for c in self.report["checks"] if c["area"] == area}
+
+
+@pytest.fixture()
+def run_checks(pytester: pytest.Pytester, tmp_path: Path):
+    """Run `pytest checks --deploy-profile PROFILE ARGS` in-process and read its report.json."""
+    runs = itertools.count(1)
+
+    def run(profile: Path, *args: str) -> CheckRun:
+        report_dir = tmp_path / f"checks-run-{next(runs)}"
+        result = pytester.runpytest_inprocess(
+            str(CHECKS), "-c", os.devnull, "--rootdir", str(ROOT), "-p", "runner.pytest_plugin",
+            "--deploy-profile", str(profile), "--deploy-report-dir", str(report_dir), *args,
+        )  # fmt: skip
+        report = json.loads((report_dir / "report.json").read_text())
+        return CheckRun(int(result.ret), report, result.stdout.str() + result.stderr.str())
+
+    return run
+
+
+class Target(Project):
+    """A project whose checks run as a SELECT-only user, as production verification does."""
+
+    password = "Ro-Passw0rd-for-tests"
+
+    def __init__(self, root: Path, server: MariaDBServer, database: str) -> None:
+        super().__init__(root, server, database)
+        self.user = f"ro_{database}"
+        with server.connect() as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE USER '{self.user}'@'localhost' IDENTIFIED BY %s", (self.password,))
+            cur.execute(f"GRANT SELECT ON `{database}`.* TO '{self.user}'@'localhost'")
+        self.write_profile(database={"user": self.user, "password": self.password})
+
+    def migrate(self) -> None:
+        """Apply the migrations as the admin, as a deploy would before verification."""
+        admin = copy.deepcopy(self.data)
+        admin["database"].update(user="root", password="")  # type: ignore[union-attr]
+        path = self.root / "admin.yml"
+        path.write_text(yaml.safe_dump(admin), encoding="utf-8")
+        Migrator(load_profile(str(path))).migrate()
+
+    def drop_user(self) -> None:
+        with self.server.connect() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP USER IF EXISTS '{self.user}'@'localhost'")
+
+
+@pytest.fixture()
+def target(tmp_path: Path, mariadb: MariaDBServer, database: str) -> Iterator[Target]:
+    t = Target(tmp_path, mariadb, database)
+    yield t
+    t.drop_user()

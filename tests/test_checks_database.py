@@ -1,0 +1,157 @@
+"""checks/test_database.py against real MariaDB servers: healthy, then broken one way at a time."""
+
+from __future__ import annotations
+
+import pytest
+import trustme
+
+from runner.mariadb_server import MariaDBServer
+
+DB_CHECKS = [
+    "test_database_is_reachable",
+    "test_server_version_is_supported",
+    "test_default_character_set_is_utf8mb4",
+    "test_default_collation_is_utf8mb4",
+    "test_sql_mode_is_strict",
+    "test_time_zone_is_as_configured",
+    "test_required_tables_exist",
+    "test_server_facts_are_recorded",
+]
+
+
+@pytest.fixture()
+def healthy(target):
+    target.add("V1__schema.sql", "CREATE TABLE gene (id INT PRIMARY KEY);\nCREATE TABLE disease (id INT PRIMARY KEY);\n")
+    target.migrate()
+    target.write_profile(database={"time_zone": "SYSTEM", "required_tables": ["gene", "disease"]})
+    return target
+
+
+def test_healthy_database_passes_every_check_as_a_select_only_user(healthy, run_checks) -> None:
+    run = run_checks(healthy.profile_path, "-k", "test_database")
+    assert run.outcomes("database") == dict.fromkeys(DB_CHECKS, "passed")
+    assert run.exit_code == 0
+    facts = run.check("test_server_facts_are_recorded")["details"]
+    assert facts["flavor"] == "mariadb" and facts["uptime_s"] >= 0
+
+
+def test_unreachable_database_fails_with_exit_3(healthy, run_checks, tmp_path) -> None:
+    healthy.write_profile(database={"socket": str(tmp_path / "no.sock")})
+    run = run_checks(healthy.profile_path, "-k", "test_database")
+    assert run.exit_code == 3
+    assert run.report["outcome"] == "error" and run.report["unreachable"] == ["database"]
+    assert "cannot connect to database" in run.check("test_database_is_reachable")["message"]
+
+
+def test_unsupported_version_is_named(healthy, run_checks) -> None:
+    healthy.write_profile(database={"versions": {"mariadb": ">=11.4", "mysql": ">=8.0"}})
+    run = run_checks(healthy.profile_path, "-k", "test_database")
+    check = run.check("test_server_version_is_supported")
+    assert check["outcome"] == "failed"
+    assert check["message"].startswith("MariaDB 10.") and "outside the supported range >=11.4" in check["message"]
+
+
+def test_latin1_database_fails_charset_and_collation(mariadb, run_checks, healthy) -> None:
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"ALTER DATABASE `{healthy.database}` CHARACTER SET latin1 COLLATE latin1_swedish_ci")
+    run = run_checks(healthy.profile_path, "-k", "test_database")
+    assert "character set 'latin1', expected utf8mb4" in run.check("test_default_character_set_is_utf8mb4")["message"]
+    assert "collation 'latin1_swedish_ci'" in run.check("test_default_collation_is_utf8mb4")["message"]
+    assert run.exit_code == 1
+
+
+@pytest.fixture()
+def loose_sql_mode(mariadb):
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.sql_mode")
+        saved = cur.fetchone()[0]
+        cur.execute("SET GLOBAL sql_mode = 'NO_ENGINE_SUBSTITUTION'")
+    yield
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute("SET GLOBAL sql_mode = %s", (saved,))
+
+
+def test_sql_mode_without_strict_fails(healthy, loose_sql_mode, run_checks) -> None:
+    run = run_checks(healthy.profile_path, "-k", "test_sql_mode")
+    check = run.check("test_sql_mode_is_strict")
+    assert check["outcome"] == "failed"
+    assert check["message"] == "global sql_mode NO_ENGINE_SUBSTITUTION lacks STRICT_TRANS_TABLES"
+
+
+def test_wrong_time_zone_fails(healthy, run_checks) -> None:
+    healthy.write_profile(database={"time_zone": "+05:00"})
+    check = run_checks(healthy.profile_path, "-k", "time_zone").check("test_time_zone_is_as_configured")
+    assert check["outcome"] == "failed" and "expected '+05:00'" in check["message"]
+
+
+def test_missing_required_table_is_named(healthy, run_checks) -> None:
+    healthy.write_profile(database={"required_tables": ["gene", "about_content"]})
+    check = run_checks(healthy.profile_path, "-k", "required_tables").check("test_required_tables_exist")
+    assert check["outcome"] == "failed" and check["message"].endswith(": about_content")
+
+
+def test_database_section_missing_skips_never_passes(healthy, run_checks) -> None:
+    healthy.write_profile(database=None, migrations=None)
+    run = run_checks(healthy.profile_path, "-k", "test_database")
+    assert set(run.outcomes("database").values()) == {"skipped"}
+    assert run.check("test_sql_mode_is_strict")["message"] == "database not configured in profile profile"
+
+
+# -- TLS ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """A MariaDB that speaks TLS with a certificate from a test CA, and a TCP user that requires it."""
+    root = tmp_path_factory.mktemp("tls-mariadb")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca.cert_pem.write_to_path(str(root / "ca.pem"))
+    cert.private_key_pem.write_to_path(str(root / "key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(root / "cert.pem"))
+    server = MariaDBServer(root / "server", options=(f"--ssl-cert={root / 'cert.pem'}", f"--ssl-key={root / 'key.pem'}",
+                                                     f"--ssl-ca={root / 'ca.pem'}"))  # fmt: skip
+    server.start()
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE DATABASE app CHARACTER SET utf8mb4")
+        cur.execute("CREATE USER 'tlsuser'@'127.0.0.1' IDENTIFIED BY 'Tls-Passw0rd' REQUIRE SSL")
+        cur.execute("GRANT SELECT ON app.* TO 'tlsuser'@'127.0.0.1'")
+    yield server, root
+    server.remove()
+
+
+def _tls_profile(tmp_path, server, ca_path, required=True):
+    import yaml
+
+    path = tmp_path / "tls.yml"
+    path.write_text(yaml.safe_dump({
+        "database": {"host": "127.0.0.1", "port": server.port, "user": "tlsuser", "password": "Tls-Passw0rd",
+                     "name": "app", "tls": {"ca": str(ca_path), "required": required}},
+        "timeouts": {"default_s": 5},
+    }))  # fmt: skip
+    return path
+
+
+def test_tls_with_the_right_ca_passes_and_records_the_cipher(tls_server, tmp_path, run_checks) -> None:
+    server, root = tls_server
+    run = run_checks(_tls_profile(tmp_path, server, root / "ca.pem"), "-k", "reachable")
+    check = run.check("test_database_is_reachable")
+    assert check["outcome"] == "passed" and check["details"]["tls_cipher"]
+
+
+def test_tls_with_an_unknown_ca_is_refused(tls_server, tmp_path, run_checks) -> None:
+    server, _ = tls_server
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    run = run_checks(_tls_profile(tmp_path, server, other), "-k", "reachable")
+    assert run.exit_code == 3
+    assert "CERTIFICATE_VERIFY_FAILED" in run.check("test_database_is_reachable")["message"]
+
+
+def test_tls_required_but_not_offered_fails(mariadb, tmp_path, run_checks, healthy) -> None:
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    healthy.write_profile(database={"tls": {"ca": str(ca), "required": True}})
+    run = run_checks(healthy.profile_path, "-k", "reachable")
+    assert run.exit_code == 3
+    assert "SSL is required but the server doesn't support it" in run.check("test_database_is_reachable")["message"]
