@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from runner.http_probe import json_problems
+
 
 def test_endpoint_answers(http_check, http_result, record_detail) -> None:
     """The URL answers with the expected status and JSON fields, within max_ms."""
@@ -11,8 +13,6 @@ def test_endpoint_answers(http_check, http_result, record_detail) -> None:
     if http_result.status != http_check.status:
         problems.append(f"status {http_result.status}, expected {http_check.status}")
     if http_check.json_:
-        from runner.http_probe import json_problems
-
         problems += json_problems(http_check.json_, http_result.body)
     if http_check.max_ms is not None and http_result.elapsed_ms > http_check.max_ms:
         problems.append(f"answered in {http_result.elapsed_ms:.0f} ms, more than max_ms {http_check.max_ms}")

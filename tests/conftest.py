@@ -12,6 +12,8 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpcore  # noqa: F401 - imported here so that pytester's in-process runs, which
+import httpx  # noqa: F401 - drop modules they imported, do not get a second httpcore
 import pymysql
 import pytest
 import yaml

@@ -21,7 +21,10 @@ DB_CHECKS = [
 
 @pytest.fixture()
 def healthy(target):
-    target.add("V1__schema.sql", "CREATE TABLE gene (id INT PRIMARY KEY);\nCREATE TABLE disease (id INT PRIMARY KEY);\n")
+    target.add(
+        "V1__schema.sql",
+        "CREATE TABLE gene (id INT PRIMARY KEY);\nCREATE TABLE disease (id INT PRIMARY KEY);\n",
+    )
     target.migrate()
     target.write_profile(database={"time_zone": "SYSTEM", "required_tables": ["gene", "disease"]})
     return target
@@ -48,14 +51,20 @@ def test_unsupported_version_is_named(healthy, run_checks) -> None:
     run = run_checks(healthy.profile_path, "-k", "test_database")
     check = run.check("test_server_version_is_supported")
     assert check["outcome"] == "failed"
-    assert check["message"].startswith("MariaDB 10.") and "outside the supported range >=11.4" in check["message"]
+    assert (
+        check["message"].startswith("MariaDB 10.")
+        and "outside the supported range >=11.4" in check["message"]
+    )
 
 
 def test_latin1_database_fails_charset_and_collation(mariadb, run_checks, healthy) -> None:
     with mariadb.connect() as conn, conn.cursor() as cur:
         cur.execute(f"ALTER DATABASE `{healthy.database}` CHARACTER SET latin1 COLLATE latin1_swedish_ci")
     run = run_checks(healthy.profile_path, "-k", "test_database")
-    assert "character set 'latin1', expected utf8mb4" in run.check("test_default_character_set_is_utf8mb4")["message"]
+    assert (
+        "character set 'latin1', expected utf8mb4"
+        in run.check("test_default_character_set_is_utf8mb4")["message"]
+    )
     assert "collation 'latin1_swedish_ci'" in run.check("test_default_collation_is_utf8mb4")["message"]
     assert run.exit_code == 1
 
@@ -154,4 +163,7 @@ def test_tls_required_but_not_offered_fails(mariadb, tmp_path, run_checks, healt
     healthy.write_profile(database={"tls": {"ca": str(ca), "required": True}})
     run = run_checks(healthy.profile_path, "-k", "reachable")
     assert run.exit_code == 3
-    assert "SSL is required but the server doesn't support it" in run.check("test_database_is_reachable")["message"]
+    assert (
+        "SSL is required but the server doesn't support it"
+        in run.check("test_database_is_reachable")["message"]
+    )

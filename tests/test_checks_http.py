@@ -1,0 +1,149 @@
+"""checks/test_http.py against local HTTP(S) servers: status, JSON, latency, and each way of not answering."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import trustme
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        routes = {
+            "/health": (200, {"status": "ok", "db": {"connected": True}}),
+            "/degraded": (200, {"status": "degraded", "db": {"connected": False}}),
+            "/broken": (500, {"error": "boom"}),
+        }
+        if self.path == "/slow":
+            time.sleep(0.4)
+            code, body = 200, {"status": "ok"}
+        else:
+            code, body = routes.get(self.path, (404, {}))
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def app():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def tls_app(tmp_path_factory):
+    """The same app over HTTPS with a certificate from a test CA (not in the system store)."""
+    ca = trustme.CA()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ca_path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    yield f"https://127.0.0.1:{server.server_address[1]}", ca_path
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture()
+def blackholes():
+    """Ports that accept connections and never answer."""
+    sockets = []
+    for _ in range(3):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sockets.append(sock)
+    yield [f"http://127.0.0.1:{s.getsockname()[1]}/health" for s in sockets]
+    for sock in sockets:
+        sock.close()
+
+
+def http_run(target, run_checks, checks, timeout=5.0, tls=None):
+    target.write_profile(http=checks, timeouts={"default_s": timeout}, **({"tls": tls} if tls else {}))
+    return run_checks(target.profile_path, "-k", "test_http")
+
+
+def only(run) -> dict:
+    (check,) = [c for c in run.report["checks"] if c["area"] == "http"]
+    return check
+
+
+def test_healthy_endpoint_passes(target, run_checks, app) -> None:
+    run = http_run(target, run_checks,
+                   [{"name": "health", "url": f"{app}/health", "json": {"status": "ok", "db.connected": True},
+                     "max_ms": 2000}])  # fmt: skip
+    check = run.check("test_endpoint_answers[health]")
+    assert check["outcome"] == "passed" and check["details"]["elapsed_ms"] < 2000
+
+
+def test_wrong_status_is_named(target, run_checks, app) -> None:
+    check = only(http_run(target, run_checks, [{"url": f"{app}/broken"}]))
+    assert check["outcome"] == "failed" and check["message"] == "status 500, expected 200"
+
+
+def test_wrong_and_missing_json_fields_are_named(target, run_checks, app) -> None:
+    check = only(http_run(target, run_checks,
+                          [{"url": f"{app}/degraded", "json": {"status": "ok", "db.connected": True, "version": "1"}}]))  # fmt: skip
+    assert sorted(check["message"].split("; ")) == [
+        "JSON field 'db.connected' is False, expected True",
+        "JSON field 'status' is 'degraded', expected 'ok'",
+        "JSON field 'version' is missing",
+    ]  # fmt: skip
+
+
+def test_slow_answer_fails_max_ms(target, run_checks, app) -> None:
+    check = only(http_run(target, run_checks, [{"url": f"{app}/slow", "max_ms": 100}]))
+    assert check["outcome"] == "failed" and "more than max_ms 100" in check["message"]
+
+
+def test_refused_connection_is_told_apart(target, run_checks) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    check = only(http_run(target, run_checks, [{"url": f"http://127.0.0.1:{port}/health"}]))
+    assert check["message"].startswith("refused: connection refused")
+
+
+def test_dns_failure_is_told_apart(target, run_checks) -> None:
+    check = only(http_run(target, run_checks, [{"url": "http://no-such-host.invalid/health"}]))
+    assert check["message"].startswith("dns: DNS lookup failed")
+
+
+def test_untrusted_certificate_is_a_tls_failure(target, run_checks, tls_app) -> None:
+    url, _ = tls_app
+    check = only(http_run(target, run_checks, [{"url": f"{url}/health"}]))
+    assert check["message"].startswith("tls: TLS certificate not accepted")
+
+
+def test_certificate_from_the_profile_ca_is_accepted(target, run_checks, tls_app) -> None:
+    url, ca_path = tls_app
+    run = http_run(
+        target, run_checks, [{"url": f"{url}/health"}], tls={"endpoints": [], "ca_file": str(ca_path)}
+    )
+    assert only(run)["outcome"] == "passed"
+
+
+def test_blackholed_endpoints_time_out_concurrently(target, run_checks, blackholes) -> None:
+    started = time.monotonic()
+    run = http_run(target, run_checks, [{"url": url} for url in blackholes], timeout=2.0)
+    took = time.monotonic() - started
+    messages = [c["message"] for c in run.report["checks"] if c["area"] == "http"]
+    assert messages == ["timeout: no answer within 2 s"] * 3
+    assert took < 5.0, f"three 2 s timeouts took {took:.1f} s: the probes did not run concurrently"

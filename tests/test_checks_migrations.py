@@ -1,0 +1,79 @@
+"""checks/test_migrations.py: the schema check reads the engine's status, as a SELECT-only user."""
+
+from __future__ import annotations
+
+import pytest
+
+MIGRATION_CHECKS = ["test_ledger_exists", "test_nothing_pending", "test_nothing_failed",
+                    "test_no_checksum_mismatch", "test_no_applied_migration_is_missing",
+                    "test_verify_blocks_still_hold"]  # fmt: skip
+
+
+@pytest.fixture()
+def migrated(target):
+    target.add("V1__tables.sql", """\
+        CREATE TABLE parent (id INT PRIMARY KEY) ENGINE=InnoDB;
+        CREATE TABLE child (id INT PRIMARY KEY, parent_id INT,
+          CONSTRAINT fk_parent FOREIGN KEY (parent_id) REFERENCES parent (id)) ENGINE=InnoDB;
+        """)  # fmt: skip
+    target.add("V1__tables.verify.sql", """\
+        SELECT COUNT(*) = 1 FROM information_schema.key_column_usage
+         WHERE table_schema = DATABASE() AND table_name = 'child' AND referenced_table_name = 'parent';
+        """)  # fmt: skip
+    target.add("V2__data.sql", "INSERT INTO parent VALUES (1);\n")
+    target.migrate()
+    return target
+
+
+def test_fully_migrated_database_passes(migrated, run_checks) -> None:
+    run = run_checks(migrated.profile_path, "-k", "test_migrations")
+    assert run.outcomes("migrations") == dict.fromkeys(MIGRATION_CHECKS, "passed")
+
+
+def test_missing_ledger_fails(target, run_checks) -> None:
+    target.add("V1__a.sql", "SELECT 1;")
+    check = run_checks(target.profile_path, "-k", "ledger").check("test_ledger_exists")
+    assert check["outcome"] == "failed" and "no migration ledger" in check["message"]
+
+
+def test_pending_migration_is_named(migrated, run_checks) -> None:
+    migrated.add("V3__new.sql", "SELECT 1;")
+    run = run_checks(migrated.profile_path, "-k", "test_migrations")
+    assert run.outcome("test_nothing_pending") == "failed"
+    assert "V3__new.sql" in run.check("test_nothing_pending")["message"]
+    assert run.exit_code == 1
+
+
+def test_failed_migration_is_named_with_statement_and_line(migrated, run_checks) -> None:
+    migrated.add("V3__broken.sql", "CREATE TABLE extra (id INT);\nCREATE TABLE extra (id INT);\n")
+    with pytest.raises(Exception, match="partly applied"):
+        migrated.migrate()
+    check = run_checks(migrated.profile_path, "-k", "failed").check("test_nothing_failed")
+    assert check["outcome"] == "failed"
+    assert "V3__broken.sql: failed at statement 2 (line 2): (1050)" in check["message"]
+
+
+def test_edited_migration_is_a_checksum_mismatch(migrated, run_checks) -> None:
+    migrated.add("V2__data.sql", "INSERT INTO parent VALUES (1);\n-- changed later\n")
+    check = run_checks(migrated.profile_path, "-k", "checksum").check("test_no_checksum_mismatch")
+    assert (
+        check["outcome"] == "failed" and "V2__data.sql: file changed after it was applied" in check["message"]
+    )
+
+
+def test_applied_migration_missing_from_disk_is_named(migrated, run_checks) -> None:
+    (migrated.migrations / "V2__data.sql").unlink()
+    check = run_checks(migrated.profile_path, "-k", "missing").check("test_no_applied_migration_is_missing")
+    assert check["outcome"] == "failed" and "V2__data.sql: recorded in the ledger but" in check["message"]
+
+
+def test_undone_verify_block_warns_and_fails_only_when_strict(migrated, run_checks) -> None:
+    with migrated.server.connect(migrated.database) as conn, conn.cursor() as cur:
+        cur.execute("ALTER TABLE child DROP FOREIGN KEY fk_parent")
+    run = run_checks(migrated.profile_path, "-k", "test_migrations")
+    check = run.check("test_verify_blocks_still_hold")
+    assert (check["outcome"], check["severity"]) == ("warned", "warning")
+    assert "V1__tables.sql: verify query 1 (line 1) is false" in check["message"]
+    assert run.exit_code == 0 and run.report["summary"]["warned"] == 1
+    strict = run_checks(migrated.profile_path, "-k", "test_migrations", "--deploy-strict")
+    assert strict.exit_code == 1 and strict.report["outcome"] == "failed"
