@@ -1,0 +1,184 @@
+"""`deploycheck verify` end to end: the archive, report.json against its schema, exit codes,
+severity overrides, waivers, an interrupted run, and no secret in any byte written."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from runner.report import SCHEMA_PATH
+
+pytestmark = pytest.mark.slow
+
+
+def verify(target, reports: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner", "verify", "--profile", str(target.profile_path), "--reports", str(reports),
+         *args],
+        capture_output=True, text=True, timeout=timeout, cwd=target.root,
+    )  # fmt: skip
+
+
+def runs(reports: Path, profile: str = "profile") -> list[Path]:
+    return sorted(p for p in (reports / profile).iterdir() if p.is_dir())
+
+
+def load_report(run_dir: Path) -> dict:
+    report = json.loads((run_dir / "report.json").read_text())
+    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
+    return report
+
+
+@pytest.fixture()
+def healthy(target):
+    target.add("V1__t.sql", "CREATE TABLE gene (id INT PRIMARY KEY);\n")
+    target.migrate()
+    target.write_profile(database={"required_tables": ["gene"]})
+    return target
+
+
+def test_passing_and_failing_runs_are_archived_with_history(healthy, tmp_path) -> None:
+    reports = tmp_path / "reports"
+    first = verify(healthy, reports)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "deploycheck verify: PASSED (exit 0)" in first.stdout
+    healthy.add("V2__new.sql", "SELECT 1;")
+    second = verify(healthy, reports)
+    assert second.returncode == 1
+
+    archived = runs(reports)
+    assert len(archived) == 2
+    for run_dir in archived:
+        assert {p.name for p in run_dir.iterdir()} == {"report.html", "report.json", "junit.xml"}
+    passed, failed = (load_report(d) for d in archived)
+    assert (passed["outcome"], passed["exit_code"]) == ("passed", 0)
+    assert (failed["outcome"], failed["exit_code"], failed["summary"]["failed"]) == ("failed", 1, 1)
+    assert [c["id"] for c in passed["checks"]] == [c["id"] for c in failed["checks"]]  # ids are stable
+    assert "checks/test_migrations.py::test_nothing_pending" in [c["id"] for c in failed["checks"]]
+
+    history = [json.loads(line) for line in (reports / "profile" / "history.jsonl").read_text().splitlines()]
+    assert [h["outcome"] for h in history] == ["passed", "failed"]
+    index = (reports / "profile" / "index.html").read_text()
+    assert index.count("report.html") == 2 and index.index(archived[1].name) < index.index(archived[0].name)
+
+    html = (archived[1] / "report.html").read_text()
+    assert "Gate: FAILED (exit 1)" in html and html.index("Gate: FAILED") < html.index("test_ledger_exists")
+    assert "V2__new.sql" in html
+    junit = (archived[1] / "junit.xml").read_text()
+    assert 'name="test_nothing_pending"' in junit and "<failure" in junit
+
+
+def test_bad_profile_exits_2_naming_file_and_key(healthy, tmp_path) -> None:
+    healthy.write_profile(database={"port": "many"})
+    result = verify(healthy, tmp_path / "reports")
+    assert result.returncode == 2
+    assert f"{healthy.profile_path}: database.port: Input should be a valid integer" in result.stderr
+
+
+def test_unreachable_target_exits_3_with_a_report(healthy, tmp_path) -> None:
+    healthy.write_profile(database={"socket": str(tmp_path / "gone.sock")})
+    result = verify(healthy, tmp_path / "reports")
+    assert result.returncode == 3
+    report = load_report(runs(tmp_path / "reports")[0])
+    assert (report["outcome"], report["exit_code"], report["unreachable"]) == ("error", 3, ["database"])
+
+
+def test_severity_override_turns_a_blocker_into_a_warning(healthy, tmp_path) -> None:
+    healthy.add("V2__new.sql", "SELECT 1;")
+    healthy.write_profile(checks={"severity": {"test_nothing_pending": "warning"}})
+    result = verify(healthy, tmp_path / "reports")
+    assert result.returncode == 0
+    report = load_report(runs(tmp_path / "reports")[0])
+    check = next(c for c in report["checks"] if c["id"].endswith("test_nothing_pending"))
+    assert (check["severity"], check["outcome"]) == ("warning", "warned")
+    assert verify(healthy, tmp_path / "reports", "--strict").returncode == 1
+
+
+def test_waiver_holds_until_its_date_then_the_failure_counts_again(healthy, tmp_path) -> None:
+    healthy.add("V2__new.sql", "SELECT 1;")
+    until = (date.today() + timedelta(days=7)).isoformat()
+    healthy.write_profile(checks={"waivers": [{"id": "test_nothing_pending", "reason": "ships with 2.1", "until": until}]})
+    assert verify(healthy, tmp_path / "reports").returncode == 0
+    check = next(c for c in load_report(runs(tmp_path / "reports")[0])["checks"] if "pending" in c["id"])
+    assert check["outcome"] == "waived" and f"waived until {until}: ships with 2.1" in check["message"]
+
+    expired = (date.today() - timedelta(days=1)).isoformat()
+    healthy.write_profile(checks={"waivers": [{"id": "test_nothing_pending", "reason": "ships with 2.1", "until": expired}]})
+    assert verify(healthy, tmp_path / "reports").returncode == 1
+    check = next(c for c in load_report(runs(tmp_path / "reports")[1])["checks"] if "pending" in c["id"])
+    assert check["outcome"] == "failed" and f"the waiver for this check expired on {expired}" in check["message"]
+
+
+def test_interrupted_run_still_writes_its_report(healthy, tmp_path) -> None:
+    with socket.socket() as blackhole:
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(4)
+        healthy.write_profile(http=[{"url": f"http://127.0.0.1:{blackhole.getsockname()[1]}/"}],
+                              timeouts={"default_s": 60})  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runner", "verify", "--profile", str(healthy.profile_path),
+             "--reports", str(tmp_path / "reports"), "-k", "test_http"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=healthy.root,
+        )  # fmt: skip
+        time.sleep(4)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 1, out + err
+    report = load_report(runs(tmp_path / "reports")[0])
+    assert report["interrupted"] is True and report["outcome"] == "error"
+
+
+SECRETS = {
+    "db": "Sup3r-Secret-Db-Pass",
+    "env_password": "Env-Passw0rd-Value-42",
+    "token": "tok_live_8f7e6d5c4b3a",
+    "url_token": "QueryTokenValue991",
+}
+
+
+def test_no_secret_reaches_any_byte_written(target, tmp_path) -> None:
+    """Failing checks whose tracebacks show the profile and the environment, with the secrets
+    in the profile, a .env file and a URL; then every file and every line of output is searched."""
+    with target.server.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"SET PASSWORD FOR '{target.user}'@'localhost' = PASSWORD(%s)", (SECRETS["db"],))
+    (tmp_path / "db_password").write_text(SECRETS["db"] + "\n")
+    dotenv = tmp_path / "app.env"
+    dotenv.write_text(f"DB_PASSWORD={SECRETS['env_password']}\nAPI_TOKEN={SECRETS['token']}\nSECRET_KEY=changeme\n")
+    target.add("V1__t.sql", "SELECT 1;")
+    profile = target.write_profile(
+        database={"password": None, "password_file": str(tmp_path / "db_password"), "required_tables": ["nope"]},
+        env={"source": f"dotenv:{dotenv}", "required": ["DB_PASSWORD", "API_TOKEN", "SECRET_KEY", "MISSING"],
+             "forbid": {"DB_PASSWORD": [SECRETS["env_password"]]}},
+        http=[{"url": f"http://127.0.0.1:9/health?token={SECRETS['url_token']}"}],
+    )  # fmt: skip
+    data = json.loads(json.dumps(target.data))
+    data["database"].pop("password")
+    profile.write_text(__import__("yaml").safe_dump(data))
+
+    reports = tmp_path / "reports"
+    result = verify(target, reports, "--tb=long", "-l")
+    pytest_direct = subprocess.run(
+        [sys.executable, "-m", "pytest", str(Path(__file__).parent.parent / "checks"), "-p", "no:cacheprovider",
+         "--deploy-profile", str(profile), "--tb=long", "-l", "-v", "--junitxml", str(tmp_path / "direct.xml"),
+         "--html", str(tmp_path / "direct.html"), "--self-contained-html"],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent,
+    )  # fmt: skip
+    assert result.returncode == 1 and pytest_direct.returncode == 1
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".html", ".json", ".xml", ".jsonl")]
+    assert len(written) >= 7
+    haystacks = {str(p): p.read_bytes() for p in written}
+    haystacks.update(verify_out=(result.stdout + result.stderr).encode(),
+                     pytest_out=(pytest_direct.stdout + pytest_direct.stderr).encode())  # fmt: skip
+    leaks = [(where, name) for where, data in haystacks.items() for name, secret in SECRETS.items()
+             if secret.encode() in data]  # fmt: skip
+    assert leaks == []
+    assert b"********" in haystacks["pytest_out"]  # the tracebacks did try to show them
