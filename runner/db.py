@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 from typing import Any
 
@@ -52,7 +53,8 @@ def connect(
         # without one (tls.required false) it uses TLS when offered, unverified.
         kwargs["ssl"] = ssl.create_default_context(cafile=str(cfg.tls.ca) if cfg.tls.ca else None)
     try:
-        conn = pymysql.connect(**kwargs)
+        conn = pymysql.Connection(**kwargs, defer_connect=True)
+        conn.connect(_unix_socket(cfg, timeout_s) if cfg.socket else None)
     except pymysql.err.OperationalError as exc:
         code, message = exc.args[0], exc.args[1] if len(exc.args) > 1 else ""
         raise TargetUnreachable(f"cannot connect to {describe(cfg)}: ({code}) {message}") from None
@@ -60,6 +62,18 @@ def connect(
         with conn.cursor() as cur:
             cur.execute("SET SESSION TRANSACTION READ ONLY")
     return conn
+
+
+def _unix_socket(cfg: Database, timeout_s: float) -> socket.socket:
+    """Connected here rather than by pymysql, which leaks the socket when the connect fails."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout_s)
+    try:
+        sock.connect(str(cfg.socket))
+    except OSError as exc:
+        sock.close()
+        raise TargetUnreachable(f"cannot connect to {describe(cfg)}: {exc.strerror or exc}") from None
+    return sock
 
 
 def server_error(exc: pymysql.err.MySQLError) -> str:

@@ -94,6 +94,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         logging.getLogger().removeFilter(state.log_filter)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Checks without a profile would all skip and the run would look green: refuse instead."""
+    if STATE in config.stash:
+        return
+    checks_dir = Path(__file__).resolve().parent.parent / "checks"
+    if any(Path(str(item.path)).resolve().parent == checks_dir for item in items):
+        pytest.exit(
+            f"deploycheck: no profile given: pass --deploy-profile NAME or set {PROFILE_ENV}", returncode=2
+        )
+
+
 def _state(request: pytest.FixtureRequest) -> RunState:
     state = request.config.stash.get(STATE, None)
     if state is None:

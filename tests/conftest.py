@@ -166,9 +166,19 @@ def run_checks(pytester: pytest.Pytester, tmp_path: Path):
     def run(profile: Path, *args: str) -> CheckRun:
         report_dir = tmp_path / f"checks-run-{next(runs)}"
         result = pytester.runpytest_inprocess(
-            str(CHECKS), "-c", os.devnull, "--rootdir", str(ROOT), "-p", "runner.pytest_plugin",
-            "--deploy-profile", str(profile), "--deploy-report-dir", str(report_dir), *args,
-        )  # fmt: skip
+            str(CHECKS),
+            "-c",
+            os.devnull,
+            "--rootdir",
+            str(ROOT),
+            "-p",
+            "runner.pytest_plugin",
+            "--deploy-profile",
+            str(profile),
+            "--deploy-report-dir",
+            str(report_dir),
+            *args,
+        )
         report = json.loads((report_dir / "report.json").read_text())
         return CheckRun(int(result.ret), report, result.stdout.str() + result.stderr.str())
 

@@ -118,8 +118,14 @@ def tls_server(tmp_path_factory):
     ca.cert_pem.write_to_path(str(root / "ca.pem"))
     cert.private_key_pem.write_to_path(str(root / "key.pem"))
     cert.cert_chain_pems[0].write_to_path(str(root / "cert.pem"))
-    server = MariaDBServer(root / "server", options=(f"--ssl-cert={root / 'cert.pem'}", f"--ssl-key={root / 'key.pem'}",
-                                                     f"--ssl-ca={root / 'ca.pem'}"))  # fmt: skip
+    server = MariaDBServer(
+        root / "server",
+        options=(
+            f"--ssl-cert={root / 'cert.pem'}",
+            f"--ssl-key={root / 'key.pem'}",
+            f"--ssl-ca={root / 'ca.pem'}",
+        ),
+    )
     server.start()
     with server.connect() as conn, conn.cursor() as cur:
         cur.execute("CREATE DATABASE app CHARACTER SET utf8mb4")
@@ -133,11 +139,21 @@ def _tls_profile(tmp_path, server, ca_path, required=True):
     import yaml
 
     path = tmp_path / "tls.yml"
-    path.write_text(yaml.safe_dump({
-        "database": {"host": "127.0.0.1", "port": server.port, "user": "tlsuser", "password": "Tls-Passw0rd",
-                     "name": "app", "tls": {"ca": str(ca_path), "required": required}},
-        "timeouts": {"default_s": 5},
-    }))  # fmt: skip
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "database": {
+                    "host": "127.0.0.1",
+                    "port": server.port,
+                    "user": "tlsuser",
+                    "password": "Tls-Passw0rd",
+                    "name": "app",
+                    "tls": {"ca": str(ca_path), "required": required},
+                },
+                "timeouts": {"default_s": 5},
+            }
+        )
+    )
     return path
 
 

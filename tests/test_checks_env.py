@@ -16,8 +16,12 @@ HEALTHY = {
     "MAIL_FROM": "noreply@genes.institute.net",
     "ENVIRONMENT": "production",
 }
-ENV_CHECKS = ["test_required_variables_are_set", "test_no_placeholder_values",
-              "test_values_have_the_expected_type", "test_no_forbidden_values"]  # fmt: skip
+ENV_CHECKS = [
+    "test_required_variables_are_set",
+    "test_no_placeholder_values",
+    "test_values_have_the_expected_type",
+    "test_no_forbidden_values",
+]
 
 
 def env_profile(target, tmp_path, values: dict[str, str], source: str | None = None):
@@ -107,12 +111,14 @@ def fake_docker(tmp_path, monkeypatch):
     bindir.mkdir()
     env = " ".join(f"{k}='{v}'" for k, v in {**HEALTHY, "ENVIRONMENT": "development"}.items())
     script = bindir / "docker"
-    script.write_text(textwrap.dedent(f"""\
+    script.write_text(
+        textwrap.dedent(f"""\
         #!/bin/sh
         [ "$1" = exec ] || exit 2
         [ "$2" = app ] || {{ echo "Error response from daemon: No such container: $2" >&2; exit 1; }}
         exec env -i {env} /bin/sh -c "$5"
-        """))  # fmt: skip
+        """)
+    )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
 

@@ -86,9 +86,18 @@ def only(run) -> dict:
 
 
 def test_healthy_endpoint_passes(target, run_checks, app) -> None:
-    run = http_run(target, run_checks,
-                   [{"name": "health", "url": f"{app}/health", "json": {"status": "ok", "db.connected": True},
-                     "max_ms": 2000}])  # fmt: skip
+    run = http_run(
+        target,
+        run_checks,
+        [
+            {
+                "name": "health",
+                "url": f"{app}/health",
+                "json": {"status": "ok", "db.connected": True},
+                "max_ms": 2000,
+            }
+        ],
+    )
     check = run.check("test_endpoint_answers[health]")
     assert check["outcome"] == "passed" and check["details"]["elapsed_ms"] < 2000
 
@@ -99,13 +108,18 @@ def test_wrong_status_is_named(target, run_checks, app) -> None:
 
 
 def test_wrong_and_missing_json_fields_are_named(target, run_checks, app) -> None:
-    check = only(http_run(target, run_checks,
-                          [{"url": f"{app}/degraded", "json": {"status": "ok", "db.connected": True, "version": "1"}}]))  # fmt: skip
+    check = only(
+        http_run(
+            target,
+            run_checks,
+            [{"url": f"{app}/degraded", "json": {"status": "ok", "db.connected": True, "version": "1"}}],
+        )
+    )
     assert sorted(check["message"].split("; ")) == [
         "JSON field 'db.connected' is False, expected True",
         "JSON field 'status' is 'degraded', expected 'ok'",
         "JSON field 'version' is missing",
-    ]  # fmt: skip
+    ]
 
 
 def test_slow_answer_fails_max_ms(target, run_checks, app) -> None:

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import pytest
 
-MIGRATION_CHECKS = ["test_ledger_exists", "test_nothing_pending", "test_nothing_failed",
-                    "test_no_checksum_mismatch", "test_no_applied_migration_is_missing",
-                    "test_verify_blocks_still_hold"]  # fmt: skip
+MIGRATION_CHECKS = [
+    "test_ledger_exists",
+    "test_nothing_pending",
+    "test_nothing_failed",
+    "test_no_checksum_mismatch",
+    "test_no_applied_migration_is_missing",
+    "test_verify_blocks_still_hold",
+]
 
 
 @pytest.fixture()
 def migrated(target):
-    target.add("V1__tables.sql", """\
+    target.add(
+        "V1__tables.sql",
+        """\
         CREATE TABLE parent (id INT PRIMARY KEY) ENGINE=InnoDB;
         CREATE TABLE child (id INT PRIMARY KEY, parent_id INT,
           CONSTRAINT fk_parent FOREIGN KEY (parent_id) REFERENCES parent (id)) ENGINE=InnoDB;
-        """)  # fmt: skip
-    target.add("V1__tables.verify.sql", """\
+        """,
+    )
+    target.add(
+        "V1__tables.verify.sql",
+        """\
         SELECT COUNT(*) = 1 FROM information_schema.key_column_usage
          WHERE table_schema = DATABASE() AND table_name = 'child' AND referenced_table_name = 'parent';
-        """)  # fmt: skip
+        """,
+    )
     target.add("V2__data.sql", "INSERT INTO parent VALUES (1);\n")
     target.migrate()
     return target

@@ -22,10 +22,22 @@ pytestmark = pytest.mark.slow
 
 def verify(target, reports: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "runner", "verify", "--profile", str(target.profile_path), "--reports", str(reports),
-         *args],
-        capture_output=True, text=True, timeout=timeout, cwd=target.root,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "verify",
+            "--profile",
+            str(target.profile_path),
+            "--reports",
+            str(reports),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=target.root,
+    )
 
 
 def runs(reports: Path, profile: str = "profile") -> list[Path]:
@@ -84,6 +96,22 @@ def test_bad_profile_exits_2_naming_file_and_key(healthy, tmp_path) -> None:
     assert f"{healthy.profile_path}: database.port: Input should be a valid integer" in result.stderr
 
 
+@pytest.mark.parametrize("profile_args", [[], ["--deploy-profile", "no-such-profile"]])
+def test_pytest_checks_without_a_usable_profile_exits_2(profile_args, monkeypatch) -> None:
+    monkeypatch.delenv("DEPLOYCHECK_PROFILE", raising=False)
+    root = Path(__file__).parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "checks", "-p", "no:cacheprovider", *profile_args],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    expected = "no profile given" if not profile_args else "profile 'no-such-profile' not found"
+    assert expected in result.stdout + result.stderr
+
+
 def test_unreachable_target_exits_3_with_a_report(healthy, tmp_path) -> None:
     healthy.write_profile(database={"socket": str(tmp_path / "gone.sock")})
     result = verify(healthy, tmp_path / "reports")
@@ -106,29 +134,49 @@ def test_severity_override_turns_a_blocker_into_a_warning(healthy, tmp_path) -> 
 def test_waiver_holds_until_its_date_then_the_failure_counts_again(healthy, tmp_path) -> None:
     healthy.add("V2__new.sql", "SELECT 1;")
     until = (date.today() + timedelta(days=7)).isoformat()
-    healthy.write_profile(checks={"waivers": [{"id": "test_nothing_pending", "reason": "ships with 2.1", "until": until}]})
+    healthy.write_profile(
+        checks={"waivers": [{"id": "test_nothing_pending", "reason": "ships with 2.1", "until": until}]}
+    )
     assert verify(healthy, tmp_path / "reports").returncode == 0
     check = next(c for c in load_report(runs(tmp_path / "reports")[0])["checks"] if "pending" in c["id"])
     assert check["outcome"] == "waived" and f"waived until {until}: ships with 2.1" in check["message"]
 
     expired = (date.today() - timedelta(days=1)).isoformat()
-    healthy.write_profile(checks={"waivers": [{"id": "test_nothing_pending", "reason": "ships with 2.1", "until": expired}]})
+    healthy.write_profile(
+        checks={"waivers": [{"id": "test_nothing_pending", "reason": "ships with 2.1", "until": expired}]}
+    )
     assert verify(healthy, tmp_path / "reports").returncode == 1
     check = next(c for c in load_report(runs(tmp_path / "reports")[1])["checks"] if "pending" in c["id"])
-    assert check["outcome"] == "failed" and f"the waiver for this check expired on {expired}" in check["message"]
+    assert (
+        check["outcome"] == "failed" and f"the waiver for this check expired on {expired}" in check["message"]
+    )
 
 
 def test_interrupted_run_still_writes_its_report(healthy, tmp_path) -> None:
     with socket.socket() as blackhole:
         blackhole.bind(("127.0.0.1", 0))
         blackhole.listen(4)
-        healthy.write_profile(http=[{"url": f"http://127.0.0.1:{blackhole.getsockname()[1]}/"}],
-                              timeouts={"default_s": 60})  # fmt: skip
+        healthy.write_profile(
+            http=[{"url": f"http://127.0.0.1:{blackhole.getsockname()[1]}/"}], timeouts={"default_s": 60}
+        )
         proc = subprocess.Popen(
-            [sys.executable, "-m", "runner", "verify", "--profile", str(healthy.profile_path),
-             "--reports", str(tmp_path / "reports"), "-k", "test_http"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=healthy.root,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "runner",
+                "verify",
+                "--profile",
+                str(healthy.profile_path),
+                "--reports",
+                str(tmp_path / "reports"),
+                "-k",
+                "test_http",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=healthy.root,
+        )
         time.sleep(4)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=90)
@@ -152,14 +200,23 @@ def test_no_secret_reaches_any_byte_written(target, tmp_path) -> None:
         cur.execute(f"SET PASSWORD FOR '{target.user}'@'localhost' = PASSWORD(%s)", (SECRETS["db"],))
     (tmp_path / "db_password").write_text(SECRETS["db"] + "\n")
     dotenv = tmp_path / "app.env"
-    dotenv.write_text(f"DB_PASSWORD={SECRETS['env_password']}\nAPI_TOKEN={SECRETS['token']}\nSECRET_KEY=changeme\n")
+    dotenv.write_text(
+        f"DB_PASSWORD={SECRETS['env_password']}\nAPI_TOKEN={SECRETS['token']}\nSECRET_KEY=changeme\n"
+    )
     target.add("V1__t.sql", "SELECT 1;")
     profile = target.write_profile(
-        database={"password": None, "password_file": str(tmp_path / "db_password"), "required_tables": ["nope"]},
-        env={"source": f"dotenv:{dotenv}", "required": ["DB_PASSWORD", "API_TOKEN", "SECRET_KEY", "MISSING"],
-             "forbid": {"DB_PASSWORD": [SECRETS["env_password"]]}},
+        database={
+            "password": None,
+            "password_file": str(tmp_path / "db_password"),
+            "required_tables": ["nope"],
+        },
+        env={
+            "source": f"dotenv:{dotenv}",
+            "required": ["DB_PASSWORD", "API_TOKEN", "SECRET_KEY", "MISSING"],
+            "forbid": {"DB_PASSWORD": [SECRETS["env_password"]]},
+        },
         http=[{"url": f"http://127.0.0.1:9/health?token={SECRETS['url_token']}"}],
-    )  # fmt: skip
+    )
     data = json.loads(json.dumps(target.data))
     data["database"].pop("password")
     profile.write_text(__import__("yaml").safe_dump(data))
@@ -167,18 +224,44 @@ def test_no_secret_reaches_any_byte_written(target, tmp_path) -> None:
     reports = tmp_path / "reports"
     result = verify(target, reports, "--tb=long", "-l")
     pytest_direct = subprocess.run(
-        [sys.executable, "-m", "pytest", str(Path(__file__).parent.parent / "checks"), "-p", "no:cacheprovider",
-         "--deploy-profile", str(profile), "--tb=long", "-l", "-v", "--junitxml", str(tmp_path / "direct.xml"),
-         "--html", str(tmp_path / "direct.html"), "--self-contained-html"],
-        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(Path(__file__).parent.parent / "checks"),
+            "-p",
+            "no:cacheprovider",
+            "--deploy-profile",
+            str(profile),
+            "--tb=long",
+            "-l",
+            "-v",
+            "--junitxml",
+            str(tmp_path / "direct.xml"),
+            "--html",
+            str(tmp_path / "direct.html"),
+            "--self-contained-html",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
     assert result.returncode == 1 and pytest_direct.returncode == 1
-    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".html", ".json", ".xml", ".jsonl")]
+    written = [
+        p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".html", ".json", ".xml", ".jsonl")
+    ]
     assert len(written) >= 7
     haystacks = {str(p): p.read_bytes() for p in written}
-    haystacks.update(verify_out=(result.stdout + result.stderr).encode(),
-                     pytest_out=(pytest_direct.stdout + pytest_direct.stderr).encode())  # fmt: skip
-    leaks = [(where, name) for where, data in haystacks.items() for name, secret in SECRETS.items()
-             if secret.encode() in data]  # fmt: skip
+    haystacks.update(
+        verify_out=(result.stdout + result.stderr).encode(),
+        pytest_out=(pytest_direct.stdout + pytest_direct.stderr).encode(),
+    )
+    leaks = [
+        (where, name)
+        for where, data in haystacks.items()
+        for name, secret in SECRETS.items()
+        if secret.encode() in data
+    ]
     assert leaks == []
     assert b"********" in haystacks["pytest_out"]  # the tracebacks did try to show them
