@@ -77,6 +77,16 @@ def _profile_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _reports_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="archive root (default: ./reports)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deploycheck",
@@ -149,13 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _profile_arg(p)
     p.add_argument("--strict", action="store_true", help="failed warnings fail the run too")
-    p.add_argument(
-        "--reports",
-        type=Path,
-        default=Path("reports"),
-        metavar="DIR",
-        help="archive root (default: ./reports)",
-    )
+    _reports_arg(p)
     p.set_defaults(func=cmd_verify, passes_through=True)
 
     p = sub.add_parser(
@@ -172,13 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--list-faults", action="store_true", help="list the faults --break knows")
     p.add_argument("--keep", action="store_true", help="keep the target running afterwards, until Ctrl-C")
-    p.add_argument(
-        "--reports",
-        type=Path,
-        default=Path("reports"),
-        metavar="DIR",
-        help="archive root (default: ./reports)",
-    )
+    _reports_arg(p)
     p.set_defaults(func=cmd_demo, passes_through=True)
     return parser
 

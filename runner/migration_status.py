@@ -119,10 +119,12 @@ def _row(migration: Migration, entry: LedgerEntry | None, lock_held: bool) -> Ro
     if entry.is_unfinished and lock_held:
         return Row(State.RUNNING, detail="being applied by another deploycheck migrate", **base)
     if not entry.success:
-        where = ""
-        if entry.failed_statement:
-            where = f" at statement {entry.failed_statement} (line {entry.failed_line})"
-        return Row(State.FAILED, detail=f"failed{where}: {entry.error}", **base)
+        where = (
+            f"at statement {entry.failed_statement} (line {entry.failed_line}): "
+            if entry.failed_statement
+            else ""
+        )
+        return Row(State.FAILED, detail=f"{where}{entry.error}", **base)
     if entry.checksum and entry.checksum != migration.checksum:
         return Row(
             State.CHECKSUM_MISMATCH,

@@ -61,7 +61,7 @@ def test_failed_migration_is_named_with_statement_and_line(migrated, run_checks)
         migrated.migrate()
     check = run_checks(migrated.profile_path, "-k", "failed").check("test_nothing_failed")
     assert check["outcome"] == "failed"
-    assert "V3__broken.sql: failed at statement 2 (line 2): (1050)" in check["message"]
+    assert "V3__broken.sql: at statement 2 (line 2): (1050)" in check["message"]
 
 
 def test_edited_migration_is_a_checksum_mismatch(migrated, run_checks) -> None:

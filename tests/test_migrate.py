@@ -130,7 +130,7 @@ def test_failure_after_ddl_is_recorded_and_blocks_until_repair(project) -> None:
         "SELECT success, failed_statement, failed_line, error FROM deploycheck_schema_history WHERE version='2'"
     )
     assert row[:3] == (0, 2, 3) and row[3].startswith("(4161)")
-    with pytest.raises(MigrationBlocked, match=r"V2__half.sql: failed: failed at statement 2 \(line 3\)"):
+    with pytest.raises(MigrationBlocked, match=r"V2__half.sql: failed: at statement 2 \(line 3\): \(4161\)"):
         project.migrator().migrate()
     assert trail(project) == []
     bad.write_text("CREATE TABLE IF NOT EXISTS half_a (id INT);\nCREATE TABLE half_b (id INT);\n")

@@ -36,6 +36,16 @@ def running_query(project: Project, text: str) -> bool:
     return rows[0][0] > 0
 
 
+def kill_9_while_running(project: Project, query: str) -> None:
+    """Start `deploycheck migrate` and SIGKILL it while the server runs `query` for it."""
+    proc = project.spawn("migrate")
+    wait_for(lambda: running_query(project, query))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+
+
 def test_eight_concurrent_migrates_apply_each_migration_once(project: Project) -> None:
     project.add("V1__trail.sql", TRAIL)
     for n in range(2, 13):
@@ -60,17 +70,12 @@ def test_kill_9_during_ddl_migration_never_claims_it_and_next_run_says_so(projec
     project.add(
         "V2__slow_ddl.sql", "CREATE TABLE slow_a (id INT);\nSELECT SLEEP(2);\nCREATE TABLE slow_b (id INT);\n"
     )
-    proc = project.spawn("migrate")
-    wait_for(lambda: running_query(project, "SELECT SLEEP(2)"))
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
-    proc.stderr.close()
+    kill_9_while_running(project, "SELECT SLEEP(2)")
     (success,) = project.query("SELECT success FROM deploycheck_schema_history WHERE version = '2'")[0]
     assert success == 0
     again = project.cli("migrate")
     assert again.returncode == 1
-    assert "V2__slow_ddl.sql: failed: failed: did not finish: the process died" in again.stderr
+    assert "V2__slow_ddl.sql: failed: did not finish: the process died" in again.stderr
     assert "deploycheck repair" in again.stderr
     status = project.cli("status", "--json")
     assert status.returncode == 1
@@ -82,12 +87,7 @@ def test_kill_9_during_transactional_migration_leaves_nothing_and_next_run_appli
 ) -> None:
     project.add("V1__trail.sql", TRAIL)
     project.add("V2__data.sql", "INSERT INTO trail (v) VALUES ('2');\nSELECT SLEEP(2);\n")
-    proc = project.spawn("migrate")
-    wait_for(lambda: running_query(project, "SELECT SLEEP(2)"))
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
-    proc.stderr.close()
+    kill_9_while_running(project, "SELECT SLEEP(2)")
     wait_for(lambda: not running_query(project, "SELECT SLEEP(2)"))
     assert project.query("SELECT version FROM deploycheck_schema_history") == [("1",)]
     assert project.query("SELECT COUNT(*) FROM trail") == [(0,)]
