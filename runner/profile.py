@@ -91,6 +91,33 @@ class Migrations(Section):
     out_of_order: bool = False
 
 
+class BackupPattern(Section):
+    """How one kind of backup file is named: `time` (and optionally `db`) are named groups."""
+
+    kind: Literal["scheduled", "manual", "pre-restore"]
+    regex: str
+    time_format: str
+
+
+DEFAULT_BACKUP_PATTERNS = [
+    # fradelg/mysql-cron-backup: /backup/202611240300.app.sql.gz
+    BackupPattern(
+        kind="scheduled", regex=r"^(?P<time>\d{12})\.(?P<db>.+)\.sql\.gz$", time_format="%Y%m%d%H%M"
+    ),
+    # the application's own API
+    BackupPattern(
+        kind="manual",
+        regex=r"^manual_(?P<time>\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)\.sql\.gz$",
+        time_format="%Y-%m-%d_%H-%M-%S",
+    ),
+    BackupPattern(
+        kind="pre-restore",
+        regex=r"^pre-restore_(?P<time>\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)\.sql\.gz$",
+        time_format="%Y-%m-%d_%H-%M-%S",
+    ),
+]
+
+
 class Backups(Section):
     source: str
     databases: list[str] = Field(default_factory=list)
@@ -100,6 +127,8 @@ class Backups(Section):
     retention: int | None = Field(None, ge=1)
     required_tables: list[str] = Field(default_factory=list)
     max_size_drop: float = Field(0.5, gt=0, le=1)
+    size_window: int = Field(7, ge=1)
+    patterns: list[BackupPattern] = Field(default_factory=lambda: list(DEFAULT_BACKUP_PATTERNS))
 
 
 class EnvRule(Section):

@@ -1,0 +1,176 @@
+"""What a mysqldump / mariadb-dump file would do if restored: tables, exact row counts, views,
+routines, triggers, events, and whether the dump is complete.
+
+Written by hand because no library reads dumps: sqlparse would take minutes on 250 MB.
+Every line is classified by its first bytes; INSERT lines, nearly all of a dump, are
+counted with C-level bytes operations only (see `count_rows`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+SANDBOX_LINE = b"/*M!999999\\- enable the sandbox mode */"
+_INSERT = re.compile(rb"^(?:INSERT|REPLACE)(?: IGNORE)? INTO `((?:[^`]|``)+)`")
+_CREATE_TABLE = re.compile(rb"^CREATE TABLE (?:IF NOT EXISTS )?`((?:[^`]|``)+)`")
+_DROP_TABLE = re.compile(rb"^DROP TABLE IF EXISTS `((?:[^`]|``)+)`")
+_TEMP_VIEW = re.compile(rb"^-- Temporary (?:view structure|table structure) for view `((?:[^`]|``)+)`")
+_FINAL_VIEW = re.compile(rb"^-- Final view structure for view `((?:[^`]|``)+)`")
+_VIEW_BODY = re.compile(rb"^/\*!50001 VIEW `((?:[^`]|``)+)`")
+_ROUTINE = re.compile(
+    rb"(?i)^(?:/\*!\d+ )?CREATE\b.*?\b(PROCEDURE|FUNCTION|TRIGGER|EVENT)\s+`?((?:[^`\s(]|``)+)"
+)
+_SERVER = re.compile(rb"^-- Server version\s+(\S+)")
+
+
+@dataclass
+class TableFacts:
+    created: bool = False
+    dropped: bool = False
+    rows: int = 0
+    insert_bytes: int = 0
+
+
+@dataclass
+class DumpFacts:
+    """Everything the scan learned; `problems` holds named reasons the dump is not restorable."""
+
+    header: str = ""  # "MariaDB" or "MySQL" (from "-- MariaDB dump" / "-- MySQL dump")
+    sandbox_line: bool = False
+    completed: bool = False
+    server_version: str = ""
+    tables: dict[str, TableFacts] = field(default_factory=dict)
+    views: list[str] = field(default_factory=list)
+    view_placeholders: list[str] = field(default_factory=list)
+    routines: dict[str, list[str]] = field(default_factory=dict)
+    doubled_compression: bool = False
+
+    def table(self, name: bytes) -> TableFacts:
+        key = name.decode("utf-8", "replace").replace("``", "`")
+        found = self.tables.get(key)
+        if found is None:
+            found = self.tables[key] = TableFacts()
+        return found
+
+    @property
+    def real_tables(self) -> dict[str, TableFacts]:
+        """Tables without the placeholders mysqldump creates for views before their final definition."""
+        return {k: v for k, v in self.tables.items() if k not in self.view_placeholders}
+
+    @property
+    def unresolved_views(self) -> list[str]:
+        return [v for v in self.view_placeholders if v not in self.views]
+
+
+def count_rows(line: bytes) -> int:
+    """Rows of one extended INSERT line, exactly, at C speed.
+
+    mysqldump writes tuples joined by `),(` and escapes every quote and backslash inside a
+    string. Replacing escaped backslashes, then escaped quotes, with neutral bytes leaves only
+    real string delimiters; splitting on them puts strings at odd positions; `),(` counted
+    outside strings is the number of row separators. Strings may hold `),(`, quotes,
+    backslashes and binary data without changing the count."""
+    neutral = line.replace(b"\\\\", b"__").replace(b"\\'", b"__") if b"\\" in line else line
+    if b"'" not in neutral:
+        return neutral.count(b"),(") + 1
+    outside = b"'".join(neutral.split(b"'")[0::2])
+    return outside.count(b"),(") + 1
+
+
+def scan(lines_iter, facts: DumpFacts | None = None) -> DumpFacts:
+    """Read every line once and fill `facts`."""
+    facts = facts or DumpFacts()
+    first = True
+    inserting: TableFacts | None = None  # mariadb-dump puts each row of an INSERT on a line of its own
+    for line in lines_iter:
+        if first:
+            first = False
+            if line.startswith(b"\x1f\x8b"):
+                facts.doubled_compression = True
+                return facts
+            if line.startswith(SANDBOX_LINE):
+                facts.sandbox_line = True
+                continue
+        head = line[:1]
+        if inserting is not None and head == b"(":
+            inserting.rows += count_rows(line)
+            inserting.insert_bytes += len(line) + 1
+            if line.endswith(b";"):
+                inserting = None
+            continue
+        inserting = None
+        if head == b"I" or head == b"R":
+            match = _INSERT.match(line)
+            if match:
+                table = facts.table(match.group(1))
+                table.insert_bytes += len(line) + 1
+                if line.endswith(b"VALUES"):
+                    inserting = table
+                else:
+                    table.rows += count_rows(line)
+            continue
+        if head == b"-":
+            _comment(line, facts)
+        elif head == b"C":
+            match = _CREATE_TABLE.match(line)
+            if match:
+                facts.table(match.group(1)).created = True
+            else:
+                _routine(line, facts)
+        elif head == b"D":
+            match = _DROP_TABLE.match(line)
+            if match:
+                facts.table(match.group(1)).dropped = True
+        elif head == b"/":
+            match = _VIEW_BODY.match(line)
+            if match:
+                facts.views.append(match.group(1).decode("utf-8", "replace"))
+            elif line.startswith(b"/*!50003 CREATE") or line.startswith(b"/*!50106 CREATE"):
+                _routine(line, facts)
+    return facts
+
+
+def _comment(line: bytes, facts: DumpFacts) -> None:
+    if not facts.header:
+        if line.startswith(b"-- MariaDB dump"):
+            facts.header = "MariaDB"
+            return
+        if line.startswith(b"-- MySQL dump"):
+            facts.header = "MySQL"
+            return
+    if line.startswith(b"-- Dump completed"):
+        facts.completed = True
+        return
+    for pattern, target in ((_TEMP_VIEW, facts.view_placeholders), (_FINAL_VIEW, None)):
+        match = pattern.match(line)
+        if match and target is not None:
+            target.append(match.group(1).decode("utf-8", "replace"))
+            return
+    match = _SERVER.match(line)
+    if match and not facts.server_version:
+        facts.server_version = match.group(1).decode("utf-8", "replace")
+
+
+def _routine(line: bytes, facts: DumpFacts) -> None:
+    match = _ROUTINE.match(line)
+    if match:
+        kind = match.group(1).decode().lower() + "s"
+        facts.routines.setdefault(kind, []).append(match.group(2).decode("utf-8", "replace"))
+
+
+def problems(facts: DumpFacts, required_tables: list[str]) -> list[tuple[str, str]]:
+    """(reason, detail) for each way the dump would not restore what the profile needs."""
+    found = []
+    if facts.doubled_compression:
+        return [("doubled compression", "the inflated data is itself gzip: the dump was compressed twice")]
+    if not facts.header:
+        found.append(("no dump header", "the first lines are not '-- MariaDB dump' or '-- MySQL dump'"))
+    if not facts.completed:
+        found.append(("no completion footer", "'-- Dump completed' is missing: the dump stopped early"))
+    for view in facts.unresolved_views:
+        found.append(("unresolved view", f"view `{view}` has its placeholder but not its final definition"))
+    for table in required_tables:
+        if table not in facts.real_tables and table not in facts.views:
+            found.append(("missing table", f"required table `{table}` is not in the dump"))
+    return found
