@@ -13,12 +13,15 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runner import http_probe
+from runner.backup_verify import BackupCheck, check_backup
+from runner.backups import BackupListing, list_backups
 from runner.db import connect
 from runner.dbfacts import ServerFacts, read_facts
 from runner.envcheck import read_environment
@@ -220,11 +223,47 @@ def record_detail(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
     return record
 
 
+@pytest.fixture(scope="session")
+def backup_listing(deploy: RunState) -> BackupListing:
+    cfg = section(deploy.profile, "backups")
+    return _probe_or_fail(deploy, "backup-listing", lambda: list_backups(cfg))
+
+
+@pytest.fixture(scope="session")
+def newest_backups(deploy: RunState, backup_listing: BackupListing) -> dict[str, BackupCheck | None]:
+    """Integrity and preview of each database's newest backup, verified concurrently."""
+    cfg = deploy.profile.backups
+    assert cfg is not None
+    out = {}
+    for database in backup_databases(deploy.profile):
+        files = backup_listing.of(database)
+        if files:
+            deploy.probes.start(
+                ("backup", files[-1].name), partial(check_backup, files[-1].path, cfg.required_tables)
+            )
+    for database in backup_databases(deploy.profile):
+        files = backup_listing.of(database)
+        out[database] = deploy.probes.get(("backup", files[-1].name), lambda: None) if files else None
+    return out
+
+
+def backup_databases(profile: Profile) -> list[str]:
+    if profile.backups is None:
+        return []
+    if profile.backups.databases:
+        return profile.backups.databases
+    return [profile.database.name] if profile.database else []
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One check per configured HTTP endpoint; its id is the URL without query or credentials."""
+    """One check per configured HTTP endpoint (its id is the URL without query or credentials)
+    and per backed-up database."""
+    state = metafunc.config.stash.get(STATE, None)
+    if "backup_database" in metafunc.fixturenames:
+        names = backup_databases(state.profile) if state else []
+        metafunc.parametrize("backup_database", names or [None], ids=names or ["not-configured"])
     if "http_check" not in metafunc.fixturenames:
         return
-    state = metafunc.config.stash.get(STATE, None)
     checks = (state.profile.http or []) if state else []
     if not checks:
         metafunc.parametrize("http_check", [None], ids=["not-configured"])

@@ -1,0 +1,81 @@
+"""Backups: fresh against their schedule, kept as long as promised, intact, and restorable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import pytest_html
+
+from runner import backups
+from runner.svg_chart import size_chart
+
+
+@pytest.fixture()
+def database(backup_database, profile):
+    if backup_database is None:
+        pytest.skip(f"backups not configured in profile {profile.name}")
+    return backup_database
+
+
+def test_backup_is_fresh(profile, backup_listing, database, record_detail) -> None:
+    """The newest backup is no older than the schedule plus backups.grace_hours allows."""
+    fresh = backups.freshness(backup_listing, database, profile.backups, datetime.now(UTC))
+    record_detail("freshness", fresh.describe())
+    assert fresh.is_fresh, fresh.describe()
+
+
+def test_newest_backup_is_intact(newest_backups, database, record_detail) -> None:
+    """The newest backup inflates completely (CRC, length), is a whole dump with every view and
+    required table; its restore preview is recorded."""
+    checked = newest_backups[database]
+    assert checked is not None, f"no backup of {database} to verify"
+    record_detail("preview", {n: t.rows for n, t in checked.dump.real_tables.items()})
+    assert checked.is_intact, checked.describe()
+
+
+@pytest.mark.severity("warning")
+def test_newest_backup_restores_on_mysql(newest_backups, database) -> None:
+    """The dump does not start with MariaDB's sandbox line, which MySQL refuses to restore."""
+    checked = newest_backups[database]
+    if checked is None or not checked.is_intact:
+        pytest.skip("no intact backup to look at")
+    assert not checked.dump.sandbox_line, f"{checked.path.name}: {checked.warnings[-1]}"
+
+
+def test_retention_is_kept(profile, backup_listing, database, record_detail) -> None:
+    """At least backups.retention scheduled backups of the database are kept."""
+    kept = backups.retention(backup_listing, database, profile.backups, datetime.now(UTC))
+    record_detail("retention", kept.describe(profile.backups.retention))
+    if profile.backups.retention is None:
+        pytest.skip(f"backups.retention not configured in profile {profile.name}")
+    assert kept.count >= profile.backups.retention, kept.describe(profile.backups.retention)
+
+
+def test_backup_size_has_not_dropped(profile, backup_listing, database, extras) -> None:
+    """The newest backup is not much smaller than the recent ones (backups.max_size_drop of the median)."""
+    trend = backups.size_trend(backup_listing, database, profile.backups.size_window)
+    chart = size_chart(f"backup size of {database}", trend.points)
+    if chart:
+        extras.append(pytest_html.extras.html(chart))
+    if trend.median is None:
+        pytest.skip(f"fewer than two backups of {database}: no trend yet")
+    assert not trend.dropped(profile.backups.max_size_drop), (
+        f"newest backup of {database} is {trend.newest:,} bytes, less than {profile.backups.max_size_drop:g} x the "
+        f"median {trend.median:,.0f} of the {profile.backups.size_window} before it"
+    )
+
+
+def test_latest_links_point_to_backups(profile, backup_listing) -> None:
+    """Every latest.<db>.sql.gz link points to an existing backup."""
+    if not backup_listing.latest:
+        pytest.skip(f"no latest.*.sql.gz links in {backup_listing.directory}")
+    broken = [db for db, target in backup_listing.latest.items() if target is None]
+    assert not broken, "broken latest links: " + ", ".join(f"latest.{db}.sql.gz" for db in broken)
+
+
+def test_no_leftover_uncompressed_dumps(backup_listing) -> None:
+    """No plain .sql file is left behind (one means a dump's compression failed)."""
+    assert not backup_listing.leftovers, (
+        "uncompressed dumps left behind (gzip failed after the dump): " + ", ".join(backup_listing.leftovers)
+    )

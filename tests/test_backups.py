@@ -1,0 +1,382 @@
+"""Backups: real mariadb-dump output, a corpus of broken files, fixed clocks, the CLI and the checks."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from runner.backup_now import BackupFailed, take_backup
+from runner.backup_verify import check_backup
+from runner.backups import freshness, list_backups, retention, size_trend
+from runner.dump_scan import count_rows
+from runner.mariadb_server import find_binary
+from runner.profile import Backups
+from runner.profile_loader import load_profile
+
+TRICKY_ROWS = [
+    "plain",
+    "it's",
+    "back\\slash",
+    "),(",
+    "'),('",
+    "semi;colon",
+    "new\nline",
+    "tab\there",
+    "ünïcödé ✓",
+    "\\'",
+    "\\\\",
+    "'",
+    "",
+    None,
+    "x" * 3000,
+]
+
+
+@pytest.fixture(scope="module")
+def dumped(mariadb, tmp_path_factory):
+    """A real dump of a database with tricky strings, binary data, a view, a procedure and a trigger."""
+    folder = tmp_path_factory.mktemp("dump")
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE DATABASE dumpsrc CHARACTER SET utf8mb4")
+        cur.execute("USE dumpsrc")
+        cur.execute("CREATE TABLE notes (id INT AUTO_INCREMENT PRIMARY KEY, body TEXT, raw VARBINARY(64))")
+        for i in range(40):
+            for text in TRICKY_ROWS:
+                cur.execute(
+                    "INSERT INTO notes (body, raw) VALUES (%s, %s)", (text, bytes([i, 0, 39, 92, 255]))
+                )
+        cur.execute("CREATE TABLE `odd``name` (k VARCHAR(20) PRIMARY KEY)")
+        cur.execute("INSERT INTO `odd``name` VALUES ('a'), ('b),(c')")
+        cur.execute("CREATE TABLE empty_one (id INT)")
+        cur.execute("CREATE VIEW note_ids AS SELECT id FROM notes")
+        cur.execute("CREATE PROCEDURE count_notes() BEGIN SELECT COUNT(*) FROM notes; END")
+        cur.execute(
+            "CREATE TRIGGER notes_bi BEFORE INSERT ON notes FOR EACH ROW SET NEW.body = TRIM(NEW.body)"
+        )
+        counts = {}
+        for table in ("notes", "odd`name", "empty_one"):
+            cur.execute(f"SELECT COUNT(*) FROM `{table.replace('`', '``')}`")
+            counts[table] = cur.fetchone()[0]
+    dump = subprocess.run(
+        [
+            find_binary("mariadb-dump", "mysqldump"),
+            "--no-defaults",
+            f"--socket={mariadb.socket}",
+            "-uroot",
+            "--single-transaction",
+            "--quick",
+            "--routines",
+            "--triggers",
+            "dumpsrc",
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
+    plain = folder / "dump.sql"
+    plain.write_bytes(dump)
+    good = folder / "202611240300.dumpsrc.sql.gz"
+    good.write_bytes(gzip.compress(dump, 6))
+    return good, plain, counts
+
+
+def test_preview_counts_rows_exactly_as_the_database_does(dumped) -> None:
+    good, _, counts = dumped
+    checked = check_backup(good, ["notes", "note_ids"])
+    assert checked.is_intact, checked.describe()
+    assert {name: t.rows for name, t in checked.dump.real_tables.items()} == counts
+    assert checked.dump.views == ["note_ids"]
+    assert checked.dump.routines == {"procedures": ["count_notes"], "triggers": ["notes_bi"]}
+    assert checked.dump.header == "MariaDB" and checked.dump.server_version.startswith("10.")
+    assert any("sandbox line" in w for w in checked.warnings)
+
+
+@pytest.mark.parametrize(
+    ("line", "rows"),
+    [
+        (b"INSERT INTO `t` VALUES (1,'a'),(2,'b'),(3,'c');", 3),
+        (b"INSERT INTO `t` VALUES (1,'),('),(2,'\\'),(\\''),(3,'\\\\'),(4,'x\\\\\\'),(y');", 4),
+        (b"INSERT INTO `t` VALUES (1,_binary '\\0\\'),(\\\\'),(2,0x29282c);", 2),
+        (b"INSERT INTO `t` VALUES (1,NULL),(2,-3.5e+10);", 2),
+    ],
+)
+def test_row_count_of_one_line_extended_inserts(line: bytes, rows: int) -> None:
+    assert count_rows(line) == rows
+
+
+# -- the corpus of broken files ------------------------------------------------
+
+
+def _broken(plain: bytes, good: bytes) -> dict[str, tuple[bytes, str]]:
+    without_footer = plain[: plain.rindex(b"-- Dump completed")]
+    unresolved = plain[: plain.index(b"-- Final view structure")] + b"-- Dump completed on 2026-11-24\n"
+    no_table = plain.replace(b"`notes`", b"`renamed`")
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x10
+    return {
+        "zero bytes": (b"", "empty"),
+        "plain SQL named .gz": (plain, "not gzip"),
+        "gzip of something else": (gzip.compress(b"hello, this is not a dump\n" * 50), "no dump header"),
+        "trailing garbage": (good + b"GARBAGE after the stream", "trailing garbage"),
+        "footer missing": (gzip.compress(without_footer), "no completion footer"),
+        "view placeholder unresolved": (gzip.compress(unresolved), "unresolved view"),
+        "doubled compression": (gzip.compress(good), "doubled compression"),
+        "required table missing": (gzip.compress(no_table), "missing table"),
+        "single bit flip": (bytes(flipped), "CRC mismatch|corrupt"),
+        "truncated in the header": (good[:5], "truncated"),
+        "truncated mid-stream": (good[: len(good) // 3], "truncated"),
+        "truncated in the trailer": (good[:-3], "truncated"),
+    }
+
+
+def test_every_broken_file_gets_its_named_reason(dumped, tmp_path) -> None:
+    good, plain, _ = dumped
+    for label, (data, reasons) in _broken(plain.read_bytes(), good.read_bytes()).items():
+        path = tmp_path / "broken.sql.gz"
+        path.write_bytes(data)
+        checked = check_backup(path, ["notes"])
+        named = [reason for reason, _ in checked.problems]
+        assert not checked.is_intact, label
+        assert any(reason in reasons.split("|") for reason in named), f"{label}: got {checked.problems}"
+
+
+def test_concatenated_members_and_zero_padding_are_accepted(dumped, tmp_path) -> None:
+    _, plain, counts = dumped
+    data = plain.read_bytes()
+    half = data.index(b"\n", len(data) // 2) + 1
+    path = tmp_path / "two-members.sql.gz"
+    path.write_bytes(gzip.compress(data[:half]) + gzip.compress(data[half:]) + b"\0" * 512)
+    checked = check_backup(path)
+    assert checked.is_intact and checked.stream.members == 2
+    assert checked.dump.real_tables["notes"].rows == counts["notes"]
+
+
+# -- listing, freshness and retention against fixed clocks ---------------------
+
+NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+
+def _folder(tmp_path: Path, names: list[str], sizes: dict[str, int] | None = None) -> Backups:
+    for name in names:
+        (tmp_path / name).write_bytes(b"\0" * (sizes or {}).get(name, 1000))
+    return Backups(source=str(tmp_path), schedule="0 3 * * *", grace_hours=2, retention=3)
+
+
+def test_listing_reads_kinds_databases_times_links_and_leftovers(tmp_path) -> None:
+    cfg = _folder(
+        tmp_path,
+        [
+            "202611230300.app.sql.gz",
+            "202611240300.app.sql.gz",
+            "manual_2026-11-23_14-05-09.sql.gz",
+            "pre-restore_2026-11-22_10-00-00.sql.gz",
+            "odd-name.sql.gz",
+            "202611240300.app.sql",
+        ],
+    )
+    os.symlink("202611240300.app.sql.gz", tmp_path / "latest.app.sql.gz")
+    os.symlink("202601010300.gone.sql.gz", tmp_path / "latest.gone.sql.gz")
+    listing = list_backups(cfg)
+    kinds = {f.name: (f.kind, f.database, f.time_from) for f in listing.files}
+    assert kinds["202611240300.app.sql.gz"] == ("scheduled", "app", "name")
+    assert kinds["manual_2026-11-23_14-05-09.sql.gz"] == ("manual", None, "name")
+    assert kinds["pre-restore_2026-11-22_10-00-00.sql.gz"] == ("pre-restore", None, "name")
+    assert kinds["odd-name.sql.gz"] == ("unknown", None, "mtime")
+    assert listing.latest == {"app": "202611240300.app.sql.gz", "gone": None}
+    assert listing.leftovers == ["202611240300.app.sql"]
+
+
+def test_freshness_names_last_due_overdue_and_next(tmp_path) -> None:
+    cfg = _folder(tmp_path, ["202611220300.app.sql.gz", "202611230300.app.sql.gz"])
+    fresh = freshness(list_backups(cfg), "app", cfg, NOW)
+    assert not fresh.is_fresh
+    assert fresh.describe() == (
+        "last backup 2026-11-23 03:00 UTC (202611230300.app.sql.gz); due 2026-11-24 03:00 UTC; "
+        "overdue by 5 h; next scheduled 2026-11-25 03:00 UTC"
+    )
+    within_grace = freshness(list_backups(cfg), "app", cfg, datetime(2026, 11, 24, 4, 30, tzinfo=UTC))
+    assert within_grace.is_fresh
+
+
+def test_freshness_reads_names_in_the_container_time_zone(tmp_path) -> None:
+    cfg = _folder(tmp_path, ["202611240300.app.sql.gz"]).model_copy(update={"timezone": "Europe/Berlin"})
+    (newest,) = list_backups(cfg).files
+    assert newest.taken_at == datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+
+
+def test_retention_counts_and_notes_off_schedule_backups(tmp_path) -> None:
+    names = [
+        "202611200300.app.sql.gz",
+        "202611211412.app.sql.gz",
+        "202611211530.app.sql.gz",
+        "202611230300.app.sql.gz",
+    ]
+    cfg = _folder(tmp_path, names)
+    kept = retention(list_backups(cfg), "app", cfg, NOW)
+    assert (kept.count, kept.off_schedule) == (4, 2)
+    assert "2 were taken off-schedule (container starts)" in kept.describe(3)
+    assert "oldest restorable 2026-11-20 03:00 UTC, 4.2 days back" in kept.describe(3)
+
+
+def test_size_drop_against_the_median(tmp_path) -> None:
+    names = [f"2026111{d}0300.app.sql.gz" for d in range(5)]
+    sizes = dict(zip(names, [1000, 1100, 1050, 1020, 300], strict=True))
+    trend = size_trend(list_backups(_folder(tmp_path, names, sizes)), "app", 7)
+    assert trend.median == 1035 and trend.newest == 300 and trend.dropped(0.5)
+
+
+# -- the CLI and a manual backup ------------------------------------------------
+
+
+def _backup_profile(target, folder: Path, **extra) -> Path:
+    return target.write_profile(
+        backups={"source": str(folder), "schedule": "0 3 * * *", "grace_hours": 2, **extra}
+    )
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_backups_now_writes_a_verified_fradelg_named_dump(target, tmp_path) -> None:
+    target.add("V1__t.sql", "CREATE TABLE gene (id INT PRIMARY KEY);\nINSERT INTO gene VALUES (1), (2);\n")
+    target.migrate()
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    dumper_password = "Dumper-Passw0rd-31"
+    with target.server.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE USER 'dump_{target.database}'@'localhost' IDENTIFIED BY %s", (dumper_password,))
+        cur.execute(
+            f"GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES ON `{target.database}`.* TO 'dump_{target.database}'@'localhost'"
+        )
+        cur.execute(f"GRANT SELECT ON mysql.proc TO 'dump_{target.database}'@'localhost'")
+    target.write_profile(database={"user": f"dump_{target.database}", "password": dumper_password})
+    _backup_profile(target, folder, required_tables=["gene"])
+    result = _cli("backups", "now", "--profile", str(target.profile_path))
+    assert result.returncode == 0, result.stderr
+    (made,) = folder.iterdir()
+    assert made.name.endswith(f".{target.database}.sql.gz") and len(made.name.split(".")[0]) == 12
+    assert check_backup(made, ["gene"]).dump.real_tables["gene"].rows == 2
+    assert dumper_password not in result.stdout + result.stderr
+
+    listed = json.loads(_cli("backups", "list", "--profile", str(target.profile_path), "--json").stdout)
+    assert [f["name"] for f in listed["files"]] == [made.name]
+    preview = _cli("backups", "preview", "--profile", str(target.profile_path), "--latest")
+    assert preview.returncode == 0 and "table gene" in preview.stdout and "2 rows" in preview.stdout
+
+
+def test_failed_backup_leaves_nothing_behind(target, tmp_path) -> None:
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    _backup_profile(target, folder)
+    target.write_profile(database={"password": "wrong-password"})
+    with pytest.raises(BackupFailed, match="mariadb-dump failed"):
+        take_backup(load_profile(str(target.profile_path)))
+    assert list(folder.iterdir()) == []
+
+
+def test_verify_cli_exit_codes(dumped, tmp_path) -> None:
+    good, _, _ = dumped
+    assert _cli("backups", "verify", str(good)).returncode == 0
+    bad = tmp_path / "bad.sql.gz"
+    bad.write_bytes(good.read_bytes()[:-100])
+    result = _cli("backups", "verify", str(bad), "--json")
+    assert result.returncode == 1 and json.loads(result.stdout)["problems"][0]["reason"] == "truncated"
+
+
+# -- checks/test_backups.py -----------------------------------------------------
+
+
+@pytest.fixture()
+def backup_target(target, tmp_path, dumped):
+    """A folder of daily backups up to this morning, in fradelg's layout."""
+    good, _, _ = dumped
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    for days in range(5, -1, -1):
+        name = f"{today - timedelta(days=days):%Y%m%d}0000.dumpsrc.sql.gz"
+        (folder / name).write_bytes(good.read_bytes())
+    os.symlink(name, folder / "latest.dumpsrc.sql.gz")
+    target.write_profile(
+        backups={
+            "source": str(folder),
+            "databases": ["dumpsrc"],
+            "schedule": "0 0 * * *",
+            "grace_hours": 30,
+            "retention": 5,
+            "required_tables": ["notes"],
+        }
+    )
+    target.folder = folder
+    target.newest = folder / name
+    return target
+
+
+BACKUP_CHECKS = {
+    "test_backup_is_fresh[dumpsrc]": "passed",
+    "test_newest_backup_is_intact[dumpsrc]": "passed",
+    "test_newest_backup_restores_on_mysql[dumpsrc]": "warned",
+    "test_retention_is_kept[dumpsrc]": "passed",
+    "test_backup_size_has_not_dropped[dumpsrc]": "passed",
+    "test_latest_links_point_to_backups": "passed",
+    "test_no_leftover_uncompressed_dumps": "passed",
+}
+
+
+def test_healthy_backups_pass_the_checks(backup_target, run_checks, tmp_path) -> None:
+    run = run_checks(
+        backup_target.profile_path,
+        "-k",
+        "test_backups",
+        f"--html={tmp_path / 'r.html'}",
+        "--self-contained-html",
+    )
+    assert run.outcomes("backups") == BACKUP_CHECKS
+    assert run.exit_code == 0
+    assert run.check("test_newest_backup_is_intact[dumpsrc]")["details"]["preview"]["notes"] == 40 * len(
+        TRICKY_ROWS
+    )
+    assert (
+        "&lt;svg xmlns=" in (tmp_path / "r.html").read_text()
+    )  # pytest-html keeps extras in an escaped JSON blob
+
+
+def test_stale_backups_fail_freshness(backup_target, run_checks) -> None:
+    backup_target.write_profile(backups={"grace_hours": 0, "schedule": "*/5 * * * *"})
+    check = run_checks(backup_target.profile_path, "-k", "fresh").check("test_backup_is_fresh[dumpsrc]")
+    assert check["outcome"] == "failed" and "overdue by" in check["message"]
+
+
+def test_corrupt_newest_backup_fails_with_its_reason(backup_target, run_checks) -> None:
+    data = backup_target.newest.read_bytes()
+    backup_target.newest.write_bytes(data[: len(data) // 2])
+    check = run_checks(backup_target.profile_path, "-k", "intact").check(
+        "test_newest_backup_is_intact[dumpsrc]"
+    )
+    assert check["outcome"] == "failed" and "truncated" in check["message"]
+
+
+def test_leftover_broken_link_short_retention_and_size_drop_fail(backup_target, run_checks) -> None:
+    (backup_target.folder / "202611240300.dumpsrc.sql").write_text("-- half a dump")
+    os.unlink(backup_target.folder / "latest.dumpsrc.sql.gz")
+    os.symlink("199901010000.dumpsrc.sql.gz", backup_target.folder / "latest.dumpsrc.sql.gz")
+    backup_target.newest.write_bytes(gzip.compress(b"-- MariaDB dump\n-- Dump completed\n"))
+    backup_target.write_profile(backups={"retention": 30, "required_tables": []})
+    run = run_checks(backup_target.profile_path, "-k", "test_backups")
+    assert "202611240300.dumpsrc.sql" in run.check("test_no_leftover_uncompressed_dumps")["message"]
+    assert (
+        run.check("test_latest_links_point_to_backups")["message"]
+        == "broken latest links: latest.dumpsrc.sql.gz"
+    )
+    assert "6 backup(s) of dumpsrc (retention 30)" in run.check("test_retention_is_kept[dumpsrc]")["message"]
+    assert "less than 0.5 x the median" in run.check("test_backup_size_has_not_dropped[dumpsrc]")["message"]
+    assert run.exit_code == 1
