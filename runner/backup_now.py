@@ -15,7 +15,7 @@ from runner.backup_verify import check_backup
 from runner.backups import local_directory, zone
 from runner.errors import DeploycheckError, UsageError
 from runner.mariadb_server import find_binary
-from runner.profile import Profile
+from runner.profile import Database, Profile
 
 
 class BackupFailed(DeploycheckError):
@@ -33,20 +33,27 @@ def take_backup(profile: Profile, now: datetime | None = None) -> Path:
     partial = directory / f".{final.name}.partial"
     if final.exists():
         raise BackupFailed(f"{final} exists already; wait a minute and run again")
-    with tempfile.NamedTemporaryFile("w", prefix="deploycheck-", suffix=".cnf", delete=False) as cnf:
-        os.chmod(cnf.name, 0o600)  # the password goes here, never on a command line
-        cnf.write(f"[client]\nuser={db.user}\npassword={db.password.get_secret_value()}\n")
-        cnf.write(f"socket={db.socket}\n" if db.socket else f"host={db.host}\nport={db.port}\n")
     try:
-        _dump(cnf.name, db.name, partial)
+        dump_to(db, partial)
         checked = check_backup(partial, profile.backups.required_tables)
         if not checked.is_intact:
             raise BackupFailed(f"the new backup did not verify: {checked.describe()}")
         partial.rename(final)
         return final
     finally:
-        os.unlink(cnf.name)
         partial.unlink(missing_ok=True)
+
+
+def dump_to(db: Database, target: Path) -> None:
+    """Dump `db` consistently into the gzip file `target`."""
+    with tempfile.NamedTemporaryFile("w", prefix="deploycheck-", suffix=".cnf", delete=False) as cnf:
+        os.chmod(cnf.name, 0o600)  # the password goes here, never on a command line
+        cnf.write(f"[client]\nuser={db.user}\npassword={db.password.get_secret_value()}\n")
+        cnf.write(f"socket={db.socket}\n" if db.socket else f"host={db.host}\nport={db.port}\n")
+    try:
+        _dump(cnf.name, db.name, target)
+    finally:
+        os.unlink(cnf.name)
 
 
 def _dump(defaults_file: str, database: str, target: Path) -> None:

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -114,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="list pending migrations and print the exact statements; write nothing",
     )
     p.add_argument("--to", metavar="VERSION", help="stop after this version")
+    p.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="do not take a backup first (one is taken when the profile has backups)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_migrate)
 
@@ -215,6 +221,12 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 print(f"{statement.text};", file=out)
         return 0
     progress.info(f"migrate: applying pending migrations to {_target(migrator)}")
+    if not args.no_backup and migrator.dry_run(args.to)[0]:
+        if profile.backups is None:
+            progress.info("no backups section in the profile: migrating without taking a backup first")
+        else:
+            progress.info(f"taking a backup into {profile.backups.source} first (--no-backup skips it) ...")
+            progress.info(f"backup written: {take_backup(profile)}")
     result = migrator.migrate(args.to)
     if not result.applied:
         progress.info("nothing to apply: the database is up to date")
@@ -401,6 +413,8 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             Migrator(admin, ConsoleProgress(err)).migrate()
         except MigrationFailed as exc:
             say(f"migrate failed: {str(exc).splitlines()[0]}")
+        say("writing a week of nightly backups, fradelg/mysql-cron-backup style ...")
+        target.make_backups(admin.database, datetime.now(UTC))
         target.break_after_migrations()
         say("verifying the target as a read-only user ...")
         code = verify(

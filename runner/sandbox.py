@@ -9,11 +9,16 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from croniter import croniter
+
+from runner.backup_now import dump_to
 from runner.mariadb_server import MariaDBServer
+from runner.profile import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "catalogue"
@@ -44,7 +49,11 @@ FAULTS = {
     "health-down": "the health endpoint does not answer (connection refused)",
     "health-degraded": "the health endpoint reports the database as disconnected",
     "health-slow": "the health endpoint answers after 1.5 s (max_ms 500)",
+    "stale-backup": "the nightly backups stopped three days ago",
+    "corrupt-backup": "the newest backup was cut short (truncated gzip)",
+    "leftover-dump": "a dump whose compression failed left a plain .sql behind",
 }
+SCHEDULE = "0 3 * * *"
 
 
 class _App(BaseHTTPRequestHandler):
@@ -147,6 +156,28 @@ class DemoTarget:
             )
             with self.server.connect(DATABASE) as conn, conn.cursor() as cur:
                 cur.execute(sql)
+
+    def make_backups(self, db: Database, now: datetime) -> None:
+        """A week of nightly backups in fradelg/mysql-cron-backup's layout, from a real dump."""
+        folder = self.root / "backup"
+        folder.mkdir(exist_ok=True)
+        dump = folder / ".demo-dump.sql.gz"
+        dump_to(db, dump)
+        runs = croniter(SCHEDULE, now)
+        times = sorted(runs.get_prev(datetime) for _ in range(7))
+        if self.fault == "stale-backup":
+            times = [t - timedelta(days=3) for t in times]
+        for moment in times:
+            name = f"{moment:%Y%m%d%H%M}.{DATABASE}.sql.gz"
+            shutil.copyfile(dump, folder / name)
+        dump.unlink()
+        (folder / f"latest.{DATABASE}.sql.gz").symlink_to(name)
+        newest = folder / name
+        if self.fault == "corrupt-backup":
+            data = newest.read_bytes()
+            newest.write_bytes(data[: len(data) * 2 // 3])
+        elif self.fault == "leftover-dump":
+            (folder / f"{now:%Y%m%d%H%M}.{DATABASE}.sql").write_text("-- MariaDB dump 10.19\n")
 
     def stop(self) -> None:
         if self.http is not None:

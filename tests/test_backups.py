@@ -380,3 +380,22 @@ def test_leftover_broken_link_short_retention_and_size_drop_fail(backup_target, 
     assert "6 backup(s) of dumpsrc (retention 30)" in run.check("test_retention_is_kept[dumpsrc]")["message"]
     assert "less than 0.5 x the median" in run.check("test_backup_size_has_not_dropped[dumpsrc]")["message"]
     assert run.exit_code == 1
+
+
+def test_migrate_takes_a_backup_first_unless_told_not_to(target, tmp_path) -> None:
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    target.add("V1__t.sql", "CREATE TABLE gene (id INT PRIMARY KEY);\n")
+    target.write_profile(database={"user": "root", "password": ""})
+    _backup_profile(target, folder)
+    skipped = _cli("migrate", "--no-backup", "--to", "1", "--profile", str(target.profile_path))
+    assert skipped.returncode == 0 and list(folder.iterdir()) == []
+    target.add("V2__u.sql", "CREATE TABLE disease (id INT PRIMARY KEY);\n")
+    result = _cli("migrate", "--profile", str(target.profile_path))
+    assert result.returncode == 0, result.stderr
+    assert "taking a backup" in result.stderr
+    (made,) = folder.iterdir()
+    checked = check_backup(made)
+    assert checked.is_intact and set(checked.dump.real_tables) == {"gene", "deploycheck_schema_history"}
+    assert _cli("migrate", "--profile", str(target.profile_path)).returncode == 0
+    assert len(list(folder.iterdir())) == 1  # nothing pending: no second backup
