@@ -124,16 +124,29 @@ def bench_tiny(work: Path, count: int, repeat: int) -> None:
     }
     if dbmate:
         tools["dbmate up"] = (
-            lambda srv, db: [dbmate, "--no-dump-schema", "--migrations-dir", str(dbmate_dir),
-                             "--url", f"mysql://root@/{db}?socket={srv.socket}", "up"],
+            lambda srv, db: [
+                dbmate,
+                "--no-dump-schema",
+                "--migrations-dir",
+                str(dbmate_dir),
+                "--url",
+                f"mysql://root@/{db}?socket={srv.socket}",
+                "up",
+            ],
             None,
-        )  # fmt: skip
+        )
     if yoyo:
         tools["yoyo apply"] = (
-            lambda srv, db: [yoyo, "apply", "--batch", "--database",
-                             f"mysql://root@/{db}?unix_socket={srv.socket}", str(yoyo_dir)],
+            lambda srv, db: [
+                yoyo,
+                "apply",
+                "--batch",
+                "--database",
+                f"mysql://root@/{db}?unix_socket={srv.socket}",
+                str(yoyo_dir),
+            ],
             None,
-        )  # fmt: skip
+        )
     # Interleaved, and each run on a server of its own started from the same empty datadir:
     # DDL cost depends on what the server did before (dropped tables, purge, table cache),
     # so no tool may inherit another's leftovers.
@@ -155,10 +168,11 @@ def bench_tiny(work: Path, count: int, repeat: int) -> None:
 
 # -- one 250 MB data migration -----------------------------------------------
 
-_WORDS = ["alpha", "beta", "it''s", "semi;colon", "back\\\\slash", "quote\\'d", "),(", "ünïcödé", "tab\\t"]
+_WORDS = ["alpha", "beta", "it''s", "semi;colon", "back\\\\slash", "quote\\'d", "ünïcödé", "tab\\t"]
+_TUPLE_LOOKALIKE = "),("
 
 
-def make_large(path: Path, megabytes: int) -> None:
+def make_large(path: Path, megabytes: int, lookalike_share: float = 0.1) -> None:
     """An extended-INSERT data migration like mysqldump writes, ~1 MB per statement."""
     rnd = random.Random(7)
     target = megabytes * 1024 * 1024
@@ -177,6 +191,8 @@ def make_large(path: Path, megabytes: int) -> None:
             while size < 1_000_000:
                 row += 1
                 note = " ".join(rnd.choice(_WORDS) for _ in range(rnd.randint(3, 20)))
+                if rnd.random() < lookalike_share:  # a string that looks like a row separator
+                    note += " " + _TUPLE_LOOKALIKE
                 value = f"({row},'name {row}','{note}',{rnd.randint(0, 10**9) / 100:.2f},0x{rnd.getrandbits(64):016x})"
                 values.append(value)
                 size += len(value) + 1

@@ -63,7 +63,7 @@ def check_backup(path: Path, required_tables: list[str] | None = None) -> Backup
         result.problems.append(("not gzip", detail))
         return result
     try:
-        dump_scan.scan(gzip_stream.open_lines(path, result.stream), result.dump)
+        dump_scan.scan(gzip_stream.open_pieces(path, result.stream), result.dump)
     except GzipProblem as exc:
         result.problems.append((exc.reason, exc.detail))
         return result

@@ -9,12 +9,15 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, croniter
 
 from runner.errors import UsageError
-from runner.profile import Backups
+
+if TYPE_CHECKING:  # the profile (and pydantic) stay out of `backups verify FILE`
+    from runner.profile import Backups
 
 LATEST = re.compile(r"^latest\.(?P<db>.+)\.sql\.gz$")
 

@@ -9,6 +9,7 @@ counted with C-level bytes operations only (see `count_rows`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 SANDBOX_LINE = b"/*M!999999\\- enable the sandbox mode */"
@@ -78,57 +79,99 @@ def count_rows(line: bytes) -> int:
     return outside.count(b"),(") + 1
 
 
-def scan(lines_iter, facts: DumpFacts | None = None) -> DumpFacts:
-    """Read every line once and fill `facts`."""
+def scan(stream: Iterable[bytes], facts: DumpFacts | None = None) -> DumpFacts:
+    """Read the inflated dump once, piece by piece, and fill `facts`.
+
+    Outside INSERT statements the dump is read line by line. mariadb-dump writes each row
+    of an INSERT on a line of its own (no raw newline can be inside a string: it is
+    escaped), so inside one the rows are counted a block of lines at a time: the lines up
+    to the first one ending in `;`, and when no `),(` occurs in that block, one row per line."""
     facts = facts or DumpFacts()
-    first = True
-    inserting: TableFacts | None = None  # mariadb-dump puts each row of an INSERT on a line of its own
-    for line in lines_iter:
-        if first:
-            first = False
-            if line.startswith(b"\x1f\x8b"):
+    carry = b""
+    inserting: TableFacts | None = None
+    started = False
+    for piece in stream:
+        buf = carry + piece if carry else piece
+        if not started:
+            if len(buf) < 64 and piece:
+                carry = buf
+                continue
+            started = True
+            if buf.startswith(b"\x1f\x8b"):
                 facts.doubled_compression = True
                 return facts
-            if line.startswith(SANDBOX_LINE):
-                facts.sandbox_line = True
+        pos = 0
+        while True:
+            if inserting is not None:
+                end = buf.find(b";\n", pos)
+                stop = end + 2 if end != -1 else buf.rfind(b"\n", pos) + 1
+                if stop <= pos:
+                    break
+                _count_block(buf[pos:stop], inserting)
+                pos = stop
+                if end != -1:
+                    inserting = None
                 continue
-        head = line[:1]
-        if inserting is not None and head == b"(":
-            inserting.rows += count_rows(line)
-            inserting.insert_bytes += len(line) + 1
-            if line.endswith(b";"):
-                inserting = None
-            continue
-        inserting = None
-        if head == b"I" or head == b"R":
-            match = _INSERT.match(line)
-            if match:
-                table = facts.table(match.group(1))
-                table.insert_bytes += len(line) + 1
-                if line.endswith(b"VALUES"):
-                    inserting = table
-                else:
-                    table.rows += count_rows(line)
-            continue
-        if head == b"-":
-            _comment(line, facts)
-        elif head == b"C":
-            match = _CREATE_TABLE.match(line)
-            if match:
-                facts.table(match.group(1)).created = True
-            else:
-                _routine(line, facts)
-        elif head == b"D":
-            match = _DROP_TABLE.match(line)
-            if match:
-                facts.table(match.group(1)).dropped = True
-        elif head == b"/":
-            match = _VIEW_BODY.match(line)
-            if match:
-                facts.views.append(match.group(1).decode("utf-8", "replace"))
-            elif line.startswith(b"/*!50003 CREATE") or line.startswith(b"/*!50106 CREATE"):
-                _routine(line, facts)
+            newline = buf.find(b"\n", pos)
+            if newline == -1:
+                break
+            inserting = _line(buf[pos:newline], facts)
+            pos = newline + 1
+        carry = buf[pos:]
+    if carry:
+        if inserting is not None:
+            _count_block(carry, inserting)
+        else:
+            _line(carry, facts)
     return facts
+
+
+def _count_block(block: bytes, table: TableFacts) -> None:
+    """One row per line, corrected exactly for the few lines where `),(` occurs."""
+    table.insert_bytes += len(block)
+    table.rows += block.count(b"\n") + (not block.endswith(b"\n"))
+    found = block.find(b"),(")
+    while found != -1:
+        start = block.rfind(b"\n", 0, found) + 1
+        end = block.find(b"\n", found)
+        end = len(block) if end == -1 else end
+        table.rows += count_rows(block[start:end]) - 1
+        found = block.find(b"),(", end)
+
+
+def _line(line: bytes, facts: DumpFacts) -> TableFacts | None:
+    """Classify one line outside INSERT rows; returns the table whose row lines follow, if any."""
+    if not facts.header and not facts.sandbox_line and line.startswith(SANDBOX_LINE):
+        facts.sandbox_line = True
+        return None
+    head = line[:1]
+    if head == b"I" or head == b"R":
+        match = _INSERT.match(line)
+        if match:
+            table = facts.table(match.group(1))
+            table.insert_bytes += len(line) + 1
+            if line.endswith(b"VALUES"):
+                return table
+            table.rows += count_rows(line)
+    elif head == b"-":
+        _comment(line, facts)
+    elif head == b"C":
+        match = _CREATE_TABLE.match(line)
+        if match:
+            facts.table(match.group(1)).created = True
+        else:
+            _routine(line, facts)
+    elif head == b"D":
+        match = _DROP_TABLE.match(line)
+        if match:
+            facts.table(match.group(1)).dropped = True
+    elif head == b"/":
+        match = _VIEW_BODY.match(line)
+        if match:
+            facts.views.append(match.group(1).decode("utf-8", "replace"))
+        elif line.startswith((b"/*!50003 CREATE", b"/*!50106 CREATE")):
+            _routine(line, facts)
+    return None
 
 
 def _comment(line: bytes, facts: DumpFacts) -> None:

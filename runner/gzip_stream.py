@@ -1,4 +1,4 @@
-"""Inflate a .gz backup as a stream of lines, checking what `gzip -t` checks and naming what is wrong.
+"""Inflate a .gz backup as a stream, checking what `gzip -t` checks and naming what is wrong.
 
 Uses isal (or zlib-ng) for speed, the stdlib zlib otherwise; all three take the same
 decompressobj(wbits=31) API, which checks each member's CRC-32 and length.
@@ -23,7 +23,8 @@ except ImportError:  # pragma: no cover - depends on what is installed
         import zlib as fast_zlib
 
 GZIP_MAGIC = b"\x1f\x8b"
-CHUNK = 1 << 20
+CHUNK = 256 << 10  # compressed bytes read at a time
+PIECE = 1 << 20  # inflated bytes handed on at a time
 
 
 class GzipProblem(Exception):
@@ -76,7 +77,7 @@ def inflate(handle: BinaryIO, facts: StreamFacts) -> Iterator[bytes]:
                 decomp = fast_zlib.decompressobj(31)
                 facts.members += 1
             try:
-                out = decomp.decompress(data)
+                out = decomp.decompress(data, PIECE)  # bounded: a 1000:1 stream must not fill memory
             except fast_zlib.error as exc:
                 raise _named(exc) from None
             if out:
@@ -86,7 +87,7 @@ def inflate(handle: BinaryIO, facts: StreamFacts) -> Iterator[bytes]:
                 data = decomp.unused_data
                 decomp = None
             else:
-                data = b""
+                data = decomp.unconsumed_tail
     if first:
         raise GzipProblem("empty", "the file has no bytes")
     if decomp is not None:
@@ -104,10 +105,11 @@ def _named(exc: Exception) -> GzipProblem:
     return GzipProblem("corrupt", f"the deflate data is damaged ({text})")
 
 
-def lines(handle: BinaryIO, facts: StreamFacts) -> Iterator[bytes]:
-    """Lines of the inflated stream (without their newline); inflation runs on its own thread,
-    so on two cores it overlaps with whatever the caller does with each line."""
-    queue: Queue[bytes | BaseException | None] = Queue(maxsize=8)
+def pieces(handle: BinaryIO, facts: StreamFacts) -> Iterator[bytes]:
+    """The inflated stream in pieces of at most PIECE bytes. Inflation runs on its own thread
+    (isal and zlib release the GIL while they work), so on two cores it overlaps with what
+    the caller does with each piece."""
+    queue: Queue[bytes | BaseException | None] = Queue(maxsize=4)
 
     def produce() -> None:
         try:
@@ -120,16 +122,11 @@ def lines(handle: BinaryIO, facts: StreamFacts) -> Iterator[bytes]:
 
     worker = threading.Thread(target=produce, daemon=True, name="deploycheck-inflate")
     worker.start()
-    rest = b""
     try:
         while (piece := queue.get()) is not None:
             if isinstance(piece, BaseException):
                 raise piece
-            parts = (rest + piece).split(b"\n") if rest else piece.split(b"\n")
-            rest = parts.pop()
-            yield from parts
-        if rest:
-            yield rest
+            yield piece
     finally:
         while worker.is_alive():  # let a stopped consumer release the producer
             while not queue.empty():
@@ -137,6 +134,6 @@ def lines(handle: BinaryIO, facts: StreamFacts) -> Iterator[bytes]:
             worker.join(timeout=0.05)
 
 
-def open_lines(path: Path, facts: StreamFacts) -> Iterator[bytes]:
+def open_pieces(path: Path, facts: StreamFacts) -> Iterator[bytes]:
     with path.open("rb") as handle:
-        yield from lines(handle, facts)
+        yield from pieces(handle, facts)

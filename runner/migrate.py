@@ -15,7 +15,7 @@ import functools
 import getpass
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,7 +153,11 @@ class Migrator:
             migrations.find(to)
         return self.plan(self.status(migrations), to), migrations
 
-    def migrate(self, to: str | None = None) -> MigrateResult:
+    def migrate(
+        self, to: str | None = None, before: Callable[[list[Migration]], None] | None = None
+    ) -> MigrateResult:
+        """Apply pending migrations; `before(plan)` runs under the lock when there is something to apply
+        (the CLI takes its backup there, so no other migrate can slip in between)."""
         migrations = self.files()
         if to is not None:
             to = migrations.find(to).version
@@ -167,6 +171,8 @@ class Migrator:
                 self.ledger.ensure(cur)
                 status = self._read_status(cur, migrations, own_lock)
                 plan = self.plan(status, to)
+                if plan and before is not None:
+                    before(plan)
                 result = MigrateResult(remaining=len(status.pending) - len(plan))
                 carry: _Applied | None = None
                 for index, migration in enumerate(plan, 1):

@@ -10,11 +10,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from runner import PROFILE_ENV
 from runner.errors import ProfileError, UsageError
 from runner.profile import Profile
 from runner.redact import is_secret_name
 
-PROFILE_ENV = "DEPLOYCHECK_PROFILE"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 

@@ -288,7 +288,7 @@ def test_verify_cli_exit_codes(dumped, tmp_path) -> None:
     assert _cli("backups", "verify", str(good)).returncode == 0
     bad = tmp_path / "bad.sql.gz"
     bad.write_bytes(good.read_bytes()[:-100])
-    result = _cli("backups", "verify", str(bad), "--json")
+    result = _cli("backups", "verify", "--json", str(bad))
     assert result.returncode == 1 and json.loads(result.stdout)["problems"][0]["reason"] == "truncated"
 
 
