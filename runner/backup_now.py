@@ -11,8 +11,9 @@ from pathlib import Path
 
 from isal import igzip
 
+from runner.backup_source import LocalSource, open_source
 from runner.backup_verify import check_backup
-from runner.backups import local_directory, zone
+from runner.backups import zone
 from runner.errors import DeploycheckError, UsageError
 from runner.mariadb_server import find_binary
 from runner.profile import Database, Profile
@@ -26,7 +27,10 @@ def take_backup(profile: Profile, now: datetime | None = None) -> Path:
     """Dump every configured database (or the profile's one) into the backup folder."""
     if profile.backups is None or profile.database is None:
         raise UsageError(f"{profile.path}: backups and database sections are required for a backup")
-    directory = local_directory(profile.backups)
+    source = open_source(profile.backups)
+    if not isinstance(source, LocalSource):
+        raise UsageError(f"backups.source: {source} is remote; `backups now` writes only to a local folder")
+    directory = source.directory
     stamp = (now or datetime.now(UTC)).astimezone(zone(profile.backups)).strftime("%Y%m%d%H%M")
     db = profile.database
     final = directory / f"{stamp}.{db.name}.sql.gz"  # the name fradelg/mysql-cron-backup gives its dumps

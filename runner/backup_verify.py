@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from runner import dump_scan, gzip_stream
+from runner.backup_source import LocalSource, SshSource
 from runner.dump_scan import DumpFacts
 from runner.gzip_stream import GzipProblem, StreamFacts
 
@@ -15,7 +16,7 @@ from runner.gzip_stream import GzipProblem, StreamFacts
 class BackupCheck:
     """Named problems (each would break a restore) and warnings, plus what the dump holds."""
 
-    path: Path
+    name: str
     problems: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     stream: StreamFacts = field(default_factory=StreamFacts)
@@ -27,13 +28,13 @@ class BackupCheck:
 
     def describe(self) -> str:
         if self.is_intact:
-            return f"{self.path.name}: intact"
-        return f"{self.path.name}: " + "; ".join(f"{reason} ({detail})" for reason, detail in self.problems)
+            return f"{self.name}: intact"
+        return f"{self.name}: " + "; ".join(f"{reason} ({detail})" for reason, detail in self.problems)
 
     def to_dict(self) -> dict[str, Any]:
         d = self.dump
         return {
-            "file": self.path.name,
+            "file": self.name,
             "intact": self.is_intact,
             "problems": [{"reason": r, "detail": t} for r, t in self.problems],
             "warnings": self.warnings,
@@ -50,20 +51,30 @@ class BackupCheck:
         }
 
 
+def check_in_source(source: LocalSource | SshSource, name: str, required_tables: list[str]) -> BackupCheck:
+    with source.open(name) as handle:
+        return check_stream(name, handle, required_tables)
+
+
 def check_backup(path: Path, required_tables: list[str] | None = None) -> BackupCheck:
-    result = BackupCheck(path)
-    if path.stat().st_size == 0:
+    with path.open("rb") as handle:
+        return check_stream(path.name, handle, required_tables)
+
+
+def check_stream(name: str, handle: IO[bytes], required_tables: list[str] | None = None) -> BackupCheck:
+    """Check the backup `name` read from `handle` (a file, or `cat` over SSH), in one pass."""
+    result = BackupCheck(name)
+    head = handle.read(64)
+    if not head:
         result.problems.append(("empty", "the file has no bytes"))
         return result
-    with path.open("rb") as handle:
-        head = handle.read(64)
     if not head.startswith(gzip_stream.GZIP_MAGIC):
         plain = head.lstrip().startswith((b"--", b"/*", b"CREATE", b"INSERT", b"SET", b"DROP"))
         detail = "it is plain SQL named .gz" if plain else "the file does not start with the gzip signature"
         result.problems.append(("not gzip", detail))
         return result
     try:
-        dump_scan.scan(gzip_stream.open_pieces(path, result.stream), result.dump)
+        dump_scan.scan(gzip_stream.pieces(_Prefixed(head, handle), result.stream), result.dump)
     except GzipProblem as exc:
         result.problems.append((exc.reason, exc.detail))
         return result
@@ -75,3 +86,17 @@ def check_backup(path: Path, required_tables: list[str] | None = None) -> Backup
         )
     result.problems.extend(dump_scan.problems(result.dump, required_tables or []))
     return result
+
+
+class _Prefixed:
+    """A reader that first gives back the bytes already read from a stream that cannot seek."""
+
+    def __init__(self, head: bytes, handle: IO[bytes]) -> None:
+        self.head = head
+        self.handle = handle
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            head, self.head = self.head, b""
+            return head
+        return self.handle.read(size)

@@ -3,17 +3,16 @@ when; and what follows from that: freshness against the schedule, retention, siz
 
 from __future__ import annotations
 
-import os
 import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, croniter
 
+from runner.backup_source import LocalSource, SshSource, open_source
 from runner.errors import UsageError
 
 if TYPE_CHECKING:  # the profile (and pydantic) stay out of `backups verify FILE`
@@ -25,7 +24,6 @@ LATEST = re.compile(r"^latest\.(?P<db>.+)\.sql\.gz$")
 @dataclass(frozen=True)
 class BackupFile:
     name: str
-    path: Path
     size: int
     mtime: datetime
     kind: str  # scheduled | manual | pre-restore | unknown
@@ -46,7 +44,8 @@ class BackupFile:
 
 @dataclass
 class BackupListing:
-    directory: Path
+    directory: str
+    source: LocalSource | SshSource
     files: list[BackupFile] = field(default_factory=list)
     latest: dict[str, str | None] = field(default_factory=dict)  # db -> target name, None when broken
     leftovers: list[str] = field(default_factory=list)  # plain .sql: a dump whose gzip never finished
@@ -67,40 +66,24 @@ def zone(cfg: Backups) -> ZoneInfo:
         ) from None
 
 
-def local_directory(cfg: Backups) -> Path:
-    if "://" in cfg.source:
-        raise UsageError(f"backups.source: {cfg.source!r}: only local folders are supported so far")
-    path = Path(cfg.source)
-    if not path.is_dir():
-        raise UsageError(f"backups.source: {path} is not a directory")
-    return path
-
-
-def list_backups(cfg: Backups, directory: Path | None = None) -> BackupListing:
-    directory = directory or local_directory(cfg)
+def list_backups(cfg: Backups, source: LocalSource | SshSource | None = None) -> BackupListing:
+    source = source or open_source(cfg)
     tz = zone(cfg)
     patterns = [(p, re.compile(p.regex)) for p in cfg.patterns]
-    listing = BackupListing(directory)
-    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+    listing = BackupListing(str(source), source)
+    for entry in sorted(source.entries(), key=lambda e: e.name):
         latest = LATEST.match(entry.name)
-        if latest and entry.is_symlink():
-            target = os.readlink(entry.path)
-            exists = (directory / target).is_file()
-            listing.latest[latest.group("db")] = Path(target).name if exists else None
-            continue
-        if entry.name.endswith(".sql") and entry.is_file():
+        if latest and entry.kind == "link":
+            listing.latest[latest.group("db")] = entry.link_target if entry.link_ok else None
+        elif entry.kind == "file" and entry.name.endswith(".sql"):
             listing.leftovers.append(entry.name)
-            continue
-        if not entry.name.endswith(".gz") or not entry.is_file(follow_symlinks=False):
-            continue
-        stat = entry.stat()
-        mtime = datetime.fromtimestamp(stat.st_mtime, UTC)
-        listing.files.append(_classify(entry.name, directory / entry.name, stat.st_size, mtime, patterns, tz))
+        elif entry.kind == "file" and entry.name.endswith(".gz") and not entry.name.startswith("."):
+            listing.files.append(_classify(entry.name, entry.size, entry.mtime, patterns, tz))
     listing.files.sort(key=lambda f: (f.taken_at, f.name))
     return listing
 
 
-def _classify(name: str, path: Path, size: int, mtime: datetime, patterns: list, tz: ZoneInfo) -> BackupFile:
+def _classify(name: str, size: int, mtime: datetime, patterns: list, tz: ZoneInfo) -> BackupFile:
     for pattern, regex in patterns:
         match = regex.match(name)
         if not match:
@@ -111,8 +94,8 @@ def _classify(name: str, path: Path, size: int, mtime: datetime, patterns: list,
             source = "name"
         except (KeyError, ValueError):
             taken, source = mtime, "mtime"
-        return BackupFile(name, path, size, mtime, pattern.kind, groups.get("db"), taken, source)
-    return BackupFile(name, path, size, mtime, "unknown", None, mtime, "mtime")
+        return BackupFile(name, size, mtime, pattern.kind, groups.get("db"), taken, source)
+    return BackupFile(name, size, mtime, "unknown", None, mtime, "mtime")
 
 
 # -- freshness, retention, size ----------------------------------------------

@@ -129,14 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Backups in the profile's backups.source. list: every file with its kind, database "
         "and time; verify FILE|--latest: gzip CRC and length, dump header and footer, views, required "
         "tables; preview FILE: what a restore would create, with exact row counts (no database needed); "
-        "now: dump the database into the folder (writes there).",
+        "fetch FILE: copy one down, its SHA-256 checked; now: dump the database into the folder (writes there).",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("action", choices=["list", "verify", "preview", "now"])
+    p.add_argument("action", choices=["list", "verify", "preview", "fetch", "now"])
     p.add_argument("file", nargs="?", metavar="FILE", help="a backup's name in the folder, or a path")
     _profile_arg(p)
-    p.add_argument("--latest", action="store_true", help="verify or preview the newest backup")
+    p.add_argument("--latest", action="store_true", help="verify, preview or fetch the newest backup")
+    p.add_argument("--to", type=Path, metavar="DIR", help="fetch: where to put the copy (default: here)")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p.set_defaults(
         func="cli_backups:cmd_backups", passes_through=True

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import TextIO
 
-from runner.backup_verify import check_backup
+from runner.backup_source import fetch
+from runner.backup_verify import BackupCheck, check_backup, check_in_source
 from runner.backups import BackupListing, fmt, list_backups
 from runner.errors import UsageError
 
@@ -18,7 +19,7 @@ def cmd_backups(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise UsageError(f"unrecognized arguments: {' '.join(args.extra)}")
         args.file = args.extra[0]
     if args.action in ("verify", "preview") and args.file and Path(args.file).is_file() and not args.profile:
-        return _show_backup(Path(args.file), [], args, out)
+        return _show_backup(check_backup(Path(args.file)), args, out)
     from runner.backup_now import take_backup
     from runner.db import describe
     from runner.profile_loader import load_profile  # kept here: `verify FILE` needs no profile
@@ -36,12 +37,16 @@ def cmd_backups(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.latest or not args.file:
         if not listing.files:
             raise UsageError(f"no backups in {listing.directory}")
-        path = listing.files[-1].path
+        name = listing.files[-1].name
     else:
-        path = Path(args.file) if Path(args.file).is_file() else listing.directory / args.file
-        if not path.is_file():
-            raise UsageError(f"{args.file}: no such backup in {listing.directory}")
-    return _show_backup(path, profile.backups.required_tables, args, out)
+        name = args.file
+        if name not in {f.name for f in listing.files} | set(listing.leftovers):
+            raise UsageError(f"{name}: no such backup in {listing.directory}")
+    if args.action == "fetch":
+        print(fetch(listing.source, name, args.to or Path.cwd()), file=out)
+        return 0
+    checked = check_in_source(listing.source, name, profile.backups.required_tables)
+    return _show_backup(checked, args, out)
 
 
 def _print_listing(listing: BackupListing, as_json: bool, out: TextIO) -> int:
@@ -69,8 +74,7 @@ def _print_listing(listing: BackupListing, as_json: bool, out: TextIO) -> int:
     return 0
 
 
-def _show_backup(path: Path, required: list[str], args: argparse.Namespace, out: TextIO) -> int:
-    checked = check_backup(path, required)
+def _show_backup(checked: BackupCheck, args: argparse.Namespace, out: TextIO) -> int:
     code = 0 if checked.is_intact else 1
     if args.json:
         json.dump(checked.to_dict(), out, indent=2)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from queue import Queue
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 try:
     from isal import isal_zlib as fast_zlib
@@ -44,12 +43,12 @@ class StreamFacts:
     trailing_bytes: int = 0  # bytes after the last member: zeros are padding, anything else garbage
 
 
-def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
     while chunk := handle.read(CHUNK):
         yield chunk
 
 
-def inflate(handle: BinaryIO, facts: StreamFacts) -> Iterator[bytes]:
+def inflate(handle: IO[bytes], facts: StreamFacts) -> Iterator[bytes]:
     """Inflated data of every member, in pieces; raises GzipProblem with a named reason."""
     first = True
     pending = b""
@@ -105,7 +104,7 @@ def _named(exc: Exception) -> GzipProblem:
     return GzipProblem("corrupt", f"the deflate data is damaged ({text})")
 
 
-def pieces(handle: BinaryIO, facts: StreamFacts) -> Iterator[bytes]:
+def pieces(handle: IO[bytes], facts: StreamFacts) -> Iterator[bytes]:
     """The inflated stream in pieces of at most PIECE bytes. Inflation runs on its own thread
     (isal and zlib release the GIL while they work), so on two cores it overlaps with what
     the caller does with each piece."""
@@ -132,8 +131,3 @@ def pieces(handle: BinaryIO, facts: StreamFacts) -> Iterator[bytes]:
             while not queue.empty():
                 queue.get_nowait()
             worker.join(timeout=0.05)
-
-
-def open_pieces(path: Path, facts: StreamFacts) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        yield from pieces(handle, facts)

@@ -128,6 +128,8 @@ class Backups(Section):
     required_tables: list[str] = Field(default_factory=list)
     max_size_drop: float = Field(0.5, gt=0, le=1)
     size_window: int = Field(7, ge=1)
+    identity_file: ProfilePath | None = None  # ssh:// sources: the private key to log in with
+    known_hosts_file: ProfilePath | None = None  # ssh:// sources: the host keys to trust
     patterns: list[BackupPattern] = Field(default_factory=lambda: list(DEFAULT_BACKUP_PATTERNS))
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from runner import http_probe
-from runner.backup_verify import BackupCheck, check_backup
+from runner.backup_verify import BackupCheck, check_in_source
 from runner.backups import BackupListing, list_backups
 from runner.db import connect
 from runner.dbfacts import ServerFacts, read_facts
@@ -239,7 +239,8 @@ def newest_backups(deploy: RunState, backup_listing: BackupListing) -> dict[str,
         files = backup_listing.of(database)
         if files:
             deploy.probes.start(
-                ("backup", files[-1].name), partial(check_backup, files[-1].path, cfg.required_tables)
+                ("backup", files[-1].name),
+                partial(check_in_source, backup_listing.source, files[-1].name, cfg.required_tables),
             )
     for database in backup_databases(deploy.profile):
         files = backup_listing.of(database)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import copy
+import getpass
 import itertools
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpcore  # noqa: F401 - imported here so that pytester's in-process runs, which
@@ -18,7 +23,7 @@ import pymysql
 import pytest
 import yaml
 
-from runner.mariadb_server import MariaDBServer
+from runner.mariadb_server import MariaDBServer, free_port
 from runner.migrate import Migrator, Progress
 from runner.profile import Profile
 from runner.profile_loader import load_profile
@@ -216,3 +221,57 @@ def target(tmp_path: Path, mariadb: MariaDBServer, database: str) -> Iterator[Ta
     t = Target(tmp_path, mariadb, database)
     yield t
     t.drop_user()
+
+
+@dataclass(frozen=True)
+class SshServer:
+    port: int
+    user: str
+    identity: Path
+    known_hosts: Path
+
+    def url(self, path: Path) -> str:
+        return f"ssh://{self.user}@127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    """A real sshd on a loopback port, key login only, for the remote backup source."""
+    binary = shutil.which("sshd", path="/usr/sbin:/usr/bin")
+    if binary is None:
+        pytest.fail("sshd not found: install openssh-server (.ci/run does)")
+    root = tmp_path_factory.mktemp("sshd")
+    for key in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / key)], check=True)
+    port = free_port()
+    (root / "sshd_config").write_text(
+        textwrap.dedent(f"""\
+        Port {port}
+        ListenAddress 127.0.0.1
+        HostKey {root / "host_key"}
+        PidFile {root / "sshd.pid"}
+        AuthorizedKeysFile {root / "client_key.pub"}
+        PasswordAuthentication no
+        KbdInteractiveAuthentication no
+        UsePAM no
+        StrictModes no
+        PermitRootLogin prohibit-password
+        """)
+    )
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege separation directory
+    proc = subprocess.Popen(
+        [binary, "-D", "-e", "-f", str(root / "sshd_config")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    known_hosts = root / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{port} {(root / 'host_key.pub').read_text()}")
+    yield SshServer(port, getpass.getuser(), root / "client_key", known_hosts)
+    proc.terminate()
+    proc.wait()

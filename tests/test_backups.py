@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from runner.backup_now import BackupFailed, take_backup
-from runner.backup_verify import check_backup
+from runner.backup_source import fetch
+from runner.backup_verify import check_backup, check_in_source
 from runner.backups import freshness, list_backups, retention, size_trend
 from runner.dump_scan import count_rows
+from runner.errors import TargetUnreachable
 from runner.mariadb_server import find_binary
 from runner.profile import Backups
 from runner.profile_loader import load_profile
@@ -399,3 +401,69 @@ def test_migrate_takes_a_backup_first_unless_told_not_to(target, tmp_path) -> No
     assert checked.is_intact and set(checked.dump.real_tables) == {"gene", "deploycheck_schema_history"}
     assert _cli("migrate", "--profile", str(target.profile_path)).returncode == 0
     assert len(list(folder.iterdir())) == 1  # nothing pending: no second backup
+
+
+# -- the same folder over SSH ---------------------------------------------------
+
+
+def _ssh_cfg(sshd, folder: Path, **extra) -> Backups:
+    return Backups(
+        source=sshd.url(folder),
+        schedule="0 3 * * *",
+        identity_file=sshd.identity,
+        known_hosts_file=sshd.known_hosts,
+        **extra,
+    )
+
+
+def test_remote_listing_over_ssh_equals_the_local_one(sshd, tmp_path, dumped) -> None:
+    good, _, _ = dumped
+    local = _folder(
+        tmp_path, ["202611230300.app.sql.gz", "manual_2026-11-23_14-05-09.sql.gz", "202611240300.app.sql"]
+    )
+    (tmp_path / "202611240300.app.sql.gz").write_bytes(good.read_bytes())
+    os.symlink("202611240300.app.sql.gz", tmp_path / "latest.app.sql.gz")
+    os.symlink("gone.sql.gz", tmp_path / "latest.gone.sql.gz")
+    remote = list_backups(_ssh_cfg(sshd, tmp_path))
+    here = list_backups(local)
+    assert [f.to_dict() for f in remote.files] == [f.to_dict() for f in here.files]
+    assert (
+        (remote.latest, remote.leftovers)
+        == (here.latest, here.leftovers)
+        == ({"app": "202611240300.app.sql.gz", "gone": None}, ["202611240300.app.sql"])
+    )
+
+
+def test_remote_backup_is_verified_by_streaming_and_fetched_with_its_checksum(sshd, tmp_path, dumped) -> None:
+    good, _, counts = dumped
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    (folder / good.name).write_bytes(good.read_bytes())
+    cfg = _ssh_cfg(sshd, folder)
+    listing = list_backups(cfg)
+    checked = check_in_source(listing.source, good.name, ["notes"])
+    assert checked.is_intact and checked.dump.real_tables["notes"].rows == counts["notes"]
+    copy = fetch(listing.source, good.name, tmp_path)
+    assert copy.read_bytes() == good.read_bytes() and not list(tmp_path.glob(".*.partial"))
+
+
+def test_unreachable_ssh_host_is_named(sshd, tmp_path) -> None:
+    cfg = Backups(
+        source=f"ssh://{sshd.user}@127.0.0.1:1{tmp_path}",
+        identity_file=sshd.identity,
+        known_hosts_file=sshd.known_hosts,
+    )
+    with pytest.raises(TargetUnreachable, match=r"ssh failed: .*Connection refused"):
+        list_backups(cfg)
+
+
+def test_checks_read_a_remote_backup_folder(backup_target, sshd, run_checks) -> None:
+    backup_target.write_profile(
+        backups={
+            "source": sshd.url(backup_target.folder),
+            "identity_file": str(sshd.identity),
+            "known_hosts_file": str(sshd.known_hosts),
+        }
+    )
+    run = run_checks(backup_target.profile_path, "-k", "test_backups")
+    assert run.outcomes("backups") == BACKUP_CHECKS

@@ -36,8 +36,13 @@ EXPECTED = {
 
 def demo(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict | None]:
     reports = tmp_path / "reports"
-    result = subprocess.run([sys.executable, "-m", "runner", "demo", "--reports", str(reports), *args],
-                            capture_output=True, text=True, timeout=180, cwd=tmp_path)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "demo", "--reports", str(reports), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
     found = sorted(reports.glob("demo/*/report.json"))
     return result, json.loads(found[-1].read_text()) if found else None
 
