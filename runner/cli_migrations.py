@@ -7,7 +7,6 @@ import json
 import sys
 from typing import TextIO
 
-from runner.backup_now import take_backup
 from runner.db import describe
 from runner.migrate import Migrator, Progress
 from runner.migration_files import Migration
@@ -69,6 +68,8 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if profile.backups is None:
             progress.info("no backups section in the profile: migrating without taking a backup first")
             return
+        from runner.backup_now import take_backup  # only migrate with backups needs the dump machinery
+
         progress.info(f"taking a backup into {profile.backups.source} first (--no-backup skips it) ...")
         progress.info(f"backup written: {take_backup(profile)}")
 
