@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 SANDBOX_LINE = b"/*M!999999\\- enable the sandbox mode */"
-_INSERT = re.compile(rb"^(?:INSERT|REPLACE)(?: IGNORE)? INTO `((?:[^`]|``)+)`")
-_CREATE_TABLE = re.compile(rb"^CREATE TABLE (?:IF NOT EXISTS )?`((?:[^`]|``)+)`")
-_DROP_TABLE = re.compile(rb"^DROP TABLE IF EXISTS `((?:[^`]|``)+)`")
+_NAME = rb"(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$]+))"  # quoted as mysqldump does, or bare
+_INSERT = re.compile(rb"^(?:INSERT|REPLACE)(?: IGNORE)? INTO " + _NAME)
+_CREATE_TABLE = re.compile(rb"^CREATE TABLE (?:IF NOT EXISTS )?" + _NAME)
+_DROP_TABLE = re.compile(rb"^DROP TABLE IF EXISTS " + _NAME)
 _TEMP_VIEW = re.compile(rb"^-- Temporary (?:view structure|table structure) for view `((?:[^`]|``)+)`")
 _FINAL_VIEW = re.compile(rb"^-- Final view structure for view `((?:[^`]|``)+)`")
 _VIEW_BODY = re.compile(rb"^/\*!50001 VIEW `((?:[^`]|``)+)`")
@@ -47,8 +48,9 @@ class DumpFacts:
     routines: dict[str, list[str]] = field(default_factory=dict)
     doubled_compression: bool = False
 
-    def table(self, name: bytes) -> TableFacts:
-        key = name.decode("utf-8", "replace").replace("``", "`")
+    def table(self, match: re.Match[bytes]) -> TableFacts:
+        quoted, bare = match.group(1), match.group(2)
+        key = quoted.decode("utf-8", "replace").replace("``", "`") if quoted else bare.decode()
         found = self.tables.get(key)
         if found is None:
             found = self.tables[key] = TableFacts()
@@ -148,7 +150,7 @@ def _line(line: bytes, facts: DumpFacts) -> TableFacts | None:
     if head == b"I" or head == b"R":
         match = _INSERT.match(line)
         if match:
-            table = facts.table(match.group(1))
+            table = facts.table(match)
             table.insert_bytes += len(line) + 1
             if line.endswith(b"VALUES"):
                 return table
@@ -158,13 +160,13 @@ def _line(line: bytes, facts: DumpFacts) -> TableFacts | None:
     elif head == b"C":
         match = _CREATE_TABLE.match(line)
         if match:
-            facts.table(match.group(1)).created = True
+            facts.table(match).created = True
         else:
             _routine(line, facts)
     elif head == b"D":
         match = _DROP_TABLE.match(line)
         if match:
-            facts.table(match.group(1)).dropped = True
+            facts.table(match).dropped = True
     elif head == b"/":
         match = _VIEW_BODY.match(line)
         if match:

@@ -106,6 +106,7 @@ def test_preview_counts_rows_exactly_as_the_database_does(dumped) -> None:
         (b"INSERT INTO `t` VALUES (1,'),('),(2,'\\'),(\\''),(3,'\\\\'),(4,'x\\\\\\'),(y');", 4),
         (b"INSERT INTO `t` VALUES (1,_binary '\\0\\'),(\\\\'),(2,0x29282c);", 2),
         (b"INSERT INTO `t` VALUES (1,NULL),(2,-3.5e+10);", 2),
+        (b"INSERT INTO t VALUES (1,'it''s),(x'),(2,'');", 2),  # SQL-standard doubled quotes
     ],
 )
 def test_row_count_of_one_line_extended_inserts(line: bytes, rows: int) -> None:
@@ -146,6 +147,14 @@ def test_every_broken_file_gets_its_named_reason(dumped, tmp_path) -> None:
         named = [reason for reason, _ in checked.problems]
         assert not checked.is_intact, label
         assert any(reason in reasons.split("|") for reason in named), f"{label}: got {checked.problems}"
+
+
+def test_tables_named_without_backticks_are_counted(tmp_path) -> None:
+    dump = b"-- MySQL dump 10.13\nCREATE TABLE big (id INT);\nINSERT INTO big VALUES (1,'a),(b'),(2,'c');\n"
+    path = tmp_path / "bare.sql.gz"
+    path.write_bytes(gzip.compress(dump + b"-- Dump completed on 2026-11-24\n"))
+    checked = check_backup(path)
+    assert checked.is_intact and checked.dump.real_tables["big"].rows == 2
 
 
 def test_concatenated_members_and_zero_padding_are_accepted(dumped, tmp_path) -> None:
