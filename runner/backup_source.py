@@ -66,9 +66,6 @@ class LocalSource:
         with (self.directory / name).open("rb") as handle:
             yield handle
 
-    def local_path(self, name: str) -> Path:
-        return self.directory / name
-
 
 class SshSource:
     """ssh://user@host[:port]/path, with backups.identity_file and backups.known_hosts_file."""

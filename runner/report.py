@@ -12,7 +12,6 @@ from runner import __version__
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
-CHECK_OUTCOMES = ("passed", "failed", "warned", "skipped", "waived", "error")
 SUMMARY_KEYS = {
     "passed": "passed",
     "failed": "failed",
