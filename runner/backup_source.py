@@ -86,8 +86,17 @@ class SshSource:
         return self.url
 
     def _command(self, remote: str) -> list[str]:
-        command = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(self.timeout_s))}",
-                   "-o", "StrictHostKeyChecking=yes", "-p", str(self.port)]  # fmt: skip
+        command = [
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"ConnectTimeout={max(1, round(self.timeout_s))}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-p",
+            str(self.port),
+        ]
         if self.identity:
             command += ["-i", str(self.identity), "-o", "IdentitiesOnly=yes"]
         if self.known_hosts:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from runner import http_probe
+from runner import http_probe, tls_probe
 from runner.backup_verify import BackupCheck, check_in_source
 from runner.backups import BackupListing, list_backups
 from runner.db import connect
@@ -145,14 +145,15 @@ def db(deploy: RunState) -> Iterator[Any]:
     conn.close()
 
 
-def _probe_or_fail(deploy: RunState, key: str, probe: Callable[[], Any]) -> Any:
-    """The probe's result; a deploycheck error fails the check with its message (masked)."""
+def _probe_or_fail(deploy: RunState, key: Hashable, probe: Callable[[], Any], *, is_target: bool = True) -> Any:
+    """The probe's result; a deploycheck error fails the check with its message (masked).
+    `is_target`: not reaching it means not reaching the target at all (exit 3)."""
     try:
         return deploy.probes.get(key, probe)
     except DeploycheckError as exc:
         error = exc
     name = "database" if key == "db-connection" else str(key)
-    if isinstance(error, TargetUnreachable) and name not in deploy.report.unreachable:
+    if is_target and isinstance(error, TargetUnreachable) and name not in deploy.report.unreachable:
         deploy.report.unreachable.append(name)
     pytest.fail(deploy.redactor.mask(str(error)), pytrace=False)
 
@@ -195,6 +196,21 @@ def http_result(deploy: RunState, http_check: HttpCheck | None) -> HttpResult:
     if http_check is None:
         pytest.skip(f"http not configured in profile {deploy.profile.name}")
     return deploy.probes.get(("http", http_check.url), _http_probe(deploy, http_check))
+
+
+@pytest.fixture()
+def tls_result(deploy: RunState, tls_endpoint: str | None) -> tls_probe.TlsResult:
+    if tls_endpoint is None:
+        pytest.skip(f"tls not configured in profile {deploy.profile.name}")
+    return _probe_or_fail(deploy, ("tls", tls_endpoint), _tls_probe(deploy, tls_endpoint), is_target=False)
+
+
+def _tls_probe(deploy: RunState, endpoint: str) -> Callable[[], tls_probe.TlsResult]:
+    cfg = deploy.profile.tls
+    assert cfg is not None
+    return lambda: tls_probe.probe(
+        tls_probe.parse_endpoint(endpoint), deploy.profile.timeouts.default_s, cfg.ca_file
+    )
 
 
 def _http_probe(deploy: RunState, check: HttpCheck) -> Callable[[], HttpResult]:
@@ -263,6 +279,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backup_database" in metafunc.fixturenames:
         names = backup_databases(state.profile) if state else []
         metafunc.parametrize("backup_database", names or [None], ids=names or ["not-configured"])
+    if "tls_endpoint" in metafunc.fixturenames:
+        endpoints = (state.profile.tls.endpoints if state and state.profile.tls else []) or [None]
+        metafunc.parametrize("tls_endpoint", endpoints, ids=[e or "not-configured" for e in endpoints])
     if "http_check" not in metafunc.fixturenames:
         return
     checks = (state.profile.http or []) if state else []
@@ -300,6 +319,9 @@ class _ActiveRun:
             check = getattr(item, "callspec", None) and item.callspec.params.get("http_check")
             if check is not None:
                 self.state.probes.start(("http", check.url), _http_probe(self.state, check))
+            endpoint = getattr(item, "callspec", None) and item.callspec.params.get("tls_endpoint")
+            if endpoint:
+                self.state.probes.start(("tls", endpoint), _tls_probe(self.state, endpoint))
         if "db" in needs and self.state.profile.database is not None:
             self.state.probes.start("db-connection", lambda: _connect_read_only(self.state))
         if "environment" in needs and self.state.profile.env is not None:

@@ -1,0 +1,211 @@
+"""checks/test_tls.py against local TLS servers with trustme certificates, and aiosmtpd for STARTTLS."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+
+from runner.mariadb_server import free_port
+
+NOW = datetime.now(UTC)
+TLS_CHECKS = [
+    "test_certificates_are_valid_now",
+    "test_certificates_outlast_fail_days",
+    "test_certificates_outlast_warn_days",
+    "test_chain_and_host_name_verify",
+    "test_key_size_and_protocol",
+]
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    root = trustme.CA()
+    intermediate = root.create_child_ca()
+    folder = tmp_path_factory.mktemp("pki")
+    root.cert_pem.write_to_path(str(folder / "ca.pem"))
+    return root, intermediate, folder / "ca.pem"
+
+
+def _context(cert_pems: list[bytes], key_pem: bytes, tmp_path) -> ssl.SSLContext:
+    chain, key = tmp_path / "chain.pem", tmp_path / "key.pem"
+    chain.write_bytes(b"".join(cert_pems))
+    key.write_bytes(key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(chain), str(key))
+    return context
+
+
+@pytest.fixture()
+def tls_server(tmp_path) -> Iterator:
+    """Starts a TLS server for a given chain; returns its host:port."""
+    servers = []
+
+    def start(cert_pems: list[bytes], key_pem: bytes) -> str:
+        context = _context(cert_pems, key_pem, tmp_path)
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.settimeout(0.2)
+        stop = threading.Event()
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                try:
+                    with context.wrap_socket(conn, server_side=True) as tls:
+                        tls.recv(1)
+                except (ssl.SSLError, OSError):
+                    conn.close()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        servers.append((stop, thread, listener))
+        return f"127.0.0.1:{listener.getsockname()[1]}"
+
+    yield start
+    for stop, thread, listener in servers:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def tls_run(target, run_checks, endpoint: str, ca_path):
+    target.write_profile(tls={"endpoints": [endpoint], "ca_file": str(ca_path)})
+    return run_checks(target.profile_path, "-k", "test_tls")
+
+
+def outcomes(run) -> dict[str, str]:
+    return {name.split("[")[0]: outcome for name, outcome in run.outcomes("tls").items()}
+
+
+def message(run, check: str) -> str:
+    return next(c["message"] for c in run.report["checks"] if f"::{check}[" in c["id"])
+
+
+def test_valid_chain_passes(target, run_checks, tls_server, pki) -> None:
+    _, intermediate, ca = pki
+    leaf = intermediate.issue_cert("127.0.0.1", "localhost")
+    run = tls_run(
+        target,
+        run_checks,
+        tls_server([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes()),
+        ca,
+    )
+    assert outcomes(run) == dict.fromkeys(TLS_CHECKS, "passed")
+    protocol = next(c for c in run.report["checks"] if "key_size" in c["id"])["details"]["protocol"]
+    assert protocol in ("TLSv1.2", "TLSv1.3")
+
+
+def test_expired_certificate_is_reported_as_expired_with_its_dates(
+    target, run_checks, tls_server, pki
+) -> None:
+    root, _, ca = pki
+    leaf = root.issue_cert(
+        "127.0.0.1", not_before=NOW - timedelta(days=40), not_after=NOW - timedelta(days=2)
+    )
+    run = tls_run(
+        target,
+        run_checks,
+        tls_server([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes()),
+        ca,
+    )
+    text = message(run, "test_certificates_are_valid_now")
+    assert "expired, valid " in text and f"to {(NOW - timedelta(days=2)):%Y-%m-%d}" in text
+    assert "certificate has expired" in message(run, "test_chain_and_host_name_verify")
+
+
+def test_not_yet_valid_certificate_fails(target, run_checks, tls_server, pki) -> None:
+    root, _, ca = pki
+    leaf = root.issue_cert(
+        "127.0.0.1", not_before=NOW + timedelta(days=3), not_after=NOW + timedelta(days=90)
+    )
+    run = tls_run(
+        target,
+        run_checks,
+        tls_server([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes()),
+        ca,
+    )
+    assert "not yet valid" in message(run, "test_certificates_are_valid_now")
+
+
+def test_certificate_expiring_in_five_days_fails_and_warns(target, run_checks, tls_server, pki) -> None:
+    root, _, ca = pki
+    leaf = root.issue_cert("127.0.0.1", not_after=NOW + timedelta(days=5))
+    run = tls_run(
+        target,
+        run_checks,
+        tls_server([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes()),
+        ca,
+    )
+    result = outcomes(run)
+    assert (result["test_certificates_outlast_fail_days"], result["test_certificates_outlast_warn_days"]) == (
+        "failed",
+        "warned",
+    )
+    assert "expires within tls.fail_days (14)" in message(run, "test_certificates_outlast_fail_days")
+
+
+def test_wrong_host_fails_verification(target, run_checks, tls_server, pki) -> None:
+    root, _, ca = pki
+    leaf = root.issue_cert("other.example")
+    run = tls_run(
+        target,
+        run_checks,
+        tls_server([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes()),
+        ca,
+    )
+    assert "IP address mismatch" in message(run, "test_chain_and_host_name_verify")
+
+
+def test_missing_intermediate_fails_verification(target, run_checks, tls_server, pki) -> None:
+    _, intermediate, ca = pki
+    leaf = intermediate.issue_cert("127.0.0.1")
+    run = tls_run(
+        target, run_checks, tls_server([leaf.cert_chain_pems[0].bytes()], leaf.private_key_pem.bytes()), ca
+    )
+    assert "unable to get local issuer certificate" in message(run, "test_chain_and_host_name_verify")
+
+
+def test_self_signed_certificate_fails_verification(target, run_checks, tls_server, pki) -> None:
+    _, _, ca = pki
+    stranger = trustme.CA()
+    run = tls_run(
+        target, run_checks, tls_server([stranger.cert_pem.bytes()], stranger.private_key_pem.bytes()), ca
+    )
+    assert "self-signed certificate" in message(run, "test_chain_and_host_name_verify")
+
+
+def test_unreachable_endpoint_is_reported_as_unreachable(target, run_checks, pki) -> None:
+    _, _, ca = pki
+    run = tls_run(target, run_checks, f"127.0.0.1:{free_port()}", ca)
+    assert message(run, "test_certificates_are_valid_now").endswith("unreachable: Connection refused")
+    assert run.exit_code == 1
+
+
+class _Sink:
+    async def handle_DATA(self, server, session, envelope) -> str:
+        return "250 OK"
+
+
+def test_smtp_starttls_endpoint_is_checked_after_starttls(target, run_checks, pki, tmp_path) -> None:
+    root, _, ca = pki
+    leaf = root.issue_cert("127.0.0.1")
+    context = _context([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes(), tmp_path)
+    port = free_port()
+    controller = Controller(
+        _Sink(), hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
+    )
+    controller.start()
+    try:
+        run = tls_run(target, run_checks, f"smtp+starttls://127.0.0.1:{port}", ca)
+    finally:
+        controller.stop()
+    assert outcomes(run) == dict.fromkeys(TLS_CHECKS, "passed")
