@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from runner import http_probe, tls_probe
+from runner import http_probe, mail_dns, tls_probe
 from runner.backup_verify import BackupCheck, check_in_source
 from runner.backups import BackupListing, list_backups
 from runner.db import connect
@@ -145,7 +145,9 @@ def db(deploy: RunState) -> Iterator[Any]:
     conn.close()
 
 
-def _probe_or_fail(deploy: RunState, key: Hashable, probe: Callable[[], Any], *, is_target: bool = True) -> Any:
+def _probe_or_fail(
+    deploy: RunState, key: Hashable, probe: Callable[[], Any], *, is_target: bool = True
+) -> Any:
     """The probe's result; a deploycheck error fails the check with its message (masked).
     `is_target`: not reaching it means not reaching the target at all (exit 3)."""
     try:
@@ -196,6 +198,22 @@ def http_result(deploy: RunState, http_check: HttpCheck | None) -> HttpResult:
     if http_check is None:
         pytest.skip(f"http not configured in profile {deploy.profile.name}")
     return deploy.probes.get(("http", http_check.url), _http_probe(deploy, http_check))
+
+
+@pytest.fixture(scope="session")
+def dns_resolver(deploy: RunState) -> Any:
+    return mail_dns.resolver(section(deploy.profile, "dns"), deploy.profile.timeouts.default_s)
+
+
+@pytest.fixture(scope="session")
+def relay_ips(deploy: RunState, dns_resolver: Any) -> list[str]:
+    """dns.relay_ips, or the addresses of the SMTP host."""
+    cfg = section(deploy.profile, "dns")
+    if cfg.relay_ips:
+        return list(cfg.relay_ips)
+    if deploy.profile.smtp is None:
+        pytest.skip(f"neither dns.relay_ips nor smtp configured in profile {deploy.profile.name}")
+    return mail_dns.lookup(dns_resolver, deploy.profile.smtp.host, "A")
 
 
 @pytest.fixture()
@@ -279,6 +297,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backup_database" in metafunc.fixturenames:
         names = backup_databases(state.profile) if state else []
         metafunc.parametrize("backup_database", names or [None], ids=names or ["not-configured"])
+    if "dkim_selector" in metafunc.fixturenames:
+        selectors = (state.profile.dns.dkim_selectors if state and state.profile.dns else []) or [None]
+        metafunc.parametrize("dkim_selector", selectors, ids=[s or "not-configured" for s in selectors])
     if "tls_endpoint" in metafunc.fixturenames:
         endpoints = (state.profile.tls.endpoints if state and state.profile.tls else []) or [None]
         metafunc.parametrize("tls_endpoint", endpoints, ids=[e or "not-configured" for e in endpoints])

@@ -1,0 +1,90 @@
+"""Mail authentication in DNS: SPF authorizes the relays, DKIM keys are published and strong,
+DMARC enforces a policy and its reports may be sent where it says, MX exists."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner import mail_dns
+from runner.mail_dns import DnsProblem
+
+
+def test_one_spf_record(profile, dns_resolver) -> None:
+    """The domain publishes exactly one v=spf1 record."""
+    records = mail_dns.spf_records(dns_resolver, profile.dns.domain)
+    assert len(records) == 1, f"{profile.dns.domain}: {len(records)} v=spf1 records, expected exactly one"
+
+
+def test_spf_authorizes_every_relay(profile, dns_resolver, relay_ips, record_detail) -> None:
+    """Each outbound relay IP evaluates to pass (syntax, the 10-lookup and 2-void-lookup limits
+    are part of the RFC 7208 evaluation)."""
+    results = {ip: mail_dns.spf_result(dns_resolver, profile.dns.domain, ip) for ip in relay_ips}
+    record_detail("spf", {ip: result for ip, (result, _) in results.items()})
+    bad = [f"{ip}: {result} ({why})" for ip, (result, why) in results.items() if result != "pass"]
+    assert not bad, f"SPF of {profile.dns.domain} does not pass for: " + "; ".join(bad)
+
+
+def _key(profile, dns_resolver, selector):
+    if selector is None:
+        pytest.skip(f"dns.dkim_selectors not configured in profile {profile.name}")
+    try:
+        return mail_dns.dkim_key(dns_resolver, profile.dns.domain, selector)
+    except (DnsProblem, ValueError) as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def test_dkim_key_is_published(profile, dns_resolver, dkim_selector) -> None:
+    """The selector publishes a parseable, unrevoked key (RSA of at least 1024 bits, or ed25519)."""
+    key = _key(profile, dns_resolver, dkim_selector)
+    assert not key.revoked, f"{dkim_selector}._domainkey.{profile.dns.domain}: the key is revoked (empty p=)"
+    assert key.kind == "ed25519" or (key.bits or 0) >= 1024, (
+        f"{dkim_selector}: RSA key of {key.bits} bits is too weak"
+    )
+
+
+@pytest.mark.severity("warning")
+def test_dkim_key_is_2048_bits(profile, dns_resolver, dkim_selector) -> None:
+    """RSA keys have at least 2048 bits."""
+    key = _key(profile, dns_resolver, dkim_selector)
+    assert key.revoked or key.kind == "ed25519" or (key.bits or 0) >= 2048, (
+        f"{dkim_selector}._domainkey.{profile.dns.domain}: RSA key of {key.bits} bits, 2048 recommended"
+    )
+
+
+def _dmarc(profile, dns_resolver):
+    try:
+        return mail_dns.dmarc(dns_resolver, profile.dns.domain)
+    except (DnsProblem, ValueError) as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def test_dmarc_record_is_valid(profile, dns_resolver) -> None:
+    """Exactly one DMARC record, with a policy of none, quarantine or reject."""
+    record = _dmarc(profile, dns_resolver)
+    assert record.policy in ("none", "quarantine", "reject"), (
+        f"_dmarc.{profile.dns.domain}: p={record.policy!r}"
+    )
+
+
+@pytest.mark.severity("warning")
+def test_dmarc_policy_enforces(profile, dns_resolver) -> None:
+    """The policy is quarantine or reject; p=none only monitors."""
+    record = _dmarc(profile, dns_resolver)
+    assert record.policy in ("quarantine", "reject"), (
+        f"_dmarc.{profile.dns.domain}: p={record.policy}, nothing is enforced"
+    )
+
+
+def test_dmarc_report_destinations_are_valid(profile, dns_resolver) -> None:
+    """rua/ruf are mailto: URIs, and destinations outside the domain authorize the reports."""
+    problems = mail_dns.report_problems(dns_resolver, profile.dns.domain, _dmarc(profile, dns_resolver))
+    assert not problems, "; ".join(problems)
+
+
+def test_mx_records_exist(profile, dns_resolver) -> None:
+    """The domain has MX records."""
+    try:
+        records = mail_dns.lookup(dns_resolver, profile.dns.domain, "MX")
+    except DnsProblem as exc:
+        pytest.fail(str(exc), pytrace=False)
+    assert records, f"{profile.dns.domain}: no MX records"

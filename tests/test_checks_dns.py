@@ -1,0 +1,197 @@
+"""checks/test_dns.py against a dnslib server on a loopback port serving good and broken zones."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from dnslib import MX, QTYPE, RCODE, RR, TXT, A
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
+
+from runner.mariadb_server import free_port
+
+RELAY = "192.0.2.10"
+DNS_CHECKS = [
+    "test_one_spf_record",
+    "test_spf_authorizes_every_relay",
+    "test_dkim_key_is_published[mail]",
+    "test_dkim_key_is_2048_bits[mail]",
+    "test_dmarc_record_is_valid",
+    "test_dmarc_policy_enforces",
+    "test_dmarc_report_destinations_are_valid",
+    "test_mx_records_exist",
+]
+
+
+def dkim(bits: int | None = 2048, kind: str = "rsa") -> str:
+    if bits is None:
+        return "v=DKIM1; k=rsa; p="
+    if kind == "ed25519":
+        raw = (
+            ed25519.Ed25519PrivateKey.generate()
+            .public_key()
+            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
+        return f"v=DKIM1; k=ed25519; p={base64.b64encode(raw).decode()}"
+    der = (
+        rsa.generate_private_key(65537, bits)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+
+
+GOOD = {
+    ("mail.test", "TXT"): ["v=spf1 ip4:192.0.2.10 include:_spf.relay.test -all"],
+    ("_spf.relay.test", "TXT"): ["v=spf1 ip4:198.51.100.0/24 -all"],
+    ("mail.test", "MX"): [(10, "mx.mail.test")],
+    ("mail._domainkey.mail.test", "TXT"): [dkim()],
+    ("_dmarc.mail.test", "TXT"): [
+        "v=DMARC1; p=reject; rua=mailto:dmarc@mail.test,mailto:reports@collector.test"
+    ],
+    ("mail.test._report._dmarc.collector.test", "TXT"): ["v=DMARC1"],
+}
+
+
+class ZoneResolver(BaseResolver):
+    """Answers from a dict; names listed in `servfail` answer SERVFAIL."""
+
+    def __init__(self) -> None:
+        self.records: dict = {}
+        self.servfail: set[str] = set()
+
+    def resolve(self, request, handler):
+        reply = request.reply()
+        name = str(request.q.qname).rstrip(".").lower()
+        qtype = QTYPE[request.q.qtype]
+        if name in self.servfail:
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
+        for value in self.records.get((name, qtype), []):
+            if qtype == "TXT":
+                data = value.encode()
+                rdata = TXT([data[i : i + 255] for i in range(0, len(data), 255)])
+            elif qtype == "MX":
+                rdata = MX(value[1], value[0])
+            else:
+                rdata = A(value)
+            reply.add_answer(RR(request.q.qname, request.q.qtype, rdata=rdata, ttl=60))
+        if not reply.rr and not any(key[0] == name for key in self.records):
+            reply.header.rcode = RCODE.NXDOMAIN
+        return reply
+
+
+@pytest.fixture(scope="module")
+def dns_server():
+    resolver = ZoneResolver()
+    port = free_port()
+    quiet = DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data")
+    server = DNSServer(resolver, port=port, address="127.0.0.1", logger=quiet)
+    server.start_thread()
+    yield resolver, port
+    server.stop()
+    server.server.server_close()
+
+
+@pytest.fixture()
+def zone(dns_server, target):
+    resolver, port = dns_server
+    resolver.records = dict(GOOD)
+    resolver.servfail = set()
+    target.write_profile(
+        dns={
+            "domain": "mail.test",
+            "nameservers": ["127.0.0.1"],
+            "port": port,
+            "dkim_selectors": ["mail"],
+            "relay_ips": [RELAY, "198.51.100.7"],
+        },
+        timeouts={"default_s": 2},
+    )
+    return resolver
+
+
+def dns_run(target, run_checks):
+    return run_checks(target.profile_path, "-k", "test_dns")
+
+
+def test_good_zone_passes(zone, target, run_checks) -> None:
+    run = dns_run(target, run_checks)
+    assert run.outcomes("dns") == dict.fromkeys(DNS_CHECKS, "passed")
+
+
+def test_two_spf_records_fail(zone, target, run_checks) -> None:
+    zone.records[("mail.test", "TXT")] = ["v=spf1 ip4:192.0.2.10 -all", "v=spf1 mx -all"]
+    check = dns_run(target, run_checks).check("test_one_spf_record")
+    assert check["outcome"] == "failed" and "2 v=spf1 records" in check["message"]
+
+
+def test_eleven_lookups_exceed_the_limit(zone, target, run_checks) -> None:
+    includes = " ".join(f"include:i{n}.test" for n in range(11))
+    zone.records[("mail.test", "TXT")] = [f"v=spf1 ip4:192.0.2.10 {includes} -all"]
+    for n in range(11):
+        zone.records[(f"i{n}.test", "TXT")] = ["v=spf1 -all"]
+    message = dns_run(target, run_checks).check("test_spf_authorizes_every_relay")["message"]
+    assert "198.51.100.7: permerror" in message and "Too many DNS lookups" in message
+
+
+def test_include_loop_is_a_permerror(zone, target, run_checks) -> None:
+    zone.records[("mail.test", "TXT")] = ["v=spf1 include:loop.test -all"]
+    zone.records[("loop.test", "TXT")] = ["v=spf1 include:mail.test -all"]
+    message = dns_run(target, run_checks).check("test_spf_authorizes_every_relay")["message"]
+    assert "192.0.2.10: permerror" in message
+
+
+def test_relay_not_authorized_is_named(zone, target, run_checks) -> None:
+    zone.records[("mail.test", "TXT")] = ["v=spf1 ip4:192.0.2.10 -all"]
+    check = dns_run(target, run_checks).check("test_spf_authorizes_every_relay")
+    assert check["outcome"] == "failed" and check["message"].startswith(
+        "SPF of mail.test does not pass for: 198.51.100.7: fail"
+    )
+
+
+def test_weak_dkim_key_warns_and_revoked_key_fails(zone, target, run_checks) -> None:
+    zone.records[("mail._domainkey.mail.test", "TXT")] = [dkim(1024)]
+    run = dns_run(target, run_checks)
+    assert run.outcome("test_dkim_key_is_published[mail]") == "passed"
+    assert run.outcome("test_dkim_key_is_2048_bits[mail]") == "warned"
+    assert "RSA key of 1024 bits" in run.check("test_dkim_key_is_2048_bits[mail]")["message"]
+    zone.records[("mail._domainkey.mail.test", "TXT")] = [dkim(None)]
+    check = dns_run(target, run_checks).check("test_dkim_key_is_published[mail]")
+    assert check["outcome"] == "failed" and "the key is revoked (empty p=)" in check["message"]
+
+
+def test_ed25519_dkim_key_is_accepted(zone, target, run_checks) -> None:
+    zone.records[("mail._domainkey.mail.test", "TXT")] = [dkim(kind="ed25519")]
+    run = dns_run(target, run_checks)
+    assert (
+        run.outcome("test_dkim_key_is_published[mail]")
+        == run.outcome("test_dkim_key_is_2048_bits[mail]")
+        == "passed"
+    )
+
+
+def test_p_none_warns(zone, target, run_checks) -> None:
+    zone.records[("_dmarc.mail.test", "TXT")] = ["v=DMARC1; p=none; rua=mailto:dmarc@mail.test"]
+    run = dns_run(target, run_checks)
+    assert run.outcome("test_dmarc_record_is_valid") == "passed"
+    assert run.outcome("test_dmarc_policy_enforces") == "warned" and run.exit_code == 0
+
+
+def test_unauthorized_external_rua_fails(zone, target, run_checks) -> None:
+    del zone.records[("mail.test._report._dmarc.collector.test", "TXT")]
+    check = dns_run(target, run_checks).check("test_dmarc_report_destinations_are_valid")
+    assert check["outcome"] == "failed"
+    assert "collector.test does not authorize reports for mail.test" in check["message"]
+
+
+def test_nxdomain_servfail_and_missing_mx_are_told_apart(zone, target, run_checks) -> None:
+    del zone.records[("_dmarc.mail.test", "TXT")]
+    del zone.records[("mail.test", "MX")]
+    zone.servfail.add("mail._domainkey.mail.test")
+    run = dns_run(target, run_checks)
+    assert "_dmarc.mail.test: nxdomain" in run.check("test_dmarc_record_is_valid")["message"]
+    assert "servfail" in run.check("test_dkim_key_is_published[mail]")["message"]
+    assert run.check("test_mx_records_exist")["message"] == "mail.test: no MX records"
