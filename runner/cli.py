@@ -144,6 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
     )  # FILE may follow an option (argparse leaves it over)
 
     p = sub.add_parser(
+        "smtp",
+        help="send a test email through the profile's relay",
+        description="test: connect with smtp.security, log in, send a message with a unique token in its "
+        "Subject, Message-ID and X-Deploycheck-Token header, and append the send to a delivery log.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("action", choices=["test"])
+    _profile_arg(p)
+    p.add_argument("--to", metavar="ADDRESS", help="recipient (default: smtp.test_recipient)")
+    p.add_argument(
+        "--log",
+        type=Path,
+        default=Path("reports") / "deliveries.jsonl",
+        metavar="FILE",
+        help="delivery log, JSON lines (default: reports/deliveries.jsonl)",
+    )
+    p.set_defaults(func="cli_mail:cmd_smtp")
+
+    p = sub.add_parser(
         "demo",
         help="the whole thing on a built-in target of real local servers",
         description="Start a throwaway MariaDB and a health endpoint shaped like a small production "

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from runner import http_probe, mail_dns, tls_probe
+from runner import http_probe, mail_dns, smtp_probe, tls_probe
 from runner.backup_verify import BackupCheck, check_in_source
 from runner.backups import BackupListing, list_backups
 from runner.db import connect
@@ -198,6 +198,19 @@ def http_result(deploy: RunState, http_check: HttpCheck | None) -> HttpResult:
     if http_check is None:
         pytest.skip(f"http not configured in profile {deploy.profile.name}")
     return deploy.probes.get(("http", http_check.url), _http_probe(deploy, http_check))
+
+
+@pytest.fixture(scope="session")
+def smtp_session(deploy: RunState) -> smtp_probe.SmtpSession:
+    """One SMTP session, reused by the SMTP checks; a refusal fails them with the server's words."""
+    cfg = section(deploy.profile, "smtp")
+    try:
+        return _probe_or_fail(
+            deploy, "smtp", lambda: smtp_probe.probe(cfg, deploy.profile.timeouts.default_s), is_target=False
+        )
+    except smtp_probe.SmtpRefused as exc:
+        error = exc
+    pytest.fail(deploy.redactor.mask(str(error)), pytrace=False)
 
 
 @pytest.fixture(scope="session")

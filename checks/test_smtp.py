@@ -1,0 +1,26 @@
+"""The mail relay: reachable with the configured security, STARTTLS enforced, login accepted."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_smtp_session_is_encrypted_as_configured(profile, smtp_session, record_detail) -> None:
+    """The relay answers and, unless security is plain, the session runs over verified TLS."""
+    record_detail("smtp", smtp_session.details())
+    if profile.smtp.security != "plain":
+        assert smtp_session.tls_version, f"{profile.smtp.host}: the session is not encrypted"
+
+
+def test_no_auth_before_starttls(profile, smtp_session) -> None:
+    """With STARTTLS, AUTH is not offered on the unencrypted connection."""
+    if profile.smtp.security != "starttls":
+        pytest.skip(f"smtp.security is {profile.smtp.security}")
+    assert not smtp_session.auth_before_tls, f"{profile.smtp.host}: AUTH is offered before STARTTLS"
+
+
+def test_login_is_accepted(profile, smtp_session) -> None:
+    """The configured user logs in (a wrong password fails with the server's reply)."""
+    if not profile.smtp.user:
+        pytest.skip(f"smtp.user not configured in profile {profile.name}")
+    assert smtp_session.authenticated

@@ -1,0 +1,158 @@
+"""The mail relay as the application uses it: connect with the profile's security, refuse
+unencrypted AUTH, log in; and the test email with a token a person can search for.
+
+smtplib verifies nothing without a context and waits forever without a timeout: every
+connection here gets a verifying context (system store or smtp.ca_file, host name checked)
+and the profile's timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+from runner.errors import TargetUnreachable, UsageError
+from runner.profile import Smtp
+
+
+@dataclass
+class SmtpSession:
+    banner: str = ""
+    capabilities: dict[str, str] = field(default_factory=dict)
+    auth_before_tls: bool = False
+    tls_version: str = ""
+    cipher: str = ""
+    authenticated: bool = False
+
+    def details(self) -> dict[str, object]:
+        return {
+            "banner": self.banner,
+            "capabilities": sorted(self.capabilities),
+            "tls": self.tls_version,
+            "cipher": self.cipher,
+            "authenticated": self.authenticated,
+        }
+
+
+class SmtpRefused(Exception):
+    """The server answered, but not as production mail needs (no STARTTLS, AUTH refused, ...)."""
+
+
+def open_session(cfg: Smtp, timeout_s: float) -> tuple[smtplib.SMTP, SmtpSession]:
+    """Connected, encrypted as configured and logged in (when a user is configured)."""
+    context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
+    session = SmtpSession()
+    try:
+        if cfg.security == "tls":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(timeout=timeout_s, context=context)
+        else:
+            client = smtplib.SMTP(timeout=timeout_s)
+        # smtplib takes the TLS server name from _host, set only by its constructor, which
+        # would connect before we could read the banner: the certificate must name cfg.host
+        client._host = cfg.host
+        code, banner = client.connect(cfg.host, cfg.port)
+        session.banner = f"{code} {banner.decode(errors='replace')}"
+        client.ehlo("deploycheck")
+        if cfg.security == "starttls":
+            session.auth_before_tls = client.has_extn("auth")
+            if not client.has_extn("starttls"):
+                client.close()
+                raise SmtpRefused(f"{cfg.host}:{cfg.port} does not offer STARTTLS (security: starttls)")
+            client.starttls(context=context)
+            client.ehlo("deploycheck")
+        session.capabilities = dict(client.esmtp_features)
+        sock = client.sock
+        if isinstance(sock, ssl.SSLSocket):
+            session.tls_version = sock.version() or ""
+            session.cipher = (sock.cipher() or ("",))[0]
+        if cfg.user and cfg.security != "plain":
+            password = cfg.password.get_secret_value() if cfg.password else ""
+            try:
+                client.login(cfg.user, password, initial_response_ok=False)
+            except smtplib.SMTPAuthenticationError as exc:
+                client.close()
+                text = (
+                    exc.smtp_error.decode(errors="replace")
+                    if isinstance(exc.smtp_error, bytes)
+                    else exc.smtp_error
+                )
+                raise SmtpRefused(f"login as {cfg.user!r} refused: {exc.smtp_code} {text}") from None
+            session.authenticated = True
+    except ssl.SSLCertVerificationError as exc:
+        raise SmtpRefused(
+            f"{cfg.host}:{cfg.port}: TLS certificate not accepted: {exc.verify_message}"
+        ) from None
+    except TimeoutError:
+        raise TargetUnreachable(f"{cfg.host}:{cfg.port}: no SMTP answer within {timeout_s:g} s") from None
+    except smtplib.SMTPServerDisconnected as exc:
+        if "timed out" in str(exc):  # smtplib reports a read timeout as a disconnect
+            raise TargetUnreachable(f"{cfg.host}:{cfg.port}: no SMTP answer within {timeout_s:g} s") from None
+        raise TargetUnreachable(f"{cfg.host}:{cfg.port}: the server closed the connection ({exc})") from None
+    except (OSError, smtplib.SMTPException) as exc:
+        raise TargetUnreachable(f"{cfg.host}:{cfg.port}: {exc}") from None
+    return client, session
+
+
+def probe(cfg: Smtp, timeout_s: float) -> SmtpSession:
+    client, session = open_session(cfg, timeout_s)
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
+    return session
+
+
+def build_test_message(cfg: Smtp, recipient: str, token: str) -> EmailMessage:
+    sender = cfg.from_ or cfg.user
+    if not sender:
+        raise UsageError("smtp.from is required to send a test email")
+    domain = sender.rpartition("@")[2] or "deploycheck.invalid"
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = f"deploycheck test {token}"
+    message["Message-ID"] = make_msgid(idstring=f"deploycheck-{token}", domain=domain)
+    message["X-Deploycheck-Token"] = token
+    message.set_content(f"A test message from deploycheck, token {token}. It can be deleted.\n")
+    return message
+
+
+def send_test(cfg: Smtp, timeout_s: float, recipient: str | None, log: Path) -> tuple[str, SmtpSession]:
+    """Send the test email; append the send to the delivery log (JSON lines); return its token."""
+    recipient = recipient or cfg.test_recipient
+    if not recipient:
+        raise UsageError("no recipient: set smtp.test_recipient or pass --to ADDRESS")
+    token = secrets.token_hex(8)
+    message = build_test_message(cfg, recipient, token)
+    client, session = open_session(cfg, timeout_s)
+    try:
+        refused = client.send_message(message)
+    finally:
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+    if refused:
+        raise SmtpRefused(f"the server refused {', '.join(refused)}")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as out:
+        out.write(
+            json.dumps(
+                {
+                    "sent_at": datetime.now(UTC).isoformat(),
+                    "token": token,
+                    "to": recipient,
+                    "message_id": message["Message-ID"],
+                    "server": f"{cfg.host}:{cfg.port}",
+                }
+            )
+            + "\n"
+        )
+    return token, session
