@@ -464,7 +464,6 @@ class _ActiveRun:
             report.write_json(self.state.report_dir / "report.json")
         _, exit_code = report.gate()
         session.exitstatus = exit_code
-        self.state.probes.close()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
