@@ -77,6 +77,11 @@ def tls_server(tmp_path) -> Iterator:
         listener.close()
 
 
+def serve(tls_server, leaf: trustme.LeafCert) -> str:
+    """Serve `leaf` with its whole chain; returns host:port."""
+    return tls_server([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes())
+
+
 def tls_run(target, run_checks, endpoint: str, ca_path):
     target.write_profile(tls={"endpoints": [endpoint], "ca_file": str(ca_path)})
     return run_checks(target.profile_path, "-k", "test_tls")
@@ -96,7 +101,7 @@ def test_valid_chain_passes(target, run_checks, tls_server, pki) -> None:
     run = tls_run(
         target,
         run_checks,
-        tls_server([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes()),
+        serve(tls_server, leaf),
         ca,
     )
     assert outcomes(run) == dict.fromkeys(TLS_CHECKS, "passed")
@@ -114,7 +119,7 @@ def test_expired_certificate_is_reported_as_expired_with_its_dates(
     run = tls_run(
         target,
         run_checks,
-        tls_server([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes()),
+        serve(tls_server, leaf),
         ca,
     )
     text = message(run, "test_certificates_are_valid_now")
@@ -130,7 +135,7 @@ def test_not_yet_valid_certificate_fails(target, run_checks, tls_server, pki) ->
     run = tls_run(
         target,
         run_checks,
-        tls_server([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes()),
+        serve(tls_server, leaf),
         ca,
     )
     assert "not yet valid" in message(run, "test_certificates_are_valid_now")
@@ -142,7 +147,7 @@ def test_certificate_expiring_in_five_days_fails_and_warns(target, run_checks, t
     run = tls_run(
         target,
         run_checks,
-        tls_server([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes()),
+        serve(tls_server, leaf),
         ca,
     )
     result = outcomes(run)
@@ -159,7 +164,7 @@ def test_wrong_host_fails_verification(target, run_checks, tls_server, pki) -> N
     run = tls_run(
         target,
         run_checks,
-        tls_server([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes()),
+        serve(tls_server, leaf),
         ca,
     )
     assert "IP address mismatch" in message(run, "test_chain_and_host_name_verify")
