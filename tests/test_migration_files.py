@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from runner import migration_files
 from runner.migration_files import discover, version_key
+from runner.profile_loader import load_profile
 
 
 @pytest.mark.parametrize("body", [b"", b"a", b"a\n", b"a\r\n", b"a\r\nb", b"a\r", b"x\r\ny\r\n", b"\n\n"])
@@ -30,3 +33,19 @@ def test_large_file_is_not_kept_in_memory_and_still_checked(tmp_path, monkeypatc
 def test_version_keys_order_numerically_and_ignore_trailing_zeros() -> None:
     assert sorted(["10", "9", "1.10", "1.2"], key=version_key) == ["1.2", "1.10", "9", "10"]
     assert version_key("1.0.0") == version_key("1") == version_key("001")
+
+
+def test_example_profiles_validate(tmp_path, monkeypatch) -> None:
+    """The annotated examples in profiles/ stay valid as the profile model grows."""
+    secret = tmp_path / "secret"
+    secret.write_text("x")
+    monkeypatch.setenv("MYSQL_PASSWORD", "x")
+    for path in sorted((Path(__file__).parent.parent / "profiles").glob("*.example.yml")):
+        text = (
+            path.read_text()
+            .replace("/run/secrets/db_password", str(secret))
+            .replace("/run/secrets/smtp_password", str(secret))
+        )
+        copy = tmp_path / path.name
+        copy.write_text(text)
+        assert load_profile(str(copy)).name == path.stem
