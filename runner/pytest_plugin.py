@@ -10,50 +10,21 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runner import http_probe, mail_dns, smtp_probe, tls_probe
-from runner.backup_verify import BackupCheck, check_in_source
-from runner.backups import BackupListing, list_backups
-from runner.db import connect
-from runner.dbfacts import ServerFacts, read_facts
-from runner.envcheck import read_environment
-from runner.errors import DeploycheckError, TargetUnreachable
-from runner.http_probe import HttpResult
-from runner.migrate import Migrator
-from runner.migration_files import MigrationSet
-from runner.migration_status import MigrationStatus
-from runner.probes import Probes
-from runner.profile import HttpCheck, Profile
-from runner.profile_loader import PROFILE_ENV, load_profile
-from runner.redact import Redactor, for_profile
+from runner import PROFILE_ENV
+from runner.errors import DeploycheckError
+from runner.profile_loader import load_profile
+from runner.redact import for_profile
 from runner.report import CheckResult, RunReport
+from runner.run_state import STATE, RunState
 
-SEVERITIES = ("blocker", "warning", "info")
-STATE = pytest.StashKey["RunState"]()
-
-
-@dataclass
-class RunState:
-    """Everything one verification run shares: profile, secrets, probes, results."""
-
-    profile: Profile
-    redactor: Redactor
-    report: RunReport
-    report_dir: Path | None
-    probes: Probes = field(default_factory=Probes)
-    results: dict[str, CheckResult] = field(default_factory=dict)
-    log_filter: logging.Filter | None = None
-
-
-# -- options and activation ---------------------------------------------------
+pytest_plugins = ["runner.check_fixtures"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -108,235 +79,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
 
 
-def _state(request: pytest.FixtureRequest) -> RunState:
-    state = request.config.stash.get(STATE, None)
-    if state is None:
-        pytest.skip(f"no deploycheck profile: pass --deploy-profile NAME or set {PROFILE_ENV}")
-    return state
-
-
-# -- fixtures the checks use --------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def deploy(request: pytest.FixtureRequest) -> RunState:
-    return _state(request)
-
-
-@pytest.fixture(scope="session")
-def profile(deploy: RunState) -> Profile:
-    return deploy.profile
-
-
-def section(profile: Profile, name: str) -> Any:
-    """The profile section `name`, or skip: a missing section never makes a check pass."""
-    value = getattr(profile, name)
-    if value is None:
-        pytest.skip(f"{name} not configured in profile {profile.name}")
-    return value
-
-
-@pytest.fixture(scope="session")
-def db(deploy: RunState) -> Iterator[Any]:
-    """A read-only session on the target database; checks never write."""
-    section(deploy.profile, "database")
-    conn = _probe_or_fail(deploy, "db-connection", lambda: _connect_read_only(deploy))
-    yield conn
-    conn.close()
-
-
-def _probe_or_fail(
-    deploy: RunState, key: Hashable, probe: Callable[[], Any], *, is_target: bool = True
-) -> Any:
-    """The probe's result; a deploycheck error fails the check with its message (masked).
-    `is_target`: not reaching it means not reaching the target at all (exit 3)."""
-    try:
-        return deploy.probes.get(key, probe)
-    except DeploycheckError as exc:
-        error = exc
-    name = "database" if key == "db-connection" else str(key)
-    if is_target and isinstance(error, TargetUnreachable) and name not in deploy.report.unreachable:
-        deploy.report.unreachable.append(name)
-    pytest.fail(deploy.redactor.mask(str(error)), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def db_facts(deploy: RunState, db: Any) -> ServerFacts:
-    assert deploy.profile.database is not None
-    with db.cursor() as cur:
-        return read_facts(cur, deploy.profile.database.name)
-
-
-@pytest.fixture(scope="session")
-def migration_status(deploy: RunState, db: Any) -> MigrationStatus:
-    section(deploy.profile, "migrations")
-    return _probe_or_fail(deploy, "migration-status", lambda: Migrator(deploy.profile).status(conn=db))
-
-
-@pytest.fixture(scope="session")
-def migration_set(deploy: RunState) -> MigrationSet:
-    section(deploy.profile, "migrations")
-    return Migrator(deploy.profile).files()
-
-
-@pytest.fixture(scope="session")
-def environment(deploy: RunState) -> dict[str, str]:
-    """The target's environment (names and values); its secret values join the masked set."""
-    section(deploy.profile, "env")
-    return _probe_or_fail(deploy, "env", lambda: _read_env(deploy))
-
-
-def _read_env(deploy: RunState) -> dict[str, str]:
-    assert deploy.profile.env is not None
-    env = read_environment(deploy.profile.env.source, deploy.profile.timeouts.default_s)
-    deploy.redactor.add_environment(env)
-    return env
-
-
-@pytest.fixture()
-def http_result(deploy: RunState, http_check: HttpCheck | None) -> HttpResult:
-    if http_check is None:
-        pytest.skip(f"http not configured in profile {deploy.profile.name}")
-    return deploy.probes.get(("http", http_check.url), _http_probe(deploy, http_check))
-
-
-@pytest.fixture(scope="session")
-def smtp_session(deploy: RunState) -> smtp_probe.SmtpSession:
-    """One SMTP session, reused by the SMTP checks; a refusal fails them with the server's words."""
-    cfg = section(deploy.profile, "smtp")
-    try:
-        return _probe_or_fail(
-            deploy, "smtp", lambda: smtp_probe.probe(cfg, deploy.profile.timeouts.default_s), is_target=False
-        )
-    except smtp_probe.SmtpRefused as exc:
-        error = exc
-    pytest.fail(deploy.redactor.mask(str(error)), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def dns_resolver(deploy: RunState) -> Any:
-    return mail_dns.resolver(section(deploy.profile, "dns"), deploy.profile.timeouts.default_s)
-
-
-@pytest.fixture(scope="session")
-def relay_ips(deploy: RunState, dns_resolver: Any) -> list[str]:
-    """dns.relay_ips, or the addresses of the SMTP host."""
-    cfg = section(deploy.profile, "dns")
-    if cfg.relay_ips:
-        return list(cfg.relay_ips)
-    if deploy.profile.smtp is None:
-        pytest.skip(f"neither dns.relay_ips nor smtp configured in profile {deploy.profile.name}")
-    return mail_dns.lookup(dns_resolver, deploy.profile.smtp.host, "A")
-
-
-@pytest.fixture()
-def tls_result(deploy: RunState, tls_endpoint: str | None) -> tls_probe.TlsResult:
-    if tls_endpoint is None:
-        pytest.skip(f"tls not configured in profile {deploy.profile.name}")
-    return _probe_or_fail(deploy, ("tls", tls_endpoint), _tls_probe(deploy, tls_endpoint), is_target=False)
-
-
-def _tls_probe(deploy: RunState, endpoint: str) -> Callable[[], tls_probe.TlsResult]:
-    cfg = deploy.profile.tls
-    assert cfg is not None
-    return lambda: tls_probe.probe(
-        tls_probe.parse_endpoint(endpoint), deploy.profile.timeouts.default_s, cfg.ca_file
-    )
-
-
-def _http_probe(deploy: RunState, check: HttpCheck) -> Callable[[], HttpResult]:
-    ca = deploy.profile.tls.ca_file if deploy.profile.tls else None
-    return lambda: http_probe.probe(check.url, deploy.profile.timeouts.default_s, ca)
-
-
-def _connect_read_only(deploy: RunState) -> Any:
-    cfg = deploy.profile.database
-    assert cfg is not None
-    return connect(
-        cfg,
-        deploy.profile.timeouts.default_s,
-        read_timeout_s=deploy.profile.timeouts.default_s,
-        read_only=True,
-    )
-
-
-@pytest.fixture()
-def record_detail(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
-    """Attach a fact to this check's entry in the report (`details` in report.json)."""
-
-    def record(key: str, value: Any) -> None:
-        request.node.user_properties.append((key, value))
-
-    return record
-
-
-@pytest.fixture(scope="session")
-def backup_listing(deploy: RunState) -> BackupListing:
-    cfg = section(deploy.profile, "backups")
-    return _probe_or_fail(deploy, "backup-listing", lambda: list_backups(cfg))
-
-
-@pytest.fixture(scope="session")
-def newest_backups(deploy: RunState, backup_listing: BackupListing) -> dict[str, BackupCheck | None]:
-    """Integrity and preview of each database's newest backup, verified concurrently."""
-    cfg = deploy.profile.backups
-    assert cfg is not None
-    out = {}
-    for database in backup_databases(deploy.profile):
-        files = backup_listing.of(database)
-        if files:
-            deploy.probes.start(
-                ("backup", files[-1].name),
-                partial(check_in_source, backup_listing.source, files[-1].name, cfg.required_tables),
-            )
-    for database in backup_databases(deploy.profile):
-        files = backup_listing.of(database)
-        out[database] = deploy.probes.get(("backup", files[-1].name), lambda: None) if files else None
-    return out
-
-
-def backup_databases(profile: Profile) -> list[str]:
-    if profile.backups is None:
-        return []
-    if profile.backups.databases:
-        return profile.backups.databases
-    return [profile.database.name] if profile.database else []
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One check per configured HTTP endpoint (its id is the URL without query or credentials)
-    and per backed-up database."""
-    state = metafunc.config.stash.get(STATE, None)
-    if "backup_database" in metafunc.fixturenames:
-        names = backup_databases(state.profile) if state else []
-        metafunc.parametrize("backup_database", names or [None], ids=names or ["not-configured"])
-    if "dkim_selector" in metafunc.fixturenames:
-        selectors = (state.profile.dns.dkim_selectors if state and state.profile.dns else []) or [None]
-        metafunc.parametrize("dkim_selector", selectors, ids=[s or "not-configured" for s in selectors])
-    if "tls_endpoint" in metafunc.fixturenames:
-        endpoints = (state.profile.tls.endpoints if state and state.profile.tls else []) or [None]
-        metafunc.parametrize("tls_endpoint", endpoints, ids=[e or "not-configured" for e in endpoints])
-    if "http_check" not in metafunc.fixturenames:
-        return
-    checks = (state.profile.http or []) if state else []
-    if not checks:
-        metafunc.parametrize("http_check", [None], ids=["not-configured"])
-        return
-    metafunc.parametrize("http_check", checks, ids=[c.name or _url_id(c.url) for c in checks])
-
-
-def _url_id(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
-# -- the run: severity, waivers, masking, results ----------------------------
-
-
 def check_id(item: pytest.Item) -> str:
     """Stable across runs and machines: checks/<file>::<test name and parameters>."""
     return f"checks/{Path(str(item.path)).name}::{item.name}"
@@ -348,18 +90,21 @@ class _ActiveRun:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Start every probe the selected checks will need, all at once."""
+        # imported here, after pytest registered the module (via pytest_plugins) for assertion rewriting
+        from runner.check_fixtures import connect_read_only, http_probe_for, read_env, tls_probe_for
+
         needs = set().union(*(item.fixturenames for item in session.items)) if session.items else set()
         for item in session.items:
             check = getattr(item, "callspec", None) and item.callspec.params.get("http_check")
             if check is not None:
-                self.state.probes.start(("http", check.url), _http_probe(self.state, check))
+                self.state.probes.start(("http", check.url), http_probe_for(self.state, check))
             endpoint = getattr(item, "callspec", None) and item.callspec.params.get("tls_endpoint")
             if endpoint:
-                self.state.probes.start(("tls", endpoint), _tls_probe(self.state, endpoint))
+                self.state.probes.start(("tls", endpoint), tls_probe_for(self.state, endpoint))
         if "db" in needs and self.state.profile.database is not None:
-            self.state.probes.start("db-connection", lambda: _connect_read_only(self.state))
+            self.state.probes.start("db-connection", lambda: connect_read_only(self.state))
         if "environment" in needs and self.state.profile.env is not None:
-            self.state.probes.start("env", lambda: _read_env(self.state))
+            self.state.probes.start("env", lambda: read_env(self.state))
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
