@@ -92,6 +92,10 @@ class SshSource:
             "BatchMode=yes",
             "-o",
             f"ConnectTimeout={max(1, round(self.timeout_s))}",
+            "-o",  # a remote `cat` that stops sending fails after the timeout instead of hanging
+            f"ServerAliveInterval={max(1, round(self.timeout_s))}",
+            "-o",
+            "ServerAliveCountMax=1",
             "-o",
             "StrictHostKeyChecking=yes",
             "-p",
