@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _profile_arg(p)
     p.add_argument("--strict", action="store_true", help="failed warnings fail the run too")
+    p.add_argument(
+        "--notify", action="store_true", help="mail a summary to smtp.notify_to when a backup check fails"
+    )
     _reports_arg(p)
     p.set_defaults(func="cli_demo:cmd_verify", passes_through=True)
 
@@ -147,11 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         "smtp",
         help="send a test email through the profile's relay",
         description="test: connect with smtp.security, log in, send a message with a unique token in its "
-        "Subject, Message-ID and X-Deploycheck-Token header, and append the send to a delivery log.",
+        "Subject, Message-ID and X-Deploycheck-Token header, and append the send to a delivery log. "
+        "preview: print the test email and the failure notification of the newest archived report, "
+        "without sending anything.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("action", choices=["test"])
+    p.add_argument("action", choices=["test", "preview"])
     _profile_arg(p)
     p.add_argument("--to", metavar="ADDRESS", help="recipient (default: smtp.test_recipient)")
     p.add_argument(
@@ -161,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="delivery log, JSON lines (default: reports/deliveries.jsonl)",
     )
+    _reports_arg(p)
     p.set_defaults(func="cli_mail:cmd_smtp")
 
     p = sub.add_parser(

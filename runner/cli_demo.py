@@ -25,7 +25,12 @@ DEMO_PROFILE = ROOT / "profiles" / "demo.yml"
 
 def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return verify(
-        args.profile, strict=args.strict, reports_root=args.reports, pytest_args=args.extra, out=out
+        args.profile,
+        strict=args.strict,
+        reports_root=args.reports,
+        pytest_args=args.extra,
+        out=out,
+        notify=args.notify,
     )
 
 

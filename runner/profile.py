@@ -160,6 +160,7 @@ class Smtp(Section):
     password: SecretStr | None = None
     from_: str | None = Field(None, alias="from")
     test_recipient: str | None = None
+    notify_to: list[str] = Field(default_factory=list)  # `verify --notify` mails failed backup checks here
     ca_file: ProfilePath | None = None
     imap: Imap | None = None
 

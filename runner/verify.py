@@ -5,18 +5,28 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pytest
 
 from runner.archive import new_run_dir, record_run
+from runner.errors import DeploycheckError, UsageError
+from runner.notify import failure_message, send
+from runner.profile import Profile
 from runner.profile_loader import load_profile
+from runner.smtp_probe import SmtpRefused
 
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "checks"
 
 
 def verify(
-    profile_spec: str | None, *, strict: bool, reports_root: Path, pytest_args: list[str], out: TextIO
+    profile_spec: str | None,
+    *,
+    strict: bool,
+    reports_root: Path,
+    pytest_args: list[str],
+    out: TextIO,
+    notify: bool = False,
 ) -> int:
     """Run the checks, write report.html/json and junit.xml into a new archive folder, return the exit code."""
     profile = load_profile(profile_spec)
@@ -64,4 +74,22 @@ def verify(
         f"{s['skipped']} skipped, {s['errors']} errors\nreport: {run_dir / 'report.html'}",
         file=out,
     )
+    if notify:
+        _notify(profile, report, run_dir / "report.html", out)
     return int(report["exit_code"])
+
+
+def _notify(profile: Profile, report: dict[str, Any], html: Path, out: TextIO) -> None:
+    if profile.smtp is None:
+        raise UsageError(f"{profile.path}: --notify needs an smtp section")
+    message = failure_message(profile.smtp, report, html)
+    if message is None:
+        print("notify: every backup check held; no mail sent", file=out)
+        return
+    try:
+        send(profile.smtp, profile.timeouts.default_s, message)
+    except (DeploycheckError, SmtpRefused) as exc:
+        raise DeploycheckError(
+            f"the report is archived, but the failure notification was not sent: {exc}"
+        ) from None
+    print(f"notify: mailed {message['To']}: {message['Subject']}", file=out)

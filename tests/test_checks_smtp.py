@@ -4,6 +4,8 @@ a server without STARTTLS, a wrong password, and one that accepts and never spea
 from __future__ import annotations
 
 import contextlib
+import email
+import email.policy
 import json
 import socket
 import ssl
@@ -179,3 +181,66 @@ def test_smtp_test_sends_a_token_and_logs_it(target, relay, pki, tmp_path) -> No
     assert f"Subject: deploycheck test {entry['token']}".encode() in message
     assert entry["token"] in entry["message_id"] and entry["to"] == "someone@mail.test"
     assert PASSWORD not in result.stdout + result.stderr
+
+
+# -- the failure notification ---------------------------------------------------
+
+
+def _verify(target, reports, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "verify",
+            "--profile",
+            str(target.profile_path),
+            "--reports",
+            str(reports),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_notify_mails_failed_backup_checks_and_only_then(target, relay, pki, tmp_path) -> None:
+    port, inbox = relay("starttls")
+    smtp_profile(target, port, pki[1], notify_to=["oncall@mail.test"])
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    (folder / "202601010300.app.sql").write_text("-- a dump whose gzip failed")
+    target.write_profile(backups={"source": str(folder), "databases": ["app"], "schedule": "0 3 * * *"})
+    reports = tmp_path / "reports"
+    result = _verify(target, reports, "-k", "test_backups or test_smtp", "--notify")
+    assert result.returncode == 1 and "notify: mailed oncall@mail.test" in result.stdout, result.stdout[-1500:]
+    (raw,) = inbox.messages
+    mail = email.message_from_bytes(raw, policy=email.policy.default)
+    body = mail.get_content()
+    assert mail["Subject"] == "deploycheck: 3 backup check(s) failed on test"
+    assert "test_no_leftover_uncompressed_dumps" in body and "202601010300.app.sql" in body
+    assert PASSWORD.encode() not in raw and PASSWORD not in body
+
+    preview = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "smtp",
+            "preview",
+            "--profile",
+            str(target.profile_path),
+            "--reports",
+            str(reports),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert preview.returncode == 0 and "X-Deploycheck-Token: 0123456789abcdef" in preview.stdout
+    assert "test_no_leftover_uncompressed_dumps" in preview.stdout and len(inbox.messages) == 1
+
+    (folder / "202601010300.app.sql").unlink()
+    quiet = _verify(target, reports, "-k", "leftover", "--notify")
+    assert "every backup check held; no mail sent" in quiet.stdout and len(inbox.messages) == 1
