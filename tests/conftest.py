@@ -275,3 +275,10 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     yield SshServer(port, getpass.getuser(), root / "client_key", known_hosts)
     proc.terminate()
     proc.wait()
+
+
+def deploycheck(*args: str, timeout: float = 120, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run `deploycheck ARGS` as its own process, as a user or CI would."""
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args], capture_output=True, text=True, timeout=timeout, **kwargs
+    )

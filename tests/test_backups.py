@@ -6,7 +6,6 @@ import gzip
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from runner.errors import TargetUnreachable
 from runner.mariadb_server import find_binary
 from runner.profile import Backups
 from runner.profile_loader import load_profile
+from tests.conftest import deploycheck
 
 TRICKY_ROWS = [
     "plain",
@@ -251,12 +251,6 @@ def _backup_profile(target, folder: Path, **extra) -> Path:
     )
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args], capture_output=True, text=True, timeout=120
-    )
-
-
 def test_backups_now_writes_a_verified_fradelg_named_dump(target, tmp_path) -> None:
     target.add("V1__t.sql", "CREATE TABLE gene (id INT PRIMARY KEY);\nINSERT INTO gene VALUES (1), (2);\n")
     target.migrate()
@@ -271,16 +265,18 @@ def test_backups_now_writes_a_verified_fradelg_named_dump(target, tmp_path) -> N
         cur.execute(f"GRANT SELECT ON mysql.proc TO 'dump_{target.database}'@'localhost'")
     target.write_profile(database={"user": f"dump_{target.database}", "password": dumper_password})
     _backup_profile(target, folder, required_tables=["gene"])
-    result = _cli("backups", "now", "--profile", str(target.profile_path))
+    result = deploycheck("backups", "now", "--profile", str(target.profile_path))
     assert result.returncode == 0, result.stderr
     (made,) = folder.iterdir()
     assert made.name.endswith(f".{target.database}.sql.gz") and len(made.name.split(".")[0]) == 12
     assert check_backup(made, ["gene"]).dump.real_tables["gene"].rows == 2
     assert dumper_password not in result.stdout + result.stderr
 
-    listed = json.loads(_cli("backups", "list", "--profile", str(target.profile_path), "--json").stdout)
+    listed = json.loads(
+        deploycheck("backups", "list", "--profile", str(target.profile_path), "--json").stdout
+    )
     assert [f["name"] for f in listed["files"]] == [made.name]
-    preview = _cli("backups", "preview", "--profile", str(target.profile_path), "--latest")
+    preview = deploycheck("backups", "preview", "--profile", str(target.profile_path), "--latest")
     assert preview.returncode == 0 and "table gene" in preview.stdout and "2 rows" in preview.stdout
 
 
@@ -296,10 +292,10 @@ def test_failed_backup_leaves_nothing_behind(target, tmp_path) -> None:
 
 def test_verify_cli_exit_codes(dumped, tmp_path) -> None:
     good, _, _ = dumped
-    assert _cli("backups", "verify", str(good)).returncode == 0
+    assert deploycheck("backups", "verify", str(good)).returncode == 0
     bad = tmp_path / "bad.sql.gz"
     bad.write_bytes(good.read_bytes()[:-100])
-    result = _cli("backups", "verify", "--json", str(bad))
+    result = deploycheck("backups", "verify", "--json", str(bad))
     assert result.returncode == 1 and json.loads(result.stdout)["problems"][0]["reason"] == "truncated"
 
 
@@ -399,16 +395,16 @@ def test_migrate_takes_a_backup_first_unless_told_not_to(target, tmp_path) -> No
     target.add("V1__t.sql", "CREATE TABLE gene (id INT PRIMARY KEY);\n")
     target.write_profile(database={"user": "root", "password": ""})
     _backup_profile(target, folder)
-    skipped = _cli("migrate", "--no-backup", "--to", "1", "--profile", str(target.profile_path))
+    skipped = deploycheck("migrate", "--no-backup", "--to", "1", "--profile", str(target.profile_path))
     assert skipped.returncode == 0 and list(folder.iterdir()) == []
     target.add("V2__u.sql", "CREATE TABLE disease (id INT PRIMARY KEY);\n")
-    result = _cli("migrate", "--profile", str(target.profile_path))
+    result = deploycheck("migrate", "--profile", str(target.profile_path))
     assert result.returncode == 0, result.stderr
     assert "taking a backup" in result.stderr
     (made,) = folder.iterdir()
     checked = check_backup(made)
     assert checked.is_intact and set(checked.dump.real_tables) == {"gene", "deploycheck_schema_history"}
-    assert _cli("migrate", "--profile", str(target.profile_path)).returncode == 0
+    assert deploycheck("migrate", "--profile", str(target.profile_path)).returncode == 0
     assert len(list(folder.iterdir())) == 1  # nothing pending: no second backup
 
 

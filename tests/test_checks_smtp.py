@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from runner.mariadb_server import free_port
+from tests.conftest import deploycheck
 
 USER, PASSWORD = "mailer", "Smtp-Secret-Passw0rd"
 SMTP_CHECKS = [
@@ -187,22 +188,7 @@ def test_smtp_test_sends_a_token_and_logs_it(target, relay, pki, tmp_path) -> No
 
 
 def _verify(target, reports, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runner",
-            "verify",
-            "--profile",
-            str(target.profile_path),
-            "--reports",
-            str(reports),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return deploycheck("verify", "--profile", str(target.profile_path), "--reports", str(reports), *args)
 
 
 def test_notify_mails_failed_backup_checks_and_only_then(target, relay, pki, tmp_path) -> None:
@@ -214,7 +200,9 @@ def test_notify_mails_failed_backup_checks_and_only_then(target, relay, pki, tmp
     target.write_profile(backups={"source": str(folder), "databases": ["app"], "schedule": "0 3 * * *"})
     reports = tmp_path / "reports"
     result = _verify(target, reports, "-k", "test_backups or test_smtp", "--notify")
-    assert result.returncode == 1 and "notify: mailed oncall@mail.test" in result.stdout, result.stdout[-1500:]
+    assert result.returncode == 1 and "notify: mailed oncall@mail.test" in result.stdout, result.stdout[
+        -1500:
+    ]
     (raw,) = inbox.messages
     mail = email.message_from_bytes(raw, policy=email.policy.default)
     body = mail.get_content()
@@ -222,22 +210,7 @@ def test_notify_mails_failed_backup_checks_and_only_then(target, relay, pki, tmp
     assert "test_no_leftover_uncompressed_dumps" in body and "202601010300.app.sql" in body
     assert PASSWORD.encode() not in raw and PASSWORD not in body
 
-    preview = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runner",
-            "smtp",
-            "preview",
-            "--profile",
-            str(target.profile_path),
-            "--reports",
-            str(reports),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    preview = deploycheck("smtp", "preview", "--profile", str(target.profile_path), "--reports", str(reports))
     assert preview.returncode == 0 and "X-Deploycheck-Token: 0123456789abcdef" in preview.stdout
     assert "test_no_leftover_uncompressed_dumps" in preview.stdout and len(inbox.messages) == 1
 
