@@ -1,4 +1,4 @@
-"""`deploycheck smtp test`."""
+"""`deploycheck smtp test` (send a test email) and `deploycheck smtp preview` (print the mails, send nothing)."""
 
 from __future__ import annotations
 
