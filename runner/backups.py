@@ -44,11 +44,14 @@ class BackupFile:
 
 @dataclass
 class BackupListing:
-    directory: str
     source: LocalSource | SshSource
     files: list[BackupFile] = field(default_factory=list)
     latest: dict[str, str | None] = field(default_factory=dict)  # db -> target name, None when broken
     leftovers: list[str] = field(default_factory=list)  # plain .sql: a dump whose gzip never finished
+
+    @property
+    def directory(self) -> str:
+        return str(self.source)
 
     def of(
         self, database: str | None, kinds: tuple[str, ...] = ("scheduled", "manual", "pre-restore")
@@ -70,7 +73,7 @@ def list_backups(cfg: Backups, source: LocalSource | SshSource | None = None) ->
     source = source or open_source(cfg)
     tz = zone(cfg)
     patterns = [(p, re.compile(p.regex)) for p in cfg.patterns]
-    listing = BackupListing(str(source), source)
+    listing = BackupListing(source)
     for entry in sorted(source.entries(), key=lambda e: e.name):
         latest = LATEST.match(entry.name)
         if latest and entry.kind == "link":

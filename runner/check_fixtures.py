@@ -174,18 +174,20 @@ def newest_backups(deploy: RunState, backup_listing: BackupListing) -> dict[str,
     """Integrity and preview of each database's newest backup, verified concurrently."""
     cfg = deploy.profile.backups
     assert cfg is not None
-    out = {}
+    probes = {}
     for database in backup_databases(deploy.profile):
         files = backup_listing.of(database)
         if files:
-            deploy.probes.start(
-                ("backup", files[-1].name),
-                partial(check_in_source, backup_listing.source, files[-1].name, cfg.required_tables),
+            name = files[-1].name
+            probes[database] = (
+                ("backup", name),
+                partial(check_in_source, backup_listing.source, name, cfg.required_tables),
             )
-    for database in backup_databases(deploy.profile):
-        files = backup_listing.of(database)
-        out[database] = deploy.probes.get(("backup", files[-1].name), lambda: None) if files else None
-    return out
+            deploy.probes.start(*probes[database])
+    return {
+        database: deploy.probes.get(*probes[database]) if database in probes else None
+        for database in backup_databases(deploy.profile)
+    }
 
 
 def backup_databases(profile: Profile) -> list[str]:
