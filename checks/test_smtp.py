@@ -24,3 +24,21 @@ def test_login_is_accepted(profile, smtp_session) -> None:
     if not profile.smtp.user:
         pytest.skip(f"smtp.user not configured in profile {profile.name}")
     assert smtp_session.authenticated
+
+
+def test_test_email_is_delivered(delivery, record_detail) -> None:
+    """With smtp.imap, the test email arrives in the recipient's mailbox within smtp.imap.wait_s.
+    The `delivery` fixture fails this check when it does not, naming the token and the mailbox."""
+    record_detail("delivery", delivery.details())
+
+
+def test_receiver_authenticates_the_test_email(delivery) -> None:
+    """The receiving server's Authentication-Results say spf=pass, dkim=pass and dmarc=pass."""
+    problem = delivery.authentication_problem()
+    assert problem is None, problem
+
+
+def test_dkim_signature_verifies_and_aligns(delivery) -> None:
+    """A DKIM signature of the test email verifies again here (dkimpy) and its d= is aligned with From."""
+    problem = delivery.dkim_problem()
+    assert problem is None, problem

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from runner import PROFILE_ENV, http_probe, mail_dns, smtp_probe, tls_probe
+from runner import PROFILE_ENV, http_probe, mail_delivery, mail_dns, smtp_probe, tls_probe
 from runner.backup_verify import BackupCheck, check_in_source
 from runner.backups import BackupListing, list_backups
 from runner.db import connect
@@ -97,13 +97,21 @@ def http_result(deploy: RunState, http_check: HttpCheck | None) -> HttpResult:
 def smtp_session(deploy: RunState) -> smtp_probe.SmtpSession:
     """One SMTP session, reused by the SMTP checks; a refusal fails them with the server's words."""
     cfg = section(deploy.profile, "smtp")
-    try:
-        return probe_or_fail(
-            deploy, "smtp", lambda: smtp_probe.probe(cfg, deploy.profile.timeouts.default_s), is_target=False
-        )
-    except smtp_probe.SmtpRefused as exc:
-        error = exc
-    pytest.fail(deploy.redactor.mask(str(error)), pytrace=False)
+    return probe_or_fail(
+        deploy, "smtp", lambda: smtp_probe.probe(cfg, deploy.profile.timeouts.default_s), is_target=False
+    )
+
+
+@pytest.fixture(scope="session")
+def delivery(deploy: RunState) -> mail_delivery.Delivery:
+    """The test email, sent through the relay and read back from smtp.imap (then deleted)."""
+    cfg = section(deploy.profile, "smtp")
+    if cfg.imap is None:
+        pytest.skip(f"smtp.imap not configured in profile {deploy.profile.name}")
+    log = deploy.report_dir.parent / "deliveries.jsonl" if deploy.report_dir else None
+    return probe_or_fail(
+        deploy, "delivery", lambda: mail_delivery.send_and_confirm(deploy.profile, log), is_target=False
+    )
 
 
 @pytest.fixture(scope="session")

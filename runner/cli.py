@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="send a test email through the profile's relay",
         description="test: connect with smtp.security, log in, send a message with a unique token in its "
         "Subject, Message-ID and X-Deploycheck-Token header, and append the send to a delivery log. "
+        "With smtp.imap, wait for it in the recipient's mailbox (up to smtp.imap.wait_s), require the "
+        "receiver's Authentication-Results to say spf, dkim and dmarc = pass, verify the DKIM signature "
+        "again, and delete the test email. "
         "preview: print the test email and the failure notification of the newest archived report, "
         "without sending anything.",
         epilog=EXIT_CODES,
@@ -162,9 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--log",
         type=Path,
-        default=Path("reports") / "deliveries.jsonl",
         metavar="FILE",
-        help="delivery log, JSON lines (default: reports/deliveries.jsonl)",
+        help="delivery log, JSON lines (default: REPORTS/PROFILE/deliveries.jsonl)",
+    )
+    p.add_argument(
+        "--no-wait", action="store_true", help="send only; do not confirm the delivery through smtp.imap"
     )
     _reports_arg(p)
     p.set_defaults(func="cli_mail:cmd_smtp")

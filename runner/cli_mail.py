@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 from typing import TextIO
 
-from runner.errors import DeploycheckError, UsageError
+from runner.errors import UsageError
+from runner.mail_delivery import confirm
 from runner.notify import failure_message
 from runner.profile import Smtp
 from runner.profile_loader import load_profile
-from runner.smtp_probe import SmtpRefused, build_test_message, send_test
+from runner.smtp_probe import build_test_message, send_test
 
 
 def cmd_smtp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -20,17 +21,28 @@ def cmd_smtp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"{profile.path}: smtp: section is required for `deploycheck smtp`")
     if args.action == "preview":
         return _preview(profile.smtp, profile.name, args.reports, out)
-    print(f"smtp test: sending a test email through {profile.smtp.host}:{profile.smtp.port}", file=err)
-    try:
-        token, session = send_test(profile.smtp, profile.timeouts.default_s, args.to, args.log)
-    except SmtpRefused as exc:
-        raise DeploycheckError(str(exc)) from None
+    cfg = profile.smtp
+    log = args.log or args.reports / profile.name / "deliveries.jsonl"
+    print(f"smtp test: sending a test email through {cfg.host}:{cfg.port}", file=err)
+    token, session = send_test(cfg, profile.timeouts.default_s, args.to, log)
     print(
         f"sent; token {token} (search the recipient's mailbox for it); {session.tls_version or 'no TLS'}; "
-        f"logged in {args.log}",
+        f"logged in {log}",
         file=out,
     )
-    return 0
+    if cfg.imap is None or args.no_wait:
+        return 0
+    if args.to and args.to != cfg.test_recipient:
+        print(f"not confirming delivery: smtp.imap reads the mailbox of {cfg.test_recipient}", file=err)
+        return 0
+    print(f"smtp test: waiting up to {cfg.imap.wait_s:g} s for it in {cfg.imap.user}'s mailbox", file=err)
+    delivery = confirm(profile, token)
+    problems = delivery.problems()
+    for problem in problems:
+        print(f"FAILED: {problem}", file=out)
+    if not problems:
+        print(delivery.summary(), file=out)
+    return 1 if problems else 0
 
 
 def _preview(cfg: Smtp, profile_name: str, reports: Path, out: TextIO) -> int:

@@ -44,6 +44,11 @@ class LockTimeout(MigrationError):
     """Another process holds the migration lock for longer than the profile allows."""
 
 
+class MailRefused(DeploycheckError):
+    """The relay or the mailbox answered, but not as production mail needs: no STARTTLS,
+    login refused, a recipient refused, the test email never arrived."""
+
+
 class TargetUnreachable(DeploycheckError):
     """The target (database, host, server) could not be reached or refused the login."""
 

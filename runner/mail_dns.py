@@ -30,11 +30,13 @@ class DnsProblem(Exception):
         self.kind = kind
 
 
-def resolver(cfg: Dns, timeout_s: float) -> dns.resolver.Resolver:
-    res = dns.resolver.Resolver(configure=not cfg.nameservers)
-    if cfg.nameservers:
-        res.nameservers = list(cfg.nameservers)
-    res.port = cfg.port
+def resolver(cfg: Dns | None, timeout_s: float) -> dns.resolver.Resolver:
+    """dns.nameservers and dns.port when given, the system's resolver otherwise."""
+    res = dns.resolver.Resolver(configure=cfg is None or not cfg.nameservers)
+    if cfg is not None:
+        if cfg.nameservers:
+            res.nameservers = list(cfg.nameservers)
+        res.port = cfg.port
     res.lifetime = timeout_s
     res.timeout = timeout_s
     return res

@@ -145,11 +145,16 @@ class Env(Section):
 
 
 class Imap(Section):
+    """The test recipient's mailbox, read over implicit TLS to confirm delivery."""
+
     host: str
     port: int = Field(993, ge=1, le=65535)
     user: str
     password: SecretStr
     folder: str = "INBOX"
+    ca_file: ProfilePath | None = None  # default: smtp.ca_file, then the system store
+    wait_s: float = Field(120.0, gt=0)  # how long the test email may take to arrive
+    authserv_id: str | None = None  # whose Authentication-Results to judge (default: the topmost)
 
 
 class Smtp(Section):

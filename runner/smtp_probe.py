@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
-from runner.errors import TargetUnreachable, UsageError
+from runner.errors import MailRefused, TargetUnreachable, UsageError
 from runner.profile import Smtp
 
 
@@ -41,10 +41,6 @@ class SmtpSession:
         }
 
 
-class SmtpRefused(Exception):
-    """The server answered, but not as production mail needs (no STARTTLS, AUTH refused, ...)."""
-
-
 def open_session(cfg: Smtp, timeout_s: float) -> tuple[smtplib.SMTP, SmtpSession]:
     """Connected, encrypted as configured and logged in (when a user is configured)."""
     context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
@@ -64,7 +60,7 @@ def open_session(cfg: Smtp, timeout_s: float) -> tuple[smtplib.SMTP, SmtpSession
             session.auth_before_tls = client.has_extn("auth")
             if not client.has_extn("starttls"):
                 client.close()
-                raise SmtpRefused(f"{cfg.host}:{cfg.port} does not offer STARTTLS (security: starttls)")
+                raise MailRefused(f"{cfg.host}:{cfg.port} does not offer STARTTLS (security: starttls)")
             client.starttls(context=context)
             client.ehlo("deploycheck")
         session.capabilities = dict(client.esmtp_features)
@@ -78,15 +74,12 @@ def open_session(cfg: Smtp, timeout_s: float) -> tuple[smtplib.SMTP, SmtpSession
                 client.login(cfg.user, password, initial_response_ok=False)
             except smtplib.SMTPAuthenticationError as exc:
                 client.close()
-                text = (
-                    exc.smtp_error.decode(errors="replace")
-                    if isinstance(exc.smtp_error, bytes)
-                    else exc.smtp_error
-                )
-                raise SmtpRefused(f"login as {cfg.user!r} refused: {exc.smtp_code} {text}") from None
+                raise MailRefused(
+                    f"login as {cfg.user!r} refused: {exc.smtp_code} {_text(exc.smtp_error)}"
+                ) from None
             session.authenticated = True
     except ssl.SSLCertVerificationError as exc:
-        raise SmtpRefused(
+        raise MailRefused(
             f"{cfg.host}:{cfg.port}: TLS certificate not accepted: {exc.verify_message}"
         ) from None
     except TimeoutError:
@@ -124,7 +117,9 @@ def build_test_message(cfg: Smtp, recipient: str, token: str) -> EmailMessage:
     return message
 
 
-def send_test(cfg: Smtp, timeout_s: float, recipient: str | None, log: Path) -> tuple[str, SmtpSession]:
+def send_test(
+    cfg: Smtp, timeout_s: float, recipient: str | None, log: Path | None
+) -> tuple[str, SmtpSession]:
     """Send the test email; append the send to the delivery log (JSON lines); return its token."""
     recipient = recipient or cfg.test_recipient
     if not recipient:
@@ -134,25 +129,35 @@ def send_test(cfg: Smtp, timeout_s: float, recipient: str | None, log: Path) -> 
     client, session = open_session(cfg, timeout_s)
     try:
         refused = client.send_message(message)
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = exc.recipients
+    except smtplib.SMTPResponseException as exc:
+        raise MailRefused(
+            f"{cfg.host}:{cfg.port} refused the test email: {exc.smtp_code} {_text(exc.smtp_error)}"
+        ) from None
     finally:
         try:
             client.quit()
         except (smtplib.SMTPException, OSError):
             client.close()
     if refused:
-        raise SmtpRefused(f"the server refused {', '.join(refused)}")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as out:
-        out.write(
-            json.dumps(
-                {
-                    "sent_at": datetime.now(UTC).isoformat(),
-                    "token": token,
-                    "to": recipient,
-                    "message_id": message["Message-ID"],
-                    "server": f"{cfg.host}:{cfg.port}",
-                }
-            )
-            + "\n"
+        raise MailRefused(
+            f"{cfg.host}:{cfg.port} refused "
+            + "; ".join(f"{to}: {code} {_text(text)}" for to, (code, text) in refused.items())
         )
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as out:
+            entry = {
+                "sent_at": datetime.now(UTC).isoformat(),
+                "token": token,
+                "to": recipient,
+                "message_id": message["Message-ID"],
+                "server": f"{cfg.host}:{cfg.port}",
+            }
+            out.write(json.dumps(entry) + "\n")
     return token, session
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply

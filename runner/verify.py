@@ -14,7 +14,6 @@ from runner.errors import DeploycheckError, UsageError
 from runner.notify import failure_message, send
 from runner.profile import Profile
 from runner.profile_loader import load_profile
-from runner.smtp_probe import SmtpRefused
 
 CHECKS_DIR = Path(__file__).resolve().parent.parent / "checks"
 
@@ -88,7 +87,7 @@ def _notify(profile: Profile, report: dict[str, Any], html: Path, out: TextIO) -
         return
     try:
         send(profile.smtp, profile.timeouts.default_s, message)
-    except (DeploycheckError, SmtpRefused) as exc:
+    except DeploycheckError as exc:
         raise DeploycheckError(
             f"the report is archived, but the failure notification was not sent: {exc}"
         ) from None

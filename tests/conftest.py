@@ -27,6 +27,8 @@ from runner.mariadb_server import MariaDBServer, free_port
 from runner.migrate import Migrator, Progress
 from runner.profile import Profile
 from runner.profile_loader import load_profile
+from tests.mail_servers import Dovecot, ZoneResolver, dovecot_server
+from tests.mail_servers import dns_server as start_dns_server
 
 pytest_plugins = ["pytester"]
 
@@ -275,6 +277,23 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     yield SshServer(port, getpass.getuser(), root / "client_key", known_hosts)
     proc.terminate()
     proc.wait()
+
+
+@pytest.fixture(scope="session")
+def dns_server() -> Iterator[tuple[ZoneResolver, int]]:
+    """A dnslib server on a loopback port; tests set `resolver.records` to the zone they need."""
+    with start_dns_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A real IMAP server (dovecot) on a loopback port: one mailbox, implicit TLS."""
+    try:
+        with dovecot_server() as server:
+            yield server
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def deploycheck(*args: str, timeout: float = 120, **kwargs: object) -> subprocess.CompletedProcess[str]:

@@ -3,6 +3,7 @@ a server without STARTTLS, a wrong password, and one that accepts and never spea
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email
 import email.policy
@@ -13,10 +14,13 @@ import subprocess
 import sys
 import time
 
+import dkim
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from runner.mariadb_server import free_port
 from tests.conftest import deploycheck
@@ -26,6 +30,11 @@ SMTP_CHECKS = [
     "test_smtp_session_is_encrypted_as_configured",
     "test_no_auth_before_starttls",
     "test_login_is_accepted",
+]
+DELIVERY_CHECKS = [
+    "test_test_email_is_delivered",
+    "test_receiver_authenticates_the_test_email",
+    "test_dkim_signature_verifies_and_aligns",
 ]
 
 
@@ -43,7 +52,7 @@ def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult
         USER.encode(),
         PASSWORD.encode(),
     )
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +71,14 @@ def relay(pki):
     context, _ = pki
     started = []
 
-    def start(mode: str = "starttls") -> tuple[int, Inbox]:
-        inbox = Inbox()
+    def start(mode: str = "starttls", inbox: Inbox | None = None) -> tuple[int, Inbox]:
+        inbox = inbox or Inbox()
         port = free_port()
         kwargs = dict(hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=True)
         if mode == "starttls":
             controller = Controller(inbox, tls_context=context, require_starttls=True, **kwargs)
-        elif mode == "tls":
-            controller = Controller(inbox, ssl_context=context, **kwargs)
+        elif mode == "tls":  # aiosmtpd counts only STARTTLS as TLS: here the whole connection is
+            controller = Controller(inbox, ssl_context=context, **{**kwargs, "auth_require_tls": False})
         else:  # no STARTTLS offered at all
             controller = Controller(
                 inbox, auth_require_tls=False, hostname="127.0.0.1", port=port, authenticator=authenticator
@@ -117,13 +126,50 @@ def test_starttls_relay_with_auth_passes(target, run_checks, relay, pki) -> None
     port, _ = relay("starttls")
     smtp_profile(target, port, pki[1])
     run = run_checks(target.profile_path, "-k", "test_smtp")
-    assert run.outcomes("smtp") == dict.fromkeys(SMTP_CHECKS, "passed")
+    assert run.outcomes("smtp") == {
+        **dict.fromkeys(SMTP_CHECKS, "passed"),
+        **dict.fromkeys(DELIVERY_CHECKS, "skipped"),
+    }
+    assert run.check("test_test_email_is_delivered")["message"].endswith(
+        "smtp.imap not configured in profile profile"
+    )
     details = run.check("test_smtp_session_is_encrypted_as_configured")["details"]["smtp"]
     assert (
         details["tls"].startswith("TLSv1.")
         and "auth" in details["capabilities"]
         and details["banner"].startswith("220")
     )
+
+
+def test_implicit_tls_relay_passes(target, run_checks, relay, pki) -> None:
+    port, _ = relay("tls")
+    smtp_profile(target, port, pki[1], security="tls")
+    run = run_checks(target.profile_path, "-k", "test_smtp and not email and not dkim")
+    assert run.outcomes("smtp") == {
+        "test_smtp_session_is_encrypted_as_configured": "passed",
+        "test_no_auth_before_starttls": "skipped",
+        "test_login_is_accepted": "passed",
+    }
+    assert run.check("test_no_auth_before_starttls")["message"].endswith("smtp.security is tls")
+    assert run.check("test_smtp_session_is_encrypted_as_configured")["details"]["smtp"]["tls"].startswith(
+        "TLSv1."
+    )
+
+
+def test_implicit_tls_against_a_starttls_port_fails(target, run_checks, relay, pki) -> None:
+    port, _ = relay("starttls")
+    smtp_profile(target, port, pki[1], security="tls")
+    message = run_checks(target.profile_path, "-k", "test_login").check("test_login_is_accepted")["message"]
+    assert message.startswith(f"127.0.0.1:{port}:") and "SSL" in message
+
+
+def test_wrong_password_fails_with_the_servers_reply(target, run_checks, relay, pki) -> None:
+    port, _ = relay("starttls")
+    smtp_profile(target, port, pki[1], password="not-the-smtp-password")
+    run = run_checks(target.profile_path, "-k", "test_smtp")
+    message = run.check("test_login_is_accepted")["message"]
+    assert message == "login as 'mailer' refused: 535 5.7.8 Authentication credentials invalid"
+    assert "not-the-smtp-password" not in json.dumps(run.report) + run.output
 
 
 def test_relay_without_starttls_fails(target, run_checks, relay, pki) -> None:
@@ -217,3 +263,191 @@ def test_notify_mails_failed_backup_checks_and_only_then(target, relay, pki, tmp
     (folder / "202601010300.app.sql").unlink()
     quiet = _verify(target, reports, "-k", "leftover", "--notify")
     assert "every backup check held; no mail sent" in quiet.stdout and len(inbox.messages) == 1
+
+
+# -- delivery confirmation through IMAP ---------------------------------------------
+
+RECEIVER_SAYS_PASS = (
+    "mx.mail.test; spf=pass smtp.mailfrom=noreply@mail.test; "
+    "dkim=pass header.d=mail.test header.s=mail; dmarc=pass header.from=mail.test"
+)
+
+
+def _rsa_key() -> tuple[bytes, str]:
+    key = rsa.generate_private_key(65537, 2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, f"v=DKIM1; k=rsa; p={base64.b64encode(public).decode()}"
+
+
+@pytest.fixture(scope="module")
+def dkim_keys():
+    """Signing keys of mail.test and of a relay's own domain, relay.test."""
+    return {"mail.test": _rsa_key(), "relay.test": _rsa_key()}
+
+
+class Receiver(Inbox):
+    """The way from the relay to the recipient: the relay signs with DKIM, the receiving server
+    stamps its Authentication-Results, and its delivery agent puts the mail into dovecot.
+    Each attribute breaks that way in one place."""
+
+    def __init__(self, dovecot, keys) -> None:
+        super().__init__()
+        self.dovecot, self.keys = dovecot, keys
+        self.sign_as: str | None = "mail.test"
+        self.results: list[str] = [RECEIVER_SAYS_PASS]  # topmost first
+        self.footer = b""  # added after signing, as a mailing list footer would
+        self.drop = False
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        raw = envelope.content
+        if self.sign_as:
+            private, _ = self.keys[self.sign_as]
+            headers = [b"from", b"to", b"subject", b"message-id"]
+            raw = dkim.sign(raw, b"mail", self.sign_as.encode(), private, include_headers=headers) + raw
+        raw += self.footer
+        stamps = b"".join(f"Authentication-Results: {r}\r\n".encode() for r in self.results)
+        if not self.drop:
+            self.dovecot.deliver(stamps + raw)
+        return "250 OK"
+
+
+@pytest.fixture()
+def mailpath(target, relay, pki, dovecot, dns_server, dkim_keys):
+    """A profile whose test email goes through aiosmtpd, is signed and delivered into dovecot."""
+    zone, dns_port = dns_server
+    zone.records = {
+        (f"mail._domainkey.{domain}", "TXT"): [public] for domain, (_, public) in dkim_keys.items()
+    }
+    zone.servfail = set()
+    dovecot.empty()
+    receiver = Receiver(dovecot, dkim_keys)
+    port, _ = relay("starttls", receiver)
+    imap = {"host": "127.0.0.1", "port": dovecot.port, "user": dovecot.user, "password": dovecot.password}
+    smtp_profile(target, port, pki[1], imap={**imap, "ca_file": str(dovecot.ca_file), "wait_s": 3})
+    target.write_profile(
+        dns={"domain": "mail.test", "nameservers": ["127.0.0.1"], "port": dns_port},
+        timeouts={"default_s": 5},  # dovecot answers a wrong password after 2 s, as servers do
+    )
+    return receiver
+
+
+def delivery_run(target, run_checks):
+    return run_checks(target.profile_path, "-k", "test_smtp")
+
+
+def test_delivered_authenticated_email_passes_and_is_deleted(mailpath, target, run_checks, dovecot) -> None:
+    run = delivery_run(target, run_checks)
+    assert run.outcomes("smtp") == dict.fromkeys(SMTP_CHECKS + DELIVERY_CHECKS, "passed"), run.output[-2000:]
+    details = run.check("test_test_email_is_delivered")["details"]["delivery"]
+    assert details["results"] == {"spf": "pass", "dkim": "pass", "dmarc": "pass"}
+    assert details["dkim"] == [{"d": "mail.test", "s": "mail", "problem": ""}]
+    assert details["authserv_id"] == "mx.mail.test" and details["deleted"] is True
+    assert dovecot.count() == 0
+    report = json.dumps(run.report)
+    assert dovecot.password not in report and PASSWORD not in report
+
+
+def test_email_that_never_arrives_fails_within_wait_s(mailpath, target, run_checks) -> None:
+    mailpath.drop = True
+    started = time.monotonic()
+    run = delivery_run(target, run_checks)
+    assert time.monotonic() - started < 15
+    message = run.check("test_test_email_is_delivered")["message"]
+    assert "did not arrive in ops@mail.test at 127.0.0.1:" in message and "/INBOX within 3 s" in message
+    assert {run.outcome(name) for name in DELIVERY_CHECKS} == {"error"}  # the fixture could not deliver
+    assert run.outcome("test_login_is_accepted") == "passed"
+
+
+def test_receiver_reporting_dmarc_fail_is_named(mailpath, target, run_checks) -> None:
+    mailpath.results = [
+        RECEIVER_SAYS_PASS.replace("dmarc=pass", "dmarc=fail").replace("spf=pass", "spf=softfail")
+    ]
+    run = delivery_run(target, run_checks)
+    check = run.check("test_receiver_authenticates_the_test_email")
+    assert check["outcome"] == "failed"
+    assert (
+        check["message"]
+        == "the receiving server mx.mail.test reports spf=softfail, dmarc=fail for the test email"
+    )
+    assert run.outcome("test_dkim_signature_verifies_and_aligns") == "passed"
+
+
+def test_only_the_receivers_own_results_count(mailpath, target, run_checks) -> None:
+    """A pass further down was added by an earlier hop, or forged by the sender."""
+    mailpath.results = ["mx.mail.test; spf=pass; dkim=pass; dmarc=fail", RECEIVER_SAYS_PASS]
+    assert (
+        "dmarc=fail"
+        in delivery_run(target, run_checks).check("test_receiver_authenticates_the_test_email")["message"]
+    )
+    mailpath.results = []
+    message = delivery_run(target, run_checks).check("test_receiver_authenticates_the_test_email")["message"]
+    assert message.startswith("the test email arrived without an Authentication-Results header")
+    mailpath.results = [RECEIVER_SAYS_PASS.replace("mx.mail.test", "forwarder.test")]
+    target.data["smtp"]["imap"]["authserv_id"] = "mx.mail.test"
+    target.write_profile()
+    message = delivery_run(target, run_checks).check("test_receiver_authenticates_the_test_email")["message"]
+    assert message == (
+        "no Authentication-Results header from mx.mail.test (smtp.imap.authserv_id); "
+        "the test email has them from: forwarder.test"
+    )
+
+
+def test_body_changed_after_signing_fails_dkim(mailpath, target, run_checks) -> None:
+    mailpath.footer = b"-- \r\nSent through a list that adds a footer\r\n"
+    message = delivery_run(target, run_checks).check("test_dkim_signature_verifies_and_aligns")["message"]
+    assert message.startswith("DKIM d=mail.test s=mail: the signature does not verify: body hash mismatch")
+
+
+def test_signature_by_the_relays_domain_is_not_aligned(mailpath, target, run_checks) -> None:
+    mailpath.sign_as = "relay.test"
+    message = delivery_run(target, run_checks).check("test_dkim_signature_verifies_and_aligns")["message"]
+    assert message == (
+        "DKIM d=relay.test s=mail: d=relay.test is not aligned with the From domain mail.test "
+        "(DMARC relaxed alignment)"
+    )
+
+
+def test_unsigned_email_and_unpublished_key_fail(mailpath, target, run_checks, dns_server) -> None:
+    mailpath.sign_as = None
+    message = delivery_run(target, run_checks).check("test_dkim_signature_verifies_and_aligns")["message"]
+    assert message.startswith("the test email arrived without a DKIM-Signature")
+    mailpath.sign_as = "mail.test"
+    dns_server[0].records.pop(("mail._domainkey.mail.test", "TXT"))
+    message = delivery_run(target, run_checks).check("test_dkim_signature_verifies_and_aligns")["message"]
+    assert message == "DKIM d=mail.test s=mail: no DKIM key published at mail._domainkey.mail.test"
+
+
+def test_wrong_imap_password_fails_with_the_servers_reply(mailpath, target, run_checks, dovecot) -> None:
+    target.data["smtp"]["imap"]["password"] = "not-the-imap-password"
+    target.write_profile()
+    run = delivery_run(target, run_checks)
+    message = run.check("test_test_email_is_delivered")["message"]
+    assert message == (
+        f"IMAP 127.0.0.1:{dovecot.port}: login as 'ops@mail.test' refused: "
+        "[AUTHENTICATIONFAILED] Authentication failed."
+    )
+    assert "not-the-imap-password" not in json.dumps(run.report) + run.output
+
+
+def test_smtp_test_confirms_the_delivery(mailpath, target, tmp_path, dovecot) -> None:
+    reports = tmp_path / "reports"
+    good = deploycheck("smtp", "test", "--profile", str(target.profile_path), "--reports", str(reports))
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert (
+        "reports spf=pass, dkim=pass, dmarc=pass; DKIM signature d=mail.test s=mail verified again"
+        in good.stdout
+    )
+    assert (reports / target.profile_path.stem / "deliveries.jsonl").exists() and dovecot.count() == 0
+    mailpath.footer = b"tampered\r\n"
+    bad = deploycheck("smtp", "test", "--profile", str(target.profile_path), "--reports", str(reports))
+    assert (
+        bad.returncode == 1 and "FAILED: DKIM d=mail.test s=mail: the signature does not verify" in bad.stdout
+    )
+    assert dovecot.password not in bad.stdout + bad.stderr

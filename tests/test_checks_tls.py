@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import ssl
 import threading
@@ -11,6 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from runner.mariadb_server import free_port
 
@@ -38,6 +43,7 @@ def _context(cert_pems: list[bytes], key_pem: bytes, tmp_path) -> ssl.SSLContext
     chain.write_bytes(b"".join(cert_pems))
     key.write_bytes(key_pem)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")  # lets the server load a weak key the tests need
     context.load_cert_chain(str(chain), str(key))
     return context
 
@@ -186,6 +192,48 @@ def test_self_signed_certificate_fails_verification(target, run_checks, tls_serv
         target, run_checks, tls_server([stranger.cert_pem.bytes()], stranger.private_key_pem.bytes()), ca
     )
     assert "self-signed certificate" in message(run, "test_chain_and_host_name_verify")
+
+
+def _rsa_leaf(issuer: trustme.CA, bits: int) -> tuple[bytes, bytes]:
+    """A leaf for 127.0.0.1 with an RSA key of `bits`: trustme's RSA keys are always 2048 bits."""
+    key = rsa.generate_private_key(65537, bits)
+    ca_cert = x509.load_pem_x509_certificate(issuer.cert_pem.bytes())
+    ca_key = serialization.load_pem_private_key(issuer.private_key_pem.bytes(), password=None)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "weak-key.test")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=365))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def test_rsa_1024_key_fails_and_names_its_size(target, run_checks, tls_server, pki) -> None:
+    root, _, ca = pki
+    cert_pem, key_pem = _rsa_leaf(root, 1024)
+    run = tls_run(target, run_checks, tls_server([cert_pem], key_pem), ca)
+    assert outcomes(run)["test_key_size_and_protocol"] == "failed"
+    assert message(run, "test_key_size_and_protocol") == "CN=weak-key.test: RSA key of 1024 bits (< 2048)"
+    assert outcomes(run)["test_certificates_are_valid_now"] == "passed"
+    # clients at OpenSSL's default security level refuse such a key, which the verify check shows
+    assert message(run, "test_chain_and_host_name_verify").endswith("EE certificate key too weak")
+
+
+def test_rsa_2048_key_passes(target, run_checks, tls_server, pki) -> None:
+    root, _, ca = pki
+    cert_pem, key_pem = _rsa_leaf(root, 2048)
+    run = tls_run(target, run_checks, tls_server([cert_pem], key_pem), ca)
+    assert outcomes(run) == dict.fromkeys(TLS_CHECKS, "passed")
 
 
 def test_unreachable_endpoint_is_reported_as_unreachable(target, run_checks, pki) -> None:

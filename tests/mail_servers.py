@@ -1,0 +1,194 @@
+"""Real servers for the mail tests: a dnslib server answering from a dict of zones, and a dovecot
+IMAP server on a loopback port serving one mailbox over implicit TLS."""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import os
+import pwd
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import trustme
+from dnslib import MX, QTYPE, RCODE, RR, TXT, A
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
+
+from runner.mariadb_server import free_port
+
+
+class ZoneResolver(BaseResolver):
+    """Answers from a dict {(name, type): [values]}; names listed in `servfail` answer SERVFAIL."""
+
+    def __init__(self) -> None:
+        self.records: dict = {}
+        self.servfail: set[str] = set()
+
+    def resolve(self, request, handler):
+        reply = request.reply()
+        name = str(request.q.qname).rstrip(".").lower()
+        qtype = QTYPE[request.q.qtype]
+        if name in self.servfail:
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
+        for value in self.records.get((name, qtype), []):
+            if qtype == "TXT":
+                data = value.encode()
+                rdata = TXT([data[i : i + 255] for i in range(0, len(data), 255)])
+            elif qtype == "MX":
+                rdata = MX(value[1], value[0])
+            else:
+                rdata = A(value)
+            reply.add_answer(RR(request.q.qname, request.q.qtype, rdata=rdata, ttl=60))
+        if not reply.rr and not any(key[0] == name for key in self.records):
+            reply.header.rcode = RCODE.NXDOMAIN
+        return reply
+
+
+@contextlib.contextmanager
+def dns_server() -> Iterator[tuple[ZoneResolver, int]]:
+    resolver = ZoneResolver()
+    port = free_port()
+    quiet = DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data")
+    server = DNSServer(resolver, port=port, address="127.0.0.1", logger=quiet)
+    server.start_thread()
+    try:
+        yield resolver, port
+    finally:
+        server.stop()
+        server.server.server_close()
+
+
+@dataclass(frozen=True)
+class Dovecot:
+    port: int
+    ca_file: Path
+    user: str
+    password: str
+
+    def _session(self) -> imaplib.IMAP4_SSL:
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        client = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=context, timeout=10)
+        client.login(self.user, self.password)
+        client.select("INBOX")
+        return client
+
+    def deliver(self, raw: bytes) -> None:
+        """What the receiving server's delivery agent does, done over IMAP APPEND."""
+        client = self._session()
+        try:
+            client.append("INBOX", None, None, raw)
+        finally:
+            client.logout()
+
+    def empty(self) -> None:
+        client = self._session()
+        try:
+            if client.select("INBOX")[1] != [b"0"]:  # STORE 1:* is an error in an empty folder
+                client.store("1:*", "+FLAGS", "(\\Deleted)")
+                client.expunge()
+        finally:
+            client.logout()
+
+    def count(self) -> int:
+        client = self._session()
+        try:
+            _, data = client.uid("SEARCH", "ALL")
+            return len(data[0].split())
+        finally:
+            client.logout()
+
+
+@contextlib.contextmanager
+def dovecot_server() -> Iterator[Dovecot]:
+    binary = shutil.which("dovecot", path="/usr/sbin:/usr/bin")
+    if binary is None:
+        raise RuntimeError("dovecot not found: install dovecot-imapd (.ci/run does)")
+    # not under pytest's tmp_path: its 0700 parents would keep dovecot's mail user out
+    root = Path(tempfile.mkdtemp(prefix="deploycheck-dovecot-"))
+    os.chmod(root, 0o755)
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(root / "ca.pem"))
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert.cert_chain_pems[0].write_to_path(str(root / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(root / "key.pem"))
+    user, password = "ops@mail.test", "Imap-Secret-Passw0rd"
+    (root / "users").write_text(f"{user}:{{PLAIN}}{password}\n")
+    # dovecot refuses mail users with uid 0: as root, mail belongs to the package's dovecot user;
+    # as anyone else, everything runs as that user
+    me = pwd.getpwuid(os.getuid()).pw_name
+    mail_user = "dovecot" if os.getuid() == 0 else me
+    (root / "mail").mkdir()
+    shutil.chown(root / "mail", mail_user, mail_user)
+    unprivileged = (
+        ""
+        if os.getuid() == 0
+        else f"default_internal_user = {me}\ndefault_login_user = {me}\n"
+        "service imap-login {\n  chroot =\n}\nservice anvil {\n  chroot =\n}\n"
+    )
+    port = free_port()
+    (root / "dovecot.conf").write_text(
+        textwrap.dedent(f"""\
+        base_dir = {root}/run
+        state_dir = {root}/state
+        log_path = {root}/dovecot.log
+        protocols = imap
+        listen = 127.0.0.1
+        ssl = required
+        ssl_cert = <{root}/cert.pem
+        ssl_key = <{root}/key.pem
+        auth_mechanisms = plain login
+        mail_location = maildir:{root}/mail/%u
+        first_valid_uid = {pwd.getpwnam(mail_user).pw_uid}
+        passdb {{
+          driver = passwd-file
+          args = {root}/users
+        }}
+        userdb {{
+          driver = static
+          args = uid={mail_user} gid={mail_user} home={root}/mail/%u
+        }}
+        service imap-login {{
+          inet_listener imap {{
+            port = 0
+          }}
+          inet_listener imaps {{
+            port = {port}
+            ssl = yes
+          }}
+        }}
+        """)
+        + unprivileged
+    )
+    with (root / "stderr.log").open("wb") as stderr:
+        proc = subprocess.Popen(
+            [binary, "-F", "-c", str(root / "dovecot.conf")], stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    try:
+        _wait_for_port(port, proc, root)
+        yield Dovecot(port, root / "ca.pem", user, password)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, root: Path) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"dovecot exited: {(root / 'stderr.log').read_text()}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    log = root / "dovecot.log"
+    raise RuntimeError(f"dovecot did not listen on {port}: {log.read_text() if log.exists() else ''}")
