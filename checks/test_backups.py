@@ -40,7 +40,7 @@ def test_newest_backup_restores_on_mysql(newest_backups, database) -> None:
     checked = newest_backups[database]
     if checked is None or not checked.is_intact:
         pytest.skip("no intact backup to look at")
-    assert not checked.dump.sandbox_line, f"{checked.path.name}: {checked.warnings[-1]}"
+    assert not checked.dump.sandbox_line, f"{checked.name}: {checked.warnings[-1]}"
 
 
 def test_retention_is_kept(profile, backup_listing, database, record_detail) -> None:

@@ -23,7 +23,7 @@ def test_login_is_accepted(profile, smtp_session) -> None:
     """The configured user logs in (a wrong password fails with the server's reply)."""
     if not profile.smtp.user:
         pytest.skip(f"smtp.user not configured in profile {profile.name}")
-    assert smtp_session.authenticated
+    assert smtp_session.authenticated, smtp_session.login_refused
 
 
 def test_test_email_is_delivered(delivery, record_detail) -> None:

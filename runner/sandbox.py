@@ -19,6 +19,7 @@ from croniter import croniter
 from runner.backup_now import dump_to
 from runner.mariadb_server import MariaDBServer
 from runner.profile import Database
+from runner.sandbox_services import DOMAIN, DemoServices
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "catalogue"
@@ -52,6 +53,9 @@ FAULTS = {
     "stale-backup": "the nightly backups stopped three days ago",
     "corrupt-backup": "the newest backup was cut short (truncated gzip)",
     "leftover-dump": "a dump whose compression failed left a plain .sql behind",
+    "expiring-certificate": "the HTTPS certificate expires in 5 days (tls.fail_days is 14)",
+    "spf-missing-relay": "the domain's SPF record does not authorize the mail relay",
+    "smtp-wrong-password": "the relay's password was rotated; the application still has the old one",
 }
 SCHEDULE = "0 3 * * *"
 
@@ -83,7 +87,8 @@ class _App(BaseHTTPRequestHandler):
 
 
 class DemoTarget:
-    """MariaDB + migrations folder + app.env + health endpoint, in one folder."""
+    """MariaDB + migrations folder + app.env + health endpoint over HTTP and HTTPS + mail relay
+    + DNS zone, in one folder."""
 
     def __init__(self, root: Path, fault: str | None = None, say: Callable[[str], None] = print) -> None:
         self.root = root
@@ -91,6 +96,8 @@ class DemoTarget:
         self.say = say
         self.server = MariaDBServer(root / "mariadb", options=self._server_options())
         self.http: ThreadingHTTPServer | None = None
+        self.https: ThreadingHTTPServer | None = None
+        self.services = DemoServices(root, fault)
         self.password = secrets.token_urlsafe(18)
 
     def _server_options(self) -> tuple[str, ...]:
@@ -103,7 +110,13 @@ class DemoTarget:
     def environment(self) -> dict[str, str]:
         """The variables profiles/demo.yml reads."""
         port = self.http.server_address[1] if self.http else 9  # 9: discard, nothing listens
-        return {"DEPLOYCHECK_DEMO_DIR": str(self.root), "DEPLOYCHECK_DEMO_HTTP": f"http://127.0.0.1:{port}"}
+        tls_port = self.https.server_address[1] if self.https else 9
+        return {
+            "DEPLOYCHECK_DEMO_DIR": str(self.root),
+            "DEPLOYCHECK_DEMO_HTTP": f"http://127.0.0.1:{port}",
+            "DEPLOYCHECK_DEMO_HTTPS": f"https://127.0.0.1:{tls_port}",
+            **self.services.environment,
+        }
 
     def start(self) -> None:
         self.say(f"starting a throwaway MariaDB in {self.server.root} ...")
@@ -127,6 +140,17 @@ class DemoTarget:
             self.http = ThreadingHTTPServer(("127.0.0.1", 0), _App)
             threading.Thread(target=self.http.serve_forever, daemon=True).start()
             self.say(f"application health endpoint on http://127.0.0.1:{self.http.server_address[1]}/health")
+        self.services.start()
+        self.https = ThreadingHTTPServer(("127.0.0.1", 0), _App)
+        days = 5 if self.fault == "expiring-certificate" else 365
+        context = self.services.server_context(expires_in_days=days)
+        self.https.socket = context.wrap_socket(self.https.socket, server_side=True)
+        threading.Thread(target=self.https.serve_forever, daemon=True).start()
+        self.say(
+            f"HTTPS on 127.0.0.1:{self.https.server_address[1]}, a mail relay on "
+            f"127.0.0.1:{self.services.relay_port} (STARTTLS, AUTH) and the zone of {DOMAIN} on "
+            f"127.0.0.1:{self.services.dns.port} (SPF, DKIM, DMARC, MX), certificates from a throwaway CA"
+        )
 
     def _write_env(self) -> None:
         env = dict(HEALTHY_ENV, DB_PASSWORD=self.password, SECRET_KEY=secrets.token_hex(24))
@@ -180,7 +204,9 @@ class DemoTarget:
             (folder / f"{now:%Y%m%d%H%M}.{DATABASE}.sql").write_text("-- MariaDB dump 10.19\n")
 
     def stop(self) -> None:
-        if self.http is not None:
-            self.http.shutdown()
-            self.http.server_close()
+        for http in (self.http, self.https):
+            if http is not None:
+                http.shutdown()
+                http.server_close()
+        self.services.stop()
         self.server.stop()

@@ -30,6 +30,7 @@ class SmtpSession:
     tls_version: str = ""
     cipher: str = ""
     authenticated: bool = False
+    login_refused: str = ""  # the server's reply when it refused the login
 
     def details(self) -> dict[str, object]:
         return {
@@ -43,6 +44,15 @@ class SmtpSession:
 
 def open_session(cfg: Smtp, timeout_s: float) -> tuple[smtplib.SMTP, SmtpSession]:
     """Connected, encrypted as configured and logged in (when a user is configured)."""
+    client, session = _session(cfg, timeout_s)
+    if session.login_refused:
+        raise MailRefused(session.login_refused)
+    return client, session
+
+
+def _session(cfg: Smtp, timeout_s: float) -> tuple[smtplib.SMTP, SmtpSession]:
+    """Like open_session, but a refused login is recorded in the session instead of raised
+    (the client is then closed), so the checks tell "no TLS" from "wrong password"."""
     context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
     session = SmtpSession()
     try:
@@ -74,9 +84,10 @@ def open_session(cfg: Smtp, timeout_s: float) -> tuple[smtplib.SMTP, SmtpSession
                 client.login(cfg.user, password, initial_response_ok=False)
             except smtplib.SMTPAuthenticationError as exc:
                 client.close()
-                raise MailRefused(
+                session.login_refused = (
                     f"login as {cfg.user!r} refused: {exc.smtp_code} {_text(exc.smtp_error)}"
-                ) from None
+                )
+                return client, session
             session.authenticated = True
     except ssl.SSLCertVerificationError as exc:
         raise MailRefused(
@@ -94,7 +105,9 @@ def open_session(cfg: Smtp, timeout_s: float) -> tuple[smtplib.SMTP, SmtpSession
 
 
 def probe(cfg: Smtp, timeout_s: float) -> SmtpSession:
-    client, session = open_session(cfg, timeout_s)
+    client, session = _session(cfg, timeout_s)
+    if session.login_refused:
+        return session
     try:
         client.quit()
     except (smtplib.SMTPException, OSError):

@@ -19,52 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import trustme
-from dnslib import MX, QTYPE, RCODE, RR, TXT, A
-from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from runner.mariadb_server import free_port
-
-
-class ZoneResolver(BaseResolver):
-    """Answers from a dict {(name, type): [values]}; names listed in `servfail` answer SERVFAIL."""
-
-    def __init__(self) -> None:
-        self.records: dict = {}
-        self.servfail: set[str] = set()
-
-    def resolve(self, request, handler):
-        reply = request.reply()
-        name = str(request.q.qname).rstrip(".").lower()
-        qtype = QTYPE[request.q.qtype]
-        if name in self.servfail:
-            reply.header.rcode = RCODE.SERVFAIL
-            return reply
-        for value in self.records.get((name, qtype), []):
-            if qtype == "TXT":
-                data = value.encode()
-                rdata = TXT([data[i : i + 255] for i in range(0, len(data), 255)])
-            elif qtype == "MX":
-                rdata = MX(value[1], value[0])
-            else:
-                rdata = A(value)
-            reply.add_answer(RR(request.q.qname, request.q.qtype, rdata=rdata, ttl=60))
-        if not reply.rr and not any(key[0] == name for key in self.records):
-            reply.header.rcode = RCODE.NXDOMAIN
-        return reply
+from runner.sandbox_services import ZoneResolver, ZoneServer
 
 
 @contextlib.contextmanager
 def dns_server() -> Iterator[tuple[ZoneResolver, int]]:
-    resolver = ZoneResolver()
-    port = free_port()
-    quiet = DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data")
-    server = DNSServer(resolver, port=port, address="127.0.0.1", logger=quiet)
-    server.start_thread()
+    server = ZoneServer()
+    server.start()
     try:
-        yield resolver, port
+        yield server.zone, server.port
     finally:
         server.stop()
-        server.server.server_close()
 
 
 @dataclass(frozen=True)

@@ -357,6 +357,24 @@ def test_healthy_backups_pass_the_checks(backup_target, run_checks, tmp_path) ->
     )  # pytest-html keeps extras in an escaped JSON blob
 
 
+def test_sandbox_line_warns_and_a_dump_without_it_passes(backup_target, run_checks) -> None:
+    """mariadb-dump's first line makes MySQL refuse the restore; a dump without it restores on both."""
+    check = run_checks(backup_target.profile_path, "-k", "restores_on_mysql").check(
+        "test_newest_backup_restores_on_mysql[dumpsrc]"
+    )
+    assert check["outcome"] == "warned"
+    assert check["message"] == (
+        f"{backup_target.newest.name}: starts with the MariaDB sandbox line, which a MySQL server "
+        "refuses: strip the first line to restore on MySQL"
+    )
+    dump = gzip.decompress(backup_target.newest.read_bytes())
+    assert dump.startswith(b"/*M!999999\\- enable the sandbox mode */")
+    backup_target.newest.write_bytes(gzip.compress(dump.split(b"\n", 1)[1]))
+    run = run_checks(backup_target.profile_path, "-k", "restores_on_mysql or intact")
+    assert run.outcome("test_newest_backup_restores_on_mysql[dumpsrc]") == "passed"
+    assert run.outcome("test_newest_backup_is_intact[dumpsrc]") == "passed"
+
+
 def test_stale_backups_fail_freshness(backup_target, run_checks) -> None:
     backup_target.write_profile(backups={"grace_hours": 0, "schedule": "*/5 * * * *"})
     check = run_checks(backup_target.profile_path, "-k", "fresh").check("test_backup_is_fresh[dumpsrc]")

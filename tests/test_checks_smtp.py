@@ -169,6 +169,8 @@ def test_wrong_password_fails_with_the_servers_reply(target, run_checks, relay, 
     run = run_checks(target.profile_path, "-k", "test_smtp")
     message = run.check("test_login_is_accepted")["message"]
     assert message == "login as 'mailer' refused: 535 5.7.8 Authentication credentials invalid"
+    assert run.outcome("test_login_is_accepted") == "failed"
+    assert run.outcome("test_smtp_session_is_encrypted_as_configured") == "passed"  # TLS did hold
     assert "not-the-smtp-password" not in json.dumps(run.report) + run.output
 
 
