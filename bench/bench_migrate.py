@@ -1,6 +1,6 @@
 """Benchmarks of the migration engine against its peers, each measured in the same run.
 
-    python bench/bench_migrate.py tiny   [--count 1000] [--repeat 3]
+    python bench/bench_migrate.py tiny   [--count 1000] [--repeat 3] [--durable]
     python bench/bench_migrate.py large  [--mb 250]
     python bench/bench_migrate.py status [--count 1000] [--repeat 5]
 
@@ -108,7 +108,9 @@ def make_tiny(work: Path, count: int) -> tuple[Path, Path, Path, Path]:
     return ours, dbmate, yoyo, concatenated
 
 
-def bench_tiny(work: Path, count: int, repeat: int) -> None:
+def bench_tiny(work: Path, count: int, repeat: int, durable: bool = False) -> None:
+    """`durable`: the server's default innodb_flush_log_at_trx_commit=1 (every commit reaches the
+    disk, as on a production server) instead of the test servers' 2."""
     ours, dbmate_dir, yoyo_dir, concatenated = make_tiny(work, count)
     dbmate = shutil.which("dbmate")
     yoyo = shutil.which("yoyo")
@@ -153,11 +155,13 @@ def bench_tiny(work: Path, count: int, repeat: int) -> None:
     results: dict[str, list[float]] = {}
     for _ in range(repeat):
         for label, (make_cmd, stdin_path) in tools.items():
-            with MariaDBServer(work / "tiny-server") as server:
+            options = ("--innodb-flush-log-at-trx-commit=1",) if durable else ()
+            with MariaDBServer(work / "tiny-server", options=options) as server:
                 db = fresh_db(server, "tiny")
                 results.setdefault(label, []).append(run(make_cmd(server, db), stdin_path=stdin_path).seconds)
     baseline = statistics.median(results[client])
-    print(f"\n{count} tiny migrations (CREATE TABLE + INSERT each), median of {repeat}:\n")
+    setting = "innodb_flush_log_at_trx_commit=" + ("1" if durable else "2")
+    print(f"\n{count} tiny migrations (CREATE TABLE + INSERT each), {setting}, median of {repeat}:\n")
     print("| tool | median s | runs s | vs client |")
     print("|---|---:|---|---:|")
     for label, times in results.items():
@@ -262,6 +266,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--mb", type=int, default=250)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--durable", action="store_true", help="tiny: innodb_flush_log_at_trx_commit=1, the server default"
+    )
     parser.add_argument("--work", type=Path, help="keep generated files here (default: a temp dir)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))
@@ -269,7 +276,7 @@ def main() -> None:
     with MariaDBServer(work / "server") as server:
         print(f"server: mariadbd {server_version(server)}; {os.cpu_count()} cores; work dir {work}")
         if args.which == "tiny":
-            bench_tiny(work, args.count, args.repeat)
+            bench_tiny(work, args.count, args.repeat, args.durable)
         elif args.which == "large":
             bench_large(server, work, args.mb, args.repeat)
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -112,9 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "verify",
         help="run the checks against a target and archive the reports",
-        description="Run the production checks (checks/) against the profile's target, read-only, and "
-        "write report.html, report.json and junit.xml into reports/<profile>/<UTC time>/. Options "
-        "this command does not know are passed to pytest (e.g. -k database -x).",
+        description=_wrapped(
+            "Run the production checks (checks/) against the profile's target, read-only, and "
+            "write report.html, report.json and junit.xml into reports/<profile>/<UTC time>/. Options "
+            "this command does not know are passed to pytest (e.g. -k database -x)."
+        ),
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -129,10 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "backups",
         help="list, verify and preview backups; take one now",
-        description="Backups in the profile's backups.source. list: every file with its kind, database "
-        "and time; verify FILE|--latest: gzip CRC and length, dump header and footer, views, required "
-        "tables; preview FILE: what a restore would create, with exact row counts (no database needed); "
-        "fetch FILE: copy one down, its SHA-256 checked; now: dump the database into the folder (writes there).",
+        description=_wrapped(
+            "Backups in the profile's backups.source.\n"
+            "list: every file with its kind, database and time.\n"
+            "verify FILE|--latest: gzip CRC and length, dump header and footer, views, required tables.\n"
+            "preview FILE: what a restore would create, with exact row counts (no database needed).\n"
+            "fetch FILE: copy one down, its SHA-256 checked.\n"
+            "now: dump the database into the folder (writes there)."
+        ),
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -149,13 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "smtp",
         help="send a test email through the profile's relay",
-        description="test: connect with smtp.security, log in, send a message with a unique token in its "
-        "Subject, Message-ID and X-Deploycheck-Token header, and append the send to a delivery log. "
-        "With smtp.imap, wait for it in the recipient's mailbox (up to smtp.imap.wait_s), require the "
-        "receiver's Authentication-Results to say spf, dkim and dmarc = pass, verify the DKIM signature "
-        "again, and delete the test email. "
-        "preview: print the test email and the failure notification of the newest archived report, "
-        "without sending anything.",
+        description=(
+            "test:     connect with smtp.security, log in, send a message with a unique token in its\n"
+            "          Subject, Message-ID and X-Deploycheck-Token header, and append the send to a\n"
+            "          delivery log. With smtp.imap, wait for it in the recipient's mailbox (up to\n"
+            "          smtp.imap.wait_s), require the receiver's Authentication-Results to say spf,\n"
+            "          dkim and dmarc = pass, verify its DKIM signature again, then delete it.\n"
+            "preview:  print the test email and the failure notification of the newest archived\n"
+            "          report, without sending anything."
+        ),
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -177,9 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="the whole thing on a built-in target of real local servers",
-        description="Start a throwaway MariaDB and a health endpoint shaped like a small production "
-        "deployment, apply the sample migrations, then verify it and archive the report in "
-        "reports/demo/. With --break FAULT the target is broken in one way first.",
+        description=_wrapped(
+            "Start a target of real local servers shaped like a small production deployment (a "
+            "throwaway MariaDB, a week of backups, an environment file, a health endpoint over HTTP "
+            "and HTTPS, a mail relay and the demo domain's DNS zone), apply the sample migrations, "
+            "then verify it and archive the report in reports/demo/. With --break FAULT the target "
+            "is broken in one way first."
+        ),
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -191,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     _reports_arg(p)
     p.set_defaults(func="cli_demo:cmd_demo", passes_through=True)
     return parser
+
+
+def _wrapped(text: str, width: int = 90) -> str:
+    """A description for RawDescriptionHelpFormatter (kept raw for the exit-code epilog):
+    each paragraph filled to `width`."""
+    return "\n".join(textwrap.fill(paragraph, width) for paragraph in text.split("\n"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

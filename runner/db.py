@@ -29,6 +29,7 @@ def connect(
     read_timeout_s: float | None = None,
     read_only: bool = False,
     multi_statements: bool = False,
+    autocommit: bool = True,
 ) -> pymysql.Connection:
     """Open a connection; `read_only` sessions are what verification uses, `multi_statements`
     is what the mysql client uses, so migrations see the server behave as it does for it."""
@@ -37,7 +38,7 @@ def connect(
         password=cfg.password.get_secret_value(),
         database=cfg.name,
         charset="utf8mb4",
-        autocommit=True,
+        autocommit=autocommit,
         connect_timeout=timeout_s,
         read_timeout=read_timeout_s,
         write_timeout=read_timeout_s,

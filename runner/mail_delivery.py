@@ -61,15 +61,15 @@ class Delivery:
             return None
         return f"the receiving server {self.authserv_id} reports {', '.join(bad)} for the test email"
 
-    def problems(self) -> list[str]:
-        return [p for p in (self.authentication_problem(), self.dkim_problem()) if p]
-
     def dkim_problem(self) -> str | None:
         if not self.signatures:
             return "the test email arrived without a DKIM-Signature: the relay does not sign for this sender"
         if any(not s.problem for s in self.signatures):
             return None
         return "; ".join(f"DKIM d={s.domain} s={s.selector}: {s.problem}" for s in self.signatures)
+
+    def problems(self) -> list[str]:
+        return [p for p in (self.authentication_problem(), self.dkim_problem()) if p]
 
     def summary(self) -> str:
         verified = [f"d={s.domain} s={s.selector}" for s in self.signatures if not s.problem]
@@ -106,7 +106,7 @@ def confirm(profile: Profile, token: str) -> Delivery:
     assert smtp is not None and smtp.imap is not None
     cfg = smtp.imap
     timeout_s = profile.timeouts.default_s
-    raw, waited, deleted = _fetch_and_delete(cfg, token, timeout_s, cfg.ca_file or smtp.ca_file)
+    raw, waited, deleted = _fetch_and_delete(cfg, token, timeout_s)
     delivery = Delivery(token, _where(cfg), waited, deleted)
     _judge(delivery, raw, cfg.authserv_id, _txt_lookup(mail_dns.resolver(profile.dns, timeout_s)))
     return delivery
@@ -126,11 +126,9 @@ def _where(cfg: Imap) -> str:
 # -- IMAP --------------------------------------------------------------------
 
 
-def _fetch_and_delete(
-    cfg: Imap, token: str, timeout_s: float, ca_file: Path | None
-) -> tuple[bytes, float, bool]:
+def _fetch_and_delete(cfg: Imap, token: str, timeout_s: float) -> tuple[bytes, float, bool]:
     started = time.monotonic()
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
     address = f"IMAP {cfg.host}:{cfg.port}"
     try:
         client = imaplib.IMAP4_SSL(cfg.host, cfg.port, ssl_context=context, timeout=timeout_s)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import getpass
+import itertools
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +38,7 @@ from runner.ledger import Ledger, execute_batch, make_ledger
 from runner.migration_files import Migration, MigrationSet, discover, version_key
 from runner.migration_status import MigrationStatus, Row, State, compute_status, empty_status
 from runner.profile import Profile
+from runner.read_ahead import read_ahead
 from runner.sqlsplit import Statement
 
 
@@ -61,12 +64,19 @@ class MigrateResult:
     remaining: int = 0  # pending migrations left out by --to
 
 
+# Statements that commit the open transaction before they run (the server's "implicit commit"
+# list); CREATE/DROP TEMPORARY TABLE do not. Used only to save a commit, never to judge what
+# a failed migration left behind: a wrong guess commits the "did not finish" row early, which
+# errs on the side of asking for `repair`.
+_COMMITS_IMPLICITLY = re.compile(r"\s*(?:CREATE|ALTER|DROP|RENAME|TRUNCATE)\s+(?!TEMPORARY\b)", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class _Applied:
-    """A migration whose statements ran; `commit_sql` records it as applied and commits."""
+    """A migration whose statements ran; `finish_sql` records it as applied (uncommitted)."""
 
     migration: Migration
-    commit_sql: list[str]
+    finish_sql: list[str]
     elapsed_s: float
     statements: int
 
@@ -161,7 +171,7 @@ class Migrator:
         migrations = self.files()
         if to is not None:
             to = migrations.find(to).version
-        conn = self._connect(long_statements=True)
+        conn = self._connect(for_migrations=True)
         try:
             with self._locked() as own_lock, conn.cursor() as cur:
                 if not self.ledger.exists(cur):
@@ -179,7 +189,7 @@ class Migrator:
                     carry = self._apply(cur, migrations, migration, index, len(plan), carry)
                     result.applied.append(migration)
                 if carry is not None:
-                    self._record_applied(cur, carry, [])
+                    self._record_applied(cur, carry, ["COMMIT"])
                 return result
         except pymysql.err.MySQLError as exc:
             raise self._server_failure(exc, "while reading or creating the ledger") from None
@@ -187,9 +197,10 @@ class Migrator:
             conn.close()
 
     def _record_applied(self, cur: Any, done: _Applied, then: list[str]) -> None:
-        """Commit `done` as applied; `then` (the next BEGIN and ledger row) rides the same round trip."""
+        """Record `done` as applied; `then` (the COMMIT, and the next migration's start) rides the
+        same round trip."""
         try:
-            execute_batch(cur, [*done.commit_sql, *then])
+            execute_batch(cur, [*done.finish_sql, *then])
         except pymysql.err.MySQLError as exc:
             raise self._server_failure(exc, f"while recording {done.migration.filename} as applied") from None
         self.progress.finished(done.migration, done.elapsed_s, done.statements)
@@ -203,43 +214,57 @@ class Migrator:
         total: int,
         previous: _Applied | None,
     ) -> _Applied:
-        """Run `migration` in a transaction; returns what commits it, sent with the next one."""
+        """Run `migration` in a transaction; returns what records it, sent with the next one."""
         key = self.ledger.key_of(migration)
-        begin = ["BEGIN", *self.ledger.start_sql(cur, migration, applied_by())]
-        if previous is not None:
-            self._record_applied(cur, previous, begin)
-        else:
+        with _statements(migrations, migration) as (first, statements):
+            self._begin(cur, migration, previous, first)
+            self.progress.started(migration, index, total)
+            started = time.monotonic()
+            statement: Statement | None = None
+            count = 0
             try:
-                execute_batch(cur, begin)
-            except pymysql.err.MySQLError as exc:
-                raise self._server_failure(
-                    exc, f"while recording the start of {migration.filename}"
-                ) from None
-        self.progress.started(migration, index, total)
-        started = time.monotonic()
-        statement: Statement | None = None
-        count = 0
+                for statement in itertools.chain([first] if first else [], statements):
+                    cur.execute(statement.text)
+                    while cur.nextset():
+                        pass
+                    count += 1
+                    self.progress.statement(migration, statement, time.monotonic() - started)
+                for check in migrations.verify_statements(migration):
+                    statement = check
+                    cur.execute(check.text)
+                    row = cur.fetchone()
+                    while cur.nextset():
+                        pass
+                    if not row or not row[0]:
+                        raise _VerifyFailed(check, None if not row else row[0])
+            except (pymysql.err.MySQLError, MigrationFileError, _VerifyFailed) as exc:
+                if isinstance(exc, pymysql.err.MySQLError) and is_connection_lost(exc):
+                    raise self._lost(exc, _where(migration, statement)) from None
+                self._record_failure(cur, migration, key, statement, exc, started)
+            return _Applied(
+                migration, self.ledger.finish_sql(cur, key, _ms(started)), time.monotonic() - started, count
+            )
+
+    def _begin(
+        self, cur: Any, migration: Migration, previous: _Applied | None, first: Statement | None
+    ) -> None:
+        """Record `previous` as applied and `migration` as started, in one round trip."""
+        start = self.ledger.start_sql(cur, migration, applied_by())
+        if first is not None and _COMMITS_IMPLICITLY.match(first.text):
+            # Its first statement would commit the "did not finish" row the moment it runs: commit
+            # that row with the previous migration's "applied" row, one commit fewer per migration.
+            batch = [*start, "COMMIT"]
+        else:
+            # The row, the statements and the "applied" row commit together: a crash before the
+            # end leaves no trace of a migration that changed nothing but data.
+            batch = ["COMMIT", *start]
+        if previous is not None:
+            self._record_applied(cur, previous, batch)
+            return
         try:
-            for statement in migrations.statements(migration):
-                cur.execute(statement.text)
-                while cur.nextset():
-                    pass
-                count += 1
-                self.progress.statement(migration, statement, time.monotonic() - started)
-            for check in migrations.verify_statements(migration):
-                statement = check
-                cur.execute(check.text)
-                row = cur.fetchone()
-                while cur.nextset():
-                    pass
-                if not row or not row[0]:
-                    raise _VerifyFailed(check, None if not row else row[0])
-        except (pymysql.err.MySQLError, MigrationFileError, _VerifyFailed) as exc:
-            if isinstance(exc, pymysql.err.MySQLError) and is_connection_lost(exc):
-                raise self._lost(exc, _where(migration, statement)) from None
-            self._record_failure(cur, migration, key, statement, exc, started)
-        commit = [*self.ledger.finish_sql(cur, key, _ms(started)), "COMMIT"]
-        return _Applied(migration, commit, time.monotonic() - started, count)
+            execute_batch(cur, batch)
+        except pymysql.err.MySQLError as exc:
+            raise self._server_failure(exc, f"while recording the start of {migration.filename}") from None
 
     def _record_failure(
         self,
@@ -267,7 +292,7 @@ class Migrator:
                 )
             number = statement.number if statement and not isinstance(exc, _VerifyFailed) else None
             line = statement.line if statement else None
-            execute_batch(cur, self.ledger.fail_sql(cur, key, number, line, error, _ms(started)))
+            execute_batch(cur, [*self.ledger.fail_sql(cur, key, number, line, error, _ms(started)), "COMMIT"])
         except pymysql.err.MySQLError as lost:
             raise self._lost(lost, _where(migration, statement)) from None
         raise MigrationFailed(
@@ -361,14 +386,18 @@ class Migrator:
 
     # -- plumbing ------------------------------------------------------------
 
-    def _connect(self, *, long_statements: bool = False) -> Any:
+    def _connect(self, *, for_migrations: bool = False) -> Any:
         """Connect; reads time out after the profile's timeout, except where a migration's DDL
-        may legitimately run for hours (a dead server still fails at once: the socket closes)."""
+        may legitimately run for hours (a dead server still fails at once: the socket closes).
+        Migrations run with autocommit off: what follows a DDL statement's implicit commit
+        commits together with the "applied" row, and the server does one commit per migration
+        instead of one per statement."""
         return connect(
             self.db,
             self.timeout_s,
-            read_timeout_s=None if long_statements else self.timeout_s,
+            read_timeout_s=None if for_migrations else self.timeout_s,
             multi_statements=True,
+            autocommit=not for_migrations,
         )
 
     @contextmanager
@@ -400,6 +429,33 @@ class _VerifyFailed(Exception):
         super().__init__(
             f"verify query {check.number} returned {value!r}, expected a true first column: {shown}"
         )
+
+
+@contextmanager
+def _statements(
+    migrations: MigrationSet, migration: Migration
+) -> Iterator[tuple[Statement | None, Iterator[Statement]]]:
+    """The first statement (it decides how the ledger row commits) and the rest. A file too
+    large to keep in memory is split on a second thread, ahead of the server. A file error
+    in the first statement surfaces where the statements are run, so that the previous
+    migration is recorded as applied first."""
+    statements = migrations.statements(migration)
+    if migration.content is None:
+        statements = read_ahead(statements)
+    try:
+        first = next(statements, None)
+    except MigrationFileError as exc:
+        yield None, _raise(exc)
+        return
+    try:
+        yield first, statements
+    finally:
+        statements.close()  # stops the read-ahead thread when a statement failed
+
+
+def _raise(exc: Exception) -> Iterator[Statement]:
+    raise exc
+    yield  # a generator: raises when iterated, where the statements would have been
 
 
 def _where(migration: Migration, statement: Statement | None) -> str:

@@ -152,7 +152,7 @@ class Imap(Section):
     user: str
     password: SecretStr
     folder: str = "INBOX"
-    ca_file: ProfilePath | None = None  # default: smtp.ca_file, then the system store
+    ca_file: ProfilePath | None = None  # default: the system store
     wait_s: float = Field(120.0, gt=0)  # how long the test email may take to arrive
     authserv_id: str | None = None  # whose Authentication-Results to judge (default: the topmost)
 

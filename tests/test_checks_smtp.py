@@ -47,7 +47,11 @@ class Inbox:
         return "250 OK"
 
 
+AUTH_ATTEMPTS: list[str] = []
+
+
 def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    AUTH_ATTEMPTS.append(mechanism)
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
         USER.encode(),
         PASSWORD.encode(),
@@ -172,6 +176,20 @@ def test_wrong_password_fails_with_the_servers_reply(target, run_checks, relay, 
     assert run.outcome("test_login_is_accepted") == "failed"
     assert run.outcome("test_smtp_session_is_encrypted_as_configured") == "passed"  # TLS did hold
     assert "not-the-smtp-password" not in json.dumps(run.report) + run.output
+
+
+def test_plain_relay_is_used_without_auth(target, run_checks, relay, pki) -> None:
+    port, _ = relay("none")
+    smtp_profile(target, port, pki[1], security="plain")
+    AUTH_ATTEMPTS.clear()
+    run = run_checks(target.profile_path, "-k", "test_smtp and not email and not dkim")
+    assert run.outcomes("smtp") == {
+        "test_smtp_session_is_encrypted_as_configured": "passed",
+        "test_no_auth_before_starttls": "skipped",
+        "test_login_is_accepted": "skipped",
+    }
+    assert "never sends a password unencrypted" in run.check("test_login_is_accepted")["message"]
+    assert AUTH_ATTEMPTS == []  # the server offers AUTH in the clear; it is not used
 
 
 def test_relay_without_starttls_fails(target, run_checks, relay, pki) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from runner import migration_files
 from runner.errors import MigrationBlocked, MigrationFailed, MigrationFileError, UsageError
 from runner.migration_status import State
 
@@ -105,6 +106,31 @@ def test_edited_migration_is_a_checksum_mismatch_that_blocks_until_repair(projec
     migrator.repair(actions)
     project.migrator().migrate()
     assert trail(project) == ["2"]
+
+
+def test_rows_written_after_ddl_commit_only_with_the_applied_row(project) -> None:
+    """Autocommit is off while migrating: after a DDL statement's implicit commit, the rows a
+    migration writes commit together with its "applied" row, or not at all."""
+    project.add("V1__base.sql", TRAIL)
+    project.add(
+        "V2__table_then_rows.sql",
+        """\
+        CREATE TABLE settled (id INT PRIMARY KEY);
+        INSERT INTO settled VALUES (1);
+        INSERT INTO settled VALUES (1);
+        """,
+    )
+    with pytest.raises(MigrationFailed, match=r"statement 3 .* Duplicate entry"):
+        project.migrator().migrate()
+    assert project.query("SELECT COUNT(*) FROM settled") == [(0,)]  # the DDL stays, the row does not
+    project.add(
+        "V2__table_then_rows.sql",
+        "CREATE TABLE settled (id INT PRIMARY KEY);\nINSERT INTO settled VALUES (1);\n",
+    )
+    project.query("DROP TABLE settled")
+    project.migrator().repair(project.migrator().repair_plan())
+    project.migrator().migrate()
+    assert project.query("SELECT COUNT(*) FROM settled") == [(1,)]
 
 
 def test_failure_after_ddl_is_recorded_and_blocks_until_repair(project) -> None:
@@ -302,3 +328,31 @@ def test_status_reads_without_creating_the_ledger(project) -> None:
     status = project.migrator().status()
     assert not status.ledger_exists and [r.state for r in status.rows] == [State.PENDING]
     assert project.query("SHOW TABLES") == []
+
+
+def test_streamed_migrations_apply_in_order_and_stop_at_a_file_error(project, monkeypatch) -> None:
+    """Files too large to keep in memory are split on a second thread, ahead of the server."""
+    monkeypatch.setattr(migration_files, "KEEP_IN_MEMORY", 10)
+    project.add(
+        "V1__base.sql", TRAIL + "".join(f"INSERT INTO trail (v) VALUES ('{n}');\n" for n in range(300))
+    )
+    project.migrator().migrate()
+    assert trail(project) == [str(n) for n in range(300)]
+    project.add(
+        "V2__client_command.sql",
+        "INSERT INTO trail (v) VALUES ('a');\n" * 50
+        + "source more.sql\nINSERT INTO trail (v) VALUES ('b');\n",
+    )
+    with pytest.raises(MigrationFailed, match=r"V2__client_command.sql:51: .*source") as caught:
+        project.migrator().migrate()
+    assert "Nothing of V2__client_command.sql was applied" in str(caught.value)
+    assert trail(project) == [str(n) for n in range(300)]  # the 50 rows before it were rolled back
+    assert states(project) == {"V1__base.sql": "applied", "V2__client_command.sql": "pending"}
+
+
+def test_file_error_in_the_first_statement_still_records_the_previous_migration(project) -> None:
+    project.add("V1__base.sql", TRAIL)
+    project.add("V2__client_command.sql", "source more.sql\nINSERT INTO trail (v) VALUES ('b');\n")
+    with pytest.raises(MigrationFailed, match=r"V2__client_command.sql:1: .*source"):
+        project.migrator().migrate()
+    assert states(project) == {"V1__base.sql": "applied", "V2__client_command.sql": "pending"}
