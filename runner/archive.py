@@ -35,6 +35,11 @@ def record_run(run_dir: Path, report: dict[str, Any]) -> None:
         "outcome": report["outcome"],
         "exit_code": report["exit_code"],
         "summary": report["summary"],
+        "attention": [
+            {"id": c["id"], "outcome": c["outcome"]}
+            for c in report["checks"]
+            if c["outcome"] in ("failed", "error", "warned")
+        ],
     }
     with (profile_dir / "history.jsonl").open("a", encoding="utf-8") as history:
         history.write(json.dumps(line) + "\n")
@@ -56,7 +61,8 @@ def read_history(profile_dir: Path) -> list[dict[str, Any]]:
 
 _STYLE = """body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}
 td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}
-.passed{color:#176f2c}.failed{color:#b3261e;font-weight:bold}.error{color:#8a4b00;font-weight:bold}"""
+.passed{color:#176f2c}.failed{color:#b3261e;font-weight:bold}.error{color:#8a4b00;font-weight:bold}
+.warned{color:#8a6d00}td{vertical-align:top}"""
 
 
 def render_index(profile: str, runs: list[dict[str, Any]]) -> str:
@@ -68,16 +74,22 @@ def render_index(profile: str, runs: list[dict[str, Any]]) -> str:
         )
         name = html.escape(run["run"])
         outcome = html.escape(run["outcome"])
+        attention = "<br>".join(
+            f'<span class="{html.escape(c["outcome"])}">{html.escape(c["outcome"])}</span> '
+            f"{html.escape(c['id'].split('::')[-1])}"
+            # failures before warnings; runs recorded before this column have none
+            for c in sorted(run.get("attention", []), key=lambda c: c["outcome"] == "warned")
+        )
         rows.append(
             f'<tr><td><a href="{name}/report.html">{html.escape(run["started_at"])}</a></td>'
             f'<td class="{outcome}">{outcome}</td><td>{run["exit_code"]}</td><td>{html.escape(counts)}</td>'
+            f"<td>{attention}</td>"
             f'<td><a href="{name}/report.json">json</a> <a href="{name}/junit.xml">junit</a></td></tr>'
         )
     title = f"deploycheck runs: {html.escape(profile)}"
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{_STYLE}</style>"
         f"</head><body><h1>{title}</h1><p>{len(runs)} run(s), newest first.</p><table>"
-        "<tr><th>started (UTC)</th><th>outcome</th><th>exit</th><th>checks</th><th>files</th></tr>"
-        + "".join(rows)
-        + "</table></body></html>\n"
+        "<tr><th>started (UTC)</th><th>outcome</th><th>exit</th><th>checks</th><th>needs attention</th>"
+        "<th>files</th></tr>" + "".join(rows) + "</table></body></html>\n"
     )

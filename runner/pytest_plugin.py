@@ -215,6 +215,14 @@ class _ActiveRun:
         report.title = f"deploycheck: {self.state.profile.target} ({self.state.profile.name})"
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
+        """A skipped check shows its reason, not pytest's (file, line, reason) tuple."""
+        if report.skipped and isinstance(report.longrepr, tuple) and data:
+            import html
+
+            data[0] = html.escape(report.longrepr[2]) + "\n"
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
     ) -> None:

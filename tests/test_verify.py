@@ -79,12 +79,19 @@ def test_passing_and_failing_runs_are_archived_with_history(healthy, tmp_path) -
 
     history = [json.loads(line) for line in (reports / "profile" / "history.jsonl").read_text().splitlines()]
     assert [h["outcome"] for h in history] == ["passed", "failed"]
+    assert history[1]["attention"] == [
+        {"id": "checks/test_migrations.py::test_nothing_pending", "outcome": "failed"}
+    ]
     index = (reports / "profile" / "index.html").read_text()
     assert index.count("report.html") == 2 and index.index(archived[1].name) < index.index(archived[0].name)
+    assert '<span class="failed">failed</span> test_nothing_pending' in index  # what broke, at a glance
 
     html = (archived[1] / "report.html").read_text()
     assert "Gate: FAILED (exit 1)" in html and html.index("Gate: FAILED") < html.index("test_ledger_exists")
     assert "V2__new.sql" in html
+    # a skipped check shows its reason, not pytest's (file, line, reason) tuple
+    assert "&#34;log&#34;: &#34;Skipped: smtp not configured in profile profile" in html
+    assert "test_smtp.py&amp;#x27;, " not in html
     junit = (archived[1] / "junit.xml").read_text()
     assert 'name="test_nothing_pending"' in junit and "<failure" in junit
 
