@@ -22,6 +22,7 @@ import authres
 import dkim
 import dkim.util
 import dns.resolver
+from publicsuffixlist import PublicSuffixList
 
 from runner import mail_dns, smtp_probe
 from runner.errors import MailRefused, TargetUnreachable
@@ -278,11 +279,10 @@ def _dkim_signatures(raw: bytes, from_domain: str, txt: Callable[..., bytes | No
 
 
 def _aligned(signing: str, from_domain: str) -> bool:
-    """Relaxed alignment, approximated without the public-suffix list: the same domain or one a
-    subdomain of the other (siblings such as a.example.org and b.example.org are not recognised)."""
-    return (
-        signing == from_domain or from_domain.endswith("." + signing) or signing.endswith("." + from_domain)
-    )
+    """DMARC relaxed alignment: the same organizational domain, found with the public suffix
+    list (so a.example.co.uk and b.example.co.uk align, example.co.uk and other.co.uk do not)."""
+    psl = PublicSuffixList()
+    return (psl.privatesuffix(signing) or signing) == (psl.privatesuffix(from_domain) or from_domain)
 
 
 def _txt_lookup(res: dns.resolver.Resolver) -> Callable[..., bytes | None]:

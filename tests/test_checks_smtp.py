@@ -308,8 +308,8 @@ def _rsa_key() -> tuple[bytes, str]:
 
 @pytest.fixture(scope="module")
 def dkim_keys():
-    """Signing keys of mail.test and of a relay's own domain, relay.test."""
-    return {"mail.test": _rsa_key(), "relay.test": _rsa_key()}
+    """Signing keys of mail.test, a subdomain of it, and a relay's own domain, relay.test."""
+    return {"mail.test": _rsa_key(), "relay.test": _rsa_key(), "news.mail.test": _rsa_key()}
 
 
 class Receiver(Inbox):
@@ -432,6 +432,17 @@ def test_signature_by_the_relays_domain_is_not_aligned(mailpath, target, run_che
         "DKIM d=relay.test s=mail: d=relay.test is not aligned with the From domain mail.test "
         "(DMARC relaxed alignment)"
     )
+
+
+def test_signature_by_a_sibling_subdomain_is_aligned(mailpath, target, run_checks) -> None:
+    """Relaxed alignment compares organizational domains (public suffix list): app.mail.test
+    and news.mail.test are both mail.test."""
+    target.write_profile(smtp={"from": "noreply@app.mail.test"})
+    mailpath.sign_as = "news.mail.test"
+    run = delivery_run(target, run_checks)
+    assert run.outcome("test_dkim_signature_verifies_and_aligns") == "passed"
+    details = run.check("test_test_email_is_delivered")["details"]["delivery"]
+    assert details["dkim"] == [{"d": "news.mail.test", "s": "mail", "problem": ""}]
 
 
 def test_unsigned_email_and_unpublished_key_fail(mailpath, target, run_checks, dns_server) -> None:
