@@ -30,6 +30,7 @@ def test_login_is_accepted(profile, smtp_session) -> None:
 
 def test_test_email_is_delivered(delivery, record_detail) -> None:
     """With smtp.imap, the test email arrives in the recipient's mailbox within smtp.imap.wait_s.
+
     The `delivery` fixture fails this check when it does not, naming the token and the mailbox."""
     record_detail("delivery", delivery.details())
 

@@ -141,11 +141,14 @@ class _ActiveRun:
         if previous is not None and previous.outcome in ("failed", "error"):
             return  # a teardown after a failure does not overwrite it
         func = getattr(item, "function", None)
-        doc = (getattr(func, "__doc__", None) or "").strip().splitlines()
+        # the docstring's first paragraph: what the check requires, in words
+        doc = (getattr(func, "__doc__", None) or "").strip().split("\n\n")[0]
+        title = " ".join(doc.split()) or item.name.replace("_", " ")
+        report.deploycheck_row = (result, severity, title)  # type: ignore[attr-defined]
         self.state.results[cid] = CheckResult(
             id=cid,
             area=Path(str(item.path)).stem.removeprefix("test_"),
-            title=doc[0] if doc else item.name.replace("_", " "),
+            title=title,
             severity=severity,
             outcome=result,
             duration_s=round(report.duration, 3),
@@ -213,6 +216,20 @@ class _ActiveRun:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = f"deploycheck: {self.state.profile.target} ({self.state.profile.name})"
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells.insert(1, "<th>Check</th>")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        """deploycheck's own outcome (warned, waived: pytest-html can only say "XFailed"), the
+        severity, and what the check requires, in words."""
+        import html
+
+        row = getattr(report, "deploycheck_row", None)
+        text = f"<b>{row[0]}</b> ({row[1]}) {html.escape(row[2])}" if row else ""
+        cells.insert(1, f'<td class="col-check">{text}</td>')
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:

@@ -352,6 +352,11 @@ def test_healthy_backups_pass_the_checks(backup_target, run_checks, tmp_path) ->
     assert run.check("test_newest_backup_is_intact[dumpsrc]")["details"]["preview"]["notes"] == 40 * len(
         TRICKY_ROWS
     )
+    check = run.check("test_newest_backup_is_intact[dumpsrc]")
+    assert check["title"].endswith("every view and required table; its restore preview is recorded.")
+    page = (tmp_path / "r.html").read_text()
+    # pytest-html can only say "XFailed"; the Check column says warned, the severity and the requirement
+    assert "&lt;b&gt;warned&lt;/b&gt; (warning) The dump does not start with" in page
     assert (
         "&lt;svg xmlns=" in (tmp_path / "r.html").read_text()
     )  # pytest-html keeps extras in an escaped JSON blob
