@@ -96,10 +96,8 @@ def http_result(deploy: RunState, http_check: HttpCheck | None) -> HttpResult:
 @pytest.fixture(scope="session")
 def smtp_session(deploy: RunState) -> smtp_probe.SmtpSession:
     """One SMTP session, reused by the SMTP checks; a refusal fails them with the server's words."""
-    cfg = section(deploy.profile, "smtp")
-    return probe_or_fail(
-        deploy, "smtp", lambda: smtp_probe.probe(cfg, deploy.profile.timeouts.default_s), is_target=False
-    )
+    section(deploy.profile, "smtp")
+    return probe_or_fail(deploy, "smtp", smtp_probe_for(deploy), is_target=False)
 
 
 @pytest.fixture(scope="session")
@@ -108,10 +106,7 @@ def delivery(deploy: RunState) -> mail_delivery.Delivery:
     cfg = section(deploy.profile, "smtp")
     if cfg.imap is None:
         pytest.skip(f"smtp.imap not configured in profile {deploy.profile.name}")
-    log = deploy.report_dir.parent / "deliveries.jsonl" if deploy.report_dir else None
-    return probe_or_fail(
-        deploy, "delivery", lambda: mail_delivery.send_and_confirm(deploy.profile, log), is_target=False
-    )
+    return probe_or_fail(deploy, "delivery", delivery_probe_for(deploy), is_target=False)
 
 
 @pytest.fixture(scope="session")
@@ -143,6 +138,19 @@ def tls_probe_for(deploy: RunState, endpoint: str) -> Callable[[], tls_probe.Tls
     return lambda: tls_probe.probe(
         tls_probe.parse_endpoint(endpoint), deploy.profile.timeouts.default_s, cfg.ca_file
     )
+
+
+def smtp_probe_for(deploy: RunState) -> Callable[[], smtp_probe.SmtpSession]:
+    cfg = deploy.profile.smtp
+    assert cfg is not None
+    return lambda: smtp_probe.probe(cfg, deploy.profile.timeouts.default_s)
+
+
+def delivery_probe_for(deploy: RunState) -> Callable[[], mail_delivery.Delivery]:
+    """Send the test email and wait for it: started with the other probes, the wait overlaps
+    the rest of the run."""
+    log = deploy.report_dir.parent / "deliveries.jsonl" if deploy.report_dir else None
+    return lambda: mail_delivery.send_and_confirm(deploy.profile, log)
 
 
 def http_probe_for(deploy: RunState, check: HttpCheck) -> Callable[[], HttpResult]:

@@ -91,7 +91,14 @@ class _ActiveRun:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Start every probe the selected checks will need, all at once."""
         # imported here, after pytest registered the module (via pytest_plugins) for assertion rewriting
-        from runner.check_fixtures import connect_read_only, http_probe_for, read_env, tls_probe_for
+        from runner.check_fixtures import (
+            connect_read_only,
+            delivery_probe_for,
+            http_probe_for,
+            read_env,
+            smtp_probe_for,
+            tls_probe_for,
+        )
 
         needs = set().union(*(item.fixturenames for item in session.items)) if session.items else set()
         for item in session.items:
@@ -105,6 +112,11 @@ class _ActiveRun:
             self.state.probes.start("db-connection", lambda: connect_read_only(self.state))
         if "environment" in needs and self.state.profile.env is not None:
             self.state.probes.start("env", lambda: read_env(self.state))
+        smtp = self.state.profile.smtp
+        if "smtp_session" in needs and smtp is not None:
+            self.state.probes.start("smtp", smtp_probe_for(self.state))
+        if "delivery" in needs and smtp is not None and smtp.imap is not None:
+            self.state.probes.start("delivery", delivery_probe_for(self.state))
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
