@@ -4,6 +4,7 @@ IMAP server on a loopback port serving one mailbox over implicit TLS."""
 from __future__ import annotations
 
 import contextlib
+import grp
 import imaplib
 import os
 import pwd
@@ -90,15 +91,16 @@ def dovecot_server() -> Iterator[Dovecot]:
     user, password = "ops@mail.test", "Imap-Secret-Passw0rd"
     (root / "users").write_text(f"{user}:{{PLAIN}}{password}\n")
     # dovecot refuses mail users with uid 0: as root, mail belongs to the package's dovecot user;
-    # as anyone else, everything runs as that user
-    me = pwd.getpwuid(os.getuid()).pw_name
-    mail_user = "dovecot" if os.getuid() == 0 else me
+    # as anyone else, everything runs as that user (both ways tried on this machine)
+    me, my_group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    mail_user, mail_group = ("dovecot", "dovecot") if os.getuid() == 0 else (me, my_group)
     (root / "mail").mkdir()
-    shutil.chown(root / "mail", mail_user, mail_user)
+    shutil.chown(root / "mail", mail_user, mail_group)
     unprivileged = (
         ""
         if os.getuid() == 0
-        else f"default_internal_user = {me}\ndefault_login_user = {me}\n"
+        else f"default_internal_user = {me}\ndefault_internal_group = {my_group}\n"
+        f"default_login_user = {me}\n"
         "service imap-login {\n  chroot =\n}\nservice anvil {\n  chroot =\n}\n"
     )
     port = free_port()
@@ -121,7 +123,7 @@ def dovecot_server() -> Iterator[Dovecot]:
         }}
         userdb {{
           driver = static
-          args = uid={mail_user} gid={mail_user} home={root}/mail/%u
+          args = uid={mail_user} gid={mail_group} home={root}/mail/%u
         }}
         service imap-login {{
           inet_listener imap {{
