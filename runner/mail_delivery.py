@@ -29,7 +29,6 @@ from runner.errors import MailRefused, TargetUnreachable
 from runner.profile import Imap, Profile
 
 REQUIRED = ("spf", "dkim", "dmarc")
-TOKEN_HEADER = "X-Deploycheck-Token"
 _POLL_DELAYS_S = (0.5, 1, 2, 4, 8)  # then every 10 s: quick for a fast relay, gentle for a slow one
 
 
@@ -169,7 +168,7 @@ def _poll(client: imaplib.IMAP4, token: str, deadline: float) -> bytes | None:
     attempt = 0
     while True:
         client.noop()  # lets the server report messages that arrived since the last search
-        _, data = client.uid("SEARCH", "HEADER", TOKEN_HEADER, token)
+        _, data = client.uid("SEARCH", "HEADER", smtp_probe.TOKEN_HEADER, token)
         uids = data[0].split() if data and data[0] else []
         if uids:
             return uids[-1]

@@ -21,6 +21,8 @@ from pathlib import Path
 from runner.errors import MailRefused, TargetUnreachable, UsageError
 from runner.profile import Smtp
 
+TOKEN_HEADER = "X-Deploycheck-Token"  # what the mailbox is searched for
+
 
 @dataclass
 class SmtpSession:
@@ -125,7 +127,7 @@ def build_test_message(cfg: Smtp, recipient: str, token: str) -> EmailMessage:
     message["To"] = recipient
     message["Subject"] = f"deploycheck test {token}"
     message["Message-ID"] = make_msgid(idstring=f"deploycheck-{token}", domain=domain)
-    message["X-Deploycheck-Token"] = token
+    message[TOKEN_HEADER] = token
     message.set_content(f"A test message from deploycheck, token {token}. It can be deleted.\n")
     return message
 
