@@ -225,8 +225,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         selectors = (state.profile.dns.dkim_selectors if state and state.profile.dns else []) or [None]
         metafunc.parametrize("dkim_selector", selectors, ids=[s or "not-configured" for s in selectors])
     if "tls_endpoint" in metafunc.fixturenames:
-        endpoints = (state.profile.tls.endpoints if state and state.profile.tls else []) or [None]
-        metafunc.parametrize("tls_endpoint", endpoints, ids=[e or "not-configured" for e in endpoints])
+        named = state.profile.tls.named_endpoints() if state and state.profile.tls else []
+        metafunc.parametrize(
+            "tls_endpoint",
+            [endpoint for _, endpoint in named] or [None],
+            ids=[name for name, _ in named] or ["not-configured"],
+        )
     if "http_check" not in metafunc.fixturenames:
         return
     checks = (state.profile.http or []) if state else []

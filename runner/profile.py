@@ -178,11 +178,20 @@ class Dns(Section):
     relay_ips: list[str] = Field(default_factory=list)
 
 
+class TlsEndpoint(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # the checks' id, kept when the address changes
+    endpoint: str
+
+
 class Tls(Section):
-    endpoints: list[str]
+    endpoints: list[str | TlsEndpoint]
     warn_days: int = Field(30, ge=0)
     fail_days: int = Field(14, ge=0)
     ca_file: ProfilePath | None = None
+
+    def named_endpoints(self) -> list[tuple[str, str]]:
+        """(check id, endpoint) per entry; a plain entry is its own id."""
+        return [(e, e) if isinstance(e, str) else (e.name, e.endpoint) for e in self.endpoints]
 
 
 class HttpCheck(Section):

@@ -115,6 +115,20 @@ def test_valid_chain_passes(target, run_checks, tls_server, pki) -> None:
     assert protocol in ("TLSv1.2", "TLSv1.3")
 
 
+def test_a_named_endpoint_keeps_its_check_ids_when_its_port_changes(
+    target, run_checks, tls_server, pki
+) -> None:
+    _, intermediate, ca = pki
+    leaf = intermediate.issue_cert("127.0.0.1", "localhost")
+    ids = []
+    for _ in range(2):  # two servers, two ports
+        endpoint = {"name": "web", "endpoint": f"https://{serve(tls_server, leaf)}"}
+        run = tls_run(target, run_checks, endpoint, ca)
+        assert outcomes(run) == dict.fromkeys(TLS_CHECKS, "passed")
+        ids.append(sorted(run.outcomes("tls")))
+    assert ids[0] == ids[1] and "test_chain_and_host_name_verify[web]" in ids[0]
+
+
 def test_expired_certificate_is_reported_as_expired_with_its_dates(
     target, run_checks, tls_server, pki
 ) -> None:

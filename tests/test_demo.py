@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +31,7 @@ EXPECTED = {
     "stale-backup": ["test_backup_is_fresh[catalogue]"],
     "corrupt-backup": ["test_newest_backup_is_intact[catalogue]"],
     "leftover-dump": ["test_no_leftover_uncompressed_dumps"],
-    "expiring-certificate": ["test_certificates_outlast_fail_days[https://127.0.0.1:PORT]"],
+    "expiring-certificate": ["test_certificates_outlast_fail_days[https]"],
     "spf-missing-relay": ["test_spf_authorizes_every_relay"],
     "smtp-wrong-password": ["test_login_is_accepted"],
 }
@@ -73,11 +72,7 @@ def test_healthy_demo_passes(tmp_path) -> None:
 def test_each_fault_fails_exactly_its_checks(tmp_path, fault: str) -> None:
     result, report = demo(tmp_path, "--break", fault)
     assert report is not None, result.stderr[-3000:]
-    failed = sorted(
-        re.sub(r":\d+\]", ":PORT]", c["id"].split("::")[1])  # the demo's servers get free ports
-        for c in report["checks"]
-        if c["outcome"] in ("failed", "error")
-    )
+    failed = sorted(c["id"].split("::")[1] for c in report["checks"] if c["outcome"] in ("failed", "error"))
     assert failed == sorted(EXPECTED[fault])
     assert result.returncode == (1 if EXPECTED[fault] else 0)
 
