@@ -75,13 +75,18 @@ class ZoneServer:
         self._server.server.server_close()
 
 
-def dkim_record(bits: int = 2048) -> str:
-    der = (
-        rsa.generate_private_key(65537, bits)
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+def dkim_key_pair(bits: int = 2048) -> tuple[bytes, str]:
+    """An RSA signing key (PEM, as dkimpy takes it) and the TXT record that publishes it."""
+    key = rsa.generate_private_key(65537, bits)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
     )
-    return f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
 
 
 class _Discard:
@@ -144,7 +149,7 @@ class DemoServices:
         return {
             (DOMAIN, "TXT"): [f"v=spf1 ip4:{relay} -all"],
             (DOMAIN, "MX"): [(10, f"mx.{DOMAIN}")],
-            (f"mail._domainkey.{DOMAIN}", "TXT"): [dkim_record()],
+            (f"mail._domainkey.{DOMAIN}", "TXT"): [dkim_key_pair()[1]],
             (f"_dmarc.{DOMAIN}", "TXT"): [f"v=DMARC1; p=reject; rua=mailto:dmarc@{DOMAIN}"],
         }
 

@@ -6,7 +6,9 @@ import base64
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from runner.sandbox_services import dkim_key_pair
 
 RELAY = "192.0.2.10"
 DNS_CHECKS = [
@@ -31,12 +33,7 @@ def dkim(bits: int | None = 2048, kind: str = "rsa") -> str:
             .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         )
         return f"v=DKIM1; k=ed25519; p={base64.b64encode(raw).decode()}"
-    der = (
-        rsa.generate_private_key(65537, bits)
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    return f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+    return dkim_key_pair(bits)[1]
 
 
 GOOD = {

@@ -3,7 +3,6 @@ a server without STARTTLS, a wrong password, and one that accepts and never spea
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import email
 import email.policy
@@ -19,10 +18,9 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from runner.mariadb_server import free_port
+from runner.sandbox_services import dkim_key_pair
 from tests.conftest import deploycheck
 
 USER, PASSWORD = "mailer", "Smtp-Secret-Passw0rd"
@@ -293,23 +291,10 @@ RECEIVER_SAYS_PASS = (
 )
 
 
-def _rsa_key() -> tuple[bytes, str]:
-    key = rsa.generate_private_key(65537, 2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, f"v=DKIM1; k=rsa; p={base64.b64encode(public).decode()}"
-
-
 @pytest.fixture(scope="module")
 def dkim_keys():
     """Signing keys of mail.test, a subdomain of it, and a relay's own domain, relay.test."""
-    return {"mail.test": _rsa_key(), "relay.test": _rsa_key(), "news.mail.test": _rsa_key()}
+    return {domain: dkim_key_pair() for domain in ("mail.test", "relay.test", "news.mail.test")}
 
 
 class Receiver(Inbox):
