@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from runner.db import quoting_of
 from runner.migration_status import State
 
 
@@ -54,7 +55,7 @@ def test_verify_blocks_still_hold(db, migration_status, migration_set) -> None:
     failures = []
     with db.cursor() as cur:
         for row in migration_status.with_state(State.APPLIED):
-            for check in migration_set.verify_statements(row.migration):
+            for check in migration_set.verify_statements(row.migration, quoting_of(db)):
                 cur.execute(check.text)
                 result = cur.fetchone()
                 if not result or not result[0]:

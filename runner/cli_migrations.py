@@ -12,7 +12,7 @@ from runner.migrate import Migrator, Progress
 from runner.migration_files import Migration
 from runner.migration_status import MigrationStatus, State
 from runner.profile_loader import load_profile
-from runner.sqlsplit import Statement
+from runner.sqlsplit import Statement, may_change_quoting
 
 
 class ConsoleProgress(Progress):
@@ -52,13 +52,19 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     progress = ConsoleProgress(err, quiet=args.quiet)
     migrator = Migrator(profile, progress)
     if args.dry_run:
-        plan, migrations = migrator.dry_run(args.to)
+        plan, migrations, quoting = migrator.dry_run(args.to)
         print(f"dry run: {len(plan)} pending migration(s); nothing will be written", file=out)
         for migration in plan:
             print(f"\n-- {migration.filename}", file=out)
-            for statement in migrations.statements(migration):
+            for statement in migrations.statements(migration, lambda: quoting):
                 print(f"-- statement {statement.number}, line {statement.line}", file=out)
                 print(f"{statement.text};", file=out)
+                if may_change_quoting(statement.text):
+                    print(
+                        "-- (may change sql_mode: a dry run splits what follows as the server reads "
+                        "quotes now; migrate follows the change)",
+                        file=out,
+                    )
         return 0
     progress.info(f"migrate: applying pending migrations to {_target(migrator)}")
 

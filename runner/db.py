@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 import pymysql
@@ -11,6 +12,7 @@ from pymysql.constants import CLIENT
 
 from runner.errors import TargetUnreachable
 from runner.profile import Database
+from runner.sqlsplit import Quoting
 
 # Client-side codes meaning "the server could not be reached or went away" (CR_*).
 LOST_CONNECTION = {2002, 2003, 2006, 2013, 2055}
@@ -88,3 +90,9 @@ def is_connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError) and (
         not exc.args or exc.args[0] in LOST_CONNECTION or isinstance(exc, pymysql.err.InterfaceError)
     )
+
+
+def quoting_of(conn: Any) -> Callable[[], Quoting]:
+    """How the server on `conn` reads quotes now (its sql_mode, from the last reply's status
+    flags), asked anew before each statement is split, as the mysql client does."""
+    return lambda: Quoting.from_server_status(conn.server_status)

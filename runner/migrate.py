@@ -25,7 +25,7 @@ from typing import Any
 import pymysql
 
 from runner import __version__
-from runner.db import connect, describe, is_connection_lost, server_error
+from runner.db import connect, describe, is_connection_lost, quoting_of, server_error
 from runner.errors import (
     LockTimeout,
     MigrationBlocked,
@@ -39,7 +39,7 @@ from runner.migration_files import Migration, MigrationSet, discover, version_ke
 from runner.migration_status import MigrationStatus, Row, State, compute_status, empty_status
 from runner.profile import Profile
 from runner.read_ahead import read_ahead
-from runner.sqlsplit import Statement
+from runner.sqlsplit import Quoting, Statement, may_change_quoting
 
 
 class Progress:
@@ -157,11 +157,18 @@ class Migrator:
             pending = [m for m in pending if m.key <= limit]
         return pending
 
-    def dry_run(self, to: str | None = None) -> tuple[list[Migration], MigrationSet]:
+    def dry_run(self, to: str | None = None) -> tuple[list[Migration], MigrationSet, Quoting]:
+        """The plan, and how the server reads quotes before it runs anything: statements after
+        one that changes sql_mode may split differently when they really run."""
         migrations = self.files()
         if to is not None:
             migrations.find(to)
-        return self.plan(self.status(migrations), to), migrations
+        conn = self._connect()
+        try:
+            status = self.status(migrations, conn)
+            return self.plan(status, to), migrations, quoting_of(conn)()
+        finally:
+            conn.close()
 
     def migrate(
         self, to: str | None = None, before: Callable[[list[Migration]], None] | None = None
@@ -216,7 +223,8 @@ class Migrator:
     ) -> _Applied:
         """Run `migration` in a transaction; returns what records it, sent with the next one."""
         key = self.ledger.key_of(migration)
-        with _statements(migrations, migration) as (first, statements):
+        quoting = quoting_of(cur.connection)
+        with _statements(migrations, migration, quoting) as (first, statements):
             self._begin(cur, migration, previous, first)
             self.progress.started(migration, index, total)
             started = time.monotonic()
@@ -229,7 +237,7 @@ class Migrator:
                         pass
                     count += 1
                     self.progress.statement(migration, statement, time.monotonic() - started)
-                for check in migrations.verify_statements(migration):
+                for check in migrations.verify_statements(migration, quoting):
                     statement = check
                     cur.execute(check.text)
                     row = cur.fetchone()
@@ -433,15 +441,16 @@ class _VerifyFailed(Exception):
 
 @contextmanager
 def _statements(
-    migrations: MigrationSet, migration: Migration
+    migrations: MigrationSet, migration: Migration, quoting: Callable[[], Quoting]
 ) -> Iterator[tuple[Statement | None, Iterator[Statement]]]:
     """The first statement (it decides how the ledger row commits) and the rest. A file too
-    large to keep in memory is split on a second thread, ahead of the server. A file error
-    in the first statement surfaces where the statements are run, so that the previous
-    migration is recorded as applied first."""
-    statements = migrations.statements(migration)
+    large to keep in memory is split on a second thread, ahead of the server, except past a
+    statement that may change sql_mode: what follows it is split once the server ran it. A
+    file error in the first statement surfaces where the statements are run, so that the
+    previous migration is recorded as applied first."""
+    statements = migrations.statements(migration, quoting)
     if migration.content is None:
-        statements = read_ahead(statements)
+        statements = read_ahead(statements, pause_after=lambda s: may_change_quoting(s.text))
     try:
         first = next(statements, None)
     except MigrationFileError as exc:

@@ -11,12 +11,12 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.errors import MigrationFileError, UsageError
-from runner.sqlsplit import Statement, split_lines
+from runner.sqlsplit import Quoting, Statement, split_lines
 
 VERIFY_SUFFIX = ".verify.sql"
 KEEP_IN_MEMORY = 1 << 20  # bytes; larger migrations are streamed from disk
@@ -89,14 +89,19 @@ class MigrationSet:
                 return migration
         raise UsageError(f"no migration with version {version} in {self.directory}")
 
-    def statements(self, migration: Migration) -> Iterator[Statement]:
-        """The statements of `migration`, placeholders replaced, streamed line by line."""
-        return split_lines(self._lines(migration.path, migration.content), migration.filename)
+    def statements(
+        self, migration: Migration, quoting: Callable[[], Quoting] = Quoting
+    ) -> Iterator[Statement]:
+        """The statements of `migration`, placeholders replaced, streamed line by line; `quoting`
+        tells the splitter what the server reports (see sqlsplit.Splitter)."""
+        return split_lines(self._lines(migration.path, migration.content), migration.filename, quoting)
 
-    def verify_statements(self, migration: Migration) -> list[Statement]:
+    def verify_statements(
+        self, migration: Migration, quoting: Callable[[], Quoting] = Quoting
+    ) -> Iterator[Statement]:
         if migration.verify_path is None:
-            return []
-        return list(split_lines(self._lines(migration.verify_path), migration.verify_path.name))
+            return iter(())
+        return split_lines(self._lines(migration.verify_path), migration.verify_path.name, quoting)
 
     def _lines(self, path: Path, content: bytes | None = None) -> Iterator[str]:
         for lineno, raw in enumerate(_raw_lines(path, content), 1):

@@ -10,7 +10,11 @@ same statement texts from `deploycheck migrate` as from `mariadb < file`:
   start) changes the terminator; the terminator ends a statement anywhere
   outside quotes and comments, also inside `/*! */` executable comments;
 - '...', "..." take backslash escapes, `...` does not; a backslash at the end of
-  a line is dropped, as the client does;
+  a line is dropped, as the client does. Like the client, the splitter follows
+  the server's status flags: under sql_mode NO_BACKSLASH_ESCAPES no quote takes
+  escapes, under ANSI_QUOTES (MariaDB reports it) "..." takes none. The flags are
+  read again after every statement, because a statement may change sql_mode for
+  the rest of the file, the rest of its own line included;
 - `#` and `-- ` comments (and `--` opening a statement) run to the end of the
   line and are not sent; `/* */` comments are not sent (a space stands in for
   them), `/*! */`, `/*M! */` and `/*+ */` are sent;
@@ -24,8 +28,9 @@ that has it, rather than being run differently from the client.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from runner.errors import MigrationFileError
@@ -71,32 +76,71 @@ class Statement:
     text: str
 
 
-class _Run:
+# Server status flags the client reads after every statement (mysql_com.h).
+NO_BACKSLASH_ESCAPES = 0x0200
+ANSI_QUOTES = 0x8000  # MariaDB only; MySQL servers never set it
+
+
+@dataclass(frozen=True, slots=True)
+class Quoting:
+    """How the client reads quotes: it follows the server's sql_mode, as reported in the
+    status flags of the last reply."""
+
+    backslash_escapes: bool = True  # off under NO_BACKSLASH_ESCAPES
+    ansi_quotes: bool = False  # "..." is an identifier: no escapes inside
+
+    @classmethod
+    def from_server_status(cls, status: int) -> Quoting:
+        return cls(not status & NO_BACKSLASH_ESCAPES, bool(status & ANSI_QUOTES))
+
+    def escapes(self, quote: str) -> bool:
+        """Whether a backslash escapes the next character inside `quote`."""
+        if quote == "`" or not self.backslash_escapes:
+            return False
+        return not (quote == '"' and self.ansi_quotes)
+
+
+def may_change_quoting(text: str) -> bool:
+    """Whether running `text` may change how the client reads quotes in what follows: only an
+    assignment to sql_mode can, or dynamic SQL (stored routines restore the caller's
+    sql_mode). Lets a splitter that runs ahead of the server know where to wait."""
+    lowered = text.lower()
+    return "sql_mode" in lowered or "execute" in lowered
+
+
+@functools.cache
+def _run_pattern(delimiter: str, quoting: Quoting) -> re.Pattern[str]:
     """Regex that consumes, in one C-level match, a run of text holding nothing the splitter
     must look at: plain characters and complete one-line strings. Keeps a 250 MB dump of
     extended INSERTs from going through Python one character at a time."""
+    first = delimiter[0]
+    lone = [alt for char, alt in (("-", r"-(?!-)"), ("/", r"/(?!\*)")) if char != first]
+    strings = [rf"{q}(?:[^{q}\\]++|\\.)*+{q}" if quoting.escapes(q) else rf"{q}[^{q}]*+{q}" for q in _QUOTES]
+    return re.compile(
+        rf"""(?:[^'"`\\#/\-{re.escape(first)}]++|"""
+        + "|".join(strings)
+        + "".join(f"|{alt}" for alt in lone)
+        + ")*+"
+    )
 
-    def __init__(self, delimiter: str) -> None:
-        first = delimiter[0]
-        lone = [alt for char, alt in (("-", r"-(?!-)"), ("/", r"/(?!\*)")) if char != first]
-        self.pattern = re.compile(
-            rf"""(?:[^'"`\\#/\-{re.escape(first)}]++"""
-            r"""|'(?:[^'\\]++|\\.)*+'|"(?:[^"\\]++|\\.)*+"|`[^`]*+`"""
-            + "".join(f"|{alt}" for alt in lone)
-            + ")*+"
-        )
 
-
-_STRING_STOP = {"'": re.compile(r"['\\]"), '"': re.compile(r'["\\]'), "`": re.compile(r"`")}
+@functools.cache
+def _string_stop(quote: str, quoting: Quoting) -> re.Pattern[str]:
+    """Where the inside of an open `quote` may end: at the quote, or at an escaping backslash."""
+    return re.compile(f"[{quote}\\\\]" if quoting.escapes(quote) else quote)
 
 
 class Splitter:
-    """Feed lines, get statements; state (delimiter, open quote or comment) carries across lines."""
+    """Feed lines, get statements; state (delimiter, open quote or comment) carries across lines.
+    `quoting` is asked before the first statement and again each time the caller comes back for
+    the next one, by then having run the last: the answer must be what the server reports now."""
 
-    def __init__(self, source: str = "<sql>") -> None:
+    def __init__(self, source: str = "<sql>", quoting: Callable[[], Quoting] = Quoting) -> None:
         self.source = source
         self.delimiter = ";"
-        self._run = _Run(";")
+        self._quoting_now = quoting
+        self._quoting = quoting()
+        self._run = _run_pattern(";", self._quoting)
         self._parts: list[str] = []
         self._size = 0
         self._blank = True
@@ -107,28 +151,25 @@ class Splitter:
 
     # -- public -------------------------------------------------------------
 
-    def feed(self, line: str, lineno: int) -> list[Statement]:
-        """Process one line (without its newline); return the statements it completed."""
-        out: list[Statement] = []
+    def feed(self, line: str, lineno: int) -> Iterator[Statement]:
+        """Process one line (without its newline); yield the statements it completes, each
+        before the rest of the line is read."""
         if lineno == 1 and line.startswith("\ufeff"):
             line = line[1:]
         if not self._size and not self._in_string and not self._ml_comment:
             command = self._line_command(line)
             if command is not None:
                 self._client_command(command, line, lineno)
-                return out
-        self._add_line(line, lineno, out)
-        return out
+                return
+        yield from self._add_line(line, lineno)
 
-    def finish(self) -> list[Statement]:
+    def finish(self) -> Iterator[Statement]:
         """End of input: the client sends what is left even without a terminator."""
-        out: list[Statement] = []
-        self._emit(out, self._start_line, terminated=False)
-        return out
+        yield from self._emit(self._start_line, terminated=False)
 
     # -- the client's add_line() --------------------------------------------
 
-    def _add_line(self, line: str, lineno: int, out: list[Statement]) -> None:
+    def _add_line(self, line: str, lineno: int) -> Iterator[Statement]:
         if not line and not self._size:
             return
         pending: list[str] = []  # characters of this line not yet moved to the statement
@@ -145,7 +186,7 @@ class Splitter:
                 i = self._string_body(line, i, pending)
                 continue
             if not self._ml_comment and not need_space:
-                end = self._run.pattern.match(line, i).end()
+                end = self._run.match(line, i).end()
                 if end > i:
                     pending.append(line[i:end])
                     i = end
@@ -160,7 +201,7 @@ class Splitter:
                     continue
                 if line[i] in "gG":
                     self._flush(pending, lineno)
-                    self._emit(out, lineno, terminated=False)
+                    yield from self._emit(lineno, terminated=False)
                     i += 1
                     continue
                 raise MigrationFileError(
@@ -170,7 +211,7 @@ class Splitter:
             if not self._ml_comment and line.startswith(delimiter, i):
                 i += len(delimiter)
                 self._flush(pending, lineno)
-                self._emit(out, lineno)
+                yield from self._emit(lineno)
                 continue
             if not self._ml_comment and (
                 c == "#"
@@ -212,7 +253,7 @@ class Splitter:
     def _string_body(self, line: str, i: int, pending: list[str]) -> int:
         """Copy the inside of an open quote up to and including its end (or the line's end)."""
         quote = self._in_string
-        match = _STRING_STOP[quote].search(line, i)
+        match = _string_stop(quote, self._quoting).search(line, i)
         if match is None:
             pending.append(line[i:])
             return len(line)
@@ -244,8 +285,9 @@ class Splitter:
         self._blank = True
         self._start_line = 0
 
-    def _emit(self, out: list[Statement], lineno: int, *, terminated: bool = True) -> None:
-        """Send the statement (the client's com_go); only a terminated one may be a client command."""
+    def _emit(self, lineno: int, *, terminated: bool = True) -> Iterator[Statement]:
+        """Send the statement (the client's com_go); only a terminated one may be a client command.
+        Once the caller comes back, the server has run it: read its quoting again."""
         text = "".join(self._parts).rstrip(_NOT_GRAPH)
         start = self._start_line or lineno
         self._reset()
@@ -262,7 +304,11 @@ class Splitter:
                 )
             )
         self._count += 1
-        out.append(Statement(self._count, start, text))
+        yield Statement(self._count, start, text)
+        quoting = self._quoting_now()
+        if quoting != self._quoting:
+            self._quoting = quoting
+            self._run = _run_pattern(self.delimiter, quoting)
 
     # -- the client's read_and_execute()/find_command() for a whole line ----
 
@@ -286,7 +332,7 @@ class Splitter:
         if "\\" in argument:
             raise MigrationFileError(f"{self.source}:{lineno}: DELIMITER cannot contain a backslash")
         self.delimiter = argument
-        self._run = _Run(argument)
+        self._run = _run_pattern(argument, self._quoting)
 
 
 _NOT_GRAPH = "".join(chr(c) for c in range(33)) + "\x7f"
@@ -320,9 +366,11 @@ def _command_argument(line: str) -> str:
     return rest.split(" ", 1)[0].rstrip(_SPACE)
 
 
-def split_lines(lines: Iterable[str], source: str = "<sql>") -> Iterator[Statement]:
-    """Statements of `lines` (each without its newline), streamed."""
-    splitter = Splitter(source)
+def split_lines(
+    lines: Iterable[str], source: str = "<sql>", quoting: Callable[[], Quoting] = Quoting
+) -> Iterator[Statement]:
+    """Statements of `lines` (each without its newline), streamed; see Splitter for `quoting`."""
+    splitter = Splitter(source, quoting)
     for lineno, line in enumerate(lines, 1):
         yield from splitter.feed(line, lineno)
     yield from splitter.finish()

@@ -350,6 +350,30 @@ def test_streamed_migrations_apply_in_order_and_stop_at_a_file_error(project, mo
     assert states(project) == {"V1__base.sql": "applied", "V2__client_command.sql": "pending"}
 
 
+# After NO_BACKSLASH_ESCAPES, 'a\' is a whole string, so each line holds two statements: read with
+# backslash escapes, as before the SET, the quote would run on to the next line.
+_NO_ESCAPES = (
+    TRAIL
+    + "SET sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES'); INSERT INTO trail (v) VALUES ('a\\');\n"
+    + "INSERT INTO trail (v) VALUES ('b\\'); INSERT INTO trail (v) VALUES ('c');\n"
+)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "streamed"])
+def test_statements_after_a_sql_mode_change_split_as_the_server_now_reads_quotes(
+    project, monkeypatch, streamed
+) -> None:
+    """The client reads quotes as the server's sql_mode says, from the statement after the one
+    that changed it; so must the engine, also when it splits ahead on a second thread."""
+    if streamed:
+        monkeypatch.setattr(migration_files, "KEEP_IN_MEMORY", 10)
+    filler = "".join(f"INSERT INTO trail (v) VALUES ('{n}');\n" for n in range(20))  # read-ahead runs ahead
+    project.add("V1__no_escapes.sql", _NO_ESCAPES.replace(TRAIL, TRAIL + filler))
+    project.migrator().migrate()
+    assert trail(project)[20:] == ["a\\", "b\\", "c"]
+    assert states(project) == {"V1__no_escapes.sql": "applied"}
+
+
 def test_file_error_in_the_first_statement_still_records_the_previous_migration(project) -> None:
     project.add("V1__base.sql", TRAIL)
     project.add("V2__client_command.sql", "source more.sql\nINSERT INTO trail (v) VALUES ('b');\n")

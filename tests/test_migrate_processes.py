@@ -145,7 +145,15 @@ def test_dry_run_prints_statements_and_writes_nothing(project: Project) -> None:
     assert result.returncode == 0, result.stderr
     assert "CREATE TABLE t (id INT) ENGINE=InnoDB;" in result.stdout
     assert "-- statement 2, line 3\nINSERT INTO t VALUES (1);" in result.stdout
+    assert "may change sql_mode" not in result.stdout
     assert project.query("SHOW TABLES") == []
+
+
+def test_dry_run_says_where_a_sql_mode_change_may_split_the_rest_differently(project: Project) -> None:
+    project.add("V1__mode.sql", "SET sql_mode = 'NO_BACKSLASH_ESCAPES';\nSELECT 1;\n")
+    result = project.cli("migrate", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "SET sql_mode = 'NO_BACKSLASH_ESCAPES';\n-- (may change sql_mode" in result.stdout
 
 
 def test_repair_asks_first_and_yes_applies(project: Project) -> None:

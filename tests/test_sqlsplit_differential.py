@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.mariadb_server import MariaDBServer, find_binary
-from runner.sqlsplit import split_sql
+from runner.sqlsplit import Quoting, split_lines
 
 CORPUS = sorted((Path(__file__).parent / "sql_corpus").glob("*.sql"))
 
@@ -45,7 +45,32 @@ def _fresh(admin, name: str) -> None:
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.name for p in CORPUS])
 def test_runner_sends_what_the_client_sends(path: Path, mariadb: MariaDBServer, logging_admin) -> None:
-    admin = logging_admin
+    from_client, from_runner = _both_logs(path, mariadb, logging_admin)
+    assert from_client, "the client ran nothing: the comparison would prove nothing"
+    assert from_runner == from_client
+
+
+def test_runner_reads_quotes_as_the_server_global_sql_mode_says(
+    tmp_path: Path, mariadb: MariaDBServer, logging_admin
+) -> None:
+    """The mode a session starts with comes in the handshake, before any statement ran."""
+    path = tmp_path / "global_mode.sql"
+    path.write_text("SELECT 'a\\'; SELECT 'b';\nSELECT \"c\\\"; SELECT 'd';\n")
+    with logging_admin.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.sql_mode")
+        (before,) = cur.fetchone()
+        cur.execute("SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES')")
+    try:
+        from_client, from_runner = _both_logs(path, mariadb, logging_admin)
+    finally:
+        with logging_admin.cursor() as cur:
+            cur.execute("SET GLOBAL sql_mode = %s", (before,))
+    assert from_client == ["SELECT 'a\\'", "SELECT 'b'", 'SELECT "c\\"', "SELECT 'd'"]
+    assert from_runner == from_client
+
+
+def _both_logs(path: Path, mariadb: MariaDBServer, admin) -> tuple[list[str], list[str]]:
+    """What the server logged from `mariadb < path`, and from the runner's statements of it."""
     admin_id = admin.thread_id()
 
     _fresh(admin, "diff_client")
@@ -71,12 +96,14 @@ def test_runner_sends_what_the_client_sends(path: Path, mariadb: MariaDBServer, 
     with admin.cursor() as cur:
         cur.execute("TRUNCATE mysql.general_log")
     with runner.cursor() as cur:
-        for statement in split_sql(path.read_text(encoding="utf-8"), path.name):
+        # As the engine does: the splitter follows the quoting the server reports after each statement.
+        lines = path.read_text(encoding="utf-8").split("\n")
+        for statement in split_lines(
+            lines, path.name, lambda: Quoting.from_server_status(runner.server_status)
+        ):
             cur.execute(statement.text)
             while cur.nextset():
                 pass
     from_runner = _logged(admin, {runner.thread_id()}, admin_id)
     runner.close()
-
-    assert from_client, "the client ran nothing: the comparison would prove nothing"
-    assert from_runner == from_client
+    return from_client, from_runner
