@@ -1,6 +1,6 @@
 """Benchmarks of the migration engine against its peers, each measured in the same run.
 
-    python bench/bench_migrate.py tiny   [--count 1000] [--repeat 3] [--durable]
+    python bench/bench_migrate.py tiny   [--count 1000] [--repeat 3] [--durable] [--floor]
     python bench/bench_migrate.py large  [--mb 250]
     python bench/bench_migrate.py status [--count 1000] [--repeat 5]
 
@@ -108,9 +108,10 @@ def make_tiny(work: Path, count: int) -> tuple[Path, Path, Path, Path]:
     return ours, dbmate, yoyo, concatenated
 
 
-def bench_tiny(work: Path, count: int, repeat: int, durable: bool = False) -> None:
+def bench_tiny(work: Path, count: int, repeat: int, durable: bool = False, floor: bool = False) -> None:
     """`durable`: the server's default innodb_flush_log_at_trx_commit=1 (every commit reaches the
-    disk, as on a production server) instead of the test servers' 2."""
+    disk, as on a production server) instead of the test servers' 2. `floor`: add the row of
+    bench/pymysql_floor.py, deploycheck's round trips without any of its work."""
     ours, dbmate_dir, yoyo_dir, concatenated = make_tiny(work, count)
     dbmate = shutil.which("dbmate")
     yoyo = shutil.which("yoyo")
@@ -124,6 +125,17 @@ def bench_tiny(work: Path, count: int, repeat: int, durable: bool = False) -> No
             None,
         ),
     }
+    if floor:
+        tools["pymysql floor (deploycheck's round trips only)"] = (
+            lambda srv, db: [
+                sys.executable,
+                str(ROOT / "bench" / "pymysql_floor.py"),
+                str(srv.socket),
+                db,
+                str(ours),
+            ],
+            None,
+        )
     if dbmate:
         tools["dbmate up"] = (
             lambda srv, db: [
@@ -269,6 +281,9 @@ def main() -> None:
     parser.add_argument(
         "--durable", action="store_true", help="tiny: innodb_flush_log_at_trx_commit=1, the server default"
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="tiny: add the pymysql floor row (bench/pymysql_floor.py)"
+    )
     parser.add_argument("--work", type=Path, help="keep generated files here (default: a temp dir)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))
@@ -276,7 +291,7 @@ def main() -> None:
     with MariaDBServer(work / "server") as server:
         print(f"server: mariadbd {server_version(server)}; {os.cpu_count()} cores; work dir {work}")
         if args.which == "tiny":
-            bench_tiny(work, args.count, args.repeat, args.durable)
+            bench_tiny(work, args.count, args.repeat, args.durable, args.floor)
         elif args.which == "large":
             bench_large(server, work, args.mb, args.repeat)
         else:

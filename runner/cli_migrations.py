@@ -59,7 +59,7 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             for statement in migrations.statements(migration, lambda: quoting):
                 print(f"-- statement {statement.number}, line {statement.line}", file=out)
                 print(f"{statement.text};", file=out)
-                if may_change_quoting(statement.text):
+                if may_change_quoting(statement):
                     print(
                         "-- (may change sql_mode: a dry run splits what follows as the server reads "
                         "quotes now; migrate follows the change)",

@@ -450,7 +450,7 @@ def _statements(
     previous migration is recorded as applied first."""
     statements = migrations.statements(migration, quoting)
     if migration.content is None:
-        statements = read_ahead(statements, pause_after=lambda s: may_change_quoting(s.text))
+        statements = read_ahead(statements, pause_after=may_change_quoting)
     try:
         first = next(statements, None)
     except MigrationFileError as exc:

@@ -69,11 +69,13 @@ _CLIENT_COMMANDS = {
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """One statement as the server will receive it; `line` is where it starts in the file."""
+    """One statement as the server will receive it; `line` is where it starts in the file,
+    `delimiter` the one in force (under `;` no statement holds a `;` outside quotes)."""
 
     number: int
     line: int
     text: str
+    delimiter: str = ";"
 
 
 # Server status flags the client reads after every statement (mysql_com.h).
@@ -100,11 +102,16 @@ class Quoting:
         return not (quote == '"' and self.ansi_quotes)
 
 
-def may_change_quoting(text: str) -> bool:
-    """Whether running `text` may change how the client reads quotes in what follows: only an
-    assignment to sql_mode can, or dynamic SQL (stored routines restore the caller's
+_ONE_INSERT = re.compile(r"(?:INSERT|REPLACE)\b", re.IGNORECASE)
+
+
+def may_change_quoting(statement: Statement) -> bool:
+    """Whether running `statement` may change how the client reads quotes in what follows: only
+    an assignment to sql_mode can, or dynamic SQL (stored routines restore the caller's
     sql_mode). Lets a splitter that runs ahead of the server know where to wait."""
-    lowered = text.lower()
+    if statement.delimiter == ";" and _ONE_INSERT.match(statement.text):
+        return False  # a single INSERT, however large its data: it sets no session variable
+    lowered = statement.text.lower()
     return "sql_mode" in lowered or "execute" in lowered
 
 
@@ -304,7 +311,7 @@ class Splitter:
                 )
             )
         self._count += 1
-        yield Statement(self._count, start, text)
+        yield Statement(self._count, start, text, self.delimiter)
         quoting = self._quoting_now()
         if quoting != self._quoting:
             self._quoting = quoting

@@ -359,18 +359,34 @@ _NO_ESCAPES = (
 )
 
 
-@pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "streamed"])
+# The same change made by the second statement of a packet that starts with an INSERT.
+_NO_ESCAPES_AFTER_AN_INSERT = _NO_ESCAPES.replace(
+    "SET sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES'); ",
+    "DELIMITER //\nINSERT INTO trail (v) VALUES ('x'); SET sql_mode = CONCAT(@@sql_mode, "
+    "',NO_BACKSLASH_ESCAPES')//\nDELIMITER ;\n",
+)
+
+
+@pytest.mark.parametrize(
+    ("streamed", "content", "expected"),
+    [
+        (False, _NO_ESCAPES, ["a\\", "b\\", "c"]),
+        (True, _NO_ESCAPES, ["a\\", "b\\", "c"]),
+        (True, _NO_ESCAPES_AFTER_AN_INSERT, ["x", "a\\", "b\\", "c"]),
+    ],
+    ids=["in-memory", "streamed", "streamed-after-an-insert"],
+)
 def test_statements_after_a_sql_mode_change_split_as_the_server_now_reads_quotes(
-    project, monkeypatch, streamed
+    project, monkeypatch, streamed, content, expected
 ) -> None:
     """The client reads quotes as the server's sql_mode says, from the statement after the one
     that changed it; so must the engine, also when it splits ahead on a second thread."""
     if streamed:
         monkeypatch.setattr(migration_files, "KEEP_IN_MEMORY", 10)
     filler = "".join(f"INSERT INTO trail (v) VALUES ('{n}');\n" for n in range(20))  # read-ahead runs ahead
-    project.add("V1__no_escapes.sql", _NO_ESCAPES.replace(TRAIL, TRAIL + filler))
+    project.add("V1__no_escapes.sql", content.replace(TRAIL, TRAIL + filler))
     project.migrator().migrate()
-    assert trail(project)[20:] == ["a\\", "b\\", "c"]
+    assert trail(project)[20:] == expected
     assert states(project) == {"V1__no_escapes.sql": "applied"}
 
 

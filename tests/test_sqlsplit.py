@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runner.errors import MigrationFileError
-from runner.sqlsplit import split_lines, split_sql
+from runner.sqlsplit import Statement, may_change_quoting, split_lines, split_sql
 
 
 def texts(sql: str) -> list[str]:
@@ -98,3 +98,19 @@ def test_streaming_holds_only_the_current_statement() -> None:
     first = next(iter(split_lines(lines())))
     assert first.text == "INSERT INTO t VALUES (1)"
     assert len(consumed) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "delimiter", "may"),
+    [
+        ("SET sql_mode = ''", ";", True),
+        ("/*!40101 SET SQL_MODE=@OLD_SQL_MODE */", ";", True),
+        ("SET @@SESSION.Sql_Mode = 'ANSI_QUOTES'", ";", True),
+        ("EXECUTE stmt", ";", True),
+        ("CREATE TABLE t (i INT)", ";", False),
+        ("INSERT INTO notes VALUES ('set sql_mode = here is only data')", ";", False),
+        ("insert into t values (1); SET sql_mode = ''", "//", True),
+    ],
+)
+def test_which_statements_may_change_how_quotes_are_read(text: str, delimiter: str, may: bool) -> None:
+    assert may_change_quoting(Statement(1, 1, text, delimiter)) is may
