@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dns.exception
+import dns.message
 import dns.resolver
 import spf
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -72,7 +73,11 @@ def _pyspf_uses(res: dns.resolver.Resolver) -> Iterator[None]:
             answer = res.resolve(name, qtype)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
-        except (dns.resolver.NoNameservers, dns.exception.Timeout) as exc:
+        except dns.resolver.NoNameservers as exc:
+            if _only_cname_loops(exc):
+                return []
+            raise spf.TempError(f"DNS {exc}") from None
+        except dns.exception.Timeout as exc:
             raise spf.TempError(f"DNS {exc}") from None
         out = []
         for rdata in answer:
@@ -94,14 +99,28 @@ def _pyspf_uses(res: dns.resolver.Resolver) -> Iterator[None]:
             spf.DNSLookup = saved
 
 
+def _only_cname_loops(exc: dns.resolver.NoNameservers) -> bool:
+    """Whether every server answered, with a CNAME chain that loops. dnspython, which follows
+    the chain, calls that a failed server; pyspf, which expects to follow CNAMEs itself,
+    reads a loop as no data (RFC 7208 5.5: such a name is skipped, not a temperror)."""
+    errors = exc.kwargs.get("errors") or []
+    return bool(errors) and all(isinstance(error[3], dns.message.ChainTooLong) for error in errors)
+
+
 def spf_records(res: dns.resolver.Resolver, domain: str) -> list[str]:
     return [t for t in lookup(res, domain, "TXT") if t.lower().startswith("v=spf1")]
 
 
 def spf_result(res: dns.resolver.Resolver, domain: str, ip: str) -> tuple[str, str]:
     """(result, explanation) of RFC 7208 evaluation for mail from `domain` sent by `ip`."""
+    return spf_check(res, ip, f"postmaster@{domain}", domain)
+
+
+def spf_check(res: dns.resolver.Resolver, ip: str, sender: str, helo: str) -> tuple[str, str]:
+    """(result, explanation) of RFC 7208 check_host() as a receiver runs it for `sender`
+    (empty: the null sender, checked as postmaster@`helo`)."""
     with _pyspf_uses(res):
-        result, explanation = spf.check2(i=ip, s=f"postmaster@{domain}", h=domain)
+        result, explanation = spf.check2(i=ip, s=sender, h=helo)
     return result, explanation
 
 

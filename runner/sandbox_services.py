@@ -55,13 +55,14 @@ class ZoneResolver(BaseResolver):
 
 
 class ZoneServer:
-    """A dnslib server on a loopback UDP port answering from a ZoneResolver."""
+    """A dnslib server on a loopback UDP port answering from a ZoneResolver, or from `resolver`
+    (one that raises dnslib's DNSError sends no reply: a timeout)."""
 
-    def __init__(self) -> None:
+    def __init__(self, resolver: BaseResolver | None = None) -> None:
         self.zone = ZoneResolver()
         self.port = free_port()
         quiet = DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data")
-        self._server = DNSServer(self.zone, port=self.port, address="127.0.0.1", logger=quiet)
+        self._server = DNSServer(resolver or self.zone, port=self.port, address="127.0.0.1", logger=quiet)
         self._running = False
 
     def start(self) -> None:
