@@ -6,7 +6,9 @@ import os
 import shutil
 import subprocess
 import tempfile
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from isal import igzip
@@ -23,29 +25,75 @@ class BackupFailed(DeploycheckError):
     """The manual backup could not be taken or did not verify; nothing was left behind."""
 
 
-def take_backup(profile: Profile, now: datetime | None = None) -> Path:
-    """Dump every configured database (or the profile's one) into the backup folder."""
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def take_backup(
+    profile: Profile,
+    *,
+    clock: Callable[[], datetime] = _now,
+    sleep: Callable[[float], None] = time.sleep,
+    on_wait: Callable[[str], None] | None = None,
+) -> Path:
+    """Dump the profile's database into the backup folder, named for the minute it started."""
     if profile.backups is None or profile.database is None:
         raise UsageError(f"{profile.path}: backups and database sections are required for a backup")
     source = open_source(profile.backups)
     if not isinstance(source, LocalSource):
         raise UsageError(f"backups.source: {source} is remote; `backups now` writes only to a local folder")
-    directory = source.directory
-    stamp = (now or datetime.now(UTC)).astimezone(zone(profile.backups)).strftime("%Y%m%d%H%M")
+    started = clock().astimezone(zone(profile.backups))
     db = profile.database
-    final = directory / f"{stamp}.{db.name}.sql.gz"  # the name fradelg/mysql-cron-backup gives its dumps
-    partial = directory / f".{final.name}.partial"
-    if final.exists():
-        raise BackupFailed(f"{final} exists already; wait a minute and run again")
+    partial = source.directory / f".{started:%Y%m%d%H%M%S}.{db.name}.sql.gz.partial"
     try:
         dump_to(db, partial)
         checked = check_backup(partial, profile.backups.required_tables)
         if not checked.is_intact:
             raise BackupFailed(f"the new backup did not verify: {checked.describe()}")
-        partial.rename(final)
-        return final
+        return _publish(partial, f"{db.name}.sql.gz", started, clock, sleep, on_wait)
     finally:
         partial.unlink(missing_ok=True)
+
+
+_MINUTES_TRIED = 5
+
+
+def _publish(
+    partial: Path,
+    suffix: str,
+    started: datetime,
+    clock: Callable[[], datetime],
+    sleep: Callable[[float], None],
+    on_wait: Callable[[str], None] | None,
+) -> Path:
+    """Give the verified dump fradelg/mysql-cron-backup's name, `YYYYMMDDHHMM.<db>.sql.gz`, for
+    the minute it started; never over an existing backup. That name has minute resolution: when
+    it is taken (a second run, or the cron job, in the same minute), the next minute's is used,
+    once that minute has come (a name in the future would pass for a newer backup)."""
+    minute = started.replace(second=0, microsecond=0)
+    for _ in range(_MINUTES_TRIED):
+        final = partial.parent / f"{minute:%Y%m%d%H%M}.{suffix}"
+        ahead = (minute - clock()).total_seconds()
+        if ahead > 0:
+            if on_wait is not None:
+                on_wait(
+                    f"a backup of this minute exists already; waiting {ahead:.0f} s to name this one {final.name}"
+                )
+            sleep(ahead)
+        try:
+            os.link(partial, final)  # fails if the name exists, unlike rename
+            return final
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links: look, then rename
+            if not final.exists():
+                partial.rename(final)
+                return final
+        minute += timedelta(minutes=1)
+    raise BackupFailed(
+        f"backups named for {_MINUTES_TRIED} minutes from {started:%Y-%m-%d %H:%M} exist already in "
+        f"{partial.parent}; something else writes a backup every minute: look there"
+    )
 
 
 def dump_to(db: Database, target: Path) -> None:

@@ -29,7 +29,9 @@ def cmd_backups(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"{profile.path}: backups: section is required for `deploycheck backups`")
     if args.action == "now":
         print(f"backups now: dumping {describe(profile.database)} into {profile.backups.source}", file=err)
-        print(take_backup(profile), file=out)
+        print(
+            take_backup(profile, on_wait=lambda message: print(f"backups now: {message}", file=err)), file=out
+        )
         return 0
     listing = list_backups(profile.backups)
     if args.action == "list":

@@ -77,7 +77,7 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from runner.backup_now import take_backup  # only migrate with backups needs the dump machinery
 
         progress.info(f"taking a backup into {profile.backups.source} first (--no-backup skips it) ...")
-        progress.info(f"backup written: {take_backup(profile)}")
+        progress.info(f"backup written: {take_backup(profile, on_wait=progress.info)}")
 
     result = migrator.migrate(args.to, before=backup_first)
     if not result.applied:

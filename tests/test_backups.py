@@ -280,6 +280,47 @@ def test_backups_now_writes_a_verified_fradelg_named_dump(target, tmp_path) -> N
     assert preview.returncode == 0 and "table gene" in preview.stdout and "2 rows" in preview.stdout
 
 
+class _FakeTime:
+    """A clock that moves only when slept on."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def clock(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
+
+def test_backup_whose_minute_is_taken_gets_the_next_minutes_name_and_overwrites_nothing(
+    target, tmp_path
+) -> None:
+    """fradelg's names have minute resolution: a second backup in the same minute (or the cron
+    job's) must neither fail nor replace the first."""
+    target.add("V1__t.sql", "CREATE TABLE gene (id INT PRIMARY KEY);\nINSERT INTO gene VALUES (1);\n")
+    target.migrate()
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    _backup_profile(target, folder, required_tables=["gene"])
+    taken = folder / f"202611251000.{target.database}.sql.gz"
+    taken.write_bytes(b"the cron job's backup")
+    fake = _FakeTime(datetime(2026, 11, 25, 10, 0, 20, tzinfo=UTC))
+    said: list[str] = []
+
+    made = take_backup(
+        load_profile(str(target.profile_path)), clock=fake.clock, sleep=fake.sleep, on_wait=said.append
+    )
+
+    assert made.name == f"202611251001.{target.database}.sql.gz"
+    assert fake.slept == [40.0] and "waiting 40 s" in said[0]
+    assert taken.read_bytes() == b"the cron job's backup"
+    assert check_backup(made, ["gene"]).dump.real_tables["gene"].rows == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted([taken.name, made.name])  # no partial left
+
+
 def test_failed_backup_leaves_nothing_behind(target, tmp_path) -> None:
     folder = tmp_path / "backup"
     folder.mkdir()
