@@ -132,7 +132,7 @@ def _fetch_and_delete(cfg: Imap, token: str, timeout_s: float) -> tuple[bytes, f
     context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
     address = f"IMAP {cfg.host}:{cfg.port}"
     try:
-        client = imaplib.IMAP4_SSL(cfg.host, cfg.port, ssl_context=context, timeout=timeout_s)
+        client = _open(cfg, context, timeout_s, address)
     except ssl.SSLCertVerificationError as exc:
         raise MailRefused(f"{address}: TLS certificate not accepted: {exc.verify_message}") from None
     except TimeoutError:
@@ -162,6 +162,29 @@ def _fetch_and_delete(cfg: Imap, token: str, timeout_s: float) -> tuple[bytes, f
     finally:
         with contextlib.suppress(imaplib.IMAP4.error, OSError):
             client.logout()
+
+
+def _open(cfg: Imap, context: ssl.SSLContext, timeout_s: float, address: str) -> imaplib.IMAP4:
+    """A connection encrypted before the login; STARTTLS that the server does not offer is an
+    error, never a reason to log in unencrypted."""
+    if cfg.security == "tls":
+        return imaplib.IMAP4_SSL(cfg.host, cfg.port, ssl_context=context, timeout=timeout_s)
+    client = imaplib.IMAP4(cfg.host, cfg.port, timeout=timeout_s)
+    try:
+        if "STARTTLS" not in client.capabilities:
+            raise MailRefused(
+                f"{address} does not offer STARTTLS (it offers {' '.join(client.capabilities)}); "
+                "deploycheck logs in only over TLS: use its implicit-TLS port with "
+                "smtp.imap.security: tls"
+            )
+        try:
+            client.starttls(ssl_context=context)
+        except imaplib.IMAP4.error as exc:
+            raise MailRefused(f"{address}: STARTTLS refused: {_text(exc)}") from None
+    except BaseException:
+        client.shutdown()
+        raise
+    return client
 
 
 def _poll(client: imaplib.IMAP4, token: str, deadline: float) -> bytes | None:

@@ -145,10 +145,12 @@ class Env(Section):
 
 
 class Imap(Section):
-    """The test recipient's mailbox, read over implicit TLS to confirm delivery."""
+    """The test recipient's mailbox, read over TLS to confirm delivery: implicit TLS (993), or
+    STARTTLS (usually on 143); never a password over an unencrypted connection."""
 
     host: str
     port: int = Field(993, ge=1, le=65535)
+    security: Literal["tls", "starttls"] = "tls"
     user: str
     password: SecretStr
     folder: str = "INBOX"

@@ -37,7 +37,8 @@ def dns_server() -> Iterator[tuple[ZoneResolver, int]]:
 
 @dataclass(frozen=True)
 class Dovecot:
-    port: int
+    port: int  # implicit TLS (with tls=False: plain, and no STARTTLS)
+    starttls_port: int
     ca_file: Path
     user: str
     password: str
@@ -76,7 +77,8 @@ class Dovecot:
 
 
 @contextlib.contextmanager
-def dovecot_server() -> Iterator[Dovecot]:
+def dovecot_server(tls: bool = True) -> Iterator[Dovecot]:
+    """`tls=False`: a server that offers no TLS at all, on `port`."""
     binary = shutil.which("dovecot", path="/usr/sbin:/usr/bin")
     if binary is None:
         raise RuntimeError("dovecot not found: install dovecot-imapd (.ci/run does)")
@@ -103,7 +105,13 @@ def dovecot_server() -> Iterator[Dovecot]:
         f"default_login_user = {me}\n"
         "service imap-login {\n  chroot =\n}\nservice anvil {\n  chroot =\n}\n"
     )
-    port = free_port()
+    port, starttls_port = free_port(), free_port()
+    listeners = (
+        f"inet_listener imap {{\n    port = {starttls_port}\n  }}\n"
+        f"  inet_listener imaps {{\n    port = {port}\n    ssl = yes\n  }}"
+        if tls
+        else f"inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}"
+    )
     (root / "dovecot.conf").write_text(
         textwrap.dedent(f"""\
         base_dir = {root}/run
@@ -111,7 +119,7 @@ def dovecot_server() -> Iterator[Dovecot]:
         log_path = {root}/dovecot.log
         protocols = imap
         listen = 127.0.0.1
-        ssl = required
+        ssl = {"required" if tls else "no"}
         ssl_cert = <{root}/cert.pem
         ssl_key = <{root}/key.pem
         auth_mechanisms = plain login
@@ -126,13 +134,7 @@ def dovecot_server() -> Iterator[Dovecot]:
           args = uid={mail_user} gid={mail_group} home={root}/mail/%u
         }}
         service imap-login {{
-          inet_listener imap {{
-            port = 0
-          }}
-          inet_listener imaps {{
-            port = {port}
-            ssl = yes
-          }}
+          {listeners}
         }}
         """)
         + unprivileged
@@ -143,7 +145,7 @@ def dovecot_server() -> Iterator[Dovecot]:
         )
     try:
         _wait_for_port(port, proc, root)
-        yield Dovecot(port, root / "ca.pem", user, password)
+        yield Dovecot(port, starttls_port if tls else port, root / "ca.pem", user, password)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -22,6 +22,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from runner.mariadb_server import free_port
 from runner.sandbox_services import dkim_key_pair
 from tests.conftest import deploycheck
+from tests.mail_servers import dovecot_server
 
 USER, PASSWORD = "mailer", "Smtp-Secret-Passw0rd"
 SMTP_CHECKS = [
@@ -450,6 +451,26 @@ def test_wrong_imap_password_fails_with_the_servers_reply(mailpath, target, run_
         "[AUTHENTICATIONFAILED] Authentication failed."
     )
     assert "not-the-imap-password" not in json.dumps(run.report) + run.output
+
+
+def test_delivery_is_confirmed_over_imap_starttls(mailpath, target, run_checks, dovecot) -> None:
+    target.data["smtp"]["imap"].update(security="starttls", port=dovecot.starttls_port)
+    target.write_profile()
+    run = delivery_run(target, run_checks)
+    assert run.outcomes("smtp") == dict.fromkeys(SMTP_CHECKS + DELIVERY_CHECKS, "passed"), run.output[-2000:]
+    assert dovecot.count() == 0
+
+
+def test_imap_server_without_starttls_gets_no_password(mailpath, target, run_checks) -> None:
+    with dovecot_server(tls=False) as plain:
+        target.data["smtp"]["imap"].update(security="starttls", port=plain.port)
+        target.write_profile()
+        run = delivery_run(target, run_checks)
+        log = (plain.ca_file.parent / "dovecot.log").read_text()
+    message = run.check("test_test_email_is_delivered")["message"]
+    assert message.startswith(f"IMAP 127.0.0.1:{plain.port} does not offer STARTTLS (it offers IMAP4REV1")
+    assert message.endswith("use its implicit-TLS port with smtp.imap.security: tls")
+    assert "no auth attempts" in log and f"user=<{plain.user}>" not in log  # the server saw no LOGIN
 
 
 def test_smtp_test_confirms_the_delivery(mailpath, target, tmp_path, dovecot) -> None:
