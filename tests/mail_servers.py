@@ -106,12 +106,8 @@ def dovecot_server(tls: bool = True) -> Iterator[Dovecot]:
         "service imap-login {\n  chroot =\n}\nservice anvil {\n  chroot =\n}\n"
     )
     port, starttls_port = free_port(), free_port()
-    listeners = (
-        f"inet_listener imap {{\n    port = {starttls_port}\n  }}\n"
-        f"  inet_listener imaps {{\n    port = {port}\n    ssl = yes\n  }}"
-        if tls
-        else f"inet_listener imap {{\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}"
-    )
+    if not tls:  # plain IMAP on `port`, no implicit-TLS listener
+        port, starttls_port = 0, port
     (root / "dovecot.conf").write_text(
         textwrap.dedent(f"""\
         base_dir = {root}/run
@@ -134,7 +130,13 @@ def dovecot_server(tls: bool = True) -> Iterator[Dovecot]:
           args = uid={mail_user} gid={mail_group} home={root}/mail/%u
         }}
         service imap-login {{
-          {listeners}
+          inet_listener imap {{
+            port = {starttls_port}
+          }}
+          inet_listener imaps {{
+            port = {port}
+            ssl = yes
+          }}
         }}
         """)
         + unprivileged
@@ -144,8 +146,8 @@ def dovecot_server(tls: bool = True) -> Iterator[Dovecot]:
             [binary, "-F", "-c", str(root / "dovecot.conf")], stdout=subprocess.DEVNULL, stderr=stderr
         )
     try:
-        _wait_for_port(port, proc, root)
-        yield Dovecot(port, starttls_port if tls else port, root / "ca.pem", user, password)
+        _wait_for_port(port or starttls_port, proc, root)
+        yield Dovecot(port or starttls_port, starttls_port, root / "ca.pem", user, password)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
