@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_migrate import Measure, deploycheck, fresh_db, make_large, mariadb_client, run
 
-from runner.mariadb_server import MariaDBServer, find_binary
+from runner.backups.dump import find_binary
+from runner.sandbox.mariadb import MariaDBServer
 
 
 def build_dump(work: Path, megabytes: int) -> Path:

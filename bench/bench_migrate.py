@@ -29,7 +29,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner.mariadb_server import MariaDBServer, find_binary  # noqa: E402
+from runner.backups.dump import find_binary  # noqa: E402
+from runner.sandbox.mariadb import MariaDBServer  # noqa: E402
 
 
 @dataclass

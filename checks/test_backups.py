@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 import pytest_html
 
-from runner import backups
-from runner.svg_chart import size_chart
+from runner.backups import schedule
+from runner.report.chart import size_chart
 
 
 @pytest.fixture()
@@ -20,7 +20,7 @@ def database(backup_database, profile):
 
 def test_backup_is_fresh(profile, backup_listing, database, record_detail) -> None:
     """The newest backup is no older than the schedule plus backups.grace_hours allows."""
-    fresh = backups.freshness(backup_listing, database, profile.backups, datetime.now(UTC))
+    fresh = schedule.freshness(backup_listing, database, profile.backups, datetime.now(UTC))
     record_detail("freshness", fresh.describe())
     assert fresh.is_fresh, fresh.describe()
 
@@ -45,7 +45,7 @@ def test_newest_backup_restores_on_mysql(newest_backups, database) -> None:
 
 def test_retention_is_kept(profile, backup_listing, database, record_detail) -> None:
     """At least backups.retention scheduled backups of the database are kept."""
-    kept = backups.retention(backup_listing, database, profile.backups, datetime.now(UTC))
+    kept = schedule.retention(backup_listing, database, profile.backups, datetime.now(UTC))
     record_detail("retention", kept.describe(profile.backups.retention))
     if profile.backups.retention is None:
         pytest.skip(f"backups.retention not configured in profile {profile.name}")
@@ -54,7 +54,7 @@ def test_retention_is_kept(profile, backup_listing, database, record_detail) -> 
 
 def test_backup_size_has_not_dropped(profile, backup_listing, database, extras) -> None:
     """The newest backup is not much smaller than the recent ones (backups.max_size_drop of the median)."""
-    trend = backups.size_trend(backup_listing, database, profile.backups.size_window)
+    trend = schedule.size_trend(backup_listing, database, profile.backups.size_window)
     chart = size_chart(f"backup size of {database}", trend.points)
     if chart:
         extras.append(pytest_html.extras.html(chart))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import dbfacts
+from runner.probes import server_facts
 
 
 def test_database_is_reachable(profile, db, db_facts, record_detail) -> None:
@@ -17,7 +17,7 @@ def test_database_is_reachable(profile, db, db_facts, record_detail) -> None:
 
 def test_server_version_is_supported(profile, db_facts) -> None:
     """Flavor and version lie within the supported ranges (database.versions)."""
-    problem = dbfacts.version_problem(db_facts, profile.database.versions)
+    problem = server_facts.version_problem(db_facts, profile.database.versions)
     assert problem is None, problem
 
 
@@ -47,7 +47,7 @@ def test_time_zone_is_as_configured(profile, db_facts) -> None:
     expected = profile.database.time_zone
     if expected is None:
         pytest.skip(f"database.time_zone not configured in profile {profile.name}")
-    assert dbfacts.zone_matches(db_facts, expected), (
+    assert server_facts.zone_matches(db_facts, expected), (
         f"server time_zone is {db_facts.time_zone!r} (system {db_facts.system_time_zone!r}), expected {expected!r}"
     )
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import pytest
 
-from runner import mail_dns
-from runner.mail_dns import DnsProblem
+from runner.errors import DnsProblem, MailError
+from runner.mail import records
 
 
 def test_one_spf_record(profile, dns_resolver) -> None:
     """The domain publishes exactly one v=spf1 record."""
-    records = mail_dns.spf_records(dns_resolver, profile.dns.domain)
-    assert len(records) == 1, f"{profile.dns.domain}: {len(records)} v=spf1 records, expected exactly one"
+    found = records.spf_records(dns_resolver, profile.dns.domain)
+    assert len(found) == 1, f"{profile.dns.domain}: {len(found)} v=spf1 records, expected exactly one"
 
 
 def test_spf_authorizes_every_relay(profile, dns_resolver, relay_ips, record_detail) -> None:
     """Each outbound relay IP evaluates to pass (syntax, the 10-lookup and 2-void-lookup limits
     are part of the RFC 7208 evaluation)."""
-    results = {ip: mail_dns.spf_result(dns_resolver, profile.dns.domain, ip) for ip in relay_ips}
+    results = {ip: records.spf_result(dns_resolver, profile.dns.domain, ip) for ip in relay_ips}
     record_detail("spf", {ip: result for ip, (result, _) in results.items()})
     bad = [f"{ip}: {result} ({why})" for ip, (result, why) in results.items() if result != "pass"]
     assert not bad, f"SPF of {profile.dns.domain} does not pass for: " + "; ".join(bad)
@@ -28,8 +28,8 @@ def _key(profile, dns_resolver, selector):
     if selector is None:
         pytest.skip(f"dns.dkim_selectors not configured in profile {profile.name}")
     try:
-        return mail_dns.dkim_key(dns_resolver, profile.dns.domain, selector)
-    except (DnsProblem, ValueError) as exc:
+        return records.dkim_key(dns_resolver, profile.dns.domain, selector)
+    except MailError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
@@ -53,8 +53,8 @@ def test_dkim_key_is_2048_bits(profile, dns_resolver, dkim_selector) -> None:
 
 def _dmarc(profile, dns_resolver):
     try:
-        return mail_dns.dmarc(dns_resolver, profile.dns.domain)
-    except (DnsProblem, ValueError) as exc:
+        return records.dmarc(dns_resolver, profile.dns.domain)
+    except MailError as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
@@ -77,14 +77,14 @@ def test_dmarc_policy_enforces(profile, dns_resolver) -> None:
 
 def test_dmarc_report_destinations_are_valid(profile, dns_resolver) -> None:
     """rua/ruf are mailto: URIs, and destinations outside the domain authorize the reports."""
-    problems = mail_dns.report_problems(dns_resolver, profile.dns.domain, _dmarc(profile, dns_resolver))
+    problems = records.report_problems(dns_resolver, profile.dns.domain, _dmarc(profile, dns_resolver))
     assert not problems, "; ".join(problems)
 
 
 def test_mx_records_exist(profile, dns_resolver) -> None:
     """The domain has MX records."""
     try:
-        records = mail_dns.lookup(dns_resolver, profile.dns.domain, "MX")
+        found = records.lookup(dns_resolver, profile.dns.domain, "MX")
     except DnsProblem as exc:
         pytest.fail(str(exc), pytrace=False)
-    assert records, f"{profile.dns.domain}: no MX records"
+    assert found, f"{profile.dns.domain}: no MX records"

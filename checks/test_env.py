@@ -4,7 +4,7 @@ Messages name variables and reasons, never values of secret variables."""
 
 from __future__ import annotations
 
-from runner import envcheck
+from runner.probes import env as envcheck
 
 
 def _listing(findings: list[envcheck.EnvFinding]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.http_probe import json_problems
+from runner.probes.http import json_problems
 
 
 def test_endpoint_answers(http_check, http_result, record_detail) -> None:

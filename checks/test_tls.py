@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from runner import tls_probe
+from runner.probes import tls as tls_probe
 
 
 def test_certificates_are_valid_now(tls_result, record_detail) -> None:

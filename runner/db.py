@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import socket
-import ssl
-from collections.abc import Callable
 from typing import Any
 
 import pymysql
 from pymysql.constants import CLIENT
 
 from runner.errors import TargetUnreachable
-from runner.profile import Database
-from runner.sqlsplit import Quoting
+from runner.profile.model import Database
+from runner.trust import client_context
 
 # Client-side codes meaning "the server could not be reached or went away" (CR_*).
 LOST_CONNECTION = {2002, 2003, 2006, 2013, 2055}
@@ -54,7 +52,7 @@ def connect(
     if cfg.tls is not None and cfg.tls.required:
         # With a context pymysql insists on TLS and verifies certificate and host name;
         # without one (tls.required false) it uses TLS when offered, unverified.
-        kwargs["ssl"] = ssl.create_default_context(cafile=str(cfg.tls.ca) if cfg.tls.ca else None)
+        kwargs["ssl"] = client_context(cfg.tls.ca)
     try:
         conn = pymysql.Connection(**kwargs, defer_connect=True)
         conn.connect(_unix_socket(cfg, timeout_s) if cfg.socket else None)
@@ -90,9 +88,3 @@ def is_connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError) and (
         not exc.args or exc.args[0] in LOST_CONNECTION or isinstance(exc, pymysql.err.InterfaceError)
     )
-
-
-def quoting_of(conn: Any) -> Callable[[], Quoting]:
-    """How the server on `conn` reads quotes now (its sql_mode, from the last reply's status
-    flags), asked anew before each statement is split, as the mysql client does."""
-    return lambda: Quoting.from_server_status(conn.server_status)

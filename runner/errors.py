@@ -1,11 +1,32 @@
 """The one error tree of deploycheck.
 
-Every error carries the exit code the CLI returns for it (DESIGN.md: 1 findings,
-2 bad invocation or invalid profile, 3 target unreachable) and a message that
-names the file, key or object at fault and says what to do next.
+Every error carries the exit code the CLI returns for it (1 findings, 2 bad invocation
+or invalid profile, 3 target unreachable) and a message that names the file, key or
+object at fault and says what to do next. Library errors are converted at the boundary
+(`raise X(...) from None`), so nothing else escapes to the user.
+
+    DeploycheckError                 exit 1
+    ├── UsageError                   exit 2: the command line or its arguments are wrong
+    │   └── ProfileError             the profile cannot be read or does not validate
+    ├── TargetUnreachable            exit 3: the target cannot be reached or refused the login
+    ├── MigrationError
+    │   ├── MigrationFileError       bad name, duplicate version, not UTF-8, bad SQL framing
+    │   ├── MigrationBlocked         the ledger must be repaired first
+    │   ├── MigrationFailed          a statement failed while it was applied
+    │   │   └── VerifyBlockFailed    a verify query returned false
+    │   └── LockTimeout              another migrate holds the lock too long
+    ├── BackupError
+    │   ├── BackupFailed             a backup could not be taken or did not verify
+    │   └── GzipProblem              a named reason a file is not an intact gzip stream
+    └── MailError
+        ├── MailRefused              the relay or mailbox answered, but not as production needs
+        ├── DnsProblem               a lookup gave no answer (nxdomain, servfail, timeout)
+        └── RecordProblem            a published record cannot be used (DKIM key, DMARC)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class DeploycheckError(Exception):
@@ -24,6 +45,12 @@ class ProfileError(UsageError):
     """The profile cannot be read or does not validate."""
 
 
+class TargetUnreachable(DeploycheckError):
+    """The target (database, host, server) could not be reached or refused the login."""
+
+    exit_code = 3
+
+
 class MigrationError(DeploycheckError):
     """Something about the migrations stops `migrate` (a finding, exit 1)."""
 
@@ -40,16 +67,56 @@ class MigrationFailed(MigrationError):
     """A statement or verify query of a migration failed while it was applied."""
 
 
+class VerifyBlockFailed(MigrationFailed):
+    """A query of a migration's verify block returned a false first column."""
+
+    def __init__(self, statement: Any, value: object) -> None:
+        shown = " ".join(statement.text.split())
+        shown = shown if len(shown) <= 120 else shown[:117] + "..."
+        super().__init__(
+            f"verify query {statement.number} returned {value!r}, expected a true first column "
+            f"(line {statement.line}): {shown}"
+        )
+        self.statement = statement
+
+
 class LockTimeout(MigrationError):
     """Another process holds the migration lock for longer than the profile allows."""
 
 
-class MailRefused(DeploycheckError):
+class BackupError(DeploycheckError):
+    """A backup cannot be taken, read or trusted."""
+
+
+class BackupFailed(BackupError):
+    """The manual backup could not be taken or did not verify; nothing was left behind."""
+
+
+class GzipProblem(BackupError):
+    """A named reason (`truncated`, `CRC mismatch`, ...) the file is not an intact gzip stream."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class MailError(DeploycheckError):
+    """Mail as production needs it does not work: relay, mailbox or DNS records."""
+
+
+class MailRefused(MailError):
     """The relay or the mailbox answered, but not as production mail needs: no STARTTLS,
     login refused, a recipient refused, the test email never arrived."""
 
 
-class TargetUnreachable(DeploycheckError):
-    """The target (database, host, server) could not be reached or refused the login."""
+class DnsProblem(MailError):
+    """A lookup that did not give an answer; `kind` is nxdomain, servfail or timeout."""
 
-    exit_code = 3
+    def __init__(self, name: str, kind: str, detail: str) -> None:
+        super().__init__(f"{name}: {kind} ({detail})")
+        self.kind = kind
+
+
+class RecordProblem(MailError):
+    """A published record cannot be used: not exactly one DMARC record, an unreadable DKIM key."""

@@ -23,10 +23,10 @@ import pymysql
 import pytest
 import yaml
 
-from runner.mariadb_server import MariaDBServer, free_port
-from runner.migrate import Migrator, Progress
-from runner.profile import Profile
-from runner.profile_loader import load_profile
+from runner.migrations.engine import Migrator, Progress
+from runner.profile.loader import load_profile
+from runner.profile.model import Profile
+from runner.sandbox.mariadb import MariaDBServer, free_port
 from tests.mail_servers import Dovecot, ZoneResolver, dovecot_server
 from tests.mail_servers import dns_server as start_dns_server
 
@@ -179,7 +179,7 @@ def run_checks(pytester: pytest.Pytester, tmp_path: Path):
             "--rootdir",
             str(ROOT),
             "-p",
-            "runner.pytest_plugin",
+            "runner.suite.plugin",
             "--deploy-profile",
             str(profile),
             "--deploy-report-dir",

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import trustme
 
-from runner.mariadb_server import free_port
-from runner.sandbox_services import ZoneResolver, ZoneServer
+from runner.sandbox.mariadb import free_port
+from runner.sandbox.services import ZoneResolver, ZoneServer
 
 
 @contextlib.contextmanager

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from runner.backup_now import BackupFailed, take_backup
-from runner.backup_source import fetch
-from runner.backup_verify import check_backup, check_in_source
-from runner.backups import freshness, list_backups, retention, size_trend
-from runner.dump_scan import count_rows
-from runner.errors import TargetUnreachable
-from runner.mariadb_server import find_binary
-from runner.profile import Backups
-from runner.profile_loader import load_profile
+from runner.backups.dump import find_binary, take_backup
+from runner.backups.dump_scan import count_rows
+from runner.backups.integrity import check_backup, check_in_source
+from runner.backups.listing import list_backups
+from runner.backups.schedule import freshness, retention, size_trend
+from runner.backups.source import fetch
+from runner.errors import BackupFailed, TargetUnreachable
+from runner.profile.loader import load_profile
+from runner.profile.model import Backups
 from tests.conftest import deploycheck
 
 TRICKY_ROWS = [

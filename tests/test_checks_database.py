@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trustme
 
-from runner.mariadb_server import MariaDBServer
+from runner.sandbox.mariadb import MariaDBServer
 
 DB_CHECKS = [
     "test_database_is_reachable",

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from runner.sandbox_services import dkim_key_pair
+from runner.sandbox.services import dkim_key_pair
 
 RELAY = "192.0.2.10"
 DNS_CHECKS = [

@@ -84,7 +84,7 @@ def test_undone_verify_block_warns_and_fails_only_when_strict(migrated, run_chec
     run = run_checks(migrated.profile_path, "-k", "test_migrations")
     check = run.check("test_verify_blocks_still_hold")
     assert (check["outcome"], check["severity"]) == ("warned", "warning")
-    assert "V1__tables.sql: verify query 1 (line 1) is false" in check["message"]
+    assert "V1__tables.sql: verify query 1 returned 0" in check["message"]
     assert run.exit_code == 0 and run.report["summary"]["warned"] == 1
     strict = run_checks(migrated.profile_path, "-k", "test_migrations", "--deploy-strict")
     assert strict.exit_code == 1 and strict.report["outcome"] == "failed"

@@ -19,8 +19,8 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from runner.mariadb_server import free_port
-from runner.sandbox_services import dkim_key_pair
+from runner.sandbox.mariadb import free_port
+from runner.sandbox.services import dkim_key_pair
 from tests.conftest import deploycheck
 from tests.mail_servers import dovecot_server
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from runner.mariadb_server import free_port
+from runner.sandbox.mariadb import free_port
 
 NOW = datetime.now(UTC)
 TLS_CHECKS = [

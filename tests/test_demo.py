@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.sandbox import FAULTS
+from runner.sandbox.target import FAULTS
 
 pytestmark = pytest.mark.slow
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from runner import migration_files
 from runner.errors import MigrationBlocked, MigrationFailed, MigrationFileError, UsageError
-from runner.migration_status import State
+from runner.migrations import files as migration_files
+from runner.migrations.status import State
 
 TRAIL = "CREATE TABLE IF NOT EXISTS trail (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40));\n"
 

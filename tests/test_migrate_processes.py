@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from runner.mariadb_server import MariaDBServer
+from runner.sandbox.mariadb import MariaDBServer
 from tests.conftest import Project
 
 pytestmark = pytest.mark.slow

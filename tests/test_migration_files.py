@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import migration_files
-from runner.migration_files import discover, version_key
-from runner.profile_loader import load_profile
+from runner.migrations import files as migration_files
+from runner.migrations.files import discover, version_key
+from runner.profile.loader import load_profile
 
 
 @pytest.mark.parametrize("body", [b"", b"a", b"a\n", b"a\r\n", b"a\r\nb", b"a\r", b"x\r\ny\r\n", b"\n\n"])
@@ -41,8 +41,10 @@ def test_example_profiles_validate(tmp_path, monkeypatch) -> None:
     secret = tmp_path / "secret"
     secret.write_text("x")
     monkeypatch.setenv("MYSQL_PASSWORD", "x")
+    (tmp_path / "migrations").mkdir()  # as in the repository: profiles/ beside migrations/
+    (tmp_path / "profiles").mkdir()
     for path in sorted((Path(__file__).parent.parent / "profiles").glob("*.example.yml")):
         text = re.sub(r"/run/secrets/\w+", str(secret), path.read_text())
-        copy = tmp_path / path.name
+        copy = tmp_path / "profiles" / path.name
         copy.write_text(text)
         assert load_profile(str(copy)).name == path.stem

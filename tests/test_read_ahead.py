@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from runner.read_ahead import read_ahead
+from runner.migrations.read_ahead import read_ahead
 
 
 def test_items_arrive_in_order() -> None:

@@ -25,9 +25,9 @@ from dnslib import AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, TXT, A
 from dnslib.dns import DNSError
 from dnslib.server import BaseResolver
 
-from runner.mail_dns import resolver, spf_check
-from runner.profile import Dns
-from runner.sandbox_services import ZoneServer
+from runner.mail.records import resolver, spf_check
+from runner.profile.model import Dns
+from runner.sandbox.services import ZoneServer
 
 SUITE = Path(__file__).parent / "conformance" / "spf" / "rfc7208-tests.yml"
 TIMEOUT_S = 0.3  # how long an unanswered query takes to become a temperror here

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runner.errors import MigrationFileError
-from runner.sqlsplit import Statement, may_change_quoting, split_lines, split_sql
+from runner.migrations.sqlsplit import Statement, may_change_quoting, split_lines, split_sql
 
 
 def texts(sql: str) -> list[str]:

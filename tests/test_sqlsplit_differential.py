@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.mariadb_server import MariaDBServer, find_binary
-from runner.sqlsplit import Quoting, split_lines
+from runner.backups.dump import find_binary
+from runner.migrations.sqlsplit import Quoting, split_lines
+from runner.sandbox.mariadb import MariaDBServer
 
 CORPUS = sorted((Path(__file__).parent / "sql_corpus").glob("*.sql"))
 

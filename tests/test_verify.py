@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from runner.report import SCHEMA_PATH
+from runner.report.model import SCHEMA_PATH
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,98 @@
+"""`deploycheck backups list|verify|preview|now`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TextIO
+
+from runner.backups.integrity import BackupCheck, check_backup, check_in_source
+from runner.backups.listing import BackupListing, fmt, list_backups
+from runner.backups.source import fetch
+from runner.errors import UsageError
+
+
+def cmd_backups(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.extra:
+        if args.file is not None or len(args.extra) > 1 or args.extra[0].startswith("-"):
+            raise UsageError(f"unrecognized arguments: {' '.join(args.extra)}")
+        args.file = args.extra[0]
+    if args.action in ("verify", "preview") and args.file and Path(args.file).is_file() and not args.profile:
+        return _show_backup(check_backup(Path(args.file)), args, out)
+    from runner.backups.dump import take_backup
+    from runner.db import describe
+    from runner.profile.loader import load_profile  # kept here: `verify FILE` needs no profile
+
+    profile = load_profile(args.profile)
+    if profile.backups is None:
+        raise UsageError(f"{profile.path}: backups: section is required for `deploycheck backups`")
+    if args.action == "now":
+        print(f"backups now: dumping {describe(profile.database)} into {profile.backups.source}", file=err)
+        print(
+            take_backup(profile, on_wait=lambda message: print(f"backups now: {message}", file=err)), file=out
+        )
+        return 0
+    listing = list_backups(profile.backups)
+    if args.action == "list":
+        return _print_listing(listing, args.json, out)
+    if args.latest or not args.file:
+        if not listing.files:
+            raise UsageError(f"no backups in {listing.directory}")
+        name = listing.files[-1].name
+    else:
+        name = args.file
+        if name not in {f.name for f in listing.files} | set(listing.leftovers):
+            raise UsageError(f"{name}: no such backup in {listing.directory}")
+    if args.action == "fetch":
+        print(fetch(listing.source, name, args.to or Path.cwd()), file=out)
+        return 0
+    checked = check_in_source(listing.source, name, profile.backups.required_tables)
+    return _show_backup(checked, args, out)
+
+
+def _print_listing(listing: BackupListing, as_json: bool, out: TextIO) -> int:
+    if as_json:
+        json.dump(
+            {
+                "directory": str(listing.directory),
+                "files": [f.to_dict() for f in listing.files],
+                "latest": listing.latest,
+                "leftovers": listing.leftovers,
+            },
+            out,
+            indent=2,
+        )
+        print(file=out)
+        return 0
+    for f in listing.files:
+        when = fmt(f.taken_at) + (" (mtime)" if f.time_from == "mtime" else "")
+        print(f"  {f.name:<40} {f.database or '-':<14} {f.kind:<11} {when:<28} {f.size:>12,} B", file=out)
+    for db, target in listing.latest.items():
+        print(f"  latest.{db}.sql.gz -> {target or 'BROKEN LINK'}", file=out)
+    for name in listing.leftovers:
+        print(f"  {name}: uncompressed leftover (a dump whose gzip did not finish)", file=out)
+    print(f"{len(listing.files)} backup(s) in {listing.directory}", file=out)
+    return 0
+
+
+def _show_backup(checked: BackupCheck, args: argparse.Namespace, out: TextIO) -> int:
+    code = 0 if checked.is_intact else 1
+    if args.json:
+        json.dump(checked.to_dict(), out, indent=2)
+        print(file=out)
+        return code
+    print(checked.describe(), file=out)
+    for warning in checked.warnings:
+        print(f"  warning: {warning}", file=out)
+    if args.action == "preview":
+        d = checked.dump
+        print(f"  {d.header or 'unknown'} dump of server {d.server_version or 'unknown'}", file=out)
+        for name, t in sorted(d.real_tables.items()):
+            action = "drop+create" if t.dropped and t.created else ("create" if t.created else "data only")
+            print(f"  table {name:<32} {action:<12} {t.rows:>12,} rows {t.insert_bytes:>14,} B", file=out)
+        for view in sorted(d.views):
+            print(f"  view  {view}", file=out)
+        for kind, names in sorted(d.routines.items()):
+            print(f"  {kind}: {', '.join(sorted(names))}", file=out)
+    return code

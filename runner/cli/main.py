@@ -1,0 +1,253 @@
+"""`deploycheck`: the command line. Parses arguments, runs one command, maps errors to exit codes.
+
+Each command group lives in a module of its own (migrations, backups, mail, verify, demo), imported
+only when it runs: start-up time is part of every command's time (`status` in an
+entrypoint, `backups verify` against `gzip -t`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+from runner import PROFILE_ENV, __version__
+from runner.errors import DeploycheckError
+
+EXIT_CODES = """exit codes:
+  0  all good
+  1  findings (pending, failed or changed migrations, a failed check, ...)
+  2  bad invocation or invalid profile
+  3  the target could not be reached
+"""
+
+
+def _profile_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile",
+        "-p",
+        metavar="P",
+        help=f"profile name (profiles/P.yml) or path; default ${PROFILE_ENV}",
+    )
+
+
+def _reports_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="archive root: reports/<profile>/<UTC time>/ go under it (default: ./reports, "
+        "relative to the working directory, also when deploycheck is installed)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deploycheck",
+        description="Verify a MySQL-backed deployment, apply its migrations safely, archive the report.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"deploycheck {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "migrate",
+        help="apply pending migrations (locked, tracked, checksummed)",
+        description="Apply pending migrations in order under a database lock. Writes to the target database.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _profile_arg(p)
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list pending migrations and print the exact statements; write nothing",
+    )
+    p.add_argument("--to", metavar="VERSION", help="stop after this version")
+    p.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="do not take a backup first (one is taken when the profile has backups)",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.set_defaults(func="migrations:cmd_migrate")
+
+    p = sub.add_parser(
+        "status",
+        help="applied / pending / failed / changed / missing migrations",
+        description="Compare migration files with the ledger. Read-only.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _profile_arg(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.set_defaults(func="migrations:cmd_status")
+
+    p = sub.add_parser(
+        "repair",
+        help="delete failed ledger rows, accept changed checksums",
+        description="Make the ledger agree with the files after a failure was "
+        "handled by hand. Writes to the ledger; asks first.",
+    )
+    _profile_arg(p)
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--forget-missing", action="store_true", help="also delete ledger rows whose migration file is gone"
+    )
+    p.set_defaults(func="migrations:cmd_repair")
+
+    p = sub.add_parser(
+        "baseline",
+        help="record migrations up to VERSION as applied without running them",
+        description="Adopt an existing database: record every migration up to VERSION "
+        "as applied, without running it. Writes to the ledger.",
+    )
+    _profile_arg(p)
+    p.add_argument(
+        "--version",
+        required=True,
+        metavar="V",
+        dest="baseline_version",
+        help="the newest migration the database already holds (e.g. 12, or 1.2); it and every "
+        "older one are recorded as applied",
+    )
+    p.set_defaults(func="migrations:cmd_baseline")
+
+    p = sub.add_parser(
+        "verify",
+        help="run the checks against a target and archive the reports",
+        description=_wrapped(
+            "Run the production checks (checks/) against the profile's target, read-only, and "
+            "write report.html, report.json and junit.xml into reports/<profile>/<UTC time>/. Options "
+            "this command does not know are passed to pytest (e.g. -k database -x)."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _profile_arg(p)
+    p.add_argument("--strict", action="store_true", help="failed warnings fail the run too")
+    p.add_argument(
+        "--notify", action="store_true", help="mail a summary to smtp.notify_to when a backup check fails"
+    )
+    _reports_arg(p)
+    p.set_defaults(func="verify:cmd_verify", passes_through=True)
+
+    p = sub.add_parser(
+        "backups",
+        help="list, verify and preview backups; take one now",
+        description=_wrapped(
+            "Backups in the profile's backups.source.\n"
+            "list: every file with its kind, database and time.\n"
+            "verify FILE|--latest: gzip CRC and length, dump header and footer, views, required tables.\n"
+            "preview FILE: what a restore would create, with exact row counts (no database needed).\n"
+            "fetch FILE: copy one down, its SHA-256 checked.\n"
+            "now: dump the database into the folder (writes there)."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("action", choices=["list", "verify", "preview", "fetch", "now"])
+    p.add_argument("file", nargs="?", metavar="FILE", help="a backup's name in the folder, or a path")
+    _profile_arg(p)
+    p.add_argument("--latest", action="store_true", help="verify, preview or fetch the newest backup")
+    p.add_argument("--to", type=Path, metavar="DIR", help="fetch: where to put the copy (default: here)")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.set_defaults(
+        func="backups:cmd_backups", passes_through=True
+    )  # FILE may follow an option (argparse leaves it over)
+
+    p = sub.add_parser(
+        "smtp",
+        help="send a test email through the profile's relay",
+        description=(
+            "test:     connect with smtp.security, log in, send a message with a unique token in its\n"
+            "          Subject, Message-ID and X-Deploycheck-Token header, and append the send to a\n"
+            "          delivery log. With smtp.imap, wait for it in the recipient's mailbox (up to\n"
+            "          smtp.imap.wait_s), require the receiver's Authentication-Results to say spf,\n"
+            "          dkim and dmarc = pass, verify its DKIM signature again, then delete it.\n"
+            "preview:  print the test email and the failure notification of the newest archived\n"
+            "          report, without sending anything."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("action", choices=["test", "preview"])
+    _profile_arg(p)
+    p.add_argument("--to", metavar="ADDRESS", help="recipient (default: smtp.test_recipient)")
+    p.add_argument(
+        "--log",
+        type=Path,
+        metavar="FILE",
+        help="delivery log, JSON lines (default: REPORTS/PROFILE/deliveries.jsonl)",
+    )
+    p.add_argument(
+        "--no-wait", action="store_true", help="send only; do not confirm the delivery through smtp.imap"
+    )
+    _reports_arg(p)
+    p.set_defaults(func="mail:cmd_smtp")
+
+    p = sub.add_parser(
+        "demo",
+        help="the whole thing on a built-in target of real local servers",
+        description=_wrapped(
+            "Start a target of real local servers shaped like a small production deployment (a "
+            "throwaway MariaDB, a week of backups, an environment file, a health endpoint over HTTP "
+            "and HTTPS, a mail relay and the demo domain's DNS zone), apply the sample migrations, "
+            "then verify it and archive the report in reports/demo/. With --break FAULT the target "
+            "is broken in one way first."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--break", dest="fault", metavar="FAULT", help="break the target in this way (see --list-faults)"
+    )
+    p.add_argument("--list-faults", action="store_true", help="list the faults --break knows")
+    p.add_argument("--keep", action="store_true", help="keep the target running afterwards, until Ctrl-C")
+    _reports_arg(p)
+    p.set_defaults(func="demo:cmd_demo", passes_through=True)
+    return parser
+
+
+def _wrapped(text: str, width: int = 90) -> str:
+    """A description for RawDescriptionHelpFormatter (kept raw for the exit-code epilog):
+    each paragraph filled to `width`."""
+    return "\n".join(textwrap.fill(paragraph, width) for paragraph in text.split("\n"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "passes_through", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    args.extra = extra
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up as Ctrl-C does
+    try:
+        module, name = args.func.split(":")
+        command = getattr(importlib.import_module(f"runner.cli.{module}"), name)
+        return command(args, sys.stdout, sys.stderr)
+    except DeploycheckError as exc:
+        print(f"deploycheck {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"deploycheck {args.command}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""The migration commands: migrate, status, repair, baseline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TextIO
+
+from runner.db import describe
+from runner.migrations.engine import DryRun, Migrator, Progress
+from runner.migrations.files import Migration
+from runner.migrations.sqlsplit import Statement, may_change_quoting
+from runner.migrations.status import MigrationStatus, State
+from runner.profile.loader import load_profile
+
+
+class ConsoleProgress(Progress):
+    """Progress on stderr: which migration, how long; a heartbeat every 5 s on long ones."""
+
+    def __init__(self, stream: TextIO, quiet: bool = False, heartbeat_s: float = 5.0) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.heartbeat_s = heartbeat_s
+        self._next_beat = heartbeat_s
+
+    def _say(self, text: str, end: str = "\n") -> None:
+        if not self.quiet:
+            print(text, end=end, file=self.stream, flush=True)
+
+    def info(self, message: str) -> None:
+        self._say(message)
+
+    def started(self, migration: Migration, index: int, total: int) -> None:
+        self._next_beat = self.heartbeat_s
+        self._say(f"[{index}/{total}] applying {migration.filename} ...")
+
+    def statement(self, migration: Migration, statement: Statement, elapsed_s: float) -> None:
+        if elapsed_s >= self._next_beat:
+            self._next_beat = elapsed_s + self.heartbeat_s
+            self._say(
+                f"      {migration.filename}: statement {statement.number} (line {statement.line}),"
+                f" {elapsed_s:.0f} s"
+            )
+
+    def finished(self, migration: Migration, elapsed_s: float, statements: int) -> None:
+        self._say(f"      done in {elapsed_s:.2f} s ({statements} statements)")
+
+
+def cmd_migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    profile = load_profile(args.profile)
+    progress = ConsoleProgress(err, quiet=args.quiet)
+    migrator = Migrator(profile, progress)
+    if args.dry_run:
+        return _print_dry_run(migrator.dry_run(args.to), out)
+    progress.info(f"migrate: applying pending migrations to {_target(migrator)}")
+
+    def backup_first(plan: list[Migration]) -> None:
+        if args.no_backup:
+            return
+        if profile.backups is None:
+            progress.info("no backups section in the profile: migrating without taking a backup first")
+            return
+        from runner.backups.dump import take_backup  # only migrate with backups needs the dump machinery
+
+        progress.info(f"taking a backup into {profile.backups.source} first (--no-backup skips it) ...")
+        progress.info(f"backup written: {take_backup(profile, on_wait=progress.info)}")
+
+    result = migrator.migrate(args.to, before=backup_first)
+    if not result.applied:
+        progress.info("nothing to apply: the database is up to date")
+    else:
+        progress.info(f"applied {len(result.applied)} migration(s)")
+    if result.remaining:
+        progress.info(f"{result.remaining} migration(s) still pending (after --to {args.to})")
+    return 0
+
+
+def _print_dry_run(dry: DryRun, out: TextIO) -> int:
+    print(f"dry run: {len(dry.plan)} pending migration(s); nothing will be written", file=out)
+    for migration in dry.plan:
+        print(f"\n-- {migration.filename} (a fresh session)", file=out)
+        for statement in dry.statements(migration):
+            print(f"-- statement {statement.number}, line {statement.line}", file=out)
+            print(f"{statement.text};", file=out)
+            if statement.problem:
+                print(f"-- WARNING: {statement.problem}", file=out)
+            if may_change_quoting(statement):
+                print(
+                    "-- (may change sql_mode: a dry run splits what follows as the server reads "
+                    "quotes by default; migrate follows the change)",
+                    file=out,
+                )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    profile = load_profile(args.profile)
+    migrator = Migrator(profile)
+    status = migrator.status()
+    code = 0 if status.is_clean else 1
+    if args.json:
+        json.dump(
+            {
+                "profile": profile.name,
+                "ledger": {
+                    "kind": migrator.ledger.kind,
+                    "tables": list(migrator.ledger.tables()),
+                    "exists": status.ledger_exists,
+                },
+                "summary": status.counts(),
+                "migrations": [row.to_dict() for row in status.rows],
+                "exit_code": code,
+            },
+            out,
+            indent=2,
+        )
+        print(file=out)
+        return code
+    print(f"profile {profile.name}: {_target(migrator)}", file=out)
+    if not status.ledger_exists:
+        print(f"no ledger table yet ({', '.join(migrator.ledger.tables())}): nothing applied", file=out)
+    for row in status.rows:
+        at = row.applied_at.strftime("%Y-%m-%d %H:%M UTC") if row.applied_at else ""
+        print(f"  {row.state:<17} {row.filename:<48} {at}", file=out)
+        if row.detail:
+            print(f"  {'':<17} {row.detail}", file=out)
+    print(_summary(status), file=out)
+    return code
+
+
+def cmd_repair(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    profile = load_profile(args.profile)
+    migrator = Migrator(profile, ConsoleProgress(err))
+    actions = migrator.repair_plan(forget_missing=args.forget_missing)
+    if not actions:
+        print("nothing to repair", file=out)
+        return 0
+    print(f"repair will change the ledger of {_target(migrator)}:", file=out)
+    for action in actions:
+        print(f"  - {action.description}", file=out)
+    if not args.yes and not _confirm("apply these changes? [y/N] ", out):
+        print("nothing changed (run with --yes to skip this question)", file=out)
+        return 1
+    migrator.repair(actions)
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    profile = load_profile(args.profile)
+    migrator = Migrator(profile, ConsoleProgress(err))
+    print(
+        f"baseline: recording migrations up to {args.baseline_version} as applied in "
+        f"{_target(migrator)} without running them",
+        file=out,
+    )
+    chosen = migrator.baseline(args.baseline_version)
+    print(f"recorded {len(chosen)} migration(s)", file=out)
+    return 0
+
+
+def _target(migrator: Migrator) -> str:
+    return describe(migrator.db)
+
+
+def _summary(status: MigrationStatus) -> str:
+    counts = status.counts()
+    parts = [f"{counts[str(s)]} {s}" for s in State if counts[str(s)]]
+    return f"{len(status.rows)} migration(s): " + (", ".join(parts) or "none")
+
+
+def _confirm(question: str, out: TextIO) -> bool:
+    if not sys.stdin or not sys.stdin.isatty():
+        print(f"{question}(no terminal to ask on)", file=out)
+        return False
+    return input(question).strip().lower() in ("y", "yes")

@@ -1,0 +1,155 @@
+"""Find, read and validate a profile: YAML, `${VAR}` interpolation, one clear error per problem."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from runner import PROFILE_ENV, bundled
+from runner.errors import ProfileError, UsageError
+from runner.profile.model import Profile
+from runner.redact import is_secret_name
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def resolve_profile_path(spec: str | None, search_dirs: tuple[Path, ...] | None = None) -> Path:
+    """`--profile NAME` means profiles/NAME.yml; anything that looks like a path is a path."""
+    spec = spec or os.environ.get(PROFILE_ENV)
+    if not spec:
+        raise UsageError(f"no profile given: pass --profile NAME (or a path) or set {PROFILE_ENV}")
+    as_path = Path(spec)
+    if as_path.suffix in (".yml", ".yaml") or os.sep in spec:
+        if as_path.is_file():
+            return as_path
+        raise ProfileError(f"{spec}: profile file not found")
+    dirs = search_dirs or (Path.cwd() / "profiles", bundled("profiles"))
+    tried = []
+    for folder in dirs:
+        for suffix in (".yml", ".yaml"):
+            candidate = folder / f"{spec}{suffix}"
+            if candidate.is_file():
+                return candidate
+            tried.append(str(candidate))
+    raise ProfileError(f"profile {spec!r} not found (looked for {', '.join(tried)})")
+
+
+def load_profile(spec: str | None) -> Profile:
+    """Load and validate the profile named by `spec` (or $DEPLOYCHECK_PROFILE)."""
+    path = resolve_profile_path(spec)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read profile: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ProfileError(f"{path}: profile is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProfileError(f"{path}: not valid YAML{where}: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{path}: a profile must be a mapping of sections, got {type(raw).__name__}")
+    for reserved in ("name", "path"):
+        if reserved in raw:
+            raise ProfileError(
+                f"{path}: {reserved}: unknown key (the profile's {reserved} comes from its file)"
+            )
+    data = _interpolate(raw, path, ())
+    data.update(name=path.stem, path=path.resolve())
+    try:
+        return Profile.model_validate(data, context={"base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        raise ProfileError(_describe(exc, path)) from None
+
+
+def _interpolate(value: Any, path: Path, where: tuple[str | int, ...]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, path, (*where, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, path, (*where, i)) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ProfileError(
+            f"{path}: {_dotted(where)}: environment variable {name} is not set "
+            f"(set it, or give a default as ${{{name}:-value}})"
+        )
+
+    return _VAR.sub(substitute, value)
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+_FRIENDLY = {
+    "extra_forbidden": "unknown key",
+    "missing": "required key is missing",
+}
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        key = _dotted(loc)
+        message = _FRIENDLY.get(err["type"], err["msg"])
+        if err["type"] == "extra_forbidden":
+            message += _suggestion(loc)
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        shown = err.get("input")
+        secret = any(isinstance(p, str) and is_secret_name(p) for p in loc)
+        if err["type"] not in _FRIENDLY and not secret and isinstance(shown, (str, int, float, bool)):
+            message += f" (got {shown!r})"
+        lines.append(f"{path}: {key}: {message}")
+    return "\n".join(lines)
+
+
+def _suggestion(loc: tuple[str | int, ...]) -> str:
+    """`database.pasword: unknown key (did you mean password?)`"""
+    model: type[BaseModel] | None = Profile
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _model_in(field.annotation) if field else None
+    if model is None or not isinstance(loc[-1], str):
+        return ""
+    keys = [f.alias or name for name, f in model.model_fields.items() if name not in ("name", "path")]
+    close = difflib.get_close_matches(loc[-1], keys, n=1, cutoff=0.7)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The section model inside `Database | None`, `list[HttpCheck]` and the like."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,284 @@
+"""The typed shape of a target profile.
+
+Models refuse unknown keys, so a typo in a production profile is an error
+instead of a silently ignored setting. Secrets are `SecretStr`: masked in str,
+repr and error messages; `.get_secret_value()` is the only way to read them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+
+def _anchor(value: Path, info: ValidationInfo) -> Path:
+    """Relative paths in a profile are relative to the profile file, not to the caller's cwd."""
+    base = (info.context or {}).get("base_dir")
+    return value if value.is_absolute() or base is None else base / value
+
+
+ProfilePath = Annotated[Path, AfterValidator(_anchor)]
+
+
+def _existing_dir(value: Path) -> Path:
+    if not value.is_dir():
+        raise ValueError(f"{value} is not a directory")
+    return value
+
+
+def _anchored_source(value: str, info: ValidationInfo, prefix: str = "") -> str:
+    """A source given as a local path (after `prefix`, e.g. `dotenv:`) is anchored like ProfilePath."""
+    if "://" in value or not value.startswith(prefix):
+        return value
+    return prefix + str(_anchor(Path(value[len(prefix) :]), info))
+
+
+class Section(BaseModel):
+    """Base of every profile section: strict about keys, immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_file_keys(cls, data: Any, info: ValidationInfo) -> Any:
+        """`password_file: /run/secrets/x` fills `password` from that file, as Docker secrets do."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for key, value in data.items():
+            if not (isinstance(key, str) and key.endswith("_file")) or key in cls.model_fields:
+                continue
+            target = key[: -len("_file")]
+            if target not in cls.model_fields:
+                continue  # left for extra="forbid" to report as an unknown key
+            if target in data:
+                raise ValueError(f"give either {target!r} or {key!r}, not both")
+            path = _anchor(Path(str(value)), info)
+            try:
+                out[target] = path.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
+            del out[key]
+        return out
+
+
+class DatabaseTLS(Section):
+    ca: ProfilePath | None = None
+    required: bool = True
+
+
+DEFAULT_VERSIONS = {"mysql": ">=8.0,<8.5", "mariadb": ">=10.6"}
+
+
+class Database(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(3306, ge=1, le=65535)
+    socket: ProfilePath | None = None
+    user: str
+    password: SecretStr = SecretStr("")
+    name: str
+    tls: DatabaseTLS | None = None
+    versions: dict[Literal["mysql", "mariadb"], str] = Field(default_factory=lambda: dict(DEFAULT_VERSIONS))
+    time_zone: str | None = None
+    required_tables: list[str] = Field(default_factory=list)
+
+
+class Migrations(Section):
+    dir: Annotated[ProfilePath, AfterValidator(_existing_dir)]
+    naming: Literal["flyway", "numbered", "timestamp"] = "flyway"
+    ledger: Literal["deploycheck", "schema_version"] = "deploycheck"
+    table: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,64}$")
+    placeholders: dict[str, str] = Field(default_factory=dict)
+    lock_timeout_s: float = Field(60.0, ge=0)
+    out_of_order: bool = False
+
+
+class BackupPattern(Section):
+    """How one kind of backup file is named: `time` (and optionally `db`) are named groups."""
+
+    kind: Literal["scheduled", "manual", "pre-restore"]
+    regex: str
+    time_format: str
+
+
+DEFAULT_BACKUP_PATTERNS = [
+    # fradelg/mysql-cron-backup: /backup/202611240300.app.sql.gz
+    BackupPattern(
+        kind="scheduled", regex=r"^(?P<time>\d{12})\.(?P<db>.+)\.sql\.gz$", time_format="%Y%m%d%H%M"
+    ),
+    # the application's own API
+    BackupPattern(
+        kind="manual",
+        regex=r"^manual_(?P<time>\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)\.sql\.gz$",
+        time_format="%Y-%m-%d_%H-%M-%S",
+    ),
+    BackupPattern(
+        kind="pre-restore",
+        regex=r"^pre-restore_(?P<time>\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)\.sql\.gz$",
+        time_format="%Y-%m-%d_%H-%M-%S",
+    ),
+]
+
+
+class Backups(Section):
+    source: str
+    databases: list[str] = Field(default_factory=list)
+    schedule: str | None = None
+    timezone: str = "UTC"
+    grace_hours: float = Field(2.0, ge=0)
+    retention: int | None = Field(None, ge=1)
+    required_tables: list[str] = Field(default_factory=list)
+    max_size_drop: float = Field(0.5, gt=0, le=1)
+    size_window: int = Field(7, ge=1)
+    identity_file: ProfilePath | None = None  # ssh:// sources: the private key to log in with
+    known_hosts_file: ProfilePath | None = None  # ssh:// sources: the host keys to trust
+    patterns: list[BackupPattern] = Field(default_factory=lambda: list(DEFAULT_BACKUP_PATTERNS))
+
+    @field_validator("source")
+    @classmethod
+    def _anchor_source(cls, value: str, info: ValidationInfo) -> str:
+        return _anchored_source(value, info)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from croniter import CroniterBadCronError, croniter  # only profiles with a schedule pay for it
+
+            try:
+                croniter(value)
+            except (CroniterBadCronError, ValueError) as exc:
+                raise ValueError(f"{value!r} is not a cron expression such as '0 3 * * *' ({exc})") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name such as UTC or Europe/Berlin") from None
+        return value
+
+
+class EnvRule(Section):
+    name: str
+    type: Literal["str", "int", "port", "url", "email", "bool"] | None = None
+
+
+class Env(Section):
+    source: str = Field("process", pattern=r"^(process|dotenv:.+|docker:.+)$")
+    required: list[str | EnvRule] = Field(default_factory=list)
+    forbid: dict[str, list[str] | str] = Field(default_factory=dict)
+
+    @field_validator("source")
+    @classmethod
+    def _anchor_dotenv(cls, value: str, info: ValidationInfo) -> str:
+        return _anchored_source(value, info, "dotenv:")
+
+
+class Imap(Section):
+    """The test recipient's mailbox, read over TLS to confirm delivery: implicit TLS (993), or
+    STARTTLS (usually on 143); never a password over an unencrypted connection."""
+
+    host: str
+    port: int = Field(993, ge=1, le=65535)
+    security: Literal["tls", "starttls"] = "tls"
+    user: str
+    password: SecretStr
+    folder: str = "INBOX"
+    ca_file: ProfilePath | None = None  # default: the system store
+    wait_s: float = Field(120.0, gt=0)  # how long the test email may take to arrive
+    authserv_id: str | None = None  # whose Authentication-Results to judge (default: the topmost)
+
+
+class Smtp(Section):
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "plain"] = "starttls"
+    user: str | None = None
+    password: SecretStr | None = None
+    from_: str | None = Field(None, alias="from")
+    test_recipient: str | None = None
+    notify_to: list[str] = Field(default_factory=list)  # `verify --notify` mails failed backup checks here
+    ca_file: ProfilePath | None = None
+    imap: Imap | None = None
+
+
+class Dns(Section):
+    domain: str
+    nameservers: list[str] = Field(default_factory=list)
+    port: int = Field(53, ge=1, le=65535)
+    dkim_selectors: list[str] = Field(default_factory=list)
+    relay_ips: list[str] = Field(default_factory=list)
+
+
+class TlsEndpoint(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # the checks' id, kept when the address changes
+    endpoint: str
+
+
+class Tls(Section):
+    endpoints: list[str | TlsEndpoint]
+    warn_days: int = Field(30, ge=0)
+    fail_days: int = Field(14, ge=0)
+    ca_file: ProfilePath | None = None
+
+    def named_endpoints(self) -> list[tuple[str, str]]:
+        """(check id, endpoint) per entry; a plain entry is its own id."""
+        return [(e, e) if isinstance(e, str) else (e.name, e.endpoint) for e in self.endpoints]
+
+
+class HttpCheck(Section):
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")  # the check's id; default: the URL
+    url: str
+    status: int = Field(200, ge=100, le=599)
+    json_: dict[str, Any] | None = Field(None, alias="json")
+    max_ms: int | None = Field(None, gt=0)
+
+
+class Waiver(Section):
+    id: str
+    reason: str
+    until: date
+
+
+class Checks(Section):
+    severity: dict[str, Literal["blocker", "warning", "info"]] = Field(default_factory=dict)
+    waivers: list[Waiver] = Field(default_factory=list)
+
+
+class Timeouts(Section):
+    default_s: float = Field(10.0, gt=0)
+
+
+class Profile(Section):
+    """A whole target profile; `name` and `path` say where it came from."""
+
+    name: str
+    path: Path
+    target: str = "production"
+    database: Database | None = None
+    migrations: Migrations | None = None
+    backups: Backups | None = None
+    env: Env | None = None
+    smtp: Smtp | None = None
+    dns: Dns | None = None
+    tls: Tls | None = None
+    http: list[HttpCheck] | None = None
+    checks: Checks = Field(default_factory=Checks)
+    timeouts: Timeouts = Field(default_factory=Timeouts)

@@ -1,0 +1,284 @@
+"""The fixtures the checks ask for: the target's database session, environment, backups,
+mail relay, DNS, TLS and HTTP results. Each probes once, concurrently with the others
+(see runner.suite.pool), and a section missing from the profile skips its checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from runner import PROFILE_ENV
+from runner.backups.integrity import BackupCheck, check_in_source
+from runner.backups.listing import BackupListing, list_backups
+from runner.db import connect
+from runner.mail import delivery as mail_delivery
+from runner.mail import records
+from runner.mail import smtp as mail_smtp
+from runner.migrations.engine import Migrator
+from runner.migrations.files import MigrationSet
+from runner.migrations.status import MigrationStatus
+from runner.probes import http as http_probe
+from runner.probes import tls as tls_probe
+from runner.probes.env import read_environment
+from runner.probes.server_facts import ServerFacts, read_facts
+from runner.profile.model import HttpCheck, Profile
+from runner.suite.state import STATE, RunState, probe_or_fail, section
+
+Probe = tuple[Hashable, Callable[[], Any]]  # the key a probe is memoised by, and the probe
+
+
+def _state(request: pytest.FixtureRequest) -> RunState:
+    state = request.config.stash.get(STATE, None)
+    if state is None:
+        pytest.skip(f"no deploycheck profile: pass --deploy-profile NAME or set {PROFILE_ENV}")
+    return state
+
+
+# The probes: each fixture below gets its result through one of these, and the plugin starts
+# them all as soon as the checks are collected (FIXTURE_PROBES by fixture name, PARAM_PROBES
+# by parameter), so the slow ones overlap.
+
+
+def db_probe(deploy: RunState) -> Probe | None:
+    cfg = deploy.profile.database
+    if cfg is None:
+        return None
+    timeout_s = deploy.profile.timeouts.default_s
+    return "database", lambda: connect(cfg, timeout_s, read_timeout_s=timeout_s, read_only=True)
+
+
+def env_probe(deploy: RunState) -> Probe | None:
+    cfg = deploy.profile.env
+    if cfg is None:
+        return None
+
+    def read() -> dict[str, str]:
+        env = read_environment(cfg.source, deploy.profile.timeouts.default_s)
+        deploy.redactor.add_environment(env)  # its secret values join the masked set
+        return env
+
+    return "env", read
+
+
+def smtp_probe(deploy: RunState) -> Probe | None:
+    cfg = deploy.profile.smtp
+    if cfg is None:
+        return None
+    return "smtp", lambda: mail_smtp.probe(cfg, deploy.profile.timeouts.default_s)
+
+
+def delivery_probe(deploy: RunState) -> Probe | None:
+    """Send the test email and wait for it: started with the other probes, the wait overlaps
+    the rest of the run."""
+    smtp = deploy.profile.smtp
+    if smtp is None or smtp.imap is None:
+        return None
+    log = deploy.report_dir.parent / "deliveries.jsonl" if deploy.report_dir else None
+    return "delivery", lambda: mail_delivery.send_and_confirm(deploy.profile, log)
+
+
+def http_probe_of(deploy: RunState, check: HttpCheck) -> Probe:
+    ca = deploy.profile.tls.ca_file if deploy.profile.tls else None
+    return ("http", check.url), lambda: http_probe.probe(check.url, deploy.profile.timeouts.default_s, ca)
+
+
+def tls_probe_of(deploy: RunState, endpoint: str) -> Probe:
+    cfg = deploy.profile.tls
+    assert cfg is not None
+    return ("tls", endpoint), lambda: tls_probe.probe(
+        tls_probe.parse_endpoint(endpoint), deploy.profile.timeouts.default_s, cfg.ca_file
+    )
+
+
+FIXTURE_PROBES: dict[str, Callable[[RunState], Probe | None]] = {
+    "db": db_probe,
+    "environment": env_probe,
+    "smtp_session": smtp_probe,
+    "delivery": delivery_probe,
+}
+PARAM_PROBES: dict[str, Callable[[RunState, Any], Probe]] = {
+    "http_check": http_probe_of,
+    "tls_endpoint": tls_probe_of,
+}
+
+
+# -- fixtures the checks use --------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def deploy(request: pytest.FixtureRequest) -> RunState:
+    return _state(request)
+
+
+@pytest.fixture(scope="session")
+def profile(deploy: RunState) -> Profile:
+    return deploy.profile
+
+
+def _probed(
+    deploy: RunState, section_name: str, probe_of: Callable[[RunState], Probe | None], **kw: Any
+) -> Any:
+    section(deploy.profile, section_name)
+    probe = probe_of(deploy)
+    assert probe is not None
+    return probe_or_fail(deploy, *probe, **kw)
+
+
+@pytest.fixture(scope="session")
+def db(deploy: RunState) -> Iterator[Any]:
+    """A read-only session on the target database; checks never write."""
+    conn = _probed(deploy, "database", db_probe)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def db_facts(deploy: RunState, db: Any) -> ServerFacts:
+    assert deploy.profile.database is not None
+    with db.cursor() as cur:
+        return read_facts(cur, deploy.profile.database.name)
+
+
+@pytest.fixture(scope="session")
+def migration_status(deploy: RunState, db: Any) -> MigrationStatus:
+    section(deploy.profile, "migrations")
+    return probe_or_fail(deploy, "migration-status", lambda: Migrator(deploy.profile).status(conn=db))
+
+
+@pytest.fixture(scope="session")
+def migration_set(deploy: RunState) -> MigrationSet:
+    section(deploy.profile, "migrations")
+    return Migrator(deploy.profile).files()
+
+
+@pytest.fixture(scope="session")
+def environment(deploy: RunState) -> dict[str, str]:
+    """The target's environment (names and values); its secret values join the masked set."""
+    return _probed(deploy, "env", env_probe)
+
+
+@pytest.fixture()
+def http_result(deploy: RunState, http_check: HttpCheck | None) -> http_probe.HttpResult:
+    if http_check is None:
+        pytest.skip(f"http not configured in profile {deploy.profile.name}")
+    return deploy.probes.get(*http_probe_of(deploy, http_check))
+
+
+@pytest.fixture(scope="session")
+def smtp_session(deploy: RunState) -> mail_smtp.SmtpSession:
+    """One SMTP session, reused by the SMTP checks; a refusal fails them with the server's words."""
+    return _probed(deploy, "smtp", smtp_probe, is_target=False)
+
+
+@pytest.fixture(scope="session")
+def delivery(deploy: RunState) -> mail_delivery.Delivery:
+    """The test email, sent through the relay and read back from smtp.imap (then deleted)."""
+    cfg = section(deploy.profile, "smtp")
+    if cfg.imap is None:
+        pytest.skip(f"smtp.imap not configured in profile {deploy.profile.name}")
+    return _probed(deploy, "smtp", delivery_probe, is_target=False)
+
+
+@pytest.fixture(scope="session")
+def dns_resolver(deploy: RunState) -> Any:
+    return records.resolver(section(deploy.profile, "dns"), deploy.profile.timeouts.default_s)
+
+
+@pytest.fixture(scope="session")
+def relay_ips(deploy: RunState, dns_resolver: Any) -> list[str]:
+    """dns.relay_ips, or the addresses of the SMTP host."""
+    cfg = section(deploy.profile, "dns")
+    if cfg.relay_ips:
+        return list(cfg.relay_ips)
+    if deploy.profile.smtp is None:
+        pytest.skip(f"neither dns.relay_ips nor smtp configured in profile {deploy.profile.name}")
+    return records.lookup(dns_resolver, deploy.profile.smtp.host, "A")
+
+
+@pytest.fixture()
+def tls_result(deploy: RunState, tls_endpoint: str | None) -> tls_probe.TlsResult:
+    if tls_endpoint is None:
+        pytest.skip(f"tls not configured in profile {deploy.profile.name}")
+    return probe_or_fail(deploy, *tls_probe_of(deploy, tls_endpoint), is_target=False)
+
+
+@pytest.fixture()
+def record_detail(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
+    """Attach a fact to this check's entry in the report (`details` in report.json)."""
+
+    def record(key: str, value: Any) -> None:
+        request.node.user_properties.append((key, value))
+
+    return record
+
+
+@pytest.fixture(scope="session")
+def backup_listing(deploy: RunState) -> BackupListing:
+    cfg = section(deploy.profile, "backups")
+    return probe_or_fail(deploy, "backup-listing", lambda: list_backups(cfg))
+
+
+@pytest.fixture(scope="session")
+def newest_backups(deploy: RunState, backup_listing: BackupListing) -> dict[str, BackupCheck | None]:
+    """Integrity and preview of each database's newest backup, verified concurrently."""
+    cfg = deploy.profile.backups
+    assert cfg is not None
+    probes = {}
+    for database in backup_databases(deploy.profile):
+        files = backup_listing.of(database)
+        if files:
+            name = files[-1].name
+            probes[database] = (
+                ("backup", name),
+                partial(check_in_source, backup_listing.source, name, cfg.required_tables),
+            )
+            deploy.probes.start(*probes[database])
+    return {
+        database: deploy.probes.get(*probes[database]) if database in probes else None
+        for database in backup_databases(deploy.profile)
+    }
+
+
+def backup_databases(profile: Profile) -> list[str]:
+    if profile.backups is None:
+        return []
+    if profile.backups.databases:
+        return profile.backups.databases
+    return [profile.database.name] if profile.database else []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One check per configured HTTP endpoint (its id is the URL without query or credentials)
+    and per backed-up database."""
+    state = metafunc.config.stash.get(STATE, None)
+    if "backup_database" in metafunc.fixturenames:
+        names = backup_databases(state.profile) if state else []
+        metafunc.parametrize("backup_database", names or [None], ids=names or ["not-configured"])
+    if "dkim_selector" in metafunc.fixturenames:
+        selectors = (state.profile.dns.dkim_selectors if state and state.profile.dns else []) or [None]
+        metafunc.parametrize("dkim_selector", selectors, ids=[s or "not-configured" for s in selectors])
+    if "tls_endpoint" in metafunc.fixturenames:
+        named = state.profile.tls.named_endpoints() if state and state.profile.tls else []
+        metafunc.parametrize(
+            "tls_endpoint",
+            [endpoint for _, endpoint in named] or [None],
+            ids=[name for name, _ in named] or ["not-configured"],
+        )
+    if "http_check" not in metafunc.fixturenames:
+        return
+    checks = (state.profile.http or []) if state else []
+    if not checks:
+        metafunc.parametrize("http_check", [None], ids=["not-configured"])
+        return
+    metafunc.parametrize("http_check", checks, ids=[c.name or _url_id(c.url) for c in checks])
+
+
+def _url_id(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"

@@ -1,0 +1,108 @@
+"""`deploycheck verify`: run the check suite against a profile and archive the reports.
+
+The run writes into a hidden staging folder; only a run that produced its report.json is
+published under its start time and added to the history. A run that selected no check, or
+that pytest refused to start, leaves nothing in the archive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, TextIO
+
+import pytest
+
+from runner import bundled
+from runner.errors import DeploycheckError, UsageError
+from runner.mail.notify import failure_message, send
+from runner.profile.loader import load_profile
+from runner.profile.model import Profile
+from runner.report.archive import discard, publish, staging_dir
+
+
+def checks_dir() -> Path:
+    """The checks/ folder this installation runs."""
+    return bundled("checks")
+
+
+def run_checks(
+    profile_spec: str | None,
+    *,
+    strict: bool,
+    reports_root: Path,
+    pytest_args: list[str],
+    out: TextIO,
+    notify: bool = False,
+) -> int:
+    """Run the checks, archive report.html/json and junit.xml as one new run, return the exit code."""
+    profile = load_profile(profile_spec)
+    checks = checks_dir()
+    staged = staging_dir(reports_root, profile.name)
+    try:
+        args = [
+            str(checks),
+            "-c",
+            os.devnull,  # the suite's own settings, not those of whatever project we run from
+            "--rootdir",
+            str(checks.parent),
+            "-p",
+            "runner.suite.plugin",
+            "-p",
+            "no:cacheprovider",
+            "--deploy-profile",
+            str(profile.path),
+            "--deploy-report-dir",
+            str(staged),
+            f"--html={staged / 'report.html'}",
+            "--self-contained-html",
+            f"--junitxml={staged / 'junit.xml'}",
+            "-o",
+            "junit_suite_name=deploycheck",
+            "-o",
+            "junit_family=xunit2",
+            "-rfEs",
+            "--tb=short",
+            *(["--deploy-strict"] if strict else []),
+            *pytest_args,
+        ]
+        code = pytest.main(args)
+        report_path = staged / "report.json"
+        if not report_path.exists():
+            print(
+                f"deploycheck verify: no run was archived: the check run ended before it judged "
+                f"anything (pytest exit {int(code)})",
+                file=out,
+            )
+            return 1 if code == pytest.ExitCode.INTERRUPTED else 2
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        run_dir = publish(staged, report)
+    finally:
+        discard(staged)  # gone already once published
+    s = report["summary"]
+    print(
+        f"\ndeploycheck verify: {report['outcome'].upper()} (exit {report['exit_code']}) - "
+        f"{s['passed']} passed, {s['failed']} failed, {s['warned']} warned, {s['waived']} waived, "
+        f"{s['skipped']} skipped, {s['errors']} errors\nreport: {run_dir / 'report.html'}",
+        file=out,
+    )
+    if notify:
+        _notify(profile, report, run_dir / "report.html", out)
+    return int(report["exit_code"])
+
+
+def _notify(profile: Profile, report: dict[str, Any], html: Path, out: TextIO) -> None:
+    if profile.smtp is None:
+        raise UsageError(f"{profile.path}: --notify needs an smtp section")
+    message = failure_message(profile.smtp, report, html)
+    if message is None:
+        print("notify: every backup check held; no mail sent", file=out)
+        return
+    try:
+        send(profile.smtp, profile.timeouts.default_s, message)
+    except DeploycheckError as exc:
+        raise DeploycheckError(
+            f"the report is archived, but the failure notification was not sent: {exc}"
+        ) from None
+    print(f"notify: mailed {message['To']}: {message['Subject']}", file=out)
