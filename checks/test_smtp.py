@@ -28,6 +28,13 @@ def test_login_is_accepted(profile, smtp_session) -> None:
     assert smtp_session.authenticated, smtp_session.login_refused
 
 
+def test_relay_accepts_the_test_email(test_email, record_detail) -> None:
+    """With smtp.test_recipient, the relay accepts deploycheck's test email (its sender and
+    recipient); a refusal fails with the server's reply. `smtp.send_test: false` turns it off."""
+    record_detail("token", test_email.token)
+    assert not test_email.refused, test_email.refused
+
+
 def test_test_email_is_delivered(delivery, record_detail) -> None:
     """With smtp.imap, the test email arrives in the recipient's mailbox within smtp.imap.wait_s.
 

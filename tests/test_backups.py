@@ -340,6 +340,25 @@ def test_verify_cli_exit_codes(dumped, tmp_path) -> None:
     assert result.returncode == 1 and json.loads(result.stdout)["problems"][0]["reason"] == "truncated"
 
 
+def test_a_path_outside_the_folder_is_verified_with_the_profiles_rules(dumped, tmp_path) -> None:
+    """A backup someone fetched or renamed: checked as that file, against required_tables."""
+    good, _, _ = dumped
+    (tmp_path / "backup").mkdir()
+    copy = tmp_path / "fetched-before-the-upgrade.gz"
+    copy.write_bytes(good.read_bytes())
+    profile = tmp_path / "profile.yml"
+    profile.write_text("backups: {source: backup, required_tables: [notes, users]}\n")
+    result = deploycheck("backups", "verify", str(copy), "--profile", str(profile), "--json")
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["problems"] == [
+        {"reason": "missing table", "detail": "required table `users` is not in the dump"}
+    ]
+    preview = deploycheck("backups", "preview", str(copy), "--profile", str(profile))
+    assert preview.returncode == 1 and "table notes" in preview.stdout
+    missing = deploycheck("backups", "verify", "nope.sql.gz", "--profile", str(profile))
+    assert missing.returncode == 2 and "nope.sql.gz: no such file, and no such backup in" in missing.stderr
+
+
 # -- checks/test_backups.py -----------------------------------------------------
 
 

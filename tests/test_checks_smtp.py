@@ -29,6 +29,7 @@ SMTP_CHECKS = [
     "test_smtp_session_is_encrypted_as_configured",
     "test_no_auth_before_starttls",
     "test_login_is_accepted",
+    "test_relay_accepts_the_test_email",
 ]
 DELIVERY_CHECKS = [
     "test_test_email_is_delivered",
@@ -126,13 +127,16 @@ def smtp_profile(target, port: int, ca, **smtp) -> None:
 
 
 def test_starttls_relay_with_auth_passes(target, run_checks, relay, pki) -> None:
-    port, _ = relay("starttls")
+    port, inbox = relay("starttls")
     smtp_profile(target, port, pki[1])
     run = run_checks(target.profile_path, "-k", "test_smtp")
     assert run.outcomes("smtp") == {
         **dict.fromkeys(SMTP_CHECKS, "passed"),
         **dict.fromkeys(DELIVERY_CHECKS, "skipped"),
     }
+    token = run.check("test_relay_accepts_the_test_email")["details"]["token"]
+    (message,) = inbox.messages  # sent although there is no mailbox to confirm it in
+    assert f"Subject: deploycheck test {token}".encode() in message
     assert run.check("test_test_email_is_delivered")["message"].endswith(
         "smtp.imap not configured in profile profile"
     )
@@ -207,6 +211,36 @@ def test_untrusted_certificate_fails(target, run_checks, relay, tmp_path) -> Non
     assert "TLS certificate not accepted" in message
 
 
+class RefusingSender(Inbox):
+    async def handle_MAIL(self, server, session, envelope, address, options) -> str:
+        return "553 5.7.1 <noreply@mail.test>: Sender address rejected: not owned by user mailer"
+
+
+def test_relay_that_refuses_the_sender_fails_the_acceptance_check(target, run_checks, relay, pki) -> None:
+    """Login and TLS hold, but the relay will not take mail from smtp.from: only sending shows it."""
+    port, inbox = relay("starttls", RefusingSender())
+    smtp_profile(target, port, pki[1])
+    run = run_checks(target.profile_path, "-k", "test_smtp")
+    assert run.outcome("test_login_is_accepted") == "passed"
+    assert run.outcome("test_relay_accepts_the_test_email") == "failed"
+    assert run.check("test_relay_accepts_the_test_email")["message"] == (
+        f"127.0.0.1:{port} refused the test email: 553 5.7.1 <noreply@mail.test>: "
+        "Sender address rejected: not owned by user mailer"
+    )
+    assert inbox.messages == []
+
+
+def test_send_test_false_sends_nothing(target, run_checks, relay, pki) -> None:
+    port, inbox = relay("starttls")
+    smtp_profile(target, port, pki[1], send_test=False)
+    run = run_checks(target.profile_path, "-k", "test_smtp")
+    check = run.check("test_relay_accepts_the_test_email")
+    assert check["outcome"] == "skipped" and check["message"].endswith(
+        "smtp.send_test is false in profile profile"
+    )
+    assert run.outcome("test_login_is_accepted") == "passed" and inbox.messages == []
+
+
 def test_silent_server_fails_within_the_timeout(target, run_checks, pki) -> None:
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -258,7 +292,7 @@ def _verify(target, reports, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_notify_mails_failed_backup_checks_and_only_then(target, relay, pki, tmp_path) -> None:
     port, inbox = relay("starttls")
-    smtp_profile(target, port, pki[1], notify_to=["oncall@mail.test"])
+    smtp_profile(target, port, pki[1], notify_to=["oncall@mail.test"], send_test=False)
     folder = tmp_path / "backup"
     folder.mkdir()
     (folder / "202601010300.app.sql").write_text("-- a dump whose gzip failed")

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,7 +39,7 @@ EXPECTED = {
     "leftover-dump": ["test_no_leftover_uncompressed_dumps"],
     "expiring-certificate": ["test_certificates_outlast_fail_days[https]"],
     "spf-missing-relay": ["test_spf_authorizes_every_relay"],
-    "smtp-wrong-password": ["test_login_is_accepted"],
+    "smtp-wrong-password": ["test_login_is_accepted", "test_relay_accepts_the_test_email"],
 }
 
 
@@ -80,3 +86,79 @@ def test_each_fault_fails_exactly_its_checks(tmp_path, fault: str) -> None:
 def test_unknown_fault_is_a_usage_error(tmp_path) -> None:
     result, _ = demo(tmp_path, "--break", "gremlins")
     assert result.returncode == 2 and "--list-faults" in result.stderr
+
+
+def _mariadbds_under(folder: Path) -> list[str]:
+    """Command lines of running mariadbd processes whose files are under `folder`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "mariadbd" in cmdline and str(folder) in cmdline:
+            found.append(cmdline)
+    return found
+
+
+@pytest.fixture()
+def scratch() -> Iterator[Path]:
+    """The demo's $TMPDIR: short, as /tmp is (a unix socket path has at most 107 bytes)."""
+    folder = Path(tempfile.mkdtemp(prefix="dc-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _spawn_demo(tmp_path: Path, scratch: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "demo", "--reports", str(tmp_path / "reports"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(scratch), **env},
+    )
+    return proc
+
+
+def _wait_for(stream, text: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if text in line:
+            return
+        if not line:
+            break
+    pytest.fail(f"never saw {text!r}")
+
+
+def test_demo_leaves_nothing_behind(tmp_path, scratch) -> None:
+    proc = _spawn_demo(tmp_path, scratch, "-k", "test_database")
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out[-2000:] + err[-2000:]
+    assert list(scratch.iterdir()) == [] and _mariadbds_under(scratch) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_kept_demo_cleans_up_when_stopped(tmp_path, scratch, signum) -> None:
+    """`demo --keep` runs until stopped; then its servers stop and its folder (with the
+    demo's secrets) is removed, exit 130."""
+    proc = _spawn_demo(tmp_path, scratch, "--keep", "-k", "test_database")
+    _wait_for(proc.stdout, "the demo target keeps running")
+    assert len(_mariadbds_under(scratch)) == 1
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "deploycheck demo: interrupted" in err and "Traceback" not in err
+    assert list(scratch.iterdir()) == [] and _mariadbds_under(scratch) == []
+
+
+def test_interrupt_while_the_database_initialises(tmp_path, scratch) -> None:
+    """With no prepared data folder yet, mariadb-install-db runs: Ctrl-C then ends cleanly too."""
+    cache = tmp_path / "cache"
+    proc = _spawn_demo(tmp_path, scratch, DEPLOYCHECK_CACHE_DIR=str(cache))
+    _wait_for(proc.stderr, "starting a throwaway MariaDB")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err[-2000:]
+    assert list(scratch.iterdir()) == [] and _mariadbds_under(scratch) == []
+    assert not cache.exists() or [p.name for p in cache.iterdir() if p.name.startswith(".building-")] == []

@@ -396,3 +396,71 @@ def test_file_error_in_the_first_statement_still_records_the_previous_migration(
     with pytest.raises(MigrationFailed, match=r"V2__client_command.sql:1: .*source"):
         project.migrator().migrate()
     assert states(project) == {"V1__base.sql": "applied", "V2__client_command.sql": "pending"}
+
+
+def test_each_migration_starts_from_a_fresh_session(project) -> None:
+    """As one `mariadb db < file` process per file: V1's sql_mode does not make V2 non-strict,
+    and its user variable, temporary table and time_zone are gone."""
+    project.add("V1__mode.sql", "SET SESSION sql_mode='NO_AUTO_VALUE_ON_ZERO';\n")
+    project.add("V2__strict.sql", "CREATE TABLE t (c TINYINT);\nINSERT INTO t VALUES (300);\n")
+    with pytest.raises(MigrationFailed, match=r"V2__strict.sql statement 2 \(line 2\) failed: \(1264\)"):
+        project.migrator().migrate()
+    assert project.query("SELECT COUNT(*) FROM t") == [(0,)]  # the client stores nothing either
+
+    project.add("V2__strict.sql", "CREATE TABLE IF NOT EXISTS t (c TINYINT);\n")
+    project.add(
+        "V3__leaves_state.sql",
+        "SET @carried = 1;\nSET time_zone = '+07:00';\nCREATE TEMPORARY TABLE scratch (a INT);\n"
+        "PREPARE stmt FROM 'SELECT 1';\n",
+    )
+    project.add(
+        "V4__sees_nothing.sql", "CREATE TABLE seen AS SELECT @carried AS v, @@SESSION.time_zone AS tz;\n"
+    )
+    project.add("V5__no_temp_table.sql", "CREATE TABLE copy AS SELECT * FROM scratch;\n")
+    migrator = project.migrator()
+    migrator.repair(migrator.repair_plan())
+    with pytest.raises(
+        MigrationFailed, match=r"V5__no_temp_table.sql.*\(1146\) Table .*scratch' doesn't exist"
+    ):
+        project.migrator().migrate()
+    assert project.query("SELECT v, tz FROM seen") == [(None, "SYSTEM")]
+
+
+def test_crlf_files_lose_their_crs_as_with_the_client(project) -> None:
+    project.add(
+        "V1__crlf.sql",
+        b"CREATE TABLE crlf_t (id INT PRIMARY KEY, s TEXT);\r\nINSERT INTO crlf_t VALUES (1, 'a\r\nb');\r\n"
+        b"DELIMITER //\r\nCREATE TRIGGER crlf_bi BEFORE INSERT ON crlf_t FOR EACH ROW\r\nBEGIN\r\n"
+        b"  SET NEW.s = UPPER(NEW.s);\r\nEND //\r\nDELIMITER ;\r\n",
+    )
+    project.migrator().migrate()
+    assert project.query("SELECT HEX(s) FROM crlf_t") == [
+        ("610A62",)
+    ]  # the client's bytes; CR LF would be 610D0A62
+    ((body,),) = project.query(
+        "SELECT action_statement FROM information_schema.triggers WHERE trigger_name = 'crlf_bi'"
+    )
+    assert "\r" not in body
+
+
+def test_failure_of_the_first_statement_says_nothing_ran(project) -> None:
+    project.add("V1__base.sql", TRAIL)
+    project.add(
+        "V2__alter.sql", "ALTER TABLE no_such_table ADD COLUMN x INT;\nCREATE TABLE after_it (id INT);\n"
+    )
+    with pytest.raises(MigrationFailed) as caught:
+        project.migrator().migrate()
+    message = str(caught.value)
+    assert "Nothing of V2__alter.sql was applied: its first statement failed, so none of it ran" in message
+    assert "partly applied" not in message
+    assert states(project) == {"V1__base.sql": "applied", "V2__alter.sql": "pending"}  # no repair needed
+    project.add("V2__alter.sql", "ALTER TABLE trail ADD COLUMN x INT;\n")
+    assert [m.filename for m in project.migrator().migrate().applied] == ["V2__alter.sql"]
+
+
+def test_dry_run_names_a_file_that_ends_inside_a_quote(project) -> None:
+    project.add("V1__cut.sql", "SELECT 1;\nSELECT 'never closed;\nSELECT 2;\n")
+    result = project.cli("migrate", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "-- WARNING: the file ends inside a ' quote opened on line 2" in result.stdout
+    assert project.query("SHOW TABLES") == []  # a dry run writes nothing, not even the ledger

@@ -1,4 +1,7 @@
-"""The splitter sends exactly what the `mariadb` client sends: compared through the general log."""
+"""deploycheck sends exactly what the `mariadb` client sends, compared through the server's
+general log and on the resulting database: the splitter against one client run of a file, and
+`migrate` against one client process per file, as deploy scripts feed migrations
+(`for f in *.sql; do mariadb db < "$f"; done`)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from runner.backups.dump import find_binary
+from runner.migrations.engine import Migrator
 from runner.migrations.sqlsplit import Quoting, split_lines
+from runner.profile.loader import load_profile
 from runner.sandbox.mariadb import MariaDBServer
 
 CORPUS = sorted((Path(__file__).parent / "sql_corpus").glob("*.sql"))
@@ -98,7 +103,7 @@ def _both_logs(path: Path, mariadb: MariaDBServer, admin) -> tuple[list[str], li
         cur.execute("TRUNCATE mysql.general_log")
     with runner.cursor() as cur:
         # As the engine does: the splitter follows the quoting the server reports after each statement.
-        lines = path.read_text(encoding="utf-8").split("\n")
+        lines = [line.removesuffix("\r") for line in path.read_text(encoding="utf-8").split("\n")]
         for statement in split_lines(
             lines, path.name, lambda: Quoting.from_server_status(runner.server_status)
         ):
@@ -108,3 +113,86 @@ def _both_logs(path: Path, mariadb: MariaDBServer, admin) -> tuple[list[str], li
     from_runner = _logged(admin, {runner.thread_id()}, admin_id)
     runner.close()
     return from_client, from_runner
+
+
+# What the engine itself sends around a migration's statements: the ledger, the transaction,
+# the session setup after each reset. Everything else in the log must be the client's.
+_ENGINE_OWN = ("set autocommit", "set names", "commit", "rollback", "select get_lock", "select is_used_lock")
+
+
+def _engine_own(statement: str) -> bool:
+    lowered = statement.lower()
+    return (
+        lowered.startswith(_ENGINE_OWN)
+        or "deploycheck_schema_history" in lowered
+        or ("information_schema.tables" in lowered and "table_schema = database()" in lowered)
+    )
+
+
+def _database_state(admin, name: str) -> dict[str, object]:
+    """Every table's rows, every routine's and trigger's body: what a migration leaves behind."""
+    state: dict[str, object] = {}
+    with admin.cursor() as cur:
+        cur.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_name <> "
+            "'deploycheck_schema_history' ORDER BY table_name",
+            (name,),
+        )
+        for (table,) in cur.fetchall():
+            cur.execute(f"SELECT * FROM `{name}`.`{table.replace('`', '``')}` ORDER BY 1")
+            state[f"table {table}"] = cur.fetchall()
+        cur.execute(
+            "SELECT routine_name, routine_definition FROM information_schema.routines WHERE routine_schema = %s",
+            (name,),
+        )
+        state.update((f"routine {n}", body) for n, body in cur.fetchall())
+        cur.execute(
+            "SELECT trigger_name, action_statement FROM information_schema.triggers WHERE trigger_schema = %s",
+            (name,),
+        )
+        state.update((f"trigger {n}", body) for n, body in cur.fetchall())
+    return state
+
+
+def test_migrate_sends_what_one_client_process_per_file_sends(
+    tmp_path: Path, mariadb: MariaDBServer, logging_admin
+) -> None:
+    """The whole corpus as a migration set: CRLF files with CRs inside strings and routine
+    bodies, DELIMITER, sql_mode changes, and a file that changes its session for the next."""
+    admin_id = logging_admin.thread_id()
+    client = find_binary("mariadb", "mysql")
+
+    _fresh(logging_admin, "per_file_client")
+    with logging_admin.cursor() as cur:
+        cur.execute("TRUNCATE mysql.general_log")
+    for path in CORPUS:
+        with path.open("rb") as stdin:
+            subprocess.run(
+                [client, "--no-defaults", f"--socket={mariadb.socket}", "-uroot", "per_file_client"],
+                stdin=stdin,
+                check=True,
+                capture_output=True,
+            )
+    from_client = _logged(logging_admin, None, admin_id)
+    client_state = _database_state(logging_admin, "per_file_client")
+
+    _fresh(logging_admin, "per_file_runner")
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    for number, path in enumerate(CORPUS, 1):
+        (migrations / f"V{number}__{path.stem}.sql").write_bytes(path.read_bytes())
+    profile = tmp_path / "profile.yml"
+    profile.write_text(
+        f"database: {{socket: '{mariadb.socket}', user: root, name: per_file_runner}}\n"
+        "migrations: {dir: migrations, naming: flyway}\n"
+    )
+    with logging_admin.cursor() as cur:
+        cur.execute("TRUNCATE mysql.general_log")
+    Migrator(load_profile(str(profile))).migrate()
+    from_runner = [s for s in _logged(logging_admin, None, admin_id) if not _engine_own(s)]
+    runner_state = _database_state(logging_admin, "per_file_runner")
+
+    assert from_client and from_runner == from_client
+    assert runner_state == client_state
+    assert client_state["table crlf_t"] == ((1, "a\nb"), (2, "c\n!"))  # no CR survives
+    assert client_state["table seen"] == ((None, "SYSTEM", 1, 1),)  # nothing leaked into the next file

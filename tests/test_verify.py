@@ -125,6 +125,28 @@ def test_unreachable_target_exits_3_with_a_report(healthy, tmp_path) -> None:
     assert result.returncode == 3
     report = load_report(runs(tmp_path / "reports")[0])
     assert (report["outcome"], report["exit_code"], report["unreachable"]) == ("error", 3, ["database"])
+    index = (tmp_path / "reports" / "profile" / "index.html").read_text()
+    assert "error: target unreachable: database" in index
+    (line,) = (tmp_path / "reports" / "profile" / "history.jsonl").read_text().splitlines()
+    assert json.loads(line)["reason"] == "target unreachable: database"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["-k", "nomatch"],
+            "deploycheck: no check selected by -k nomatch: a run that checks nothing is not a pass",
+        ),
+        (["--bogus-option"], "unrecognized arguments: --bogus-option"),
+    ],
+)
+def test_a_run_that_checks_nothing_exits_2_and_archives_nothing(healthy, tmp_path, args, expected) -> None:
+    result = verify(healthy, tmp_path / "reports", *args)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert expected in result.stdout + result.stderr
+    assert "no run was archived" in result.stdout
+    assert [p.name for p in (tmp_path / "reports" / "profile").iterdir()] == []  # no folder, hidden or not
 
 
 def test_severity_override_turns_a_blocker_into_a_warning(healthy, tmp_path) -> None:
@@ -188,8 +210,15 @@ def test_interrupted_run_still_writes_its_report(healthy, tmp_path) -> None:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=90)
     assert proc.returncode == 1, out + err
-    report = load_report(runs(tmp_path / "reports")[0])
+    (run_dir,) = runs(tmp_path / "reports")
+    report = load_report(run_dir)
     assert report["interrupted"] is True and report["outcome"] == "error"
+    (not_run,) = report["not_run"]  # interrupted while it waited for its endpoint
+    assert not_run.startswith("checks/test_http.py::test_endpoint_answers[")
+    html = (run_dir / "report.html").read_text()
+    assert "Gate: ERROR (exit 1): interrupted" in html and "Not run (1)" in html
+    index = (tmp_path / "reports" / "profile" / "index.html").read_text()
+    assert "error: interrupted" in index
 
 
 SECRETS = {

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import TextIO
 
+from runner import PROFILE_ENV
 from runner.backups.integrity import BackupCheck, check_backup, check_in_source
 from runner.backups.listing import BackupListing, fmt, list_backups
 from runner.backups.source import fetch
@@ -18,11 +20,13 @@ def cmd_backups(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.file is not None or len(args.extra) > 1 or args.extra[0].startswith("-"):
             raise UsageError(f"unrecognized arguments: {' '.join(args.extra)}")
         args.file = args.extra[0]
-    if args.action in ("verify", "preview") and args.file and Path(args.file).is_file() and not args.profile:
-        return _show_backup(check_backup(Path(args.file)), args, out)
+    given = Path(args.file) if args.file else None
+    as_path = args.action in ("verify", "preview") and given is not None and given.is_file()
+    if as_path and not (args.profile or os.environ.get(PROFILE_ENV)):
+        return _show_backup(check_backup(given), args, out)  # no profile: no model, no pydantic
     from runner.backups.dump import take_backup
     from runner.db import describe
-    from runner.profile.loader import load_profile  # kept here: `verify FILE` needs no profile
+    from runner.profile.loader import load_profile
 
     profile = load_profile(args.profile)
     if profile.backups is None:
@@ -33,6 +37,8 @@ def cmd_backups(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             take_backup(profile, on_wait=lambda message: print(f"backups now: {message}", file=err)), file=out
         )
         return 0
+    if as_path:  # a file fetched or renamed: checked as that file, with the profile's rules
+        return _show_backup(check_backup(given, profile.backups.required_tables), args, out)
     listing = list_backups(profile.backups)
     if args.action == "list":
         return _print_listing(listing, args.json, out)
@@ -43,7 +49,7 @@ def cmd_backups(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         name = args.file
         if name not in {f.name for f in listing.files} | set(listing.leftovers):
-            raise UsageError(f"{name}: no such backup in {listing.directory}")
+            raise UsageError(f"{name}: no such file, and no such backup in {listing.directory}")
     if args.action == "fetch":
         print(fetch(listing.source, name, args.to or Path.cwd()), file=out)
         return 0

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.utils import parseaddr
-from pathlib import Path
 
 import authres
 import dkim
@@ -27,7 +26,7 @@ from publicsuffixlist import PublicSuffixList
 
 from runner.errors import DnsProblem, MailRefused, TargetUnreachable
 from runner.mail.records import lookup, resolver
-from runner.mail.smtp import TOKEN_HEADER, send_test
+from runner.mail.smtp import TOKEN_HEADER
 from runner.profile.model import Imap, Profile
 from runner.trust import client_context
 
@@ -94,13 +93,6 @@ class Delivery:
             "dkim": [{"d": s.domain, "s": s.selector, "problem": s.problem} for s in self.signatures],
             "deleted": self.deleted,
         }
-
-
-def send_and_confirm(profile: Profile, log: Path | None) -> Delivery:
-    """The test email to smtp.test_recipient, then read back from smtp.imap."""
-    assert profile.smtp is not None
-    token, _ = send_test(profile.smtp, profile.timeouts.default_s, None, log)
-    return confirm(profile, token)
 
 
 def confirm(profile: Profile, token: str) -> Delivery:

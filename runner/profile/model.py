@@ -214,6 +214,7 @@ class Smtp(Section):
     password: SecretStr | None = None
     from_: str | None = Field(None, alias="from")
     test_recipient: str | None = None
+    send_test: bool = True  # verify sends the test email to test_recipient (false: for frequent runs)
     notify_to: list[str] = Field(default_factory=list)  # `verify --notify` mails failed backup checks here
     ca_file: ProfilePath | None = None
     imap: Imap | None = None

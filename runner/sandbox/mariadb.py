@@ -26,6 +26,7 @@ from runner.backups.dump import find_binary
 from runner.errors import DeploycheckError
 
 CACHE_ENV = "DEPLOYCHECK_CACHE_DIR"
+_SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
 
 
 def free_port() -> int:
@@ -108,6 +109,11 @@ class MariaDBServer:
         self.user = "root"
 
     def start(self, timeout_s: float = 60.0) -> MariaDBServer:
+        if len(os.fsencode(self.socket)) > _SOCKET_PATH_MAX:
+            raise DeploycheckError(
+                f"{self.socket}: the path is too long for a unix socket ({_SOCKET_PATH_MAX} bytes at most); "
+                "set TMPDIR to a shorter folder such as /tmp"
+            )
         if not self.datadir.exists():
             shutil.copytree(template_datadir(), self.datadir)
         self.process = subprocess.Popen(

@@ -5,6 +5,7 @@ mail relay, DNS, TLS and HTTP results. Each probes once, concurrently with the o
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from runner import PROFILE_ENV
 from runner.backups.integrity import BackupCheck, check_in_source
 from runner.backups.listing import BackupListing, list_backups
 from runner.db import connect
+from runner.errors import DeploycheckError, MailRefused
 from runner.mail import delivery as mail_delivery
 from runner.mail import records
 from runner.mail import smtp as mail_smtp
@@ -71,14 +73,23 @@ def smtp_probe(deploy: RunState) -> Probe | None:
     return "smtp", lambda: mail_smtp.probe(cfg, deploy.profile.timeouts.default_s)
 
 
-def delivery_probe(deploy: RunState) -> Probe | None:
-    """Send the test email and wait for it: started with the other probes, the wait overlaps
-    the rest of the run."""
+def test_email_probe(deploy: RunState) -> Probe | None:
+    """The test email to smtp.test_recipient (unless smtp.send_test is false), sent once."""
     smtp = deploy.profile.smtp
-    if smtp is None or smtp.imap is None:
+    if smtp is None or not smtp.test_recipient or not smtp.send_test:
         return None
     log = deploy.report_dir.parent / "deliveries.jsonl" if deploy.report_dir else None
-    return "delivery", lambda: mail_delivery.send_and_confirm(deploy.profile, log)
+    return "test-email", lambda: mail_smtp.send_test(smtp, deploy.profile.timeouts.default_s, None, log)
+
+
+def delivery_probe(deploy: RunState) -> Probe | None:
+    """Wait for the test email in smtp.imap's mailbox: started with the other probes, the wait
+    overlaps the rest of the run."""
+    smtp = deploy.profile.smtp
+    sent = test_email_probe(deploy)
+    if smtp is None or smtp.imap is None or sent is None:
+        return None
+    return "delivery", lambda: mail_delivery.confirm(deploy.profile, deploy.probes.get(*sent)[0])
 
 
 def http_probe_of(deploy: RunState, check: HttpCheck) -> Probe:
@@ -98,6 +109,7 @@ FIXTURE_PROBES: dict[str, Callable[[RunState], Probe | None]] = {
     "db": db_probe,
     "environment": env_probe,
     "smtp_session": smtp_probe,
+    "test_email": test_email_probe,
     "delivery": delivery_probe,
 }
 PARAM_PROBES: dict[str, Callable[[RunState, Any], Probe]] = {
@@ -174,11 +186,42 @@ def smtp_session(deploy: RunState) -> mail_smtp.SmtpSession:
     return _probed(deploy, "smtp", smtp_probe, is_target=False)
 
 
+def _sending(deploy: RunState) -> None:
+    """Skip unless verify sends the test email."""
+    cfg = section(deploy.profile, "smtp")
+    if not cfg.test_recipient:
+        pytest.skip(f"smtp.test_recipient not configured in profile {deploy.profile.name}")
+    if not cfg.send_test:
+        pytest.skip(f"smtp.send_test is false in profile {deploy.profile.name}")
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    """The test email's send: its token (searchable in the mailbox), or the relay's refusal."""
+
+    token: str = ""
+    refused: str = ""
+
+
+@pytest.fixture(scope="session")
+def test_email(deploy: RunState) -> SentEmail:
+    _sending(deploy)
+    probe = test_email_probe(deploy)
+    assert probe is not None
+    try:
+        token, _ = deploy.probes.get(*probe)
+    except MailRefused as exc:  # an answer, not a failure to probe: the check judges it
+        return SentEmail(refused=deploy.redactor.mask(str(exc)))
+    except DeploycheckError:
+        return probe_or_fail(deploy, *probe, is_target=False)
+    return SentEmail(token=token)
+
+
 @pytest.fixture(scope="session")
 def delivery(deploy: RunState) -> mail_delivery.Delivery:
     """The test email, sent through the relay and read back from smtp.imap (then deleted)."""
-    cfg = section(deploy.profile, "smtp")
-    if cfg.imap is None:
+    _sending(deploy)
+    if deploy.profile.smtp.imap is None:
         pytest.skip(f"smtp.imap not configured in profile {deploy.profile.name}")
     return _probed(deploy, "smtp", delivery_probe, is_target=False)
 

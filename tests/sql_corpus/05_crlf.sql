@@ -1,0 +1,17 @@
+CREATE TABLE crlf_t (id INT PRIMARY KEY, s TEXT);
+INSERT INTO crlf_t VALUES (1, 'a
+b');
+DELIMITER //
+CREATE TRIGGER crlf_bi BEFORE INSERT ON crlf_t FOR EACH ROW
+BEGIN
+  SET NEW.s = CONCAT(NEW.s, '
+!');
+END //
+CREATE PROCEDURE crlf_p()
+BEGIN
+  SELECT 'x
+y';
+END //
+DELIMITER ;
+INSERT INTO crlf_t VALUES (2, 'c');
+CALL crlf_p();

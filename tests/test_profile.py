@@ -1,0 +1,122 @@
+"""Profiles: every path relative to the profile's folder, bad values refused when the profile
+loads (exit 2, file and key named), and a suggestion for a mistyped key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from runner.errors import ProfileError
+from runner.profile.loader import load_profile
+from tests.conftest import deploycheck
+
+
+def _write(folder: Path, data: dict) -> Path:
+    path = folder / "profile.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_relative_paths_resolve_against_the_profile_folder_from_any_working_directory(
+    tmp_path, monkeypatch
+) -> None:
+    site = tmp_path / "site"
+    for folder in ("backup", "migrations", "secrets", "certs"):
+        (site / folder).mkdir(parents=True)
+    (site / "secrets" / "db_password").write_text("from-the-file\n")
+    (site / "app.env").write_text("A=1\n")
+    (site / "certs" / "ca.pem").write_text("-")
+    path = _write(
+        site,
+        {
+            "database": {"user": "u", "name": "d", "password_file": "secrets/db_password"},
+            "migrations": {"dir": "migrations"},
+            "backups": {"source": "backup", "identity_file": "certs/ca.pem"},
+            "env": {"source": "dotenv:app.env"},
+            "tls": {"endpoints": ["h:443"], "ca_file": "certs/ca.pem"},
+        },
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    seen = set()
+    for cwd in (site, tmp_path, elsewhere):
+        monkeypatch.chdir(cwd)
+        profile = load_profile(str(path))
+        seen.add(
+            (
+                profile.backups.source,
+                profile.env.source,
+                profile.migrations.dir,
+                profile.backups.identity_file,
+                profile.tls.ca_file,
+                profile.database.password.get_secret_value(),
+            )
+        )
+    assert seen == {
+        (
+            str(site / "backup"),
+            f"dotenv:{site / 'app.env'}",
+            site / "migrations",
+            site / "certs" / "ca.pem",
+            site / "certs" / "ca.pem",
+            "from-the-file",
+        )
+    }
+
+
+@pytest.mark.parametrize(
+    ("backups", "message"),
+    [
+        (
+            {"schedule": "bogus cron"},
+            "backups.schedule: 'bogus cron' is not a cron expression such as '0 3 * * *'",
+        ),
+        (
+            {"timezone": "Mars/Olympus"},
+            "backups.timezone: 'Mars/Olympus' is not a time zone name such as UTC",
+        ),
+    ],
+)
+def test_bad_schedule_or_time_zone_is_an_invalid_profile(tmp_path, backups, message) -> None:
+    (tmp_path / "backup").mkdir()
+    path = _write(tmp_path, {"backups": {"source": "backup", **backups}})
+    with pytest.raises(ProfileError, match="^" + re.escape(f"{path}: {message}")):
+        load_profile(str(path))
+    result = deploycheck("backups", "list", "--profile", str(path))
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_migrations_dir_is_an_invalid_profile(tmp_path) -> None:
+    path = _write(tmp_path, {"database": {"user": "u", "name": "d"}, "migrations": {"dir": "nowhere"}})
+    result = deploycheck("status", "--profile", str(path))
+    assert result.returncode == 2
+    assert f"{path}: migrations.dir: {tmp_path / 'nowhere'} is not a directory" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {"database": {"user": "u", "name": "d", "pasword": "x"}},
+            "database.pasword: unknown key (did you mean password?)",
+        ),
+        (
+            {"smtp": {"host": "h", "tset_recipient": "a@b"}},
+            "smtp.tset_recipient: unknown key (did you mean test_recipient?)",
+        ),
+        (
+            {"http": [{"url": "http://h", "stauts": 200}]},
+            "http[0].stauts: unknown key (did you mean status?)",
+        ),
+        ({"databse": {}}, "databse: unknown key (did you mean database?)"),
+        ({"database": {"user": "u", "name": "d", "zzz": 1}}, "database.zzz: unknown key"),
+    ],
+)
+def test_unknown_keys_get_a_suggestion(tmp_path, data, expected) -> None:
+    path = _write(tmp_path, data)
+    with pytest.raises(ProfileError) as caught:
+        load_profile(str(path))
+    assert f"{path}: {expected}" in str(caught.value).splitlines()
