@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.backups import dump_scan
 from runner.backups.dump import find_binary, take_backup
 from runner.backups.dump_scan import count_rows
 from runner.backups.integrity import check_backup, check_in_source
@@ -111,6 +112,18 @@ def test_preview_counts_rows_exactly_as_the_database_does(dumped) -> None:
 )
 def test_row_count_of_one_line_extended_inserts(line: bytes, rows: int) -> None:
     assert count_rows(line) == rows
+
+
+def test_rows_after_a_values_line_are_counted_exactly_in_pieces_of_any_size() -> None:
+    """mariadb-dump's one row per line, where every string holds `),(`, quotes and backslashes,
+    and a line that holds two rows after all: counted a block at a time, cut anywhere."""
+    rows = [b"(%d,'x;y),(z \\'q\\' \\\\ %d')" % (n, n) for n in range(1, 2001)]
+    lines = [b",".join(rows[i : i + 2]) if i % 500 == 0 else rows[i] for i in range(0, 2000)]
+    lines = [line for i, line in enumerate(lines) if i % 500 != 1]  # those rows went into the line before
+    body = b"INSERT INTO `t` VALUES\n" + b",\n".join(lines) + b";\n-- Dump completed\n"
+    for size in (7, 4096, len(body)):
+        pieces = [body[i : i + size] for i in range(0, len(body), size)]
+        assert dump_scan.scan(pieces).tables["t"].rows == 2000
 
 
 # -- the corpus of broken files ------------------------------------------------

@@ -3,7 +3,7 @@ routines, triggers, events, and whether the dump is complete.
 
 Written by hand because no library reads dumps: sqlparse would take minutes on 250 MB.
 Every line is classified by its first bytes; INSERT lines, nearly all of a dump, are
-counted with C-level bytes operations only (see `count_rows`).
+counted with C-level bytes operations only, a block of lines at a time (see `_separators`).
 """
 
 from __future__ import annotations
@@ -67,18 +67,26 @@ class DumpFacts:
 
 
 def count_rows(line: bytes) -> int:
-    """Rows of one extended INSERT line, exactly, at C speed.
+    """Rows of one extended INSERT line, exactly, at C speed (see `_separators`)."""
+    return _separators(line) + 1
 
-    mysqldump writes tuples joined by `),(` and escapes every quote and backslash inside a
-    string. Replacing escaped backslashes, then escaped quotes, with neutral bytes leaves only
-    real string delimiters; splitting on them puts strings at odd positions; `),(` counted
-    outside strings is the number of row separators. Strings may hold `),(`, quotes,
-    backslashes and binary data without changing the count."""
-    neutral = line.replace(b"\\\\", b"__").replace(b"\\'", b"__") if b"\\" in line else line
+
+def _separators(data: bytes) -> int:
+    """How many `),(` (row separators) stand outside string literals in `data`.
+
+    mysqldump escapes every quote and backslash inside a string, and no raw newline can be
+    inside one, so the quotes of every line pair up within that line. Replacing escaped
+    backslashes, then escaped quotes, with neutral bytes leaves only real string delimiters;
+    splitting on them puts strings at odd positions; `),(` counted in the rest is the number
+    of separators. Strings may hold `),(`, quotes, backslashes and binary data without
+    changing the count. Works on one line or on a block of whole lines alike: a block of
+    1 MB is a handful of C-level passes, not a Python loop over its lines."""
+    if b"),(" not in data:
+        return 0
+    neutral = data.replace(b"\\\\", b"__").replace(b"\\'", b"__") if b"\\" in data else data
     if b"'" not in neutral:
-        return neutral.count(b"),(") + 1
-    outside = b"'".join(neutral.split(b"'")[0::2])
-    return outside.count(b"),(") + 1
+        return neutral.count(b"),(")
+    return b"'".join(neutral.split(b"'")[0::2]).count(b"),(")
 
 
 def scan(stream: Iterable[bytes], facts: DumpFacts | None = None) -> DumpFacts:
@@ -87,7 +95,7 @@ def scan(stream: Iterable[bytes], facts: DumpFacts | None = None) -> DumpFacts:
     Outside INSERT statements the dump is read line by line. mariadb-dump writes each row
     of an INSERT on a line of its own (no raw newline can be inside a string: it is
     escaped), so inside one the rows are counted a block of lines at a time: the lines up
-    to the first one ending in `;`, and when no `),(` occurs in that block, one row per line."""
+    to the first one ending in `;`, one row per line plus any `),(` outside strings."""
     facts = facts or DumpFacts()
     carry = b""
     inserting: TableFacts | None = None
@@ -129,16 +137,10 @@ def scan(stream: Iterable[bytes], facts: DumpFacts | None = None) -> DumpFacts:
 
 
 def _count_block(block: bytes, table: TableFacts) -> None:
-    """One row per line, corrected exactly for the few lines where `),(` occurs."""
+    """Whole lines of an INSERT whose rows follow its VALUES line: one row per line (as
+    mariadb-dump writes them), plus any further row that a line holds."""
     table.insert_bytes += len(block)
-    table.rows += block.count(b"\n") + (not block.endswith(b"\n"))
-    found = block.find(b"),(")
-    while found != -1:
-        start = block.rfind(b"\n", 0, found) + 1
-        end = block.find(b"\n", found)
-        end = len(block) if end == -1 else end
-        table.rows += count_rows(block[start:end]) - 1
-        found = block.find(b"),(", end)
+    table.rows += block.count(b"\n") + (not block.endswith(b"\n")) + _separators(block)
 
 
 def _line(line: bytes, facts: DumpFacts) -> TableFacts | None:
