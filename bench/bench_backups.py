@@ -1,10 +1,14 @@
-"""Backup verification and exact restore preview against `gzip -t`, on the same file, in the same run.
+"""Backup verification and exact restore preview against `gzip -t`, on the same files, in the same run.
 
-    python bench/bench_backups.py [--mb 250] [--repeat 3] [--work DIR]
+    python bench/bench_backups.py [--mb 250] [--text-rows 2000000] [--repeat 3] [--work DIR]
 
-Builds a real mariadb-dump of a table of the given size (the generator of bench_migrate.py
-with a string that looks like a row separator, `),(`, in one row of a thousand; loaded into
-a throwaway mariadbd), compresses it with `gzip -6`, then times whole processes.
+Two real mariadb-dumps, each loaded into a throwaway mariadbd, dumped and compressed with
+`gzip -6`, then timed as whole processes:
+- mixed: a table of the given size from the generator of bench_migrate.py, with a string
+  that looks like a row separator, `),(`, in one row of a thousand;
+- text: the hard case for the row count, ordinary free text in every row: `--text-rows`
+  rows whose TEXT value is REPEAT(CONCAT('x;y),(z ''q'' \\ ', n), 3), so every row holds
+  `),(`, escaped quotes and escaped backslashes.
 """
 
 from __future__ import annotations
@@ -33,41 +37,51 @@ def build_dump(work: Path, megabytes: int) -> Path:
     with MariaDBServer(work / "server") as server:
         db = fresh_db(server, "app")
         run(mariadb_client(server, db), stdin_path=source)
-        dump = [
-            find_binary("mariadb-dump", "mysqldump"),
-            "--no-defaults",
-            f"--socket={server.socket}",
-            "-uroot",
-            "--single-transaction",
-            "--quick",
-            "--routines",
-            "--triggers",
-            db,
-        ]
-        with target.open("wb") as out:
-            dumper = subprocess.Popen(dump, stdout=subprocess.PIPE)
-            subprocess.run(["gzip", "-6"], stdin=dumper.stdout, stdout=out, check=True)
-            dumper.wait()
+        _dump_gzip(server, db, target)
     source.unlink()
     return target
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--mb", type=int, default=250)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--work", type=Path)
-    args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    dump = build_dump(work, args.mb)
+def build_text_dump(work: Path, rows: int) -> Path:
+    target = work / f"text{rows}.app.sql.gz"
+    if target.exists():
+        return target
+    with MariaDBServer(work / "server-text") as server:
+        db = fresh_db(server, "app")
+        with server.connect(db) as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE notes (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB")
+            cur.execute(
+                "INSERT INTO notes SELECT seq, REPEAT(CONCAT('x;y),(z ''q'' \\\\ ', seq), 3) "
+                f"FROM seq_1_to_{rows}"
+            )
+        _dump_gzip(server, db, target)
+    return target
+
+
+def _dump_gzip(server: MariaDBServer, db: str, target: Path) -> None:
+    dump = [
+        find_binary("mariadb-dump", "mysqldump"),
+        "--no-defaults",
+        f"--socket={server.socket}",
+        "-uroot",
+        "--single-transaction",
+        "--quick",
+        "--routines",
+        "--triggers",
+        db,
+    ]
+    with target.open("wb") as out:
+        dumper = subprocess.Popen(dump, stdout=subprocess.PIPE)
+        subprocess.run(["gzip", "-6"], stdin=dumper.stdout, stdout=out, check=True)
+        dumper.wait()
+
+
+def measure(dump: Path, repeat: int) -> None:
     inflated = int(
         subprocess.run(["gzip", "-l", str(dump)], capture_output=True, text=True).stdout.split()[5]
     )
     rows: dict[str, list[Measure]] = {}
-    for _ in range(args.repeat):  # interleaved, so both see the same page cache and load
+    for _ in range(repeat):  # interleaved, so all see the same page cache and load
         rows.setdefault("`gzip -t`", []).append(run(["gzip", "-t", str(dump)]))
         rows.setdefault("deploycheck backups verify", []).append(
             run(deploycheck("backups", "verify", str(dump)))
@@ -77,8 +91,8 @@ def main() -> None:
         )
     baseline = statistics.median(m.seconds for m in rows["`gzip -t`"])
     print(
-        f"\n{dump.stat().st_size / 1e6:.0f} MB gzip -6 of a {inflated / 1e6:.0f} MB mariadb-dump, "
-        f"median of {args.repeat}:\n"
+        f"\n{dump.name}: {dump.stat().st_size / 1e6:.0f} MB gzip -6 of a {inflated / 1e6:.0f} MB "
+        f"mariadb-dump, median of {repeat}:\n"
     )
     print("| command | median s | runs s | vs gzip -t | peak RSS MB |")
     print("|---|---:|---|---:|---:|")
@@ -88,6 +102,21 @@ def main() -> None:
         print(
             f"| {label} | {med:.2f} | {runs} | {med / baseline:.2f}x | {max(m.max_rss_mb for m in measures):.0f} |"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--mb", type=int, default=250)
+    parser.add_argument("--text-rows", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--work", type=Path)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    for dump in (build_dump(work, args.mb), build_text_dump(work, args.text_rows)):
+        measure(dump, args.repeat)
 
 
 if __name__ == "__main__":

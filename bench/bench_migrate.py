@@ -1,6 +1,6 @@
 """Benchmarks of the migration engine against its peers, each measured in the same run.
 
-    python bench/bench_migrate.py tiny   [--count 1000] [--repeat 3] [--durable] [--floor]
+    python bench/bench_migrate.py tiny   [--count 1000] [--repeat 3] [--durable] [--tcp] [--floor]
     python bench/bench_migrate.py large  [--mb 250]
     python bench/bench_migrate.py status [--count 1000] [--repeat 5]
 
@@ -68,11 +68,26 @@ def drop_db(server: MariaDBServer, name: str) -> None:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
-def profile_for(work: Path, server: MariaDBServer, db: str, migrations: Path) -> Path:
+# --tcp: every tool logs in over TCP as this user, as production clients do (root uses the socket)
+TCP_USER, TCP_PASSWORD = "bench", "Bench-Passw0rd"
+
+
+def allow_tcp(server: MariaDBServer) -> None:
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE USER IF NOT EXISTS '{TCP_USER}'@'127.0.0.1' IDENTIFIED BY '{TCP_PASSWORD}'")
+        cur.execute(f"GRANT ALL ON *.* TO '{TCP_USER}'@'127.0.0.1'")
+
+
+def profile_for(work: Path, server: MariaDBServer, db: str, migrations: Path, tcp: bool = False) -> Path:
     path = work / f"profile-{db}.yml"
+    login = (
+        {"host": "127.0.0.1", "port": server.port, "user": TCP_USER, "password": TCP_PASSWORD}
+        if tcp
+        else {"socket": str(server.socket), "user": "root"}
+    )
     data = {
         "target": "bench",
-        "database": {"socket": str(server.socket), "user": "root", "name": db},
+        "database": {**login, "name": db},
         "migrations": {"dir": str(migrations), "naming": "flyway"},
     }
     path.write_text(yaml.safe_dump(data))
@@ -83,8 +98,13 @@ def deploycheck(*args: str) -> list[str]:
     return [sys.executable, "-m", "runner", *args]
 
 
-def mariadb_client(server: MariaDBServer, db: str) -> list[str]:
-    return [find_binary("mariadb", "mysql"), "--no-defaults", f"--socket={server.socket}", "-uroot", db]
+def mariadb_client(server: MariaDBServer, db: str, tcp: bool = False) -> list[str]:
+    login = (
+        ["--protocol=TCP", "-h127.0.0.1", f"-P{server.port}", f"-u{TCP_USER}", f"-p{TCP_PASSWORD}"]
+        if tcp
+        else [f"--socket={server.socket}", "-uroot"]
+    )
+    return [find_binary("mariadb", "mysql"), "--no-defaults", *login, db]
 
 
 # -- 1,000 tiny migrations ----------------------------------------------------
@@ -109,19 +129,22 @@ def make_tiny(work: Path, count: int) -> tuple[Path, Path, Path, Path]:
     return ours, dbmate, yoyo, concatenated
 
 
-def bench_tiny(work: Path, count: int, repeat: int, durable: bool = False, floor: bool = False) -> None:
+def bench_tiny(
+    work: Path, count: int, repeat: int, durable: bool = False, floor: bool = False, tcp: bool = False
+) -> None:
     """`durable`: the server's default innodb_flush_log_at_trx_commit=1 (every commit reaches the
     disk, as on a production server) instead of the test servers' 2. `floor`: add the row of
-    bench/pymysql_floor.py, deploycheck's round trips without any of its work."""
+    bench/pymysql_floor.py, deploycheck's round trips without any of its work. `tcp`: every
+    tool logs in over TCP as the same user, as in production."""
     ours, dbmate_dir, yoyo_dir, concatenated = make_tiny(work, count)
     dbmate = shutil.which("dbmate")
     yoyo = shutil.which("yoyo")
     client = "`cat *.sql | mariadb` (one session)"
     tools: dict[str, tuple[Callable[[MariaDBServer, str], list[str]], Path | None]] = {
-        client: (mariadb_client, concatenated),
+        client: (lambda srv, db: mariadb_client(srv, db, tcp), concatenated),
         "deploycheck migrate": (
             lambda srv, db: deploycheck(
-                "migrate", "--quiet", "--profile", str(profile_for(work, srv, db, ours))
+                "migrate", "--quiet", "--profile", str(profile_for(work, srv, db, ours, tcp))
             ),
             None,
         ),
@@ -131,7 +154,7 @@ def bench_tiny(work: Path, count: int, repeat: int, durable: bool = False, floor
             lambda srv, db: [
                 sys.executable,
                 str(ROOT / "bench" / "pymysql_floor.py"),
-                str(srv.socket),
+                f"127.0.0.1:{srv.port}:{TCP_USER}:{TCP_PASSWORD}" if tcp else str(srv.socket),
                 db,
                 str(ours),
             ],
@@ -145,7 +168,9 @@ def bench_tiny(work: Path, count: int, repeat: int, durable: bool = False, floor
                 "--migrations-dir",
                 str(dbmate_dir),
                 "--url",
-                f"mysql://root@/{db}?socket={srv.socket}",
+                f"mysql://{TCP_USER}:{TCP_PASSWORD}@127.0.0.1:{srv.port}/{db}"
+                if tcp
+                else f"mysql://root@/{db}?socket={srv.socket}",
                 "up",
             ],
             None,
@@ -170,10 +195,14 @@ def bench_tiny(work: Path, count: int, repeat: int, durable: bool = False, floor
         for label, (make_cmd, stdin_path) in tools.items():
             options = ("--innodb-flush-log-at-trx-commit=1",) if durable else ()
             with MariaDBServer(work / "tiny-server", options=options) as server:
+                if tcp:
+                    allow_tcp(server)
                 db = fresh_db(server, "tiny")
                 results.setdefault(label, []).append(run(make_cmd(server, db), stdin_path=stdin_path).seconds)
     baseline = statistics.median(results[client])
-    setting = "innodb_flush_log_at_trx_commit=" + ("1" if durable else "2")
+    setting = (
+        "innodb_flush_log_at_trx_commit=" + ("1" if durable else "2") + (", over TCP" if tcp else ", socket")
+    )
     print(f"\n{count} tiny migrations (CREATE TABLE + INSERT each), {setting}, median of {repeat}:\n")
     print("| tool | median s | runs s | vs client |")
     print("|---|---:|---|---:|")
@@ -285,6 +314,7 @@ def main() -> None:
     parser.add_argument(
         "--floor", action="store_true", help="tiny: add the pymysql floor row (bench/pymysql_floor.py)"
     )
+    parser.add_argument("--tcp", action="store_true", help="tiny: every tool over TCP as one user")
     parser.add_argument("--work", type=Path, help="keep generated files here (default: a temp dir)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))
@@ -292,7 +322,7 @@ def main() -> None:
     with MariaDBServer(work / "server") as server:
         print(f"server: mariadbd {server_version(server)}; {os.cpu_count()} cores; work dir {work}")
         if args.which == "tiny":
-            bench_tiny(work, args.count, args.repeat, args.durable, args.floor)
+            bench_tiny(work, args.count, args.repeat, args.durable, args.floor, args.tcp)
         elif args.which == "large":
             bench_large(server, work, args.mb, args.repeat)
         else:

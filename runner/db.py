@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 import pymysql
 from pymysql.constants import CLIENT
 
-from runner.errors import TargetUnreachable
+from runner.errors import TargetUnreachable, UsageError
 from runner.profile.model import Database
 from runner.trust import client_context
 
@@ -36,7 +38,7 @@ def connect(
     kwargs: dict[str, Any] = dict(
         user=cfg.user,
         password=cfg.password.get_secret_value(),
-        database=cfg.name,
+        database=cfg.name or None,
         charset="utf8mb4",
         autocommit=autocommit,
         connect_timeout=timeout_s,
@@ -88,3 +90,46 @@ def is_connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError) and (
         not exc.args or exc.args[0] in LOST_CONNECTION or isinstance(exc, pymysql.err.InterfaceError)
     )
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """A server where deploycheck may create and drop databases named with `prefix`, and only
+    those: the drill restores there, never on the target. `login` says how to log in (its
+    `name` is replaced by each scratch database's)."""
+
+    login: Database
+    prefix: str
+    label: str  # for messages: "a throwaway local mariadbd", "scratch server db:3306"
+
+    def create(self, purpose: str, timeout_s: float) -> str:
+        """A new, empty database named `<prefix><purpose>_<random>`."""
+        name = f"{self.prefix}{purpose}_{secrets.token_hex(4)}"
+        with self.admin(timeout_s) as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        return name
+
+    def drop(self, name: str, timeout_s: float) -> None:
+        if not name.startswith(self.prefix):  # the one rule of a scratch server, checked where it matters
+            raise UsageError(f"refusing to drop {name!r}: not a scratch database ({self.prefix}*)")
+        with self.admin(timeout_s) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+    def admin(self, timeout_s: float) -> pymysql.Connection:
+        """A session with no database selected, for CREATE and DROP DATABASE."""
+        conn = connect(self.login.model_copy(update={"name": ""}), timeout_s, read_timeout_s=timeout_s)
+        return conn
+
+    def connect(self, name: str, timeout_s: float, **options: Any) -> pymysql.Connection:
+        if not name.startswith(self.prefix):
+            raise UsageError(f"refusing to use {name!r}: not a scratch database ({self.prefix}*)")
+        return connect(self.login.model_copy(update={"name": name}), timeout_s, **options)
+
+    def describe(self, name: str) -> str:
+        """How a person connects to scratch database `name` (never with the password)."""
+        where = (
+            f"--socket={self.login.socket}"
+            if self.login.socket
+            else f"-h {self.login.host} -P {self.login.port}"
+        )
+        return f"mariadb {where} -u {self.login.user} {name}   ({self.label})"

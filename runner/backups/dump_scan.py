@@ -68,49 +68,69 @@ class DumpFacts:
 
 def count_rows(line: bytes) -> int:
     """Rows of one extended INSERT line, exactly, at C speed (see `_separators`)."""
-    return _separators(line) + 1
+    return _separators(line) + 1 if b"),(" in line else 1
 
 
 def _separators(data: bytes) -> int:
     """How many `),(` (row separators) stand outside string literals in `data`.
 
     mysqldump escapes every quote and backslash inside a string, and no raw newline can be
-    inside one, so the quotes of every line pair up within that line. Replacing escaped
-    backslashes, then escaped quotes, with neutral bytes leaves only real string delimiters;
-    splitting on them puts strings at odd positions; `),(` counted in the rest is the number
-    of separators. Strings may hold `),(`, quotes, backslashes and binary data without
-    changing the count. Works on one line or on a block of whole lines alike: a block of
-    1 MB is a handful of C-level passes, not a Python loop over its lines."""
-    if b"),(" not in data:
-        return 0
-    neutral = data.replace(b"\\\\", b"__").replace(b"\\'", b"__") if b"\\" in data else data
-    if b"'" not in neutral:
-        return neutral.count(b"),(")
-    return b"'".join(neutral.split(b"'")[0::2]).count(b"),(")
+    inside one, so the quotes of every line pair up within that line. Neutralising the
+    escaped quotes leaves only real string delimiters; splitting on them puts strings at
+    odd positions; `),(` counted in the rest is the number of separators. Strings may hold
+    `),(`, quotes, backslashes and binary data without changing the count. Works on one
+    line or on a block of whole lines alike: a block of 1 MB is a handful of C-level
+    passes, not a Python loop over its lines."""
+    if b"\\" in data:
+        if b"\\\\'" in data:  # an escaped backslash before a quote: pair backslashes off first
+            data = data.replace(b"\\\\", b"__")
+        data = data.replace(b"\\'", b"__")  # now every backslash before a quote escapes it
+    if b"'" not in data:
+        return data.count(b"),(")
+    return b"'".join(data.split(b"'")[0::2]).count(b"),(")
 
 
 def scan(stream: Iterable[bytes], facts: DumpFacts | None = None) -> DumpFacts:
-    """Read the inflated dump once, piece by piece, and fill `facts`.
+    """Read the inflated dump once, piece by piece, and fill `facts`."""
+    scanner = Scanner(facts)
+    for piece in stream:
+        scanner.feed(piece)
+        if scanner.stopped:
+            break
+    return scanner.finish()
+
+
+class Scanner:
+    """The scan as something to feed, so that one read of a dump serves a restore and the
+    counts alike.
 
     Outside INSERT statements the dump is read line by line. mariadb-dump writes each row
     of an INSERT on a line of its own (no raw newline can be inside a string: it is
     escaped), so inside one the rows are counted a block of lines at a time: the lines up
     to the first one ending in `;`, one row per line plus any `),(` outside strings."""
-    facts = facts or DumpFacts()
-    carry = b""
-    inserting: TableFacts | None = None
-    started = False
-    for piece in stream:
-        buf = carry + piece if carry else piece
-        if not started:
+
+    def __init__(self, facts: DumpFacts | None = None) -> None:
+        self.facts = facts or DumpFacts()
+        self.stopped = False  # the data is itself gzip: nothing more to learn from it
+        self._carry = b""
+        self._inserting: TableFacts | None = None
+        self._started = False
+
+    def feed(self, piece: bytes) -> None:
+        if self.stopped:
+            return
+        buf = self._carry + piece if self._carry else piece
+        if not self._started:
             if len(buf) < 64 and piece:
-                carry = buf
-                continue
-            started = True
+                self._carry = buf
+                return
+            self._started = True
             if buf.startswith(b"\x1f\x8b"):
-                facts.doubled_compression = True
-                return facts
+                self.facts.doubled_compression = True
+                self.stopped = True
+                return
         pos = 0
+        inserting = self._inserting
         while True:
             if inserting is not None:
                 end = buf.find(b";\n", pos)
@@ -125,22 +145,42 @@ def scan(stream: Iterable[bytes], facts: DumpFacts | None = None) -> DumpFacts:
             newline = buf.find(b"\n", pos)
             if newline == -1:
                 break
-            inserting = _line(buf[pos:newline], facts)
+            inserting = _line(buf[pos:newline], self.facts)
             pos = newline + 1
-        carry = buf[pos:]
-    if carry:
-        if inserting is not None:
-            _count_block(carry, inserting)
-        else:
-            _line(carry, facts)
-    return facts
+        self._inserting = inserting
+        self._carry = buf[pos:]
+
+    def finish(self) -> DumpFacts:
+        if self._carry and not self.stopped:
+            if self._inserting is not None:
+                _count_block(self._carry, self._inserting)
+            else:
+                _line(self._carry, self.facts)
+        self._carry = b""
+        return self.facts
+
+
+_SPARSE = 1000  # bytes per `),(` above which taking apart only the lines that hold one is cheaper
 
 
 def _count_block(block: bytes, table: TableFacts) -> None:
     """Whole lines of an INSERT whose rows follow its VALUES line: one row per line (as
-    mariadb-dump writes them), plus any further row that a line holds."""
+    mariadb-dump writes them), plus any further row that a line holds. Where `),(` is rare
+    (a string here and there), only the lines holding it are taken apart; where it is
+    everywhere (free text in every row), the whole block at once."""
     table.insert_bytes += len(block)
-    table.rows += block.count(b"\n") + (not block.endswith(b"\n")) + _separators(block)
+    table.rows += block.count(b"\n") + (not block.endswith(b"\n"))
+    found = block.count(b"),(")
+    if found * _SPARSE >= len(block):
+        table.rows += _separators(block)
+        return
+    at = block.find(b"),(") if found else -1
+    while at != -1:
+        start = block.rfind(b"\n", 0, at) + 1
+        end = block.find(b"\n", at)
+        end = len(block) if end == -1 else end
+        table.rows += _separators(block[start:end])
+        at = block.find(b"),(", end)
 
 
 def _line(line: bytes, facts: DumpFacts) -> TableFacts | None:

@@ -132,6 +132,13 @@ DEFAULT_BACKUP_PATTERNS = [
 ]
 
 
+class Drill(Section):
+    """The restore drill: the newest backup restored into a scratch database and proven."""
+
+    budget_min: float | None = Field(None, gt=0)  # the recovery time objective for the restore
+    queries: list[str] = Field(default_factory=list)  # SELECTs whose first column must be true
+
+
 class Backups(Section):
     source: str
     databases: list[str] = Field(default_factory=list)
@@ -145,6 +152,8 @@ class Backups(Section):
     identity_file: ProfilePath | None = None  # ssh:// sources: the private key to log in with
     known_hosts_file: ProfilePath | None = None  # ssh:// sources: the host keys to trust
     patterns: list[BackupPattern] = Field(default_factory=lambda: list(DEFAULT_BACKUP_PATTERNS))
+    drill: Drill | None = None  # present: verify runs the restore drill (it takes minutes on big dumps)
+    min_free_backups: int = Field(3, ge=1)  # the backup volume must have room for this many more
 
     @field_validator("source")
     @classmethod
@@ -263,6 +272,18 @@ class Checks(Section):
     waivers: list[Waiver] = Field(default_factory=list)
 
 
+class ScratchServer(Section):
+    """A server the team provides for scratch work (the restore drill): deploycheck creates and
+    drops only databases whose names start with `prefix` there."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(3306, ge=1, le=65535)
+    socket: ProfilePath | None = None
+    user: str
+    password: SecretStr = SecretStr("")
+    prefix: str = Field("deploycheck_scratch_", pattern=r"^[A-Za-z0-9_]{4,40}$")
+
+
 class Timeouts(Section):
     default_s: float = Field(10.0, gt=0)
 
@@ -283,3 +304,4 @@ class Profile(Section):
     http: list[HttpCheck] | None = None
     checks: Checks = Field(default_factory=Checks)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    scratch: Literal["local"] | ScratchServer = "local"  # where the drill restores; never the target

@@ -99,7 +99,7 @@ class MariaDBServer:
     """One mariadbd process on 127.0.0.1:<free port> with root and an empty password."""
 
     def __init__(self, root: Path | None = None, *, options: tuple[str, ...] = ()) -> None:
-        self.root = Path(root or tempfile.mkdtemp(prefix="deploycheck-mariadb-"))
+        self.root = Path(root or tempfile.mkdtemp(prefix="deploycheck-mariadb-")).absolute()
         self.root.mkdir(parents=True, exist_ok=True)
         self.datadir = self.root / "data"
         self.socket = self.root / "mysqld.sock"
