@@ -20,6 +20,8 @@ def database(backup_database, profile):
 
 def test_backup_is_fresh(profile, backup_listing, database, record_detail) -> None:
     """The newest backup is no older than the schedule plus backups.grace_hours allows."""
+    if profile.backups.schedule is None:
+        pytest.skip(f"backups.schedule not configured in profile {profile.name}")
     fresh = schedule.freshness(backup_listing, database, profile.backups, datetime.now(UTC))
     record_detail("freshness", fresh.describe())
     assert fresh.is_fresh, fresh.describe()
@@ -41,6 +43,24 @@ def test_newest_backup_restores_on_mysql(newest_backups, database) -> None:
     if checked is None or not checked.is_intact:
         pytest.skip("no intact backup to look at")
     assert not checked.dump.sandbox_line, f"{checked.name}: {checked.warnings[-1]}"
+
+
+def test_newest_backup_restores(backup_drill, database, record_detail) -> None:
+    """With backups.drill: the newest backup restores into a scratch database without a server
+    error, every table holds the rows the dump holds, the required tables exist, CHECK TABLE
+    passes, backups.drill.queries hold, all within backups.drill.budget_min; what a restore
+    would mean for the migrations is recorded."""
+    result = backup_drill[database]
+    assert result is not None, f"no backup of {database} to restore"
+    record_detail("drill", result.to_dict())
+    assert result.ok, f"{result.backup}: " + "\n".join(f"{f.kind}: {f.message}" for f in result.problems())
+
+
+def test_backup_volume_has_room(backup_room, record_detail) -> None:
+    """The file system holding backups.source has room, in space and inodes, for
+    backups.min_free_backups more nights of backups (a full volume is how dumps silently stop)."""
+    record_detail("room", backup_room.describe())
+    assert backup_room.is_enough, f"the backup volume is running out: {backup_room.describe()}"
 
 
 def test_retention_is_kept(profile, backup_listing, database, record_detail) -> None:

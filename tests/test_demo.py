@@ -35,7 +35,7 @@ EXPECTED = {
     "health-degraded": ["test_endpoint_answers[health]"],
     "health-slow": ["test_endpoint_answers[health]"],
     "stale-backup": ["test_backup_is_fresh[catalogue]"],
-    "corrupt-backup": ["test_newest_backup_is_intact[catalogue]"],
+    "corrupt-backup": ["test_newest_backup_is_intact[catalogue]", "test_newest_backup_restores[catalogue]"],
     "leftover-dump": ["test_no_leftover_uncompressed_dumps"],
     "expiring-certificate": ["test_certificates_outlast_fail_days[https]"],
     "spf-missing-relay": ["test_spf_authorizes_every_relay"],

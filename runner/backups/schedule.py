@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from croniter import croniter
 
 from runner.backups.listing import BackupFile, BackupListing, fmt, zone
+from runner.backups.source import Space
 from runner.errors import UsageError
 
 if TYPE_CHECKING:
@@ -123,3 +124,43 @@ def size_trend(listing: BackupListing, database: str, window: int) -> SizeTrend:
         return SizeTrend(database, points, backups[-1].size if backups else None, None)
     before = [b.size for b in backups[-window - 1 : -1]]
     return SizeTrend(database, points, backups[-1].size, statistics.median(before))
+
+
+@dataclass(frozen=True)
+class Room:
+    """Whether the backup volume has room for `wanted` more nights of backups."""
+
+    free_bytes: int
+    free_inodes: int
+    night_bytes: int  # the newest backup of each database: what one scheduled run writes
+    files_per_night: int
+    wanted: int
+
+    @property
+    def nights_left(self) -> int:
+        by_space = self.free_bytes // self.night_bytes if self.night_bytes else self.wanted
+        by_inodes = self.free_inodes // self.files_per_night if self.files_per_night else self.wanted
+        return min(by_space, by_inodes)
+
+    @property
+    def is_enough(self) -> bool:
+        return self.nights_left >= self.wanted
+
+    def describe(self) -> str:
+        return (
+            f"{_size(self.free_bytes)} and {self.free_inodes:,} inodes free; the newest backups take "
+            f"{_size(self.night_bytes)} in {self.files_per_night} file(s) a night; room for {self.nights_left} "
+            f"more (backups.min_free_backups is {self.wanted})"
+        )
+
+
+def room(listing: BackupListing, databases: list[str], space: Space, wanted: int) -> Room:
+    newest = [backups[-1] for backups in (listing.of(db) for db in databases) if backups]
+    return Room(space.free_bytes, space.free_inodes, sum(b.size for b in newest), len(newest), wanted)
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"

@@ -35,6 +35,14 @@ class Entry:
     link_ok: bool = True
 
 
+@dataclass(frozen=True)
+class Space:
+    """Room left on the file system that holds the backups (for an unprivileged writer)."""
+
+    free_bytes: int
+    free_inodes: int
+
+
 class LocalSource:
     def __init__(self, directory: Path) -> None:
         if not directory.is_dir():
@@ -65,6 +73,10 @@ class LocalSource:
     def open(self, name: str) -> Iterator[IO[bytes]]:
         with (self.directory / name).open("rb") as handle:
             yield handle
+
+    def space(self) -> Space:
+        stat = os.statvfs(self.directory)
+        return Space(stat.f_bavail * stat.f_frsize, stat.f_favail)
 
 
 class SshSource:
@@ -150,6 +162,16 @@ class SshSource:
             code = proc.wait()
         if code not in (0, -13):  # -13: we stopped reading early (SIGPIPE), which is fine
             raise TargetUnreachable(f"{self.url}: reading {name} failed: {error}")
+
+    def space(self) -> Space:
+        answer = self._run(f"stat -f -c '%a %S %d' {shlex.quote(str(self.path))}").split()
+        try:
+            blocks, size, inodes = (int(v) for v in answer)
+        except ValueError:
+            raise DeploycheckError(
+                f"{self.url}: cannot read the free space there (stat said {answer!r})"
+            ) from None
+        return Space(blocks * size, inodes)
 
     def sha256(self, name: str) -> str:
         return self._run(f"sha256sum {shlex.quote(str(self.path / name))}").split()[0]

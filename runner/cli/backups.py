@@ -1,18 +1,23 @@
-"""`deploycheck backups list|verify|preview|now`."""
+"""`deploycheck backups list|verify|preview|fetch|now|drill`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from runner import PROFILE_ENV
 from runner.backups.integrity import BackupCheck, check_backup, check_in_source
 from runner.backups.listing import BackupListing, fmt, list_backups
-from runner.backups.source import fetch
+from runner.backups.source import LocalSource, SshSource, fetch
 from runner.errors import UsageError
+
+if TYPE_CHECKING:
+    from runner.backups.drill import DrillResult
+    from runner.profile.model import Profile
 
 
 def cmd_backups(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -39,6 +44,8 @@ def cmd_backups(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 0
     if as_path:  # a file fetched or renamed: checked as that file, with the profile's rules
         return _show_backup(check_backup(given, profile.backups.required_tables), args, out)
+    if args.action == "drill" and given is not None and given.is_file():
+        return _drill(profile, LocalSource(given.resolve().parent), given.name, args, out, err)
     listing = list_backups(profile.backups)
     if args.action == "list":
         return _print_listing(listing, args.json, out)
@@ -53,8 +60,58 @@ def cmd_backups(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.action == "fetch":
         print(fetch(listing.source, name, args.to or Path.cwd()), file=out)
         return 0
+    if args.action == "drill":
+        return _drill(profile, listing.source, name, args, out, err)
     checked = check_in_source(listing.source, name, profile.backups.required_tables)
     return _show_backup(checked, args, out)
+
+
+def _drill(
+    profile: Profile,
+    source: LocalSource | SshSource,
+    name: str,
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    from runner.backups.drill import drill
+    from runner.sandbox.scratch import open_scratch
+
+    def say(text: str) -> None:
+        print(f"backups drill: {text}", file=err, flush=True)
+
+    with open_scratch(profile, say) as scratch:
+        result = drill(profile, source, name, scratch, keep=args.keep, say=say)
+        if args.json:
+            json.dump(result.to_dict(), out, indent=2)
+            print(file=out)
+        else:
+            _print_drill(result, out)
+        if result.kept:
+            print(f"the restored copy is kept: {scratch.describe(result.database)}", file=out, flush=True)
+            if profile.scratch == "local":
+                print(
+                    "the throwaway server runs until Ctrl-C, then it and the copy are removed",
+                    file=out,
+                    flush=True,
+                )
+                _wait_for_interrupt()
+    return 0 if result.ok else 1
+
+
+def _print_drill(result: DrillResult, out: TextIO) -> None:
+    print(f"{result.backup}: restored on {result.scratch} in {result.restore_s:.1f} s", file=out)
+    for table, rows in sorted(result.tables.items()):
+        print(f"  table {table:<32} {rows:>12,} rows", file=out)
+    for finding in result.findings:
+        label = "FAILED" if finding.blocking else "note"
+        print(f"  {label} ({finding.kind}): {finding.message}", file=out)
+    print("drill: OK" if result.ok else f"drill: FAILED ({len(result.problems())} problem(s))", file=out)
+
+
+def _wait_for_interrupt() -> None:
+    while True:
+        time.sleep(3600)
 
 
 def _print_listing(listing: BackupListing, as_json: bool, out: TextIO) -> int:

@@ -147,15 +147,23 @@ def build_parser() -> argparse.ArgumentParser:
             "verify FILE|--latest: gzip CRC and length, dump header and footer, views, required tables.\n"
             "preview FILE: what a restore would create, with exact row counts (no database needed).\n"
             "fetch FILE: copy one down, its SHA-256 checked.\n"
-            "now: dump the database into the folder (writes there)."
+            "now: dump the database into the folder (writes there).\n"
+            "drill FILE|--latest: restore it into a scratch database (profile key scratch: a throwaway "
+            "local mariadbd by default, never the target) and prove it: no server error, every "
+            "table's rows equal to the preview's, required tables, CHECK TABLE, backups.drill.queries, "
+            "the restore time against backups.drill.budget_min, and which migrations a restore would "
+            "leave pending. The scratch database is dropped afterwards."
         ),
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("action", choices=["list", "verify", "preview", "fetch", "now"])
+    p.add_argument("action", choices=["list", "verify", "preview", "fetch", "now", "drill"])
     p.add_argument("file", nargs="?", metavar="FILE", help="a backup's name in the folder, or a path")
     _profile_arg(p)
-    p.add_argument("--latest", action="store_true", help="verify, preview or fetch the newest backup")
+    p.add_argument("--latest", action="store_true", help="verify, preview, fetch or drill the newest backup")
+    p.add_argument(
+        "--keep", action="store_true", help="drill: keep the restored copy and say how to connect to it"
+    )
     p.add_argument("--to", type=Path, metavar="DIR", help="fetch: where to put the copy (default: here)")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p.set_defaults(

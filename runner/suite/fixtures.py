@@ -13,8 +13,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from runner import PROFILE_ENV
+from runner.backups.drill import DrillResult, drill
 from runner.backups.integrity import BackupCheck, check_in_source
 from runner.backups.listing import BackupListing, list_backups
+from runner.backups.schedule import Room, room
+from runner.backups.source import open_source
 from runner.db import connect
 from runner.errors import DeploycheckError, MailRefused
 from runner.mail import delivery as mail_delivery
@@ -28,6 +31,7 @@ from runner.probes import tls as tls_probe
 from runner.probes.env import read_environment
 from runner.probes.server_facts import ServerFacts, read_facts
 from runner.profile.model import HttpCheck, Profile
+from runner.sandbox.scratch import open_scratch
 from runner.suite.state import STATE, RunState, probe_or_fail, section
 
 Probe = tuple[Hashable, Callable[[], Any]]  # the key a probe is memoised by, and the probe
@@ -105,12 +109,43 @@ def tls_probe_of(deploy: RunState, endpoint: str) -> Probe:
     )
 
 
+def listing_probe(deploy: RunState) -> Probe | None:
+    cfg = deploy.profile.backups
+    if cfg is None:
+        return None
+    return "backup-listing", lambda: list_backups(cfg, open_source(cfg, deploy.profile.timeouts.default_s))
+
+
+def drill_probe(deploy: RunState) -> Probe | None:
+    """The newest backup of each database restored on the scratch server, one after the other:
+    the slowest probe of a nightly run, so it starts first."""
+    cfg = deploy.profile.backups
+    listed = listing_probe(deploy)
+    if cfg is None or cfg.drill is None or listed is None:
+        return None
+
+    def run() -> dict[str, DrillResult | None]:
+        listing = deploy.probes.get(*listed)
+        newest = {
+            db: listing.of(db)[-1].name if listing.of(db) else None for db in backup_databases(deploy.profile)
+        }
+        with open_scratch(deploy.profile) as scratch:
+            return {
+                db: drill(deploy.profile, listing.source, name, scratch) if name else None
+                for db, name in newest.items()
+            }
+
+    return "backup-drill", run
+
+
 FIXTURE_PROBES: dict[str, Callable[[RunState], Probe | None]] = {
     "db": db_probe,
     "environment": env_probe,
     "smtp_session": smtp_probe,
     "test_email": test_email_probe,
     "delivery": delivery_probe,
+    "backup_listing": listing_probe,
+    "backup_drill": drill_probe,
 }
 PARAM_PROBES: dict[str, Callable[[RunState, Any], Probe]] = {
     "http_check": http_probe_of,
@@ -261,8 +296,24 @@ def record_detail(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
 
 @pytest.fixture(scope="session")
 def backup_listing(deploy: RunState) -> BackupListing:
+    return _probed(deploy, "backups", listing_probe)
+
+
+@pytest.fixture(scope="session")
+def backup_drill(deploy: RunState) -> dict[str, DrillResult | None]:
+    """The restore drill of each database's newest backup (backups.drill)."""
     cfg = section(deploy.profile, "backups")
-    return probe_or_fail(deploy, "backup-listing", lambda: list_backups(cfg))
+    if cfg.drill is None:
+        pytest.skip(f"backups.drill not configured in profile {deploy.profile.name}")
+    return _probed(deploy, "backups", drill_probe, is_target=False)
+
+
+@pytest.fixture(scope="session")
+def backup_room(deploy: RunState, backup_listing: BackupListing) -> Room:
+    """Free space and inodes on the backup volume against the newest backups' size."""
+    cfg = section(deploy.profile, "backups")
+    space = probe_or_fail(deploy, "backup-space", backup_listing.source.space)
+    return room(backup_listing, backup_databases(deploy.profile), space, cfg.min_free_backups)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,302 @@
+"""The restore drill: a backup restored into a scratch database, as the mysql client would
+run it, then proven to be the database the application needs.
+
+The dump is streamed once from its source (a folder, or `cat` over SSH): inflated on one
+thread, split into statements on another (the migrations' client-exact splitter, so the
+server receives what `gunzip -c dump | mariadb db` would send), run on the scratch server,
+while the same bytes feed the dump scan for the exact row counts to compare with. Nothing is
+copied to disk or held whole in memory. The scratch database is dropped afterwards, also on
+failure and Ctrl-C, unless the caller keeps it for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import pymysql
+
+from runner.backups import gzip_stream
+from runner.backups.dump_scan import SANDBOX_LINE, Scanner
+from runner.backups.integrity import BackupCheck
+from runner.backups.source import LocalSource, SshSource
+from runner.db import Scratch, server_error
+from runner.errors import GzipProblem, MigrationFileError
+from runner.migrations.engine import Migrator, quoting_of
+from runner.migrations.read_ahead import read_ahead
+from runner.migrations.sqlsplit import Statement, may_change_quoting, split_lines
+from runner.migrations.status import State
+from runner.profile.model import Profile
+
+# A dump made with --databases or --all-databases would leave the scratch database: refused.
+_SWITCHES_DATABASE = re.compile(r"\s*(?:CREATE|DROP)\s+(?:DATABASE|SCHEMA)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # restore | integrity | rows | required-table | check-table | query | budget | ledger | flavor
+    message: str
+    blocking: bool = True  # false: said for the reader (what a restore would mean), not a failure
+
+
+@dataclass
+class DrillResult:
+    backup: str
+    scratch: str  # where it was restored, in words
+    database: str  # the scratch database (gone unless kept)
+    restore_s: float = 0.0
+    tables: dict[str, int] = field(default_factory=dict)  # restored rows per table
+    findings: list[Finding] = field(default_factory=list)
+    kept: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.blocking for f in self.findings)
+
+    def problems(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocking]
+
+    def notes(self) -> list[Finding]:
+        return [f for f in self.findings if not f.blocking]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "backup": self.backup,
+            "scratch": self.scratch,
+            "database": self.database if self.kept else None,
+            "restore_s": round(self.restore_s, 3),
+            "tables": self.tables,
+            "findings": [
+                {"kind": f.kind, "message": f.message, "blocking": f.blocking} for f in self.findings
+            ],
+        }
+
+
+def drill(
+    profile: Profile,
+    source: LocalSource | SshSource,
+    name: str,
+    scratch: Scratch,
+    *,
+    keep: bool = False,
+    say: Callable[[str], None] = lambda _: None,
+) -> DrillResult:
+    """Restore backup `name` of `source` into a new scratch database and judge what came back."""
+    assert profile.backups is not None
+    timeout_s = profile.timeouts.default_s
+    database = scratch.create("drill", timeout_s)
+    result = DrillResult(name, scratch.label, database)
+    try:
+        conn = scratch.connect(database, timeout_s, multi_statements=True)
+        try:
+            say(f"restoring {name} into {database} on {scratch.label} ...")
+            check = BackupCheck(name)
+            with source.open(name) as handle:
+                restored = _restore(handle, check, conn, name, result)
+            if restored:
+                _judge(profile, conn, check, result)
+            _flavor_note(conn, check, result)
+        finally:
+            conn.close()
+    finally:
+        if keep:
+            result.kept = True
+        else:
+            scratch.drop(database, timeout_s)
+    return result
+
+
+def _restore(handle: IO[bytes], check: BackupCheck, conn: Any, name: str, result: DrillResult) -> bool:
+    """Run the dump's statements; False (with the finding) when the restore stopped."""
+    scanner = Scanner(check.dump)
+    statements = read_ahead(
+        split_lines(_lines(handle, check, scanner), name, quoting_of(conn)), pause_after=may_change_quoting
+    )
+    started = time.monotonic()
+    statement: Statement | None = None
+    try:
+        with conn.cursor() as cur:
+            for statement in statements:
+                if _SWITCHES_DATABASE.match(statement.text):
+                    result.findings.append(
+                        Finding(
+                            "restore",
+                            f"statement {statement.number} (dump line {statement.line}) creates or drops a "
+                            "database: a dump of one database is expected (made without --databases or "
+                            "--all-databases); nothing outside the scratch database is run",
+                        )
+                    )
+                    return False
+                cur.execute(statement.text)
+                while cur.nextset():
+                    pass
+    except GzipProblem as exc:
+        result.findings.append(
+            Finding("integrity", f"{name}: {exc.reason} ({exc.detail}): the restore stopped")
+        )
+        return False
+    except MigrationFileError as exc:
+        result.findings.append(
+            Finding("restore", f"the dump cannot be run as the client would run it: {exc}")
+        )
+        return False
+    except pymysql.err.MySQLError as exc:
+        where = (
+            f"statement {statement.number} (dump line {statement.line})"
+            if statement
+            else "the first statement"
+        )
+        shown = " ".join(statement.text.split())[:160] if statement else ""
+        result.findings.append(
+            Finding("restore", f"the restore failed at {where}: {server_error(exc)}: {shown}")
+        )
+        return False
+    finally:
+        result.restore_s = time.monotonic() - started
+        statements.close()
+    scanner.finish()
+    if scanner.stopped:
+        result.findings.append(
+            Finding("integrity", f"{name}: the inflated data is itself gzip (compressed twice)")
+        )
+        return False
+    return True
+
+
+def _lines(handle: IO[bytes], check: BackupCheck, scanner: Scanner) -> Iterator[str]:
+    """The dump's lines as the client reads them (no line end, a CR before it dropped), while the
+    same bytes feed the scan. The MariaDB sandbox line is a client command: skipped, as the
+    mariadb client skips it. Bytes that are not UTF-8 (binary columns) travel unchanged."""
+    carry = b""
+    first = True
+    for piece in gzip_stream.pieces(handle, check.stream):
+        scanner.feed(piece)
+        lines = (carry + piece if carry else piece).split(b"\n")
+        carry = lines.pop()
+        if first and lines:
+            first = False
+            if lines[0].startswith(SANDBOX_LINE):
+                lines[0] = b""
+        for raw in lines:
+            yield raw.removesuffix(b"\r").decode("utf-8", "surrogateescape")
+    if carry:
+        yield carry.removesuffix(b"\r").decode("utf-8", "surrogateescape")
+
+
+def _judge(profile: Profile, conn: Any, check: BackupCheck, result: DrillResult) -> None:
+    cfg = profile.backups
+    assert cfg is not None
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = DATABASE()"
+            " ORDER BY table_name"
+        )
+        objects = {name: kind for name, kind in cur.fetchall()}
+        tables = [name for name, kind in objects.items() if kind == "BASE TABLE"]
+        for table in tables:
+            cur.execute(f"SELECT COUNT(*) FROM `{table.replace('`', '``')}`")
+            result.tables[table] = cur.fetchone()[0]
+        for table, facts in sorted(check.dump.real_tables.items()):
+            if table not in result.tables:
+                result.findings.append(
+                    Finding("rows", f"table `{table}` is in the dump but was not restored")
+                )
+            elif result.tables[table] != facts.rows:
+                result.findings.append(
+                    Finding(
+                        "rows",
+                        f"table `{table}`: {result.tables[table]:,} rows restored, the dump holds "
+                        f"{facts.rows:,} (backups preview)",
+                    )
+                )
+        for table in cfg.required_tables:
+            if table not in objects:
+                result.findings.append(
+                    Finding("required-table", f"required table `{table}` is not in the restored copy")
+                )
+        for table in objects:
+            cur.execute(f"CHECK TABLE `{table.replace('`', '``')}`")
+            for _, _, kind, text in cur.fetchall():
+                if kind.lower() == "error" or (kind.lower() == "status" and text.lower() not in _CHECK_OK):
+                    result.findings.append(Finding("check-table", f"CHECK TABLE `{table}`: {kind}: {text}"))
+        for query in cfg.drill.queries if cfg.drill else []:
+            try:
+                cur.execute(query)
+                row = cur.fetchone()
+                while cur.nextset():
+                    pass
+            except pymysql.err.MySQLError as exc:
+                result.findings.append(Finding("query", f"drill query failed: {server_error(exc)}: {query}"))
+                continue
+            if not row or not row[0]:
+                value = None if not row else row[0]
+                result.findings.append(
+                    Finding("query", f"drill query returned {value!r}, expected a true first column: {query}")
+                )
+    if cfg.drill and cfg.drill.budget_min and result.restore_s > cfg.drill.budget_min * 60:
+        result.findings.append(
+            Finding(
+                "budget",
+                f"the restore took {result.restore_s / 60:.1f} min, more than backups.drill.budget_min "
+                f"{cfg.drill.budget_min:g} min (the recovery time objective)",
+            )
+        )
+    note = _ledger_note(profile, conn)
+    if note:
+        result.findings.append(Finding("ledger", note, blocking=False))
+
+
+_CHECK_OK = ("ok", "table is already up to date")
+
+
+def _ledger_note(profile: Profile, conn: Any) -> str:
+    """What restoring this backup would mean for the schema: the migration it is at, and what
+    `deploycheck migrate` would then apply."""
+    if profile.migrations is None or profile.database is None:
+        return ""
+    migrator = Migrator(profile)
+    try:
+        status = migrator.status(conn=conn)
+    except MigrationFileError as exc:
+        return f"the restored ledger was not compared with the migrations: {exc}"
+    if not status.ledger_exists:
+        total = len(status.rows)
+        return (
+            f"the backup holds no migration ledger ({', '.join(migrator.ledger.tables())}): after a restore "
+            f"all {total} migration(s) on disk would look pending"
+        )
+    applied = status.with_state(State.APPLIED)
+    pending = status.with_state(State.PENDING)
+    at = (
+        f"the backup is at migration {applied[-1].filename}"
+        if applied
+        else "the backup has no applied migration"
+    )
+    if not pending:
+        text = f"{at}, the newest on disk: a restore needs no migration"
+    else:
+        names = ", ".join(row.filename for row in pending[:10]) + (" ..." if len(pending) > 10 else "")
+        text = f"{at}; restoring it would leave {len(pending)} migration(s) pending ({names}): run `deploycheck migrate` after a restore"
+    odd = [row for row in status.rows if row.state not in (State.APPLIED, State.PENDING)]
+    if odd:
+        text += "; the restored ledger also has " + ", ".join(f"{row.filename} {row.state}" for row in odd)
+    return text
+
+
+def _flavor_note(conn: Any, check: BackupCheck, result: DrillResult) -> None:
+    dump = check.dump.header
+    server = "MariaDB" if "mariadb" in conn.get_server_info().lower() else "MySQL"
+    if dump and dump != server:
+        result.findings.append(
+            Finding(
+                "flavor",
+                f"the dump was made by {dump} {check.dump.server_version or ''} tools and the scratch server is "
+                f"{server} {conn.get_server_info()}: a failure may come from that difference; give `scratch:` "
+                "a server of the production flavor and version",
+                blocking=False,
+            )
+        )

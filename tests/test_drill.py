@@ -1,0 +1,269 @@
+"""The restore drill (`deploycheck backups drill`, checks/test_backups.py with backups.drill) and
+the room left on the backup volume: real dumps of the throwaway MariaDB, restored on a scratch
+server, broken in the ways restores break."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from runner.backups.dump import find_binary
+from tests.conftest import deploycheck
+
+pytestmark = pytest.mark.slow
+
+APP_MIGRATIONS = {
+    "V1__base.sql": (
+        "CREATE TABLE gene (id INT PRIMARY KEY, symbol VARCHAR(32) NOT NULL UNIQUE, note TEXT);\n"
+        "CREATE TABLE entity (id INT PRIMARY KEY, gene_id INT NOT NULL,"
+        " CONSTRAINT fk_gene FOREIGN KEY (gene_id) REFERENCES gene (id));\n"
+    ),
+    "V2__view_and_routines.sql": (
+        "CREATE VIEW gene_symbols AS SELECT id, symbol FROM gene;\n"
+        "DELIMITER //\nCREATE PROCEDURE gene_count() BEGIN SELECT COUNT(*) FROM gene; END //\n"
+        "CREATE TRIGGER gene_bi BEFORE INSERT ON gene FOR EACH ROW SET NEW.symbol = UPPER(NEW.symbol) //\n"
+        "DELIMITER ;\n"
+    ),
+}
+TRICKY = [
+    "it's",
+    "back\\slash",
+    "),(",
+    "'),('",
+    "semi;colon",
+    "new\nline",
+    "ünïcödé ✓",
+    "\\'",
+    None,
+    "x" * 3000,
+]
+
+
+def _dump(target, folder: Path, name: str | None = None) -> Path:
+    """mariadb-dump of the target database, gzipped into `folder` under fradelg's name."""
+    raw = subprocess.run(
+        [
+            find_binary("mariadb-dump", "mysqldump"),
+            "--no-defaults",
+            f"--socket={target.server.socket}",
+            "-uroot",
+            "--single-transaction",
+            "--routines",
+            "--triggers",
+            target.database,
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
+    folder.mkdir(exist_ok=True)
+    path = folder / (name or f"{datetime.now(UTC):%Y%m%d%H%M}.{target.database}.sql.gz")
+    path.write_bytes(gzip.compress(raw))
+    return path
+
+
+@pytest.fixture()
+def app(target, tmp_path):
+    """A migrated database with tricky rows, a view, a procedure, a trigger and the ledger; its
+    backups folder; the session server as the team's scratch server."""
+    for name, sql in APP_MIGRATIONS.items():
+        target.add(name, sql)
+    target.migrate()
+    with target.server.connect(target.database) as conn, conn.cursor() as cur:
+        for n, text in enumerate(TRICKY * 30, 1):
+            cur.execute("INSERT INTO gene VALUES (%s, %s, %s)", (n, f"g{n}", text))
+        cur.execute("INSERT INTO entity SELECT id, id FROM gene WHERE id % 3 = 0")
+    target.write_profile(
+        backups={
+            "source": "backup",
+            "databases": [target.database],
+            "required_tables": ["gene", "entity"],
+            "drill": {"queries": ["SELECT COUNT(*) >= 300 FROM gene", "SELECT COUNT(*) = 100 FROM entity"]},
+        },
+        scratch={
+            "socket": str(target.server.socket),
+            "user": "root",
+            "prefix": f"scratch_{target.database}_",
+        },
+    )
+    target.backup = _dump(target, tmp_path / "backup")
+    return target
+
+
+def _scratch_databases(target) -> list[str]:
+    return [name for (name,) in target.query("SHOW DATABASES") if name.startswith("scratch_")]
+
+
+def drill(target, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    result = deploycheck(
+        "backups", "drill", *args, "--json", "--profile", str(target.profile_path), cwd=target.root
+    )
+    return result, json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def test_a_healthy_backup_restores_with_exact_counts(app) -> None:
+    result, report = drill(app, "--latest")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report["ok"] is True and report["tables"] == {
+        "gene": 300,
+        "entity": 100,
+        "deploycheck_schema_history": 2,
+    }
+    (note,) = report["findings"]
+    assert (note["kind"], note["blocking"]) == ("ledger", False)
+    assert "the backup is at migration V2__view_and_routines.sql, the newest on disk" in note["message"]
+    assert _scratch_databases(app) == []  # dropped afterwards
+    assert "scratch server" in report["scratch"] and report["database"] is None
+
+
+def test_restored_rows_match_the_source_table_by_table(app) -> None:
+    _, report = drill(app, "--latest")
+    for table, rows in report["tables"].items():
+        assert app.query(f"SELECT COUNT(*) FROM `{table}`") == [(rows,)]
+
+
+def test_a_statement_that_fails_on_restore_is_named(app, tmp_path) -> None:
+    data = gzip.decompress(app.backup.read_bytes())
+    duplicated = data.replace(b"INSERT INTO `gene` VALUES\n(1,", b"INSERT INTO `gene` VALUES\n(2,", 1)
+    assert duplicated != data
+    app.backup.write_bytes(gzip.compress(duplicated))
+    result, report = drill(app, app.backup.name)
+    assert result.returncode == 1
+    (failure,) = [f for f in report["findings"] if f["blocking"]]
+    assert failure["kind"] == "restore"
+    assert "the restore failed at statement" in failure["message"] and "(dump line" in failure["message"]
+    # MariaDB's bulk load into an empty InnoDB table (the dump turns unique checks off) finds the
+    # duplicate at COMMIT; other servers at the INSERT itself: the drill reports what the server said
+    assert "(1180) Got error 1" in failure["message"] or "(1062) Duplicate entry" in failure["message"]
+    assert _scratch_databases(app) == []
+
+
+def test_a_view_whose_table_is_not_in_the_dump_fails(app) -> None:
+    with app.server.connect(app.database) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE helper (id INT)")
+        cur.execute("CREATE VIEW via_helper AS SELECT id FROM helper")
+    data = gzip.decompress(_dump(app, app.backup.parent, app.backup.name).read_bytes())
+    start = data.index(b"--\n-- Table structure for table `helper`")
+    end = data.index(b"UNLOCK TABLES;\n", start) + len(b"UNLOCK TABLES;\n")
+    app.backup.write_bytes(gzip.compress(data[:start] + data[end:]))
+    result, report = drill(app, "--latest")
+    assert result.returncode == 1
+    messages = [f["message"] for f in report["findings"] if f["blocking"]]
+    assert any("helper" in m and ("1146" in m or "doesn't exist" in m) for m in messages), messages
+
+
+def test_a_backup_older_than_the_newest_migration_says_what_a_restore_means(app) -> None:
+    app.add("V3__alias.sql", "ALTER TABLE gene ADD COLUMN alias VARCHAR(32) NULL;\n")
+    app.add("V4__index.sql", "CREATE INDEX idx_alias ON gene (alias);\n")
+    app.migrate()
+    result, report = drill(app, "--latest")  # the backup was taken at V2
+    assert result.returncode == 0 and report["ok"] is True
+    (note,) = [f for f in report["findings"] if f["kind"] == "ledger"]
+    assert note["message"] == (
+        "the backup is at migration V2__view_and_routines.sql; restoring it would leave 2 migration(s) "
+        "pending (V3__alias.sql, V4__index.sql): run `deploycheck migrate` after a restore"
+    )
+
+
+def test_a_restore_over_the_time_budget_fails_with_both_numbers(app) -> None:
+    app.write_profile(
+        backups={**app.data["backups"], "drill": {"budget_min": 0.000001}}  # type: ignore[dict-item]
+    )
+    result, report = drill(app, "--latest")
+    assert result.returncode == 1
+    (budget,) = [f for f in report["findings"] if f["kind"] == "budget"]
+    assert "more than backups.drill.budget_min 1e-06 min (the recovery time objective)" in budget["message"]
+
+
+def test_a_false_drill_query_fails(app) -> None:
+    app.write_profile(
+        backups={**app.data["backups"], "drill": {"queries": ["SELECT COUNT(*) > 1000 FROM gene"]}}
+    )  # type: ignore[dict-item]
+    result, report = drill(app, "--latest")
+    assert result.returncode == 1
+    assert [f["message"] for f in report["findings"] if f["blocking"]] == [
+        "drill query returned 0, expected a true first column: SELECT COUNT(*) > 1000 FROM gene"
+    ]
+
+
+def test_a_dump_of_several_databases_is_refused_before_it_leaves_the_scratch_database(app) -> None:
+    data = gzip.decompress(app.backup.read_bytes())
+    app.backup.write_bytes(gzip.compress(b"CREATE DATABASE elsewhere;\n" + data))
+    result, report = drill(app, "--latest")
+    assert result.returncode == 1 and report["findings"][0]["kind"] == "restore"
+    assert "creates or drops a database" in report["findings"][0]["message"]
+    assert app.query("SHOW DATABASES LIKE 'elsewhere'") == []
+
+
+def test_drill_on_a_local_throwaway_server_and_the_check(app, run_checks) -> None:
+    app.write_profile(scratch=None)  # the default: a throwaway local mariadbd
+    run = run_checks(app.profile_path, "-k", "test_backups")
+    check = run.check(f"test_newest_backup_restores[{app.database}]")
+    assert check["outcome"] == "passed", check["message"]
+    assert check["details"]["drill"]["tables"]["gene"] == 300
+    assert "throwaway local mariadbd" in check["details"]["drill"]["scratch"]
+
+    data = gzip.decompress(app.backup.read_bytes())
+    cut = data.index(b"'semi;colon'") + 5  # the dump stops inside a string of an INSERT
+    app.backup.write_bytes(gzip.compress(data[:cut]))
+    run = run_checks(app.profile_path, "-k", "test_backups")
+    check = run.check(f"test_newest_backup_restores[{app.database}]")
+    assert check["outcome"] == "failed" and "restore: the restore failed at statement" in check["message"]
+    assert "(1064)" in check["message"]
+
+
+# -- room on the backup volume ------------------------------------------------------
+
+
+@pytest.fixture()
+def small_volume(tmp_path):
+    """A 1 MB tmpfs mounted for the test: a real file system that fills up."""
+    mount = tmp_path / "volume"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=64", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_volume_without_room_for_three_more_backups_fails(app, small_volume, run_checks, sshd) -> None:
+    (small_volume / f"202601010300.{app.database}.sql.gz").write_bytes(b"\x1f\x8b" + b"\0" * 400_000)
+    app.write_profile(backups={"source": str(small_volume), "databases": [app.database]})
+    run = run_checks(app.profile_path, "-k", "test_backup_volume_has_room")
+    check = run.check("test_backup_volume_has_room")
+    assert check["outcome"] == "failed"
+    assert "the backup volume is running out:" in check["message"]
+    assert (
+        "the newest backups take 400.0 kB in 1 file(s) a night; room for 1 more (backups.min_free_backups is 3)"
+        in check["message"]
+    )
+
+    app.write_profile(
+        backups={
+            "source": sshd.url(small_volume),
+            "databases": [app.database],
+            "identity_file": str(sshd.identity),
+            "known_hosts_file": str(sshd.known_hosts),
+        }
+    )
+    remote = run_checks(app.profile_path, "-k", "test_backup_volume_has_room").check(
+        "test_backup_volume_has_room"
+    )
+    assert remote["outcome"] == "failed" and "room for 1 more" in remote["message"]
+
+    app.write_profile(
+        backups={"source": str(small_volume), "databases": [app.database], "min_free_backups": 1}
+    )
+    assert (
+        run_checks(app.profile_path, "-k", "test_backup_volume_has_room").outcome(
+            "test_backup_volume_has_room"
+        )
+        == "passed"
+    )
