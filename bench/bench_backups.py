@@ -1,6 +1,7 @@
 """Backup verification and exact restore preview against `gzip -t`, on the same files, in the same run.
 
     python bench/bench_backups.py [--mb 250] [--text-rows 2000000] [--repeat 3] [--work DIR]
+    python bench/bench_backups.py --drill [--mb 250] [--repeat 3] [--work DIR]
 
 Two real mariadb-dumps, each loaded into a throwaway mariadbd, dumped and compressed with
 `gzip -6`, then timed as whole processes:
@@ -14,6 +15,7 @@ Two real mariadb-dumps, each loaded into a throwaway mariadbd, dumped and compre
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -22,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_migrate import Measure, deploycheck, fresh_db, make_large, mariadb_client, run
+from bench_migrate import Measure, deploycheck, drop_db, fresh_db, make_large, mariadb_client, run
 
 from runner.backups.dump import find_binary
 from runner.sandbox.mariadb import MariaDBServer
@@ -104,6 +106,51 @@ def measure(dump: Path, repeat: int) -> None:
         )
 
 
+def measure_drill(work: Path, dump: Path, repeat: int) -> None:
+    """`deploycheck backups drill FILE` against `gunzip -c FILE | mariadb db` into an empty
+    database of the same server (the team's scratch server), interleaved."""
+    rows: dict[str, list[Measure]] = {}
+    restore_s: list[float] = []
+    with MariaDBServer(work / "scratch") as server:
+        profile = work / "drill-profile.yml"
+        profile.write_text(
+            f"backups: {{source: {dump.parent}}}\n"
+            f"scratch: {{socket: '{server.socket}', user: root, prefix: bench_scratch_}}\n"
+        )
+        for _ in range(repeat):
+            db = fresh_db(server, "client_restore")
+            shell = f"gunzip -c {dump} | {' '.join(mariadb_client(server, db))}"
+            rows.setdefault("`gunzip -c | mariadb` (empty database)", []).append(run(["sh", "-c", shell]))
+            drop_db(server, db)
+            out = work / "drill.json"
+            rows.setdefault("deploycheck backups drill (restore and checks)", []).append(
+                run(
+                    [
+                        "sh",
+                        "-c",
+                        f"{' '.join(deploycheck('backups', 'drill', str(dump), '--json', '--profile', str(profile)))} > {out}",
+                    ]
+                )
+            )
+            report = json.loads(out.read_text())
+            assert report["ok"], report["findings"]
+            restore_s.append(report["restore_s"])
+    baseline = statistics.median(m.seconds for m in rows["`gunzip -c | mariadb` (empty database)"])
+    print(f"\nrestore of {dump.name} on one scratch server, median of {repeat}:\n")
+    print("| command | median s | runs s | vs client | peak RSS MB |")
+    print("|---|---:|---|---:|---:|")
+    for label, measures in rows.items():
+        med = statistics.median(m.seconds for m in measures)
+        runs = ", ".join(f"{m.seconds:.2f}" for m in measures)
+        print(
+            f"| {label} | {med:.2f} | {runs} | {med / baseline:.2f}x | {max(m.max_rss_mb for m in measures):.0f} |"
+        )
+    med = statistics.median(restore_s)
+    print(
+        f"| deploycheck's restore alone (restore_s) | {med:.2f} | {', '.join(f'{s:.2f}' for s in restore_s)} | {med / baseline:.2f}x | |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -111,11 +158,18 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=250)
     parser.add_argument("--text-rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--drill", action="store_true", help="restore the mixed dump: deploycheck's drill against the client"
+    )
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    for dump in (build_dump(work, args.mb), build_text_dump(work, args.text_rows)):
+    mixed = build_dump(work, args.mb)
+    if args.drill:
+        measure_drill(work, mixed, args.repeat)
+        return
+    for dump in (mixed, build_text_dump(work, args.text_rows)):
         measure(dump, args.repeat)
 
 
