@@ -163,7 +163,7 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))
+    work = (args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     mixed = build_dump(work, args.mb)
     if args.drill:

@@ -317,7 +317,7 @@ def main() -> None:
     parser.add_argument("--tcp", action="store_true", help="tiny: every tool over TCP as one user")
     parser.add_argument("--work", type=Path, help="keep generated files here (default: a temp dir)")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))
+    work = (args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     with MariaDBServer(work / "server") as server:
         print(f"server: mariadbd {server_version(server)}; {os.cpu_count()} cores; work dir {work}")

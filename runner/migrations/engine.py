@@ -76,6 +76,16 @@ _COMMITS_IMPLICITLY = re.compile(r"\s*(?:CREATE|ALTER|DROP|RENAME|TRUNCATE)\s+(?
 
 
 @dataclass(frozen=True)
+class _Applied:
+    """A migration whose statements ran; `finish_sql` records it as applied (not yet committed)."""
+
+    migration: Migration
+    finish_sql: list[str]
+    elapsed_s: float
+    statements: int
+
+
+@dataclass(frozen=True)
 class DryRun:
     """What `migrate` would apply. Each migration starts from a fresh session, so its statements
     are split as the server reads quotes by default (`quoting`); a statement after one that
@@ -198,9 +208,13 @@ class Migrator:
                 if plan and before is not None:
                     before(plan)
                 result = MigrateResult(remaining=len(status.pending) - len(plan))
+                fresh = quoting_of(conn)()  # how a new session reads quotes: what each migration starts from
+                previous: _Applied | None = None
                 for index, migration in enumerate(plan, 1):
-                    self._apply(cur, migrations, migration, index, len(plan))
+                    previous = self._apply(cur, migrations, migration, index, len(plan), previous, fresh)
                     result.applied.append(migration)
+                if previous is not None:
+                    self._commit(cur, previous, [])
                 return result
         except pymysql.err.MySQLError as exc:
             raise self._server_failure(exc, "while reading or creating the ledger") from None
@@ -208,20 +222,36 @@ class Migrator:
             conn.close()
 
     def _apply(
-        self, cur: Any, migrations: MigrationSet, migration: Migration, index: int, total: int
-    ) -> None:
-        """Run `migration` in a fresh session and one transaction, and record it as applied."""
+        self,
+        cur: Any,
+        migrations: MigrationSet,
+        migration: Migration,
+        index: int,
+        total: int,
+        previous: _Applied | None,
+        fresh: Quoting,
+    ) -> _Applied:
+        """Run `migration` in a fresh session and one transaction. Returns what records it as
+        applied, which commits with the next migration's start (or alone after the last)."""
         key = self.ledger.key_of(migration)
         conn = cur.connection
-        try:
-            reset_session(conn)  # a fresh session, as a new `mysql db < file` process gets
-        except pymysql.err.MySQLError as exc:
-            raise self._server_failure(
-                exc, f"while starting a fresh session for {migration.filename}"
-            ) from None
-        quoting = quoting_of(conn)
+        quoting = _fresh_then_live(fresh, quoting_of(conn))
         with _statements(migrations, migration, quoting) as (first, statements):
-            self._begin(cur, migration, first)
+            start = self.ledger.start_sql(cur, migration, applied_by())
+            if first is not None and _COMMITS_IMPLICITLY.match(first.text):
+                # its first statement would commit the "did not finish" row the moment it runs: commit
+                # the row now, with the previous migration's "applied" row (one commit, one round trip)
+                self._commit(cur, previous, start)
+                start = []
+            elif previous is not None:
+                self._commit(cur, previous, [])
+            try:
+                reset_session(conn)  # a fresh session, as a new `mysql db < file` process gets
+                execute_batch(cur, [*self._session_setup(conn), *start])
+            except pymysql.err.MySQLError as exc:
+                raise self._server_failure(
+                    exc, f"while starting {migration.filename} in a fresh session"
+                ) from None
             self.progress.started(migration, index, total)
             started = time.monotonic()
             statement: Statement | None = None
@@ -233,7 +263,7 @@ class Migrator:
                         pass
                     count += 1
                     self.progress.statement(migration, statement, time.monotonic() - started)
-                failure = failed_verify_query(cur, migrations.verify_statements(migration, quoting))
+                failure = failed_verify_query(cur, migrations.verify_statements(migration, quoting_of(conn)))
                 if failure is not None:
                     statement = failure.statement
                     raise failure
@@ -241,23 +271,21 @@ class Migrator:
                 if isinstance(exc, pymysql.err.MySQLError) and is_connection_lost(exc):
                     raise self._lost(exc, _where(migration, statement)) from None
                 self._record_failure(cur, migration, key, statement, exc, started, ran=count)
-        elapsed = time.monotonic() - started
-        try:
-            execute_batch(cur, [*self.ledger.finish_sql(cur, key, _ms(started)), "COMMIT"])
-        except pymysql.err.MySQLError as exc:
-            raise self._server_failure(exc, f"while recording {migration.filename} as applied") from None
-        self.progress.finished(migration, elapsed, count)
+        return _Applied(
+            migration, self.ledger.finish_sql(cur, key, _ms(started)), time.monotonic() - started, count
+        )
 
-    def _begin(self, cur: Any, migration: Migration, first: Statement | None) -> None:
-        """Record `migration` as started ("did not finish") in the fresh session, autocommit off."""
-        start = [*self._session_setup(cur.connection), *self.ledger.start_sql(cur, migration, applied_by())]
-        if first is not None and _COMMITS_IMPLICITLY.match(first.text):
-            # its first statement would commit the row the moment it runs: commit it now, in this round trip
-            start.append("COMMIT")
+    def _commit(self, cur: Any, done: _Applied | None, then: list[str]) -> None:
+        """Record `done` as applied and commit it, with `then` (the next start row) in the same round trip."""
+        if done is None and not then:
+            return
         try:
-            execute_batch(cur, start)
+            execute_batch(cur, [*(done.finish_sql if done else []), *then, "COMMIT"])
         except pymysql.err.MySQLError as exc:
-            raise self._server_failure(exc, f"while recording the start of {migration.filename}") from None
+            what = done.migration.filename if done else "the next migration's start"
+            raise self._server_failure(exc, f"while recording {what}") from None
+        if done is not None:
+            self.progress.finished(done.migration, done.elapsed_s, done.statements)
 
     @staticmethod
     def _session_setup(conn: Any) -> list[str]:
@@ -456,6 +484,22 @@ def quoting_of(conn: Any) -> Callable[[], Quoting]:
     return lambda: Quoting.from_server_status(conn.server_status)
 
 
+def _fresh_then_live(fresh: Quoting, live: Callable[[], Quoting]) -> Callable[[], Quoting]:
+    """The splitter's view of quoting for a migration that is split before its session is reset:
+    the first statement is read as a fresh session reads it, every later one as the server
+    reports after the statement before it ran."""
+    asked = False
+
+    def quoting() -> Quoting:
+        nonlocal asked
+        if not asked:
+            asked = True
+            return fresh
+        return live()
+
+    return quoting
+
+
 def failed_verify_query(cur: Any, checks: Iterable[Statement]) -> VerifyBlockFailed | None:
     """Run a verify block's queries; the first whose first column is not true, as an error."""
     for check in checks:
@@ -479,7 +523,9 @@ def _statements(
     recorded as the migration's failure."""
     statements = migrations.statements(migration, quoting)
     if migration.content is None:
-        statements = read_ahead(statements, pause_after=may_change_quoting)
+        # past the first statement, the splitter follows the server, whose session is reset only
+        # after the first statement was read: wait there, and after any that may change sql_mode
+        statements = read_ahead(statements, pause_after=lambda s: s.number == 1 or may_change_quoting(s))
     try:
         first = next(statements, None)
     except MigrationFileError as exc:
