@@ -2,9 +2,10 @@
 
     python bench/pymysql_floor.py SOCKET|HOST:PORT:USER:PASSWORD DATABASE MIGRATIONS_DIR
 
-Per migration it sends what `deploycheck migrate` sends: a session reset (a fresh session, as
-a new client process gets), one packet with autocommit off and the "did not finish" row, each
-statement on its own, then one packet with the "applied" row and a COMMIT. It leaves out
+Per migration it sends what `deploycheck migrate` sends for a migration that starts with DDL:
+in one round trip (runner.migrations.engine.fresh_session, the same code) the previous
+migration's "applied" row, this one's "did not finish" row and a COMMIT, a session reset (a
+fresh session, as a new client process gets) and autocommit off; then each statement on its own. It leaves out
 everything else: no profile, no checksums, no lock, no ledger read, no client-exact splitting
 (the tiny benchmark's files split on ";\\n"). What deploycheck takes beyond this row is its own
 overhead; what this row takes beyond a peer is the protocol's.
@@ -18,7 +19,8 @@ from pathlib import Path
 import pymysql
 from pymysql.constants import CLIENT
 
-COM_RESET_CONNECTION = 0x1F
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from runner.migrations.engine import fresh_session
 
 
 def main() -> None:
@@ -31,15 +33,21 @@ def main() -> None:
     conn = pymysql.connect(**login, database=database, autocommit=False, client_flag=CLIENT.MULTI_STATEMENTS)
     conn.query("CREATE TABLE floor_history (version INT PRIMARY KEY, success TINYINT NOT NULL)")
     files = sorted(Path(directory).glob("V*__*.sql"), key=lambda p: int(p.name[1:].split("__")[0]))
+    previous = None
     for path in files:
         version = int(path.name[1:].split("__")[0])
-        conn._execute_command(COM_RESET_CONNECTION, b"")
-        conn._read_ok_packet()
-        batch(conn, ["SET autocommit = 0", f"INSERT INTO floor_history VALUES ({version}, 0)", "COMMIT"])
+        finish = [f"UPDATE floor_history SET success = 1 WHERE version = {previous}"] if previous else []
+        fresh_session(
+            conn,
+            [*finish, f"INSERT INTO floor_history VALUES ({version}, 0)", "COMMIT"],
+            ["SET autocommit = 0"],
+        )
         for statement in path.read_text().split(";\n"):
             if statement.strip():
                 conn.query(statement)
-        batch(conn, [f"UPDATE floor_history SET success = 1 WHERE version = {version}", "COMMIT"])
+        previous = version
+    if previous is not None:
+        batch(conn, [f"UPDATE floor_history SET success = 1 WHERE version = {previous}", "COMMIT"])
     conn.close()
 
 

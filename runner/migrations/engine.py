@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pymysql
+from pymysql.constants import COMMAND
 
 from runner import __version__
 from runner.db import connect, describe, is_connection_lost, server_error
@@ -214,7 +215,7 @@ class Migrator:
                     previous = self._apply(cur, migrations, migration, index, len(plan), previous, fresh)
                     result.applied.append(migration)
                 if previous is not None:
-                    self._commit(cur, previous, [])
+                    self._finish(cur, previous)
                 return result
         except pymysql.err.MySQLError as exc:
             raise self._server_failure(exc, "while reading or creating the ledger") from None
@@ -238,20 +239,23 @@ class Migrator:
         quoting = _fresh_then_live(fresh, quoting_of(conn))
         with _statements(migrations, migration, quoting) as (first, statements):
             start = self.ledger.start_sql(cur, migration, applied_by())
-            if first is not None and _COMMITS_IMPLICITLY.match(first.text):
-                # its first statement would commit the "did not finish" row the moment it runs: commit
-                # the row now, with the previous migration's "applied" row (one commit, one round trip)
-                self._commit(cur, previous, start)
-                start = []
-            elif previous is not None:
-                self._commit(cur, previous, [])
+            ddl_first = first is not None and bool(_COMMITS_IMPLICITLY.match(first.text))
+            # Commit the previous migration's "applied" row (and, when this one starts with DDL,
+            # which would commit its "did not finish" row the moment it runs, that row too: one
+            # commit), reset the session, set it up: three requests, one round trip.
+            commit = [*(previous.finish_sql if previous else []), *(start if ddl_first else [])]
             try:
-                reset_session(conn)  # a fresh session, as a new `mysql db < file` process gets
-                execute_batch(cur, [*self._session_setup(conn), *start])
+                fresh_session(
+                    conn,
+                    [*commit, "COMMIT"] if commit else [],
+                    [*self._session_setup(conn), *([] if ddl_first else start)],
+                )
             except pymysql.err.MySQLError as exc:
                 raise self._server_failure(
                     exc, f"while starting {migration.filename} in a fresh session"
                 ) from None
+            if previous is not None:
+                self.progress.finished(previous.migration, previous.elapsed_s, previous.statements)
             self.progress.started(migration, index, total)
             started = time.monotonic()
             statement: Statement | None = None
@@ -275,17 +279,13 @@ class Migrator:
             migration, self.ledger.finish_sql(cur, key, _ms(started)), time.monotonic() - started, count
         )
 
-    def _commit(self, cur: Any, done: _Applied | None, then: list[str]) -> None:
-        """Record `done` as applied and commit it, with `then` (the next start row) in the same round trip."""
-        if done is None and not then:
-            return
+    def _finish(self, cur: Any, done: _Applied) -> None:
+        """Record the last migration as applied (the others ride with the next one's start)."""
         try:
-            execute_batch(cur, [*(done.finish_sql if done else []), *then, "COMMIT"])
+            execute_batch(cur, [*done.finish_sql, "COMMIT"])
         except pymysql.err.MySQLError as exc:
-            what = done.migration.filename if done else "the next migration's start"
-            raise self._server_failure(exc, f"while recording {what}") from None
-        if done is not None:
-            self.progress.finished(done.migration, done.elapsed_s, done.statements)
+            raise self._server_failure(exc, f"while recording {done.migration.filename} as applied") from None
+        self.progress.finished(done.migration, done.elapsed_s, done.statements)
 
     @staticmethod
     def _session_setup(conn: Any) -> list[str]:
@@ -467,15 +467,32 @@ class Migrator:
 
 
 # pymysql has no call for it; the command (0x1f) is answered by an OK packet like any other.
+# pymysql has no call for it; the command (0x1f) is answered by an OK packet like any other.
 _COM_RESET_CONNECTION = 0x1F
 
 
-def reset_session(conn: Any) -> None:
-    """COM_RESET_CONNECTION: the session starts over (sql_mode, time_zone, user variables,
-    temporary tables, prepared statements, named locks), in one round trip instead of a new
-    connection. The OK packet's status flags tell `quoting_of` the server's default sql_mode."""
-    conn._execute_command(_COM_RESET_CONNECTION, b"")
-    conn._read_ok_packet()
+def fresh_session(conn: Any, before: list[str], setup: list[str]) -> None:
+    """`before` (statements of the old session), COM_RESET_CONNECTION, then `setup` (statements
+    of the new one), written back to back and their answers read in order: one round trip.
+
+    The reset starts the session over (sql_mode, time_zone, user variables, temporary tables,
+    prepared statements, named locks) without a new connection; the status flags of its OK
+    packet tell `quoting_of` the server's default sql_mode. pymysql sends one request at a
+    time, so the pipelining uses its packet layer: each request's answer starts a new packet
+    sequence. If a request fails, the error is raised and the connection must not be reused
+    (migrate closes it)."""
+    requests = [*([(COMMAND.COM_QUERY, ";\n".join(before))] if before else []), (_COM_RESET_CONNECTION, "")]
+    requests.append((COMMAND.COM_QUERY, ";\n".join(setup)))
+    for command, payload in requests:
+        conn._execute_command(command, payload)
+    for command, _ in requests:
+        conn._next_seq_id = 1
+        if command == _COM_RESET_CONNECTION:
+            conn._read_ok_packet()
+            continue
+        conn._read_query_result()
+        while conn._result.has_next:
+            conn.next_result()
 
 
 def quoting_of(conn: Any) -> Callable[[], Quoting]:
