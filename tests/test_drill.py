@@ -77,6 +77,8 @@ def app(target, tmp_path):
         for n, text in enumerate(TRICKY * 30, 1):
             cur.execute("INSERT INTO gene VALUES (%s, %s, %s)", (n, f"g{n}", text))
         cur.execute("INSERT INTO entity SELECT id, id FROM gene WHERE id % 3 = 0")
+        cur.execute("CREATE TABLE blobs (id INT PRIMARY KEY, raw VARBINARY(300))")  # bytes that are not UTF-8
+        cur.executemany("INSERT INTO blobs VALUES (%s, %s)", [(n, bytes(range(n, 256))) for n in range(40)])
     target.write_profile(
         backups={
             "source": "backup",
@@ -109,6 +111,7 @@ def test_a_healthy_backup_restores_with_exact_counts(app) -> None:
     result, report = drill(app, "--latest")
     assert result.returncode == 0, result.stdout + result.stderr
     assert report["ok"] is True and report["tables"] == {
+        "blobs": 40,
         "gene": 300,
         "entity": 100,
         "deploycheck_schema_history": 2,
@@ -120,10 +123,22 @@ def test_a_healthy_backup_restores_with_exact_counts(app) -> None:
     assert "scratch server" in report["scratch"] and report["database"] is None
 
 
-def test_restored_rows_match_the_source_table_by_table(app) -> None:
-    _, report = drill(app, "--latest")
-    for table, rows in report["tables"].items():
-        assert app.query(f"SELECT COUNT(*) FROM `{table}`") == [(rows,)]
+def test_the_kept_copy_is_the_source_byte_for_byte(app) -> None:
+    """--keep leaves the copy: every table, binary columns and tricky strings included, has the
+    source's checksum; the output says how to connect."""
+    result, report = drill(app, "--latest", "--keep")
+    assert result.returncode == 0 and report["database"].startswith(f"scratch_{app.database}_drill_")
+    kept = report["database"]
+    assert f"the restored copy is kept: mariadb --socket={app.server.socket} -u root {kept}" in result.stderr
+    try:
+        for table, rows in report["tables"].items():
+            assert app.query(f"SELECT COUNT(*) FROM `{table}`") == [(rows,)]
+            if table != "deploycheck_schema_history":  # applied_at differs by nothing, but no need
+                (ours,) = app.query(f"CHECKSUM TABLE `{app.database}`.`{table}`")
+                (copy,) = app.query(f"CHECKSUM TABLE `{kept}`.`{table}`")
+                assert ours[1] == copy[1], table
+    finally:
+        app.query(f"DROP DATABASE `{kept}`")
 
 
 def test_a_statement_that_fails_on_restore_is_named(app, tmp_path) -> None:

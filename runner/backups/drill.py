@@ -131,7 +131,8 @@ def _restore(handle: IO[bytes], check: BackupCheck, conn: Any, name: str, result
                         )
                     )
                     return False
-                cur.execute(statement.text)
+                # the bytes of the dump as they were: binary columns are not UTF-8 (see _lines)
+                cur.execute(statement.text.encode("utf-8", "surrogateescape"))
                 while cur.nextset():
                     pass
     except GzipProblem as exc:

@@ -88,11 +88,12 @@ def _drill(
         else:
             _print_drill(result, out)
         if result.kept:
-            print(f"the restored copy is kept: {scratch.describe(result.database)}", file=out, flush=True)
+            said = err if args.json else out  # --json keeps stdout for the JSON
+            print(f"the restored copy is kept: {scratch.describe(result.database)}", file=said, flush=True)
             if profile.scratch == "local":
                 print(
                     "the throwaway server runs until Ctrl-C, then it and the copy are removed",
-                    file=out,
+                    file=said,
                     flush=True,
                 )
                 _wait_for_interrupt()
