@@ -201,6 +201,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func="mail:cmd_smtp")
 
     p = sub.add_parser(
+        "init",
+        help="write a profile from the team's compose files and .env",
+        description=_wrapped(
+            "Read the compose files (base first, overrides after, merged as docker compose merges "
+            "them) and the env file, infer the database, the backup container and its volume, the "
+            "public host names, health checks, the variables the app reads, its mail settings and "
+            "its migrations folder, and write a profile with a comment on every value saying where "
+            "it came from. Secrets are written as ${VARIABLE} references or *_file keys, never as "
+            "values. Without --compose: compose.yaml or docker-compose.yml here, with its override."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--compose", action="append", metavar="FILE", help="a compose file (repeat: base, then overrides)"
+    )
+    p.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="FILE",
+        help="the stack's env file (default: .env beside the compose file)",
+    )
+    p.add_argument(
+        "--out", type=Path, metavar="PATH", help="where to write the profile (default: profiles/NAME.yml)"
+    )
+    p.add_argument(
+        "--name", metavar="NAME", help="the profile's name and target label (default: the compose project)"
+    )
+    p.add_argument(
+        "--remote", metavar="USER@HOST", help="read backups over ssh://USER@HOST from where deploycheck runs"
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing profile")
+    p.set_defaults(func="init:cmd_init")
+
+    p = sub.add_parser(
         "demo",
         help="the whole thing on a built-in target of real local servers",
         description=_wrapped(

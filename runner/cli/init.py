@@ -1,0 +1,86 @@
+"""`deploycheck init`: write a profile for the team's own stack from its compose files and .env."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from runner.errors import ProfileError, UsageError
+from runner.profile.compose import load_compose, read_env_file
+from runner.profile.init import infer, render
+from runner.profile.loader import load_profile
+from runner.report.model import write_atomically
+
+_COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+_OVERRIDES = (
+    "compose.override.yaml",
+    "compose.override.yml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
+
+
+def cmd_init(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    files = [Path(f) for f in args.compose] if args.compose else _default_files()
+    env_file = args.env_file or (files[0].parent / ".env" if (files[0].parent / ".env").is_file() else None)
+    variables = read_env_file(env_file) if env_file else {}
+    compose = load_compose(files, variables)
+    name = args.name or compose.project
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' and '-' (it names the profile)")
+    target = args.out or Path("profiles") / f"{name}.yml"
+    if target.exists() and not args.force:
+        raise UsageError(f"{target} exists: pass --force to replace it (nothing written)")
+    found = infer(compose, name, target, env_file, args.remote)
+    text = render(found, [*files, *([env_file] if env_file else [])])
+    _check_that_it_loads(text, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(target, text)
+    print(f"init: wrote {target}", file=out)
+    inferred = sorted(".".join(path) for path in found.comments if path[0] != "target")
+    print(f"  inferred: {', '.join(inferred)}", file=out)
+    for item in found.missing:
+        print(f"  not inferred: {item}", file=out)
+    load_env = f"set -a; . {env_file}; set +a; " if env_file else ""
+    print(f"next: {load_env}deploycheck verify --profile {target}", file=out)
+    return 0
+
+
+def _default_files() -> list[Path]:
+    here = Path.cwd()
+    base = next((here / n for n in _COMPOSE_NAMES if (here / n).is_file()), None)
+    if base is None:
+        raise UsageError(f"no compose file in {here}: pass --compose FILE")
+    return [base, *(here / n for n in _OVERRIDES if (here / n).is_file())]
+
+
+def _check_that_it_loads(text: str, target: Path) -> None:
+    """The written profile must load; its ${VAR} references are set to stand-ins for the check."""
+    folder = target.parent if target.parent.is_dir() else Path.cwd()
+    names = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", dir=folder, delete=False) as handle:
+        handle.write(text)
+    try:
+        with _stand_ins(names):
+            load_profile(handle.name)
+    except ProfileError as exc:
+        raise UsageError(f"the inferred profile does not load, so nothing was written:\n{exc}") from None
+    finally:
+        os.unlink(handle.name)
+
+
+@contextmanager
+def _stand_ins(names: set[str]) -> Iterator[None]:
+    missing = [n for n in names if n not in os.environ]
+    os.environ.update(dict.fromkeys(missing, "stand-in"))
+    try:
+        yield
+    finally:
+        for name in missing:
+            os.environ.pop(name, None)

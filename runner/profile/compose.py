@@ -1,0 +1,203 @@
+"""A team's compose files and .env as `docker compose` reads them: YAML through a YAML library,
+files merged base first (later files override keys; environment, labels, ports and volumes
+merge), `extends` followed, and values interpolated by the compose spec's rules (`${VAR}`,
+`${VAR:-default}`, `${VAR-default}`, `${VAR:?err}`, `${VAR?err}`, `$VAR`, `$$`) from the env
+file and the process environment. The raw values stay available, so that whoever reads a
+value can tell which variable it came from (a password becomes `${THAT_VARIABLE}`, never its
+value)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.errors import ProfileError
+
+_VARIABLE = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+    r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
+)
+_MERGED_LISTS = ("ports", "volumes", "secrets", "env_file", "depends_on")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables of a .env file; a line that is not NAME=value is an error naming its line."""
+    from dotenv.parser import parse_stream  # python-dotenv's own parser, with line numbers
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read the env file: {exc.strerror}") from None
+    values: dict[str, str] = {}
+    for binding in parse_stream(_Lines(text)):
+        if binding.error:
+            line = binding.original.string.strip()
+            raise ProfileError(f"{path}:{binding.original.line}: not NAME=value: {line[:80]!r}")
+        if binding.key is not None:
+            values[binding.key] = binding.value or ""
+    return values
+
+
+class _Lines:
+    """What parse_stream reads: a stream with read()."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+
+    def read(self) -> str:
+        return self._text
+
+
+@dataclass
+class Compose:
+    """The merged compose model: `services` raw (as written), `variables` for interpolation."""
+
+    files: list[Path]
+    project: str
+    services: dict[str, dict[str, Any]]
+    volumes: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return self.files[0].parent
+
+    def value(self, raw: Any) -> Any:
+        """`raw` interpolated, recursively."""
+        if isinstance(raw, str):
+            return interpolate(raw, self.variables, self.files[0])
+        if isinstance(raw, list):
+            return [self.value(item) for item in raw]
+        if isinstance(raw, dict):
+            return {key: self.value(item) for key, item in raw.items()}
+        return raw
+
+    def environment(self, service: str) -> dict[str, str]:
+        """The service's environment, raw (`${X}` kept); entries without a value read the variable."""
+        raw = _as_mapping(self.services[service].get("environment"))
+        return {
+            key: (self.variables.get(key, "") if value is None else str(value)) for key, value in raw.items()
+        }
+
+    def labels(self, service: str) -> dict[str, str]:
+        return {k: str(self.value(v)) for k, v in _as_mapping(self.services[service].get("labels")).items()}
+
+
+def referenced_variable(raw: str) -> str | None:
+    """`DB_PASSWORD` for a value that is exactly `${DB_PASSWORD}` (or `$DB_PASSWORD`)."""
+    match = _VARIABLE.fullmatch(raw.strip())
+    if match is None or match.group("escaped"):
+        return None
+    return match.group("braced") or match.group("plain")
+
+
+def interpolate(text: str, variables: Mapping[str, str], source: Path) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        if match.group("escaped"):
+            return "$"
+        name = match.group("braced") or match.group("plain")
+        op, arg = match.group("op"), match.group("arg") or ""
+        value = variables.get(name)
+        missing = value is None or (op is not None and op.startswith(":") and value == "")
+        if op in ("-", ":-"):
+            return arg if missing else value  # type: ignore[return-value]
+        if op in ("?", ":?") and missing:
+            raise ProfileError(f"{source}: variable {name} is required: {arg or 'not set'}")
+        return value or ""
+
+    return _VARIABLE.sub(substitute, text)
+
+
+def load_compose(files: list[Path], variables: Mapping[str, str]) -> Compose:
+    """Read and merge `files` as `docker compose -f A -f B` does."""
+    if not files:
+        raise ProfileError("no compose file: pass --compose FILE (docker-compose.yml, compose.yaml, ...)")
+    merged: dict[str, Any] = {}
+    for path in files:
+        merged = _merge(merged, _read_yaml(path))
+    services = merged.get("services") or {}
+    if not isinstance(services, dict) or not services:
+        raise ProfileError(f"{files[0]}: services: no services defined")
+    for name in list(services):
+        services[name] = _extended(services, name, files[-1], set())
+    project = str(merged.get("name") or _project_name(files[0].resolve().parent.name))
+    return Compose(
+        files=[f.resolve() for f in files],
+        project=project,
+        services=services,
+        volumes=dict(merged.get("volumes") or {}),
+        secrets=dict(merged.get("secrets") or {}),
+        variables={**dict(variables), **os.environ},
+    )
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read the compose file: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProfileError(f"{path}{where}: not valid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: a compose file is a mapping with `services:`")
+    return data
+
+
+def _merge(base: Any, override: Any, key: str = "") -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for name, value in override.items():
+            out[name] = _merge(base.get(name), value, name) if name in base else value
+        return out
+    if key in ("environment", "labels") and (isinstance(base, list) or isinstance(override, list)):
+        return {**_as_mapping(base), **_as_mapping(override)}
+    if key in _MERGED_LISTS and isinstance(base, list) and isinstance(override, list):
+        return base + [item for item in override if item not in base]
+    return override
+
+
+def _extended(services: dict[str, Any], name: str, source: Path, seen: set[str]) -> dict[str, Any]:
+    service = dict(services[name] or {})
+    extends = service.pop("extends", None)
+    if extends is None:
+        return service
+    parent_name = extends if isinstance(extends, str) else extends.get("service")
+    if isinstance(extends, dict) and extends.get("file"):
+        other = _read_yaml(source.parent / str(extends["file"]))
+        pool = other.get("services") or {}
+    else:
+        pool = services
+    if parent_name not in pool:
+        raise ProfileError(f"{source}: services.{name}.extends: no service {parent_name!r} to extend")
+    if parent_name in seen:
+        raise ProfileError(f"{source}: services.{name}.extends: a loop through {parent_name!r}")
+    parent = (
+        _extended(pool, parent_name, source, seen | {name}) if pool is services else dict(pool[parent_name])
+    )
+    return _merge(parent, service)
+
+
+def _as_mapping(value: Any) -> dict[str, Any]:
+    """environment/labels as a list of `K=V` (or bare `K`) or as a mapping."""
+    if isinstance(value, dict):
+        return dict(value)
+    out: dict[str, Any] = {}
+    for item in value or []:
+        key, sep, rest = str(item).partition("=")
+        out[key] = rest if sep else None
+    return out
+
+
+def _project_name(folder: str) -> str:
+    """Compose's default project name: the folder's, lower case, only [a-z0-9_-]."""
+    return re.sub(r"[^a-z0-9_-]", "", folder.lower()) or "app"

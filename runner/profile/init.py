@@ -1,0 +1,497 @@
+"""`deploycheck init`: a working profile inferred from the team's compose files and .env.
+
+Everything deploycheck needs is usually written down there already: the database image and
+its variables, the backup container's schedule and volume, the reverse proxy's host names,
+the health check's URL, the variables the app reads. Each inferred key is written with a
+comment saying where it came from; what could not be inferred is listed with the key to fill
+in. A secret is never written: it becomes a `${VARIABLE}` reference or a `*_file` key that
+points at the compose secret's file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.profile.compose import Compose, referenced_variable
+from runner.redact import is_secret_name
+
+_DATABASE_IMAGES = ("mysql", "mariadb", "percona", "percona-server", "mysql-server")
+_BACKUP_IMAGE = re.compile(r"backup", re.IGNORECASE)
+_PROXY_IMAGES = ("traefik", "nginx-proxy", "caddy", "jwilder/nginx-proxy", "nginxproxy/nginx-proxy")
+_HOST_RULE = re.compile(r"Host\(([^)]*)\)")
+_URL = re.compile(r"https?://[^\s'\"]+")
+_MIGRATION_FILE = {
+    "numbered": re.compile(r"^\d+_.+\.sql$"),
+    "flyway": re.compile(r"^V\d+(?:[._]\d+)*__.+\.sql$"),
+}
+_SOURCE_SUFFIXES = (".py", ".R", ".r", ".js", ".ts", ".php", ".rb", ".go", ".java", ".md", ".sql", ".sh")
+
+
+@dataclass
+class Inferred:
+    """The profile as a tree of values, a comment per key path, and what is missing."""
+
+    name: str
+    values: dict[str, Any] = field(default_factory=dict)
+    comments: dict[tuple[str, ...], str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)  # "key: what to fill in"
+    notes: list[str] = field(default_factory=list)
+
+    def set(self, path: tuple[str, ...], value: Any, comment: str) -> None:
+        node = self.values
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+        self.comments[path] = comment
+
+
+def infer(compose: Compose, name: str, out: Path, env_file: Path | None, remote: str | None) -> Inferred:
+    """Read `compose` (and the env file it was interpolated with) into a profile for `out`."""
+    found = Inferred(name)
+    found.set(("target",), name, f"the compose project {compose.project}")
+    roles = _roles(compose)
+    db = roles.get("database")
+    if db is None:
+        found.missing.append("database: no MySQL or MariaDB service (by image) in the compose files")
+    else:
+        _database(compose, db, found, out)
+    backup = roles.get("backup")
+    if backup is None:
+        found.missing.append("backups: no backup service (an image named *backup*) in the compose files")
+    else:
+        _backups(compose, backup, db, found, out, remote)
+    apps = roles.get("apps", [])
+    hosts = _public_hosts(compose)
+    if hosts:
+        endpoints = [f"https://{host}" for host in sorted({h for hs in hosts.values() for h in hs})]
+        found.set(("tls", "endpoints"), endpoints, "reverse-proxy rules: " + _where_hosts(hosts))
+    else:
+        found.missing.append("tls.endpoints: no Traefik Host() rule, VIRTUAL_HOST or Caddy label found")
+    _health(compose, apps, hosts, found)
+    _environment(compose, apps, found, out, env_file)
+    _smtp(compose, apps, found)
+    _migrations(compose, apps, found, out)
+    return found
+
+
+# -- which service is which ----------------------------------------------------------
+
+
+def _image(compose: Compose, service: str) -> tuple[str, str]:
+    """(name, tag) of the service's image: `mysql:8.4` -> ("mysql", "8.4")."""
+    image = str(compose.value(compose.services[service].get("image") or ""))
+    name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
+    return name, tag
+
+
+def _roles(compose: Compose) -> dict[str, Any]:
+    roles: dict[str, Any] = {"apps": []}
+    for service in compose.services:
+        image, _ = _image(compose, service)
+        short = image.rsplit("/", 1)[-1]
+        if short in _DATABASE_IMAGES and "database" not in roles:
+            roles["database"] = service
+        elif _BACKUP_IMAGE.search(image) and "backup" not in roles:
+            roles["backup"] = service
+        elif not any(image.endswith(proxy) for proxy in _PROXY_IMAGES):
+            roles["apps"].append(service)
+    return roles
+
+
+# -- the database --------------------------------------------------------------------
+
+
+def _database(compose: Compose, service: str, found: Inferred, out: Path) -> None:
+    env = compose.environment(service)
+    image, tag = _image(compose, service)
+    flavor = "mariadb" if "mariadb" in image else "mysql"
+    published = _published_port(compose, service, 3306)
+    if published:
+        found.set(("database", "host"), "127.0.0.1", f"service {service}: ports publishes 3306 on the host")
+        found.set(("database", "port"), published, f"service {service}: ports (as seen from this host)")
+    else:
+        found.set(
+            ("database", "host"),
+            service,
+            f"service {service}: no published port, so as seen from a container in the stack "
+            "(run deploycheck as a service there: examples/compose.deploycheck.yml)",
+        )
+        found.set(("database", "port"), 3306, f"service {service}: the server's port inside the network")
+    prefix = "MARIADB" if any(k.startswith("MARIADB_") for k in env) else "MYSQL"
+    database = _plain(compose, env, f"{prefix}_DATABASE")
+    if database:
+        found.set(("database", "name"), database, f"service {service}: {prefix}_DATABASE")
+    else:
+        found.set(("database", "name"), "app", "not inferred: set the application's database name")
+        found.missing.append(f"database.name: {prefix}_DATABASE is not set in service {service}")
+    user = _plain(compose, env, f"{prefix}_USER")
+    if user:
+        found.set(
+            ("database", "user"),
+            user,
+            f"service {service}: {prefix}_USER (a SELECT-only user is enough to verify)",
+        )
+    else:
+        found.set(
+            ("database", "user"), "root", f"service {service}: no {prefix}_USER; use a SELECT-only user"
+        )
+        found.missing.append(
+            f"database.user: {prefix}_USER is not set; create a SELECT-only user for deploycheck"
+        )
+    _secret(compose, service, env, f"{prefix}_PASSWORD", ("database", "password"), found, out)
+    versions = _version_range(tag)
+    if versions:
+        found.set(("database", "versions"), {flavor: versions}, f"service {service}: image {image}:{tag}")
+
+
+def _version_range(tag: str) -> str | None:
+    """`8.4` or `8.4.2` -> `>=8.4,<8.5`; tags without a version (latest, lts) say nothing."""
+    match = re.match(r"^(\d+)\.(\d+)", tag)
+    if not match:
+        return None
+    major, minor = int(match.group(1)), int(match.group(2))
+    return f">={major}.{minor},<{major}.{minor + 1}"
+
+
+def _published_port(compose: Compose, service: str, target: int) -> int | None:
+    for entry in compose.value(compose.services[service].get("ports") or []):
+        if isinstance(entry, dict):
+            if int(entry.get("target", 0)) == target and entry.get("published"):
+                return int(str(entry["published"]).split("-")[0])
+            continue
+        parts = str(entry).split("/")[0].split(":")
+        if len(parts) >= 2 and parts[-1] == str(target) and parts[-2].isdigit():
+            return int(parts[-2])
+    return None
+
+
+def _plain(compose: Compose, env: dict[str, str], key: str) -> str | None:
+    """A non-secret value, interpolated."""
+    raw = env.get(key)
+    return str(compose.value(raw)) or None if raw is not None else None
+
+
+def _secret(
+    compose: Compose,
+    service: str,
+    env: dict[str, str],
+    key: str,
+    path: tuple[str, ...],
+    found: Inferred,
+    out: Path,
+) -> None:
+    """A password as a reference, never its value: `*_file` pointing at a compose secret's file,
+    or `${VARIABLE}` naming the variable the compose file takes it from."""
+    secret_file = env.get(f"{key}_FILE")
+    if secret_file:
+        secret = Path(str(compose.value(secret_file))).name
+        spec = compose.secrets.get(secret) or {}
+        if isinstance(spec, dict) and spec.get("file"):
+            host = (compose.folder / str(compose.value(spec["file"]))).resolve()
+            file_key = (*path[:-1], f"{path[-1]}_file")
+            found.set(
+                file_key, _relative(host, out), f"service {service}: {key}_FILE, compose secret {secret}"
+            )
+            return
+    raw = env.get(key)
+    if raw is None:
+        found.missing.append(f"{'.'.join(path)}: {key} is not set in service {service}")
+        return
+    variable = referenced_variable(raw) or key
+    found.set(
+        path, f"${{{variable}}}", f"service {service}: {key}, read from ${variable} when deploycheck runs"
+    )
+
+
+# -- backups -------------------------------------------------------------------------
+
+
+def _backups(
+    compose: Compose, service: str, db: str | None, found: Inferred, out: Path, remote: str | None
+) -> None:
+    env = {k: str(compose.value(v)) for k, v in compose.environment(service).items()}
+    image, _ = _image(compose, service)
+    folder = _mount_source(compose, service, "/backup")
+    if folder is None:
+        found.set(("backups", "source"), "/backup", "not inferred: the folder the backup service writes to")
+        found.missing.append(f"backups.source: no volume mounted at /backup in service {service}")
+    elif remote:
+        found.set(
+            ("backups", "source"), f"ssh://{remote}{folder}", f"service {service}: /backup volume, over SSH"
+        )
+    else:
+        shown = folder if folder.startswith("/var/lib/docker") else _relative(Path(folder), out)
+        found.set(("backups", "source"), shown, f"service {service}: the volume mounted at /backup")
+    database = env.get("MYSQL_DATABASE") or env.get("MARIADB_DATABASE")
+    if not database and db is not None:
+        database = _plain(compose, compose.environment(db), "MYSQL_DATABASE")
+    if database:
+        found.set(
+            ("backups", "databases"),
+            [d for d in re.split(r"[\s,]+", database) if d],
+            f"service {service}: MYSQL_DATABASE",
+        )
+    schedule = env.get("CRON_TIME") or env.get("DB_DUMP_CRON") or env.get("SCHEDULE")
+    if schedule:
+        found.set(("backups", "schedule"), schedule, f"service {service}: CRON_TIME ({image})")
+    else:
+        found.missing.append(
+            f"backups.schedule: no CRON_TIME in service {service} (a cron expression, e.g. '0 3 * * *')"
+        )
+    if env.get("TZ"):
+        found.set(("backups", "timezone"), env["TZ"], f"service {service}: TZ, the time in backup names")
+    if env.get("MAX_BACKUPS", "").isdigit():
+        note = f"service {service}: MAX_BACKUPS"
+        if env.get("INIT_BACKUP", "").lower() in ("1", "true", "yes"):
+            note += "; INIT_BACKUP=1 adds a backup at every container start, which counts against it"
+        found.set(("backups", "retention"), int(env["MAX_BACKUPS"]), note)
+
+
+def _mount_source(compose: Compose, service: str, target: str) -> str | None:
+    """The host path of what `service` mounts at `target`: a bind path, or a named volume's
+    folder under Docker's volume directory."""
+    for entry in compose.value(compose.services[service].get("volumes") or []):
+        if isinstance(entry, dict):
+            source, inside = entry.get("source"), entry.get("target")
+        else:
+            parts = str(entry).split(":")
+            if len(parts) < 2:
+                continue
+            source, inside = parts[0], parts[1]
+        if not source or str(inside).rstrip("/") != target:
+            continue
+        if str(source).startswith((".", "/", "~")):
+            return str((compose.folder / os.path.expanduser(str(source))).resolve())
+        spec = compose.volumes.get(source) or {}
+        real = (
+            spec.get("name") if isinstance(spec, dict) and spec.get("name") else f"{compose.project}_{source}"
+        )
+        if isinstance(spec, dict) and spec.get("external"):
+            real = spec.get("name") or source
+        return f"/var/lib/docker/volumes/{real}/_data"
+    return None
+
+
+# -- the public side: hosts, health, environment, mail -------------------------------
+
+
+def _public_hosts(compose: Compose) -> dict[str, list[str]]:
+    """service -> the host names a reverse proxy serves it under."""
+    hosts: dict[str, list[str]] = {}
+    for service in compose.services:
+        found: list[str] = []
+        for key, value in compose.labels(service).items():
+            if key.startswith("traefik.http.routers.") and key.endswith(".rule"):
+                for group in _HOST_RULE.findall(value):
+                    found += [h.strip(" `'\"") for h in group.split(",") if h.strip(" `'\"")]
+            elif key == "caddy":
+                found += [h for h in re.split(r"[\s,]+", value) if h and "." in h]
+        virtual = compose.environment(service).get("VIRTUAL_HOST")
+        if virtual:
+            found += [h for h in re.split(r"[\s,]+", str(compose.value(virtual))) if h]
+        if found:
+            hosts[service] = sorted(set(found))
+    return hosts
+
+
+def _where_hosts(hosts: dict[str, list[str]]) -> str:
+    return "; ".join(f"{service}: {', '.join(names)}" for service, names in sorted(hosts.items()))
+
+
+def _health(compose: Compose, apps: list[str], hosts: dict[str, list[str]], found: Inferred) -> None:
+    checks = []
+    for service in apps:
+        test = compose.value((compose.services[service].get("healthcheck") or {}).get("test"))
+        text = " ".join(test) if isinstance(test, list) else str(test or "")
+        match = _URL.search(text)
+        if not match:
+            continue
+        path = "/" + match.group(0).split("/", 3)[3] if match.group(0).count("/") >= 3 else "/"
+        if service in hosts:
+            checks.append({"name": f"{service}-health", "url": f"https://{hosts[service][0]}{path}"})
+            found.comments[("http", f"{service}-health")] = (
+                f"service {service}: healthcheck {match.group(0)}, through its public host"
+            )
+        else:
+            found.missing.append(
+                f"http: service {service} checks {match.group(0)} inside its container and has no public "
+                "host: add the URL deploycheck can reach"
+            )
+    if checks:
+        found.set(("http",), checks, "health checks of the app services")
+
+
+def _environment(
+    compose: Compose, apps: list[str], found: Inferred, out: Path, env_file: Path | None
+) -> None:
+    names = sorted({key for service in apps for key in compose.environment(service)})
+    if not names:
+        found.missing.append("env.required: no app service sets environment variables")
+        return
+    if env_file is not None:
+        found.set(
+            ("env", "source"),
+            f"dotenv:{_relative(env_file.resolve(), out)}",
+            "the env file given with --env-file",
+        )
+    else:
+        first = apps[0]
+        container = compose.services[first].get("container_name") or f"{compose.project}-{first}-1"
+        found.set(("env", "source"), f"docker:{compose.value(container)}", f"service {first}'s container")
+    found.set(("env", "required"), names, f"variables the app services set: {', '.join(apps)}")
+
+
+_SMTP_KEYS = {
+    "host": ("SMTP_HOST", "MAIL_HOST", "SMTP_SERVER", "EMAIL_HOST"),
+    "port": ("SMTP_PORT", "MAIL_PORT", "EMAIL_PORT"),
+    "user": ("SMTP_USER", "SMTP_USERNAME", "MAIL_USERNAME", "MAIL_USER", "EMAIL_HOST_USER"),
+    "password": ("SMTP_PASSWORD", "SMTP_PASS", "MAIL_PASSWORD", "EMAIL_HOST_PASSWORD"),
+    "from": ("MAIL_FROM", "SMTP_FROM", "MAIL_FROM_ADDRESS", "DEFAULT_FROM_EMAIL"),
+}
+
+
+def _smtp(compose: Compose, apps: list[str], found: Inferred) -> None:
+    for service in apps:
+        env = compose.environment(service)
+        host_key = next((k for k in _SMTP_KEYS["host"] if k in env), None)
+        if host_key is None:
+            continue
+        for key, names in _SMTP_KEYS.items():
+            name = next((n for n in names if n in env), None)
+            if name is None:
+                continue
+            if key == "password" or is_secret_name(name):
+                variable = referenced_variable(env[name]) or name
+                found.set(
+                    ("smtp", key),
+                    f"${{{variable}}}",
+                    f"service {service}: {name}, read when deploycheck runs",
+                )
+                continue
+            value = str(compose.value(env[name]))
+            found.set(
+                ("smtp", key),
+                int(value) if key == "port" and value.isdigit() else value,
+                f"service {service}: {name}",
+            )
+        port = found.values["smtp"].get("port", 587)
+        security = {465: "tls", 25: "plain"}.get(port, "starttls")
+        found.set(("smtp", "security"), security, f"from port {port}")
+        return
+
+
+def _migrations(compose: Compose, apps: list[str], found: Inferred, out: Path) -> None:
+    for service in apps:
+        for entry in compose.value(compose.services[service].get("volumes") or []):
+            source = entry.get("source") if isinstance(entry, dict) else str(entry).split(":")[0]
+            if not source or not str(source).startswith((".", "/")):
+                continue
+            folder = (compose.folder / str(source)).resolve()
+            if not folder.is_dir():
+                continue
+            names = [p.name for p in folder.iterdir() if p.suffix == ".sql"]
+            for naming, pattern in _MIGRATION_FILE.items():
+                if sum(bool(pattern.match(n)) for n in names) >= 1:
+                    found.set(
+                        ("migrations", "dir"), _relative(folder, out), f"service {service}: mounts {source}"
+                    )
+                    found.set(("migrations", "naming"), naming, f"file names such as {sorted(names)[0]}")
+                    if _mentions_schema_version(compose.folder):
+                        found.set(
+                            ("migrations", "ledger"),
+                            "schema_version",
+                            "a guess: `schema_version` is named in the application's files",
+                        )
+                    return
+    found.missing.append(
+        "migrations.dir: no folder of NNN_*.sql or V*__*.sql files is mounted into an app service"
+    )
+
+
+def _mentions_schema_version(folder: Path, limit: int = 2000) -> bool:
+    seen = 0
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("node_modules", "vendor", "venv")]
+        for name in files:
+            if not name.endswith(_SOURCE_SUFFIXES):
+                continue
+            seen += 1
+            if seen > limit:
+                return False
+            path = Path(root) / name
+            try:
+                if path.stat().st_size < 1 << 20 and "schema_version" in path.read_text(errors="ignore"):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def _relative(path: Path, out: Path) -> str:
+    """A path as the profile writes it: relative to the profile's folder."""
+    return os.path.relpath(path, out.resolve().parent)
+
+
+# -- writing -------------------------------------------------------------------------
+
+_ORDER = ("target", "database", "migrations", "backups", "env", "smtp", "tls", "http")
+
+
+def render(found: Inferred, sources: list[Path]) -> str:
+    """The profile as YAML, each value with the comment that says where it came from."""
+    head = [
+        f"# Written by `deploycheck init` on {datetime.now(UTC):%Y-%m-%d} from {', '.join(p.name for p in sources)}.",
+        "# Each value says where it came from: check them. ${VAR} values are read from the environment",
+        "# when deploycheck runs; no secret value is written here.",
+    ]
+    lines = [*head]
+    for key in _ORDER:
+        if key not in found.values:
+            continue
+        lines += _render(key, found.values[key], (key,), found.comments, 0)
+    if found.missing:
+        lines += ["", "# Not inferred (fill in, or leave the section out: its checks then skip):"]
+        lines += [f"#   {item}" for item in found.missing]
+    return "\n".join(lines) + "\n"
+
+
+def _render(key: str, value: Any, path: tuple[str, ...], comments: dict, depth: int) -> list[str]:
+    pad = "  " * depth
+    comment = comments.get(path)
+    if isinstance(value, dict) and value:
+        lines = [""] if depth == 0 else []
+        lines.append(f"{pad}{key}:" + (f"  # {comment}" if comment else ""))
+        for child, item in value.items():
+            lines += _render(child, item, (*path, child), comments, depth + 1)
+        return lines
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        lines = ["", f"{pad}{key}:" + (f"  # {comment}" if comment else "")]
+        for item in value:
+            note = comments.get((*path, str(item.get("name"))))
+            first = True
+            for child, entry in item.items():
+                lead = "- " if first else "  "
+                suffix = f"  # {note}" if first and note else ""
+                lines.append(f"{pad}  {lead}{child}: {_scalar(entry)}{suffix}")
+                first = False
+        return lines
+    text = f"{pad}{key}: {_scalar(value)}"
+    if comment:
+        text = f"{text:<44}  # {comment}"
+    return ["", text] if depth == 0 else [text]
+
+
+def _scalar(value: Any) -> str:
+    return (
+        yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10_000)
+        .strip()
+        .removesuffix("...")
+        .strip()
+    )
