@@ -39,8 +39,14 @@ def cmd_init(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"{target} exists: pass --force to replace it (nothing written)")
     found = infer(compose, name, target, env_file, args.remote)
     text = render(found, [*files, *([env_file] if env_file else [])])
-    _check_that_it_loads(text, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    created = not target.parent.exists()
+    target.parent.mkdir(parents=True, exist_ok=True)  # relative paths in the profile start there
+    try:
+        _check_that_it_loads(text, target)
+    except UsageError:
+        if created:
+            target.parent.rmdir()
+        raise
     write_atomically(target, text)
     print(f"init: wrote {target}", file=out)
     inferred = sorted(".".join(path) for path in found.comments if path[0] != "target")
@@ -62,9 +68,8 @@ def _default_files() -> list[Path]:
 
 def _check_that_it_loads(text: str, target: Path) -> None:
     """The written profile must load; its ${VAR} references are set to stand-ins for the check."""
-    folder = target.parent if target.parent.is_dir() else Path.cwd()
     names = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", dir=folder, delete=False) as handle:
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", dir=target.parent, delete=False) as handle:
         handle.write(text)
     try:
         with _stand_ins(names):

@@ -1,0 +1,288 @@
+"""`deploycheck init` on compose files in the shapes teams write them: MySQL or MariaDB,
+fradelg or another backup image, Traefik labels or nginx-proxy, bind mounts and named volumes,
+base plus override, secrets as files, pieces missing; and bad input."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import deploycheck
+
+FIRST_USER = """\
+name: sysndd
+services:
+  mysql:
+    image: mysql:8.4
+    environment:
+      MYSQL_DATABASE: ${MYSQL_DATABASE}
+      MYSQL_USER: ${MYSQL_USER}
+      MYSQL_PASSWORD: ${MYSQL_PASSWORD}
+      MYSQL_ROOT_PASSWORD: ${MYSQL_ROOT_PASSWORD}
+    ports: ["127.0.0.1:7654:3306"]
+    volumes: ["mysql_data:/var/lib/mysql"]
+  mysql-cron-backup:
+    image: fradelg/mysql-cron-backup
+    environment:
+      MYSQL_HOST: mysql
+      MYSQL_USER: root
+      MYSQL_PASS: ${MYSQL_ROOT_PASSWORD}
+      MYSQL_DATABASE: ${MYSQL_DATABASE}
+      CRON_TIME: "0 3 * * *"
+      MAX_BACKUPS: "60"
+      INIT_BACKUP: "1"
+      GZIP_LEVEL: "9"
+      TZ: Europe/Berlin
+    volumes: ["mysql_backup:/backup"]
+  api:
+    image: sysndd/api:latest
+    environment:
+      MYSQL_HOST: mysql
+      MYSQL_PASSWORD: ${MYSQL_PASSWORD}
+      SMTP_HOST: ${SMTP_HOST}
+      SMTP_PORT: "587"
+      SMTP_USER: ${SMTP_USER}
+      SMTP_PASSWORD: ${SMTP_PASSWORD}
+      MAIL_FROM: noreply@sysndd.org
+    volumes: ["./db/migrations:/app/db/migrations:ro"]
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost:7777/api/health"]
+    labels:
+      - traefik.enable=true
+      - "traefik.http.routers.api.rule=Host(`api.sysndd.org`)"
+  app:
+    image: sysndd/app:latest
+    labels:
+      traefik.http.routers.app.rule: "Host(`sysndd.org`) || Host(`www.sysndd.org`)"
+  traefik:
+    image: traefik:v3.1
+volumes:
+  mysql_data: {}
+  mysql_backup: {}
+"""
+
+FIRST_USER_ENV = """\
+MYSQL_DATABASE=sysndd_db
+MYSQL_USER=bernt
+MYSQL_PASSWORD=Sup3r-Db-Secret-Value
+MYSQL_ROOT_PASSWORD=R00t-Secret-Value
+SMTP_HOST=smtp.mail-relay.net
+SMTP_USER=app@sysndd.org
+SMTP_PASSWORD=Smtp-Secret-Value-9
+"""
+SECRETS = ("Sup3r-Db-Secret-Value", "R00t-Secret-Value", "Smtp-Secret-Value-9")
+
+
+def _stack(
+    tmp_path: Path, compose: str, env: str | None = FIRST_USER_ENV, files: dict[str, str] | None = None
+) -> Path:
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    (stack / "docker-compose.yml").write_text(textwrap.dedent(compose))
+    if env is not None:
+        (stack / ".env").write_text(env)
+    for name, text in (files or {}).items():
+        path = stack / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return stack
+
+
+def init(stack: Path, *args: str):
+    return deploycheck("init", *args, cwd=stack, env=_clean_env())
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "SMTP_", "DEPLOYCHECK_PROFILE"))
+    }
+
+
+def test_the_first_users_stack_gives_a_working_profile(tmp_path) -> None:
+    stack = _stack(
+        tmp_path,
+        FIRST_USER,
+        files={
+            "db/migrations/000_initialize_base_schema.sql": "CREATE TABLE t (id INT);",
+            "api/R/migrate.R": "dbExecute(con, 'SELECT filename FROM schema_version')",
+        },
+    )
+    result = init(stack)
+    assert result.returncode == 0, result.stderr
+    written = (stack / "profiles" / "sysndd.yml").read_text()
+    profile = yaml.safe_load(written)
+    assert profile["database"] == {
+        "host": "127.0.0.1",
+        "port": 7654,
+        "name": "sysndd_db",
+        "user": "bernt",
+        "password": "${MYSQL_PASSWORD}",
+        "versions": {"mysql": ">=8.4,<8.5"},
+    }
+    assert profile["backups"] == {
+        "source": "/var/lib/docker/volumes/sysndd_mysql_backup/_data",
+        "databases": ["sysndd_db"],
+        "schedule": "0 3 * * *",
+        "timezone": "Europe/Berlin",
+        "retention": 60,
+    }
+    assert profile["migrations"] == {
+        "dir": "../db/migrations",
+        "naming": "numbered",
+        "ledger": "schema_version",
+    }
+    assert profile["tls"] == {
+        "endpoints": ["https://api.sysndd.org", "https://sysndd.org", "https://www.sysndd.org"]
+    }
+    assert profile["http"] == [{"name": "api-health", "url": "https://api.sysndd.org/api/health"}]
+    assert profile["smtp"] == {
+        "host": "smtp.mail-relay.net",
+        "port": 587,
+        "user": "app@sysndd.org",
+        "password": "${SMTP_PASSWORD}",
+        "from": "noreply@sysndd.org",
+        "security": "starttls",
+    }
+    assert profile["env"]["source"] == "dotenv:../.env" and "SMTP_PASSWORD" in profile["env"]["required"]
+    # every value says where it came from
+    assert "# service mysql: ports publishes 3306 on the host" in written
+    assert "INIT_BACKUP=1 adds a backup at every container start" in written
+    assert "a guess: `schema_version` is named in the application's files" in written
+    # no secret value anywhere, in the file or the output
+    for secret in SECRETS:
+        assert secret not in written and secret not in result.stdout + result.stderr
+    assert (
+        "next: set -a; . " in result.stdout
+        and "deploycheck verify --profile profiles/sysndd.yml" in result.stdout
+    )
+
+
+def test_mariadb_with_an_override_bind_mounts_secrets_and_nginx_proxy(tmp_path) -> None:
+    stack = _stack(
+        tmp_path,
+        """\
+        services:
+          db:
+            image: mariadb:10.11
+            environment:
+              MARIADB_DATABASE: shop
+              MARIADB_USER: shop
+              MARIADB_PASSWORD_FILE: /run/secrets/db_password
+            secrets: [db_password]
+          backup:
+            image: databack/mysql-backup:latest
+            environment:
+              DB_DUMP_CRON: "30 2 * * *"
+            volumes: ["./dumps:/backup"]
+          web:
+            image: shop/web
+            environment:
+              VIRTUAL_HOST: shop.example.com
+              APP_KEY: ${APP_KEY}
+        secrets:
+          db_password:
+            file: ./secrets/db_password.txt
+        """,
+        env="APP_KEY=base64-app-key-value\n",
+        files={"secrets/db_password.txt": "Maria-Secret-Value\n"},
+    )
+    (stack / "docker-compose.override.yml").write_text(
+        "services:\n  db:\n    ports: ['13306:3306']\n  web:\n    environment:\n      - EXTRA_FLAG=1\n"
+    )
+    result = init(stack, "--name", "shop", "--out", "shop.yml")
+    assert result.returncode == 0, result.stderr
+    profile = yaml.safe_load((stack / "shop.yml").read_text())
+    assert profile["database"]["port"] == 13306  # from the override
+    assert profile["database"]["password_file"] == "secrets/db_password.txt"
+    assert profile["database"]["versions"] == {"mariadb": ">=10.11,<10.12"}
+    assert profile["backups"]["source"] == "dumps" and profile["backups"]["schedule"] == "30 2 * * *"
+    assert profile["tls"]["endpoints"] == ["https://shop.example.com"]
+    assert profile["env"]["required"] == ["APP_KEY", "EXTRA_FLAG", "VIRTUAL_HOST"]  # lists merged
+    text = (stack / "shop.yml").read_text()
+    assert "Maria-Secret-Value" not in text and "base64-app-key-value" not in text
+    assert "not inferred: migrations.dir" in result.stdout
+
+
+def test_missing_pieces_are_listed_and_the_profile_still_loads(tmp_path) -> None:
+    stack = _stack(tmp_path, "services:\n  db:\n    image: mysql:8.0\n", env=None)
+    result = init(stack, "--out", "p.yml")
+    assert result.returncode == 0, result.stderr
+    for missing in ("database.name", "database.user", "database.password", "backups:", "tls.endpoints"):
+        assert f"not inferred: {missing}" in result.stdout
+    profile = yaml.safe_load((stack / "p.yml").read_text())
+    assert profile["database"]["host"] == "db"  # not published: as seen from inside the stack
+    assert "# Not inferred" in (stack / "p.yml").read_text()
+
+
+def test_an_existing_profile_is_kept_without_force(tmp_path) -> None:
+    stack = _stack(tmp_path, FIRST_USER)
+    (stack / "p.yml").write_text("target: mine\n")
+    result = init(stack, "--out", "p.yml")
+    assert result.returncode == 2 and "p.yml exists: pass --force" in result.stderr
+    assert (stack / "p.yml").read_text() == "target: mine\n"
+    assert init(stack, "--out", "p.yml", "--force").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("compose", "env", "expected"),
+    [
+        ("services:\n  db:\n    image: [mysql\n", "", "docker-compose.yml:4: not valid YAML"),
+        (
+            "services:\n  api:\n    extends: {service: base}\n    image: x\n",
+            "",
+            "services.api.extends: no service 'base' to extend",
+        ),
+        (FIRST_USER, "MYSQL_DATABASE=x\nthis is not an assignment\n", ".env:2: not NAME=value"),
+    ],
+    ids=["not-yaml", "unknown-extends", "bad-env-line"],
+)
+def test_bad_input_names_file_and_line_and_writes_nothing(tmp_path, compose, env, expected) -> None:
+    stack = _stack(tmp_path, compose, env=env)
+    result = init(stack, "--out", "p.yml")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert not (stack / "p.yml").exists()
+
+
+def test_init_then_verify_against_a_real_database(tmp_path, target) -> None:
+    """A compose file that publishes the throwaway server's port: the profile init writes is
+    verified as it is, the password coming from the environment."""
+    with target.server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE USER IF NOT EXISTS 'init_ro'@'127.0.0.1' IDENTIFIED BY 'Init-Ro-Passw0rd'")
+        cur.execute(f"GRANT SELECT ON `{target.database}`.* TO 'init_ro'@'127.0.0.1'")
+    stack = _stack(
+        tmp_path,
+        f"""\
+        services:
+          db:
+            image: mariadb:10.11
+            environment:
+              MARIADB_DATABASE: {target.database}
+              MARIADB_USER: init_ro
+              MARIADB_PASSWORD: ${{DB_PASSWORD}}
+            ports: ["127.0.0.1:{target.server.port}:3306"]
+        """,
+        env="DB_PASSWORD=Init-Ro-Passw0rd\n",
+    )
+    assert init(stack, "--out", "p.yml").returncode == 0
+    env = {**_clean_env(), "DB_PASSWORD": "Init-Ro-Passw0rd"}
+    result = deploycheck(
+        "verify",
+        "--profile",
+        "p.yml",
+        "--reports",
+        str(tmp_path / "reports"),
+        "-k",
+        "test_database",
+        cwd=stack,
+        env=env,
+    )
+    assert (
+        "test_database_is_reachable PASSED" in result.stdout or "deploycheck verify: PASSED" in result.stdout
+    ), result.stdout[-2000:]
+    assert "Init-Ro-Passw0rd" not in result.stdout + result.stderr
