@@ -141,6 +141,20 @@ def test_the_kept_copy_is_the_source_byte_for_byte(app) -> None:
         app.query(f"DROP DATABASE `{kept}`")
 
 
+def test_a_remote_backup_is_drilled_by_streaming_it_over_ssh(app, sshd) -> None:
+    app.write_profile(
+        backups={
+            **app.data["backups"],  # type: ignore[dict-item]
+            "source": sshd.url(app.backup.parent),
+            "identity_file": str(sshd.identity),
+            "known_hosts_file": str(sshd.known_hosts),
+        }
+    )
+    result, report = drill(app, "--latest")
+    assert result.returncode == 0, result.stderr
+    assert report["ok"] is True and report["tables"]["gene"] == 300 and report["backup"] == app.backup.name
+
+
 def test_a_statement_that_fails_on_restore_is_named(app, tmp_path) -> None:
     data = gzip.decompress(app.backup.read_bytes())
     duplicated = data.replace(b"INSERT INTO `gene` VALUES\n(1,", b"INSERT INTO `gene` VALUES\n(2,", 1)
