@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import socket
 from dataclasses import dataclass
@@ -102,11 +103,16 @@ class Scratch:
     prefix: str
     label: str  # for messages: "a throwaway local mariadbd", "scratch server db:3306"
 
-    def create(self, purpose: str, timeout_s: float) -> str:
-        """A new, empty database named `<prefix><purpose>_<random>`."""
+    def create(
+        self, purpose: str, timeout_s: float, charset: str = "utf8mb4", collation: str | None = None
+    ) -> str:
+        """A new, empty database named `<prefix><purpose>_<random>`, with the given defaults."""
         name = f"{self.prefix}{purpose}_{secrets.token_hex(4)}"
+        if not re.fullmatch(r"\w+", charset) or (collation and not re.fullmatch(r"\w+", collation)):
+            raise UsageError(f"not a character set and collation: {charset!r}, {collation!r}")
+        collate = f" COLLATE {collation}" if collation else ""
         with self.admin(timeout_s) as conn, conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET {charset}{collate}")
         return name
 
     def drop(self, name: str, timeout_s: float) -> None:

@@ -7,7 +7,8 @@ object at fault and says what to do next. Library errors are converted at the bo
 
     DeploycheckError                 exit 1
     ├── UsageError                   exit 2: the command line or its arguments are wrong
-    │   └── ProfileError             the profile cannot be read or does not validate
+    │   ├── ProfileError             the profile cannot be read or does not validate
+    │   └── FlavorMismatch           the scratch server is not of production's flavor and version
     ├── TargetUnreachable            exit 3: the target cannot be reached or refused the login
     ├── MigrationError
     │   ├── MigrationFileError       bad name, duplicate version, not UTF-8, bad SQL framing
@@ -43,6 +44,11 @@ class UsageError(DeploycheckError):
 
 class ProfileError(UsageError):
     """The profile cannot be read or does not validate."""
+
+
+class FlavorMismatch(UsageError):
+    """The scratch server's flavor or major version differs from production's: comparing their
+    schemas would report differences that are not drift."""
 
 
 class TargetUnreachable(DeploycheckError):

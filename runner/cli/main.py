@@ -120,6 +120,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func="migrations:cmd_baseline")
 
     p = sub.add_parser(
+        "drift",
+        help="compare the live schema with what the applied migrations build",
+        description=_wrapped(
+            "Build the migrations the ledger records as applied on the scratch server (profile key "
+            "scratch: a throwaway local mariadbd by default; never the target), then compare that "
+            "schema with the target's, read-only: tables, columns, indexes, keys, checks, views, "
+            "routines, triggers and events. One line per difference; object kinds the session "
+            "cannot see are named, never taken as equal. drift.ignore lists objects kept outside "
+            "the migrations on purpose."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _profile_arg(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.add_argument(
+        "--allow-flavor-mismatch",
+        action="store_true",
+        help="compare although the scratch server is not of production's flavor and version",
+    )
+    p.set_defaults(func="migrations:cmd_drift")
+
+    p = sub.add_parser(
         "verify",
         help="run the checks against a target and archive the reports",
         description=_wrapped(

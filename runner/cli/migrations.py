@@ -174,3 +174,44 @@ def _confirm(question: str, out: TextIO) -> bool:
         print(f"{question}(no terminal to ask on)", file=out)
         return False
     return input(question).strip().lower() in ("y", "yes")
+
+
+def cmd_drift(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from runner.db import connect
+    from runner.migrations.drift import drift
+    from runner.sandbox.scratch import open_scratch
+
+    profile = load_profile(args.profile)
+    migrator = Migrator(profile)  # checks that the profile has database and migrations
+    timeout_s = profile.timeouts.default_s
+
+    def say(text: str) -> None:
+        print(f"drift: {text}", file=err, flush=True)
+
+    say(f"building the applied migrations on the scratch server to compare with {_target(migrator)}")
+    with (
+        connect(migrator.db, timeout_s, read_timeout_s=timeout_s, read_only=True) as target,
+        open_scratch(profile, say) as scratch,
+    ):
+        report = drift(profile, target, scratch, allow_flavor_mismatch=args.allow_flavor_mismatch)
+    code = 0 if report.clean else 1
+    if args.json:
+        json.dump({**report.to_dict(), "exit_code": code}, out, indent=2)
+        print(file=out)
+        return code
+    for note in report.notes:
+        print(f"note: {note}", file=out)
+    if report.not_compared:
+        print(f"not compared: {report.not_compared}", file=out)
+        return code
+    for difference in report.differences:
+        print(f"  {difference.message}", file=out)
+    for kind, why in report.hidden.items():
+        print(f"  not compared: {kind} ({why})", file=out)
+    print(
+        f"{len(report.differences)} difference(s) between {_target(migrator)} and its applied migrations"
+        if report.differences
+        else f"no drift: {_target(migrator)} is what its applied migrations build",
+        file=out,
+    )
+    return code

@@ -68,7 +68,8 @@ def read_schema(cur: Any, ignore: set[str], definers: bool = False) -> Schema:
             table.columns[row["column_name"]] = {
                 "type": row["column_type"],
                 "null": row["is_nullable"],
-                "default": row["column_default"],
+                # MySQL says None where MariaDB says 'NULL' for a nullable column without default
+                "default": "NULL" if row["column_default"] is None else row["column_default"],
                 "extra": _extra(row["extra"]),
                 "generated": row.get("generation_expression") or "",
                 "collation": row.get("collation_name") or "",
@@ -83,7 +84,8 @@ def read_schema(cur: Any, ignore: set[str], definers: bool = False) -> Schema:
                 "columns": [],
                 "unique": str(row["non_unique"]) == "0",
                 "type": row["index_type"],
-                "hidden": str(row.get("ignored") or "").upper() == "YES" or str(row.get("is_visible") or "").upper() == "NO",
+                "hidden": str(row.get("ignored") or "").upper() == "YES"
+                or str(row.get("is_visible") or "").upper() == "NO",
             },
         )
         part = f"({row['sub_part']})" if row.get("sub_part") else ""
@@ -110,7 +112,9 @@ def read_schema(cur: Any, ignore: set[str], definers: bool = False) -> Schema:
                 **({"definer": row["definer"]} if definers else {}),
             }
     parameters: dict[str, list[str]] = {}
-    for row in _rows(cur, "parameters", "ORDER BY specific_name, ordinal_position", schema_column="specific_schema"):
+    for row in _rows(
+        cur, "parameters", "ORDER BY specific_name, ordinal_position", schema_column="specific_schema"
+    ):
         if row["ordinal_position"]:
             parameters.setdefault(row["specific_name"], []).append(
                 f"{row['parameter_mode'] or ''} {row['parameter_name']} {row['dtd_identifier']}".strip()
@@ -160,15 +164,23 @@ def _extra(extra: str | None) -> str:
 
 
 def _privileges(cur: Any) -> set[str]:
-    """The session user's privileges on this database (and global ones), as information_schema
-    shows them to that user."""
+    """What the session user may see, as information_schema shows it to that user: privileges
+    as `PRIVILEGE@global`, `PRIVILEGE@schema`, and `SELECT@mysql.proc` (MariaDB's routine bodies)."""
     found: set[str] = set()
-    for sql in (
-        "SELECT privilege_type FROM information_schema.user_privileges",
-        "SELECT privilege_type FROM information_schema.schema_privileges WHERE table_schema = DATABASE()",
+    for scope, sql in (
+        ("global", "SELECT privilege_type FROM information_schema.user_privileges"),
+        (
+            "schema",
+            "SELECT privilege_type FROM information_schema.schema_privileges WHERE table_schema = DATABASE()",
+        ),
+        (
+            "mysql.proc",
+            "SELECT privilege_type FROM information_schema.table_privileges"
+            " WHERE table_schema = 'mysql' AND table_name = 'proc'",
+        ),
     ):
         cur.execute(sql)
-        found.update(row[0].upper() for row in cur.fetchall())
+        found.update(f"{row[0].upper()}@{scope}" for row in cur.fetchall())
     return found
 
 
@@ -178,17 +190,21 @@ def _privileges(cur: Any) -> set[str]:
 def hidden_kinds(expected: Schema, actual: Schema) -> dict[str, str]:
     """Object kinds production's session cannot see, with why: never reported as equal."""
     hidden = {}
-    if any(not v["definition"] for v in actual.views.values()) and any(v["definition"] for v in expected.views.values()):
-        hidden["views"] = "view definitions need the SHOW VIEW privilege"
-    routine_privileges = {"ALTER ROUTINE", "CREATE ROUTINE", "SHOW CREATE ROUTINE"}
-    if expected.routines and (
-        any(r["body"] is None for r in actual.routines.values())
-        or (not actual.routines and not actual.privileges & routine_privileges)
+    seen = actual.privileges
+    if any(not v["definition"] for v in actual.views.values()) and any(
+        v["definition"] for v in expected.views.values()
     ):
-        hidden["routines"] = "routine bodies need ALTER ROUTINE, SHOW CREATE ROUTINE or being their definer"
-    if expected.triggers and not actual.triggers and "TRIGGER" not in actual.privileges:
+        hidden["views"] = "view definitions need the SHOW VIEW privilege"
+    routines_visible = seen & {"SELECT@global", "SHOW_ROUTINE@global", "SELECT@mysql.proc"}
+    if expected.routines and (
+        any(r["body"] is None for r in actual.routines.values()) or not routines_visible
+    ):
+        hidden["routines"] = (
+            "routine bodies need SELECT on mysql.proc (MariaDB), SHOW_ROUTINE (MySQL) or being their definer"
+        )
+    if expected.triggers and not seen & {"TRIGGER@global", "TRIGGER@schema"}:
         hidden["triggers"] = "triggers are shown only to users with the TRIGGER privilege"
-    if expected.events and not actual.events and "EVENT" not in actual.privileges:
+    if expected.events and not seen & {"EVENT@global", "EVENT@schema"}:
         hidden["events"] = "events are shown only to users with the EVENT privilege"
     return hidden
 
@@ -199,8 +215,12 @@ def compare(expected: Schema, actual: Schema, hidden: dict[str, str]) -> list[Di
     found += _presence("table", expected.tables, actual.tables)
     for name in sorted(expected.tables.keys() & actual.tables.keys()):
         found += _table(name, expected.tables[name], actual.tables[name])
-    kinds = (("view", "views", expected.views, actual.views), ("routine", "routines", expected.routines, actual.routines),
-             ("trigger", "triggers", expected.triggers, actual.triggers), ("event", "events", expected.events, actual.events))
+    kinds = (
+        ("view", "views", expected.views, actual.views),
+        ("routine", "routines", expected.routines, actual.routines),
+        ("trigger", "triggers", expected.triggers, actual.triggers),
+        ("event", "events", expected.events, actual.events),
+    )
     for label, kind, ours, theirs in kinds:
         if kind in hidden:
             continue
@@ -215,7 +235,9 @@ def _presence(label: str, expected: dict[str, Any], actual: dict[str, Any]) -> l
     out = []
     for name in sorted(expected.keys() - actual.keys()):
         shown = name if label == "routine" else f"{label} `{name}`"
-        out.append(Difference(shown, "missing", f"{shown} is missing in production (the migrations create it)"))
+        out.append(
+            Difference(shown, "missing", f"{shown} is missing in production (the migrations create it)")
+        )
     for name in sorted(actual.keys() - expected.keys()):
         shown = name if label == "routine" else f"{label} `{name}`"
         out.append(Difference(shown, "extra", f"{shown} exists in production only (created by hand?)"))
@@ -228,11 +250,29 @@ def _table(name: str, expected: Table, actual: Table) -> list[Difference]:
     for attribute in ("engine", "collation"):
         ours, theirs = getattr(expected, attribute), getattr(actual, attribute)
         if ours != theirs:
-            out.append(Difference(where, "changed", f"{where}: {attribute} is {theirs} in production, {ours} by the migrations"))
+            out.append(
+                Difference(
+                    where,
+                    "changed",
+                    f"{where}: {attribute} is {theirs} in production, {ours} by the migrations",
+                )
+            )
     for column in expected.columns.keys() - actual.columns.keys():
-        out.append(Difference(f"{where}, column `{column}`", "missing", f"{where}: column `{column}` is missing in production"))
+        out.append(
+            Difference(
+                f"{where}, column `{column}`",
+                "missing",
+                f"{where}: column `{column}` is missing in production",
+            )
+        )
     for column in actual.columns.keys() - expected.columns.keys():
-        out.append(Difference(f"{where}, column `{column}`", "extra", f"{where}: column `{column}` exists in production only"))
+        out.append(
+            Difference(
+                f"{where}, column `{column}`",
+                "extra",
+                f"{where}: column `{column}` exists in production only",
+            )
+        )
     for column in [c for c in expected.columns if c in actual.columns]:
         for key, ours in expected.columns[column].items():
             theirs = actual.columns[column][key]
@@ -241,7 +281,7 @@ def _table(name: str, expected: Table, actual: Table) -> list[Difference]:
                     Difference(
                         f"{where}, column `{column}`",
                         "changed",
-                        f"{where}: column `{column}` {_column_words(key, theirs)} in production, "
+                        f"{where}: column `{column}` {_column_words(key, theirs, production=True)} in production, "
                         f"{_column_words(key, ours)} by the migrations",
                     )
                 )
@@ -264,15 +304,17 @@ def _table(name: str, expected: Table, actual: Table) -> list[Difference]:
                 shown = f"{label} `{key}` on `{name}`"
                 out.append(
                     Difference(
-                        shown, "changed", f"{shown} is {_words(theirs_all[key])} in production, {_words(ours_all[key])} by the migrations"
+                        shown,
+                        "changed",
+                        f"{shown} is {_words(theirs_all[key])} in production, {_words(ours_all[key])} by the migrations",
                     )
                 )
     return out
 
 
-def _column_words(key: str, value: Any) -> str:
+def _column_words(key: str, value: Any, production: bool = False) -> str:
     if key == "type":
-        return f"is {value}"
+        return f"is {value}" if production else str(value)
     if key == "null":
         return "allows NULL" if value == "YES" else "is NOT NULL"
     if key == "default":
@@ -312,11 +354,15 @@ def _short_diff(expected: str, actual: str, limit: int = 8) -> str:
     """A unified diff of two definitions, one clause per line, production as the new side."""
 
     def lines(text: str) -> list[str]:
-        return re.sub(r"\s+(from|where|join|group by|order by|having|union|and|or)\s+", r"\n\1 ", text, flags=re.I).splitlines()
+        return re.sub(
+            r"\s+(from|where|join|group by|order by|having|union|and|or)\s+", r"\n\1 ", text, flags=re.I
+        ).splitlines()
 
     diff = [
         line
-        for line in difflib.unified_diff(lines(expected), lines(actual), "migrations", "production", n=0, lineterm="")
+        for line in difflib.unified_diff(
+            lines(expected), lines(actual), "migrations", "production", n=0, lineterm=""
+        )
         if not line.startswith("@@")
     ]
     shown = diff[:limit] + (["..."] if len(diff) > limit else [])

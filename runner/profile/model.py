@@ -284,6 +284,11 @@ class ScratchServer(Section):
     prefix: str = Field("deploycheck_scratch_", pattern=r"^[A-Za-z0-9_]{4,40}$")
 
 
+class Drift(Section):
+    ignore: list[str] = Field(default_factory=list)  # tables and objects kept outside the migrations
+    compare_definers: bool = False  # DEFINER users of views, routines and triggers
+
+
 class Timeouts(Section):
     default_s: float = Field(10.0, gt=0)
 
@@ -304,4 +309,5 @@ class Profile(Section):
     http: list[HttpCheck] | None = None
     checks: Checks = Field(default_factory=Checks)
     timeouts: Timeouts = Field(default_factory=Timeouts)
-    scratch: Literal["local"] | ScratchServer = "local"  # where the drill restores; never the target
+    scratch: Literal["local"] | ScratchServer = "local"
+    drift: Drift = Field(default_factory=Drift)  # where the drill restores; never the target

@@ -43,7 +43,8 @@ FAULTS = {
     "latin1-database": "the database was created with latin1 as its default",
     "loose-sql-mode": "the server runs without STRICT_TRANS_TABLES",
     "missing-table": "a table the application needs was dropped",
-    "dropped-foreign-key": "someone dropped a foreign key by hand (a verify block notices)",
+    "dropped-foreign-key": "someone dropped a foreign key by hand during an incident",
+    "hand-added-index": "a DBA added an index by hand, outside the migrations",
     "missing-env": "SMTP_HOST is missing from the environment",
     "placeholder-secret": "SECRET_KEY is still 'changeme'",
     "dev-environment": "ENVIRONMENT=development on the production target",
@@ -126,6 +127,8 @@ class DemoTarget:
             cur.execute(f"CREATE DATABASE {DATABASE} CHARACTER SET {charset}")
             cur.execute(f"CREATE USER '{READ_ONLY_USER}'@'localhost' IDENTIFIED BY %s", (self.password,))
             cur.execute(f"GRANT SELECT ON {DATABASE}.* TO '{READ_ONLY_USER}'@'localhost'")
+            # routine bodies, so that drift compares the demo's procedure too (MariaDB)
+            cur.execute(f"GRANT SELECT ON mysql.proc TO '{READ_ONLY_USER}'@'localhost'")
         (self.root / "secrets").mkdir(exist_ok=True)
         (self.root / "secrets" / "db_password").write_text(self.password + "\n")
         shutil.copytree(bundled("migrations"), self.root / "migrations", dirs_exist_ok=True)
@@ -172,12 +175,12 @@ class DemoTarget:
         elif self.fault == "edited-migration":
             path = migrations / "001_add_about_content.sql"
             path.write_text(path.read_text() + "-- edited on the server after it was applied\n")
-        elif self.fault in ("missing-table", "dropped-foreign-key"):
-            sql = (
-                "DROP TABLE about_content"
-                if self.fault == "missing-table"
-                else "ALTER TABLE entity DROP FOREIGN KEY fk_entity_disease"
-            )
+        elif self.fault in ("missing-table", "dropped-foreign-key", "hand-added-index"):
+            sql = {
+                "missing-table": "DROP TABLE about_content",
+                "dropped-foreign-key": "ALTER TABLE entity DROP FOREIGN KEY fk_entity_disease",
+                "hand-added-index": "CREATE INDEX idx_gene_name ON gene (name)",
+            }[self.fault]
             with self.server.connect(DATABASE) as conn, conn.cursor() as cur:
                 cur.execute(sql)
 

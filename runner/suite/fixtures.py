@@ -19,10 +19,11 @@ from runner.backups.listing import BackupListing, list_backups
 from runner.backups.schedule import Room, room
 from runner.backups.source import open_source
 from runner.db import connect
-from runner.errors import DeploycheckError, MailRefused
+from runner.errors import DeploycheckError, FlavorMismatch, MailRefused
 from runner.mail import delivery as mail_delivery
 from runner.mail import records
 from runner.mail import smtp as mail_smtp
+from runner.migrations.drift import DriftReport, drift
 from runner.migrations.engine import Migrator
 from runner.migrations.files import MigrationSet
 from runner.migrations.status import MigrationStatus
@@ -138,6 +139,24 @@ def drill_probe(deploy: RunState) -> Probe | None:
     return "backup-drill", run
 
 
+def drift_probe(deploy: RunState) -> Probe | None:
+    """The live schema against what the applied migrations build on the scratch server, read
+    through a read-only session of its own (the checks' one is not shared across threads)."""
+    cfg = deploy.profile.database
+    if cfg is None or deploy.profile.migrations is None:
+        return None
+    timeout_s = deploy.profile.timeouts.default_s
+
+    def run() -> DriftReport:
+        with (
+            connect(cfg, timeout_s, read_timeout_s=timeout_s, read_only=True) as target,
+            open_scratch(deploy.profile) as scratch,
+        ):
+            return drift(deploy.profile, target, scratch)
+
+    return "schema-drift", run
+
+
 FIXTURE_PROBES: dict[str, Callable[[RunState], Probe | None]] = {
     "db": db_probe,
     "environment": env_probe,
@@ -146,6 +165,7 @@ FIXTURE_PROBES: dict[str, Callable[[RunState], Probe | None]] = {
     "delivery": delivery_probe,
     "backup_listing": listing_probe,
     "backup_drill": drill_probe,
+    "schema_drift": drift_probe,
 }
 PARAM_PROBES: dict[str, Callable[[RunState, Any], Probe]] = {
     "http_check": http_probe_of,
@@ -306,6 +326,21 @@ def backup_drill(deploy: RunState) -> dict[str, DrillResult | None]:
     if cfg.drill is None:
         pytest.skip(f"backups.drill not configured in profile {deploy.profile.name}")
     return _probed(deploy, "backups", drill_probe, is_target=False)
+
+
+@pytest.fixture(scope="session")
+def schema_drift(deploy: RunState) -> DriftReport:
+    """Differences between the live schema and the one the applied migrations build."""
+    section(deploy.profile, "database")
+    section(deploy.profile, "migrations")
+    probe = drift_probe(deploy)
+    assert probe is not None
+    try:
+        return deploy.probes.get(*probe)
+    except FlavorMismatch as exc:
+        pytest.skip(deploy.redactor.mask(str(exc)))
+    except DeploycheckError:
+        return probe_or_fail(deploy, *probe)
 
 
 @pytest.fixture(scope="session")
