@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--to", metavar="VERSION", help="stop after this version")
     p.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="run the pending migrations on a scratch copy of the target's schema only (profile key "
+        "scratch:); the target is not changed. migrations.rehearse: true rehearses before every migrate",
+    )
+    p.add_argument(
         "--no-backup",
         action="store_true",
         help="do not take a backup first (one is taken when the profile has backups)",

@@ -8,11 +8,13 @@ import sys
 from typing import TextIO
 
 from runner.db import describe
+from runner.errors import MigrationBlocked
 from runner.migrations.engine import DryRun, Migrator, Progress
 from runner.migrations.files import Migration
 from runner.migrations.sqlsplit import Statement, may_change_quoting
 from runner.migrations.status import MigrationStatus, State
 from runner.profile.loader import load_profile
+from runner.profile.model import Profile
 
 
 class ConsoleProgress(Progress):
@@ -53,6 +55,15 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     migrator = Migrator(profile, progress)
     if args.dry_run:
         return _print_dry_run(migrator.dry_run(args.to), out)
+    if args.rehearse or (profile.migrations is not None and profile.migrations.rehearse):
+        passed = _rehearse(profile, progress, out)
+        if args.rehearse:
+            return 0 if passed else 1
+        if not passed:
+            raise MigrationBlocked(
+                "the rehearsal on the scratch server failed (above): nothing was applied to "
+                f"{_target(migrator)}; fix the migration, or the drift it met, and run migrate again"
+            )
     progress.info(f"migrate: applying pending migrations to {_target(migrator)}")
 
     def backup_first(plan: list[Migration]) -> None:
@@ -74,6 +85,30 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if result.remaining:
         progress.info(f"{result.remaining} migration(s) still pending (after --to {args.to})")
     return 0
+
+
+def _rehearse(profile: Profile, progress: ConsoleProgress, out: TextIO) -> bool:
+    """Run the pending migrations on a scratch copy of the target's schema; print the outcome."""
+    from runner.migrations.rehearsal import rehearse
+    from runner.sandbox.scratch import open_scratch
+
+    progress.info("rehearse: copying the target's schema to the scratch server (the target is only read) ...")
+    with open_scratch(profile, progress.info) as scratch:
+        rehearsal = rehearse(profile, scratch)
+    if not rehearsal.migrations:
+        print("rehearse: nothing pending", file=out)
+        return True
+    copied = ", ".join(f"{n} {kind}" for kind, n in rehearsal.copied.items() if n)
+    print(f"rehearse: on {rehearsal.scratch}, a copy of {copied} and the ledger:", file=out)
+    for done in rehearsal.migrations:
+        if done.ok:
+            print(f"  applied {done.filename} in {done.seconds:.2f} s", file=out)
+        else:
+            print(f"  FAILED  {done.filename}: {done.error}", file=out)
+    for name in rehearsal.not_run:
+        print(f"  not run {name}", file=out)
+    print("rehearse: passed" if rehearsal.ok else "rehearse: FAILED", file=out, flush=True)
+    return rehearsal.ok
 
 
 def _print_dry_run(dry: DryRun, out: TextIO) -> int:

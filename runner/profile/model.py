@@ -103,6 +103,7 @@ class Migrations(Section):
     placeholders: dict[str, str] = Field(default_factory=dict)
     lock_timeout_s: float = Field(60.0, ge=0)
     out_of_order: bool = False
+    rehearse: bool = False  # every `migrate` first runs the pending migrations on a scratch copy
 
 
 class BackupPattern(Section):
@@ -284,6 +285,10 @@ class ScratchServer(Section):
     prefix: str = Field("deploycheck_scratch_", pattern=r"^[A-Za-z0-9_]{4,40}$")
 
 
+class Rehearse(Section):
+    sample_rows: int = Field(0, ge=0)  # rows copied per table into the rehearsal's copy (0: structure only)
+
+
 class Drift(Section):
     ignore: list[str] = Field(default_factory=list)  # tables and objects kept outside the migrations
     compare_definers: bool = False  # DEFINER users of views, routines and triggers
@@ -310,4 +315,5 @@ class Profile(Section):
     checks: Checks = Field(default_factory=Checks)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     scratch: Literal["local"] | ScratchServer = "local"
-    drift: Drift = Field(default_factory=Drift)  # where the drill restores; never the target
+    drift: Drift = Field(default_factory=Drift)
+    rehearse: Rehearse = Field(default_factory=Rehearse)  # where the drill restores; never the target

@@ -1,0 +1,192 @@
+"""Rehearsal: the pending migrations run first on a scratch copy of production's schema.
+
+The copy is production's structure as the server reports it (SHOW CREATE for tables, views,
+routines, triggers and events; DEFINER clauses dropped, since those users need not exist on
+the scratch server), the ledger tables with their rows (so the engine sees the same status),
+and, with `rehearse.sample_rows: N`, up to N rows of every other table. The pending migrations
+then run there with the same engine, and each is reported applied (with its time) or failed
+(statement, line, server error). The target is only read.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+
+from runner.db import Scratch, connect, describe, server_error
+from runner.errors import DeploycheckError, MigrationError
+from runner.migrations.engine import Migrator, Progress
+from runner.migrations.files import Migration
+from runner.profile.model import Profile
+
+_DEFINER = re.compile(r" DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*`")
+
+
+@dataclass
+class Rehearsed:
+    filename: str
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+@dataclass
+class Rehearsal:
+    scratch: str
+    migrations: list[Rehearsed] = field(default_factory=list)
+    copied: dict[str, int] = field(default_factory=dict)  # object kind -> how many were copied
+    not_run: list[str] = field(default_factory=list)  # pending migrations after a failure
+
+    @property
+    def ok(self) -> bool:
+        return all(m.ok for m in self.migrations)
+
+
+class _Recorder(Progress):
+    def __init__(self, rehearsal: Rehearsal) -> None:
+        self.rehearsal = rehearsal
+        self.started_at = 0.0
+
+    def started(self, migration: Migration, index: int, total: int) -> None:
+        self.started_at = time.monotonic()
+
+    def finished(self, migration: Migration, elapsed_s: float, statements: int) -> None:
+        self.rehearsal.migrations.append(Rehearsed(migration.filename, True, elapsed_s))
+
+
+def rehearse(profile: Profile, scratch: Scratch) -> Rehearsal:
+    """Copy production's schema to a scratch database and run the pending migrations there."""
+    assert profile.database is not None and profile.migrations is not None
+    migrator = Migrator(profile)
+    timeout_s = profile.timeouts.default_s
+    rehearsal = Rehearsal(scratch.label)
+    with connect(profile.database, timeout_s, read_timeout_s=timeout_s, read_only=True) as target:
+        plan = migrator.plan(migrator.status(conn=target), None)
+        if not plan:
+            return rehearsal
+        with target.cursor() as cur:
+            cur.execute(
+                "SELECT default_character_set_name, default_collation_name FROM information_schema.schemata"
+                " WHERE schema_name = DATABASE()"
+            )
+            charset, collation = cur.fetchone()
+        database = scratch.create("rehearse", timeout_s, charset=charset, collation=collation)
+        try:
+            with scratch.connect(database, timeout_s) as copy:
+                try:
+                    _copy_schema(
+                        target, copy, set(migrator.ledger.tables()), profile.rehearse.sample_rows, rehearsal
+                    )
+                except pymysql.err.MySQLError as exc:
+                    raise DeploycheckError(
+                        f"cannot copy the schema of {describe(profile.database)} to {scratch.label}: {server_error(exc)}"
+                    ) from None
+            scratch_profile = profile.model_copy(
+                update={"database": scratch.login.model_copy(update={"name": database}), "backups": None}
+            )
+            recorder = _Recorder(rehearsal)
+            try:
+                Migrator(scratch_profile, recorder).migrate()
+            except MigrationError as exc:
+                failed = plan[len(rehearsal.migrations)]
+                rehearsal.migrations.append(
+                    Rehearsed(
+                        failed.filename,
+                        False,
+                        time.monotonic() - recorder.started_at,
+                        str(exc).split("\n")[0],
+                    )
+                )
+                rehearsal.not_run = [m.filename for m in plan[len(rehearsal.migrations) :]]
+        finally:
+            scratch.drop(database, timeout_s)
+    return rehearsal
+
+
+def _copy_schema(target: Any, copy: Any, ledger: set[str], sample_rows: int, rehearsal: Rehearsal) -> None:
+    with target.cursor() as read, copy.cursor() as write:
+        write.execute("SET SESSION foreign_key_checks = 0")
+        read.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = DATABASE()"
+            " ORDER BY table_name"
+        )
+        objects = read.fetchall()
+        tables = [name for name, kind in objects if kind == "BASE TABLE"]
+        views = [name for name, kind in objects if kind == "VIEW"]
+        for table in tables:
+            read.execute(f"SHOW CREATE TABLE {_quoted(table)}")
+            write.execute(read.fetchone()[1])
+            limit = None if table in ledger else sample_rows
+            if limit != 0:
+                _copy_rows(read, write, table, limit)
+        rehearsal.copied["tables"] = len([t for t in tables if t not in ledger])
+        _copy_views(read, write, views)
+        rehearsal.copied["views"] = len(views)
+        for kind, show, sql in (
+            (
+                "procedures",
+                "PROCEDURE",
+                "SELECT routine_name FROM information_schema.routines WHERE routine_schema = DATABASE() AND routine_type = 'PROCEDURE'",
+            ),
+            (
+                "functions",
+                "FUNCTION",
+                "SELECT routine_name FROM information_schema.routines WHERE routine_schema = DATABASE() AND routine_type = 'FUNCTION'",
+            ),
+            (
+                "triggers",
+                "TRIGGER",
+                "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE()",
+            ),
+            (
+                "events",
+                "EVENT",
+                "SELECT event_name FROM information_schema.events WHERE event_schema = DATABASE()",
+            ),
+        ):
+            read.execute(sql)
+            names = [row[0] for row in read.fetchall()]
+            for name in names:
+                read.execute(f"SHOW CREATE {show} {_quoted(name)}")
+                row = read.fetchone()
+                definition = row[2] if show in ("PROCEDURE", "FUNCTION", "TRIGGER") else row[3]
+                if definition is None:
+                    raise DeploycheckError(
+                        f"cannot copy {show.lower()} `{name}`: the migrate user cannot see its definition"
+                    )
+                write.execute(_DEFINER.sub("", definition))
+            rehearsal.copied[kind] = len(names)
+        copy.commit()
+
+
+def _copy_rows(read: Any, write: Any, table: str, limit: int | None) -> None:
+    read.execute(f"SELECT * FROM {_quoted(table)}" + (f" LIMIT {int(limit)}" if limit else ""))
+    rows = read.fetchall()
+    if rows:
+        marks = ", ".join(["%s"] * len(rows[0]))
+        write.executemany(f"INSERT INTO {_quoted(table)} VALUES ({marks})", rows)
+
+
+def _copy_views(read: Any, write: Any, views: list[str]) -> None:
+    """Views in an order that works: one that reads another is created after it."""
+    left = list(views)
+    while left:
+        failed = []
+        for view in left:
+            read.execute(f"SHOW CREATE VIEW {_quoted(view)}")
+            definition = read.fetchone()[1]
+            try:
+                write.execute(_DEFINER.sub("", definition))
+            except pymysql.err.MySQLError:
+                failed.append(view)
+        if len(failed) == len(left):
+            raise DeploycheckError(f"cannot copy the views {', '.join(failed)} to the scratch server")
+        left = failed
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
