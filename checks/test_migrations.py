@@ -48,6 +48,17 @@ def test_no_applied_migration_is_missing(migration_status) -> None:
     )
 
 
+def test_pending_migrations_pass_lint(pending_lint, record_detail) -> None:
+    """No pending migration drops, truncates or narrows data, empties a table by DELETE or UPDATE
+    without WHERE, or makes a column of a table with rows NOT NULL without a default, unless the
+    file acknowledges it with `-- deploycheck: allow RULE (reason)`."""
+    record_detail("lint", [f.to_dict() for f in pending_lint])
+    blocking = [f for f in pending_lint if f.blocks]
+    assert not blocking, "pending migrations that would lose data (see `deploycheck lint`):\n" + "\n".join(
+        f"  {f.file}:{f.line}: {f.rule}: {f.message}" for f in blocking
+    )
+
+
 @pytest.mark.severity("warning")
 def test_verify_blocks_still_hold(db, migration_status, migration_set) -> None:
     """The verify queries of applied migrations still return true (nobody undid them by hand)."""

@@ -149,6 +149,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func="migrations:cmd_drift")
 
     p = sub.add_parser(
+        "lint",
+        help="find statements in migrations that lose data, lock tables or half-apply",
+        description=_wrapped(
+            "Lint migrations: DROP TABLE/DATABASE/COLUMN, TRUNCATE, DELETE or UPDATE without WHERE, "
+            "narrowing type changes, NOT NULL without a default, renames, statements after DDL in "
+            "one migration, ALTERs the server runs only with ALGORITHM=COPY (tried on a scratch copy "
+            "of the target's schema), and CREATE/DROP without IF [NOT] EXISTS. Without FILE: the "
+            "pending migrations (every file when the profile has no database). A comment "
+            "`-- deploycheck: allow RULE (reason)` on a statement acknowledges its finding. "
+            "Exit 1 when a blocker is not acknowledged."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _profile_arg(p)
+    p.add_argument(
+        "files", nargs="*", metavar="FILE", help="migrations to lint (names or paths in migrations.dir)"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.set_defaults(func="migrations:cmd_lint")
+
+    p = sub.add_parser(
         "verify",
         help="run the checks against a target and archive the reports",
         description=_wrapped(

@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from runner.db import describe
-from runner.errors import MigrationBlocked
+from runner.errors import MigrationBlocked, UsageError
 from runner.migrations.engine import DryRun, Migrator, Progress
-from runner.migrations.files import Migration
+from runner.migrations.files import Migration, MigrationSet, discover
 from runner.migrations.sqlsplit import Statement, may_change_quoting
 from runner.migrations.status import MigrationStatus, State
 from runner.profile.loader import load_profile
 from runner.profile.model import Profile
+
+if TYPE_CHECKING:
+    from runner.migrations.lint import Finding
 
 
 class ConsoleProgress(Progress):
@@ -112,7 +116,10 @@ def _rehearse(profile: Profile, progress: ConsoleProgress, out: TextIO) -> bool:
 
 
 def _print_dry_run(dry: DryRun, out: TextIO) -> int:
+    from runner.migrations.lint import lint
+
     print(f"dry run: {len(dry.plan)} pending migration(s); nothing will be written", file=out)
+    findings = lint(dry.migrations, dry.plan)
     for migration in dry.plan:
         print(f"\n-- {migration.filename} (a fresh session)", file=out)
         for statement in dry.statements(migration):
@@ -126,6 +133,9 @@ def _print_dry_run(dry: DryRun, out: TextIO) -> int:
                     "quotes by default; migrate follows the change)",
                     file=out,
                 )
+        for finding in (f for f in findings if f.file == migration.filename):
+            state = f"acknowledged: {finding.acknowledged}" if finding.acknowledged else finding.severity
+            print(f"-- LINT line {finding.line}: {finding.rule} ({state}): {finding.message}", file=out)
     return 0
 
 
@@ -250,3 +260,63 @@ def cmd_drift(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         file=out,
     )
     return code
+
+
+def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from runner.migrations.lint import lint
+
+    profile = load_profile(args.profile)
+    if profile.migrations is None:
+        raise UsageError(f"{profile.path}: migrations: section is required for `deploycheck lint`")
+    migrations = discover(profile.migrations.dir, profile.migrations.naming, profile.migrations.placeholders)
+    if args.files:
+        by_name = {m.filename: m for m in migrations.migrations}
+        unknown = [f for f in args.files if Path(f).name not in by_name]
+        if unknown:
+            raise UsageError(f"not a migration in {migrations.directory}: {', '.join(unknown)}")
+        chosen = [by_name[Path(f).name] for f in args.files]
+        findings = lint(migrations, chosen)
+    elif profile.database is None:
+        findings = lint(migrations, migrations.migrations)  # no database: every file, no sizes
+    else:
+        findings = _lint_pending(profile, migrations, err)
+    blocking = [f for f in findings if f.blocks]
+    if args.json:
+        json.dump(
+            {"findings": [f.to_dict() for f in findings], "exit_code": int(bool(blocking))}, out, indent=2
+        )
+        print(file=out)
+    else:
+        for finding in findings:
+            state = f"acknowledged ({finding.acknowledged})" if finding.acknowledged else finding.severity
+            print(f"{finding.file}:{finding.line}: {finding.rule} [{state}] {finding.message}", file=out)
+        print(f"{len(findings)} finding(s), {len(blocking)} blocking", file=out)
+    return 1 if blocking else 0
+
+
+def _lint_pending(profile: Profile, migrations: MigrationSet, err: TextIO) -> list[Finding]:
+    """The pending migrations, with the target's column types and table sizes, and each ALTER
+    tried on a scratch copy of the target's schema for the ALGORITHM the server accepts."""
+    from runner.db import connect
+    from runner.migrations.lint import ScratchProbe, Tables, lint
+    from runner.migrations.rehearsal import copy_schema
+    from runner.sandbox.scratch import open_scratch
+
+    assert profile.database is not None
+    migrator = Migrator(profile)
+    timeout_s = profile.timeouts.default_s
+    with connect(profile.database, timeout_s, read_timeout_s=timeout_s, read_only=True) as target:
+        pending = migrator.status(migrations, target).pending
+        if not pending:
+            print("lint: nothing pending (name files to lint applied ones)", file=err)
+            return []
+        with target.cursor() as cur:
+            tables = Tables.from_target(cur)
+        with open_scratch(profile) as scratch:
+            database = scratch.create("lint", timeout_s)
+            try:
+                with scratch.connect(database, timeout_s) as copy:
+                    copy_schema(target, copy, set(migrator.ledger.tables()), 0)
+                    return lint(migrations, pending, tables, ScratchProbe(copy))
+            finally:
+                scratch.drop(database, timeout_s)

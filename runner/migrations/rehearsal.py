@@ -78,8 +78,8 @@ def rehearse(profile: Profile, scratch: Scratch) -> Rehearsal:
         try:
             with scratch.connect(database, timeout_s) as copy:
                 try:
-                    _copy_schema(
-                        target, copy, set(migrator.ledger.tables()), profile.rehearse.sample_rows, rehearsal
+                    rehearsal.copied = copy_schema(
+                        target, copy, set(migrator.ledger.tables()), profile.rehearse.sample_rows
                     )
                 except pymysql.err.MySQLError as exc:
                     raise DeploycheckError(
@@ -107,7 +107,9 @@ def rehearse(profile: Profile, scratch: Scratch) -> Rehearsal:
     return rehearsal
 
 
-def _copy_schema(target: Any, copy: Any, ledger: set[str], sample_rows: int, rehearsal: Rehearsal) -> None:
+def copy_schema(target: Any, copy: Any, ledger: set[str], sample_rows: int) -> dict[str, int]:
+    """Production's structure on `copy` (see the module docstring); how many of each kind."""
+    copied: dict[str, int] = {}
     with target.cursor() as read, copy.cursor() as write:
         write.execute("SET SESSION foreign_key_checks = 0")
         read.execute(
@@ -123,9 +125,9 @@ def _copy_schema(target: Any, copy: Any, ledger: set[str], sample_rows: int, reh
             limit = None if table in ledger else sample_rows
             if limit != 0:
                 _copy_rows(read, write, table, limit)
-        rehearsal.copied["tables"] = len([t for t in tables if t not in ledger])
+        copied["tables"] = len([t for t in tables if t not in ledger])
         _copy_views(read, write, views)
-        rehearsal.copied["views"] = len(views)
+        copied["views"] = len(views)
         for kind, show, sql in (
             (
                 "procedures",
@@ -159,8 +161,9 @@ def _copy_schema(target: Any, copy: Any, ledger: set[str], sample_rows: int, reh
                         f"cannot copy {show.lower()} `{name}`: the migrate user cannot see its definition"
                     )
                 write.execute(_DEFINER.sub("", definition))
-            rehearsal.copied[kind] = len(names)
+            copied[kind] = len(names)
         copy.commit()
+    return copied
 
 
 def _copy_rows(read: Any, write: Any, table: str, limit: int | None) -> None:

@@ -26,6 +26,7 @@ from runner.mail import smtp as mail_smtp
 from runner.migrations.drift import DriftReport, drift
 from runner.migrations.engine import Migrator
 from runner.migrations.files import MigrationSet
+from runner.migrations.lint import Finding, Tables, lint
 from runner.migrations.status import MigrationStatus
 from runner.probes import http as http_probe
 from runner.probes import tls as tls_probe
@@ -217,6 +218,18 @@ def migration_status(deploy: RunState, db: Any) -> MigrationStatus:
 
 
 @pytest.fixture(scope="session")
+def pending_lint(
+    deploy: RunState, db: Any, migration_status: MigrationStatus, migration_set: MigrationSet
+) -> list[Finding]:
+    """Lint findings of the pending migrations, with the target's column types and row counts."""
+    if not migration_status.pending:
+        pytest.skip("nothing pending to lint")
+    with db.cursor() as cur:
+        tables = Tables.from_target(cur)
+    return lint(migration_set, migration_status.pending, tables)
+
+
+@pytest.fixture(scope="session")
 def migration_set(deploy: RunState) -> MigrationSet:
     section(deploy.profile, "migrations")
     return Migrator(deploy.profile).files()
@@ -329,9 +342,9 @@ def backup_drill(deploy: RunState) -> dict[str, DrillResult | None]:
 
 
 @pytest.fixture(scope="session")
-def schema_drift(deploy: RunState) -> DriftReport:
-    """Differences between the live schema and the one the applied migrations build."""
-    section(deploy.profile, "database")
+def schema_drift(deploy: RunState, db: Any) -> DriftReport:
+    """Differences between the live schema and the one the applied migrations build (after
+    the database answered the checks' own session: an unreachable target is said once)."""
     section(deploy.profile, "migrations")
     probe = drift_probe(deploy)
     assert probe is not None
@@ -340,7 +353,7 @@ def schema_drift(deploy: RunState) -> DriftReport:
     except FlavorMismatch as exc:
         pytest.skip(deploy.redactor.mask(str(exc)))
     except DeploycheckError:
-        return probe_or_fail(deploy, *probe)
+        return probe_or_fail(deploy, *probe, is_target=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,2 @@
+-- expect: not-idempotent:2
+CREATE TABLE panel (id INT PRIMARY KEY);

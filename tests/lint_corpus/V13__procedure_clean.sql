@@ -1,0 +1,4 @@
+-- expect: none
+DELIMITER //
+CREATE PROCEDURE IF NOT EXISTS purge_cache() BEGIN DELETE FROM audit WHERE id > 0; END //
+DELIMITER ;
