@@ -38,7 +38,11 @@ def migrated(target):
 
 def test_fully_migrated_database_passes(migrated, run_checks) -> None:
     run = run_checks(migrated.profile_path, "-k", "test_migrations")
-    assert run.outcomes("migrations") == dict.fromkeys(MIGRATION_CHECKS, "passed")
+    assert run.outcomes("migrations") == {
+        **dict.fromkeys(MIGRATION_CHECKS, "passed"),
+        "test_pending_migrations_pass_lint": "skipped",  # nothing pending to lint
+    }
+    assert run.check("test_pending_migrations_pass_lint")["message"] == "nothing pending to lint"
 
 
 def test_missing_ledger_fails(target, run_checks) -> None:

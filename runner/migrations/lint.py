@@ -188,7 +188,7 @@ def _acknowledgements(lines: list[str]) -> dict[str, str]:
 def _parse(text: str) -> exp.Expression | None:
     try:
         return sqlglot.parse_one(text, read="mysql")
-    except sqlglot.errors.ParseError:
+    except sqlglot.errors.SqlglotError:  # a statement sqlglot cannot read: the server will say
         return None
 
 
