@@ -24,7 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_migrate import Measure, deploycheck, drop_db, fresh_db, make_large, mariadb_client, run
+from bench_migrate import (
+    Measure,
+    deploycheck,
+    drop_db,
+    fresh_db,
+    make_large,
+    mariadb_client,
+    print_table,
+    run,
+)
 
 from runner.backups.dump import find_binary
 from runner.sandbox.mariadb import MariaDBServer
@@ -91,19 +100,11 @@ def measure(dump: Path, repeat: int) -> None:
         rows.setdefault("deploycheck backups preview --json", []).append(
             run(deploycheck("backups", "preview", "--json", str(dump)))
         )
-    baseline = statistics.median(m.seconds for m in rows["`gzip -t`"])
     print(
         f"\n{dump.name}: {dump.stat().st_size / 1e6:.0f} MB gzip -6 of a {inflated / 1e6:.0f} MB "
         f"mariadb-dump, median of {repeat}:\n"
     )
-    print("| command | median s | runs s | vs gzip -t | peak RSS MB |")
-    print("|---|---:|---|---:|---:|")
-    for label, measures in rows.items():
-        med = statistics.median(m.seconds for m in measures)
-        runs = ", ".join(f"{m.seconds:.2f}" for m in measures)
-        print(
-            f"| {label} | {med:.2f} | {runs} | {med / baseline:.2f}x | {max(m.max_rss_mb for m in measures):.0f} |"
-        )
+    print_table(rows, "`gzip -t`", "vs gzip -t")
 
 
 def measure_drill(work: Path, dump: Path, repeat: int) -> None:
@@ -135,16 +136,10 @@ def measure_drill(work: Path, dump: Path, repeat: int) -> None:
             report = json.loads(out.read_text())
             assert report["ok"], report["findings"]
             restore_s.append(report["restore_s"])
-    baseline = statistics.median(m.seconds for m in rows["`gunzip -c | mariadb` (empty database)"])
+    client = "`gunzip -c | mariadb` (empty database)"
+    baseline = statistics.median(m.seconds for m in rows[client])
     print(f"\nrestore of {dump.name} on one scratch server, median of {repeat}:\n")
-    print("| command | median s | runs s | vs client | peak RSS MB |")
-    print("|---|---:|---|---:|---:|")
-    for label, measures in rows.items():
-        med = statistics.median(m.seconds for m in measures)
-        runs = ", ".join(f"{m.seconds:.2f}" for m in measures)
-        print(
-            f"| {label} | {med:.2f} | {runs} | {med / baseline:.2f}x | {max(m.max_rss_mb for m in measures):.0f} |"
-        )
+    print_table(rows, client, "vs client")
     med = statistics.median(restore_s)
     print(
         f"| deploycheck's restore alone (restore_s) | {med:.2f} | {', '.join(f'{s:.2f}' for s in restore_s)} | {med / baseline:.2f}x | |"

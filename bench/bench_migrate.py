@@ -107,6 +107,18 @@ def mariadb_client(server: MariaDBServer, db: str, tcp: bool = False) -> list[st
     return [find_binary("mariadb", "mysql"), "--no-defaults", *login, db]
 
 
+def print_table(rows: dict[str, list[Measure]], baseline: str, versus: str, decimals: int = 2) -> None:
+    """The Markdown table docs/benchmarks.md shows: medians, single runs, ratio to `baseline`, peak RSS."""
+    base = statistics.median(m.seconds for m in rows[baseline])
+    print(f"| command | median s | runs s | {versus} | peak RSS MB |")
+    print("|---|---:|---|---:|---:|")
+    for label, measures in rows.items():
+        med = statistics.median(m.seconds for m in measures)
+        runs = ", ".join(f"{m.seconds:.{decimals}f}" for m in measures)
+        rss = max(m.max_rss_mb for m in measures)
+        print(f"| {label} | {med:.{decimals}f} | {runs} | {med / base:.2f}x | {rss:.0f} |")
+
+
 # -- 1,000 tiny migrations ----------------------------------------------------
 
 
@@ -264,15 +276,8 @@ def bench_large(server: MariaDBServer, work: Path, megabytes: int, repeat: int) 
             run(deploycheck("migrate", "--quiet", "--profile", str(profile)))
         )
         drop_db(server, db)
-    baseline = statistics.median(m.seconds for m in rows["`mariadb < file`"])
     print(f"\none {size_mb:.0f} MB extended-INSERT migration, median of {repeat}:\n")
-    print("| tool | median s | runs s | vs client | peak RSS MB |")
-    print("|---|---:|---|---:|---:|")
-    for label, measures in rows.items():
-        med = statistics.median(m.seconds for m in measures)
-        runs = ", ".join(f"{m.seconds:.1f}" for m in measures)
-        rss = max(m.max_rss_mb for m in measures)
-        print(f"| {label} | {med:.1f} | {runs} | {med / baseline:.2f}x | {rss:.0f} |")
+    print_table(rows, "`mariadb < file`", "vs client", decimals=1)
 
 
 # -- status with 1,000 applied migrations ------------------------------------

@@ -103,10 +103,17 @@ class Scratch:
     prefix: str
     label: str  # for messages: "a throwaway local mariadbd", "scratch server db:3306"
 
-    def create(
-        self, purpose: str, timeout_s: float, charset: str = "utf8mb4", collation: str | None = None
-    ) -> str:
-        """A new, empty database named `<prefix><purpose>_<random>`, with the given defaults."""
+    def create(self, purpose: str, timeout_s: float, like: Any = None) -> str:
+        """A new, empty database named `<prefix><purpose>_<random>`, with the default character set
+        and collation of the database of session `like` (utf8mb4 without one)."""
+        charset, collation = "utf8mb4", None
+        if like is not None:
+            with like.cursor() as cur:
+                cur.execute(
+                    "SELECT default_character_set_name, default_collation_name FROM information_schema.schemata"
+                    " WHERE schema_name = DATABASE()"
+                )
+                charset, collation = cur.fetchone()
         name = f"{self.prefix}{purpose}_{secrets.token_hex(4)}"
         if not re.fullmatch(r"\w+", charset) or (collation and not re.fullmatch(r"\w+", collation)):
             raise UsageError(f"not a character set and collation: {charset!r}, {collation!r}")

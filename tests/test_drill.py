@@ -14,6 +14,7 @@ import pytest
 
 from runner.backups.dump import find_binary
 from tests.conftest import deploycheck
+from tests.test_backups import TRICKY_ROWS
 
 pytestmark = pytest.mark.slow
 
@@ -30,18 +31,6 @@ APP_MIGRATIONS = {
         "DELIMITER ;\n"
     ),
 }
-TRICKY = [
-    "it's",
-    "back\\slash",
-    "),(",
-    "'),('",
-    "semi;colon",
-    "new\nline",
-    "ünïcödé ✓",
-    "\\'",
-    None,
-    "x" * 3000,
-]
 
 
 def _dump(target, folder: Path, name: str | None = None) -> Path:
@@ -74,7 +63,7 @@ def app(target, tmp_path):
         target.add(name, sql)
     target.migrate()
     with target.server.connect(target.database) as conn, conn.cursor() as cur:
-        for n, text in enumerate(TRICKY * 30, 1):
+        for n, text in enumerate(TRICKY_ROWS[:10] * 30, 1):
             cur.execute("INSERT INTO gene VALUES (%s, %s, %s)", (n, f"g{n}", text))
         cur.execute("INSERT INTO entity SELECT id, id FROM gene WHERE id % 3 = 0")
         cur.execute("CREATE TABLE blobs (id INT PRIMARY KEY, raw VARBINARY(300))")  # bytes that are not UTF-8

@@ -14,6 +14,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from runner import PROFILE_ENV, __version__
 from runner.errors import DeploycheckError
@@ -24,6 +25,13 @@ EXIT_CODES = """exit codes:
   2  bad invocation or invalid profile
   3  the target could not be reached
 """
+
+
+def _command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A command's parser: its help keeps the description's line breaks and ends with the exit codes."""
+    return sub.add_parser(
+        name, epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
+    )
 
 
 def _profile_arg(parser: argparse.ArgumentParser) -> None:
@@ -50,18 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deploycheck",
         description="Verify a MySQL-backed deployment, apply its migrations safely, archive the report.",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"deploycheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "migrate",
         help="apply pending migrations (locked, tracked, checksummed)",
         description="Apply pending migrations in order under a database lock. Writes to the target database.",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _profile_arg(p)
     p.add_argument(
@@ -84,18 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func="migrations:cmd_migrate")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "status",
         help="applied / pending / failed / changed / missing migrations",
         description="Compare migration files with the ledger. Read-only.",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _profile_arg(p)
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p.set_defaults(func="migrations:cmd_status")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "repair",
         help="delete failed ledger rows, accept changed checksums",
         description="Make the ledger agree with the files after a failure was "
@@ -108,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func="migrations:cmd_repair")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "baseline",
         help="record migrations up to VERSION as applied without running them",
         description="Adopt an existing database: record every migration up to VERSION "
@@ -125,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func="migrations:cmd_baseline")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "drift",
         help="compare the live schema with what the applied migrations build",
         description=_wrapped(
@@ -136,8 +143,6 @@ def build_parser() -> argparse.ArgumentParser:
             "cannot see are named, never taken as equal. drift.ignore lists objects kept outside "
             "the migrations on purpose."
         ),
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _profile_arg(p)
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
@@ -148,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func="migrations:cmd_drift")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "lint",
         help="find statements in migrations that lose data, lock tables or half-apply",
         description=_wrapped(
@@ -160,8 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
             "`-- deploycheck: allow RULE (reason)` on a statement acknowledges its finding. "
             "Exit 1 when a blocker is not acknowledged."
         ),
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _profile_arg(p)
     p.add_argument(
@@ -170,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p.set_defaults(func="migrations:cmd_lint")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "verify",
         help="run the checks against a target and archive the reports",
         description=_wrapped(
@@ -178,8 +183,6 @@ def build_parser() -> argparse.ArgumentParser:
             "write report.html, report.json and junit.xml into reports/<profile>/<UTC time>/. Options "
             "this command does not know are passed to pytest (e.g. -k database -x)."
         ),
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _profile_arg(p)
     p.add_argument("--strict", action="store_true", help="failed warnings fail the run too")
@@ -189,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     _reports_arg(p)
     p.set_defaults(func="verify:cmd_verify", passes_through=True)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "backups",
         help="list, verify and preview backups; take one now",
         description=_wrapped(
@@ -205,8 +209,6 @@ def build_parser() -> argparse.ArgumentParser:
             "the restore time against backups.drill.budget_min, and which migrations a restore would "
             "leave pending. The scratch database is dropped afterwards."
         ),
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("action", choices=["list", "verify", "preview", "fetch", "now", "drill"])
     p.add_argument("file", nargs="?", metavar="FILE", help="a backup's name in the folder, or a path")
@@ -221,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
         func="backups:cmd_backups", passes_through=True
     )  # FILE may follow an option (argparse leaves it over)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "smtp",
         help="send a test email through the profile's relay",
         description=(
@@ -233,8 +236,6 @@ def build_parser() -> argparse.ArgumentParser:
             "preview:  print the test email and the failure notification of the newest archived\n"
             "          report, without sending anything."
         ),
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("action", choices=["test", "preview"])
     _profile_arg(p)
@@ -251,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     _reports_arg(p)
     p.set_defaults(func="mail:cmd_smtp")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "init",
         help="write a profile from the team's compose files and .env",
         description=_wrapped(
@@ -262,8 +264,6 @@ def build_parser() -> argparse.ArgumentParser:
             "it came from. Secrets are written as ${VARIABLE} references or *_file keys, never as "
             "values. Without --compose: compose.yaml or docker-compose.yml here, with its override."
         ),
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--compose", action="append", metavar="FILE", help="a compose file (repeat: base, then overrides)"
@@ -286,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing profile")
     p.set_defaults(func="init:cmd_init")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "demo",
         help="the whole thing on a built-in target of real local servers",
         description=_wrapped(
@@ -296,8 +297,6 @@ def build_parser() -> argparse.ArgumentParser:
             "then verify it and archive the report in reports/demo/. With --break FAULT the target "
             "is broken in one way first."
         ),
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--break", dest="fault", metavar="FAULT", help="break the target in this way (see --list-faults)"

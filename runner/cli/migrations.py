@@ -313,7 +313,7 @@ def _lint_pending(profile: Profile, migrations: MigrationSet, err: TextIO) -> li
         with target.cursor() as cur:
             tables = Tables.from_target(cur)
         with open_scratch(profile) as scratch:
-            database = scratch.create("lint", timeout_s)
+            database = scratch.create("lint", timeout_s, like=target)
             try:
                 with scratch.connect(database, timeout_s) as copy:
                     copy_schema(target, copy, set(migrator.ledger.tables()), 0)

@@ -72,13 +72,7 @@ def drift(
     if not applied:
         report.notes.append("no migration is applied: the expected schema is empty")
     timeout_s = profile.timeouts.default_s
-    with target.cursor() as cur:
-        cur.execute(
-            "SELECT default_character_set_name, default_collation_name FROM information_schema.schemata"
-            " WHERE schema_name = DATABASE()"
-        )
-        charset, collation = cur.fetchone()
-    database = scratch.create("drift", timeout_s, charset=charset, collation=collation)
+    database = scratch.create("drift", timeout_s, like=target)
     try:
         scratch_profile = profile.model_copy(
             update={

@@ -68,13 +68,7 @@ def rehearse(profile: Profile, scratch: Scratch) -> Rehearsal:
         plan = migrator.plan(migrator.status(conn=target), None)
         if not plan:
             return rehearsal
-        with target.cursor() as cur:
-            cur.execute(
-                "SELECT default_character_set_name, default_collation_name FROM information_schema.schemata"
-                " WHERE schema_name = DATABASE()"
-            )
-            charset, collation = cur.fetchone()
-        database = scratch.create("rehearse", timeout_s, charset=charset, collation=collation)
+        database = scratch.create("rehearse", timeout_s, like=target)
         try:
             with scratch.connect(database, timeout_s) as copy:
                 try:
