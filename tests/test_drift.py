@@ -35,6 +35,10 @@ MIGRATIONS = {
         CREATE TRIGGER gene_bi BEFORE INSERT ON gene FOR EACH ROW SET NEW.symbol = UPPER(NEW.symbol) //
         DELIMITER ;
         """,
+    "V3__generated_and_event.sql": """\
+        ALTER TABLE gene ADD COLUMN symbol_length INT AS (CHAR_LENGTH(symbol)) VIRTUAL;
+        CREATE EVENT purge_drafts ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM gene WHERE status = 'draft';
+        """,
 }
 
 
@@ -46,7 +50,9 @@ def schema(target):
         target.add(name, sql)
     target.migrate()
     with target.server.connect() as conn, conn.cursor() as cur:
-        cur.execute(f"GRANT SHOW VIEW, TRIGGER ON `{target.database}`.* TO '{target.user}'@'localhost'")
+        cur.execute(
+            f"GRANT SHOW VIEW, TRIGGER, EVENT ON `{target.database}`.* TO '{target.user}'@'localhost'"
+        )
         cur.execute(f"GRANT SELECT ON mysql.proc TO '{target.user}'@'localhost'")  # routine bodies (MariaDB)
     target.write_profile(
         scratch={"socket": str(target.server.socket), "user": "root", "prefix": f"scratch_{target.database}_"}
@@ -150,6 +156,21 @@ def test_each_change_is_reported_with_its_line_and_nothing_else(schema, statemen
     assert (code, messages(report)) == (1, [expected])
 
 
+def test_a_changed_generated_column_and_event_are_reported(schema) -> None:
+    change(
+        schema,
+        "ALTER TABLE gene MODIFY symbol_length INT AS (LENGTH(symbol)) VIRTUAL",
+        "ALTER EVENT purge_drafts ON SCHEDULE EVERY 1 HOUR",
+    )
+    _, report = drift(schema)
+    lines = messages(report)
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(
+        "table `gene`: column `symbol_length` has generated octet_length(`symbol`) in production"
+    )
+    assert lines[1].startswith("event `purge_drafts` differs in schedule")
+
+
 def test_an_edited_view_is_reported_with_a_short_diff(schema) -> None:
     change(
         schema, "CREATE OR REPLACE VIEW public_genes AS SELECT id, symbol FROM gene WHERE status <> 'draft'"
@@ -183,13 +204,20 @@ def test_drift_ignore_keeps_a_teams_own_objects_out(schema) -> None:
 
 def test_a_select_only_user_compares_tables_and_names_what_it_cannot_see(schema) -> None:
     with schema.server.connect() as conn, conn.cursor() as cur:
-        cur.execute(f"REVOKE SHOW VIEW, TRIGGER ON `{schema.database}`.* FROM '{schema.user}'@'localhost'")
+        cur.execute(
+            f"REVOKE SHOW VIEW, TRIGGER, EVENT ON `{schema.database}`.* FROM '{schema.user}'@'localhost'"
+        )
         cur.execute(f"REVOKE SELECT ON mysql.proc FROM '{schema.user}'@'localhost'")
     change(schema, "CREATE INDEX idx_symbol ON gene (symbol)", "DROP TRIGGER gene_bi")
     code, report = drift(schema)
     assert code == 1
     assert messages(report) == ["index `idx_symbol` on `gene` exists in production only (added by hand?)"]
-    assert set(report["hidden"]) == {"views", "routines", "triggers"}  # the dropped trigger is not claimed
+    assert set(report["hidden"]) == {
+        "views",
+        "routines",
+        "triggers",
+        "events",
+    }  # the dropped trigger is not claimed
 
 
 def test_a_ledger_that_is_not_clean_is_not_compared(schema) -> None:
