@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import http.server
 import json
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 
 import dkim
@@ -290,32 +292,103 @@ def _verify(target, reports, *args: str) -> subprocess.CompletedProcess[str]:
     return deploycheck("verify", "--profile", str(target.profile_path), "--reports", str(reports), *args)
 
 
-def test_notify_mails_failed_backup_checks_and_only_then(target, relay, pki, tmp_path) -> None:
+class Webhook:
+    """A local incoming-webhook receiver (as Slack or Mattermost run one): records each JSON POST."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+        received = self.posts
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/Secret-Hook-Token-77"
+
+
+@pytest.fixture()
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.server.shutdown()
+    hook.server.server_close()
+
+
+def test_alerts_on_a_failure_once_on_a_new_one_and_once_on_recovery(
+    target, relay, pki, tmp_path, webhook
+) -> None:
     port, inbox = relay("starttls")
     smtp_profile(target, port, pki[1], notify_to=["oncall@mail.test"], send_test=False)
     folder = tmp_path / "backup"
     folder.mkdir()
     (folder / "202601010300.app.sql").write_text("-- a dump whose gzip failed")
-    target.write_profile(backups={"source": str(folder), "databases": ["app"], "schedule": "0 3 * * *"})
+    target.write_profile(
+        backups={"source": str(folder), "databases": ["app"], "schedule": "0 3 * * *"},
+        notify={"webhook_url": webhook.url},
+    )
     reports = tmp_path / "reports"
-    result = _verify(target, reports, "-k", "test_backups or test_smtp", "--notify")
-    assert result.returncode == 1 and "notify: mailed oncall@mail.test" in result.stdout, result.stdout[
-        -1500:
-    ]
+    selection = ("-k", "test_no_leftover_uncompressed_dumps or test_latest_links or test_nothing_pending")
+
+    first = _verify(target, reports, *selection, "--notify")
+    assert first.returncode == 1 and "notify: deploycheck: 1 blocker(s) failing on test" in first.stdout
     (raw,) = inbox.messages
     mail = email.message_from_bytes(raw, policy=email.policy.default)
+    assert mail["Subject"] == "deploycheck: 1 blocker(s) failing on test"
     body = mail.get_content()
-    assert mail["Subject"] == "deploycheck: 3 backup check(s) failed on test"
-    assert "test_no_leftover_uncompressed_dumps" in body and "202601010300.app.sql" in body
-    assert PASSWORD.encode() not in raw and PASSWORD not in body
+    assert (
+        "Newly failing:" in body
+        and "test_no_leftover_uncompressed_dumps" in body
+        and "202601010300.app.sql" in body
+    )
+    assert len(webhook.posts) == 1 and "1 blocker(s) failing on test" in webhook.posts[0]["text"]
+
+    again = _verify(target, reports, *selection, "--notify")  # an hour later, say: the same failure
+    assert (
+        "notify: nothing new to alert" in again.stdout
+        and len(inbox.messages) == 1
+        and len(webhook.posts) == 1
+    )
+
+    target.add("V1__new.sql", "SELECT 1;")  # a new failure: pending migration
+    worse = _verify(target, reports, *selection, "--notify")
+    assert len(inbox.messages) == 2
+    body = email.message_from_bytes(inbox.messages[1], policy=email.policy.default).get_content()
+    assert body.index("Newly failing:") < body.index("test_nothing_pending") < body.index("Still failing:")
+    assert "(1 new)" in worse.stdout
+
+    (folder / "202601010300.app.sql").unlink()
+    (target.migrations / "V1__new.sql").unlink()
+    recovered = _verify(target, reports, *selection, "--notify")
+    assert recovered.returncode == 0 and "notify: deploycheck: test is back to passing" in recovered.stdout
+    assert len(inbox.messages) == 3 and "back to passing" in webhook.posts[-1]["text"]
+    assert "Fixed since the last alert:" in webhook.posts[-1]["text"]
+    quiet = _verify(target, reports, *selection, "--notify")
+    assert "nothing new to alert" in quiet.stdout and len(inbox.messages) == 3  # recovery said once
+
+    for output in (first, again, worse, recovered, quiet):
+        assert "Secret-Hook-Token-77" not in output.stdout + output.stderr and PASSWORD not in output.stdout
+    assert all(PASSWORD.encode() not in m for m in inbox.messages)
 
     preview = deploycheck("smtp", "preview", "--profile", str(target.profile_path), "--reports", str(reports))
     assert preview.returncode == 0 and "X-Deploycheck-Token: 0123456789abcdef" in preview.stdout
-    assert "test_no_leftover_uncompressed_dumps" in preview.stdout and len(inbox.messages) == 1
+    assert "(none: no blocker failed in" in preview.stdout and len(inbox.messages) == 3
 
-    (folder / "202601010300.app.sql").unlink()
-    quiet = _verify(target, reports, "-k", "leftover", "--notify")
-    assert "every backup check held; no mail sent" in quiet.stdout and len(inbox.messages) == 1
+
+def test_the_same_failure_is_alerted_again_after_repeat_hours(target, relay, pki, tmp_path) -> None:
+    port, inbox = relay("starttls")
+    smtp_profile(target, port, pki[1], notify_to=["oncall@mail.test"], send_test=False)
+    target.add("V1__new.sql", "SELECT 1;")
+    target.write_profile(notify={"repeat_hours": 0.000001})
+    for _ in range(2):
+        _verify(target, tmp_path / "reports", "-k", "test_nothing_pending", "--notify")
+    assert len(inbox.messages) == 2
 
 
 # -- delivery confirmation through IMAP ---------------------------------------------

@@ -26,6 +26,7 @@ ROOT = RUNNER.parent
 RANK = {
     "__init__": 0,  # `from runner import bundled, PROFILE_ENV, __version__`
     "errors": 0,
+    "atomic": 0,
     "lazy": 0,
     "trust": 0,
     "redact": 1,

@@ -11,11 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from runner.atomic import write_atomically
 from runner.errors import ProfileError, UsageError
 from runner.profile.compose import load_compose, read_env_file
 from runner.profile.init import infer, render
 from runner.profile.loader import load_profile
-from runner.report.model import write_atomically
 
 _COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 _OVERRIDES = (

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from runner.errors import UsageError
 from runner.mail.delivery import confirm
-from runner.mail.notify import failure_message
+from runner.mail.notify import decide, message
 from runner.mail.smtp import build_test_message, send_test
 from runner.profile.loader import load_profile
 from runner.profile.model import Smtp
@@ -50,14 +51,14 @@ def _preview(cfg: Smtp, profile_name: str, reports: Path, out: TextIO) -> int:
     print("--- the test email (`deploycheck smtp test`) ---", file=out)
     print(build_test_message(cfg, recipient, "0123456789abcdef").as_string(), file=out)
     runs = sorted((reports / profile_name).glob("*/report.json"))
-    print("--- the failure notification (`deploycheck verify --notify`) ---", file=out)
+    print("--- the alert of the newest archived run (`deploycheck verify --notify`) ---", file=out)
     if not runs:
         print(f"(no archived report in {reports / profile_name}: run `deploycheck verify` first)", file=out)
         return 0
     report = json.loads(runs[-1].read_text(encoding="utf-8"))
-    message = failure_message(cfg, report, runs[-1].with_name("report.html"))
-    if message is None:
-        print(f"(none: every backup check held in {runs[-1].parent.name})", file=out)
+    alert = decide(report, None, 24, datetime.now(UTC))  # as if nothing had been alerted before
+    if alert is None:
+        print(f"(none: no blocker failed in {runs[-1].parent.name})", file=out)
     else:
-        print(message.as_string(), file=out)
+        print(message(cfg, alert, runs[-1].with_name("report.html")).as_string(), file=out)
     return 0

@@ -187,7 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_arg(p)
     p.add_argument("--strict", action="store_true", help="failed warnings fail the run too")
     p.add_argument(
-        "--notify", action="store_true", help="mail a summary to smtp.notify_to when a backup check fails"
+        "--notify",
+        action="store_true",
+        help="alert smtp.notify_to (and notify.webhook_url) when a blocker fails, and once on recovery; "
+        "the same failures again only after notify.repeat_hours",
     )
     _reports_arg(p)
     p.set_defaults(func="verify:cmd_verify", passes_through=True)

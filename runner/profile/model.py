@@ -225,7 +225,7 @@ class Smtp(Section):
     from_: str | None = Field(None, alias="from")
     test_recipient: str | None = None
     send_test: bool = True  # verify sends the test email to test_recipient (false: for frequent runs)
-    notify_to: list[str] = Field(default_factory=list)  # `verify --notify` mails failed backup checks here
+    notify_to: list[str] = Field(default_factory=list)  # `verify --notify` mails its alerts here
     ca_file: ProfilePath | None = None
     imap: Imap | None = None
 
@@ -294,6 +294,17 @@ class Drift(Section):
     compare_definers: bool = False  # DEFINER users of views, routines and triggers
 
 
+class Notify(Section):
+    webhook_url: SecretStr | None = None  # an incoming webhook (Slack, Mattermost): a secret
+    repeat_hours: float = Field(24.0, gt=0)  # the same failing checks are alerted again after this
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        """`${ALERT_WEBHOOK_URL:-}` left empty means no webhook."""
+        return None if value == "" else value
+
+
 class Timeouts(Section):
     default_s: float = Field(10.0, gt=0)
 
@@ -316,4 +327,5 @@ class Profile(Section):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     scratch: Literal["local"] | ScratchServer = "local"
     drift: Drift = Field(default_factory=Drift)
-    rehearse: Rehearse = Field(default_factory=Rehearse)  # where the drill restores; never the target
+    rehearse: Rehearse = Field(default_factory=Rehearse)
+    notify: Notify = Field(default_factory=Notify)  # where the drill restores; never the target

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runner.report.model import write_atomically
+from runner.atomic import write_atomically
 
 
 def staging_dir(root: Path, profile: str) -> Path:

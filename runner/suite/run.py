@@ -15,8 +15,8 @@ from typing import Any, TextIO
 import pytest
 
 from runner import bundled
-from runner.errors import DeploycheckError, UsageError
-from runner.mail.notify import failure_message, send
+from runner.errors import DeploycheckError
+from runner.mail import notify
 from runner.profile.loader import load_profile
 from runner.profile.model import Profile
 from runner.report.archive import discard, publish, staging_dir
@@ -93,16 +93,20 @@ def run_checks(
 
 
 def _notify(profile: Profile, report: dict[str, Any], html: Path, out: TextIO) -> None:
-    if profile.smtp is None:
-        raise UsageError(f"{profile.path}: --notify needs an smtp section")
-    message = failure_message(profile.smtp, report, html)
-    if message is None:
-        print("notify: every backup check held; no mail sent", file=out)
+    """Alert on a failed blocker and once on recovery; what was alerted is kept beside the archive."""
+    folder = html.parent.parent
+    moment = notify.now()
+    alert = notify.decide(report, notify.read_state(folder), profile.notify.repeat_hours, moment)
+    if alert is None:
+        print(
+            "notify: nothing new to alert (the same failures were alerted less than "
+            "notify.repeat_hours ago, or everything passes)",
+            file=out,
+        )
         return
     try:
-        send(profile.smtp, profile.timeouts.default_s, message)
+        done = notify.deliver(profile, alert, html)
     except DeploycheckError as exc:
-        raise DeploycheckError(
-            f"the report is archived, but the failure notification was not sent: {exc}"
-        ) from None
-    print(f"notify: mailed {message['To']}: {message['Subject']}", file=out)
+        raise DeploycheckError(f"the report is archived, but the alert was not sent: {exc}") from None
+    notify.write_state(folder, alert, moment)
+    print(f"notify: {alert.subject()}; {', '.join(done)}", file=out)
