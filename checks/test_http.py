@@ -8,7 +8,7 @@ from runner.probes.http import json_problems
 def test_endpoint_answers(http_check, http_result, record_detail) -> None:
     """The URL answers with the expected status and JSON fields, within max_ms."""
     record_detail("elapsed_ms", http_result.elapsed_ms)
-    assert http_result.answered, f"{http_result.error_kind}: {http_result.error}"
+    assert http_result.answered, f"{http_check.url}: {http_result.error_kind}: {http_result.error}"
     problems = []
     if http_result.status != http_check.status:
         problems.append(f"status {http_result.status}, expected {http_check.status}")

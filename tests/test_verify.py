@@ -4,6 +4,7 @@ severity overrides, waivers, an interrupted run, and no secret in any byte writt
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -301,3 +302,25 @@ def test_no_secret_reaches_any_byte_written(target, tmp_path) -> None:
     ]
     assert leaks == []
     assert b"********" in haystacks["pytest_out"]  # the tracebacks did try to show them
+
+
+def test_the_terminal_names_what_broke_in_words(healthy, tmp_path) -> None:
+    healthy.add("V2__new.sql", "SELECT 1;")
+    result = verify(healthy, tmp_path / "reports", "-k", "test_migrations")
+    lines = result.stdout.splitlines()
+    assert (
+        " failed checks/test_migrations.py::test_nothing_pending: pending migrations (run `deploycheck migrate`):"
+        in lines
+    )
+    assert any(line.strip() == "V2__new.sql" for line in lines)
+    assert any(
+        line.startswith("deploycheck verify: FAILED (exit 1): blocked by test_nothing_pending - ")
+        for line in lines
+    )
+    for noise in ("Row(state=", "assert not", "short test summary"):
+        assert noise not in result.stdout
+    assert not re.search(r"\.py:\d+", result.stdout)  # no code locations
+    quiet = verify(healthy, tmp_path / "reports", "-k", "test_migrations", "--quiet")
+    verdict, report = [line for line in quiet.stdout.splitlines() if line]
+    assert verdict.startswith("deploycheck verify: FAILED (exit 1): blocked by test_nothing_pending - ")
+    assert report.startswith("report: ")

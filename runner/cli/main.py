@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _profile_arg(p)
     p.add_argument("--strict", action="store_true", help="failed warnings fail the run too")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the verdict and the report's path")
     p.add_argument(
         "--notify",
         action="store_true",

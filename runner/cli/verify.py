@@ -16,4 +16,5 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         pytest_args=args.extra,
         out=out,
         notify=args.notify,
+        quiet=args.quiet,
     )

@@ -19,7 +19,7 @@ from runner.errors import DeploycheckError
 from runner.mail import notify
 from runner.profile.loader import load_profile
 from runner.profile.model import Profile
-from runner.report.archive import discard, publish, staging_dir
+from runner.report.archive import discard, ended_why, publish, staging_dir
 
 
 def checks_dir() -> Path:
@@ -35,6 +35,7 @@ def run_checks(
     pytest_args: list[str],
     out: TextIO,
     notify: bool = False,
+    quiet: bool = False,
 ) -> int:
     """Run the checks, archive report.html/json and junit.xml as one new run, return the exit code."""
     profile = load_profile(profile_spec)
@@ -62,8 +63,7 @@ def run_checks(
             "junit_suite_name=deploycheck",
             "-o",
             "junit_family=xunit2",
-            "-rfEs",
-            "--tb=short",
+            *_terminal(pytest_args, quiet),
             *(["--deploy-strict"] if strict else []),
             *pytest_args,
         ]
@@ -80,16 +80,46 @@ def run_checks(
         run_dir = publish(staged, report)
     finally:
         discard(staged)  # gone already once published
-    s = report["summary"]
-    print(
-        f"\ndeploycheck verify: {report['outcome'].upper()} (exit {report['exit_code']}) - "
-        f"{s['passed']} passed, {s['failed']} failed, {s['warned']} warned, {s['waived']} waived, "
-        f"{s['skipped']} skipped, {s['errors']} errors\nreport: {run_dir / 'report.html'}",
-        file=out,
-    )
+    print(summary(report, quiet), file=out)
+    print(f"report: {run_dir / 'report.html'}", file=out)
     if notify:
         _notify(profile, report, run_dir / "report.html", out)
     return int(report["exit_code"])
+
+
+def _terminal(pytest_args: list[str], quiet: bool) -> list[str]:
+    """pytest's own output: its progress line only (the summary below names what broke, in
+    words); its usual detail with -v; nothing with --quiet."""
+    if quiet:
+        return ["-p", "no:terminal"]
+    if any(a in ("-v", "-vv", "--verbose") for a in pytest_args):
+        return ["-rfEs", "--tb=short"]
+    return ["-rN", "--tb=no", "-p", "no:warnings"]
+
+
+def summary(report: dict[str, Any], quiet: bool = False) -> str:
+    """One line per failed, errored or warned check with its whole message, then the verdict,
+    naming the blockers (or why the run ended in error)."""
+    lines = []
+    attention = [c for c in report["checks"] if c["outcome"] in ("failed", "error", "warned")]
+    if not quiet:
+        for check in sorted(attention, key=lambda c: c["outcome"] == "warned"):
+            first, *rest = (check["message"] or "(no message)").splitlines()
+            lines.append(f"{check['outcome']:>7} {check['id']}: {first}")
+            lines += [f"{'':>8}{line}" for line in rest]
+    blockers = [c["id"].split("::", 1)[1] for c in attention if c["outcome"] in ("failed", "error")]
+    why = ended_why(report) or (f"blocked by {', '.join(blockers)}" if blockers else "")
+    s = report["summary"]
+    counts = (
+        f"{s['passed']} passed, {s['failed']} failed, {s['warned']} warned, {s['waived']} waived, "
+        f"{s['skipped']} skipped, {s['errors']} errors"
+    )
+    lines.append(
+        f"deploycheck verify: {report['outcome'].upper()} (exit {report['exit_code']})"
+        + (f": {why}" if why else "")
+        + f" - {counts}"
+    )
+    return ("\n" if not quiet else "") + "\n".join(lines)
 
 
 def _notify(profile: Profile, report: dict[str, Any], html: Path, out: TextIO) -> None:
