@@ -258,6 +258,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(
         sub,
+        "archive",
+        help="remove old runs from the archive",
+        description=_wrapped(
+            "prune: remove archived runs of the profile (folders, their history lines and index pages), "
+            "keeping the newest N (--keep) or those of the last N days (--keep-days), and always "
+            "the newest passing and the newest failing run. Says what it removed."
+        ),
+    )
+    p.add_argument("action", choices=["prune"])
+    _profile_arg(p)
+    p.add_argument("--keep", type=int, metavar="N", help="keep the newest N runs")
+    p.add_argument("--keep-days", type=float, metavar="N", help="keep the runs of the last N days")
+    _reports_arg(p)
+    p.set_defaults(func="archive:cmd_archive")
+
+    p = _command(
+        sub,
         "init",
         help="write a profile from the team's compose files and .env",
         description=_wrapped(

@@ -10,7 +10,8 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def publish(staged: Path, report: dict[str, Any]) -> Path:
                 raise
     with _locked(base):
         _append_history(final, report)
-        write_atomically(base / "index.html", render_index(base.name, read_history(base)))
+        _refresh_pages(base)
     return final
 
 
@@ -88,26 +89,111 @@ def ended_why(report: dict[str, Any]) -> str:
 
 
 def read_history(profile_dir: Path) -> list[dict[str, Any]]:
+    """Every archived run, oldest first."""
     path = profile_dir / "history.jsonl"
-    if not path.exists():
-        return []
+    return _parse(path.read_bytes().splitlines()) if path.exists() else []
+
+
+def _parse(lines: list[bytes]) -> list[dict[str, Any]]:
     runs = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    for raw in lines:
         try:
             runs.append(json.loads(raw))
-        except json.JSONDecodeError:
+        except ValueError:
             continue  # a line cut by a crash mid-write; the runs around it still count
     return runs
 
 
+PAGE = 100  # runs per page of the index
 COUNTED = ("passed", "failed", "warned", "skipped", "waived", "errors")
 
 
-def render_index(profile: str, runs: list[dict[str, Any]]) -> str:
-    """The archive's index page, newest run first; failures before warnings in each row."""
+def _refresh_pages(base: Path) -> None:
+    """index.html shows the newest PAGE runs and links the pages of older ones. A page is written
+    once, when it fills up: a run rewrites index.html and at most one page, however long the
+    history (an hourly cron for a year is 9,000 runs)."""
+    path = base / "history.jsonl"
+    data = path.read_bytes() if path.exists() else b""
+    total = data.count(b"\n")
+    tail = data.rsplit(b"\n", PAGE + 1)[-PAGE - 1 :] if total else []
+    newest = _parse(tail)[-PAGE:]
+    full = total // PAGE
+    if total and total % PAGE == 0:
+        _write_page(base, full, newest, full)
+    write_atomically(base / "index.html", render_index(base.name, newest, full, total))
+
+
+def _write_page(base: Path, number: int, runs: list[dict[str, Any]], pages: int) -> None:
+    (base / "pages").mkdir(exist_ok=True)
+    html = render_index(base.name, runs, pages, None, page=number)
+    write_atomically(base / "pages" / f"page-{number:05d}.html", html)
+
+
+def rebuild_pages(base: Path) -> None:
+    """Every page anew (after prune rewrote the history)."""
+    runs = read_history(base)
+    shutil.rmtree(base / "pages", ignore_errors=True)
+    full = len(runs) // PAGE
+    for number in range(1, full + 1):
+        _write_page(base, number, runs[(number - 1) * PAGE : number * PAGE], full)
+    write_atomically(base / "index.html", render_index(base.name, runs[-PAGE:], full, len(runs)))
+
+
+def render_index(
+    profile: str, runs: list[dict[str, Any]], pages: int, total: int | None, page: int | None = None
+) -> str:
+    """One page of the archive's index, newest run first; failures before warnings in each row.
+    `pages` complete pages of older runs are linked; `page` is this page's number (None: the index)."""
     from runner.report.html import render
 
     for run in runs:  # runs recorded before these keys existed have none
         run.setdefault("attention", [])
         run["attention"].sort(key=lambda c: c["outcome"] == "warned")
-    return render("index.html.j2", profile=profile, runs=runs, counted=COUNTED)
+    return render(
+        "index.html.j2",
+        profile=profile,
+        runs=runs,
+        counted=COUNTED,
+        pages=pages,
+        page=page,
+        total=total,
+        per_page=PAGE,
+        root="../" if page else "",
+    )
+
+
+@dataclass(frozen=True)
+class Pruned:
+    removed: list[str]
+    kept: int
+
+
+def prune(
+    base: Path, keep: int | None = None, keep_days: float | None = None, now: datetime | None = None
+) -> Pruned:
+    """Remove old runs: all but the newest `keep`, or those older than `keep_days`; never the
+    newest passing and the newest failing run (what a reader compares against)."""
+    now = now or datetime.now(UTC)
+    with _locked(base):
+        runs = read_history(base)
+        stay: set[int] = set()
+        if keep is not None:
+            stay.update(range(max(0, len(runs) - keep), len(runs)))
+        if keep_days is not None:
+            limit = now - timedelta(days=keep_days)
+            stay.update(i for i, run in enumerate(runs) if _started(run) >= limit)
+        for outcome in (("passed",), ("failed", "error")):
+            last = max((i for i, run in enumerate(runs) if run["outcome"] in outcome), default=None)
+            if last is not None:
+                stay.add(last)
+        removed = [run["run"] for i, run in enumerate(runs) if i not in stay]
+        for name in removed:
+            shutil.rmtree(base / name, ignore_errors=True)
+        kept = [run for i, run in enumerate(runs) if i in stay]
+        write_atomically(base / "history.jsonl", "".join(json.dumps(run) + "\n" for run in kept))
+        rebuild_pages(base)
+    return Pruned(removed, len(kept))
+
+
+def _started(run: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(run["started_at"].replace("Z", "+00:00"))

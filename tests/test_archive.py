@@ -1,0 +1,128 @@
+"""The archive at scale: index pages of 100 written once, prune, and concurrent runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from runner.report.archive import PAGE, prune, publish, read_history, staging_dir
+from tests.conftest import deploycheck
+
+
+def fake_report(n: int, outcome: str = "passed", start: datetime | None = None) -> dict:
+    started = (start or datetime(2026, 1, 1, tzinfo=UTC)) + timedelta(hours=n)
+    stamp = started.strftime("%Y-%m-%dT%H:%M:%SZ")
+    failed = outcome == "failed"
+    return {
+        "target": "t",
+        "profile": "p",
+        "started_at": stamp,
+        "finished_at": stamp,
+        "outcome": outcome,
+        "exit_code": 1 if failed else 0,
+        "summary": {"passed": 1, "failed": int(failed), "warned": 0, "skipped": 0, "waived": 0, "errors": 0},
+        "checks": [{"id": "checks/test_x.py::test_y", "outcome": "failed" if failed else "passed"}],
+    }
+
+
+def archive_of(root: Path, count: int, failing: set[int] = frozenset()) -> Path:
+    for n in range(count):
+        staged = staging_dir(root, "p")
+        (staged / "report.json").write_text("{}")
+        publish(staged, fake_report(n, "failed" if n in failing else "passed"))
+    return root / "p"
+
+
+def test_the_index_shows_the_newest_page_and_links_pages_written_once(tmp_path) -> None:
+    base = archive_of(tmp_path, 2 * PAGE + 30)
+    pages = sorted(p.name for p in (base / "pages").iterdir())
+    assert pages == ["page-00001.html", "page-00002.html"]
+    first = (base / "pages" / "page-00001.html").read_text()
+    assert first.count("/report.html") == PAGE and "Runs 1 to 100" in first
+    written = (base / "pages" / "page-00001.html").stat().st_mtime_ns
+    archive_of(tmp_path, 5)  # more runs: the full pages are not written again
+    assert (base / "pages" / "page-00001.html").stat().st_mtime_ns == written
+    index = (base / "index.html").read_text()
+    assert index.count("/report.html") == PAGE and "235 run(s); the newest 100 here" in index
+    assert 'href="pages/page-00002.html">101–200</a>' in index
+    newest = read_history(base)[-1]["run"]
+    assert index.index(newest) < index.index(read_history(base)[-2]["run"])  # newest first
+
+
+def test_prune_keeps_the_newest_and_the_newest_failing_run(tmp_path) -> None:
+    base = archive_of(tmp_path, 30, failing={3})
+    result = prune(base, keep=5)
+    kept = [run["run"] for run in read_history(base)]
+    assert len(kept) == 6 and result.kept == 6 and len(result.removed) == 24
+    assert read_history(base)[0]["outcome"] == "failed"  # the newest failing run stays
+    assert sorted(p.name for p in base.iterdir() if p.is_dir() and p.name[0].isdigit()) == sorted(kept)
+    assert (base / "index.html").read_text().count("/report.html") == 6
+
+
+def test_prune_by_age_from_the_command_line(tmp_path, target) -> None:
+    now = datetime.now(UTC)
+    root = tmp_path / "reports"
+    for n in range(10):
+        staged = staging_dir(root, "profile")
+        publish(staged, fake_report(-24 * (9 - n), start=now))  # one run a day, the last today
+    result = deploycheck(
+        "archive",
+        "prune",
+        "--keep-days",
+        "3.5",
+        "--profile",
+        str(target.profile_path),
+        "--reports",
+        str(root),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "archive prune: removed 6 run(s) (" in result.stdout and "4 kept" in result.stdout
+    assert len(read_history(root / "profile")) == 4
+    both = deploycheck(
+        "archive", "prune", "--keep", "1", "--keep-days", "1", "--profile", str(target.profile_path)
+    )
+    assert both.returncode == 2 and "exactly one of --keep N or --keep-days N" in both.stderr
+
+
+@pytest.mark.slow
+def test_eight_overlapping_runs_leave_eight_complete_runs(target, tmp_path) -> None:
+    target.add("V1__t.sql", "CREATE TABLE t (id INT PRIMARY KEY);\n")
+    target.migrate()
+    reports = tmp_path / "reports"
+    command = [
+        sys.executable,
+        "-m",
+        "runner",
+        "verify",
+        "--profile",
+        str(target.profile_path),
+        "--reports",
+        str(reports),
+        "-k",
+        "test_database",
+        "--quiet",
+    ]
+    procs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=target.root)
+        for _ in range(8)
+    ]
+    codes = [proc.wait(timeout=120) for proc in procs]
+    for proc in procs:
+        proc.stdout.close()
+        proc.stderr.close()
+    assert codes == [0] * 8
+    base = reports / "profile"
+    runs = [p for p in base.iterdir() if p.is_dir() and p.name[0].isdigit()]
+    assert len(runs) == 8 and not [p for p in base.iterdir() if p.name.startswith(".run-")]
+    for run in runs:
+        assert {p.name for p in run.iterdir()} == {"report.html", "report.json", "junit.xml"}
+    history = read_history(base)
+    assert len(history) == 8 and sorted(h["run"] for h in history) == sorted(r.name for r in runs)
+    index = (base / "index.html").read_text()
+    assert index.count("/report.html") == 8 and index.rstrip().endswith("</html>")
+    assert all(json.loads((r / "report.json").read_text())["outcome"] == "passed" for r in runs)
