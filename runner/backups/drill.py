@@ -291,6 +291,15 @@ def _ledger_note(profile: Profile, conn: Any) -> str:
 def _flavor_note(conn: Any, check: BackupCheck, result: DrillResult) -> None:
     dump = check.dump.header
     server = "MariaDB" if "mariadb" in conn.get_server_info().lower() else "MySQL"
+    if check.dump.sandbox_line and server == "MySQL":
+        # the drill skips the line as the mariadb client does; the mysql client stops at it
+        result.findings.append(
+            Finding(
+                "restore",
+                "the dump starts with MariaDB's sandbox line, which the mysql client refuses: a restore "
+                "on this MySQL server with `mysql db < dump` stops at line 1 (strip the first line)",
+            )
+        )
     if dump and dump != server:
         result.findings.append(
             Finding(
