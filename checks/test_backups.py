@@ -22,8 +22,11 @@ def test_backup_is_fresh(profile, backup_listing, database, record_detail) -> No
     """The newest backup is no older than the schedule plus backups.grace_hours allows."""
     if profile.backups.schedule is None:
         pytest.skip(f"backups.schedule not configured in profile {profile.name}")
-    fresh = schedule.freshness(backup_listing, database, profile.backups, datetime.now(UTC))
+    now = datetime.now(UTC)
+    fresh = schedule.freshness(backup_listing, database, profile.backups, now)
     record_detail("freshness", fresh.describe())
+    if fresh.last is not None:
+        record_detail("age_s", round((now - fresh.last.taken_at).total_seconds()))
     assert fresh.is_fresh, fresh.describe()
 
 

@@ -20,8 +20,9 @@ def test_ledger_exists(profile, migration_status) -> None:
     )
 
 
-def test_nothing_pending(migration_status) -> None:
+def test_nothing_pending(migration_status, record_detail) -> None:
     """Every migration on disk has been applied."""
+    record_detail("pending", len(migration_status.with_state(State.PENDING)))
     assert not migration_status.with_state(State.PENDING), (
         f"pending migrations (run `deploycheck migrate`):\n{_rows(migration_status, State.PENDING)}"
     )

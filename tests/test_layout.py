@@ -39,8 +39,9 @@ RANK = {
     "backups": 5,
     "sandbox": 6,
     "suite": 7,
-    "cli": 8,
-    "__main__": 9,
+    "serve": 8,
+    "cli": 9,
+    "__main__": 10,
 }
 
 

@@ -188,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="failed warnings fail the run too")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the verdict and the report's path")
     p.add_argument(
+        "--metrics",
+        type=Path,
+        metavar="FILE",
+        help="also write the run as Prometheus metrics (a node_exporter textfile, e.g. deploycheck.prom)",
+    )
+    p.add_argument(
         "--notify",
         action="store_true",
         help="alert smtp.notify_to (and notify.webhook_url) when a blocker fails, and once on recovery; "
@@ -255,6 +261,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _reports_arg(p)
     p.set_defaults(func="mail:cmd_smtp")
+
+    p = _command(
+        sub,
+        "serve",
+        help="a read-only dashboard, JSON API and Prometheus metrics of the archive",
+        description=_wrapped(
+            "Serve, read-only: / (the latest verdict, what needs attention, recent runs, live "
+            "migration status, backups, certificates), /api/runs?limit=N&before=RUN, /api/runs/latest, "
+            "/api/migrations, /api/backups, /metrics (Prometheus) and /healthz. Binds 127.0.0.1; "
+            "another address needs serve.token_file in the profile (bearer token) or --insecure-no-auth."
+        ),
+    )
+    _profile_arg(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8484, help="port (default: 8484)")
+    p.add_argument("--insecure-no-auth", action="store_true", help="serve beyond loopback without a token")
+    _reports_arg(p)
+    p.set_defaults(func="serve:cmd_serve")
 
     p = _command(
         sub,

@@ -17,4 +17,5 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out=out,
         notify=args.notify,
         quiet=args.quiet,
+        metrics=args.metrics,
     )

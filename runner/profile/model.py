@@ -305,6 +305,10 @@ class Notify(Section):
         return None if value == "" else value
 
 
+class Serve(Section):
+    token: SecretStr | None = None  # `token_file:` in the profile; required to listen beyond loopback
+
+
 class Timeouts(Section):
     default_s: float = Field(10.0, gt=0)
 
@@ -328,4 +332,5 @@ class Profile(Section):
     scratch: Literal["local"] | ScratchServer = "local"
     drift: Drift = Field(default_factory=Drift)
     rehearse: Rehearse = Field(default_factory=Rehearse)
-    notify: Notify = Field(default_factory=Notify)  # where the drill restores; never the target
+    notify: Notify = Field(default_factory=Notify)
+    serve: Serve = Field(default_factory=Serve)  # where the drill restores; never the target

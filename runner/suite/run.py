@@ -15,11 +15,13 @@ from typing import Any, TextIO
 import pytest
 
 from runner import bundled
+from runner.atomic import write_atomically
 from runner.errors import DeploycheckError
 from runner.mail import notify
 from runner.profile.loader import load_profile
 from runner.profile.model import Profile
 from runner.report.archive import discard, ended_why, publish, staging_dir
+from runner.report.metrics import exposition
 
 
 def checks_dir() -> Path:
@@ -36,6 +38,7 @@ def run_checks(
     out: TextIO,
     notify: bool = False,
     quiet: bool = False,
+    metrics: Path | None = None,
 ) -> int:
     """Run the checks, archive report.html/json and junit.xml as one new run, return the exit code."""
     profile = load_profile(profile_spec)
@@ -82,6 +85,8 @@ def run_checks(
         discard(staged)  # gone already once published
     print(summary(report, quiet), file=out)
     print(f"report: {run_dir / 'report.html'}", file=out)
+    if metrics is not None:  # node_exporter's textfile collector reads *.prom; written whole or not at all
+        write_atomically(metrics, exposition(report).decode())
     if notify:
         _notify(profile, report, run_dir / "report.html", out)
     return int(report["exit_code"])

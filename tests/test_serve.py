@@ -1,0 +1,159 @@
+"""`deploycheck serve` and `verify --metrics`: the dashboard, the JSON API, Prometheus metrics,
+token auth, no path out of the archive, no secret served."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from runner.profile.loader import load_profile
+from runner.serve.app import Dashboard, serve
+from tests.conftest import deploycheck
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def archived(target, tmp_path):
+    """A target with one passing and one failing run archived (a pending migration)."""
+    target.add("V1__t.sql", "CREATE TABLE t (id INT PRIMARY KEY);\n")
+    target.migrate()
+    reports = tmp_path / "reports"
+    for _ in range(2):
+        result = deploycheck(
+            "verify",
+            "--profile",
+            str(target.profile_path),
+            "--reports",
+            str(reports),
+            "-k",
+            "test_migrations or test_database",
+            "--metrics",
+            str(tmp_path / "deploycheck.prom"),
+            cwd=target.root,
+        )
+        target.add("V2__new.sql", "SELECT 1;")
+    assert result.returncode == 1
+    target.reports = reports
+    return target
+
+
+@pytest.fixture()
+def server(archived):
+    running = serve(
+        Dashboard(load_profile(str(archived.profile_path)), archived.reports), "127.0.0.1", 0, None
+    )
+    yield f"http://127.0.0.1:{running.server_address[1]}"
+    running.shutdown()
+    running.server_close()
+
+
+def test_the_api_answers_from_the_archive_and_the_target(archived, server) -> None:
+    latest = httpx.get(f"{server}/api/runs/latest").json()
+    assert latest["outcome"] == "failed" and latest["schema"] == 1
+    runs = httpx.get(f"{server}/api/runs?limit=1").json()["runs"]
+    assert len(runs) == 1 and runs[0]["outcome"] == "failed"
+    older = httpx.get(f"{server}/api/runs", params={"before": runs[0]["run"]}).json()["runs"]
+    assert [r["outcome"] for r in older] == ["passed"]
+    migrations = httpx.get(f"{server}/api/migrations").json()
+    assert [(m["filename"], m["state"]) for m in migrations["migrations"]] == [
+        ("V1__t.sql", "applied"),
+        ("V2__new.sql", "pending"),
+    ]
+    assert httpx.get(f"{server}/healthz").text == "ok\n"
+    assert httpx.get(f"{server}/api/backups").status_code == 404  # no backups section
+
+
+def test_metrics_in_prometheus_exposition_format(archived, server, tmp_path) -> None:
+    text = httpx.get(f"{server}/metrics").text
+    assert (
+        'deploycheck_check_ok{check="checks/test_migrations.py::test_nothing_pending",profile="profile",severity="blocker"} 0.0'
+        in text
+    )
+    assert 'deploycheck_pending_migrations{profile="profile"} 1.0' in text
+    assert 'deploycheck_last_run_exit_code{profile="profile"} 1.0' in text
+    assert "deploycheck_last_run_timestamp_seconds" in text
+    textfile = (tmp_path / "deploycheck.prom").read_text()  # verify --metrics, the same exposition
+    assert 'deploycheck_pending_migrations{profile="profile"} 1.0' in textfile
+
+
+def test_the_dashboard_and_the_archived_reports(archived, server) -> None:
+    page = httpx.get(f"{server}/").text
+    assert 'id="verdict">FAILED (exit 1)' in page and "test_nothing_pending" in page and "V2__new.sql" in page
+    link = page.split('href="archive/', 1)[1].split('"', 1)[0]
+    report = httpx.get(f"{server}/archive/{link}")
+    assert report.status_code == 200 and "Gate: FAILED" in report.text
+    assert httpx.get(f"{server}/archive/index.html").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/archive/../../etc/passwd",
+        "/archive/%2e%2e/%2e%2e/etc/passwd",
+        "/archive/x/../../../etc/passwd",
+        "/archive/pages/../../../etc/passwd",
+        "/archive/history.jsonl",
+        "/archive/.lock",
+        "/etc/passwd",
+    ],
+)
+def test_nothing_outside_the_archive_is_served(server, path) -> None:
+    assert httpx.get(f"{server}{path}").status_code == 404
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_beyond_loopback_a_token_is_required_and_checked(archived, tmp_path) -> None:
+    refused = deploycheck("serve", "--profile", str(archived.profile_path), "--host", "0.0.0.0")
+    assert refused.returncode == 2 and "set serve.token_file" in refused.stderr
+    (tmp_path / "token").write_text("Serve-Token-Secret-1\n")
+    archived.write_profile(serve={"token_file": str(tmp_path / "token")})
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "serve",
+            "--profile",
+            str(archived.profile_path),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+            "--reports",
+            str(archived.reports),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/healthz")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert httpx.get(f"{url}/healthz").status_code == 200  # for the container's health check
+        assert httpx.get(f"{url}/api/runs/latest").status_code == 401
+        assert (
+            httpx.get(f"{url}/api/runs/latest", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        )
+        good = httpx.get(f"{url}/api/runs/latest", headers={"Authorization": "Bearer Serve-Token-Secret-1"})
+        assert good.status_code == 200 and "Serve-Token-Secret-1" not in good.text
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert "Serve-Token-Secret-1" not in out + err and proc.returncode == 130
