@@ -200,6 +200,7 @@ def _metrics(dashboard: Dashboard, query: dict[str, list[str]]) -> Response:
 ROUTES: dict[str, Callable[[Dashboard, dict[str, list[str]]], Response]] = {
     "/": lambda d, q: (200, d.dashboard().encode(), "text/html; charset=utf-8"),
     "/healthz": lambda d, q: (200, b"ok\n", "text/plain"),
+    "/favicon.ico": lambda d, q: (204, b"", "image/x-icon"),  # browsers ask; nothing to show
     "/api/runs": _runs,
     "/api/runs/latest": _latest,
     "/api/migrations": lambda d, q: (
