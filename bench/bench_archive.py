@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -41,7 +42,9 @@ def fill(root: Path, count: int) -> None:
                 "attention": [],
             }
             history.write(json.dumps(line) + "\n")
-    publish(staging_dir(root, "p"), fake_report(count))
+    staged = staging_dir(root, "p")
+    (staged / "report.json").write_text(json.dumps(fake_report(count)))  # the newest run, served as latest
+    publish(staged, fake_report(count))
 
 
 def update_ms(root: Path, offset: int, repeat: int) -> list[float]:
@@ -85,6 +88,8 @@ def main() -> None:
     print(
         f"\nextra cost with {args.runs:,} runs: {large - small:.1f} ms; index.html {index.stat().st_size / 1e3:.0f} kB, parsed in {parse_ms:.1f} ms"
     )
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

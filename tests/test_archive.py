@@ -26,7 +26,14 @@ def fake_report(n: int, outcome: str = "passed", start: datetime | None = None) 
         "outcome": outcome,
         "exit_code": 1 if failed else 0,
         "summary": {"passed": 1, "failed": int(failed), "warned": 0, "skipped": 0, "waived": 0, "errors": 0},
-        "checks": [{"id": "checks/test_x.py::test_y", "outcome": "failed" if failed else "passed"}],
+        "checks": [
+            {
+                "id": "checks/test_x.py::test_y",
+                "outcome": "failed" if failed else "passed",
+                "severity": "blocker",
+                "details": {},
+            }
+        ],
     }
 
 

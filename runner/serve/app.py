@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from runner.report.html import render
 from runner.report.metrics import exposition
 
 _ARCHIVED = {"report.html", "report.json", "junit.xml"}
+_RUN_NAME = re.compile(r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(?:-\d+)?")  # as archive.publish names them
 _JSON = "application/json"
 
 
@@ -54,14 +56,12 @@ class Dashboard:
         return json.loads(path.read_text(encoding="utf-8")) if path else None
 
     def archived(self, run: str, name: str) -> Path | None:
-        """A file of an archived run, by the run's name: never a path built from the request."""
-        if name not in _ARCHIVED:
+        """A file of an archived run: `run` must be a run folder's name (its UTC start time) and
+        `name` one of the files a run holds, so no request can name a path of its own."""
+        if name not in _ARCHIVED or not _RUN_NAME.fullmatch(run):
             return None
-        known = (
-            {entry.name for entry in self.base.iterdir() if entry.is_dir()} if self.base.is_dir() else set()
-        )
-        path = self.base / run / name if run in known else None
-        return path if path is not None and path.is_file() else None
+        path = self.base / run / name
+        return path if path.is_file() else None
 
     def runs(self, limit: int, before: str | None) -> list[dict[str, Any]]:
         history = read_history(self.base)[::-1]
