@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-import pytest_html
 
 from runner.backups import schedule
-from runner.report.chart import size_chart
 
 
 @pytest.fixture()
@@ -75,12 +73,14 @@ def test_retention_is_kept(profile, backup_listing, database, record_detail) -> 
     assert kept.count >= profile.backups.retention, kept.describe(profile.backups.retention)
 
 
-def test_backup_size_has_not_dropped(profile, backup_listing, database, extras) -> None:
+def test_backup_size_has_not_dropped(profile, backup_listing, database, record_detail) -> None:
     """The newest backup is not much smaller than the recent ones (backups.max_size_drop of the median)."""
     trend = schedule.size_trend(backup_listing, database, profile.backups.size_window)
-    chart = size_chart(f"backup size of {database}", trend.points)
-    if chart:
-        extras.append(pytest_html.extras.html(chart))
+    record_detail(
+        "sizes", [(moment.isoformat(), size) for moment, size in trend.points]
+    )  # the report's chart
+    if trend.median is not None:
+        record_detail("threshold", profile.backups.max_size_drop * trend.median)
     if trend.median is None:
         pytest.skip(f"fewer than two backups of {database}: no trend yet")
     assert not trend.dropped(profile.backups.max_size_drop), (

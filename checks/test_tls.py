@@ -10,12 +10,14 @@ import pytest
 from runner.probes import tls as tls_probe
 
 
-def test_certificates_are_valid_now(tls_result, record_detail) -> None:
+def test_certificates_are_valid_now(profile, tls_result, record_detail) -> None:
     """No certificate the server sends is expired or not yet valid (named with its dates)."""
     now = datetime.now(UTC)
     record_detail("chain", [f"{c.subject} ({c.dates()})" for c in tls_result.chain])
     if tls_result.chain:
         record_detail("expires_at", min(c.not_after for c in tls_result.chain).isoformat())
+        record_detail("warn_days", profile.tls.warn_days)  # the report's chart of days left
+        record_detail("fail_days", profile.tls.fail_days)
     bad = [f"{c.subject}: expired, {c.dates()}" for c in tls_result.chain if c.not_after < now]
     bad += [f"{c.subject}: not yet valid, {c.dates()}" for c in tls_result.chain if c.not_before > now]
     assert not bad, "; ".join(bad)

@@ -127,7 +127,7 @@ def test_eight_overlapping_runs_leave_eight_complete_runs(target, tmp_path) -> N
     runs = [p for p in base.iterdir() if p.is_dir() and p.name[0].isdigit()]
     assert len(runs) == 8 and not [p for p in base.iterdir() if p.name.startswith(".run-")]
     for run in runs:
-        assert {p.name for p in run.iterdir()} == {"report.html", "report.json", "junit.xml"}
+        assert {p.name for p in run.iterdir()} == {"report.html", "details.html", "report.json", "junit.xml"}
     history = read_history(base)
     assert len(history) == 8 and sorted(h["run"] for h in history) == sorted(r.name for r in runs)
     index = (base / "index.html").read_text()

@@ -71,7 +71,12 @@ def test_passing_and_failing_runs_are_archived_with_history(healthy, tmp_path) -
     archived = runs(reports)
     assert len(archived) == 2
     for run_dir in archived:
-        assert {p.name for p in run_dir.iterdir()} == {"report.html", "report.json", "junit.xml"}
+        assert {p.name for p in run_dir.iterdir()} == {
+            "report.html",
+            "details.html",
+            "report.json",
+            "junit.xml",
+        }
     passed, failed = (load_report(d) for d in archived)
     assert (passed["outcome"], passed["exit_code"]) == ("passed", 0)
     assert (failed["outcome"], failed["exit_code"], failed["summary"]["failed"]) == ("failed", 1, 1)
@@ -88,11 +93,14 @@ def test_passing_and_failing_runs_are_archived_with_history(healthy, tmp_path) -
     assert '<span class="failed">failed</span> test_nothing_pending' in index  # what broke, at a glance
 
     html = (archived[1] / "report.html").read_text()
-    assert "Gate: FAILED (exit 1)" in html and html.index("Gate: FAILED") < html.index("test_ledger_exists")
-    assert "V2__new.sql" in html
+    assert "Gate: FAILED (exit 1): 1 blocker(s): test_nothing_pending" in html
+    assert html.index("Gate: FAILED") < html.index("Needs attention") < html.index("test_ledger_exists")
+    assert "V2__new.sql" in html and "XFailed" not in html
     # a skipped check shows its reason, not pytest's (file, line, reason) tuple
-    assert "&#34;log&#34;: &#34;Skipped: smtp not configured in profile profile" in html
-    assert "test_smtp.py&amp;#x27;, " not in html
+    assert "smtp not configured in profile profile" in html and "test_smtp.py'" not in html
+    details = (archived[1] / "details.html").read_text()  # pytest-html's page, linked from the report
+    assert "&#34;log&#34;: &#34;Skipped: smtp not configured in profile profile" in details
+    assert "test_smtp.py&amp;#x27;, " not in details and 'href="details.html"' in html
     junit = (archived[1] / "junit.xml").read_text()
     assert 'name="test_nothing_pending"' in junit and "<failure" in junit
 
@@ -324,3 +332,29 @@ def test_the_terminal_names_what_broke_in_words(healthy, tmp_path) -> None:
     verdict, report = [line for line in quiet.stdout.splitlines() if line]
     assert verdict.startswith("deploycheck verify: FAILED (exit 1): blocked by test_nothing_pending - ")
     assert report.startswith("report: ")
+
+
+def test_the_report_groups_a_shared_cause_and_draws_its_charts(target, tmp_path) -> None:
+    """A refused login fails every database check with one message: shown once, with the checks
+    it blocked. A run's backups chart has axes and the max_size_drop line."""
+    target.add("V1__t.sql", "CREATE TABLE t (id INT PRIMARY KEY);\n")
+    target.migrate()
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    for day, size in ((20, 3000), (21, 3100), (22, 3050), (23, 900)):
+        (folder / f"202611{day}0300.app.sql.gz").write_bytes(b"\x1f\x8b" + b"\0" * size)
+    target.write_profile(
+        database={"password": "wrong-password-here"},
+        backups={"source": str(folder), "databases": ["app"]},
+    )
+    reports = tmp_path / "reports"
+    result = verify(target, reports, "-k", "test_database or test_backup_size")
+    assert result.returncode == 3
+    html = (runs(reports)[0] / "report.html").read_text()
+    assert "Gate: ERROR (exit 3): target unreachable: database" in html
+    assert html.count("Access denied for user") == 1  # one cause, not one line per check
+    assert (
+        "checks: test_database.py::test_database_is_reachable, test_database.py::test_server_version_is_supported"
+        in html
+    )
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in html and "fails below 1.5 kB" in html

@@ -32,7 +32,7 @@ from runner.report.archive import PAGE, newest_runs, read_history
 from runner.report.html import render
 from runner.report.metrics import exposition
 
-_ARCHIVED = {"report.html", "report.json", "junit.xml"}
+_ARCHIVED = {"report.html", "details.html", "report.json", "junit.xml"}
 _RUN_NAME = re.compile(r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(?:-\d+)?")  # as archive.publish names them
 _JSON = "application/json"
 

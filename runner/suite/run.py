@@ -20,8 +20,9 @@ from runner.errors import DeploycheckError
 from runner.mail import notify
 from runner.profile.loader import load_profile
 from runner.profile.model import Profile
-from runner.report.archive import discard, ended_why, publish, staging_dir
+from runner.report.archive import discard, ended_why, newest_runs, publish, staging_dir
 from runner.report.metrics import exposition
+from runner.report.page import render_report
 
 
 def checks_dir() -> Path:
@@ -40,7 +41,8 @@ def run_checks(
     quiet: bool = False,
     metrics: Path | None = None,
 ) -> int:
-    """Run the checks, archive report.html/json and junit.xml as one new run, return the exit code."""
+    """Run the checks, archive report.html (ours), details.html (pytest-html's), report.json and
+    junit.xml as one new run, and return the exit code."""
     profile = load_profile(profile_spec)
     checks = checks_dir()
     staged = staging_dir(reports_root, profile.name)
@@ -59,7 +61,7 @@ def run_checks(
             str(profile.path),
             "--deploy-report-dir",
             str(staged),
-            f"--html={staged / 'report.html'}",
+            f"--html={staged / 'details.html'}",  # pytest-html's page; report.html is ours
             "--self-contained-html",
             f"--junitxml={staged / 'junit.xml'}",
             "-o",
@@ -80,6 +82,9 @@ def run_checks(
             )
             return 1 if code == pytest.ExitCode.INTERRUPTED else 2
         report = json.loads(report_path.read_text(encoding="utf-8"))
+        _, recent = newest_runs(staged.parent, 29)
+        this = {"run": "", "started_at": report["started_at"], "outcome": report["outcome"]}
+        write_atomically(staged / "report.html", render_report(report, [*recent, this]))
         run_dir = publish(staged, report)
     finally:
         discard(staged)  # gone already once published
