@@ -21,6 +21,7 @@ from runner.backups.source import fetch
 from runner.errors import BackupFailed, TargetUnreachable
 from runner.profile.loader import load_profile
 from runner.profile.model import Backups
+from runner.report.page import render_report
 from tests.conftest import deploycheck
 
 TRICKY_ROWS = [
@@ -432,9 +433,10 @@ def test_healthy_backups_pass_the_checks(backup_target, run_checks, tmp_path) ->
     page = (tmp_path / "r.html").read_text()
     # pytest-html can only say "XFailed"; the Check column says warned, the severity and the requirement
     assert "&lt;b&gt;warned&lt;/b&gt; (warning) The dump does not start with" in page
-    assert (
-        "&lt;svg xmlns=" in (tmp_path / "r.html").read_text()
-    )  # pytest-html keeps extras in an escaped JSON blob
+    sizes = run.check("test_backup_size_has_not_dropped[dumpsrc]")["details"]["sizes"]
+    assert len(sizes) == 6  # the six nightly backups, drawn by report.html with its threshold
+    chart = render_report(run.report, [])
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in chart and "backup sizes: dumpsrc" in chart
 
 
 def test_sandbox_line_warns_and_a_dump_without_it_passes(backup_target, run_checks) -> None:

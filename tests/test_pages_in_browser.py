@@ -67,3 +67,35 @@ def test_the_dashboard_names_what_broke_and_links_the_report(archived, browser, 
         running.server_close()
     assert errors == []
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+
+
+def test_the_demo_report_draws_its_charts(tmp_path, browser) -> None:
+    """A report with backups and certificates: the size and days-left charts are real SVG with
+    a size on the page, and the page logs no console error."""
+    import subprocess
+    import sys
+
+    reports = tmp_path / "reports"
+    subprocess.run(
+        [sys.executable, "-m", "runner", "demo", "--break", "stale-backup", "--reports", str(reports)],
+        capture_output=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    (report,) = reports.glob("demo/*/report.html")
+    errors: list[str] = []
+    page = browser.new_page()
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(report.as_uri())
+    assert page.inner_text("h1").startswith(
+        "Gate: FAILED (exit 1): 1 blocker(s): test_backup_is_fresh[catalogue]"
+    )
+    charts = page.locator("#charts svg")
+    assert charts.count() == 2
+    for index in range(2):
+        box = charts.nth(index).bounding_box()
+        assert box is not None and box["width"] > 100 and box["height"] > 50
+        assert charts.nth(index).locator("polyline, rect").count() >= 1
+    assert "fails below" in page.inner_text("#charts") and "warned" in page.inner_text("#attention")
+    assert "XFailed" not in page.inner_text("body")
+    assert errors == []

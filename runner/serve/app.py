@@ -126,6 +126,7 @@ class Dashboard:
             recent=recent[::-1],
             panels=panels,
             certificates=certificates,
+            mail=[c for c in (latest or {}).get("checks", []) if c["area"] == "smtp"],
             now=datetime.now(UTC),
             per_page=PAGE,
         )
