@@ -43,9 +43,13 @@ class Redactor:
         self.add(*(value for name, value in env.items() if is_secret_name(name)))
 
     def add_model(self, model: BaseModel) -> None:
-        """Every secret in a profile: SecretStr fields and secret-named string keys, recursively."""
+        """Every secret in a profile: SecretStr fields, secret-named string keys, and what a
+        section names with `masked_values()` (a request body, say), recursively."""
         for name, value in model:
             self._add_value(name, value)
+        extra = getattr(model, "masked_values", None)
+        if callable(extra):
+            self.add(*extra())
 
     def _add_value(self, name: str, value: Any) -> None:
         if isinstance(value, SecretStr):

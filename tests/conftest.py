@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -21,13 +22,25 @@ import httpcore  # noqa: F401 - imported here so that pytester's in-process runs
 import httpx  # noqa: F401 - drop modules they imported, do not get a second httpcore
 import pymysql
 import pytest
+import trustme
 import yaml
+from aiosmtpd.controller import Controller
 
+from runner.errors import UsageError
 from runner.migrations.engine import Migrator, Progress
 from runner.profile.loader import load_profile
 from runner.profile.model import Profile
 from runner.sandbox.mariadb import MariaDBServer, free_port
-from tests.mail_servers import Dovecot, ZoneResolver, dovecot_server
+from runner.sandbox.services import dkim_key_pair
+from tests.mail_servers import (
+    Dovecot,
+    Inbox,
+    Receiver,
+    ZoneResolver,
+    authenticator,
+    dovecot_server,
+    start_without_probe,
+)
 from tests.mail_servers import dns_server as start_dns_server
 
 pytest_plugins = ["pytester"]
@@ -292,8 +305,83 @@ def dovecot() -> Iterator[Dovecot]:
     try:
         with dovecot_server() as server:
             yield server
-    except RuntimeError as exc:
+    except (RuntimeError, UsageError) as exc:
         pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    ca = trustme.CA()
+    folder = tmp_path_factory.mktemp("smtp-pki")
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    return context, folder / "ca.pem"
+
+
+@pytest.fixture()
+def relay(pki):
+    """Starts aiosmtpd in the mode asked for; returns (port, inbox)."""
+    context, _ = pki
+    started = []
+
+    def start(mode: str = "starttls", inbox: Inbox | None = None) -> tuple[int, Inbox]:
+        inbox = inbox or Inbox()
+        port = free_port()
+        kwargs = dict(hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=True)
+        if mode == "starttls":
+            controller = Controller(inbox, tls_context=context, require_starttls=True, **kwargs)
+        elif mode == "tls":  # aiosmtpd counts only STARTTLS as TLS: here the whole connection is
+            controller = Controller(inbox, ssl_context=context, **{**kwargs, "auth_require_tls": False})
+        else:  # no STARTTLS offered at all
+            controller = Controller(
+                inbox, auth_require_tls=False, hostname="127.0.0.1", port=port, authenticator=authenticator
+            )
+        if mode == "tls":
+            controller.start = start_without_probe(controller)
+        controller.start()
+        started.append(controller)
+        return port, inbox
+
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+def dkim_keys():
+    """Signing keys of mail.test, a subdomain of it, and a relay's own domain, relay.test."""
+    return {domain: dkim_key_pair() for domain in ("mail.test", "relay.test", "news.mail.test")}
+
+
+@dataclass(frozen=True)
+class MailRoute:
+    receiver: Receiver  # breaks the way in one place (see its attributes)
+    relay_port: int
+    dns_port: int
+    imap: dict  # the profile's imap section for the mailbox
+
+
+@pytest.fixture()
+def mail_route(relay, dovecot, dns_server, dkim_keys) -> MailRoute:
+    """The way a mail goes: a relay (aiosmtpd, STARTTLS, AUTH) that signs with DKIM and delivers
+    into an emptied dovecot mailbox, with the signing keys published in the zone."""
+    zone, dns_port = dns_server
+    zone.records = {
+        (f"mail._domainkey.{domain}", "TXT"): [public] for domain, (_, public) in dkim_keys.items()
+    }
+    zone.servfail = set()
+    dovecot.empty()
+    receiver = Receiver(dovecot, dkim_keys)
+    port, _ = relay("starttls", receiver)
+    imap = {
+        "host": "127.0.0.1",
+        "port": dovecot.port,
+        "user": dovecot.user,
+        "password": dovecot.password,
+        "ca_file": str(dovecot.ca_file),
+    }
+    return MailRoute(receiver, port, dns_port, imap)
 
 
 def deploycheck(*args: str, timeout: float = 120, **kwargs: object) -> subprocess.CompletedProcess[str]:

@@ -1,28 +1,21 @@
-"""Real servers for the mail tests: a dnslib server answering from a dict of zones, and a dovecot
-IMAP server on a loopback port serving one mailbox over implicit TLS."""
+"""Real servers for the mail tests: a dnslib server answering from a dict of zones (the demo's
+zone server), dovecot (the demo's mailbox), and the handlers of the aiosmtpd relays the tests
+start (`relay` in conftest): one that keeps what it gets, one that signs and delivers."""
 
 from __future__ import annotations
 
 import contextlib
-import grp
-import imaplib
-import os
-import pwd
-import shutil
-import socket
-import ssl
-import subprocess
-import tempfile
-import textwrap
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import trustme
+import dkim
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from runner.sandbox.mariadb import free_port
+from runner.sandbox.mailbox import Dovecot, dovecot_server
 from runner.sandbox.services import ZoneResolver, ZoneServer
+
+__all__ = ["Dovecot", "ZoneResolver", "dns_server", "dovecot_server"]
+
+USER, PASSWORD = "mailer", "Smtp-Secret-Passw0rd"  # the relay's account
 
 
 @contextlib.contextmanager
@@ -35,133 +28,66 @@ def dns_server() -> Iterator[tuple[ZoneResolver, int]]:
         server.stop()
 
 
-@dataclass(frozen=True)
-class Dovecot:
-    port: int  # implicit TLS (with tls=False: plain, and no STARTTLS)
-    starttls_port: int
-    ca_file: Path
-    user: str
-    password: str
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
 
-    def _session(self) -> imaplib.IMAP4_SSL:
-        context = ssl.create_default_context(cafile=str(self.ca_file))
-        client = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=context, timeout=10)
-        client.login(self.user, self.password)
-        client.select("INBOX")
-        return client
-
-    def deliver(self, raw: bytes) -> None:
-        """What the receiving server's delivery agent does, done over IMAP APPEND."""
-        client = self._session()
-        try:
-            client.append("INBOX", None, None, raw)
-        finally:
-            client.logout()
-
-    def empty(self) -> None:
-        client = self._session()
-        try:
-            if client.select("INBOX")[1] != [b"0"]:  # STORE 1:* is an error in an empty folder
-                client.store("1:*", "+FLAGS", "(\\Deleted)")
-                client.expunge()
-        finally:
-            client.logout()
-
-    def count(self) -> int:
-        client = self._session()
-        try:
-            _, data = client.uid("SEARCH", "ALL")
-            return len(data[0].split())
-        finally:
-            client.logout()
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.messages.append(envelope.content)
+        return "250 OK"
 
 
-@contextlib.contextmanager
-def dovecot_server(tls: bool = True) -> Iterator[Dovecot]:
-    """`tls=False`: a server that offers no TLS at all, on `port`."""
-    binary = shutil.which("dovecot", path="/usr/sbin:/usr/bin")
-    if binary is None:
-        raise RuntimeError("dovecot not found: install dovecot-imapd (.ci/run does)")
-    # not under pytest's tmp_path: its 0700 parents would keep dovecot's mail user out
-    root = Path(tempfile.mkdtemp(prefix="deploycheck-dovecot-"))
-    os.chmod(root, 0o755)
-    ca = trustme.CA()
-    ca.cert_pem.write_to_path(str(root / "ca.pem"))
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert.cert_chain_pems[0].write_to_path(str(root / "cert.pem"))
-    cert.private_key_pem.write_to_path(str(root / "key.pem"))
-    user, password = "ops@mail.test", "Imap-Secret-Passw0rd"
-    (root / "users").write_text(f"{user}:{{PLAIN}}{password}\n")
-    # dovecot refuses mail users with uid 0: as root, mail belongs to the package's dovecot user;
-    # as anyone else, everything runs as that user (both ways tried on this machine)
-    me, my_group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
-    mail_user, mail_group = ("dovecot", "dovecot") if os.getuid() == 0 else (me, my_group)
-    (root / "mail").mkdir()
-    shutil.chown(root / "mail", mail_user, mail_group)
-    unprivileged = (
-        ""
-        if os.getuid() == 0
-        else f"default_internal_user = {me}\ndefault_internal_group = {my_group}\n"
-        f"default_login_user = {me}\n"
-        "service imap-login {\n  chroot =\n}\nservice anvil {\n  chroot =\n}\n"
+AUTH_ATTEMPTS: list[str] = []
+
+
+def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    AUTH_ATTEMPTS.append(mechanism)
+    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+        USER.encode(),
+        PASSWORD.encode(),
     )
-    port, starttls_port = free_port(), free_port()
-    if not tls:  # plain IMAP on `port`, no implicit-TLS listener
-        port, starttls_port = 0, port
-    (root / "dovecot.conf").write_text(
-        textwrap.dedent(f"""\
-        base_dir = {root}/run
-        state_dir = {root}/state
-        log_path = {root}/dovecot.log
-        protocols = imap
-        listen = 127.0.0.1
-        ssl = {"required" if tls else "no"}
-        ssl_cert = <{root}/cert.pem
-        ssl_key = <{root}/key.pem
-        auth_mechanisms = plain login
-        mail_location = maildir:{root}/mail/%u
-        first_valid_uid = {pwd.getpwnam(mail_user).pw_uid}
-        passdb {{
-          driver = passwd-file
-          args = {root}/users
-        }}
-        userdb {{
-          driver = static
-          args = uid={mail_user} gid={mail_group} home={root}/mail/%u
-        }}
-        service imap-login {{
-          inet_listener imap {{
-            port = {starttls_port}
-          }}
-          inet_listener imaps {{
-            port = {port}
-            ssl = yes
-          }}
-        }}
-        """)
-        + unprivileged
-    )
-    with (root / "stderr.log").open("wb") as stderr:
-        proc = subprocess.Popen(
-            [binary, "-F", "-c", str(root / "dovecot.conf")], stdout=subprocess.DEVNULL, stderr=stderr
-        )
-    try:
-        _wait_for_port(port or starttls_port, proc, root)
-        yield Dovecot(port or starttls_port, starttls_port, root / "ca.pem", user, password)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(root, ignore_errors=True)
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, root: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"dovecot exited: {(root / 'stderr.log').read_text()}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    log = root / "dovecot.log"
-    raise RuntimeError(f"dovecot did not listen on {port}: {log.read_text() if log.exists() else ''}")
+def start_without_probe(controller):
+    """aiosmtpd's readiness probe speaks plain SMTP, which an implicit-TLS server does not answer."""
+    original = controller.start
+
+    def start() -> None:
+        controller.ready_timeout = 5
+        with contextlib.suppress(TimeoutError):
+            original()
+
+    return start
+
+
+RECEIVER_SAYS_PASS = (
+    "mx.mail.test; spf=pass smtp.mailfrom=noreply@mail.test; "
+    "dkim=pass header.d=mail.test header.s=mail; dmarc=pass header.from=mail.test"
+)
+
+
+class Receiver(Inbox):
+    """The way from the relay to the recipient: the relay signs with DKIM, the receiving server
+    stamps its Authentication-Results, and its delivery agent puts the mail into dovecot.
+    Each attribute breaks that way in one place."""
+
+    def __init__(self, dovecot, keys) -> None:
+        super().__init__()
+        self.dovecot, self.keys = dovecot, keys
+        self.sign_as: str | None = "mail.test"
+        self.results: list[str] = [RECEIVER_SAYS_PASS]  # topmost first
+        self.footer = b""  # added after signing, as a mailing list footer would
+        self.drop = False
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        raw = envelope.content
+        if self.sign_as:
+            private, _ = self.keys[self.sign_as]
+            headers = [b"from", b"to", b"subject", b"message-id"]
+            raw = dkim.sign(raw, b"mail", self.sign_as.encode(), private, include_headers=headers) + raw
+        raw += self.footer
+        stamps = b"".join(f"Authentication-Results: {r}\r\n".encode() for r in self.results)
+        if not self.drop:
+            self.dovecot.deliver(stamps + raw)
+        return "250 OK"

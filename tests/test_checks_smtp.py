@@ -3,30 +3,29 @@ a server without STARTTLS, a wrong password, and one that accepts and never spea
 
 from __future__ import annotations
 
-import contextlib
 import email
 import email.policy
 import http.server
 import json
 import socket
-import ssl
 import subprocess
 import sys
 import threading
 import time
 
-import dkim
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from runner.sandbox.mariadb import free_port
-from runner.sandbox.services import dkim_key_pair
 from tests.conftest import deploycheck
-from tests.mail_servers import dovecot_server
+from tests.mail_servers import (
+    AUTH_ATTEMPTS,
+    PASSWORD,
+    RECEIVER_SAYS_PASS,
+    USER,
+    Inbox,
+    dovecot_server,
+)
 
-USER, PASSWORD = "mailer", "Smtp-Secret-Passw0rd"
 SMTP_CHECKS = [
     "test_smtp_session_is_encrypted_as_configured",
     "test_no_auth_before_starttls",
@@ -38,78 +37,6 @@ DELIVERY_CHECKS = [
     "test_receiver_authenticates_the_test_email",
     "test_dkim_signature_verifies_and_aligns",
 ]
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.messages.append(envelope.content)
-        return "250 OK"
-
-
-AUTH_ATTEMPTS: list[str] = []
-
-
-def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
-    AUTH_ATTEMPTS.append(mechanism)
-    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-        USER.encode(),
-        PASSWORD.encode(),
-    )
-    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    ca = trustme.CA()
-    folder = tmp_path_factory.mktemp("smtp-pki")
-    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    return context, folder / "ca.pem"
-
-
-@pytest.fixture()
-def relay(pki):
-    """Starts aiosmtpd in the mode asked for; returns (port, inbox)."""
-    context, _ = pki
-    started = []
-
-    def start(mode: str = "starttls", inbox: Inbox | None = None) -> tuple[int, Inbox]:
-        inbox = inbox or Inbox()
-        port = free_port()
-        kwargs = dict(hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=True)
-        if mode == "starttls":
-            controller = Controller(inbox, tls_context=context, require_starttls=True, **kwargs)
-        elif mode == "tls":  # aiosmtpd counts only STARTTLS as TLS: here the whole connection is
-            controller = Controller(inbox, ssl_context=context, **{**kwargs, "auth_require_tls": False})
-        else:  # no STARTTLS offered at all
-            controller = Controller(
-                inbox, auth_require_tls=False, hostname="127.0.0.1", port=port, authenticator=authenticator
-            )
-        if mode == "tls":
-            controller.start = _start_without_probe(controller)
-        controller.start()
-        started.append(controller)
-        return port, inbox
-
-    yield start
-    for controller in started:
-        controller.stop()
-
-
-def _start_without_probe(controller):
-    """aiosmtpd's readiness probe speaks plain SMTP, which an implicit-TLS server does not answer."""
-    original = controller.start
-
-    def start() -> None:
-        controller.ready_timeout = 5
-        with contextlib.suppress(TimeoutError):
-            original()
-
-    return start
 
 
 def smtp_profile(target, port: int, ca, **smtp) -> None:
@@ -393,62 +320,17 @@ def test_the_same_failure_is_alerted_again_after_repeat_hours(target, relay, pki
 
 # -- delivery confirmation through IMAP ---------------------------------------------
 
-RECEIVER_SAYS_PASS = (
-    "mx.mail.test; spf=pass smtp.mailfrom=noreply@mail.test; "
-    "dkim=pass header.d=mail.test header.s=mail; dmarc=pass header.from=mail.test"
-)
-
-
-@pytest.fixture(scope="module")
-def dkim_keys():
-    """Signing keys of mail.test, a subdomain of it, and a relay's own domain, relay.test."""
-    return {domain: dkim_key_pair() for domain in ("mail.test", "relay.test", "news.mail.test")}
-
-
-class Receiver(Inbox):
-    """The way from the relay to the recipient: the relay signs with DKIM, the receiving server
-    stamps its Authentication-Results, and its delivery agent puts the mail into dovecot.
-    Each attribute breaks that way in one place."""
-
-    def __init__(self, dovecot, keys) -> None:
-        super().__init__()
-        self.dovecot, self.keys = dovecot, keys
-        self.sign_as: str | None = "mail.test"
-        self.results: list[str] = [RECEIVER_SAYS_PASS]  # topmost first
-        self.footer = b""  # added after signing, as a mailing list footer would
-        self.drop = False
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        raw = envelope.content
-        if self.sign_as:
-            private, _ = self.keys[self.sign_as]
-            headers = [b"from", b"to", b"subject", b"message-id"]
-            raw = dkim.sign(raw, b"mail", self.sign_as.encode(), private, include_headers=headers) + raw
-        raw += self.footer
-        stamps = b"".join(f"Authentication-Results: {r}\r\n".encode() for r in self.results)
-        if not self.drop:
-            self.dovecot.deliver(stamps + raw)
-        return "250 OK"
-
 
 @pytest.fixture()
-def mailpath(target, relay, pki, dovecot, dns_server, dkim_keys):
+def mailpath(target, mail_route, pki):
     """A profile whose test email goes through aiosmtpd, is signed and delivered into dovecot."""
-    zone, dns_port = dns_server
-    zone.records = {
-        (f"mail._domainkey.{domain}", "TXT"): [public] for domain, (_, public) in dkim_keys.items()
-    }
-    zone.servfail = set()
-    dovecot.empty()
-    receiver = Receiver(dovecot, dkim_keys)
-    port, _ = relay("starttls", receiver)
-    imap = {"host": "127.0.0.1", "port": dovecot.port, "user": dovecot.user, "password": dovecot.password}
-    smtp_profile(target, port, pki[1], imap={**imap, "ca_file": str(dovecot.ca_file), "wait_s": 3})
+    smtp_profile(target, mail_route.relay_port, pki[1], imap={**mail_route.imap, "wait_s": 3})
+    dns_port = mail_route.dns_port
     target.write_profile(
         dns={"domain": "mail.test", "nameservers": ["127.0.0.1"], "port": dns_port},
         timeouts={"default_s": 5},  # dovecot answers a wrong password after 2 s, as servers do
     )
-    return receiver
+    return mail_route.receiver
 
 
 def delivery_run(target, run_checks):

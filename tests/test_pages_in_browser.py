@@ -98,4 +98,6 @@ def test_the_demo_report_draws_its_charts(tmp_path, browser) -> None:
         assert charts.nth(index).locator("polyline, rect").count() >= 1
     assert "fails below" in page.inner_text("#charts") and "warned" in page.inner_text("#attention")
     assert "XFailed" not in page.inner_text("body")
+    body = page.inner_text("body")
+    assert "Mail journeys" in body and "test_mail_journey[password-reset]" in body
     assert errors == []

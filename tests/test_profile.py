@@ -11,6 +11,7 @@ import yaml
 
 from runner.errors import ProfileError
 from runner.profile.loader import load_profile
+from runner.redact import for_profile
 from tests.conftest import deploycheck
 
 
@@ -120,3 +121,51 @@ def test_unknown_keys_get_a_suggestion(tmp_path, data, expected) -> None:
     with pytest.raises(ProfileError) as caught:
         load_profile(str(path))
     assert f"{path}: {expected}" in str(caught.value).splitlines()
+
+
+JOURNEY = {"name": "reset", "request": {"url": "https://app.test/reset"}, "expect": {"to": "t@app.test"}}
+MAILBOX = {"host": "imap.test", "user": "t@app.test", "password": "Imap-Passw0rd"}
+
+
+@pytest.mark.parametrize(
+    ("journeys", "expected"),
+    [
+        (
+            [{**JOURNEY, "request": {**JOURNEY["request"], "json": {"a": 1}, "form": {"a": "1"}}}],
+            "mail_journeys[0].request: give either json or form, not both",
+        ),
+        (
+            [{**JOURNEY, "expect": {"to": "t@app.test", "subject": "Reset (your"}}],
+            "mail_journeys[0].expect.subject: 'Reset (your' is not a regular expression",
+        ),
+        ([JOURNEY, JOURNEY], "mail_journeys: the name 'reset' is given twice"),
+        (
+            [JOURNEY],
+            "mail_journeys: 'reset' has no mailbox to read: give it an imap: block, or configure smtp.imap",
+        ),
+    ],
+)
+def test_invalid_mail_journeys_are_an_invalid_profile(tmp_path, journeys, expected) -> None:
+    path = _write(
+        tmp_path,
+        {
+            "mail_journeys": journeys,
+            **({"smtp": {"host": "h", "imap": MAILBOX}} if len(journeys) == 2 else {}),
+        },
+    )
+    with pytest.raises(ProfileError) as caught:
+        load_profile(str(path))
+    assert expected in str(caught.value)
+
+
+def test_a_journeys_headers_and_body_are_secrets(tmp_path) -> None:
+    request = {
+        "url": "https://app.test/reset",
+        "headers": {"X-Api": "Header-Value-123"},
+        "json": {"user": {"email": "reset-test@app.test", "ids": [12345]}},
+    }
+    path = _write(tmp_path, {"mail_journeys": [{**JOURNEY, "request": request, "imap": MAILBOX}]})
+    mask = for_profile(load_profile(str(path))).mask
+    assert mask("Header-Value-123 reset-test@app.test 12345 https://app.test/reset") == (
+        "******** ******** ******** https://app.test/reset"
+    )

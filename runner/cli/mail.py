@@ -1,4 +1,5 @@
-"""`deploycheck smtp test` (send a test email) and `deploycheck smtp preview` (print the mails, send nothing)."""
+"""`deploycheck smtp test` (send a test email), `deploycheck smtp preview` (print the mails, send
+nothing) and `deploycheck smtp journey NAME` (one of the application's own emails, end to end)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,24 @@ from typing import TextIO
 
 from runner.errors import UsageError
 from runner.mail.delivery import confirm
+from runner.mail.journey import run as run_journey
 from runner.mail.notify import decide, message
 from runner.mail.smtp import build_test_message, send_test
 from runner.profile.loader import load_profile
-from runner.profile.model import Smtp
+from runner.profile.model import Profile, Smtp
+from runner.redact import for_profile
 
 
 def cmd_smtp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     profile = load_profile(args.profile)
-    if profile.smtp is None:
+    if args.name and args.action != "journey":
+        raise UsageError(f"smtp {args.action} takes no NAME (only `smtp journey NAME` does)")
+    if profile.smtp is None and args.action != "journey":
         raise UsageError(f"{profile.path}: smtp: section is required for `deploycheck smtp`")
     if args.action == "preview":
         return _preview(profile.smtp, profile.name, args.reports, out)
+    if args.action == "journey":
+        return _journey(profile, args.name, out, err)
     cfg = profile.smtp
     log = args.log or args.reports / profile.name / "deliveries.jsonl"
     print(f"smtp test: sending a test email through {cfg.host}:{cfg.port}", file=err)
@@ -43,6 +50,33 @@ def cmd_smtp(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"FAILED: {problem}", file=out)
     if not problems:
         print(delivery.summary(), file=out)
+    return 1 if problems else 0
+
+
+def _journey(profile: Profile, name: str | None, out: TextIO, err: TextIO) -> int:
+    journeys = {journey.name: journey for journey in profile.mail_journeys or []}
+    if not journeys:
+        raise UsageError(f"{profile.path}: no mail_journeys in the profile")
+    if name not in journeys:
+        said = f"no journey {name!r}" if name else "name a journey"
+        raise UsageError(f"{said}: the profile has {', '.join(journeys)}")
+    journey = journeys[name]
+    mask = for_profile(profile).mask
+    print(
+        mask(
+            f"smtp journey {name}: {journey.request.method} {journey.request.url}, then waiting up to "
+            f"{journey.wait_s:g} s for the mail to {journey.expect.to}"
+        ),
+        file=err,
+    )
+    result = run_journey(profile, journey)
+    problems = result.problems()
+    for problem in problems:
+        print(mask(f"FAILED: {problem}"), file=out)
+    if not problems:
+        print(mask(result.summary()), file=out)
+    for link in result.links:
+        print(mask(f"link {link.url}" + (f": {link.status}" if link.status else "")), file=out)
     return 1 if problems else 0
 
 

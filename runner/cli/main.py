@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         sub,
         "smtp",
-        help="send a test email through the profile's relay",
+        help="send a test email through the profile's relay, or run a mail journey",
         description=(
             "test:     connect with smtp.security, log in, send a message with a unique token in its\n"
             "          Subject, Message-ID and X-Deploycheck-Token header, and append the send to a\n"
@@ -244,10 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
             "          smtp.imap.wait_s), require the receiver's Authentication-Results to say spf,\n"
             "          dkim and dmarc = pass, verify its DKIM signature again, then delete it.\n"
             "preview:  print the test email and the failure notification of the newest archived\n"
-            "          report, without sending anything."
+            "          report, without sending anything.\n"
+            "journey NAME: run one of the profile's mail_journeys alone: send its request to the\n"
+            "          application, wait for the mail it makes the application send, judge it as\n"
+            "          verify does (authentication, DKIM, links), delete it and print the judgement."
         ),
     )
-    p.add_argument("action", choices=["test", "preview"])
+    p.add_argument("action", choices=["test", "preview", "journey"])
+    p.add_argument("name", nargs="?", metavar="NAME", help="journey: the mail_journeys entry to run")
     _profile_arg(p)
     p.add_argument("--to", metavar="ADDRESS", help="recipient (default: smtp.test_recipient)")
     p.add_argument(

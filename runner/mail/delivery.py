@@ -1,4 +1,5 @@
-"""Did the test email arrive, and does the receiving side trust it?
+"""Did the test email arrive, and does the receiving side trust it? (The mailbox session, the
+polling and the judgement here serve the mail journeys too.)
 
 The receiving server's Authentication-Results say what it concluded about SPF, DKIM and
 DMARC. The DKIM signature is then verified again here with dkimpy, so a receiver that
@@ -13,10 +14,11 @@ import functools
 import imaplib
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.utils import parseaddr
+from typing import TypeVar
 
 import authres
 import dkim
@@ -31,6 +33,7 @@ from runner.profile.model import Imap, Profile
 from runner.trust import client_context
 
 REQUIRED = ("spf", "dkim", "dmarc")
+T = TypeVar("T")
 _POLL_DELAYS_S = (0.5, 1, 2, 4, 8)  # then every 10 s: quick for a fast relay, gentle for a slow one
 
 
@@ -43,12 +46,13 @@ class DkimSignature:
 
 @dataclass
 class Delivery:
-    """The test email as the recipient's mailbox received it."""
+    """A message (the test email, or a journey's mail) as the recipient's mailbox received it."""
 
     token: str
     mailbox: str
     waited_s: float
     deleted: bool
+    what: str = "the test email"  # how messages name it: the test email, or a journey's mail
     from_domain: str = ""
     authserv_id: str = ""
     results: dict[str, str] = field(default_factory=dict)
@@ -61,11 +65,11 @@ class Delivery:
         bad = [f"{m}={self.results.get(m, 'none')}" for m in REQUIRED if self.results.get(m) != "pass"]
         if not bad:
             return None
-        return f"the receiving server {self.authserv_id} reports {', '.join(bad)} for the test email"
+        return f"the receiving server {self.authserv_id} reports {', '.join(bad)} for {self.what}"
 
     def dkim_problem(self) -> str | None:
         if not self.signatures:
-            return "the test email arrived without a DKIM-Signature: the relay does not sign for this sender"
+            return f"{self.what} arrived without a DKIM-Signature: the relay does not sign for this sender"
         if any(not s.problem for s in self.signatures):
             return None
         return "; ".join(f"DKIM d={s.domain} s={s.selector}: {s.problem}" for s in self.signatures)
@@ -80,12 +84,12 @@ class Delivery:
             f"delivered to {self.mailbox} after {self.waited_s:.1f} s; {self.authserv_id or 'the receiver'} "
             f"reports {results}; "
             f"DKIM signature {', '.join(verified) or 'none'} verified again; "
-            + ("the test email was deleted" if self.deleted else "the test email is flagged \\Deleted")
+            + (f"{self.what} was deleted" if self.deleted else f"{self.what} is flagged \\Deleted")
         )
 
     def details(self) -> dict[str, object]:
         return {
-            "token": self.token,
+            **({"token": self.token} if self.token else {}),
             "mailbox": self.mailbox,
             "waited_s": round(self.waited_s, 2),
             "authserv_id": self.authserv_id,
@@ -102,19 +106,19 @@ def confirm(profile: Profile, token: str) -> Delivery:
     cfg = smtp.imap
     timeout_s = profile.timeouts.default_s
     raw, waited, deleted = _fetch_and_delete(cfg, token, timeout_s)
-    delivery = Delivery(token, _where(cfg), waited, deleted)
-    _judge(delivery, raw, cfg.authserv_id, _txt_lookup(resolver(profile.dns, timeout_s)))
+    delivery = Delivery(token, where(cfg), waited, deleted)
+    judge(delivery, raw, cfg.authserv_id, txt_lookup(resolver(profile.dns, timeout_s)))
     return delivery
 
 
-def _judge(delivery: Delivery, raw: bytes, authserv_id: str | None, txt: Callable[..., bytes | None]) -> None:
+def judge(delivery: Delivery, raw: bytes, authserv_id: str | None, txt: Callable[..., bytes | None]) -> None:
     message = message_from_bytes(raw)
     delivery.from_domain = parseaddr(message.get("From", ""))[1].rpartition("@")[2].lower()
     _read_authentication_results(delivery, message.get_all("Authentication-Results") or [], authserv_id)
     delivery.signatures = _dkim_signatures(raw, delivery.from_domain, txt)
 
 
-def _where(cfg: Imap) -> str:
+def where(cfg: Imap) -> str:
     return f"{cfg.user} at {cfg.host}:{cfg.port}/{cfg.folder}"
 
 
@@ -123,6 +127,25 @@ def _where(cfg: Imap) -> str:
 
 def _fetch_and_delete(cfg: Imap, token: str, timeout_s: float) -> tuple[bytes, float, bool]:
     started = time.monotonic()
+    with opened(cfg, timeout_s) as client:
+
+        def newest_with_token() -> bytes | None:
+            _, data = client.uid("SEARCH", "HEADER", TOKEN_HEADER, token)
+            uids = data[0].split() if data and data[0] else []
+            return uids[-1] if uids else None
+
+        uid = poll(client, newest_with_token, started + cfg.wait_s)
+        if uid is None:
+            raise MailRefused(
+                f"the test email (token {token}) did not arrive in {where(cfg)} within {cfg.wait_s:g} s"
+            )
+        return fetch(client, uid), time.monotonic() - started, delete(client, uid)
+
+
+@contextlib.contextmanager
+def opened(cfg: Imap, timeout_s: float) -> Iterator[imaplib.IMAP4]:
+    """The mailbox, logged in over verified TLS with `cfg.folder` selected; a refusal or a
+    broken connection is named; logged out however the block ends."""
     context = client_context(cfg.ca_file)
     address = f"IMAP {cfg.host}:{cfg.port}"
     try:
@@ -138,17 +161,10 @@ def _fetch_and_delete(cfg: Imap, token: str, timeout_s: float) -> tuple[bytes, f
             client.login(cfg.user, cfg.password.get_secret_value())
         except imaplib.IMAP4.error as exc:
             raise MailRefused(f"{address}: login as {cfg.user!r} refused: {_text(exc)}") from None
-        status, data = client.select(_quoted(cfg.folder))
+        status, data = client.select(quoted(cfg.folder))
         if status != "OK":
             raise MailRefused(f"{address}: cannot open folder {cfg.folder!r}: {_text(data)}")
-        uid = _poll(client, token, started + cfg.wait_s)
-        if uid is None:
-            raise MailRefused(
-                f"the test email (token {token}) did not arrive in {_where(cfg)} within {cfg.wait_s:g} s"
-            )
-        _, parts = client.uid("FETCH", uid, "(BODY.PEEK[])")
-        raw = next(part[1] for part in parts if isinstance(part, tuple))
-        return raw, time.monotonic() - started, _delete(client, uid)
+        yield client
     except TimeoutError:
         raise TargetUnreachable(f"{address}: no answer within {timeout_s:g} s") from None
     except (imaplib.IMAP4.abort, OSError) as exc:
@@ -156,6 +172,12 @@ def _fetch_and_delete(cfg: Imap, token: str, timeout_s: float) -> tuple[bytes, f
     finally:
         with contextlib.suppress(imaplib.IMAP4.error, OSError):
             client.logout()
+
+
+def fetch(client: imaplib.IMAP4, uid: bytes) -> bytes:
+    """The whole message, without marking it \\Seen."""
+    _, parts = client.uid("FETCH", uid, "(BODY.PEEK[])")
+    return next(part[1] for part in parts if isinstance(part, tuple))
 
 
 def _open(cfg: Imap, context: ssl.SSLContext, timeout_s: float, address: str) -> imaplib.IMAP4:
@@ -181,15 +203,14 @@ def _open(cfg: Imap, context: ssl.SSLContext, timeout_s: float, address: str) ->
     return client
 
 
-def _poll(client: imaplib.IMAP4, token: str, deadline: float) -> bytes | None:
-    """The UID of the newest message with the token, polling with backoff until `deadline`."""
+def poll(client: imaplib.IMAP4, find: Callable[[], T | None], deadline: float) -> T | None:
+    """What `find` finds, asked again with backoff until `deadline`."""
     attempt = 0
     while True:
         client.noop()  # lets the server report messages that arrived since the last search
-        _, data = client.uid("SEARCH", "HEADER", TOKEN_HEADER, token)
-        uids = data[0].split() if data and data[0] else []
-        if uids:
-            return uids[-1]
+        found = find()
+        if found is not None:
+            return found
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return None
@@ -198,7 +219,7 @@ def _poll(client: imaplib.IMAP4, token: str, deadline: float) -> bytes | None:
         attempt += 1
 
 
-def _delete(client: imaplib.IMAP4, uid: bytes) -> bool:
+def delete(client: imaplib.IMAP4, uid: bytes) -> bool:
     """Remove just this message: UID EXPUNGE (UIDPLUS) leaves other \\Deleted messages alone.
     Without UIDPLUS the message stays flagged \\Deleted for the mail client to expunge."""
     client.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
@@ -209,7 +230,7 @@ def _delete(client: imaplib.IMAP4, uid: bytes) -> bool:
     return status == "OK"
 
 
-def _quoted(folder: str) -> str:
+def quoted(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -229,7 +250,7 @@ def _read_authentication_results(delivery: Delivery, headers: list[str], authser
     headers further down were added by earlier hops, or forged by the sender."""
     if not headers:
         delivery.results_problem = (
-            "the test email arrived without an Authentication-Results header: the receiving server "
+            f"{delivery.what} arrived without an Authentication-Results header: the receiving server "
             "does not record SPF/DKIM/DMARC results (or smtp.imap points at the wrong mailbox)"
         )
         return
@@ -248,7 +269,7 @@ def _read_authentication_results(delivery: Delivery, headers: list[str], authser
                     delivery.results[result.method] = result.result
             return
     delivery.results_problem = (
-        f"no Authentication-Results header from {authserv_id} (smtp.imap.authserv_id); the test email "
+        f"no Authentication-Results header from {authserv_id} (smtp.imap.authserv_id); {delivery.what} "
         f"has them from: {', '.join(_authserv_ids(headers))}"
     )
 
@@ -307,7 +328,7 @@ def _aligned(signing: str, from_domain: str) -> bool:
     return (psl.privatesuffix(signing) or signing) == (psl.privatesuffix(from_domain) or from_domain)
 
 
-def _txt_lookup(res: dns.resolver.Resolver) -> Callable[..., bytes | None]:
+def txt_lookup(res: dns.resolver.Resolver) -> Callable[..., bytes | None]:
     """dkimpy's DNS hook, answered through the profile's resolver (dns.nameservers, dns.port)."""
 
     def txt(name: bytes, timeout: float = 5) -> bytes | None:

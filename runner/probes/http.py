@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from runner.trust import client_context
+from runner.trust import client_context, connection_failure
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ def probe(url: str, timeout_s: float, ca_file: Path | None = None) -> HttpResult
             url, error_kind="timeout", error=f"no answer within {timeout_s:g} s", elapsed_ms=_ms(started)
         )
     except httpx.TransportError as exc:
-        kind, text = _classify(exc)
+        kind, text = connection_failure(exc)
         return HttpResult(url, error_kind=kind, error=text, elapsed_ms=_ms(started))
     elapsed = _ms(started)
     try:
@@ -47,31 +46,6 @@ def probe(url: str, timeout_s: float, ca_file: Path | None = None) -> HttpResult
     except ValueError:
         body = None
     return HttpResult(url, status=response.status_code, elapsed_ms=elapsed, body=body)
-
-
-def _classify(exc: BaseException) -> tuple[str, str]:
-    chain = []
-    cause: BaseException | None = exc
-    while cause is not None and len(chain) < 10:
-        chain.append(cause)
-        cause = cause.__cause__ or cause.__context__
-    for err in chain:
-        if isinstance(err, socket.gaierror):
-            return "dns", f"DNS lookup failed: {err.strerror or err}"
-        if isinstance(err, ssl.SSLCertVerificationError):
-            return "tls", f"TLS certificate not accepted: {err.verify_message or err.reason}"
-        if isinstance(err, ssl.SSLError):
-            return "tls", f"TLS handshake failed: {err.reason or err}"
-        if isinstance(err, ConnectionRefusedError):
-            return "refused", "connection refused (nothing listens on that port)"
-    text = str(exc)
-    if "Name or service not known" in text or "nodename nor servname" in text:
-        return "dns", f"DNS lookup failed: {text}"
-    if "SSL" in text or "certificate" in text:
-        return "tls", f"TLS failed: {text}"
-    if "refused" in text.lower():
-        return "refused", "connection refused (nothing listens on that port)"
-    return "connection", f"connection failed: {text}"
 
 
 def json_problems(expected: dict[str, Any], body: Any) -> list[str]:

@@ -7,6 +7,7 @@ repr and error messages; `.get_secret_value()` is the only way to read them.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -262,6 +263,70 @@ class HttpCheck(Section):
     max_ms: int | None = Field(None, gt=0)
 
 
+def _regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
+    return value
+
+
+class JourneyRequest(Section):
+    """The HTTP request that makes the application send its mail. Header values and the body
+    are masked in every output, as profile secrets are."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    url: str
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    json_: Any = Field(None, alias="json")
+    form: dict[str, SecretStr] | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> JourneyRequest:
+        if self.json_ is not None and self.form is not None:
+            raise ValueError("give either json or form, not both")
+        return self
+
+    def masked_values(self) -> list[str]:
+        """The body's values, for the redactor (headers and form are SecretStr already)."""
+        found: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                for item in node.values():
+                    walk(item)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+            elif isinstance(node, (str, int, float)) and not isinstance(node, bool):
+                found.append(str(node))
+
+        walk(self.json_)
+        return found
+
+
+class JourneyExpect(Section):
+    """The mail the request must produce: To (and From) addresses, Subject and body regexes."""
+
+    to: str
+    from_: str | None = Field(None, alias="from")
+    subject: Annotated[str | None, AfterValidator(_regex)] = None
+    body_contains: Annotated[str | None, AfterValidator(_regex)] = None
+    links_ok: bool = False  # every link in the mail answers 2xx/3xx over verified TLS (not followed)
+
+
+class MailJourney(Section):
+    """One of the application's own emails, proved end to end: request, arrival, authentication."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # the check's id
+    request: JourneyRequest
+    expect: JourneyExpect
+    wait_s: float = Field(60.0, gt=0)
+    severity: Literal["blocker", "warning", "info"] = "blocker"
+    imap: Imap | None = None  # the mailbox of expect.to; default: smtp.imap
+
+
 class Waiver(Section):
     id: str
     reason: str
@@ -327,6 +392,7 @@ class Profile(Section):
     dns: Dns | None = None
     tls: Tls | None = None
     http: list[HttpCheck] | None = None
+    mail_journeys: list[MailJourney] | None = None
     checks: Checks = Field(default_factory=Checks)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     scratch: Literal["local"] | ScratchServer = "local"
@@ -334,3 +400,22 @@ class Profile(Section):
     rehearse: Rehearse = Field(default_factory=Rehearse)
     notify: Notify = Field(default_factory=Notify)
     serve: Serve = Field(default_factory=Serve)  # where the drill restores; never the target
+
+    @model_validator(mode="after")
+    def _journeys_have_a_mailbox(self) -> Profile:
+        names: set[str] = set()
+        for journey in self.mail_journeys or []:
+            if journey.name in names:
+                raise ValueError(f"mail_journeys: the name {journey.name!r} is given twice")
+            names.add(journey.name)
+            if journey.imap is None and (self.smtp is None or self.smtp.imap is None):
+                raise ValueError(
+                    f"mail_journeys: {journey.name!r} has no mailbox to read: give it an imap: "
+                    "block, or configure smtp.imap"
+                )
+        return self
+
+    def mailbox_of(self, journey: MailJourney) -> Imap:
+        mailbox = journey.imap or (self.smtp.imap if self.smtp else None)
+        assert mailbox is not None  # validated above
+        return mailbox

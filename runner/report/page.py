@@ -21,6 +21,7 @@ AREAS = {
     "schema": "Schema drift",
     "backups": "Backups",
     "smtp": "Mail",
+    "mail_journeys": "Mail journeys",
     "dns": "DNS",
     "tls": "TLS",
     "http": "HTTP",

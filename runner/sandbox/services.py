@@ -1,6 +1,8 @@
-"""The demo target's mail, DNS and TLS side: a mail relay (aiosmtpd: STARTTLS, then AUTH), the
-demo domain's zone (dnslib: SPF, DKIM, DMARC, MX) and the certificates of its HTTPS endpoint
-and relay, issued by a throwaway CA (trustme). The same zone server answers in the tests."""
+"""The demo target's mail, DNS and TLS side: a mail relay (aiosmtpd: STARTTLS, then AUTH) that
+signs with the domain's DKIM key and hands the mail to a receiving side that checks it and
+delivers it into the demo mailbox, the demo domain's zone (dnslib: SPF, DKIM, DMARC, MX) and the
+certificates of its HTTPS endpoint, relay and mailbox, issued by a throwaway CA (trustme). The
+same zone server answers in the tests."""
 
 from __future__ import annotations
 
@@ -8,9 +10,12 @@ import base64
 import secrets
 import ssl
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
+import dkim
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -19,10 +24,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from dnslib import MX, QTYPE, RCODE, RR, TXT, A
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
+from runner.mail.delivery import txt_lookup
+from runner.mail.records import resolver, spf_check
+from runner.profile.model import Dns
+from runner.sandbox.mailbox import Dovecot
 from runner.sandbox.mariadb import free_port
 
 DOMAIN = "catalogue-genetics.org"
 SMTP_USER = f"app@{DOMAIN}"
+OLD_SMTP_PASSWORD = "rotated-away-last-week"  # what a fault leaves in place of the relay's password
 RELAY_IP = "127.0.0.1"
 
 
@@ -90,9 +100,36 @@ def dkim_key_pair(bits: int = 2048) -> tuple[bytes, str]:
     return private, f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
 
 
-class _Discard:
+class _Receiving:
+    """The way from the demo relay to the recipient, as it is in production but in one place:
+    the relay signs mail from the demo domain with its DKIM key; the receiving server checks
+    SPF (pyspf, against the demo zone), the DKIM signature (dkimpy) and DMARC alignment,
+    stamps its Authentication-Results and delivers into the demo mailbox."""
+
+    def __init__(self, services: DemoServices) -> None:
+        self.services = services
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        return "250 OK: accepted (the demo relay delivers nothing)"
+        mailbox = self.services.mailbox
+        if mailbox is None:
+            return "250 OK: accepted (no demo mailbox: delivered nowhere)"
+        raw = envelope.content
+        from_domain = parseaddr(message_from_bytes(raw).get("From", ""))[1].rpartition("@")[2].lower()
+        if _aligned(from_domain):
+            headers = [b"from", b"to", b"subject", b"date", b"message-id"]
+            raw = (
+                dkim.sign(raw, b"mail", DOMAIN.encode(), self.services.dkim_key, include_headers=headers)
+                + raw
+            )
+        stamp = self.services.authentication_results(
+            raw, session.peer[0], envelope.mail_from, session.host_name
+        )
+        mailbox.deliver(f"Authentication-Results: {stamp}\r\n".encode() + raw)
+        return "250 OK: delivered"
+
+
+def _aligned(domain: str) -> bool:
+    return domain == DOMAIN or domain.endswith("." + DOMAIN)
 
 
 class DemoServices:
@@ -106,18 +143,20 @@ class DemoServices:
         self.dns = ZoneServer()
         self.relay: Controller | None = None
         self.relay_port = free_port()
+        self.dkim_key, self._dkim_record = dkim_key_pair()
+        self.mailbox: Dovecot | None = None  # where the receiving side delivers
 
     def start(self) -> None:
         (self.root / "ca.pem").write_bytes(self.ca.cert_pem.bytes())
         # the application's copy of the relay password; the fault leaves it at an old value
-        known = "rotated-away-last-week" if self.fault == "smtp-wrong-password" else self.relay_password
+        known = OLD_SMTP_PASSWORD if self.fault == "smtp-wrong-password" else self.relay_password
         (self.root / "secrets").mkdir(exist_ok=True)
         (self.root / "secrets" / "smtp_password").write_text(known + "\n")
         self.dns.zone.records = self._zone()
         self.dns.start()
         context = self.server_context(expires_in_days=365)
         self.relay = Controller(
-            _Discard(),
+            _Receiving(self),
             hostname="127.0.0.1",
             port=self.relay_port,
             tls_context=context,
@@ -150,9 +189,24 @@ class DemoServices:
         return {
             (DOMAIN, "TXT"): [f"v=spf1 ip4:{relay} -all"],
             (DOMAIN, "MX"): [(10, f"mx.{DOMAIN}")],
-            (f"mail._domainkey.{DOMAIN}", "TXT"): [dkim_key_pair()[1]],
+            (f"mail._domainkey.{DOMAIN}", "TXT"): [self._dkim_record],
             (f"_dmarc.{DOMAIN}", "TXT"): [f"v=DMARC1; p=reject; rua=mailto:dmarc@{DOMAIN}"],
         }
+
+    def authentication_results(self, raw: bytes, ip: str, mail_from: str, helo: str | None) -> str:
+        """What the receiving server concludes about a message, as an Authentication-Results value."""
+        zone = resolver(Dns(domain=DOMAIN, nameservers=["127.0.0.1"], port=self.dns.port), 3)
+        spf, _ = spf_check(zone, ip, mail_from, helo or ip)
+        signed = dkim.verify(raw, dnsfunc=txt_lookup(zone))
+        from_domain = parseaddr(message_from_bytes(raw).get("From", ""))[1].rpartition("@")[2].lower()
+        aligned = _aligned(from_domain) and (
+            signed or (spf == "pass" and _aligned(mail_from.rpartition("@")[2]))
+        )
+        return (
+            f"mx.{DOMAIN}; spf={spf} smtp.mailfrom={mail_from}; "
+            f"dkim={'pass' if signed else 'fail'} header.d={DOMAIN} header.s=mail; "
+            f"dmarc={'pass' if aligned else 'fail'} header.from={from_domain}"
+        )
 
     @property
     def environment(self) -> dict[str, str]:

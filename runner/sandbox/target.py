@@ -3,13 +3,17 @@ faults `deploycheck demo --break FAULT` puts into it, each breaking exactly one 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import shutil
+import smtplib
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,11 +23,13 @@ from croniter import croniter
 from runner import bundled
 from runner.backups.dump import dump_to
 from runner.profile.model import Database
+from runner.sandbox.mailbox import dovecot_server, find_dovecot
 from runner.sandbox.mariadb import MariaDBServer
-from runner.sandbox.services import DOMAIN, DemoServices
+from runner.sandbox.services import DOMAIN, OLD_SMTP_PASSWORD, SMTP_USER, DemoServices
 
 DATABASE = "catalogue"
 READ_ONLY_USER = "deploycheck_ro"
+MAILBOX = f"ops@{DOMAIN}"  # the demo's one mailbox: the test email and the reset mails arrive here
 
 HEALTHY_ENV = {
     "ENVIRONMENT": "production",
@@ -57,15 +63,50 @@ FAULTS = {
     "expiring-certificate": "the HTTPS certificate expires in 5 days (tls.fail_days is 14)",
     "spf-missing-relay": "the domain's SPF record does not authorize the mail relay",
     "smtp-wrong-password": "the relay's password was rotated; the application still has the old one",
+    "reset-mail-broken": "the application's own SMTP password (app.env) is out of date: "
+    "its password-reset mail never leaves, though it answers 202",
 }
 SCHEDULE = "0 3 * * *"
 
 
 class _App(BaseHTTPRequestHandler):
     fault: str | None = None
+    send_reset: Callable[[str], None] | None = None  # mails a reset link (in the background)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path != "/api/auth/password-reset":
+            self.send_error(404)
+            return
+        try:
+            address = json.loads(body)["email"]
+        except (ValueError, KeyError, TypeError):
+            self._json({"error": 'send {"email": ADDRESS}'}, 400)
+            return
+        if _App.send_reset is not None:  # a job queue would do this; the answer does not wait for it
+            threading.Thread(target=_App.send_reset, args=(address,), daemon=True).start()
+        self._json({"status": "if the account exists, a reset link is on its way"}, 202)
+
+    def do_HEAD(self) -> None:
+        self._reset_page(body=False)
+
+    def _reset_page(self, body: bool = True) -> None:
+        """The page a reset link opens: shown, never acted on (no password changes on GET)."""
+        if not self.path.startswith("/reset-password/"):
+            self.send_error(404)
+            return
+        page = b"<!doctype html><title>New password</title><form method=post>...</form>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        if body:
+            self.wfile.write(page)
 
     def do_GET(self) -> None:
-        if self.path == "/health":
+        if self.path.startswith("/reset-password/"):
+            self._reset_page()
+        elif self.path == "/health":
             if self.fault == "health-slow":
                 time.sleep(1.5)
             connected = self.fault != "health-degraded"
@@ -75,9 +116,9 @@ class _App(BaseHTTPRequestHandler):
         else:
             self.send_error(404)
 
-    def _json(self, body: dict[str, Any]) -> None:
+    def _json(self, body: dict[str, Any], status: int = 200) -> None:
         data = json.dumps(body).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -89,7 +130,7 @@ class _App(BaseHTTPRequestHandler):
 
 class DemoTarget:
     """MariaDB + migrations folder + app.env + health endpoint over HTTP and HTTPS + mail relay
-    + DNS zone, in one folder."""
+    + DNS zone + mailbox (dovecot, where installed), in one folder (the mailbox in one of its own)."""
 
     def __init__(self, root: Path, fault: str | None = None, say: Callable[[str], None] = print) -> None:
         self.root = root
@@ -100,6 +141,7 @@ class DemoTarget:
         self.https: ThreadingHTTPServer | None = None
         self.services = DemoServices(root, fault)
         self.password = secrets.token_urlsafe(18)
+        self._stack = contextlib.ExitStack()
 
     def _server_options(self) -> tuple[str, ...]:
         options = ("--default-time-zone=+00:00",)
@@ -116,6 +158,7 @@ class DemoTarget:
             "DEPLOYCHECK_DEMO_DIR": str(self.root),
             "DEPLOYCHECK_DEMO_HTTP": f"http://127.0.0.1:{port}",
             "DEPLOYCHECK_DEMO_HTTPS": f"https://127.0.0.1:{tls_port}",
+            "DEPLOYCHECK_DEMO_IMAP_PORT": str(self.services.mailbox.port if self.services.mailbox else 9),
             **self.services.environment,
         }
 
@@ -144,6 +187,8 @@ class DemoTarget:
             threading.Thread(target=self.http.serve_forever, daemon=True).start()
             self.say(f"application health endpoint on http://127.0.0.1:{self.http.server_address[1]}/health")
         self.services.start()
+        self._start_mailbox()
+        _App.send_reset = self._send_reset
         self.https = ThreadingHTTPServer(("127.0.0.1", 0), _App)
         days = 5 if self.fault == "expiring-certificate" else 365
         context = self.services.server_context(expires_in_days=days)
@@ -155,8 +200,60 @@ class DemoTarget:
             f"127.0.0.1:{self.services.dns.port} (SPF, DKIM, DMARC, MX), certificates from a throwaway CA"
         )
 
+    def _start_mailbox(self) -> None:
+        if find_dovecot() is None:
+            self.say(
+                "no dovecot here (apt-get install dovecot-imapd): the demo has no mailbox, so the "
+                "delivery checks and the password-reset journey fail"
+            )
+            return
+        password = secrets.token_urlsafe(18)
+        (self.root / "secrets" / "imap_password").write_text(password + "\n")
+        mailbox = dovecot_server(ca=self.services.ca, user=MAILBOX, password=password)
+        self.services.mailbox = self._stack.enter_context(mailbox)
+        self.say(
+            f"a mailbox for {MAILBOX} (dovecot) on 127.0.0.1:{self.services.mailbox.port}, IMAP over TLS"
+        )
+
+    def _send_reset(self, address: str) -> None:
+        """The application's password-reset mail, sent with the SMTP password in its app.env.
+        A refusal is swallowed, as applications that queue their mail do: the user still reads
+        "a reset link is on its way", and only a journey notices that none arrives."""
+        assert self.https is not None
+        env = dict(
+            line.split("=", 1) for line in (self.root / "app.env").read_text().splitlines() if "=" in line
+        )
+        token = secrets.token_urlsafe(24)
+        message = EmailMessage()
+        message["From"] = env["MAIL_FROM"]
+        message["To"] = address
+        message["Subject"] = "Reset your catalogue password"
+        message.set_content(
+            "Someone asked to reset the password of this account.\n\n"
+            f"https://127.0.0.1:{self.https.server_address[1]}/reset-password/{token}\n\n"
+            "The link works for one hour. If it was not you, ignore this mail.\n"
+        )
+        context = ssl.create_default_context(cadata=self.services.ca.cert_pem.bytes().decode())
+        with (
+            contextlib.suppress(smtplib.SMTPException, OSError),
+            smtplib.SMTP("127.0.0.1", self.services.relay_port, timeout=10) as client,
+        ):
+            client.starttls(context=context)
+            client.login(SMTP_USER, env["SMTP_PASSWORD"])
+            client.send_message(message)
+
     def _write_env(self) -> None:
-        env = dict(HEALTHY_ENV, DB_PASSWORD=self.password, SECRET_KEY=secrets.token_hex(24))
+        smtp_password = (
+            OLD_SMTP_PASSWORD
+            if self.fault in ("smtp-wrong-password", "reset-mail-broken")
+            else self.services.relay_password
+        )
+        env = dict(
+            HEALTHY_ENV,
+            DB_PASSWORD=self.password,
+            SECRET_KEY=secrets.token_hex(24),
+            SMTP_PASSWORD=smtp_password,
+        )
         if self.fault == "missing-env":
             del env["SMTP_HOST"]
         elif self.fault == "placeholder-secret":
@@ -212,4 +309,5 @@ class DemoTarget:
                 http.shutdown()
                 http.server_close()
         self.services.stop()
+        self._stack.close()  # the mailbox
         self.server.stop()

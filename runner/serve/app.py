@@ -126,7 +126,7 @@ class Dashboard:
             recent=recent[::-1],
             panels=panels,
             certificates=certificates,
-            mail=[c for c in (latest or {}).get("checks", []) if c["area"] == "smtp"],
+            mail=[c for c in (latest or {}).get("checks", []) if c["area"] in ("smtp", "mail_journeys")],
             now=datetime.now(UTC),
             per_page=PAGE,
         )

@@ -21,6 +21,7 @@ from runner.backups.source import open_source
 from runner.db import connect
 from runner.errors import DeploycheckError, FlavorMismatch, MailRefused
 from runner.mail import delivery as mail_delivery
+from runner.mail import journey as mail_journeys
 from runner.mail import records
 from runner.mail import smtp as mail_smtp
 from runner.migrations.drift import DriftReport, drift
@@ -32,7 +33,7 @@ from runner.probes import http as http_probe
 from runner.probes import tls as tls_probe
 from runner.probes.env import read_environment
 from runner.probes.server_facts import ServerFacts, read_facts
-from runner.profile.model import HttpCheck, Profile
+from runner.profile.model import HttpCheck, MailJourney, Profile
 from runner.sandbox.scratch import open_scratch
 from runner.suite.state import STATE, RunState, probe_or_fail, section
 
@@ -111,6 +112,11 @@ def tls_probe_of(deploy: RunState, endpoint: str) -> Probe:
     )
 
 
+def journey_probe_of(deploy: RunState, journey: MailJourney) -> Probe:
+    """The journey's request, its mail awaited: started with the other probes, as the test email is."""
+    return ("mail-journey", journey.name), lambda: mail_journeys.run(deploy.profile, journey)
+
+
 def listing_probe(deploy: RunState) -> Probe | None:
     cfg = deploy.profile.backups
     if cfg is None:
@@ -171,6 +177,7 @@ FIXTURE_PROBES: dict[str, Callable[[RunState], Probe | None]] = {
 PARAM_PROBES: dict[str, Callable[[RunState, Any], Probe]] = {
     "http_check": http_probe_of,
     "tls_endpoint": tls_probe_of,
+    "mail_journey": journey_probe_of,
 }
 
 
@@ -294,6 +301,14 @@ def delivery(deploy: RunState) -> mail_delivery.Delivery:
     return _probed(deploy, "smtp", delivery_probe, is_target=False)
 
 
+@pytest.fixture()
+def journey_result(deploy: RunState, mail_journey: MailJourney | None) -> mail_journeys.JourneyResult:
+    """The journey's outcome; a mailbox that cannot be read fails the check with the reason."""
+    if mail_journey is None:
+        pytest.skip(f"mail_journeys not configured in profile {deploy.profile.name}")
+    return probe_or_fail(deploy, *journey_probe_of(deploy, mail_journey), is_target=False)
+
+
 @pytest.fixture(scope="session")
 def dns_resolver(deploy: RunState) -> Any:
     return records.resolver(section(deploy.profile, "dns"), deploy.profile.timeouts.default_s)
@@ -394,8 +409,8 @@ def backup_databases(profile: Profile) -> list[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One check per configured HTTP endpoint (its id is the URL without query or credentials)
-    and per backed-up database."""
+    """One check per configured HTTP endpoint (its id is the URL without query or credentials),
+    per backed-up database, DKIM selector, TLS endpoint and mail journey (its name, its severity)."""
     state = metafunc.config.stash.get(STATE, None)
     if "backup_database" in metafunc.fixturenames:
         names = backup_databases(state.profile) if state else []
@@ -409,6 +424,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             "tls_endpoint",
             [endpoint for _, endpoint in named] or [None],
             ids=[name for name, _ in named] or ["not-configured"],
+        )
+    if "mail_journey" in metafunc.fixturenames:
+        journeys = (state.profile.mail_journeys or []) if state else []
+        metafunc.parametrize(
+            "mail_journey",
+            [pytest.param(j, id=j.name, marks=pytest.mark.severity(j.severity)) for j in journeys]
+            or [pytest.param(None, id="not-configured")],
         )
     if "http_check" not in metafunc.fixturenames:
         return

@@ -1,0 +1,270 @@
+"""A mail journey: one of the application's own emails (a password reset, a signup notice),
+proved from the request that triggers it to its arrival, authenticated, in the mailbox.
+
+The mailbox's UIDNEXT is read before the request is sent, and only messages with a UID from
+there on are considered: an older message that matches is never taken for the new one. The
+message is then judged as the test email is (Authentication-Results, DKIM verified again and
+aligned with From), its links listed with their tokens masked and, with `links_ok`, each
+asked for with HEAD (GET where HEAD is refused) without following it anywhere, and deleted.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+
+from runner.errors import MailRefused
+from runner.mail.delivery import Delivery, delete, fetch, judge, opened, poll, quoted, txt_lookup, where
+from runner.mail.records import resolver
+from runner.profile.model import JourneyRequest, MailJourney, Profile
+from runner.redact import MASK
+from runner.trust import client_context, connection_failure
+
+_LINK = re.compile(r"""https?://[^\s<>"'()\[\]{}]+""")
+MAX_LINKS = 20
+_TOKENISH = re.compile(r"^(?=.*\d)[A-Za-z0-9_\-.~=%]{12,}$|^[A-Za-z0-9_\-.~=%]{24,}$")
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str  # its token part masked
+    status: int | None = None
+    problem: str = ""
+
+
+@dataclass
+class JourneyResult:
+    """What happened: the application's answer, the mail (or what arrived instead), its judgement."""
+
+    name: str
+    request: str  # "POST https://app.example.org/api/auth/password-reset"
+    status: int | None = None
+    answer_problem: str = ""  # the request failed, or was answered outside 2xx
+    arrival_problem: str = ""  # no matching mail, or one from the wrong sender
+    others: list[str] = field(default_factory=list)  # subjects of other mail that arrived meanwhile
+    subject: str = ""
+    sender: str = ""
+    delivery: Delivery | None = None
+    links: list[Link] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        if self.answer_problem or self.arrival_problem:
+            return [self.answer_problem or self.arrival_problem]
+        assert self.delivery is not None
+        return self.delivery.problems() + [
+            f"link {link.url}: {link.problem}" for link in self.links if link.problem
+        ]
+
+    def summary(self) -> str:
+        if self.delivery is None:
+            return "; ".join(self.problems())
+        checked = [link for link in self.links if link.status is not None]
+        links = (
+            f"; {len(checked)} link(s) answered {', '.join(str(link.status) for link in checked)}"
+            if checked
+            else ""
+        )
+        return (
+            f"{self.request} answered {self.status}; {self.subject!r} from {self.sender}: "
+            + self.delivery.summary()
+            + links
+        )
+
+    def details(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"request": self.request, "status": self.status}
+        if self.others:
+            out["other_mail"] = self.others
+        if self.delivery is not None:
+            out.update(
+                subject=self.subject,
+                sender=self.sender,
+                delivery=self.delivery.details(),
+                links=[
+                    {"url": link.url, "status": link.status, "problem": link.problem} for link in self.links
+                ],
+            )
+        return out
+
+
+def run(profile: Profile, journey: MailJourney) -> JourneyResult:
+    """Send the request, wait for its mail, judge it and delete it. A mailbox that cannot be
+    read raises (MailRefused, TargetUnreachable); everything else is in the result."""
+    cfg = profile.mailbox_of(journey)
+    timeout_s = profile.timeouts.default_s
+    ca = profile.tls.ca_file if profile.tls else None
+    request = journey.request
+    result = JourneyResult(journey.name, f"{request.method} {request.url}")
+    what = f"the {journey.name} mail"
+    with opened(cfg, timeout_s) as client:
+        first_uid = _uidnext(client, cfg.folder)
+        sent_at = time.monotonic()
+        result.status, result.answer_problem = _send(request, timeout_s, ca)
+        if result.answer_problem:
+            return result
+        seen: set[bytes] = set()
+
+        def matching() -> tuple[bytes, bytes, EmailMessage] | None:
+            _, data = client.uid("SEARCH", f"UID {first_uid}:*")
+            for uid in (data[0] or b"").split():
+                if int(uid) < first_uid or uid in seen:  # n:* always names the newest message
+                    continue
+                seen.add(uid)
+                raw = fetch(client, uid)
+                message = message_from_bytes(raw, policy=policy.default)
+                assert isinstance(message, EmailMessage)
+                if _matches(journey, message):
+                    return uid, raw, message
+                result.others.append(str(message.get("Subject", "(no subject)")))
+            return None
+
+        found = poll(client, matching, sent_at + journey.wait_s)
+        if found is None:
+            result.arrival_problem = _nothing_arrived(journey, where(cfg), result)
+            return result
+        uid, raw, message = found
+        waited = time.monotonic() - sent_at
+        deleted = delete(client, uid)
+    result.subject = str(message.get("Subject", ""))
+    result.sender = parseaddr(str(message.get("From", "")))[1]
+    wanted = journey.expect.from_
+    if wanted and result.sender.lower() != wanted.lower():
+        result.arrival_problem = (
+            f"{what} arrived after {waited:.1f} s from {result.sender or '(no From)'}, expected from {wanted}"
+        )
+        return result
+    result.delivery = Delivery("", where(cfg), waited, deleted, what=what)
+    judge(result.delivery, raw, cfg.authserv_id, txt_lookup(resolver(profile.dns, timeout_s)))
+    urls = links_in(message)
+    result.links = (
+        [_check_link(url, timeout_s, ca) for url in urls]
+        if journey.expect.links_ok
+        else [Link(mask_link(url)) for url in urls]
+    )
+    return result
+
+
+def _uidnext(client: Any, folder: str) -> int:
+    """The UID the next message will get: from SELECT's answer, else from STATUS."""
+    _, data = client.response("UIDNEXT")
+    if data and data[0]:
+        return int(data[0])
+    _, data = client.status(quoted(folder), "(UIDNEXT)")
+    match = re.search(rb"UIDNEXT (\d+)", data[0] or b"")
+    if match is None:
+        raise MailRefused("the IMAP server does not say which UID the next message gets (UIDNEXT)")
+    return int(match.group(1))
+
+
+def _send(request: JourneyRequest, timeout_s: float, ca: Path | None) -> tuple[int | None, str]:
+    """(status, problem): the application's answer to the journey's request."""
+    verify = client_context(ca) if ca else True
+    headers = {"User-Agent": "deploycheck", **{k: v.get_secret_value() for k, v in request.headers.items()}}
+    form = {k: v.get_secret_value() for k, v in request.form.items()} if request.form is not None else None
+    try:
+        with httpx.Client(timeout=timeout_s, verify=verify, follow_redirects=False) as client:
+            response = client.request(
+                request.method, request.url, headers=headers, json=request.json_, data=form
+            )
+    except httpx.TimeoutException:
+        return None, f"{request.method} {request.url}: no answer within {timeout_s:g} s"
+    except httpx.TransportError as exc:
+        return None, f"{request.method} {request.url}: {connection_failure(exc)[1]}"
+    if 200 <= response.status_code < 300:
+        return response.status_code, ""
+    excerpt = " ".join(response.text.split())[:200]
+    return response.status_code, (
+        f"{request.method} {request.url} answered {response.status_code}"
+        + (f": {excerpt}" if excerpt else "")
+        + " (no mail is awaited after a refused request)"
+    )
+
+
+def _matches(journey: MailJourney, message: EmailMessage) -> bool:
+    """Addressed to expect.to, with the expected Subject and body (From is judged after)."""
+    expect = journey.expect
+    headers = [str(value) for value in message.get_all("To", []) + message.get_all("Cc", [])]
+    recipients = {addr.lower() for _, addr in getaddresses(headers)}
+    if expect.to.lower() not in recipients:
+        return False
+    if expect.subject and not re.search(expect.subject, str(message.get("Subject", ""))):
+        return False
+    return not expect.body_contains or bool(re.search(expect.body_contains, body_text(message)))
+
+
+def body_text(message: EmailMessage) -> str:
+    """Every text part, decoded: the plain text and the HTML alike."""
+    texts = []
+    for part in message.walk():
+        if part.get_content_maintype() == "text" and not part.is_attachment():
+            try:
+                texts.append(part.get_content())
+            except (LookupError, ValueError):  # an unknown charset: read what can be read
+                texts.append(part.get_payload(decode=True).decode("utf-8", "replace"))
+    return "\n".join(texts)
+
+
+def links_in(message: EmailMessage) -> list[str]:
+    found: list[str] = []
+    for match in _LINK.finditer(body_text(message).replace("&amp;", "&")):
+        url = match.group(0).rstrip(".,;:!?")
+        if url not in found:
+            found.append(url)
+    return found[:MAX_LINKS]
+
+
+def mask_link(url: str) -> str:
+    """The link with what opens an account masked: every query value, the fragment, and path
+    segments that look like tokens (long, or a mix of letters and digits)."""
+    parts = urlsplit(url)
+    path = "/".join(MASK if _TOKENISH.match(segment) else segment for segment in parts.path.split("/"))
+    query = urlencode([(key, MASK) for key, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+    return urlunsplit((parts.scheme, parts.netloc, path, query, MASK if parts.fragment else ""))
+
+
+def _check_link(url: str, timeout_s: float, ca: Path | None) -> Link:
+    """HEAD (or GET where HEAD is refused), never following a redirect: 2xx and 3xx answer."""
+    shown = mask_link(url)
+    if urlsplit(url).scheme != "https":
+        return Link(shown, problem="not over TLS (http://): the token would travel in clear")
+    try:
+        with httpx.Client(
+            timeout=timeout_s, verify=client_context(ca) if ca else True, follow_redirects=False
+        ) as client:
+            response = client.head(url, headers={"User-Agent": "deploycheck"})
+            if response.status_code in (405, 501):
+                with client.stream("GET", url, headers={"User-Agent": "deploycheck"}) as streamed:
+                    response = streamed
+    except httpx.TimeoutException:
+        return Link(shown, problem=f"no answer within {timeout_s:g} s")
+    except httpx.TransportError as exc:
+        return Link(shown, problem=connection_failure(exc)[1])
+    if 200 <= response.status_code < 400:
+        return Link(shown, response.status_code)
+    return Link(shown, response.status_code, f"answered {response.status_code}")
+
+
+def _nothing_arrived(journey: MailJourney, mailbox: str, result: JourneyResult) -> str:
+    expect = journey.expect
+    wanted = [f"to {expect.to}"]
+    if expect.subject:
+        wanted.append(f"with a subject matching {expect.subject!r}")
+    if expect.body_contains:
+        wanted.append(f"with a body matching {expect.body_contains!r}")
+    meanwhile = (
+        "meanwhile arrived: " + "; ".join(repr(subject) for subject in result.others[:10])
+        if result.others
+        else "nothing else arrived"
+    )
+    return (
+        f"no mail {' '.join(wanted)} arrived in {mailbox} within {journey.wait_s:g} s of "
+        f"{result.request} (answered {result.status}); {meanwhile}"
+    )
