@@ -36,6 +36,8 @@ class App:
         self.link_status = 200
         self.tokens: list[str] = []
         self.link_requests: list[str] = []
+        self.senders: list[threading.Thread] = []
+        self.stopped = threading.Event()
         app = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -47,7 +49,8 @@ class App:
                     return self._answer(app.status, b"<h1>Internal error</h1> the mailer is not configured")
                 if app.sends:
                     to = json.loads(body)["email"]
-                    threading.Thread(target=app.send_reset, args=(to,), daemon=True).start()
+                    app.senders.append(threading.Thread(target=app.send_reset, args=(to,), daemon=True))
+                    app.senders[-1].start()
                 self._answer(app.status, b'{"status": "if the account exists, a mail is on its way"}')
 
             def do_HEAD(self) -> None:
@@ -86,7 +89,8 @@ class App:
         return message
 
     def send_reset(self, to: str) -> None:
-        time.sleep(self.delay_s)
+        if self.stopped.wait(self.delay_s):
+            return  # the test is over: nothing to send it to
         token = secrets.token_urlsafe(24)
         self.tokens.append(token)
         context = ssl.create_default_context(cafile=str(self.ca_file))
@@ -96,6 +100,9 @@ class App:
             client.send_message(self.reset_mail(to, token))
 
     def stop(self) -> None:
+        self.stopped.set()
+        for sender in self.senders:
+            sender.join(timeout=10)
         self.http.shutdown()
         self.http.server_close()
 
@@ -290,3 +297,10 @@ def test_a_journey_needs_a_mailbox(target) -> None:
     result = deploycheck("smtp", "journey", "signup", "--profile", str(target.profile_path))
     assert result.returncode == 2
     assert "'signup' has no mailbox to read: give it an imap: block, or configure smtp.imap" in result.stderr
+
+
+def test_a_journey_reads_its_own_mailbox(journey, target, run_checks) -> None:
+    """`imap:` in the journey instead of smtp.imap (the test account's mailbox may be another)."""
+    target.data["mail_journeys"][0]["imap"] = target.data["smtp"].pop("imap")
+    target.write_profile()
+    assert journey_run(target, run_checks).outcome(CHECK) == "passed"

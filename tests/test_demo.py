@@ -60,7 +60,7 @@ EXPECTED = {
 }
 
 
-def demo(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict | None]:
+def demo(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], dict | None]:
     reports = tmp_path / "reports"
     result = subprocess.run(
         [sys.executable, "-m", "runner", "demo", "--reports", str(reports), *args],
@@ -68,6 +68,7 @@ def demo(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], 
         text=True,
         timeout=180,
         cwd=tmp_path,
+        env={**os.environ, **env},
     )
     found = sorted(reports.glob("demo/*/report.json"))
     return result, json.loads(found[-1].read_text()) if found else None
@@ -97,6 +98,20 @@ def test_each_fault_fails_exactly_its_checks(tmp_path, fault: str) -> None:
     failed = sorted(c["id"].split("::")[1] for c in report["checks"] if c["outcome"] in ("failed", "error"))
     assert failed == sorted(EXPECTED[fault])
     assert result.returncode == (1 if EXPECTED[fault] else 0)
+
+
+def test_without_dovecot_the_mail_checks_skip_and_say_why(tmp_path) -> None:
+    result, report = demo(tmp_path, "-k", "test_smtp or test_mail_journey", DEPLOYCHECK_DOVECOT="")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "no dovecot here (apt-get install dovecot-imapd)" in result.stderr
+    skipped = {c["id"].split("::")[1]: c["message"] for c in report["checks"] if c["outcome"] == "skipped"}
+    assert skipped == {
+        "test_test_email_is_delivered": "smtp.imap not configured in profile demo",
+        "test_receiver_authenticates_the_test_email": "smtp.imap not configured in profile demo",
+        "test_dkim_signature_verifies_and_aligns": "smtp.imap not configured in profile demo",
+        "test_mail_journey[not-configured]": "mail_journeys not configured in profile demo",
+    }
+    assert report["summary"]["passed"] == 4  # the relay's own checks still run
 
 
 def test_unknown_fault_is_a_usage_error(tmp_path) -> None:

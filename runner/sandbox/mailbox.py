@@ -26,6 +26,11 @@ from runner.sandbox.mariadb import free_port
 
 
 def find_dovecot() -> str | None:
+    """dovecot's binary: $DEPLOYCHECK_DOVECOT if set (empty: none, as on a machine without
+    it), else from /usr/sbin or /usr/bin, where Debian's dovecot-imapd puts it."""
+    chosen = os.environ.get("DEPLOYCHECK_DOVECOT")
+    if chosen is not None:
+        return chosen or None
     return shutil.which("dovecot", path="/usr/sbin:/usr/bin")
 
 

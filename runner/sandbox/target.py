@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import yaml
 from croniter import croniter
 
 from runner import bundled
@@ -203,8 +204,8 @@ class DemoTarget:
     def _start_mailbox(self) -> None:
         if find_dovecot() is None:
             self.say(
-                "no dovecot here (apt-get install dovecot-imapd): the demo has no mailbox, so the "
-                "delivery checks and the password-reset journey fail"
+                "no dovecot here (apt-get install dovecot-imapd): the demo runs without a mailbox, "
+                "so the delivery checks and the mail journey skip"
             )
             return
         password = secrets.token_urlsafe(18)
@@ -214,6 +215,22 @@ class DemoTarget:
         self.say(
             f"a mailbox for {MAILBOX} (dovecot) on 127.0.0.1:{self.services.mailbox.port}, IMAP over TLS"
         )
+
+    def profile(self) -> Path:
+        """The profile the demo verifies with: the bundled one; without a mailbox, a copy of it
+        without smtp.imap and mail_journeys, so that their checks skip and say why."""
+        path = bundled("profiles") / "demo.yml"
+        if self.services.mailbox is not None:
+            return path
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        del data["smtp"]["imap"]
+        del data["mail_journeys"]
+        copy = self.root / "demo.yml"
+        copy.write_text(
+            "# profiles/demo.yml without a mailbox (no dovecot here)\n"
+            + yaml.safe_dump(data, sort_keys=False)
+        )
+        return copy
 
     def _send_reset(self, address: str) -> None:
         """The application's password-reset mail, sent with the SMTP password in its app.env.
