@@ -9,13 +9,17 @@ Two real mariadb-dumps, each loaded into a throwaway mariadbd, dumped and compre
   that looks like a row separator, `),(`, in one row of a thousand;
 - text: the hard case for the row count, ordinary free text in every row: `--text-rows`
   rows whose TEXT value is REPEAT(CONCAT('x;y),(z ''q'' \\ ', n), 3), so every row holds
-  `),(`, escaped quotes and escaped backslashes.
+  `),(`, escaped quotes and escaped backslashes;
+- text, one line per INSERT: the same rows in the layout of MySQL's mysqldump (every
+  statement's rows on its INSERT line), rewritten from the text dump: no MySQL server here.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -66,6 +70,18 @@ def build_text_dump(work: Path, rows: int) -> Path:
                 f"FROM seq_1_to_{rows}"
             )
         _dump_gzip(server, db, target)
+    return target
+
+
+def build_one_line_dump(work: Path, text_dump: Path) -> Path:
+    """The text dump with each statement's rows joined onto its INSERT line, as mysqldump
+    writes them (`INSERT INTO t VALUES (1,..),(2,..);`); only the line breaks differ."""
+    target = work / text_dump.name.replace(".app.", ".oneline.app.")
+    if target.exists():
+        return target
+    data = gzip.decompress(text_dump.read_bytes())
+    data = re.sub(rb"VALUES\n\(", b"VALUES (", data).replace(b"),\n(", b"),(")
+    target.write_bytes(gzip.compress(data, 6))
     return target
 
 
@@ -164,7 +180,8 @@ def main() -> None:
     if args.drill:
         measure_drill(work, mixed, args.repeat)
         return
-    for dump in (mixed, build_text_dump(work, args.text_rows)):
+    text = build_text_dump(work, args.text_rows)
+    for dump in (mixed, text, build_one_line_dump(work, text)):
         measure(dump, args.repeat)
 
 

@@ -39,21 +39,35 @@ class Measure:
     max_rss_mb: float
 
 
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
+
+
 def run(cmd: list[str], *, stdin_path: Path | None = None, env: dict[str, str] | None = None) -> Measure:
-    """Run `cmd` to completion; wall time and the child's peak RSS."""
+    """Run `cmd` to completion; wall time and the command's own peak RSS.
+
+    The peak comes from GNU time, whose small process forks the command: `ru_maxrss` of a
+    child started from here would be at least this process's own peak (exec keeps the
+    high-water mark of the address space the child began in), not the command's."""
+    if GNU_TIME is None:
+        raise SystemExit("bench/ measures peak RSS with GNU time: apt-get install time")
     stdin = stdin_path.open("rb") if stdin_path else subprocess.DEVNULL
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    took = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.NamedTemporaryFile("r", prefix="deploycheck-bench-rss-") as rss:
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [GNU_TIME, "-f", "%M", "-o", rss.name, *cmd],
+            stdin=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        took = time.perf_counter() - started
+        peak_kb = int(rss.read().split()[-1])
     if stdin_path:
         stdin.close()
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    if proc.returncode not in (0,):
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace")
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {err[-2000:]}")
-    return Measure(took, usage.ru_maxrss / 1024)
+    return Measure(took, peak_kb / 1024)
 
 
 def fresh_db(server: MariaDBServer, name: str) -> str:

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runner.backups import dump_scan
 from runner.backups.dump import find_binary, take_backup
@@ -125,6 +127,40 @@ def test_rows_after_a_values_line_are_counted_exactly_in_pieces_of_any_size() ->
     for size in (7, 4096, len(body)):
         pieces = [body[i : i + size] for i in range(0, len(body), size)]
         assert dump_scan.scan(pieces).tables["t"].rows == 2000
+
+
+def _escaped(text: str) -> bytes:
+    """A string literal as mariadb-dump writes it."""
+    escapes = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\0": "\\0", "\x1a": "\\Z"}
+    return ("'" + "".join(escapes.get(c, c) for c in text) + "'").encode()
+
+
+_VALUE = st.one_of(
+    st.text(alphabet="'\\(),;\n\r\0x é", max_size=12).map(_escaped),
+    st.integers(-999, 999).map(lambda n: str(n).encode()),
+    st.just(b"NULL"),
+    st.binary(max_size=6).map(lambda b: b"0x" + b.hex().encode() if b else b"''"),
+)
+_ROW = st.lists(_VALUE, min_size=1, max_size=4).map(lambda values: b"(" + b",".join(values) + b")")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(_ROW, min_size=1, max_size=30),
+    per_line=st.lists(st.integers(1, 3), min_size=30, max_size=30),
+    size=st.integers(1, 400),
+)
+def test_rows_are_counted_exactly_whatever_the_strings_and_lines_hold(rows, per_line, size) -> None:
+    """Strings full of quotes, backslashes, parentheses, commas and escaped newlines; one row
+    per line as mariadb-dump writes them, or several; the dump cut into pieces anywhere."""
+    lines, at = [], 0
+    for take in per_line:
+        if at < len(rows):
+            lines.append(b",".join(rows[at : at + take]))
+            at += take
+    body = b"INSERT INTO `t` VALUES\n" + b",\n".join(lines) + b";\nINSERT INTO `t` VALUES " + rows[0] + b";\n"
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    assert dump_scan.scan(pieces).tables["t"].rows == len(rows) + 1
 
 
 # -- the corpus of broken files ------------------------------------------------

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from runner.backups import dump_scan, gzip_stream
 from runner.backups.dump_scan import DumpFacts
 from runner.backups.gzip_stream import StreamFacts
-from runner.backups.source import LocalSource, SshSource
 from runner.errors import GzipProblem
+
+if TYPE_CHECKING:
+    from runner.backups.source import LocalSource, SshSource
 
 
 @dataclass

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from runner import PROFILE_ENV
-from runner.backups.integrity import BackupCheck, check_backup, check_in_source
-from runner.backups.listing import BackupListing, fmt, list_backups
-from runner.backups.source import LocalSource, SshSource, fetch
+from runner.backups.integrity import BackupCheck, check_backup
 from runner.errors import UsageError
 
 if TYPE_CHECKING:
     from runner.backups.drill import DrillResult
+    from runner.backups.listing import BackupListing
+    from runner.backups.source import LocalSource, SshSource
     from runner.profile.model import Profile
 
 
@@ -30,6 +30,9 @@ def cmd_backups(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if as_path and not (args.profile or os.environ.get(PROFILE_ENV)):
         return _show_backup(check_backup(given), args, out)  # no profile: no model, no pydantic
     from runner.backups.dump import take_backup
+    from runner.backups.integrity import check_in_source
+    from runner.backups.listing import list_backups
+    from runner.backups.source import LocalSource, fetch
     from runner.db import describe
     from runner.profile.loader import load_profile
 
@@ -116,6 +119,8 @@ def _wait_for_interrupt() -> None:
 
 
 def _print_listing(listing: BackupListing, as_json: bool, out: TextIO) -> int:
+    from runner.backups.listing import fmt
+
     if as_json:
         json.dump(
             {
