@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from html.parser import HTMLParser
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_migrate import work_dir
 
 from runner.report.archive import publish, staging_dir
 from tests.test_archive import fake_report
@@ -66,30 +67,28 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
-    work = (args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))).resolve()
-    results = {}
-    for count in (1, args.runs):
-        root = work / f"archive-{count}"
-        fill(root, count)
-        results[count] = update_ms(root, count + 1, args.repeat)
-    small, large = (statistics.median(results[c]) for c in (1, args.runs))
-    index = work / f"archive-{args.runs}" / "p" / "index.html"
-    started = time.perf_counter()
-    HTMLParser().feed(index.read_text())
-    parse_ms = (time.perf_counter() - started) * 1000
-    print(f"\narchive update per verify run, median of {args.repeat}:\n")
-    print("| archive | median ms | p90 ms |")
-    print("|---|---:|---:|")
-    for count in (1, args.runs):
-        times = sorted(results[count])
+    with work_dir(args.work) as work:
+        results = {}
+        for count in (1, args.runs):
+            root = work / f"archive-{count}"
+            fill(root, count)
+            results[count] = update_ms(root, count + 1, args.repeat)
+        small, large = (statistics.median(results[c]) for c in (1, args.runs))
+        index = work / f"archive-{args.runs}" / "p" / "index.html"
+        started = time.perf_counter()
+        HTMLParser().feed(index.read_text())
+        parse_ms = (time.perf_counter() - started) * 1000
+        print(f"\narchive update per verify run, median of {args.repeat}:\n")
+        print("| archive | median ms | p90 ms |")
+        print("|---|---:|---:|")
+        for count in (1, args.runs):
+            times = sorted(results[count])
+            print(
+                f"| {count:,} run(s) | {statistics.median(times):.1f} | {times[int(len(times) * 0.9) - 1]:.1f} |"
+            )
         print(
-            f"| {count:,} run(s) | {statistics.median(times):.1f} | {times[int(len(times) * 0.9) - 1]:.1f} |"
+            f"\nextra cost with {args.runs:,} runs: {large - small:.1f} ms; index.html {index.stat().st_size / 1e3:.0f} kB, parsed in {parse_ms:.1f} ms"
         )
-    print(
-        f"\nextra cost with {args.runs:,} runs: {large - small:.1f} ms; index.html {index.stat().st_size / 1e3:.0f} kB, parsed in {parse_ms:.1f} ms"
-    )
-    if args.work is None:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,6 +36,7 @@ from bench_migrate import (
     mariadb_client,
     print_table,
     run,
+    work_dir,
 )
 
 from runner.backups.dump import find_binary
@@ -174,15 +174,14 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
-    work = (args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    mixed = build_dump(work, args.mb)
-    if args.drill:
-        measure_drill(work, mixed, args.repeat)
-        return
-    text = build_text_dump(work, args.text_rows)
-    for dump in (mixed, text, build_one_line_dump(work, text)):
-        measure(dump, args.repeat)
+    with work_dir(args.work) as work:
+        mixed = build_dump(work, args.mb)
+        if args.drill:
+            measure_drill(work, mixed, args.repeat)
+            return
+        text = build_text_dump(work, args.text_rows)
+        for dump in (mixed, text, build_one_line_dump(work, text)):
+            measure(dump, args.repeat)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_migrate import deploycheck, drop_db, fresh_db, mariadb_client, run
+from bench_migrate import deploycheck, drop_db, fresh_db, mariadb_client, run, work_dir
 
 from runner.sandbox.mariadb import MariaDBServer
 
@@ -73,49 +72,48 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
-    work = (args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    files = make_migrations(work / "migrations")
-    with MariaDBServer(work / "server") as server:
-        target = fresh_db(server, "sysndd")
-        base = {
-            "database": {"socket": str(server.socket), "user": "root", "name": target},
-            "migrations": {"dir": str(work / "migrations"), "naming": "numbered"},
-        }
-        migrate_profile = work / "migrate.yml"
-        migrate_profile.write_text(yaml.safe_dump(base))
-        run(deploycheck("migrate", "--quiet", "--profile", str(migrate_profile)))
-        provided = work / "drift-provided.yml"
-        provided.write_text(
-            yaml.safe_dump(
-                {
-                    **base,
-                    "scratch": {"socket": str(server.socket), "user": "root", "prefix": "bench_scratch_"},
-                }
+    with work_dir(args.work) as work:
+        files = make_migrations(work / "migrations")
+        with MariaDBServer(work / "server") as server:
+            target = fresh_db(server, "sysndd")
+            base = {
+                "database": {"socket": str(server.socket), "user": "root", "name": target},
+                "migrations": {"dir": str(work / "migrations"), "naming": "numbered"},
+            }
+            migrate_profile = work / "migrate.yml"
+            migrate_profile.write_text(yaml.safe_dump(base))
+            run(deploycheck("migrate", "--quiet", "--profile", str(migrate_profile)))
+            provided = work / "drift-provided.yml"
+            provided.write_text(
+                yaml.safe_dump(
+                    {
+                        **base,
+                        "scratch": {"socket": str(server.socket), "user": "root", "prefix": "bench_scratch_"},
+                    }
+                )
             )
-        )
-        local = work / "drift-local.yml"
-        local.write_text(yaml.safe_dump(base))
-        client = "client: one `mariadb db < f` per file, empty database"
-        rows: dict[str, list[float]] = {}
-        for _ in range(args.repeat):
-            db = fresh_db(server, "client_apply")
-            script = "; ".join(f"{' '.join(mariadb_client(server, db))} < {f}" for f in files)
-            rows.setdefault(client, []).append(run(["sh", "-c", script]).seconds)
-            drop_db(server, db)
-            rows.setdefault("deploycheck drift (the running server as scratch)", []).append(
-                run(deploycheck("drift", "--profile", str(provided))).seconds
-            )
-            rows.setdefault("deploycheck drift (scratch: local, started and removed)", []).append(
-                run(deploycheck("drift", "--profile", str(local))).seconds
-            )
-    baseline = statistics.median(rows[client])
-    print(f"\n50 migrations, 60 tables, 10 views, 10 procedures; median of {args.repeat}:\n")
-    print("| command | median s | runs s | vs client |")
-    print("|---|---:|---|---:|")
-    for label, times in rows.items():
-        med = statistics.median(times)
-        print(f"| {label} | {med:.2f} | {', '.join(f'{t:.2f}' for t in times)} | {med / baseline:.2f}x |")
+            local = work / "drift-local.yml"
+            local.write_text(yaml.safe_dump(base))
+            client = "client: one `mariadb db < f` per file, empty database"
+            rows: dict[str, list[float]] = {}
+            for _ in range(args.repeat):
+                db = fresh_db(server, "client_apply")
+                script = "; ".join(f"{' '.join(mariadb_client(server, db))} < {f}" for f in files)
+                rows.setdefault(client, []).append(run(["sh", "-c", script]).seconds)
+                drop_db(server, db)
+                rows.setdefault("deploycheck drift (the running server as scratch)", []).append(
+                    run(deploycheck("drift", "--profile", str(provided))).seconds
+                )
+                rows.setdefault("deploycheck drift (scratch: local, started and removed)", []).append(
+                    run(deploycheck("drift", "--profile", str(local))).seconds
+                )
+        baseline = statistics.median(rows[client])
+        print(f"\n50 migrations, 60 tables, 10 views, 10 procedures; median of {args.repeat}:\n")
+        print("| command | median s | runs s | vs client |")
+        print("|---|---:|---|---:|")
+        for label, times in rows.items():
+            med = statistics.median(times)
+            print(f"| {label} | {med:.2f} | {', '.join(f'{t:.2f}' for t in times)} | {med / baseline:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ wait4() of the child. Prints a Markdown table for docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import shutil
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,21 @@ def run(cmd: list[str], *, stdin_path: Path | None = None, env: dict[str, str] |
         err = proc.stderr.decode(errors="replace")
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {err[-2000:]}")
     return Measure(took, peak_kb / 1024)
+
+
+@contextlib.contextmanager
+def work_dir(given: Path | None) -> Iterator[Path]:
+    """`--work DIR` (kept, files in it reused), or a temporary folder removed at the end, also
+    when the benchmark fails."""
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        yield given.resolve()
+        return
+    work = Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def fresh_db(server: MariaDBServer, name: str) -> str:
@@ -336,9 +352,7 @@ def main() -> None:
     parser.add_argument("--tcp", action="store_true", help="tiny: every tool over TCP as one user")
     parser.add_argument("--work", type=Path, help="keep generated files here (default: a temp dir)")
     args = parser.parse_args()
-    work = (args.work or Path(tempfile.mkdtemp(prefix="deploycheck-bench-"))).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    with MariaDBServer(work / "server") as server:
+    with work_dir(args.work) as work, MariaDBServer(work / "server") as server:
         print(f"server: mariadbd {server_version(server)}; {os.cpu_count()} cores; work dir {work}")
         if args.which == "tiny":
             bench_tiny(work, args.count, args.repeat, args.durable, args.floor, args.tcp)
