@@ -33,8 +33,8 @@ from runner.profile.model import Profile
 from runner.sandbox.mariadb import MariaDBServer, free_port
 from runner.sandbox.services import dkim_key_pair
 from tests.mail_servers import (
-    Dovecot,
     Inbox,
+    Mailbox,
     Receiver,
     ZoneResolver,
     authenticator,
@@ -300,7 +300,7 @@ def dns_server() -> Iterator[tuple[ZoneResolver, int]]:
 
 
 @pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
+def dovecot() -> Iterator[Mailbox]:
     """A real IMAP server (dovecot) on a loopback port: one mailbox, implicit TLS."""
     try:
         with dovecot_server() as server:

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import dkim
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from runner.sandbox.mailbox import Dovecot, dovecot_server
+from runner.sandbox.mailbox import Mailbox, dovecot_server
 from runner.sandbox.services import ZoneResolver, ZoneServer
 
-__all__ = ["Dovecot", "ZoneResolver", "dns_server", "dovecot_server"]
+__all__ = ["Mailbox", "ZoneResolver", "dns_server", "dovecot_server"]
 
 USER, PASSWORD = "mailer", "Smtp-Secret-Passw0rd"  # the relay's account
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from runner.sandbox.mailbox import find_dovecot
 from runner.sandbox.target import FAULTS
 
 pytestmark = pytest.mark.slow
@@ -100,18 +99,24 @@ def test_each_fault_fails_exactly_its_checks(tmp_path, fault: str) -> None:
     assert result.returncode == (1 if EXPECTED[fault] else 0)
 
 
-def test_without_dovecot_the_mail_checks_skip_and_say_why(tmp_path) -> None:
+def test_without_dovecot_the_demo_reads_its_mail_from_pymap(tmp_path) -> None:
     result, report = demo(tmp_path, "-k", "test_smtp or test_mail_journey", DEPLOYCHECK_DOVECOT="")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "no dovecot here (apt-get install dovecot-imapd)" in result.stderr
-    skipped = {c["id"].split("::")[1]: c["message"] for c in report["checks"] if c["outcome"] == "skipped"}
-    assert skipped == {
-        "test_test_email_is_delivered": "smtp.imap not configured in profile demo",
-        "test_receiver_authenticates_the_test_email": "smtp.imap not configured in profile demo",
-        "test_dkim_signature_verifies_and_aligns": "smtp.imap not configured in profile demo",
-        "test_mail_journey[not-configured]": "mail_journeys not configured in profile demo",
-    }
-    assert report["summary"]["passed"] == 4  # the relay's own checks still run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "(pymap) on 127.0.0.1:" in result.stderr and "IMAP over TLS (starttls)" in result.stderr
+    outcomes = {c["id"].split("::")[1]: c["outcome"] for c in report["checks"]}
+    assert outcomes == dict.fromkeys(
+        [
+            "test_smtp_session_is_encrypted_as_configured",
+            "test_no_auth_before_starttls",
+            "test_login_is_accepted",
+            "test_relay_accepts_the_test_email",
+            "test_test_email_is_delivered",
+            "test_receiver_authenticates_the_test_email",
+            "test_dkim_signature_verifies_and_aligns",
+            "test_mail_journey[password-reset]",
+        ],
+        "passed",
+    )
 
 
 def test_unknown_fault_is_a_usage_error(tmp_path) -> None:
@@ -120,14 +125,14 @@ def test_unknown_fault_is_a_usage_error(tmp_path) -> None:
 
 
 def _servers_under(folder: Path) -> list[str]:
-    """Command lines of running mariadbd and dovecot processes whose files are under `folder`."""
+    """Command lines of running mariadbd and mailbox (dovecot, pymap) processes whose files are under `folder`."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if ("mariadbd" in cmdline or "dovecot" in cmdline) and str(folder) in cmdline:
+        if any(name in cmdline for name in ("mariadbd", "dovecot", "pymap")) and str(folder) in cmdline:
             found.append(cmdline)
     return found
 
@@ -176,7 +181,7 @@ def test_kept_demo_cleans_up_when_stopped(tmp_path, scratch, signum) -> None:
     demo's secrets) is removed, exit 130."""
     proc = _spawn_demo(tmp_path, scratch, "--keep", "-k", "test_database")
     _wait_for(proc.stdout, "the demo target keeps running")
-    assert len(_servers_under(scratch)) == (2 if find_dovecot() else 1)  # mariadbd and dovecot
+    assert len(_servers_under(scratch)) == 2  # mariadbd and the mailbox
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "deploycheck demo: interrupted" in err and "Traceback" not in err

@@ -42,7 +42,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             say(f"breaking the target on purpose: {FAULTS[args.fault]}")
         target.start()
         os.environ.update(target.environment)
-        profile_path = target.profile()
+        profile_path = bundled("profiles") / "demo.yml"
         profile = load_profile(str(profile_path))
         assert profile.database is not None
         admin = profile.model_copy(
@@ -66,8 +66,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             for name, value in target.environment.items():
                 print(f"export {name}={value}", file=out)
             print(
-                f"the demo target keeps running; `deploycheck verify --profile "
-                f"{'demo' if profile_path.parent == bundled('profiles') else profile_path}` checks it again. "
+                "the demo target keeps running; `deploycheck verify --profile demo` checks it again. "
                 "Ctrl-C (or SIGTERM) stops it and removes everything it made.",
                 file=out,
                 flush=True,

@@ -1,5 +1,6 @@
-"""A real IMAP mailbox on a loopback port: dovecot, serving one user over implicit TLS (and
-STARTTLS on a second port). The demo's recipient reads its mail here; the tests' too."""
+"""A real IMAP mailbox on a loopback port, serving one user: dovecot (implicit TLS, and STARTTLS
+on a second port) where it is installed, else pymap (a Python IMAP server, STARTTLS). The demo's
+recipient reads its mail here; the tests' too (dovecot)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -35,16 +37,22 @@ def find_dovecot() -> str | None:
 
 
 @dataclass(frozen=True)
-class Dovecot:
-    port: int  # implicit TLS (with tls=False: plain, and no STARTTLS)
+class Mailbox:
+    port: int  # `security` on it: implicit TLS (dovecot; with tls=False: plain), or STARTTLS
     starttls_port: int
     ca_file: Path
     user: str
     password: str
+    security: str = "tls"  # as the profile's smtp.imap.security says it
+    server: str = "dovecot"
 
-    def _session(self) -> imaplib.IMAP4_SSL:
+    def _session(self) -> imaplib.IMAP4:
         context = ssl.create_default_context(cafile=str(self.ca_file))
-        client = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=context, timeout=10)
+        if self.security == "tls":
+            client: imaplib.IMAP4 = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=context, timeout=10)
+        else:
+            client = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+            client.starttls(ssl_context=context)
         client.login(self.user, self.password)
         client.select("INBOX")
         return client
@@ -81,7 +89,7 @@ def dovecot_server(
     ca: trustme.CA | None = None,
     user: str = "ops@mail.test",
     password: str = "Imap-Secret-Passw0rd",
-) -> Iterator[Dovecot]:
+) -> Iterator[Mailbox]:
     """`tls=False`: a server that offers no TLS at all, on `port`. `ca` issues its certificate
     (default: a CA of its own, whose certificate is `ca_file`)."""
     binary = find_dovecot()
@@ -91,11 +99,7 @@ def dovecot_server(
     root = Path(tempfile.mkdtemp(prefix="deploycheck-dovecot-"))
     try:
         os.chmod(root, 0o755)
-        ca = ca or trustme.CA()
-        ca.cert_pem.write_to_path(str(root / "ca.pem"))
-        cert = ca.issue_cert("127.0.0.1", "localhost")
-        cert.cert_chain_pems[0].write_to_path(str(root / "cert.pem"))
-        cert.private_key_pem.write_to_path(str(root / "key.pem"))
+        _certificates(root, ca or trustme.CA())
         (root / "users").write_text(f"{user}:{{PLAIN}}{password}\n")
         port, starttls_port = free_port(), free_port()
         if not tls:  # plain IMAP on `port`, no implicit-TLS listener
@@ -107,12 +111,43 @@ def dovecot_server(
             )
         try:
             _wait_for_port(port or starttls_port, proc, root)
-            yield Dovecot(port or starttls_port, starttls_port, root / "ca.pem", user, password)
+            yield Mailbox(port or starttls_port, starttls_port, root / "ca.pem", user, password)
         finally:
             proc.terminate()
             proc.wait(timeout=10)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def pymap_server(ca: trustme.CA, user: str, password: str) -> Iterator[Mailbox]:
+    """pymap's in-memory backend, STARTTLS with a certificate of `ca`, for a machine without
+    dovecot. Its only way to set the one user's password is its command line: a throwaway
+    password of a throwaway loopback mailbox that holds demo mail, gone when it stops."""
+    root = Path(tempfile.mkdtemp(prefix="deploycheck-pymap-"))
+    try:
+        _certificates(root, ca)
+        port = free_port()
+        command = [sys.executable, "-c", "from pymap.main import main; main()", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--cert", str(root / "cert.pem"), "--key", str(root / "key.pem")]
+        command += ["dict", "--demo-user", user, "--demo-password", password, "--demo-data"]
+        with (root / "stderr.log").open("wb") as stderr:
+            proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            _wait_for_port(port, proc, root)
+            yield Mailbox(port, port, root / "ca.pem", user, password, security="starttls", server="pymap")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _certificates(root: Path, ca: trustme.CA) -> None:
+    ca.cert_pem.write_to_path(str(root / "ca.pem"))
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert.cert_chain_pems[0].write_to_path(str(root / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(root / "key.pem"))
 
 
 def _config(root: Path, tls: bool, port: int, starttls_port: int) -> str:
@@ -168,10 +203,10 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], root: Path) -> None
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"dovecot exited: {(root / 'stderr.log').read_text()}")
+            raise RuntimeError(f"the IMAP server exited: {(root / 'stderr.log').read_text()}")
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)
     log = root / "dovecot.log"
-    raise RuntimeError(f"dovecot did not listen on {port}: {log.read_text() if log.exists() else ''}")
+    raise RuntimeError(f"the IMAP server did not listen on {port}: {log.read_text() if log.exists() else ''}")

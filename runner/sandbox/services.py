@@ -27,7 +27,7 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 from runner.mail.delivery import txt_lookup
 from runner.mail.records import resolver, spf_check
 from runner.profile.model import Dns
-from runner.sandbox.mailbox import Dovecot
+from runner.sandbox.mailbox import Mailbox
 from runner.sandbox.mariadb import free_port
 
 DOMAIN = "catalogue-genetics.org"
@@ -144,7 +144,7 @@ class DemoServices:
         self.relay: Controller | None = None
         self.relay_port = free_port()
         self.dkim_key, self._dkim_record = dkim_key_pair()
-        self.mailbox: Dovecot | None = None  # where the receiving side delivers
+        self.mailbox: Mailbox | None = None  # where the receiving side delivers
 
     def start(self) -> None:
         (self.root / "ca.pem").write_bytes(self.ca.cert_pem.bytes())

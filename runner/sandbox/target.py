@@ -18,13 +18,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import yaml
 from croniter import croniter
 
 from runner import bundled
 from runner.backups.dump import dump_to
 from runner.profile.model import Database
-from runner.sandbox.mailbox import dovecot_server, find_dovecot
+from runner.sandbox.mailbox import dovecot_server, find_dovecot, pymap_server
 from runner.sandbox.mariadb import MariaDBServer
 from runner.sandbox.services import DOMAIN, OLD_SMTP_PASSWORD, SMTP_USER, DemoServices
 
@@ -131,7 +130,8 @@ class _App(BaseHTTPRequestHandler):
 
 class DemoTarget:
     """MariaDB + migrations folder + app.env + health endpoint over HTTP and HTTPS + mail relay
-    + DNS zone + mailbox (dovecot, where installed), in one folder (the mailbox in one of its own)."""
+    + DNS zone + mailbox (dovecot where installed, else pymap), in one folder (the mailbox in one
+    of its own)."""
 
     def __init__(self, root: Path, fault: str | None = None, say: Callable[[str], None] = print) -> None:
         self.root = root
@@ -160,6 +160,9 @@ class DemoTarget:
             "DEPLOYCHECK_DEMO_HTTP": f"http://127.0.0.1:{port}",
             "DEPLOYCHECK_DEMO_HTTPS": f"https://127.0.0.1:{tls_port}",
             "DEPLOYCHECK_DEMO_IMAP_PORT": str(self.services.mailbox.port if self.services.mailbox else 9),
+            "DEPLOYCHECK_DEMO_IMAP_SECURITY": self.services.mailbox.security
+            if self.services.mailbox
+            else "tls",
             **self.services.environment,
         }
 
@@ -202,35 +205,16 @@ class DemoTarget:
         )
 
     def _start_mailbox(self) -> None:
-        if find_dovecot() is None:
-            self.say(
-                "no dovecot here (apt-get install dovecot-imapd): the demo runs without a mailbox, "
-                "so the delivery checks and the mail journey skip"
-            )
-            return
         password = secrets.token_urlsafe(18)
         (self.root / "secrets" / "imap_password").write_text(password + "\n")
-        mailbox = dovecot_server(ca=self.services.ca, user=MAILBOX, password=password)
-        self.services.mailbox = self._stack.enter_context(mailbox)
+        if find_dovecot() is not None:
+            mailbox = dovecot_server(ca=self.services.ca, user=MAILBOX, password=password)
+        else:  # a machine without dovecot-imapd: pymap, a Python IMAP server, serves the demo
+            mailbox = pymap_server(self.services.ca, MAILBOX, password)
+        self.services.mailbox = box = self._stack.enter_context(mailbox)
         self.say(
-            f"a mailbox for {MAILBOX} (dovecot) on 127.0.0.1:{self.services.mailbox.port}, IMAP over TLS"
+            f"a mailbox for {MAILBOX} ({box.server}) on 127.0.0.1:{box.port}, IMAP over TLS ({box.security})"
         )
-
-    def profile(self) -> Path:
-        """The profile the demo verifies with: the bundled one; without a mailbox, a copy of it
-        without smtp.imap and mail_journeys, so that their checks skip and say why."""
-        path = bundled("profiles") / "demo.yml"
-        if self.services.mailbox is not None:
-            return path
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        del data["smtp"]["imap"]
-        del data["mail_journeys"]
-        copy = self.root / "demo.yml"
-        copy.write_text(
-            "# profiles/demo.yml without a mailbox (no dovecot here)\n"
-            + yaml.safe_dump(data, sort_keys=False)
-        )
-        return copy
 
     def _send_reset(self, address: str) -> None:
         """The application's password-reset mail, sent with the SMTP password in its app.env.
