@@ -130,8 +130,7 @@ class Scratch:
 
     def admin(self, timeout_s: float) -> pymysql.Connection:
         """A session with no database selected, for CREATE and DROP DATABASE."""
-        conn = connect(self.login.model_copy(update={"name": ""}), timeout_s, read_timeout_s=timeout_s)
-        return conn
+        return connect(self.login.model_copy(update={"name": ""}), timeout_s, read_timeout_s=timeout_s)
 
     def connect(self, name: str, timeout_s: float, **options: Any) -> pymysql.Connection:
         if not name.startswith(self.prefix):

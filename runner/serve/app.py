@@ -28,7 +28,7 @@ from runner.errors import DeploycheckError
 from runner.migrations.engine import Migrator
 from runner.profile.model import Profile
 from runner.redact import for_profile
-from runner.report.archive import PAGE, newest_runs, read_history
+from runner.report.archive import newest_runs, read_history
 from runner.report.html import render
 from runner.report.metrics import exposition
 
@@ -127,8 +127,6 @@ class Dashboard:
             panels=panels,
             certificates=certificates,
             mail=[c for c in (latest or {}).get("checks", []) if c["area"] in ("smtp", "mail_journeys")],
-            now=datetime.now(UTC),
-            per_page=PAGE,
         )
 
 
