@@ -111,9 +111,14 @@ def confirm(profile: Profile, token: str) -> Delivery:
     return delivery
 
 
+def from_domain(raw: bytes) -> str:
+    """The domain of the From address, lower case (empty without one)."""
+    return parseaddr(message_from_bytes(raw).get("From", ""))[1].rpartition("@")[2].lower()
+
+
 def judge(delivery: Delivery, raw: bytes, authserv_id: str | None, txt: Callable[..., bytes | None]) -> None:
     message = message_from_bytes(raw)
-    delivery.from_domain = parseaddr(message.get("From", ""))[1].rpartition("@")[2].lower()
+    delivery.from_domain = from_domain(raw)
     _read_authentication_results(delivery, message.get_all("Authentication-Results") or [], authserv_id)
     delivery.signatures = _dkim_signatures(raw, delivery.from_domain, txt)
 
@@ -161,7 +166,7 @@ def opened(cfg: Imap, timeout_s: float) -> Iterator[imaplib.IMAP4]:
             client.login(cfg.user, cfg.password.get_secret_value())
         except imaplib.IMAP4.error as exc:
             raise MailRefused(f"{address}: login as {cfg.user!r} refused: {_text(exc)}") from None
-        status, data = client.select(quoted(cfg.folder))
+        status, data = client.select(_quoted(cfg.folder))
         if status != "OK":
             raise MailRefused(f"{address}: cannot open folder {cfg.folder!r}: {_text(data)}")
         yield client
@@ -230,7 +235,7 @@ def delete(client: imaplib.IMAP4, uid: bytes) -> bool:
     return status == "OK"
 
 
-def quoted(folder: str) -> str:
+def _quoted(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from runner.errors import MailRefused
-from runner.mail.delivery import Delivery, delete, fetch, judge, opened, poll, quoted, txt_lookup, where
+from runner.mail.delivery import Delivery, delete, fetch, judge, opened, poll, txt_lookup, where
 from runner.mail.records import resolver
 from runner.profile.model import JourneyRequest, MailJourney, Profile
 from runner.redact import MASK
@@ -105,7 +105,7 @@ def run(profile: Profile, journey: MailJourney) -> JourneyResult:
     result = JourneyResult(journey.name, f"{request.method} {request.url}")
     what = f"the {journey.name} mail"
     with opened(cfg, timeout_s) as client:
-        first_uid = _uidnext(client, cfg.folder)
+        first_uid = _uidnext(client)
         sent_at = time.monotonic()
         result.status, result.answer_problem = _send(request, timeout_s, ca)
         if result.answer_problem:
@@ -152,25 +152,25 @@ def run(profile: Profile, journey: MailJourney) -> JourneyResult:
     return result
 
 
-def _uidnext(client: Any, folder: str) -> int:
-    """The UID the next message will get: from SELECT's answer, else from STATUS."""
+def _uidnext(client: Any) -> int:
+    """The UID the next message will get, from SELECT's answer (RFC 3501 requires it there)."""
     _, data = client.response("UIDNEXT")
-    if data and data[0]:
-        return int(data[0])
-    _, data = client.status(quoted(folder), "(UIDNEXT)")
-    match = re.search(rb"UIDNEXT (\d+)", data[0] or b"")
-    if match is None:
+    if not data or not data[0]:
         raise MailRefused("the IMAP server does not say which UID the next message gets (UIDNEXT)")
-    return int(match.group(1))
+    return int(data[0])
+
+
+def _http(timeout_s: float, ca: Path | None) -> httpx.Client:
+    """Verified TLS (tls.ca_file, else the default store), the timeout, no redirect followed."""
+    return httpx.Client(timeout=timeout_s, verify=client_context(ca) if ca else True, follow_redirects=False)
 
 
 def _send(request: JourneyRequest, timeout_s: float, ca: Path | None) -> tuple[int | None, str]:
     """(status, problem): the application's answer to the journey's request."""
-    verify = client_context(ca) if ca else True
     headers = {"User-Agent": "deploycheck", **{k: v.get_secret_value() for k, v in request.headers.items()}}
     form = {k: v.get_secret_value() for k, v in request.form.items()} if request.form is not None else None
     try:
-        with httpx.Client(timeout=timeout_s, verify=verify, follow_redirects=False) as client:
+        with _http(timeout_s, ca) as client:
             response = client.request(
                 request.method, request.url, headers=headers, json=request.json_, data=form
             )
@@ -236,9 +236,7 @@ def _check_link(url: str, timeout_s: float, ca: Path | None) -> Link:
     if urlsplit(url).scheme != "https":
         return Link(shown, problem="not over TLS (http://): the token would travel in clear")
     try:
-        with httpx.Client(
-            timeout=timeout_s, verify=client_context(ca) if ca else True, follow_redirects=False
-        ) as client:
+        with _http(timeout_s, ca) as client:
             response = client.head(url, headers={"User-Agent": "deploycheck"})
             if response.status_code in (405, 501):
                 with client.stream("GET", url, headers={"User-Agent": "deploycheck"}) as streamed:

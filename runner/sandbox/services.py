@@ -10,8 +10,6 @@ import base64
 import secrets
 import ssl
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from dnslib import MX, QTYPE, RCODE, RR, TXT, A
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
-from runner.mail.delivery import txt_lookup
+from runner.mail.delivery import from_domain, txt_lookup
 from runner.mail.records import resolver, spf_check
 from runner.profile.model import Dns
 from runner.sandbox.mailbox import Mailbox
@@ -114,8 +112,7 @@ class _Receiving:
         if mailbox is None:
             return "250 OK: accepted (no demo mailbox: delivered nowhere)"
         raw = envelope.content
-        from_domain = parseaddr(message_from_bytes(raw).get("From", ""))[1].rpartition("@")[2].lower()
-        if _aligned(from_domain):
+        if _aligned(from_domain(raw)):
             headers = [b"from", b"to", b"subject", b"date", b"message-id"]
             raw = (
                 dkim.sign(raw, b"mail", DOMAIN.encode(), self.services.dkim_key, include_headers=headers)
@@ -198,14 +195,12 @@ class DemoServices:
         zone = resolver(Dns(domain=DOMAIN, nameservers=["127.0.0.1"], port=self.dns.port), 3)
         spf, _ = spf_check(zone, ip, mail_from, helo or ip)
         signed = dkim.verify(raw, dnsfunc=txt_lookup(zone))
-        from_domain = parseaddr(message_from_bytes(raw).get("From", ""))[1].rpartition("@")[2].lower()
-        aligned = _aligned(from_domain) and (
-            signed or (spf == "pass" and _aligned(mail_from.rpartition("@")[2]))
-        )
+        sender = from_domain(raw)
+        aligned = _aligned(sender) and (signed or (spf == "pass" and _aligned(mail_from.rpartition("@")[2])))
         return (
             f"mx.{DOMAIN}; spf={spf} smtp.mailfrom={mail_from}; "
             f"dkim={'pass' if signed else 'fail'} header.d={DOMAIN} header.s=mail; "
-            f"dmarc={'pass' if aligned else 'fail'} header.from={from_domain}"
+            f"dmarc={'pass' if aligned else 'fail'} header.from={sender}"
         )
 
     @property

@@ -22,6 +22,7 @@ from croniter import croniter
 
 from runner import bundled
 from runner.backups.dump import dump_to
+from runner.probes.env import read_environment
 from runner.profile.model import Database
 from runner.sandbox.mailbox import dovecot_server, find_dovecot, pymap_server
 from runner.sandbox.mariadb import MariaDBServer
@@ -221,9 +222,7 @@ class DemoTarget:
         A refusal is swallowed, as applications that queue their mail do: the user still reads
         "a reset link is on its way", and only a journey notices that none arrives."""
         assert self.https is not None
-        env = dict(
-            line.split("=", 1) for line in (self.root / "app.env").read_text().splitlines() if "=" in line
-        )
+        env = read_environment(f"dotenv:{self.root / 'app.env'}", 10)
         token = secrets.token_urlsafe(24)
         message = EmailMessage()
         message["From"] = env["MAIL_FROM"]
