@@ -248,6 +248,7 @@ class Migrator:
                 fresh_session(
                     conn,
                     [*commit, "COMMIT"] if commit else [],
+                    self.db.name,
                     [*self._session_setup(conn), *([] if ddl_first else start)],
                 )
             except pymysql.err.MySQLError as exc:
@@ -467,27 +468,30 @@ class Migrator:
 
 
 # pymysql has no call for it; the command (0x1f) is answered by an OK packet like any other.
-# pymysql has no call for it; the command (0x1f) is answered by an OK packet like any other.
 _COM_RESET_CONNECTION = 0x1F
 
 
-def fresh_session(conn: Any, before: list[str], setup: list[str]) -> None:
-    """`before` (statements of the old session), COM_RESET_CONNECTION, then `setup` (statements
-    of the new one), written back to back and their answers read in order: one round trip.
+def fresh_session(conn: Any, before: list[str], database: str, setup: list[str]) -> None:
+    """`before` (statements of the old session), COM_RESET_CONNECTION, COM_INIT_DB `database`,
+    then `setup` (statements of the new one), written back to back and their answers read in
+    order: one round trip.
 
     The reset starts the session over (sql_mode, time_zone, user variables, temporary tables,
     prepared statements, named locks) without a new connection; the status flags of its OK
-    packet tell `quoting_of` the server's default sql_mode. pymysql sends one request at a
-    time, so the pipelining uses its packet layer: each request's answer starts a new packet
-    sequence. If a request fails, the error is raised and the connection must not be reused
-    (migrate closes it)."""
+    packet tell `quoting_of` the server's default sql_mode. The reset also sets
+    character_set_database to the server's default while the database stays selected, so a
+    routine's or column's default character set would be the server's, not the database's:
+    selecting the database again (as `mysql db` does when it connects) sets it back. pymysql
+    sends one request at a time, so the pipelining uses its packet layer: each request's answer
+    starts a new packet sequence. If a request fails, the error is raised and the connection
+    must not be reused (migrate closes it)."""
     requests = [*([(COMMAND.COM_QUERY, ";\n".join(before))] if before else []), (_COM_RESET_CONNECTION, "")]
-    requests.append((COMMAND.COM_QUERY, ";\n".join(setup)))
+    requests += [(COMMAND.COM_INIT_DB, database), (COMMAND.COM_QUERY, ";\n".join(setup))]
     for command, payload in requests:
         conn._execute_command(command, payload)
     for command, _ in requests:
         conn._next_seq_id = 1
-        if command == _COM_RESET_CONNECTION:
+        if command in (_COM_RESET_CONNECTION, COMMAND.COM_INIT_DB):
             conn._read_ok_packet()
             continue
         conn._read_query_result()
