@@ -12,7 +12,7 @@ import io
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from runner.errors import MigrationFileError, UsageError
@@ -177,6 +177,20 @@ def _placeholder_problems(path: Path, text: str, placeholders: Mapping[str, str]
         f"{path.name}: unknown placeholder ${{{name}}} (define it under migrations.placeholders)"
         for name in unknown
     ]
+
+
+def with_next(migrations: MigrationSet, path: Path, shown: str) -> tuple[MigrationSet, Migration]:
+    """`migrations` with the file at `path` (named `shown` in messages) after all of them, as
+    the next version: a new migration is judged wherever it lies, before it is moved in."""
+    if path.suffix != ".sql" or not path.is_file():
+        raise UsageError(f"{shown}: not a .sql file")
+    checksum, problems, content = _scan(path, migrations.placeholders)
+    if problems:
+        raise MigrationFileError(f"{shown}: " + "; ".join(problems))
+    last = migrations.migrations[-1].key if migrations.migrations else (0,)
+    version = ".".join(str(part) for part in (*last[:-1], last[-1] + 1))
+    migration = Migration(version, path.stem, shown, path, checksum, content=content)
+    return replace(migrations, migrations=(*migrations.migrations, migration)), migration
 
 
 def discover(directory: Path, naming: str, placeholders: Mapping[str, str] | None = None) -> MigrationSet:
