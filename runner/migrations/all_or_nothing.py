@@ -25,6 +25,7 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 _NOT_PARSED = {1064, 1149}  # ER_PARSE_ERROR, ER_SYNTAX_ERROR: the server ran nothing of it
 _ONE_OBJECT = {"TABLE", "VIEW", "INDEX", "FUNCTION", "PROCEDURE", "TRIGGER", "EVENT", "SEQUENCE"}
+_READ_UP_TO = 1 << 20  # characters: a longer first statement (a huge INSERT) is not guaranteed
 _TRIGGER = re.compile(r"(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\b", re.IGNORECASE)
 
 
@@ -33,6 +34,8 @@ def changed_nothing(statement: Statement, error_code: int | None) -> bool:
     changed nothing (its implicit commit aside)."""
     if error_code in _NOT_PARSED:
         return True
+    if len(statement.text) > _READ_UP_TO:
+        return False
     try:
         parsed = sqlglot.parse(statement.text, read="mysql")
     except sqlglot.errors.SqlglotError:

@@ -326,8 +326,7 @@ class Migrator:
             cur.execute("SHOW WARNINGS")
             kept = any(row[1] == _NOT_ROLLED_BACK for row in cur.fetchall())
             committed = any(e.key == key for e in self.ledger.entries(cur))
-            first_changed_nothing = not ran and not partway and _changed_nothing(statement, exc)
-            if not kept and (not committed or first_changed_nothing):
+            if not kept and (not committed or (not ran and not partway and _changed_nothing(statement, exc))):
                 if committed:  # only the "did not finish" row (committed before the DDL that failed)
                     execute_batch(cur, [*self.ledger.forget_sql(cur, key), "COMMIT"])
                 nothing = (
