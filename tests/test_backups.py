@@ -333,9 +333,11 @@ def test_a_new_set_still_filling_up_keeps_retention(tmp_path) -> None:
     assert kept.is_kept and kept.is_filling_up
     assert kept.describe() == (
         "3 backup(s) of app (retention 60); oldest restorable 2026-11-22 03:00 UTC, 2.2 days back; still "
-        "filling up: every scheduled run since the oldest backup left one, and the run of 2027-01-20 03:00 UTC "
-        "makes 60"
+        "filling up: every scheduled run since the oldest backup left one, and 57 more (the next "
+        "2026-11-25 03:00 UTC) make 60"
     )
+    endless = cfg.model_copy(update={"retention": 10**9})  # read up to now, not up to the billionth run
+    assert retention(list_backups(endless), "app", endless, NOW).runs_to_go == 10**9 - 3
 
 
 def test_a_missed_night_fails_retention_while_filling_up(tmp_path) -> None:

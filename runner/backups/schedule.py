@@ -128,12 +128,13 @@ class Retention:
     off_schedule: int  # backups taken outside the schedule (container starts with INIT_BACKUP=1)
     span_days: float
     wanted: int | None = None
-    full_at: datetime | None = None  # when the run that makes `wanted` backups is due, if still ahead
+    runs_to_go: int = 0  # scheduled runs still to come (or within their grace) before `wanted` can be kept
+    next_run: datetime | None = None
     missed: tuple[datetime, ...] = ()  # runs since the oldest backup that left no backup
 
     @property
     def is_filling_up(self) -> bool:
-        return self.full_at is not None and not self.missed
+        return self.runs_to_go > 0 and not self.missed
 
     @property
     def is_kept(self) -> bool:
@@ -151,10 +152,10 @@ class Retention:
             more = f" and {len(self.missed) - 5} more" if len(self.missed) > 5 else ""
             text += f"; {len(self.missed)} scheduled run(s) since then left no backup: {shown}{more}"
         elif self.is_filling_up:
-            assert self.full_at is not None
+            assert self.next_run is not None
             text += (
-                f"; still filling up: every scheduled run since the oldest backup left one, and the "
-                f"run of {fmt(self.full_at)} makes {self.wanted}"
+                f"; still filling up: every scheduled run since the oldest backup left one, and "
+                f"{self.runs_to_go} more (the next {fmt(self.next_run)}) make {self.wanted}"
             )
         elif not self.is_kept:
             text += (
@@ -180,19 +181,25 @@ def retention(listing: BackupListing, database: str, cfg: Backups, now: datetime
     off = sum(
         1 for b in backups if not croniter.match(cfg.schedule, b.taken_at.astimezone(tz).replace(tzinfo=None))
     )
-    full_at, missed = None, ()
+    missed: tuple[datetime, ...] = ()
+    runs_to_go, runs = 0, []
     if cfg.retention is not None and len(backups) < cfg.retention:
-        # the oldest backup is the first; the runs after it make the others (one more bounds the last)
-        runs = list(itertools.islice(_runs_after(oldest, cfg), cfg.retention))
+        # The oldest backup is the first; each run after it makes one more. Runs are read up to
+        # the first one still within its grace, or the one after the run that makes `wanted`.
         settled = now - timedelta(hours=cfg.grace_hours)
-        full_at = runs[-2] if len(runs) > 1 and runs[-2] > settled else None
+        for run in _runs_after(oldest, cfg):
+            runs.append(run)
+            if run > settled or len(runs) == cfg.retention:
+                break
+        runs_to_go = cfg.retention - len(runs) if runs[-1] > settled else 0
         times = [b.taken_at for b in backups]
         missed = tuple(
             run
             for run, until in itertools.pairwise(runs)
             if run <= settled and not _taken_between(times, run - CLOCK_SKEW, until)
         )
-    return Retention(database, len(backups), oldest, off, span, cfg.retention, full_at, missed)
+    next_run = runs[-1] if runs_to_go else None
+    return Retention(database, len(backups), oldest, off, span, cfg.retention, runs_to_go, next_run, missed)
 
 
 def _taken_between(times: list[datetime], start: datetime, end: datetime) -> bool:
