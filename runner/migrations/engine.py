@@ -591,8 +591,8 @@ def _what_stayed(statement: Statement | None, ran: int, partway: bool, kept: boo
     number = statement.number if statement else 1
     if partway:
         return (
-            f"statement {number} is a batch of several statements (DELIMITER "
-            f"{statement.delimiter if statement else ';'}) and those before the failing one ran"
+            f"part of statement {number} ran before the failure (a DELIMITER batch runs its statements "
+            "one by one, a CALL its procedure's)"
         )
     return (
         f"statement {number} is not one that the server runs all or nothing (such as a DROP or RENAME "
