@@ -96,8 +96,19 @@ def test_each_fault_fails_exactly_its_checks(tmp_path, fault: str) -> None:
     result, report = demo(tmp_path, "--break", fault)
     assert report is not None, result.stderr[-3000:]
     failed = sorted(c["id"].split("::")[1] for c in report["checks"] if c["outcome"] in ("failed", "error"))
-    assert failed == sorted(EXPECTED[fault])
+    assert failed == sorted(EXPECTED[fault]), unexpected_outcomes(report, EXPECTED[fault])
     assert result.returncode == (1 if EXPECTED[fault] else 0)
+
+
+def unexpected_outcomes(report: dict, expected: list[str]) -> str:
+    """Each check that failed unexpectedly or passed when it should have failed, with its outcome,
+    time and message: a mismatch in CI explains itself."""
+    lines = []
+    for check in report["checks"]:
+        name = check["id"].split("::")[1]
+        if (check["outcome"] in ("failed", "error")) != (name in expected):
+            lines.append(f"{name}: {check['outcome']} in {check['duration_s']} s: {check['message']}")
+    return "unexpected outcomes:\n" + "\n".join(lines)
 
 
 def test_without_dovecot_the_demo_reads_its_mail_from_pymap(tmp_path) -> None:
