@@ -321,3 +321,24 @@ def test_a_scratch_drop_slower_than_the_timeout_still_compares(schema, run_check
         "index `idx_symbol` on `gene` exists in production only (added by hand?)"
     )
     assert not [n for (n,) in schema.query("SHOW DATABASES") if n.startswith("scratch_")]
+
+
+def test_a_trigger_created_under_another_sql_mode_names_both_modes(schema) -> None:
+    """Issue 28: a target that is not strict ran its migrations under its own sql_mode, which
+    its triggers keep; the scratch build runs under the scratch server's. Drift says so."""
+    change(
+        schema,
+        "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'",
+        "DROP TRIGGER gene_bi",
+        "CREATE TRIGGER gene_bi BEFORE INSERT ON gene FOR EACH ROW SET NEW.symbol = UPPER(NEW.symbol)",
+    )
+    (built,) = schema.query("SELECT @@GLOBAL.sql_mode")[0]
+    code, report = drift(schema)
+    assert (code, messages(report)) == (
+        1,
+        [
+            f"trigger `gene_bi` differs in sql_mode: NO_ENGINE_SUBSTITUTION in production, {built} by the "
+            "migrations on the scratch server (a trigger runs under the sql_mode it was created under: "
+            "production's server ran the migrations, or someone recreated it, under another one)"
+        ],
+    )
