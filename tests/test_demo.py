@@ -34,7 +34,8 @@ EXPECTED = {
     "latin1-database": ["test_default_character_set_is_utf8mb4", "test_default_collation_is_utf8mb4"],
     # The migrations ran under the loose sql_mode, the drift build under the scratch server's: a
     # trigger would differ in its sql_mode (drift names both); the demo's procedure is compared
-    # without it, so drift passes (issue 28's extra drift failures were a timed-out scratch DROP).
+    # without it, so drift passes. (Issue 28's extra drift failures: the scratch server's DROP
+    # DATABASE, slowed by the disk, outlasted timeouts.default_s; reproduced with delayed fsyncs.)
     "loose-sql-mode": ["test_sql_mode_is_strict"],
     "missing-table": [  # dropped after the backups were taken
         "test_required_tables_exist",
