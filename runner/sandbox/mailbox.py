@@ -100,7 +100,7 @@ def dovecot_server(
     try:
         os.chmod(root, 0o755)
         _certificates(root, ca or trustme.CA())
-        (root / "users").write_text(f"{user}:{{PLAIN}}{password}\n")
+        _write_users(root / "users", f"{user}:{{PLAIN}}{password}\n")
         port, starttls_port = free_port(), free_port()
         if not tls:  # plain IMAP on `port`, no implicit-TLS listener
             port, starttls_port = 0, port
@@ -141,6 +141,15 @@ def pymap_server(ca: trustme.CA, user: str, password: str) -> Iterator[Mailbox]:
             proc.wait(timeout=10)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _write_users(path: Path, text: str) -> None:
+    """The passwd-file with the password, readable by its owner alone: dovecot's auth process
+    reads it as dovecot's internal user (root's case) or as us, never as every local user."""
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "w") as out:
+        out.write(text)
+    if os.getuid() == 0:
+        shutil.chown(path, "dovecot", "dovecot")
 
 
 def _certificates(root: Path, ca: trustme.CA) -> None:
