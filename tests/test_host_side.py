@@ -3,15 +3,21 @@ runs on, each tried with hostile input on real files and real servers."""
 
 from __future__ import annotations
 
+import os
 import stat
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import trustme
 import yaml
 
+from runner.backups.integrity import check_backup
 from runner.errors import ProfileError
 from runner.profile.loader import load_profile
 from runner.sandbox.mailbox import dovecot_server
+from runner.sandbox.mariadb import MariaDBServer
 from tests.conftest import deploycheck
 
 SECRET = "Sup3r-Secret-PW"
@@ -59,3 +65,158 @@ def test_the_demo_mailbox_password_file_is_not_world_readable() -> None:
         assert "Users-File-Secret" in users.read_text()
         assert stat.S_IMODE(users.stat().st_mode) & 0o077 == 0
         mailbox.empty()  # dovecot still reads it: the login works
+
+
+# -- backups now and fetch: the dump tool's options, its output, the files it leaves ----------
+
+HOSTILE_PASSWORD = "ab#cd;e\"f'g\\h i  ;-- x"
+
+
+def _backup_project(project, folder: Path, **database: object) -> None:
+    folder.mkdir(exist_ok=True)
+    project.add("V1__t.sql", "CREATE TABLE gene (id INT PRIMARY KEY);\nINSERT INTO gene VALUES (1), (2);\n")
+    project.migrator().migrate()
+    project.write_profile(
+        database=database,
+        backups={"source": str(folder), "schedule": "0 3 * * *", "required_tables": ["gene"]},
+    )
+
+
+def _dumper(project, host: str = "localhost", password: str = HOSTILE_PASSWORD) -> str:
+    user = f"dump_{project.database}"
+    with project.server.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY %s", (password,))
+        cur.execute(
+            f"GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES ON `{project.database}`.* TO '{user}'@'{host}'"
+        )
+    return user
+
+
+def test_backups_now_reads_no_option_file_but_its_own_and_takes_any_password(project, tmp_path) -> None:
+    folder = tmp_path / "backup"
+    _backup_project(project, folder, user=_dumper(project), password=HOSTILE_PASSWORD)
+    home = tmp_path / "home"
+    home.mkdir()
+    hostile = "[client]\nsocket=/nonexistent/other.sock\nuser=root\npassword=wrong\nport=1\n"
+    (home / ".my.cnf").write_text(hostile + "[mysqldump]\nsocket=/nonexistent/other.sock\nwhere=1=0\n")
+    env = {**os.environ, "HOME": str(home), "MYSQL_UNIX_PORT": "/nonexistent/x.sock", "MYSQL_PWD": "wrong"}
+    result = project.cli("backups", "now", env=env)
+    assert result.returncode == 0, result.stderr
+    (made,) = folder.iterdir()
+    assert check_backup(made, ["gene"]).dump.real_tables["gene"].rows == 2  # all rows: no WHERE slipped in
+    assert stat.S_IMODE(made.stat().st_mode) == 0o600  # production data: its owner's alone
+    assert HOSTILE_PASSWORD not in result.stdout + result.stderr
+
+
+def test_backups_now_refuses_a_server_without_tls_when_the_profile_requires_it(project, tmp_path) -> None:
+    folder = tmp_path / "backup"
+    user = _dumper(project, host="127.0.0.1")
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    tcp = {"socket": None, "host": "127.0.0.1", "port": project.server.port, "user": user}
+    _backup_project(project, folder, **tcp, password=HOSTILE_PASSWORD, tls={"ca": str(ca), "required": True})
+    result = project.cli("backups", "now")
+    assert result.returncode == 1 and "mariadb-dump failed" in result.stderr, result.stderr
+    assert "SSL" in result.stderr and list(folder.iterdir()) == []
+
+
+@pytest.fixture()
+def flooding_dump_tool(tmp_path) -> dict[str, str]:
+    """A stand-in dump tool that writes 200 KB to stderr before anything to stdout, then fails."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "mariadb-dump"
+    tool.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        "if '--version' in sys.argv:\n"
+        "    print('mariadb-dump from MariaDB (a stand-in)'); sys.exit(0)\n"
+        "sys.stderr.write('warning: noise\\n' * 14000)\n"
+        "sys.stderr.write('the real error at the end\\n')\n"
+        "sys.stdout.write('-- nothing\\n')\n"
+        "sys.exit(2)\n"
+    )
+    tool.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def test_a_dump_tool_that_floods_stderr_neither_hangs_nor_floods_the_message(
+    project, tmp_path, flooding_dump_tool
+) -> None:
+    folder = tmp_path / "backup"
+    _backup_project(project, folder)
+    result = project.cli("backups", "now", env=flooding_dump_tool, timeout=60)
+    assert result.returncode == 1 and "failed (exit 2)" in result.stderr
+    assert "the real error at the end" in result.stderr and len(result.stderr) < 20_000
+    assert list(folder.iterdir()) == []
+
+
+def test_a_planted_partial_symlink_is_not_written_through(project, tmp_path) -> None:
+    folder = tmp_path / "backup"
+    _backup_project(project, folder)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    now = datetime.now(UTC)
+    for second in range(120):  # every name the old partial file could take in the next two minutes
+        stamp = now + timedelta(seconds=second)
+        (folder / f".{stamp:%Y%m%d%H%M%S}.{project.database}.sql.gz.partial").symlink_to(victim)
+    result = project.cli("backups", "now")
+    assert result.returncode == 0, result.stderr
+    made = Path(result.stdout.strip())
+    assert victim.read_text() == "precious" and check_backup(made, ["gene"]).is_intact
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / f".{made.name}.partial").symlink_to(victim)
+    fetched = project.cli("backups", "fetch", made.name, "--to", str(dest))
+    assert fetched.returncode == 0, fetched.stderr
+    copy = dest / made.name
+    assert victim.read_text() == "precious" and copy.read_bytes() == made.read_bytes()
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert sorted(p.name for p in dest.iterdir()) == sorted([copy.name, f".{made.name}.partial"])
+
+
+def test_backups_now_dumps_over_verified_tls_with_the_profiles_ca(tmp_path) -> None:
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    leaf = ca.issue_cert("127.0.0.1")
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    leaf.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    tls = tuple(f"--ssl-{k}={tmp_path / (k + '.pem')}" for k in ("cert", "key", "ca"))
+    with MariaDBServer(tmp_path / "server", options=tls) as server:
+        with server.connect() as conn, conn.cursor() as cur:
+            cur.execute("CREATE DATABASE app")
+            cur.execute("CREATE TABLE app.gene (id INT PRIMARY KEY)")
+            cur.execute("CREATE USER 'tlsdump'@'127.0.0.1' IDENTIFIED BY %s REQUIRE SSL", (HOSTILE_PASSWORD,))
+            cur.execute("GRANT ALL ON app.* TO 'tlsdump'@'127.0.0.1'")
+        (tmp_path / "backup").mkdir()
+        database = {"host": "127.0.0.1", "port": server.port, "user": "tlsdump", "name": "app"}
+        profile = tmp_path / "tls.yml"
+        profile.write_text(
+            yaml.safe_dump(
+                {
+                    "database": {**database, "password": HOSTILE_PASSWORD, "tls": {"ca": "ca.pem"}},
+                    "backups": {"source": "backup", "schedule": "0 3 * * *", "required_tables": ["gene"]},
+                }
+            )
+        )
+        result = deploycheck("backups", "now", "--profile", str(profile))
+        assert result.returncode == 0, result.stderr
+        other = tmp_path / "other-ca.pem"
+        trustme.CA().cert_pem.write_to_path(str(other))
+        profile.write_text(profile.read_text().replace("ca: ca.pem", f"ca: {other}"))
+        refused = deploycheck("backups", "now", "--profile", str(profile))
+        assert refused.returncode == 1 and "certificate" in refused.stderr.lower(), refused.stderr
+
+
+def test_archive_pages_are_not_written_through_a_planted_temporary_name(tmp_path) -> None:
+    from tests.test_archive import archive_of
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    base = tmp_path / "reports" / "p"
+    base.mkdir(parents=True)
+    for name in ("index.html", "history.jsonl", "report.json"):
+        (base / f".{name}.tmp").symlink_to(victim)
+    archive_of(tmp_path / "reports", 2)
+    assert victim.read_text() == "precious" and "2 run(s)" in (base / "index.html").read_text()
+    assert stat.S_IMODE((base / "index.html").stat().st_mode) == 0o644

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from runner.atomic import partial_file
 from runner.errors import DeploycheckError, TargetUnreachable, UsageError
 
 if TYPE_CHECKING:
@@ -186,22 +187,21 @@ def open_source(cfg: Backups, timeout_s: float = 10.0) -> LocalSource | SshSourc
 
 
 def fetch(source: LocalSource | SshSource, name: str, destination: Path) -> Path:
-    """Copy one backup down, verifying its SHA-256 against the remote one; nothing half-written is left."""
+    """Copy one backup down, verifying its SHA-256 against the remote one; nothing half-written
+    is left, and the copy is readable by its owner alone (0600), like production data should be."""
     target = destination / name if destination.is_dir() else destination
-    partial = target.with_name(f".{target.name}.partial")
     digest = hashlib.sha256()
-    try:
-        with source.open(name) as handle, partial.open("wb") as out:
+    with partial_file(target) as (out, partial):
+        with source.open(name) as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
+        out.close()
         expected = source.sha256(name) if isinstance(source, SshSource) else digest.hexdigest()
         if digest.hexdigest() != expected:
             raise DeploycheckError(f"{name}: checksum of the copy differs from the remote file; try again")
         partial.rename(target)
         return target
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _now() -> datetime:
