@@ -4,7 +4,9 @@ runs on, each tried with hostile input on real files and real servers."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +20,7 @@ from runner.errors import ProfileError
 from runner.profile.loader import load_profile
 from runner.sandbox.mailbox import dovecot_server
 from runner.sandbox.mariadb import MariaDBServer
-from tests.conftest import deploycheck
+from tests.conftest import ROOT, deploycheck
 
 SECRET = "Sup3r-Secret-PW"
 
@@ -220,3 +222,30 @@ def test_archive_pages_are_not_written_through_a_planted_temporary_name(tmp_path
     archive_of(tmp_path / "reports", 2)
     assert victim.read_text() == "precious" and "2 run(s)" in (base / "index.html").read_text()
     assert stat.S_IMODE((base / "index.html").stat().st_mode) == 0o644
+
+
+def test_verify_imports_no_conftest_from_the_folders_above_the_checks(tmp_path) -> None:
+    """Installed in a .venv inside the application's repository, the gate must not run the
+    application's own test conftest (autouse fixtures that create or flush databases)."""
+    app = tmp_path / "app"
+    checks = app / ".venv" / "lib" / "checks"
+    shutil.copytree(ROOT / "checks", checks, ignore=shutil.ignore_patterns("__pycache__"))
+    marker = tmp_path / "app-conftest-was-imported"
+    (app / "conftest.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    profile = tmp_path / "p.yml"
+    profile.write_text("target: t\n")
+    driver = (
+        "import sys\nfrom pathlib import Path\nimport runner.suite.run as run\n"
+        "run.checks_dir = lambda: Path(sys.argv[1])  # as if installed there\n"
+        "sys.exit(run.run_checks(sys.argv[2], strict=False, reports_root=Path(sys.argv[3]),"
+        " pytest_args=['-k', 'reachable'], out=sys.stdout))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", driver, str(checks), str(profile), str(tmp_path / "reports")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert "report:" in result.stdout, result.stdout + result.stderr  # the suite ran
+    assert not marker.exists()
