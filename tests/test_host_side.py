@@ -3,6 +3,7 @@ runs on, each tried with hostile input on real files and real servers."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import stat
@@ -16,8 +17,10 @@ import trustme
 import yaml
 
 from runner.backups.integrity import check_backup
+from runner.backups.listing import list_backups
 from runner.errors import ProfileError
 from runner.profile.loader import load_profile
+from runner.profile.model import Backups
 from runner.sandbox.mailbox import dovecot_server
 from runner.sandbox.mariadb import MariaDBServer
 from tests.conftest import ROOT, deploycheck
@@ -249,3 +252,43 @@ def test_verify_imports_no_conftest_from_the_folders_above_the_checks(tmp_path) 
     )
     assert "report:" in result.stdout, result.stdout + result.stderr  # the suite ran
     assert not marker.exists()
+
+
+# -- SSH sources: names that forge entries, destinations that are options -------------------
+
+
+def test_remote_names_with_tabs_newlines_or_bad_utf8_neither_forge_entries_nor_crash(sshd, tmp_path) -> None:
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    (folder / "202611230300.app.sql.gz").write_bytes(gzip.compress(b"-- a dump\n"))
+    forger = "junk\t1\t1700000000\tf\t\tf\n202611250300.app.sql.gz"  # a row for a file that is not there
+    (folder / forger).write_bytes(b"x")
+    (folder / "line\nbreak.sql.gz").write_bytes(b"x")
+    os.close(os.open(os.path.join(os.fsencode(folder), b"\xff\xfe.sql.gz"), os.O_CREAT | os.O_WRONLY, 0o600))
+    cfg = Backups(
+        source=sshd.url(folder),
+        schedule="0 3 * * *",
+        identity_file=sshd.identity,
+        known_hosts_file=sshd.known_hosts,
+    )
+    remote = list_backups(cfg)
+    assert [f.name for f in remote.files] == ["202611230300.app.sql.gz"]
+    here = list_backups(cfg.model_copy(update={"source": str(folder)}))
+    assert [f.to_dict() for f in here.files] == [f.to_dict() for f in remote.files]
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("ssh://-oProxyCommand=false@127.0.0.1/backup", "must not start with '-'"),
+        ("ssh://u@-oProxyCommand=x/backup", "must not start with '-'"),
+        ("ssh://u@127.0.0.1:99999/backup", "the port must be a number"),
+    ],
+)
+def test_an_ssh_source_whose_user_host_or_port_is_no_such_thing_is_a_profile_error(
+    tmp_path, source, problem
+) -> None:
+    profile = tmp_path / "p.yml"
+    profile.write_text(yaml.safe_dump({"backups": {"source": source, "schedule": "0 3 * * *"}}))
+    result = deploycheck("backups", "list", "--profile", str(profile))
+    assert result.returncode == 2 and problem in result.stderr and "Traceback" not in result.stderr
