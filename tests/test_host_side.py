@@ -19,6 +19,7 @@ import yaml
 from runner.backups.integrity import check_backup
 from runner.backups.listing import list_backups
 from runner.errors import ProfileError
+from runner.migrations import files as migration_files
 from runner.profile.loader import load_profile
 from runner.profile.model import Backups
 from runner.sandbox.mailbox import dovecot_server
@@ -292,3 +293,91 @@ def test_an_ssh_source_whose_user_host_or_port_is_no_such_thing_is_a_profile_err
     profile.write_text(yaml.safe_dump({"backups": {"source": source, "schedule": "0 3 * * *"}}))
     result = deploycheck("backups", "list", "--profile", str(profile))
     assert result.returncode == 2 and problem in result.stderr and "Traceback" not in result.stderr
+
+
+# -- migration placeholders: how values go into SQL, and where they are shown ---------------
+
+TRICKY_SECRET = "it's-a\"Secret\\';#-- x\\"
+
+
+def test_raw_placeholder_values_that_could_end_a_quote_are_refused_before_the_database_is_touched(
+    project,
+) -> None:
+    project.write_profile(migrations={"placeholders": {"smtp_password": TRICKY_SECRET}})
+    project.add(
+        "V1__cfg.sql", "CREATE TABLE cfg (v VARCHAR(200));\nINSERT INTO cfg VALUES ('${smtp_password}');\n"
+    )
+    result = project.cli("migrate", "--no-backup")
+    assert result.returncode == 1 and "placeholder ${smtp_password} holds" in result.stderr
+    assert "placeholder_mode: literal" in result.stderr and "Secret" not in result.stdout + result.stderr
+    assert project.query("SHOW TABLES") == []
+
+
+def test_literal_placeholders_arrive_exactly_whatever_the_sql_mode_and_are_masked_in_a_dry_run(
+    project,
+) -> None:
+    values = {"smtp_password": TRICKY_SECRET, "greeting": "a\\b 'c'"}
+    project.write_profile(migrations={"placeholders": values, "placeholder_mode": "literal"})
+    project.add(
+        "V1__cfg.sql",
+        "CREATE TABLE cfg (k VARCHAR(20), v VARCHAR(200));\n"
+        "INSERT INTO cfg VALUES ('pw', ${smtp_password}), ('greeting', ${greeting});\n"
+        "-- a comment that names ${smtp_password} is not sent, so nothing is put in it\n"
+        "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES');\n"
+        "INSERT INTO cfg VALUES ('pw2', ${smtp_password}), ('escaped', '$${smtp_password}');\n",
+    )
+    dry = project.cli("migrate", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "('pw', '********')" in dry.stdout and "Secret" not in dry.stdout + dry.stderr
+    assert "'a\\\\b ''c'''" in dry.stdout  # not a secret: shown, escaped for the default sql_mode
+    result = project.cli("migrate", "--no-backup")
+    assert result.returncode == 0, result.stderr
+    assert dict(project.query("SELECT k, v FROM cfg")) == {
+        "pw": TRICKY_SECRET,
+        "greeting": "a\\b 'c'",
+        "pw2": TRICKY_SECRET,
+        "escaped": "${smtp_password}",
+    }
+
+
+def test_a_literal_placeholder_inside_quotes_is_refused(project) -> None:
+    project.write_profile(migrations={"placeholders": {"name": "x"}, "placeholder_mode": "literal"})
+    project.add("V1__q.sql", "SELECT 'hello ${name}';\n")
+    result = project.cli("migrate", "--no-backup")
+    assert (
+        result.returncode == 1
+        and "V1__q.sql:1" in result.stderr
+        and "${name} is inside quotes" in result.stderr
+    )
+
+
+def test_a_secret_placeholder_is_masked_also_in_fragments_in_the_error_and_the_ledger(project) -> None:
+    token = "Tok en-Secret-Value-42"
+    project.write_profile(migrations={"placeholders": {"api_token": token}})
+    project.add("V1__t.sql", "CREATE TABLE t (id INT);\nSELECT 1 + ${api_token};\n")
+    result = project.cli("migrate", "--no-backup")
+    assert result.returncode == 1 and "statement 2" in result.stderr, result.stderr
+    status = project.cli("status")
+    table = project.migrator().ledger.tables()[0]
+    (error,) = project.query(f"SELECT error FROM `{table}`")[0]
+    assert "near" in error and "1064" in error
+    for shown in (result.stdout + result.stderr, status.stdout + status.stderr, error):
+        assert not any(token[i : i + 4] in shown for i in range(len(token) - 3)), shown
+
+
+def test_literal_placeholders_in_a_file_too_large_to_keep_are_escaped_for_each_statement(
+    project, monkeypatch
+) -> None:
+    monkeypatch.setattr(migration_files, "KEEP_IN_MEMORY", 10)  # streamed, split ahead on a thread
+    project.write_profile(
+        migrations={"placeholders": {"smtp_password": TRICKY_SECRET}, "placeholder_mode": "literal"}
+    )
+    project.add(
+        "V1__cfg.sql",
+        "CREATE TABLE cfg (k VARCHAR(20), v VARCHAR(200));\n"
+        "INSERT INTO cfg VALUES ('default', ${smtp_password});\n"
+        "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES');\n"
+        "INSERT INTO cfg VALUES ('no_backslash_escapes', ${smtp_password});\n",
+    )
+    project.migrator().migrate()
+    assert set(project.query("SELECT v FROM cfg")) == {(TRICKY_SECRET,)}
