@@ -111,11 +111,11 @@ def dump_to(db: Database, target: Path | BinaryIO) -> None:
     with tempfile.TemporaryDirectory(prefix="deploycheck-dump-") as private:  # 0700: the password
         cnf = Path(private) / "client.cnf"
         with os.fdopen(os.open(cnf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
-            out.write(option_file(db, mariadb=_is_mariadb(binary)))
+            out.write(_option_file(db, mariadb=_is_mariadb(binary)))
         _dump(binary, cnf, db.name, target, _clean_environment(Path(private)))
 
 
-def option_file(db: Database, *, mariadb: bool) -> str:
+def _option_file(db: Database, *, mariadb: bool) -> str:
     """The dump tool's only option file (`--defaults-file`: no /etc/mysql/*.cnf, no ~/.my.cnf can
     point it elsewhere): the profile's login, its transport named outright (a `localhost` host
     cannot turn into a socket) and its TLS demands, every value quoted as option files read them."""
