@@ -381,3 +381,14 @@ def test_literal_placeholders_in_a_file_too_large_to_keep_are_escaped_for_each_s
     )
     project.migrator().migrate()
     assert set(project.query("SELECT v FROM cfg")) == {(TRICKY_SECRET,)}
+
+
+def test_a_validator_that_quotes_a_value_read_from_a_file_does_not_show_it(tmp_path) -> None:
+    (tmp_path / "where").write_text(SECRET + "\n")
+    profile = tmp_path / "p.yml"
+    profile.write_text(yaml.safe_dump({"migrations": {"dir_file": "where"}}))
+    result = deploycheck("lint", "--profile", str(profile))
+    assert (
+        result.returncode == 2 and "migrations.dir" in result.stderr and "is not a directory" in result.stderr
+    )
+    assert SECRET not in result.stderr + result.stdout

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from runner import PROFILE_ENV, bundled
 from runner.errors import ProfileError, UsageError
 from runner.profile.model import Profile
-from runner.redact import is_secret_name
+from runner.redact import MASK, is_secret_name
 
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -142,6 +142,8 @@ def _describe(exc: ValidationError, path: Path, hidden: set[str]) -> str:
         secret = any(isinstance(p, str) and (is_secret_name(p) or p in hidden) for p in loc)
         if err["type"] not in _FRIENDLY and not secret and isinstance(shown, (str, int, float, bool)):
             message += f" (got {shown!r})"
+        elif secret and isinstance(shown, str) and shown:
+            message = message.replace(shown, MASK)  # a validator's own words may quote the value
         lines.append(f"{path}: {key}: {message}")
     return "\n".join(lines)
 
