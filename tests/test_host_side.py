@@ -18,6 +18,7 @@ import yaml
 
 from runner.backups.integrity import check_backup
 from runner.backups.listing import list_backups
+from runner.backups.source import fetch
 from runner.errors import ProfileError
 from runner.migrations import files as migration_files
 from runner.profile.loader import load_profile
@@ -272,8 +273,11 @@ def test_remote_names_with_tabs_newlines_or_bad_utf8_neither_forge_entries_nor_c
         identity_file=sshd.identity,
         known_hosts_file=sshd.known_hosts,
     )
+    (folder / "back\\slash.sql.gz").write_bytes(gzip.compress(b"-- a dump\n"))
     remote = list_backups(cfg)
-    assert [f.name for f in remote.files] == ["202611230300.app.sql.gz"]
+    assert [f.name for f in remote.files] == ["202611230300.app.sql.gz", "back\\slash.sql.gz"]
+    copy = fetch(remote.source, "back\\slash.sql.gz", tmp_path)  # its checksum read back right
+    assert copy.read_bytes() == (folder / "back\\slash.sql.gz").read_bytes()
     here = list_backups(cfg.model_copy(update={"source": str(folder)}))
     assert [f.to_dict() for f in here.files] == [f.to_dict() for f in remote.files]
 
