@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -163,3 +164,15 @@ def test_prune_deletes_only_run_folders_it_finds_never_a_path_from_history(tmp_p
     assert sorted(
         p.name for p in base.iterdir() if p.is_dir() and not p.is_symlink() and p.name[0] == "2"
     ) == [remaining[-1]["run"]]
+
+
+def test_prune_rebuilds_pages_in_the_archive_not_where_a_planted_link_points(tmp_path) -> None:
+    base = archive_of(tmp_path / "reports", PAGE + 3)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "page-00001.html").write_text("precious")
+    shutil.rmtree(base / "pages")
+    (base / "pages").symlink_to(victim, target_is_directory=True)
+    prune(base, keep=PAGE + 2)
+    assert (victim / "page-00001.html").read_text() == "precious"
+    assert not (base / "pages").is_symlink() and (base / "pages" / "page-00001.html").is_file()

@@ -71,6 +71,7 @@ def test_the_demo_mailbox_password_file_is_not_world_readable() -> None:
         users = mailbox.ca_file.parent / "users"
         assert "Users-File-Secret" in users.read_text()
         assert stat.S_IMODE(users.stat().st_mode) & 0o077 == 0
+        assert stat.S_IMODE((users.parent / "key.pem").stat().st_mode) == 0o600
         mailbox.empty()  # dovecot still reads it: the login works
 
 

@@ -140,7 +140,10 @@ def _write_page(base: Path, number: int, runs: list[dict[str, Any]], pages: int)
 def rebuild_pages(base: Path) -> None:
     """Every page anew (after prune rewrote the history)."""
     runs = read_history(base)
-    shutil.rmtree(base / "pages", ignore_errors=True)
+    pages = base / "pages"
+    if pages.is_symlink():  # planted: removed, never followed (the pages would land where it points)
+        pages.unlink()
+    shutil.rmtree(pages, ignore_errors=True)
     full = len(runs) // PAGE
     for number in range(1, full + 1):
         _write_page(base, number, runs[(number - 1) * PAGE : number * PAGE], full)
