@@ -102,6 +102,7 @@ class Migrations(Section):
     ledger: Literal["deploycheck", "schema_version"] = "deploycheck"
     table: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,64}$")
     placeholders: dict[str, str] = Field(default_factory=dict)
+    placeholder_mode: Literal["raw", "literal"] = "raw"  # see runner/migrations/placeholders.py
     lock_timeout_s: float = Field(60.0, ge=0)
     out_of_order: bool = False
     rehearse: bool = False  # every `migrate` first runs the pending migrations on a scratch copy
