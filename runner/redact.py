@@ -17,12 +17,14 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import BaseModel, SecretStr
 
 MASK = "********"
-SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"PASSWORD|PASSWD|PASSPHRASE|(?:^|_)(?:PASS|PW)(?:_|$)|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE
+)
 MIN_LENGTH = 4  # shorter values would mask ordinary text; a real secret is longer
 
 
 def is_secret_name(name: str) -> bool:
-    """True for names that say they hold a secret (DB_PASSWORD, api_token, private_key...)."""
+    """True for names that say they hold a secret (DB_PASSWORD, MYSQL_PASS, api_token, private_key...)."""
     return bool(SECRET_NAME.search(name))
 
 
@@ -80,6 +82,18 @@ class Redactor:
             ordered = sorted(self._secrets, key=len, reverse=True)  # longest first: no partial leaks
             self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
         return self._pattern.sub(MASK, text)
+
+    def mask_data(self, value: Any) -> Any:
+        """`value` (str, dict, list, tuple: what JSON, YAML and templates are made of) with every
+        string masked, keys included, before it is encoded: once encoded, a secret holding a
+        quote, a backslash or non-ASCII text no longer reads as itself."""
+        if isinstance(value, str):
+            return self.mask(value)
+        if isinstance(value, Mapping):
+            return {self.mask_data(k): self.mask_data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.mask_data(v) for v in value]
+        return value
 
     def logging_filter(self) -> logging.Filter:
         redactor = self

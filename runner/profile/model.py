@@ -7,6 +7,7 @@ repr and error messages; `.get_secret_value()` is the only way to read them.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -27,7 +28,7 @@ from pydantic import (
 def _anchor(value: Path, info: ValidationInfo) -> Path:
     """Relative paths in a profile are relative to the profile file, not to the caller's cwd."""
     base = (info.context or {}).get("base_dir")
-    return value if value.is_absolute() or base is None else base / value
+    return value if value.is_absolute() or base is None else Path(os.path.normpath(base / value))
 
 
 ProfilePath = Annotated[Path, AfterValidator(_anchor)]
