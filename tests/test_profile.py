@@ -68,6 +68,19 @@ def test_relative_paths_resolve_against_the_profile_folder_from_any_working_dire
     }
 
 
+def test_paths_that_climb_out_of_the_profile_folder_are_normalised(tmp_path) -> None:
+    """`profiles/../backup` reads as `backup` in every message that names it."""
+    for folder in ("backup", "migrations", "profiles"):
+        (tmp_path / folder).mkdir()
+    path = tmp_path / "profiles" / "p.yml"
+    path.write_text(
+        yaml.safe_dump({"backups": {"source": "../backup"}, "migrations": {"dir": "../migrations"}})
+    )
+    profile = load_profile(str(path))
+    assert profile.backups.source == str(tmp_path / "backup")
+    assert profile.migrations.dir == tmp_path / "migrations" and ".." not in str(profile.migrations.dir)
+
+
 @pytest.mark.parametrize(
     ("backups", "message"),
     [
