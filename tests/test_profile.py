@@ -151,6 +151,14 @@ MAILBOX = {"host": "imap.test", "user": "t@app.test", "password": "Imap-Passw0rd
             [{**JOURNEY, "expect": {"to": "t@app.test", "subject": "Reset (your"}}],
             "mail_journeys[0].expect.subject: 'Reset (your' is not a regular expression",
         ),
+        (
+            [{**JOURNEY, "request": {"url": "https://h:99999/reset"}}],
+            "mail_journeys[0].request.url: 'https://h:99999/reset' is not an http(s) URL",
+        ),
+        (
+            [{**JOURNEY, "request": {"url": "file:///etc/passwd"}}],
+            "mail_journeys[0].request.url: 'file:///etc/passwd' is not an http(s) URL",
+        ),
         ([JOURNEY, JOURNEY], "mail_journeys: the name 'reset' is given twice"),
         (
             [JOURNEY],

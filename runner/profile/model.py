@@ -12,7 +12,7 @@ import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -276,15 +276,31 @@ def _regex(value: str | None) -> str | None:
     return value
 
 
-def _host(value: str) -> str:
-    """`host` or `host:port`, as a URL's authority writes it."""
+def _split(url: str, what: str) -> SplitResult:
+    """`url` split, its host and port read (a port past 65535 is refused here, not at request
+    time); `what` names what it should have been."""
     try:
-        parts = urlsplit(f"//{value}")
+        parts = urlsplit(url)
         parts.port  # noqa: B018 (reading it checks it)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not a host or host:port ({exc})") from None
-    if not parts.hostname or parts.username is not None or parts.path:
+        raise ValueError(f"{url.removeprefix('//')!r} is not {what} ({exc})") from None
+    if not parts.hostname:
+        raise ValueError(f"{url.removeprefix('//')!r} is not {what}")
+    return parts
+
+
+def _host(value: str) -> str:
+    """`host` or `host:port`, as a URL's authority writes it."""
+    parts = _split(f"//{value}", "a host or host:port")
+    if parts.username is not None or parts.path:
         raise ValueError(f"{value!r} is not a host or host:port")
+    return value
+
+
+def _http_url(value: str) -> str:
+    """An http(s) URL with a host and a port that is one (what a journey's request goes to)."""
+    if _split(value, "an http(s) URL").scheme not in ("http", "https"):
+        raise ValueError(f"{value!r} is not an http(s) URL")
     return value
 
 
@@ -294,7 +310,7 @@ class JourneyRequest(Section):
     key (password, token, key...); the rest (the test account's address) stays readable."""
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    url: str
+    url: Annotated[str, AfterValidator(_http_url)]
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     json_: Any = Field(None, alias="json")
     form: dict[str, str] | None = None
