@@ -268,7 +268,8 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     profile = load_profile(args.profile)
     if profile.migrations is None:
         raise UsageError(f"{profile.path}: migrations: section is required for `deploycheck lint`")
-    migrations = discover(profile.migrations.dir, profile.migrations.naming, profile.migrations.placeholders)
+    cfg = profile.migrations
+    migrations = discover(cfg.dir, cfg.naming, cfg.placeholders, cfg.placeholder_mode)
     if args.files:
         migrations, chosen = _files_to_lint(migrations, args.files)
         findings = lint(migrations, chosen)

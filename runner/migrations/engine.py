@@ -42,6 +42,7 @@ from runner.errors import (
 from runner.migrations.all_or_nothing import changed_nothing
 from runner.migrations.files import Migration, MigrationSet, discover, version_key
 from runner.migrations.ledger import Ledger, execute_batch, make_ledger
+from runner.migrations.placeholders import Placeholders
 from runner.migrations.read_ahead import read_ahead
 from runner.migrations.sqlsplit import Quoting, Statement, may_change_quoting
 from runner.migrations.status import MigrationStatus, Row, State, compute_status, empty_status
@@ -134,7 +135,7 @@ class Migrator:
     # -- reading -------------------------------------------------------------
 
     def files(self) -> MigrationSet:
-        return discover(self.cfg.dir, self.cfg.naming, self.cfg.placeholders)
+        return discover(self.cfg.dir, self.cfg.naming, self.cfg.placeholders, self.cfg.placeholder_mode)
 
     def status(self, migrations: MigrationSet | None = None, conn: Any = None) -> MigrationStatus:
         """Read-only: never creates the ledger. `conn` reuses a connection (the checks' read-only one)."""
@@ -188,7 +189,7 @@ class Migrator:
         conn = self._connect()
         try:
             status = self.status(migrations, conn)
-            return DryRun(self.plan(status, to), migrations, quoting_of(conn)())
+            return DryRun(self.plan(status, to), migrations.shown(), quoting_of(conn)())
         finally:
             conn.close()
 
@@ -320,6 +321,7 @@ class Migrator:
         that changed nothing); otherwise the migration is recorded as failed until `repair`."""
         verify = isinstance(exc, VerifyBlockFailed)
         error = server_error(exc) if isinstance(exc, pymysql.err.MySQLError) else str(exc)
+        error = Placeholders(self.cfg.placeholders).mask(error)  # the server quotes the statement
         where = f"{migration.filename}: its verify block" if verify else _where(migration, statement)
         try:
             cur.execute("ROLLBACK")
