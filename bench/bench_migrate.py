@@ -236,7 +236,7 @@ def bench_tiny(
     for _ in range(repeat):
         for label, (make_cmd, stdin_path) in tools.items():
             options = ("--innodb-flush-log-at-trx-commit=1",) if durable else ()
-            with MariaDBServer(work / "tiny-server", options=options) as server:
+            with MariaDBServer(work / "tiny-server", options=options, tcp=True) as server:
                 if tcp:
                     allow_tcp(server)
                 db = fresh_db(server, "tiny")
@@ -352,7 +352,7 @@ def main() -> None:
     parser.add_argument("--tcp", action="store_true", help="tiny: every tool over TCP as one user")
     parser.add_argument("--work", type=Path, help="keep generated files here (default: a temp dir)")
     args = parser.parse_args()
-    with work_dir(args.work) as work, MariaDBServer(work / "server") as server:
+    with work_dir(args.work) as work, MariaDBServer(work / "server", tcp=True) as server:
         print(f"server: mariadbd {server_version(server)}; {os.cpu_count()} cores; work dir {work}")
         if args.which == "tiny":
             bench_tiny(work, args.count, args.repeat, args.durable, args.floor, args.tcp)

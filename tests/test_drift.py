@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import deploycheck
+from tests.conftest import confined_scratch, deploycheck
 
 pytestmark = pytest.mark.slow
 
@@ -54,9 +54,7 @@ def schema(target):
             f"GRANT SHOW VIEW, TRIGGER, EVENT ON `{target.database}`.* TO '{target.user}'@'localhost'"
         )
         cur.execute(f"GRANT SELECT ON mysql.proc TO '{target.user}'@'localhost'")  # routine bodies (MariaDB)
-    target.write_profile(
-        scratch={"socket": str(target.server.socket), "user": "root", "prefix": f"scratch_{target.database}_"}
-    )
+    target.write_profile(scratch=confined_scratch(target.server, f"scratch_{target.database}_"))
     return target
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import confined_scratch
+
 pytestmark = pytest.mark.slow
 
 BASE = """\
@@ -25,13 +27,7 @@ def production(project):
     team's scratch server."""
     project.add("V1__base.sql", BASE)
     project.migrator().migrate()
-    project.write_profile(
-        scratch={
-            "socket": str(project.server.socket),
-            "user": "root",
-            "prefix": f"scratch_{project.database}_",
-        }
-    )
+    project.write_profile(scratch=confined_scratch(project.server, f"scratch_{project.database}_"))
     return project
 
 

@@ -21,6 +21,7 @@ from runner.db import Scratch, connect, describe, server_error
 from runner.errors import DeploycheckError, MigrationError
 from runner.migrations.engine import Migrator, Progress
 from runner.migrations.files import Migration
+from runner.migrations.guard import ConfinedMigrator, Guard, without_values
 from runner.profile.model import Profile
 
 _DEFINER = re.compile(r" DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*`")
@@ -40,6 +41,7 @@ class Rehearsal:
     migrations: list[Rehearsed] = field(default_factory=list)
     copied: dict[str, int] = field(default_factory=dict)  # object kind -> how many were copied
     not_run: list[str] = field(default_factory=list)  # pending migrations after a failure
+    notes: list[str] = field(default_factory=list)  # what the confinement guard rewrote or skipped
 
     @property
     def ok(self) -> bool:
@@ -83,8 +85,9 @@ def rehearse(profile: Profile, scratch: Scratch) -> Rehearsal:
                 update={"database": scratch.login.model_copy(update={"name": database}), "backups": None}
             )
             recorder = _Recorder(rehearsal)
+            guard = Guard(database, profile.database.name)
             try:
-                Migrator(scratch_profile, recorder).migrate()
+                ConfinedMigrator(scratch_profile, guard, recorder).migrate()
             except MigrationError as exc:
                 failed = plan[len(rehearsal.migrations)]
                 rehearsal.migrations.append(
@@ -92,10 +95,11 @@ def rehearse(profile: Profile, scratch: Scratch) -> Rehearsal:
                         failed.filename,
                         False,
                         time.monotonic() - recorder.started_at,
-                        str(exc).split("\n")[0],
+                        without_values(str(exc).split("\n")[0]),
                     )
                 )
                 rehearsal.not_run = [m.filename for m in plan[len(rehearsal.migrations) :]]
+            rehearsal.notes = guard.notes
         finally:
             scratch.drop(database, timeout_s)
     return rehearsal
