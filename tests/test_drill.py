@@ -117,7 +117,9 @@ def test_the_kept_copy_is_the_source_byte_for_byte(app) -> None:
     assert result.returncode == 0 and report["database"].startswith(f"scratch_{app.database}_drill_")
     kept = report["database"]
     user = app.data["scratch"]["user"]  # type: ignore[index]
-    assert f"the restored copy is kept: mariadb --socket={app.server.socket} -u {user} {kept}" in result.stderr
+    assert (
+        f"the restored copy is kept: mariadb --socket={app.server.socket} -u {user} {kept}" in result.stderr
+    )
     try:
         for table, rows in report["tables"].items():
             assert app.query(f"SELECT COUNT(*) FROM `{table}`") == [(rows,)]
