@@ -85,6 +85,15 @@ DUMPS: dict[str, tuple[str, str]] = {
     "change-master": ("CHANGE MASTER TO MASTER_HOST='127.0.0.1';", "CHANGE MASTER"),
     "dynamic-sql": ("PREPARE p FROM @s;", "PREPARE"),
     "use": ("/*!40000 USE bystander */;", "USE"),
+    "client-charset-that-hides-a-quote": ("SET NAMES gbk;", "character set"),
+    "client-charset-from-a-variable": (
+        "SET @x = CONCAT('g','bk'); SET character_set_client = @x;",
+        "character set",
+    ),
+    "merge-table-over-another-schema": (
+        "CREATE TABLE m (id INT) ENGINE=MERGE UNION=(bystander.secrets);",
+        "MERGE",
+    ),
     "alter-rename-away": ("ALTER TABLE t RENAME TO bystander.moved;", "`bystander`"),
     "mysqldump-databases-add-drop-database": (
         "/*!40000 DROP DATABASE IF EXISTS `bystander`*/;\n"
@@ -274,6 +283,23 @@ def test_the_targets_own_name_is_rehearsed_on_the_scratch_database(shared, capsy
     with shared.server.connect("app") as conn, conn.cursor() as cur:
         cur.execute("SHOW COLUMNS FROM users")
         assert [row[0] for row in cur.fetchall()] == ["id", "email"]
+
+
+def test_a_production_view_that_reads_another_schema_is_not_copied(shared, capsys) -> None:
+    """The rehearsal's copy of production's schema passes the guard too."""
+    with shared.server.connect("app") as conn, conn.cursor() as cur:
+        cur.execute("CREATE VIEW peek AS SELECT v FROM bystander.secrets")
+    try:
+        migrations = {"V1__ok.sql": "CREATE TABLE ok (id INT);\n"}
+        profile = shared.profile("view-copy", _scratch(shared, "dedicated-root"), migrations)
+        code, output = _run(capsys, "migrate", "--rehearse", "--profile", str(profile))
+        assert (
+            code == 1 and "cannot copy view `peek` to the scratch server: a name in another schema" in output
+        )
+        assert ROW_SECRET not in output
+    finally:
+        with shared.server.connect("app") as conn, conn.cursor() as cur:
+            cur.execute("DROP VIEW peek")
 
 
 def test_a_healthy_mysqldump_with_gtid_and_definers_restores_on_a_confined_user(shared, capsys) -> None:

@@ -319,8 +319,8 @@ def _lint_pending(profile: Profile, migrations: MigrationSet, err: TextIO) -> li
             database = scratch.create("lint", timeout_s, like=target)
             try:
                 with scratch.connect(database, timeout_s) as copy:
-                    copy_schema(target, copy, set(migrator.ledger.tables()), 0)
                     guard = Guard(database, profile.database.name)
+                    copy_schema(target, copy, set(migrator.ledger.tables()), 0, guard)
                     return lint(migrations, pending, tables, ScratchProbe(copy, guard))
             finally:
                 scratch.drop(database, timeout_s)

@@ -183,7 +183,11 @@ _OBJECTS = {
     "ROLE": "an account statement ({verb} ROLE)",
     "SERVER": "a foreign server ({verb} SERVER)",
 }
-_FOREIGN_ENGINES = {"CONNECT", "FEDERATED", "FEDERATEDX", "SPIDER", "OQGRAPH"}
+_FOREIGN_ENGINES = {"CONNECT", "FEDERATED", "FEDERATEDX", "SPIDER", "OQGRAPH", "MERGE", "MRG_MYISAM"}
+# Client character sets whose multibyte characters may end in a backslash byte: the server would
+# then see a quote where this reader sees an escaped one (the classic GBK trick).
+_HIDING_CHARSETS = {"big5", "cp932", "gbk", "sjis", "gb18030"}
+_CLIENT_CHARSET = {"character_set_client", "@@character_set_client", "@@session.character_set_client"}
 _FILE_FUNCTIONS = {"LOAD_FILE"}
 _GLOBAL_VARIABLE = re.compile(r"@@(?:global|persist|persist_only)\b", re.IGNORECASE)
 
@@ -323,6 +327,7 @@ class Guard:
     own: str | None = None
     notes: list[str] = field(default_factory=list)
     _said: set[str] = field(default_factory=set)
+    _saved_charsets: set[str] = field(default_factory=set)  # @vars holding the session's own charset
 
     def check(self, statement: Statement) -> Statement | None:
         """`statement` as it may run (rewritten), None to skip it, or ConfinementRefused."""
@@ -336,7 +341,7 @@ class Guard:
                 "change the server's replication state, not the restored data",
             )
             return None
-        kind = _refused_kind(toks)
+        kind = _refused_kind(toks) or self._charset_change(toks)
         if kind:
             raise self._refusal(statement, kind)
         edits: list[tuple[int, int, str]] = []
@@ -368,6 +373,31 @@ class Guard:
             text = text[:start] + new + text[end:]
         return replace(statement, text=text)
 
+    def _charset_change(self, toks: list[Token]) -> str:
+        """mysqldump saves the client character set in a variable and restores it from there:
+        allowed; any other variable could hold a charset that hides a quote (see _HIDING_CHARSETS)."""
+        if toks[0].value != "SET":
+            self._saved_charsets.difference_update(t.name.lower() for t in toks if t.kind == "var")
+            return ""
+        for index, tok in enumerate(toks[:-2]):
+            if toks[index + 1].value not in ("=", ":="):
+                continue
+            target, value = tok.name.lower().replace("`", ""), toks[index + 2]
+            from_session = value.kind == "var" and value.name.lower() in _CLIENT_CHARSET
+            if target.startswith("@") and not target.startswith("@@"):
+                if from_session:
+                    self._saved_charsets.add(target)
+                else:
+                    self._saved_charsets.discard(target)
+            elif (
+                target in _CLIENT_CHARSET
+                and value.kind == "var"
+                and not from_session
+                and value.name.lower() not in self._saved_charsets
+            ):
+                return "a client character set taken from a variable (SET character_set_client)"
+        return ""
+
     def _refusal(self, statement: Statement, kind: str) -> ConfinementRefused:
         return ConfinementRefused(
             f"line {statement.line} (statement {statement.number}): {kind}: refused on the scratch server, "
@@ -382,6 +412,10 @@ class Guard:
 
 
 def _refused_kind(toks: list[Token]) -> str:
+    if toks[0].value == "SET" and any(
+        t.name.strip("'\"").lower() in _HIDING_CHARSETS for t in toks if t.kind != "op"
+    ):
+        return "a client character set that can hide a quote (SET NAMES/CHARACTER SET)"
     for index, tok in enumerate(toks):
         value = tok.value
         nxt = toks[index + 1] if index + 1 < len(toks) else None
