@@ -249,3 +249,37 @@ def test_on_a_local_throwaway_scratch_server(schema) -> None:
     assert result.returncode == 1
     assert "index `idx_symbol` on `gene` exists in production only (added by hand?)" in result.stdout
     assert "1 difference(s) between" in result.stdout
+
+
+def test_names_qualified_with_the_targets_database_build_on_the_scratch_database(schema) -> None:
+    """A migration that writes `db.table` changed the target when it was applied: drift builds it
+    on the scratch database (and says so) instead of touching the target, and sees no drift."""
+    schema.add("V4__qualified.sql", f"CREATE TABLE `{schema.database}`.audit (id INT PRIMARY KEY);\n")
+    schema.migrate()
+    before = schema.query("CHECKSUM TABLE gene")
+    code, report = drift(schema)
+    assert code == 0 and report["differences"] == []
+    assert any(
+        f"names qualified with the target's database `{schema.database}`" in n for n in report["notes"]
+    )
+    assert schema.query("CHECKSUM TABLE gene") == before
+
+
+def test_a_migration_that_names_another_schema_is_not_built(schema) -> None:
+    with schema.server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE DATABASE IF NOT EXISTS drift_bystander")
+        cur.execute("CREATE TABLE IF NOT EXISTS drift_bystander.t (id INT)")
+    try:
+        schema.add("V4__elsewhere.sql", "INSERT INTO drift_bystander.t VALUES (1);\n")
+        schema.migrate()  # the target's migrate user may: drift must not repeat it
+        result = deploycheck("drift", "--profile", str(schema.profile_path), cwd=schema.root)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert (
+            "V4__elsewhere.sql" in result.stderr
+            and "a name in another schema (`drift_bystander`)" in result.stderr
+        )
+        with schema.server.connect("drift_bystander") as conn, conn.cursor() as cur:
+            assert cur.execute("SELECT * FROM t") == 1  # the one row the real migrate wrote
+    finally:
+        with schema.server.connect() as conn, conn.cursor() as cur:
+            cur.execute("DROP DATABASE drift_bystander")
