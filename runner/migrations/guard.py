@@ -12,7 +12,8 @@ administration, replication, files, and dynamic SQL, which no reader can check b
 
 The guard does not parse SQL with a general parser: sqlglot cannot read compound statements,
 DELIMITER bodies or executable comments, and a parser that gives up must not let a statement
-through. Names are judged by where they stand; what cannot be judged is refused.
+through. Names are judged by where they stand: after a table word, three-part, or called;
+a two-part name elsewhere is table.column (a schema cannot stand there).
 
 Rewrites, each said in `notes`: a DEFINER clause is dropped (the object belongs to the scratch
 user, as `--skip-definer` restores do), a qualified name using the target's own database name
@@ -31,109 +32,19 @@ from runner.errors import ConfinementRefused
 from runner.migrations.engine import Migrator, Progress
 from runner.migrations.files import Migration, MigrationSet
 from runner.migrations.sqlsplit import Quoting, Statement
+from runner.migrations.sqltokens import Token, read_part, tokens
 from runner.profile.model import Profile
 
 # Schemas a statement may read besides its own: information_schema shows a user only what it may see.
 _READABLE = {"information_schema"}
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    kind: str  # word | ident | string | number | var | op
-    value: str  # words upper-cased (keywords are compared), identifiers unquoted
-    start: int
-    end: int
-    name: str = ""  # a word or identifier as written (names are compared)
-
-
-def _token_pattern(quoting: Quoting) -> re.Pattern[str]:
-    def quoted(q: str) -> str:
-        return rf"{q}(?:[^{q}\\]|\\.|{q}{q})*{q}" if quoting.escapes(q) else rf"{q}(?:[^{q}]|{q}{q})*{q}"
-
-    return re.compile(
-        r"(?P<space>\s+)"
-        r"|(?P<exec>/\*M?!\d{0,6})"
-        r"|(?P<close>\*/)"
-        r"|(?P<comment>/\*.*?(?:\*/|\Z)|\#[^\n]*|--(?:[ \t][^\n]*)?(?=\n|\Z))"
-        rf"|(?P<squote>{quoted(chr(39))})"
-        rf"|(?P<dquote>{quoted(chr(34))})"
-        r"|(?P<ident>`(?:[^`]|``)*`)"
-        r"|(?P<var>@@?(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[\w$.]+)?)"
-        r"|(?P<number>(?:0x[0-9a-fA-F]+|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|(?<![\w$`])\.\d+(?:[eE][-+]?\d+)?)(?![\w$]))"
-        r"|(?P<word>[\w$]+)"
-        r"|(?P<op><=>|<>|!=|<=|>=|:=|\|\||&&|.)",
-        re.S,
-    )
-
-
-_PATTERNS: dict[Quoting, re.Pattern[str]] = {}
-
-# A dump's extended INSERT: a plain head, then nothing but literal rows. Only the head needs
-# reading token by token; the rows are matched in one C-level pass (a 250 MB dump stays fast).
-_DATA_HEAD = re.compile(
-    r"\s*(?:INSERT|REPLACE)\s+(?:IGNORE\s+)?INTO\s+(?:`(?:[^`]|``)+`|\w+)(?:\s*\([^()'\"]*\))?\s*VALUES\s*",
-    re.IGNORECASE,
-)
-
-
-def _rows_pattern(quoting: Quoting) -> re.Pattern[str]:
-    def quoted(q: str) -> str:
-        return (
-            rf"{q}(?:[^{q}\\]++|\\.|{q}{q})*+{q}" if quoting.escapes(q) else rf"{q}(?:[^{q}]++|{q}{q})*+{q}"
-        )
-
-    strings = quoted("'") + ("" if quoting.ansi_quotes else "|" + quoted('"'))
-    literal = rf"(?:(?:_\w+\s*)?(?:{strings})|0x[0-9a-fA-F]*|[xXbB]'[0-9a-fA-F]*'|NULL|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
-    row = rf"\(\s*{literal}(?:\s*,\s*{literal})*+\s*\)"
-    return re.compile(rf"{row}(?:\s*,\s*{row})*+\s*", re.S)
-
-
-_ROWS: dict[Quoting, re.Pattern[str]] = {}
-
-
-def _read_part(statement: Statement) -> str:
-    """The part of `statement` the guard must read: all of it, or the head of a data INSERT."""
-    head = _DATA_HEAD.match(statement.text)
-    if head is None:
-        return statement.text
-    quoting = statement.quoting or Quoting()
-    rows = _ROWS.setdefault(quoting, _rows_pattern(quoting))
-    return head.group() if rows.fullmatch(statement.text, head.end()) else statement.text
-
-
-def tokens(text: str, quoting: Quoting | None = None) -> Iterator[Token]:
-    """The tokens the server reads in `text`; executable comments are opened, others skipped."""
-    quoting = quoting or Quoting()
-    pattern = _PATTERNS.setdefault(quoting, _token_pattern(quoting))
-    opened = 0
-    for match in pattern.finditer(text):
-        kind = match.lastgroup
-        raw = match.group()
-        if kind in ("space", "comment"):
-            continue
-        if kind == "exec":
-            opened += 1
-            continue
-        if kind == "close" and opened:
-            opened -= 1
-            continue
-        if kind == "close":
-            yield Token("op", "*", match.start(), match.start() + 1)
-            yield Token("op", "/", match.start() + 1, match.end())
-            continue
-        if kind == "dquote":
-            kind = "ident" if quoting.ansi_quotes else "string"
-        if kind == "squote":
-            kind = "string"
-        if kind == "ident":
-            value = name = raw[1:-1].replace(raw[0] * 2, raw[0])
-        else:
-            value, name = (raw.upper() if kind == "word" else raw), raw
-        assert kind is not None
-        yield Token(kind, value, match.start(), match.end(), name)
-
-
 # -- what is refused ---------------------------------------------------------
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
 
 _ANYWHERE = {
     "GRANT": "an account or privilege statement (GRANT)",
@@ -193,63 +104,17 @@ _GLOBAL_VARIABLE = re.compile(r"@@(?:global|persist|persist_only)\b", re.IGNOREC
 
 # Where a name is a table (or routine, view, trigger, event, sequence): after these words, and
 # after a comma while still in their clause.
-_TABLE_WORDS = {
-    "FROM",
-    "JOIN",
-    "STRAIGHT_JOIN",
-    "INTO",
-    "UPDATE",
-    "TABLE",
-    "TABLES",
-    "TRUNCATE",
-    "DELETE",
-    "REFERENCES",
-    "LIKE",
-    "CALL",
-    "VIEW",
-    "PROCEDURE",
-    "FUNCTION",
-    "TRIGGER",
-    "EVENT",
-    "SEQUENCE",
-    "TO",
-    "HANDLER",
-    "USING",
-    "FOR",
-    "EXISTS",
-    "IGNORE",
-    "LOW_PRIORITY",
-    "QUICK",
-    "NEXTVAL",
-    "LASTVAL",
-    "SETVAL",
-    "INSERT",
-    "REPLACE",
-    "RENAME",
-}
-_CLAUSE_WORDS = {
-    "SET",
-    "WHERE",
-    "ON",
-    "VALUES",
-    "VALUE",
-    "SELECT",
-    "ORDER",
-    "GROUP",
-    "HAVING",
-    "LIMIT",
-    "WINDOW",
-    "PARTITION",
-    "RETURNS",
-    "BEGIN",
-    "DO",
-    "THEN",
-    "ELSE",
-    "WHEN",
-    "RETURN",
-    "DECLARE",
-    "WITH",
-}
+_TABLE_WORDS = _words(
+    "FROM JOIN STRAIGHT_JOIN INTO UPDATE TABLE TABLES TRUNCATE DELETE REFERENCES LIKE CALL VIEW PROCEDURE"
+    " FUNCTION TRIGGER EVENT SEQUENCE TO HANDLER USING FOR EXISTS IGNORE LOW_PRIORITY QUICK INSERT REPLACE"
+    " RENAME"
+)
+_SEQUENCE_FUNCTIONS = {"NEXTVAL", "LASTVAL", "SETVAL"}  # NEXTVAL(schema.sequence)
+# Words that end a table clause (ON does not: `FROM a JOIN b ON ..., c` goes on listing tables).
+_CLAUSE_WORDS = _words(
+    "SET WHERE VALUES VALUE SELECT ORDER GROUP HAVING LIMIT WINDOW PARTITION RETURNS BEGIN DO THEN ELSE WHEN"
+    " RETURN DECLARE WITH"
+)
 _COMPARISON = {"=", "<", ">", "<=>", "<>", "!=", "<=", ">=", "!", "+", "-", "*", "/", "%", ")", ","}
 _COLUMN_NEXT = {"AND", "OR", "IS", "IN", "LIKE", "BETWEEN", "NOT", "XOR", "REGEXP", "RLIKE", "COLLATE"}
 
@@ -270,7 +135,7 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
     while i < n:
         tok = toks[i]
         if tok.kind == "op" and tok.value == "(":
-            clause.append("")
+            clause.append("table" if previous in _SEQUENCE_FUNCTIONS else "")
         elif tok.kind == "op" and tok.value == ")":
             if len(clause) > 1:
                 clause.pop()
@@ -296,7 +161,7 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
             after = toks[i + 2 * parts - 1] if i + 2 * parts - 1 < n else None
             table_position = (
                 previous in _TABLE_WORDS
-                or (previous == "," and clause[-1] == "table")
+                or (previous in (",", "(") and clause[-1] == "table")
                 or (previous == "AS" and before == "RENAME")
             )
             if previous == "ON":  # CREATE TRIGGER/INDEX ... ON schema.t, not a join condition
@@ -331,7 +196,7 @@ class Guard:
 
     def check(self, statement: Statement) -> Statement | None:
         """`statement` as it may run (rewritten), None to skip it, or ConfinementRefused."""
-        toks = list(tokens(_read_part(statement), statement.quoting))
+        toks = list(tokens(read_part(statement), statement.quoting))
         if not toks:
             return statement
         if _is_skipped_setting(toks):
@@ -503,7 +368,7 @@ def kind_of(statement: Statement) -> str:
     """What a statement is, without its values: `INSERT INTO `gene``, `CREATE TABLE `t``."""
     words: list[str] = []
     skip = 0
-    toks = list(tokens(_read_part(statement)[:2000], statement.quoting))
+    toks = list(tokens(read_part(statement)[:2000], statement.quoting))
     for index, tok in enumerate(toks):
         if skip:
             skip -= 1
