@@ -3,7 +3,9 @@ run it, then proven to be the database the application needs.
 
 The dump is streamed once from its source (a folder, or `cat` over SSH): inflated on one
 thread, split into statements on another (the migrations' client-exact splitter, so the
-server receives what `gunzip -c dump | mariadb db` would send), run on the scratch server,
+server receives what `gunzip -c dump | mariadb db` would send), each statement through the
+confinement guard (migrations/guard.py: nothing reaches beyond the scratch database, names
+qualified with the target's database name land in it), run on the scratch server,
 while the same bytes feed the dump scan for the exact row counts to compare with. Nothing is
 copied to disk or held whole in memory. The scratch database is dropped afterwards, also on
 failure and Ctrl-C, unless the caller keeps it for a person to look at.
@@ -93,7 +95,8 @@ def drill(
             say(f"restoring {name} into {database} on {scratch.label} ...")
             check = BackupCheck(name)
             with source.open(name) as handle:
-                restored = _restore(handle, check, conn, name, result)
+                own = profile.database.name if profile.database else None  # what the dump calls itself
+                restored = _restore(handle, check, conn, name, result, Guard(database, own))
             if restored:
                 _judge(profile, conn, check, result)
             _flavor_note(conn, check, result)
@@ -107,7 +110,9 @@ def drill(
     return result
 
 
-def _restore(handle: IO[bytes], check: BackupCheck, conn: Any, name: str, result: DrillResult) -> bool:
+def _restore(
+    handle: IO[bytes], check: BackupCheck, conn: Any, name: str, result: DrillResult, guard: Guard
+) -> bool:
     """Run the dump's statements; False (with the finding) when the restore stopped."""
     scanner = Scanner(check.dump)
     statements = read_ahead(
@@ -115,7 +120,6 @@ def _restore(handle: IO[bytes], check: BackupCheck, conn: Any, name: str, result
     )
     started = time.monotonic()
     statement: Statement | None = None
-    guard = Guard(result.database)
     try:
         with conn.cursor() as cur:
             for statement in statements:
