@@ -11,6 +11,7 @@ statement kind, and no secret, file content or row value is in its output."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -30,8 +31,9 @@ import trustme
 import yaml
 
 from runner.cli.main import main
+from runner.errors import ConfinementRefused
 from runner.migrations.guard import Guard, without_values
-from runner.migrations.sqlsplit import split_sql
+from runner.migrations.sqlsplit import Quoting, split_sql
 from runner.sandbox.mariadb import MariaDBServer
 from runner.sandbox.scratch import reach_beyond
 from tests.conftest import confined_scratch
@@ -396,10 +398,59 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
     )
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM t PARTITION (p), bystander.t",
+        "DESCRIBE bystander.t",
+        "SELECT * FROM (SELECT 1) AS s, bystander.t",
+        "SELECT * FROM a JOIN b ON a.x = b.y, bystander.t",
+        "CREATE INDEX i ON bystander.t (a)",
+        "DROP INDEX i ON bystander.t",
+        "UPDATE t SET a = (SELECT v FROM bystander.s)",
+        "SELECT bystander.s.nextval",
+        "SELECT NEXTVAL(bystander.s)",
+        "INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = bystander.f()",
+        "INSERT bystander.t VALUES (1)",
+        "ALTER TABLE t RENAME AS bystander.t",
+        "UPDATE other.2fa SET x = 1",
+        "DROP /*!40000 DATABASE */ bystander",
+        "CREATE OR REPLACE DATABASE bystander",
+        "SET @@global . max_connections = 1",
+        "CREATE TABLE m (a INT) ENGINE = CONNECT TABLE_TYPE=CSV FILE_NAME='/etc/passwd'",
+    ],
+)
+def test_guard_refuses_every_way_out(sql) -> None:
+    (statement,) = split_sql(sql)
+    with pytest.raises(ConfinementRefused):
+        Guard("deploycheck_scratch_x", "app").check(statement)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT a.x FROM t a ORDER BY a.x DESC, a.y",
+        "ALTER TABLE t ALTER COLUMN c SET DEFAULT 0",
+        "CREATE TABLE files (directory VARCHAR(10), n DECIMAL(5,2) DEFAULT 1.5)",
+        "CREATE TABLE p (a INT) PARTITION BY RANGE (a) (PARTITION p0 VALUES LESS THAN (10))",
+        "UPDATE gene g JOIN entity e ON e.gene_id = g.id SET g.note = e.note",
+        "DELETE e FROM entity e JOIN gene g ON e.gene_id = g.id WHERE g.id = 3",
+        "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = NEW.b",
+        "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE()",
+        "SELECT 'GRANT ALL ON *.* TO x; DROP DATABASE y' AS text_only",
+    ],
+)
+def test_guard_lets_ordinary_statements_through(sql) -> None:
+    (statement,) = split_sql(sql)
+    assert Guard("deploycheck_scratch_x", "app").check(statement) is statement
+
+
 def test_guard_reads_the_statement_as_the_server_does() -> None:
     """What a quote hides under one sql_mode and shows under another is judged by the mode in force."""
     (statement,) = split_sql("SELECT 'a\\' , LOAD_FILE(1), ''")  # one string under the default mode
     assert Guard("s").check(statement) is statement
+    with pytest.raises(ConfinementRefused, match="LOAD_FILE"):  # under NO_BACKSLASH_ESCAPES it is code
+        Guard("s").check(dataclasses.replace(statement, quoting=Quoting(backslash_escapes=False)))
     guard = Guard("s")
     (statement,) = split_sql(
         "INSERT INTO t SELECT v FROM information_schema.tables /* ok */ WHERE 'x.y' = 'x.y'"
