@@ -108,6 +108,15 @@ def allow_tcp(server: MariaDBServer) -> None:
         cur.execute(f"GRANT ALL ON *.* TO '{TCP_USER}'@'127.0.0.1'")
 
 
+def scratch_login(server: MariaDBServer, prefix: str = "bench_scratch_") -> dict[str, str]:
+    """`scratch:` on `server` as the README asks: a user granted on `prefix` databases alone."""
+    escaped = prefix.replace("_", "\\_")
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE USER IF NOT EXISTS 'bench_scratch'@'localhost'")
+        cur.execute(f"GRANT ALL ON `{escaped}%`.* TO 'bench_scratch'@'localhost'")
+    return {"socket": str(server.socket), "user": "bench_scratch", "prefix": prefix}
+
+
 def profile_for(work: Path, server: MariaDBServer, db: str, migrations: Path, tcp: bool = False) -> Path:
     path = work / f"profile-{db}.yml"
     login = (
