@@ -414,6 +414,8 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "SELECT NEXTVAL(bystander.s)",
         "INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = bystander.f()",
         "INSERT bystander.t VALUES (1)",
+        "INSERT HIGH_PRIORITY bystander.t VALUES (1)",
+        "DELIMITER //\nCREATE PACKAGE BODY bystander.p AS BEGIN NULL; END //",
         "ALTER TABLE t RENAME AS bystander.t",
         "UPDATE other.2fa SET x = 1",
         "DROP /*!40000 DATABASE */ bystander",
