@@ -88,13 +88,13 @@ def test_service_started_in_time(compose_service, containers, record_detail) -> 
     times = {c.name: probe.startup(c, containers.read_at) for c in _with_health_check(compose_service)}
     record_detail("startup_s", {name: t.seconds for name, t in times.items()})
     slow = [
-        f"container {probe.shown(name, 80)} took {t.seconds:.1f} s"
+        f"container {probe.shown(name, 80)} took {t.seconds:.1f} s to become healthy"
         if t.seconds is not None
-        else f"container {probe.shown(name, 80)}: {t.why}"
+        else f"container {probe.shown(name, 80)} is not healthy {t.waited:.0f} s after its start"
         for name, t in times.items()
-        if limit is not None and ((t.seconds or t.waited) > limit)
+        if limit is not None and (t.seconds or t.waited) > limit
     ]
-    assert not slow, f"{'; '.join(slow)} to become healthy (healthy_within_s {limit:g})"
+    assert not slow, f"{'; '.join(slow)} (healthy_within_s {limit:g})"
     unknown = [f"{probe.shown(name, 80)}: {t.why}" for name, t in times.items() if t.seconds is None]
     if unknown:
         pytest.skip("start-up time unknown: " + "; ".join(unknown))

@@ -220,7 +220,11 @@ def test_memory_near_the_limit_fails(stack) -> None:
 def test_a_late_start_fails_with_its_time(stack) -> None:
     late = _check(stack, "test_service_started_in_time", "late")
     assert late["outcome"] == "failed"
-    assert "container shop-late-1 took" in late["message"] and "(healthy_within_s 4)" in late["message"]
+    assert (
+        "container shop-late-1 took" in late["message"]
+        and "to become healthy" in late["message"]
+        and "(healthy_within_s 4)" in late["message"]
+    )
     assert late["details"]["startup_s"]["shop-late-1"] > 4
     assert _check(stack, "test_service_is_healthy", "late")["outcome"] == "passed"
 

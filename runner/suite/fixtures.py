@@ -464,7 +464,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "container_service" in metafunc.fixturenames:
         names = _container_services(state) if state else []
         none = "no-service" if state and state.profile.containers else "not-configured"
-        metafunc.parametrize("container_service", names or [None], ids=names or [none])
+        ids = [container_probe.shown(name, 60) for name in names]  # labels are the engine's, not ours
+        metafunc.parametrize("container_service", names or [None], ids=ids or [none])
     if "http_check" not in metafunc.fixturenames:
         return
     checks = (state.profile.http or []) if state else []
