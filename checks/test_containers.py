@@ -3,6 +3,8 @@ memory, started in time, on the release the profile names. One check per service
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from runner.probes import containers as probe
@@ -29,13 +31,21 @@ def test_service_is_running(compose_service, record_detail) -> None:
     assert problem is None, problem
 
 
+def _lacking(
+    compose_service: probe.Service, what: str, lacks: Callable[[probe.Container], bool], fix: str
+) -> None:
+    bare = [probe.shown(c.name, 80) for c in _running(compose_service) if lacks(c)]
+    assert not bare, f"service {compose_service.name!r} has no {what} (containers {', '.join(bare)}): {fix}"
+
+
 @pytest.mark.severity("warning")
 def test_service_has_a_health_check(compose_service) -> None:
     """The service's image or compose file defines a HEALTHCHECK, so the engine can tell it serves."""
-    bare = [probe.shown(c.name, 80) for c in _running(compose_service) if c.health is None]
-    assert not bare, (
-        f"service {compose_service.name!r} has no HEALTHCHECK (containers {', '.join(bare)}): "
-        "the engine cannot tell whether it serves; add a healthcheck to its compose service"
+    _lacking(
+        compose_service,
+        "HEALTHCHECK",
+        lambda c: c.health is None,
+        "the engine cannot tell whether it serves; add a healthcheck to its compose service",
     )
 
 
@@ -59,10 +69,11 @@ def test_service_does_not_restart(compose_service, record_detail) -> None:
 @pytest.mark.severity("warning")
 def test_service_has_a_memory_limit(compose_service) -> None:
     """Each container has a memory limit: without one, a leak takes the whole host's memory."""
-    bare = [probe.shown(c.name, 80) for c in _running(compose_service) if c.memory_limit is None]
-    assert not bare, (
-        f"service {compose_service.name!r} has no memory limit (containers {', '.join(bare)}): "
-        "set deploy.resources.limits.memory (or mem_limit) in its compose service"
+    _lacking(
+        compose_service,
+        "memory limit",
+        lambda c: c.memory_limit is None,
+        "set deploy.resources.limits.memory (or mem_limit) in its compose service",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -25,6 +26,8 @@ PROJECT = "shop"
 RELEASE = "deploycheck-test/app:2"
 OLD = "deploycheck-test/app:1"
 ESC = "\x1b[31m"  # what a hostile health probe prints to colour a terminal
+SECRET = "Hook-Secret-7781"  # a profile secret the sick service's probe prints
+EVIL = "evil\x1b[2J\nservice"  # a compose service label written to mess up a terminal and the report
 _MARK_ONCE = "if [ -f /tmp/probed ]; then exec sleep 900; fi; "  # later probes hang: the log keeps the first
 
 
@@ -54,7 +57,7 @@ SERVICES: dict[str, dict] = {
     "sick": dict(
         image=RELEASE,
         command=["sleep", "1000"],
-        healthcheck=_health(f"echo '{ESC}db connection refused'; exit 1"),
+        healthcheck=_health(f"echo '{ESC}db connection refused, hook {SECRET}'; exit 1"),
         mem_limit="64m",
     ),
     "loop": dict(
@@ -72,6 +75,7 @@ SERVICES: dict[str, dict] = {
     "old": dict(image=OLD, command=["sleep", "1000"], mem_limit="64m"),
     "gone": dict(image=RELEASE, command=["sh", "-c", "exit 2"]),
     "bare": dict(image=RELEASE, command=["sleep", "1000"]),  # no HEALTHCHECK, no memory limit
+    EVIL: dict(image=RELEASE, command=["sleep", "1000"], mem_limit="64m"),
 }
 PROFILE_SERVICES = {
     "web": {"image": RELEASE, "healthy_within_s": 60},
@@ -95,7 +99,16 @@ def _wait(what: str, ready: Callable[[], bool], timeout_s: float = 60) -> None:
 def _profile(folder: Path, engine: str, **containers: object) -> Path:
     path = folder / "containers.yml"
     section = {"engine": engine, "project": PROJECT, "max_memory_pct": 90, **containers}
-    path.write_text(yaml.safe_dump({"target": "test", "containers": section, "timeouts": {"default_s": 10}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "target": "test",
+                "containers": section,
+                "timeouts": {"default_s": 10},
+                "serve": {"token": SECRET},
+            }
+        )
+    )
     return path
 
 
@@ -121,7 +134,11 @@ def stack(docker_engine, tmp_path_factory) -> CheckRun:
     for name, spec in SERVICES.items():
         labels = {probe.PROJECT_LABEL: PROJECT, probe.SERVICE_LABEL: name}
         started[name] = client.containers.run(
-            detach=True, name=f"{PROJECT}-{name}-1", labels=labels, network_mode="none", **spec
+            detach=True,
+            name=f"{PROJECT}-{re.sub(r'[^a-z]', '', name)}-1",
+            labels=labels,
+            network_mode="none",
+            **spec,
         )
     # another project's sick container and a one-off `compose run` container are not this project's
     client.containers.run(
@@ -174,8 +191,8 @@ def test_the_healthy_service_passes_every_check(stack) -> None:
 
 
 def test_every_service_of_the_project_gets_checks_and_no_other(stack) -> None:
-    services = {c["id"].split("[")[1].rstrip("]") for c in stack.report["checks"]}
-    assert services == {*SERVICES, "missing"}
+    services = {c["id"].split("[", 1)[1][:-1] for c in stack.report["checks"]}
+    assert services == {*SERVICES, "missing"} - {EVIL} | {"evil [2J service"}
 
 
 def test_an_exited_container_and_a_service_without_one_are_named(stack) -> None:
@@ -191,6 +208,8 @@ def test_an_unhealthy_service_fails_with_its_last_probe_output(stack) -> None:
     assert sick["outcome"] == "failed"
     assert "shop-sick-1 is unhealthy" in sick["message"] and "db connection refused" in sick["message"]
     assert "\x1b" not in json.dumps(stack.report) and "\x1b" not in stack.output
+    assert "hook ********" in sick["message"]
+    assert SECRET not in json.dumps(stack.report) and SECRET not in stack.output
 
 
 def test_a_service_without_health_check_or_memory_limit_warns(stack) -> None:

@@ -39,7 +39,10 @@ def _time(value: str | None) -> datetime | None:
     if rest:  # "…05.897823405Z" or "…05.8+00:00": keep six digits of the fraction
         digits = re.match(r"\d*", rest).group()  # type: ignore[union-attr]
         value = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:  # not a time: as if the engine had none
+        return None
 
 
 @dataclass(frozen=True)
