@@ -19,6 +19,7 @@ import yaml
 
 from runner.probes import containers as probe
 from tests.conftest import CHECKS, ROOT, CheckRun
+from tests.docker_engine import DockerEngine
 
 pytestmark = pytest.mark.slow
 
@@ -296,3 +297,13 @@ def test_a_digest_release_is_compared_by_digest() -> None:
     assert probe.image_mismatch(pinned, f"ghcr.io/org/api@{digest}") is None
     problem = probe.image_mismatch(pinned, "ghcr.io/org/api@sha256:" + "c" * 64)
     assert problem and digest in problem and "c" * 64 in problem
+
+
+def test_a_dockerd_that_cannot_start_fails_with_its_reason(tmp_path) -> None:
+    """The engine fixture fails, never skips, when dockerd cannot run: here its data root is a file."""
+    (tmp_path / "data").write_text("not a folder")
+    engine = DockerEngine(tmp_path)
+    with pytest.raises(RuntimeError, match="dockerd did not start") as caught:
+        engine.start(timeout_s=60)
+    assert "data" in str(caught.value).split("its log ends:")[1]
+    assert engine._proc is not None and engine._proc.poll() is not None
