@@ -307,3 +307,10 @@ def test_a_dockerd_that_cannot_start_fails_with_its_reason(tmp_path) -> None:
         engine.start(timeout_s=60)
     assert "data" in str(caught.value).split("its log ends:")[1]
     assert engine._proc is not None and engine._proc.poll() is not None
+
+
+def test_what_the_engine_says_is_shown_on_one_line_without_controls() -> None:
+    """Escapes, bidi overrides (Trojan Source) and line separators never reach a message whole."""
+    said = probe.shown("ok\u202e\u2066gnirts\x1b[2J\u2028next line\r\n" + "x" * 500)
+    assert said.startswith("ok gnirts [2J next line x") and len(said) == 200 and said.endswith("...")
+    assert all(ch.isprintable() for ch in said)

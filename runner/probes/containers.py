@@ -8,6 +8,7 @@ is treated as hostile: shown only printable and truncated, never as markup or es
 
 from __future__ import annotations
 
+import os
 import re
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -22,12 +23,11 @@ SERVICE_LABEL = "com.docker.compose.service"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 HEALTH_LOG_ENTRIES = 5  # the engine keeps only the newest five health probes of a container
 _SHOWN = 200
-_UNPRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\uffff]+")
 
 
 def shown(text: str, limit: int = _SHOWN) -> str:
-    """`text` on one line, without control characters, cut to `limit` characters."""
-    flat = _UNPRINTABLE.sub(" ", text).strip()
+    """`text` on one line, without control, format (bidi) or separator characters, cut to `limit`."""
+    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
@@ -99,7 +99,8 @@ def read_project(cfg: Containers, timeout_s: float) -> ProjectContainers:
     engine = f"the Docker engine at {cfg.engine or 'DOCKER_HOST or the local socket'}"
     try:
         if cfg.engine is None:
-            client = docker.from_env(timeout=int(max(timeout_s, 1)))
+            ssh = os.environ.get("DOCKER_HOST", "").startswith("ssh://")
+            client = docker.from_env(timeout=int(max(timeout_s, 1)), use_ssh_client=ssh)
         else:
             client = docker.DockerClient(
                 base_url=cfg.engine,
@@ -133,10 +134,8 @@ def _read(api: Any, cfg: Containers) -> ProjectContainers:
         image_id = attrs.get("Image", "")
         if image_id not in images:
             images[image_id] = api.inspect_image(image_id) if image_id else {}
-        used, limit = (None, None)
-        if _running(attrs):
-            used, limit = _memory(api.stats(entry["Id"], stream=False, one_shot=True))
-        container = _container(attrs, labels[SERVICE_LABEL], images[image_id], used, limit)
+        used = _memory(api.stats(entry["Id"], stream=False, one_shot=True)) if _running(attrs) else None
+        container = _container(attrs, labels[SERVICE_LABEL], images[image_id], used)
         services.setdefault(container.service, []).append(container)
     return ProjectContainers(cfg.project, read_at, services)
 
@@ -145,15 +144,15 @@ def _running(attrs: dict[str, Any]) -> bool:
     return (attrs.get("State") or {}).get("Status") == "running"
 
 
-def _memory(stats: dict[str, Any]) -> tuple[int | None, int | None]:
+def _memory(stats: dict[str, Any]) -> int | None:
     """Usage less the inactive page cache, as `docker stats` counts it (cgroup v1 and v2)."""
     memory = stats.get("memory_stats") or {}
     usage = memory.get("usage")
     if usage is None:
-        return None, None
+        return None
     detail = memory.get("stats") or {}
     cache = detail.get("total_inactive_file", detail.get("inactive_file", 0))
-    return max(usage - cache, 0), memory.get("limit")
+    return max(usage - cache, 0)
 
 
 def _probe(entry: dict[str, Any]) -> HealthProbe:
@@ -164,12 +163,9 @@ def _probe(entry: dict[str, Any]) -> HealthProbe:
     )
 
 
-def _container(
-    attrs: dict[str, Any], service: str, image: dict[str, Any], used: int | None, limit: int | None
-) -> Container:
+def _container(attrs: dict[str, Any], service: str, image: dict[str, Any], used: int | None) -> Container:
     state = attrs.get("State") or {}
     health = state.get("Health")
-    configured = (attrs.get("HostConfig") or {}).get("Memory") or 0
     return Container(
         name=attrs.get("Name", "").lstrip("/"),
         service=service,
@@ -185,7 +181,7 @@ def _container(
         image_tags=tuple(image.get("RepoTags") or ()),
         image_digests=tuple(image.get("RepoDigests") or ()),
         memory_used=used,
-        memory_limit=limit if configured else None,  # without a limit the engine reports the host's memory
+        memory_limit=(attrs.get("HostConfig") or {}).get("Memory") or None,  # 0: no limit
     )
 
 
