@@ -73,6 +73,13 @@ SERVICES: dict[str, dict] = {
         mem_limit="16m",
         shm_size="32m",
     ),
+    "oom": dict(  # its one process killed for writing past its memory: exited, OOMKilled
+        image=RELEASE,
+        command=["dd", "if=/dev/zero", "of=/dev/shm/fill", "bs=1M", "count=30"],
+        mem_limit="8m",
+        memswap_limit="8m",
+        shm_size="32m",
+    ),
     "old": dict(image=OLD, command=["sleep", "1000"], mem_limit="64m"),
     "gone": dict(image=RELEASE, command=["sh", "-c", "exit 2"]),
     "bare": dict(image=RELEASE, command=["sleep", "1000"]),  # no HEALTHCHECK, no memory limit
@@ -160,6 +167,7 @@ def stack(docker_engine, tmp_path_factory) -> CheckRun:
     _wait("sick unhealthy", lambda: attrs("sick")["State"].get("Health", {}).get("Status") == "unhealthy")
     _wait("loop restarted twice", lambda: attrs("loop")["RestartCount"] >= 2)
     _wait("gone exited", lambda: attrs("gone")["State"]["Status"] == "exited")
+    _wait("oom killed", lambda: attrs("oom")["State"]["OOMKilled"])
     _wait(
         "full filled",
         lambda: started["full"].stats(stream=False)["memory_stats"].get("usage", 0) > 14 * 2**20,
@@ -228,6 +236,14 @@ def test_a_restart_loop_fails(stack) -> None:
     loop = _check(stack, "test_service_does_not_restart", "loop")
     assert loop["outcome"] == "failed"
     assert "container shop-loop-1 restarted" in loop["message"] and "(max_restarts 1)" in loop["message"]
+
+
+def test_an_oom_kill_fails_the_restart_check_and_is_named_where_it_stopped(stack) -> None:
+    oom = _check(stack, "test_service_does_not_restart", "oom")
+    assert oom["outcome"] == "failed"
+    assert oom["message"] == "container shop-oom-1 was killed for lack of memory (OOM)"
+    stopped = _check(stack, "test_service_is_running", "oom")
+    assert "shop-oom-1 is exited (exit code 137, killed for lack of memory)" in stopped["message"]
 
 
 def test_memory_near_the_limit_fails(stack) -> None:

@@ -197,9 +197,12 @@ def not_running(service: str, containers: list[Container]) -> str | None:
         return None
     return f"service {service!r}: " + "; ".join(
         f"container {shown(c.name, 80)} is {c.status}"
-        + (f" (exit code {c.exit_code})" if c.status == "exited" else "")
+        + (f" (exit code {c.exit_code}{_OOM if c.oom_killed else ''})" if c.status == "exited" else "")
         for c in stopped
     )
+
+
+_OOM = ", killed for lack of memory"
 
 
 def unhealthy(container: Container) -> str | None:
