@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -330,3 +331,19 @@ def test_what_the_engine_says_is_shown_on_one_line_without_controls() -> None:
     said = probe.shown("ok\u202e\u2066gnirts\x1b[2J\u2028next line\r\n" + "x" * 500)
     assert said.startswith("ok gnirts [2J next line x") and len(said) == 200 and said.endswith("...")
     assert all(ch.isprintable() for ch in said)
+
+
+def test_an_engine_that_accepts_and_never_answers_is_unreachable_within_its_timeout(tmp_path) -> None:
+    path = tmp_path / "silent.sock"
+    with socket.socket(socket.AF_UNIX) as silent:
+        silent.bind(str(path))
+        silent.listen(8)
+        profile = _profile(tmp_path, f"unix://{path}")
+        data = yaml.safe_load(profile.read_text())
+        profile.write_text(yaml.safe_dump({**data, "timeouts": {"default_s": 2}}))
+        began = time.monotonic()
+        run = _run_checks(profile, tmp_path / "report")
+        took = time.monotonic() - began
+    check = run.check("test_service_is_running[no-service]")
+    assert run.exit_code == 3 and "did not answer" in check["message"] and "timed out" in check["message"]
+    assert took < 60  # without a timeout the run would hang until it is killed
