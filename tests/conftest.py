@@ -32,6 +32,7 @@ from runner.profile.loader import load_profile
 from runner.profile.model import Profile
 from runner.sandbox.mariadb import MariaDBServer, free_port
 from runner.sandbox.services import dkim_key_pair
+from tests.docker_engine import NO_DOCKER_ENV, DockerEngine
 from tests.mail_servers import (
     Inbox,
     Mailbox,
@@ -55,6 +56,22 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]
     server.start()
     yield server
     server.remove()
+
+
+@pytest.fixture(scope="session")
+def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
+    """One throwaway Docker engine for the session; its failure to start fails the tests that
+    need it, with dockerd's words, unless DEPLOYCHECK_NO_DOCKER says there is no engine here."""
+    if os.environ.get(NO_DOCKER_ENV):
+        pytest.skip(f"{NO_DOCKER_ENV} is set: no Docker engine on this machine")
+    engine = DockerEngine(tmp_path_factory.mktemp("docker"))
+    try:
+        engine.start()
+        yield engine
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    finally:
+        engine.stop()
 
 
 @pytest.fixture()

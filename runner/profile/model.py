@@ -415,6 +415,35 @@ class Serve(Section):
     token: SecretStr | None = None  # `token_file:` in the profile; required to listen beyond loopback
 
 
+class ContainerService(Section):
+    """What one compose service must look like; unset keys take the section's defaults."""
+
+    image: str | None = None  # the release: `repo:tag`, or `repo@sha256:...` for a digest
+    healthy_within_s: float | None = Field(None, gt=0)
+    max_restarts: int | None = Field(None, ge=0)
+    max_memory_pct: float | None = Field(None, gt=0, le=100)
+
+
+class Containers(Section):
+    """The compose project's containers, read from the Docker engine (read-only API calls)."""
+
+    engine: str | None = None  # default: DOCKER_HOST, else the local socket; ssh://user@host too
+    project: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")  # label com.docker.compose.project
+    max_memory_pct: float = Field(90.0, gt=0, le=100)
+    max_restarts: int = Field(0, ge=0)
+    services: dict[str, ContainerService] = Field(default_factory=dict)
+
+    def service(self, name: str) -> ContainerService:
+        """`name`'s settings with the section's defaults filled in."""
+        own = self.services.get(name, ContainerService())
+        return own.model_copy(
+            update={
+                "max_restarts": self.max_restarts if own.max_restarts is None else own.max_restarts,
+                "max_memory_pct": self.max_memory_pct if own.max_memory_pct is None else own.max_memory_pct,
+            }
+        )
+
+
 class Timeouts(Section):
     default_s: float = Field(10.0, gt=0)
 
@@ -434,6 +463,7 @@ class Profile(Section):
     tls: Tls | None = None
     http: list[HttpCheck] | None = None
     mail_journeys: list[MailJourney] | None = None
+    containers: Containers | None = None
     checks: Checks = Field(default_factory=Checks)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     scratch: Literal["local"] | ScratchServer = "local"

@@ -26,6 +26,7 @@ AREAS = {
     "tls": "TLS",
     "http": "HTTP",
     "env": "Environment",
+    "containers": "Containers",
 }
 
 

@@ -29,6 +29,7 @@ from runner.migrations.engine import Migrator
 from runner.migrations.files import MigrationSet
 from runner.migrations.lint import Finding, Tables, lint
 from runner.migrations.status import MigrationStatus
+from runner.probes import containers as container_probe
 from runner.probes import http as http_probe
 from runner.probes import tls as tls_probe
 from runner.probes.env import read_environment
@@ -97,6 +98,13 @@ def delivery_probe(deploy: RunState) -> Probe | None:
     if smtp is None or smtp.imap is None or sent is None:
         return None
     return "delivery", lambda: mail_delivery.confirm(deploy.profile, deploy.probes.get(*sent)[0])
+
+
+def containers_probe(deploy: RunState) -> Probe | None:
+    cfg = deploy.profile.containers
+    if cfg is None:
+        return None
+    return "containers", lambda: container_probe.read_project(cfg, deploy.profile.timeouts.default_s)
 
 
 def http_probe_of(deploy: RunState, check: HttpCheck) -> Probe:
@@ -173,6 +181,7 @@ FIXTURE_PROBES: dict[str, Callable[[RunState], Probe | None]] = {
     "backup_listing": listing_probe,
     "backup_drill": drill_probe,
     "schema_drift": drift_probe,
+    "containers": containers_probe,
 }
 PARAM_PROBES: dict[str, Callable[[RunState, Any], Probe]] = {
     "http_check": http_probe_of,
@@ -354,6 +363,26 @@ def evidence(request: pytest.FixtureRequest) -> Callable[[str], None]:
 
 
 @pytest.fixture(scope="session")
+def containers(deploy: RunState) -> container_probe.ProjectContainers:
+    """Every container of the compose project (containers.project), read once from the engine."""
+    return _probed(deploy, "containers", containers_probe)
+
+
+@pytest.fixture()
+def compose_service(
+    deploy: RunState, containers: container_probe.ProjectContainers, container_service: str | None
+) -> container_probe.Service:
+    """One compose service and its containers; a project with none at all fails the check."""
+    cfg = deploy.profile.containers
+    if container_service is None:
+        pytest.fail(
+            f"compose project {cfg.project!r} has no containers and containers.services names none",
+            pytrace=False,
+        )
+    return container_probe.service(cfg, containers, container_service)
+
+
+@pytest.fixture(scope="session")
 def backup_listing(deploy: RunState) -> BackupListing:
     return _probed(deploy, "backups", listing_probe)
 
@@ -466,6 +495,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             [pytest.param(j, id=j.name, marks=pytest.mark.severity(j.severity)) for j in journeys]
             or [pytest.param(None, id="not-configured")],
         )
+    if "container_service" in metafunc.fixturenames:
+        names = _container_services(state) if state else []
+        none = "no-service" if state and state.profile.containers else "not-configured"
+        ids = [container_probe.shown(name, 60) for name in names]  # labels are the engine's, not ours
+        metafunc.parametrize("container_service", names or [None], ids=ids or [none])
     if "http_check" not in metafunc.fixturenames:
         return
     checks = (state.profile.http or []) if state else []
@@ -473,6 +507,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("http_check", [None], ids=["not-configured"])
         return
     metafunc.parametrize("http_check", checks, ids=[c.name or _url_id(c.url) for c in checks])
+
+
+def _container_services(deploy: RunState) -> list[str]:
+    """The profile's services and the engine's: read at collection, so that a service running
+    unlisted gets its checks too; an engine that does not answer fails them (see `containers`)."""
+    cfg = deploy.profile.containers
+    probe = containers_probe(deploy)
+    if cfg is None or probe is None:
+        return []
+    try:
+        found = deploy.probes.get(*probe)
+    except DeploycheckError:
+        found = None
+    return container_probe.service_names(cfg, found)
 
 
 def _url_id(url: str) -> str:
