@@ -41,7 +41,6 @@ from runner.redact import for_profile
 from runner.report.archive import RUN_NAME, History, newest_runs
 from runner.report.html import render
 from runner.report.metrics import archive_readable, exposition
-from runner.report.model import CheckResult
 from runner.serve.limits import BoundedHTTPServer, DeadlineReader, HostAllowList, TooSlow, bearer_matches
 
 _ARCHIVED = {"report.html", "details.html", "report.json", "junit.xml"}
@@ -49,6 +48,14 @@ _JSON = "application/json"
 _HTML = "text/html; charset=utf-8"
 LIVE_TTL_S = 5.0  # how long a live panel's answer is reused
 T = TypeVar("T")
+
+
+class _Check(BaseModel):
+    id: str
+    area: str
+    outcome: str
+    severity: str
+    details: dict[str, Any] = {}
 
 
 class _Readable(BaseModel):
@@ -59,7 +66,7 @@ class _Readable(BaseModel):
     finished_at: str
     outcome: str
     exit_code: int
-    checks: list[CheckResult]
+    checks: list[_Check]
 
 
 class ArchiveDamaged(DeploycheckError):
@@ -235,6 +242,7 @@ def handler(
     class Handler(BaseHTTPRequestHandler):
         server_version = "deploycheck"
         timeout = deadline_s  # also bounds how long writing an answer may take
+        requestline, request_version = "", "HTTP/1.0"  # what a 408 goes by before a request line
 
         def setup(self) -> None:
             super().setup()
