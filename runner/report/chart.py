@@ -124,9 +124,9 @@ def days_chart(rows: list[tuple[str, float]], warn_days: int, fail_days: int, wi
     ):
         anchor, shift = ("end", -3) if x(days) > width / 2 else ("start", 3)
         parts.append(
-            f'<line x1="{x(days):.1f}" y1="{12 + 12 * row}" x2="{x(days):.1f}" y2="{axis_y}" stroke="{colour}" '
+            f'<line x1="{x(days):.1f}" y1="{12 + 14 * row}" x2="{x(days):.1f}" y2="{axis_y}" stroke="{colour}" '
             'stroke-dasharray="4 3"/>'
-            f'<text x="{x(days) + shift:.1f}" y="{12 + 12 * row}" font-size="11" fill="{colour}" '
+            f'<text x="{x(days) + shift:.1f}" y="{12 + 14 * row}" font-size="11" fill="{colour}" '
             f'text-anchor="{anchor}">{label} below {days} d</text>'
         )
     for i, (name, days) in enumerate(rows):
