@@ -17,12 +17,14 @@ import time
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from runner.errors import DeploycheckError
+
 WORKERS = 16  # requests handled at once; more wait in the listen queue
 _WILDCARDS = ("", "0.0.0.0", "::")
 
 
-class TooSlow(Exception):
-    """The request did not arrive whole within its deadline."""
+class TooSlow(DeploycheckError):
+    """The request did not arrive whole within its deadline (answered 408)."""
 
 
 class DeadlineReader(socket.SocketIO):
