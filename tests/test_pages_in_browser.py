@@ -69,20 +69,28 @@ def test_the_dashboard_names_what_broke_and_links_the_report(archived, browser, 
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
 
 
-def test_the_demo_report_draws_its_charts(tmp_path, browser) -> None:
-    """A report with backups and certificates: the size and days-left charts are real SVG with
-    a size on the page, and the page logs no console error."""
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory) -> Path:
+    """report.html of a demo run with a stale backup (one demo for the tests that read it)."""
     import subprocess
     import sys
 
-    reports = tmp_path / "reports"
+    folder = tmp_path_factory.mktemp("demo")
+    reports = folder / "reports"
     subprocess.run(
         [sys.executable, "-m", "runner", "demo", "--break", "stale-backup", "--reports", str(reports)],
         capture_output=True,
         timeout=300,
-        cwd=tmp_path,
+        cwd=folder,
     )
     (report,) = reports.glob("demo/*/report.html")
+    return report
+
+
+def test_the_demo_report_draws_its_charts(demo_report, browser) -> None:
+    """A report with backups and certificates: the size and days-left charts are real SVG with
+    a size on the page, and the page logs no console error."""
+    report = demo_report
     errors: list[str] = []
     page = browser.new_page()
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
@@ -150,21 +158,14 @@ def test_the_dashboard_and_index_show_times_people_read_at_any_width(tmp_path, b
         running.server_close()
 
 
-def test_the_demo_charts_have_axes_apart_labels_and_a_gap_at_any_width(tmp_path, browser) -> None:
+def test_the_demo_charts_have_axes_apart_labels_and_a_gap_at_any_width(
+    demo_report, browser, tmp_path
+) -> None:
     """The backup-size axis runs to the run's time, so days without a backup show; the days-left
     chart has an axis and its fail and warn labels do not overlap; at a phone's width too."""
     import json
-    import subprocess
-    import sys
 
-    reports = tmp_path / "reports"
-    subprocess.run(
-        [sys.executable, "-m", "runner", "demo", "--break", "stale-backup", "--reports", str(reports)],
-        capture_output=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    (report,) = reports.glob("demo/*/report.html")
+    report = demo_report
     finished = json.loads((report.parent / "report.json").read_text())["finished_at"][:10]
     for width in WIDTHS:
         page = browser.new_page(viewport={"width": width, "height": 900})
