@@ -285,3 +285,29 @@ def test_two_hundred_requests_use_one_connection_of_ten(small_target, tmp_path) 
     assert all("V1__t.sql" in text for _, text, _ in answers)
     assert max(took for _, _, took in answers) < 60
     assert used <= 3  # the migration, the test's own connection, and at most one of serve's
+
+
+@pytest.mark.slow
+def test_a_stalled_database_costs_its_timeout_once_and_is_answered(target, tmp_path) -> None:
+    """A ledger read that never returns ends at the profile's timeout with 503 and what failed;
+    the next requests within a few seconds get that answer at once instead of waiting again."""
+    target.add("V1__t.sql", "CREATE TABLE t (id INT PRIMARY KEY);\n")
+    target.migrate()
+    target.write_profile(timeouts={"default_s": DEADLINE_S})
+    running = serve(Dashboard(target.profile(), tmp_path / "reports"), "127.0.0.1", 0, None)
+    url = f"http://127.0.0.1:{running.server_address[1]}/api/migrations"
+    lock = target.server.connect(target.database)
+    try:
+        with lock.cursor() as cur:
+            cur.execute("LOCK TABLES deploycheck_schema_history WRITE")
+        began = time.monotonic()
+        first = httpx.get(url, timeout=LATE_S)
+        assert first.status_code == 503 and "ledger" in first.json()["error"]
+        assert time.monotonic() - began < LATE_S
+        began = time.monotonic()
+        again = [httpx.get(url, timeout=LATE_S) for _ in range(5)]
+        assert [a.status_code for a in again] == [503] * 5 and time.monotonic() - began < DEADLINE_S
+    finally:
+        lock.close()
+        running.shutdown()
+        running.server_close()

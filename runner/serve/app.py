@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs
 
+import pymysql
 from pydantic import BaseModel, ValidationError
 
 from runner.backups.listing import list_backups
 from runner.backups.schedule import freshness
 from runner.db import connect
-from runner.errors import DeploycheckError
+from runner.errors import DeploycheckError, TargetUnreachable
 from runner.migrations.engine import Migrator
 from runner.profile.model import Profile
 from runner.redact import for_profile
@@ -179,8 +180,11 @@ class Dashboard:
         migrator = Migrator(self.profile)
         timeout_s = self.profile.timeouts.default_s
         assert self.profile.database is not None
-        with connect(self.profile.database, timeout_s, read_timeout_s=timeout_s, read_only=True) as conn:
-            status = migrator.status(conn=conn)
+        try:
+            with connect(self.profile.database, timeout_s, read_timeout_s=timeout_s, read_only=True) as conn:
+                status = migrator.status(conn=conn)
+        except pymysql.MySQLError as exc:  # connected, then the server failed or went quiet
+            raise TargetUnreachable(f"reading the migrations' ledger failed: {exc.args[-1]}") from None
         return {
             "profile": self.profile.name,
             "summary": status.counts(),
