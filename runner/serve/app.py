@@ -113,7 +113,7 @@ class Dashboard:
     def __init__(self, profile: Profile, reports: Path) -> None:
         self.profile = profile
         self.base = reports / profile.name
-        self.mask = for_profile(profile).mask
+        self.redactor = for_profile(profile)
         self.live_migrations = Live(self._migrations)
         self.live_backups = Live(self._backups)
 
@@ -150,7 +150,7 @@ class Dashboard:
         except (ValueError, ValidationError) as exc:  # cut JSON, not UTF-8, not a report
             reason = "not a report" if isinstance(exc, ValidationError) else str(exc).split(":")[0]
             raise ArchiveDamaged(f"{path}: cannot be read ({reason}); the run's other files stay") from None
-        return data  # type: ignore[no-any-return]
+        return self.redactor.mask_data(data)  # type: ignore[no-any-return]
 
     def archived(self, run: str, name: str) -> Path | None:
         """A file of an archived run: `run` must be a run folder's name (its UTC start time) and
@@ -215,7 +215,7 @@ class Dashboard:
         ):
             if needed:
                 try:
-                    panels[name] = reader()
+                    panels[name] = self.redactor.mask_data(reader())
                 except (DeploycheckError, OSError) as exc:
                     panels[name] = {"error": str(exc)}
         certificates = [
@@ -286,9 +286,7 @@ def handler(
             except Exception:  # a defect: answered, and its traceback goes to the server's log
                 self.log_error("%s", traceback.format_exc())
                 status, body, kind = 500, b'{"error": "internal error: see the server\'s log"}\n', _JSON
-            if kind in (_JSON, "text/html; charset=utf-8", "text/plain"):
-                body = dashboard.mask(body.decode()).encode()
-            self._send(status, body, kind)
+            self._send(status, dashboard.redactor.mask_body(body, kind), kind)
 
         def _authorized(self) -> bool:
             return token is not None and bearer_matches(self.headers.get("Authorization", ""), token)
@@ -369,18 +367,13 @@ def _archive(dashboard: Dashboard, path: str) -> Response:
             target.resolve().parent in (dashboard.base.resolve(), (dashboard.base / "pages").resolve())
             and target.is_file()
         ):
-            return 200, _text(target), _HTML
+            return 200, target.read_bytes(), _HTML
     elif len(rest) == 2:
         found = dashboard.archived(rest[0], rest[1])
         if found is not None:
             kind = {"report.json": _JSON, "junit.xml": "application/xml"}.get(rest[1], _HTML)
-            return 200, _text(found), kind
+            return 200, found.read_bytes(), kind
     return 404, b"not found\n", "text/plain"
-
-
-def _text(path: Path) -> bytes:
-    """An archived file as UTF-8: a damaged byte shows as U+FFFD instead of failing the answer."""
-    return path.read_bytes().decode("utf-8", "replace").encode()
 
 
 def serve(dashboard: Dashboard, host: str, port: int, token: str | None) -> BoundedHTTPServer:

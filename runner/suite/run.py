@@ -51,6 +51,8 @@ def run_checks(
             str(checks),
             "-c",
             os.devnull,  # the suite's own settings, not those of whatever project we run from
+            "--confcutdir",  # nor its conftest.py files: installed in an app's .venv, the app's own
+            str(checks),  # test fixtures would run in the production gate
             "--rootdir",
             str(checks.parent),
             "-p",
