@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator
 
 from runner.atomic import write_atomically
 
@@ -110,6 +110,14 @@ def ended_why(report: dict[str, Any]) -> str:
     return ""
 
 
+def _a_time(value: str) -> str:
+    datetime.fromisoformat(value.replace("Z", "+00:00"))  # ValueError: not a time
+    return value
+
+
+Stamp = Annotated[str, AfterValidator(_a_time)]  # an ISO time as report.json and history write it
+
+
 class _Attention(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -123,7 +131,7 @@ class HistoryLine(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     run: str
-    started_at: str
+    started_at: Stamp
     outcome: str
     summary: dict[str, int] = {}
     attention: list[_Attention] = []
@@ -133,12 +141,6 @@ class HistoryLine(BaseModel):
     def _named_as_published(cls, value: str) -> str:
         if not RUN_NAME.fullmatch(value):
             raise ValueError("not a run folder's name")
-        return value
-
-    @field_validator("started_at")
-    @classmethod
-    def _a_time(cls, value: str) -> str:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
         return value
 
 

@@ -39,7 +39,7 @@ from runner.errors import DeploycheckError, TargetUnreachable
 from runner.migrations.engine import Migrator
 from runner.profile.model import Profile
 from runner.redact import for_profile
-from runner.report.archive import RUN_NAME, History, newest_runs
+from runner.report.archive import RUN_NAME, History, Stamp, newest_runs
 from runner.report.html import render
 from runner.report.metrics import archive_readable, exposition
 from runner.serve.limits import BoundedHTTPServer, DeadlineReader, HostAllowList, TooSlow, bearer_matches
@@ -63,8 +63,8 @@ class _Readable(BaseModel):
     """What the routes read of a report.json; one without it is damaged."""
 
     profile: str
-    started_at: str
-    finished_at: str
+    started_at: Stamp
+    finished_at: Stamp
     outcome: str
     exit_code: int
     checks: list[_Check]

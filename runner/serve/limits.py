@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import socket
+import sys
 import threading
 import time
 from http.server import ThreadingHTTPServer
@@ -70,6 +71,11 @@ class BoundedHTTPServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away or stopped reading is not worth a traceback in the log."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class HostAllowList:
