@@ -311,3 +311,32 @@ def test_a_stalled_database_costs_its_timeout_once_and_is_answered(target, tmp_p
         lock.close()
         running.shutdown()
         running.server_close()
+
+
+def test_a_silent_backup_host_costs_the_profiles_timeout_not_the_default(tmp_path) -> None:
+    """/api/backups over ssh to a host that accepts and never speaks answers 503 within the
+    profile's timeouts (here 1 s), once; the next request gets that answer at once."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    (tmp_path / "known_hosts").write_text("")
+    profile = (
+        f"backups: {{source: 'ssh://backup@127.0.0.1:{silent.getsockname()[1]}/srv/backups', "
+        f"known_hosts_file: {tmp_path / 'known_hosts'}}}\n"
+    )
+    (tmp_path / "p.yml").write_text(f"target: t\ntimeouts: {{default_s: 1}}\n{profile}")
+    server = serve(
+        Dashboard(load_profile(str(tmp_path / "p.yml")), tmp_path / "reports"), "127.0.0.1", 0, None
+    )
+    url = f"http://127.0.0.1:{server.server_address[1]}/api/backups"
+    try:
+        began = time.monotonic()
+        answer = httpx.get(url, timeout=60)
+        assert answer.status_code == 503 and "127.0.0.1" in answer.json()["error"]
+        assert time.monotonic() - began < 8  # the default 10 s would be 30 s
+        began = time.monotonic()
+        assert httpx.get(url, timeout=60).status_code == 503 and time.monotonic() - began < 1
+    finally:
+        server.shutdown()
+        server.server_close()
+        silent.close()

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 
 from runner.backups.listing import list_backups
 from runner.backups.schedule import freshness
+from runner.backups.source import open_source
 from runner.db import connect
 from runner.errors import DeploycheckError, TargetUnreachable
 from runner.migrations.engine import Migrator
@@ -194,7 +195,7 @@ class Dashboard:
     def _backups(self) -> dict[str, Any]:
         cfg = self.profile.backups
         assert cfg is not None
-        listing = list_backups(cfg)
+        listing = list_backups(cfg, open_source(cfg, self.profile.timeouts.default_s))
         now = datetime.now(UTC)
         databases = cfg.databases or ([self.profile.database.name] if self.profile.database else [])
         fresh = {db: freshness(listing, db, cfg, now).describe() for db in databases} if cfg.schedule else {}
