@@ -163,17 +163,20 @@ class History:
         )
 
 
-def read_history(profile_dir: Path) -> list[Any]:
-    """Every line of history.jsonl that parses as JSON, oldest first, as it is: what prune reads
-    (it judges each line itself). Pages and `serve` read `newest_runs`, which keeps only runs."""
+def read_history(profile_dir: Path) -> list[dict[str, Any]]:
+    """Every archived run, oldest first."""
     path = profile_dir / "history.jsonl"
-    lines = []
-    for raw in path.read_bytes().splitlines() if path.exists() else []:
+    return _parse(path.read_bytes().splitlines()) if path.exists() else []
+
+
+def _parse(lines: list[bytes]) -> list[dict[str, Any]]:
+    runs = []
+    for raw in lines:
         try:
-            lines.append(json.loads(raw))
+            runs.append(json.loads(raw))
         except ValueError:
             continue  # a line cut by a crash mid-write; the runs around it still count
-    return lines
+    return runs
 
 
 def newest_runs(base: Path, count: int | None = None) -> History:
