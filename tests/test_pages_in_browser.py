@@ -104,7 +104,9 @@ def test_the_demo_report_draws_its_charts(demo_report, browser) -> None:
         box = charts.nth(index).bounding_box()
         assert box is not None and box["width"] > 100 and box["height"] > 50
         assert charts.nth(index).locator("polyline, rect").count() >= 1
-    assert "fails below" in page.inner_text("#charts") and "test_backup_is_fresh" in page.inner_text("#attention")
+    assert "fails below" in page.inner_text("#charts") and "test_backup_is_fresh" in page.inner_text(
+        "#attention"
+    )
     assert "XFailed" not in page.inner_text("body")
     body = page.inner_text("body")
     assert "Mail journeys" in body and "test_mail_journey[password-reset]" in body
