@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 
 from runner.report.model import SCHEMA_PATH
+from tests.conftest import CHECKS
 
 pytestmark = pytest.mark.slow
 
@@ -156,6 +157,45 @@ def test_a_run_that_checks_nothing_exits_2_and_archives_nothing(healthy, tmp_pat
     assert expected in result.stdout + result.stderr
     assert "no run was archived" in result.stdout
     assert [p.name for p in (tmp_path / "reports" / "profile").iterdir()] == []  # no folder, hidden or not
+    for noise in ("pytest exit", ".run-", "Generated html report", "generated xml file"):
+        assert noise not in result.stdout + result.stderr
+
+
+def test_a_run_where_every_check_skipped_exits_2_naming_what_was_missing(healthy, tmp_path) -> None:
+    """A profile that configures nothing: every check skips, which is no verdict at all."""
+    healthy.profile_path.write_text("target: test\n")
+    result = verify(healthy, tmp_path / "reports")
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "no check ran to a verdict (all " in result.stdout
+    for missing in ("database not configured in profile profile", "smtp not configured in profile profile"):
+        assert f"\n  {missing}\n" in result.stdout
+    assert "no run was archived" in result.stdout and "PASSED" not in result.stdout
+    assert [p.name for p in (tmp_path / "reports" / "profile").iterdir()] == []
+
+
+@pytest.fixture()
+def with_env(healthy):
+    (healthy.root / "app.env").write_text("APP_MODE=production\n")
+    healthy.write_profile(env={"source": "dotenv:app.env", "required": ["APP_MODE"]})
+    return healthy
+
+
+def test_k_matches_the_checks_names_not_the_folders_they_live_in(with_env, tmp_path) -> None:
+    """Node ids are relative to the checks folder: -k env selects the env checks, -k "not smtp"
+    leaves out the SMTP checks only, and a word of the checkout's path selects nothing."""
+    reports = tmp_path / "reports"
+    env = verify(with_env, reports, "-k", "env")
+    assert env.returncode == 0, env.stdout[-2000:] + env.stderr[-2000:]
+    assert {c["area"] for c in load_report(runs(reports)[-1])["checks"]} == {"env"}
+    for noise in ("rootdir:", "configfile:", "Generated html report", "generated xml file", ".run-"):
+        assert noise not in env.stdout + env.stderr
+    (shown,) = [line for line in env.stdout.splitlines() if "report.html" in line]
+    assert shown.startswith(f"report: {runs(reports)[-1] / 'report.html'}")  # the archived path, once
+
+    everything = verify(with_env, reports, "-k", f"not smtp and not {CHECKS.parent.name}")
+    assert everything.returncode == 0, everything.stdout[-2000:] + everything.stderr[-2000:]
+    areas = [c["area"] for c in load_report(runs(reports)[-1])["checks"]]
+    assert "smtp" not in areas and {"env", "database", "migrations", "tls", "http"} <= set(areas)
 
 
 def test_severity_override_turns_a_blocker_into_a_warning(healthy, tmp_path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -176,6 +177,27 @@ class _ActiveRun:
             return "warned", "W", "WARNED"
         return None
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> Iterator[None]:
+        """pytest-html and junitxml name the files they wrote; in the report folder those are
+        staged, renamed when the run is archived: whoever staged them names the final paths."""
+        staged = self.state.report_dir
+        if staged is None:
+            return (yield)
+        write_sep = terminalreporter.write_sep
+        folder = Path(os.path.abspath(staged))
+        hidden = (str(folder), folder.as_uri())
+
+        def shown_sep(sep: str, title: str | None = None, **kw: Any) -> None:
+            if not any(path in (title or "") for path in hidden):
+                write_sep(sep, title, **kw)
+
+        terminalreporter.write_sep = shown_sep
+        try:
+            return (yield)
+        finally:
+            terminalreporter.write_sep = write_sep
+
     def pytest_keyboard_interrupt(self) -> None:
         self.state.report.interrupted = True
 
@@ -187,15 +209,16 @@ class _ActiveRun:
         report.not_run = [cid for cid in self.collected if cid not in self.state.results]
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:
             report.interrupted = True
-        if not report.checks and not report.interrupted:
-            # a gate never passes on nothing: no report, exit 2 (a usage error: fix the selection)
+        if not report.interrupted and all(check.outcome == "skipped" for check in report.checks):
+            # a gate never passes on nothing: no report, exit 2 (a usage error: fix the selection
+            # or the profile)
+            why = _nothing_judged(session.config, report.checks)
+            said = f"deploycheck: {why}: a run that checks nothing is not a pass"
             reporter = session.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
-                reporter.write_line(
-                    f"deploycheck: no check selected{_selection(session.config)}: "
-                    "a run that checks nothing is not a pass",
-                    red=True,
-                )
+                reporter.write_line(said, red=True)
+            else:
+                print(said, file=sys.stderr)
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
             return
         if self.state.report_dir is not None:
@@ -257,6 +280,14 @@ def _as_expected(report: pytest.TestReport, outcome: str, reason: str) -> None:
     report.deploycheck_outcome = outcome  # type: ignore[attr-defined]
     report.outcome = "skipped"
     report.wasxfail = reason  # type: ignore[attr-defined]
+
+
+def _nothing_judged(config: pytest.Config, skipped: list[CheckResult]) -> str:
+    """Why no check ran to a verdict: nothing selected, or every selected check skipped, and why."""
+    if not skipped:
+        return f"no check selected{_selection(config)}"
+    reasons = "".join(f"\n  {reason}" for reason in dict.fromkeys(check.message for check in skipped))
+    return f"no check ran to a verdict (all {len(skipped)} skipped){reasons}\n"
 
 
 def _selection(config: pytest.Config) -> str:

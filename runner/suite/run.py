@@ -51,8 +51,12 @@ def run_checks(
             str(checks),
             "-c",
             os.devnull,  # the suite's own settings, not those of whatever project we run from
+            # node ids relative to the checks, wherever they are installed: -k matches the
+            # checks' names, never a folder on the way to them (venv, site-packages, checks)
             "--rootdir",
-            str(checks.parent),
+            str(checks),
+            "--confcutdir",
+            str(checks),
             "-p",
             "runner.suite.plugin",
             "-p",
@@ -75,12 +79,10 @@ def run_checks(
         code = pytest.main(args)
         report_path = staged / "report.json"
         if not report_path.exists():
-            print(
-                f"deploycheck verify: no run was archived: the check run ended before it judged "
-                f"anything (pytest exit {int(code)})",
-                file=out,
-            )
-            return 1 if code == pytest.ExitCode.INTERRUPTED else 2
+            interrupted = code == pytest.ExitCode.INTERRUPTED
+            why = "it was interrupted before" if interrupted else "the check run ended before"
+            print(f"deploycheck verify: no run was archived: {why} it judged anything", file=out)
+            return 1 if interrupted else 2
         report = json.loads(report_path.read_text(encoding="utf-8"))
         _, recent = newest_runs(staged.parent, 29)
         this = {"run": "", "started_at": report["started_at"], "outcome": report["outcome"]}
@@ -89,7 +91,7 @@ def run_checks(
     finally:
         discard(staged)  # gone already once published
     print(summary(report, quiet), file=out)
-    print(f"report: {run_dir / 'report.html'}", file=out)
+    print(f"report: {run_dir / 'report.html'} (beside it: report.json, junit.xml, details.html)", file=out)
     if metrics is not None:  # node_exporter's textfile collector reads *.prom; written whole or not at all
         write_atomically(metrics, exposition(report).decode())
     if notify:
@@ -99,12 +101,13 @@ def run_checks(
 
 def _terminal(pytest_args: list[str], quiet: bool) -> list[str]:
     """pytest's own output: its progress line only (the summary below names what broke, in
-    words); its usual detail with -v; nothing with --quiet."""
+    words); its usual detail with -v; nothing with --quiet. Never its header: where pytest
+    found the checks is no concern of the user's."""
     if quiet:
         return ["-p", "no:terminal"]
     if any(a in ("-v", "-vv", "--verbose") for a in pytest_args):
-        return ["-rfEs", "--tb=short"]
-    return ["-rN", "--tb=no", "-p", "no:warnings"]
+        return ["--no-header", "-rfEs", "--tb=short"]
+    return ["--no-header", "-rN", "--tb=no", "-p", "no:warnings"]
 
 
 def summary(report: dict[str, Any], quiet: bool = False) -> str:
