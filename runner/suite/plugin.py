@@ -111,6 +111,13 @@ class _ActiveRun:
             if probe is not None:
                 pool.start(*probe)
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Run from the checks folder (`deploycheck verify`), the progress lines name the checks'
+        files as the node ids do, not the way there from the working folder."""
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and session.config.rootpath.resolve() == bundled("checks").resolve():
+            reporter.startpath = session.config.rootpath
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
         outcome = yield
