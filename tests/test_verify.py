@@ -383,16 +383,28 @@ def test_the_report_groups_a_shared_cause_and_draws_its_charts(target, tmp_path)
     folder.mkdir()
     for day, size in ((20, 3000), (21, 3100), (22, 3050), (23, 900)):
         (folder / f"202611{day}0300.app.sql.gz").write_bytes(b"\x1f\x8b" + b"\0" * size)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
     target.write_profile(
         database={"password": "wrong-password-here"},
         backups={"source": str(folder), "databases": ["app"]},
+        smtp={"host": "127.0.0.1", "port": port},
+        tls={"endpoints": [f"127.0.0.1:{port}"]},
     )
     reports = tmp_path / "reports"
-    result = verify(target, reports, "-k", "test_database or test_backup_size")
+    result = verify(target, reports, "-k", "test_database or test_backup_size or test_smtp or test_tls")
     assert result.returncode == 3
+    verdict = "ERROR (exit 3): target unreachable: database, SMTP, TLS"  # every area, not the first
+    assert f"deploycheck verify: {verdict} - " in result.stdout
+    assert result.stdout.count("Access denied for user") == 1  # the terminal says the cause once too
+    (blocked,) = [line.strip() for line in result.stdout.splitlines() if "test_database_is_reachable" in line]
+    assert blocked.startswith("checks: test_database.py::test_database_is_reachable, test_database.py::")
+    assert re.search(r"^  error \d+ checks: cannot connect to .*Access denied", result.stdout, re.M)
     html = (runs(reports)[0] / "report.html").read_text()
-    assert "Gate: ERROR (exit 3): target unreachable: database" in html
+    assert f"Gate: {verdict}" in html
     assert html.count("Access denied for user") == 1  # one cause, not one line per check
+    assert '<td class="error">error</td><td><pre>cannot connect to' in html  # an error, not "failed"
     assert (
         "checks: test_database.py::test_database_is_reachable, test_database.py::test_server_version_is_supported"
         in html
