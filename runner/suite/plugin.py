@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,9 @@ class _ActiveRun:
     def __init__(self, state: RunState) -> None:
         self.state = state
         self.collected: list[str] = []
+        self._fixture_probes: dict[str, set[Hashable]] = {}  # probes a shared fixture's setup asked for
+        self._asked_before = 0  # len(probes.asked) when the current check began
+        self._phases = 0.0  # the current check's setup and call time so far
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Start every probe the selected checks will need, all at once."""
@@ -118,10 +121,39 @@ class _ActiveRun:
         if reporter is not None and session.config.rootpath.resolve() == bundled("checks").resolve():
             reporter.startpath = session.config.rootpath
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._asked_before, self._phases = len(self.state.probes.asked), 0.0
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Iterator[Any]:
+        """A shared fixture probes once, for the first check that needs it: remember which probes,
+        so every check that uses it counts their time."""
+        before = len(self.state.probes.asked)
+        try:
+            return (yield)
+        finally:
+            if fixturedef.scope != "function":
+                asked = self.state.probes.asked[before:]
+                self._fixture_probes[fixturedef.argname] = {key for key, _ in asked}
+
+    def _duration(self, item: pytest.Item) -> float:
+        """The check's own time, without its waits for probes, plus the own time of every probe
+        it used: what its verdict took, although the probes ran concurrently, ahead of it."""
+        probes = self.state.probes
+        asked = probes.asked[self._asked_before :]
+        used = {key for key, _ in asked}.union(
+            *(self._fixture_probes.get(name, set()) for name in getattr(item, "fixturenames", ()))
+        )
+        own = max(0.0, self._phases - sum(waited for _, waited in asked))
+        return round(own + sum(probes.took.get(key, 0.0) for key in used), 3)
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
+        if report.when != "teardown":
+            self._phases += report.duration
         message = self.state.redactor.mask(_message(report))
         self._mask(report)
         if report.when == "call" or report.outcome != "passed":
@@ -171,7 +203,7 @@ class _ActiveRun:
             title=title,
             severity=severity,
             outcome=result,
-            duration_s=round(report.duration, 3),
+            duration_s=self._duration(item),
             message=message,
             details={k: v for k, v in report.user_properties},
         )
