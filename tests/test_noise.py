@@ -1,0 +1,29 @@
+"""What the commands print reads as sentences: counts agree with their nouns, columns do not
+run into each other, help fits the width it was written for."""
+
+from __future__ import annotations
+
+import re
+
+from runner.sandbox.target import FAULTS
+from tests.conftest import deploycheck
+
+
+def test_one_statement_is_a_statement(project) -> None:
+    project.add("V1__one.sql", "CREATE TABLE t (id INT PRIMARY KEY);\n")
+    project.add("V2__two.sql", "CREATE TABLE u (id INT);\nCREATE TABLE v (id INT);\n")
+    result = project.cli("migrate", "--no-backup")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"done in \d+\.\d\d s \(1 statement\)\n", result.stderr)
+    assert "(2 statements)" in result.stderr and "(1 statements)" not in result.stderr
+
+
+def test_list_faults_keeps_names_apart_from_descriptions() -> None:
+    result = deploycheck("demo", "--list-faults")
+    assert result.returncode == 0
+    listed = {}
+    for line in result.stdout.splitlines():
+        match = re.fullmatch(r"  (\S+)  +(\S.*)", line)
+        assert match, line
+        listed[match[1]] = match[2]
+    assert listed == FAULTS
