@@ -27,3 +27,18 @@ def test_list_faults_keeps_names_apart_from_descriptions() -> None:
         assert match, line
         listed[match[1]] = match[2]
     assert listed == FAULTS
+
+
+def test_help_to_a_pipe_is_as_wide_as_its_descriptions() -> None:
+    result = deploycheck("verify", "--help")
+    options = result.stdout.split("options:", 1)[1].split("exit codes:", 1)[0]
+    assert 80 < max(map(len, options.splitlines())) <= 92  # not argparse's guess of 80 columns
+
+
+def test_verify_to_a_pipe_is_not_fitted_to_80_columns(tmp_path) -> None:
+    (tmp_path / "app.env").write_text("A=1\n")
+    (tmp_path / "p.yml").write_text("target: test\nenv: {source: 'dotenv:app.env', required: [A]}\n")
+    result = deploycheck("verify", "--profile", "p.yml", "-k", "env", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rules = [line for line in result.stdout.splitlines() if line.startswith("=====")]
+    assert rules and {len(line) for line in rules} == {120}  # runner.suite.plugin.LOG_WIDTH

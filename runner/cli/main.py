@@ -39,9 +39,15 @@ MEANINGS = {
 
 def _command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
     """A command's parser: its help keeps the description's line breaks and ends with the exit codes."""
-    return sub.add_parser(
-        name, epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
-    )
+    return sub.add_parser(name, epilog=EXIT_CODES, formatter_class=_Help, **kwargs)
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Fitted to the terminal; help that goes to a pipe or a file is as wide as the descriptions
+    (`_wrapped`), not argparse's guess of 80 columns."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=None if sys.stdout.isatty() else 92)
 
 
 def _profile_arg(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +73,7 @@ def _reports_arg(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deploycheck",
+        formatter_class=_Help,
         description="Verify a MySQL-backed deployment, apply its migrations safely, archive the report.",
     )
     parser.add_argument("--version", action="version", version=f"deploycheck {__version__}")

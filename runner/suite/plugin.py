@@ -29,6 +29,7 @@ from runner.suite.policy import judge_failure, severity_of, waiver_for
 from runner.suite.state import STATE, RunState
 
 pytest_plugins = ["runner.suite.fixtures"]
+LOG_WIDTH = 120  # columns of output that goes to a log, not a terminal
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -116,10 +117,13 @@ class _ActiveRun:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Run from the checks folder (`deploycheck verify`), the progress lines name the checks'
-        files as the node ids do, not the way there from the working folder."""
+        files as the node ids do, not the way there from the working folder; and output that is
+        not a terminal (a CI log, a pipe) is not fitted to a guessed 80 columns."""
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and session.config.rootpath.resolve() == bundled("checks").resolve():
             reporter.startpath = session.config.rootpath
+            if not reporter.isatty():
+                session.config.get_terminal_writer().fullwidth = LOG_WIDTH
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
