@@ -393,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(said.getvalue())
         code = int(exc.code or 0)
         if code and "--json" in argv:
-            _json_error(code, said.getvalue().strip().splitlines()[-1])
+            _json_error(code, (said.getvalue().strip().splitlines() or ["bad invocation"])[-1])
         return code
     sys.stderr.write(said.getvalue())
     args.extra = extra

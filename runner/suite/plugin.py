@@ -122,7 +122,7 @@ class _ActiveRun:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and session.config.rootpath.resolve() == bundled("checks").resolve():
             reporter.startpath = session.config.rootpath
-            if not reporter.isatty():
+            if not reporter.isatty:  # a bool before pytest 8.4, a callable bool since
                 session.config.get_terminal_writer().fullwidth = LOG_WIDTH
 
     @pytest.hookimpl(tryfirst=True)
