@@ -192,6 +192,10 @@ def test_k_matches_the_checks_names_not_the_folders_they_live_in(with_env, tmp_p
     (shown,) = [line for line in env.stdout.splitlines() if "report.html" in line]
     assert shown.startswith(f"report: {runs(reports)[-1] / 'report.html'}")  # the archived path, once
 
+    verbose = verify(with_env, reports, "-k", "env", "-v")
+    assert "\ntest_env.py::test_required_variables_are_set PASSED" in verbose.stdout
+    assert "../" not in verbose.stdout and str(CHECKS) not in verbose.stdout
+
     everything = verify(with_env, reports, "-k", f"not smtp and not {CHECKS.parent.name}")
     assert everything.returncode == 0, everything.stdout[-2000:] + everything.stderr[-2000:]
     areas = [c["area"] for c in load_report(runs(reports)[-1])["checks"]]

@@ -116,12 +116,13 @@ class _ActiveRun:
                 pool.start(*probe)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Run from the checks folder (`deploycheck verify`), the progress lines name the checks'
-        files as the node ids do, not the way there from the working folder; and output that is
+        """Run from the checks folder (`deploycheck verify`), the progress lines and -v name the
+        checks as the node ids do, not by the way there from the working folder; and output that is
         not a terminal (a CI log, a pipe) is not fitted to a guessed 80 columns."""
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and session.config.rootpath.resolve() == bundled("checks").resolve():
             reporter.startpath = session.config.rootpath
+            session.config.cwd_relative_nodeid = str  # type: ignore[method-assign]  # -v: ids as they are
             if not reporter.isatty:  # a bool before pytest 8.4, a callable bool since
                 session.config.get_terminal_writer().fullwidth = LOG_WIDTH
 
