@@ -129,8 +129,10 @@ class Scratch:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
     def admin(self, timeout_s: float) -> pymysql.Connection:
-        """A session with no database selected, for CREATE and DROP DATABASE."""
-        return connect(self.login.model_copy(update={"name": ""}), timeout_s, read_timeout_s=timeout_s)
+        """A session with no database selected, for CREATE and DROP DATABASE. Without a read
+        timeout, as the migrations' DDL: dropping a restored copy waits for the disk, which a busy
+        machine makes slower than any probe's timeout (a dead server still fails at once)."""
+        return connect(self.login.model_copy(update={"name": ""}), timeout_s)
 
     def connect(self, name: str, timeout_s: float, **options: Any) -> pymysql.Connection:
         if not name.startswith(self.prefix):

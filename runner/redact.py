@@ -3,10 +3,18 @@
 Secrets are collected from the profile (every `SecretStr`, and every value whose key
 says password/secret/token/key) and from environments read on the target (values of
 variables whose name says so). `mask()` replaces each with `********`.
+
+Values are masked before they are encoded (`mask_data` for what becomes JSON, YAML or a page;
+`mask_body` for what the server answers, decoding JSON first): once encoded, a secret holding
+a quote, a backslash or non-ASCII text no longer reads as itself. For text that arrives encoded
+already (an archived page, junit.xml), `mask()` also finds each secret as JSON, HTML, XML and
+Prometheus labels write it.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import logging
 import os
 import re
@@ -17,12 +25,14 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import BaseModel, SecretStr
 
 MASK = "********"
-SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"PASSWORD|PASSWD|PASSPHRASE|(?:^|_)(?:PASS|PW)(?:_|$)|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE
+)
 MIN_LENGTH = 4  # shorter values would mask ordinary text; a real secret is longer
 
 
 def is_secret_name(name: str) -> bool:
-    """True for names that say they hold a secret (DB_PASSWORD, api_token, private_key...)."""
+    """True for names that say they hold a secret (DB_PASSWORD, MYSQL_PASS, api_token, private_key...)."""
     return bool(SECRET_NAME.search(name))
 
 
@@ -74,12 +84,43 @@ class Redactor:
         self.add(*(v for k, v in parse_qsl(parts.query) if is_secret_name(k)))
 
     def mask(self, text: str) -> str:
+        """`text` with every secret masked, also where JSON, HTML, XML or a Prometheus label
+        wrote it escaped."""
         if not self._secrets or not text:
             return text
         if self._pattern is None:
-            ordered = sorted(self._secrets, key=len, reverse=True)  # longest first: no partial leaks
+            forms = {form for secret in self._secrets for form in _encodings(secret)}
+            ordered = sorted(forms, key=len, reverse=True)  # longest first: no partial leaks
             self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
         return self._pattern.sub(MASK, text)
+
+    def mask_body(self, body: bytes, content_type: str) -> bytes:
+        """An HTTP answer masked: JSON decoded, masked value by value and encoded again; any other
+        text masked as text (bytes that are not UTF-8 kept as they are); other types as they are."""
+        if not self._secrets or not body:
+            return body
+        if "json" in content_type:
+            try:
+                data = json.loads(body)
+            except ValueError:
+                pass  # not JSON after all (a cut file): masked as text
+            else:
+                return (json.dumps(self.mask_data(data), indent=2) + "\n").encode()
+        if content_type.startswith("text/") or "json" in content_type or "xml" in content_type:
+            return self.mask(body.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+        return body
+
+    def mask_data(self, value: Any) -> Any:
+        """`value` (str, dict, list, tuple: what JSON, YAML and templates are made of) with every
+        string masked, keys included, before it is encoded: once encoded, a secret holding a
+        quote, a backslash or non-ASCII text no longer reads as itself."""
+        if isinstance(value, str):
+            return self.mask(value)
+        if isinstance(value, Mapping):
+            return {self.mask_data(k): self.mask_data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.mask_data(v) for v in value]
+        return value
 
     def logging_filter(self) -> logging.Filter:
         redactor = self
@@ -91,6 +132,27 @@ class Redactor:
                 return True
 
         return _Mask()
+
+
+def _encodings(secret: str) -> set[str]:
+    """The forms a secret takes in the formats deploycheck writes: itself; a JSON string's
+    content (ASCII-escaped or not); a Prometheus label value; HTML and XML text and attributes
+    (html.escape, markupsafe's `&#34;`/`&#39;`, ElementTree's `&#10;`); JSON inside HTML."""
+    label = secret.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    forms = {secret, label, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    for text in list(forms):
+        escaped = html.escape(text, quote=False)
+        forms |= {
+            escaped,
+            html.escape(text),
+            escaped.replace('"', "&#34;").replace("'", "&#39;"),
+            escaped.replace('"', "&quot;"),
+            escaped.replace('"', "&quot;")
+            .replace("\n", "&#10;")
+            .replace("\t", "&#09;")
+            .replace("\r", "&#13;"),
+        }
+    return forms
 
 
 def for_profile(profile: BaseModel) -> Redactor:

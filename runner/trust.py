@@ -8,10 +8,20 @@ import socket
 import ssl
 from pathlib import Path
 
+from runner.errors import ProfileError
+
 
 def client_context(ca_file: Path | None = None) -> ssl.SSLContext:
-    """A context that verifies the chain against `ca_file` (or the system store) and the host name."""
-    return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    """A context that verifies the chain against `ca_file` (or the system store) and the host name.
+    A CA file that cannot be read or holds no certificate is the profile's fault (exit 2)."""
+    try:
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except OSError as exc:  # ssl.SSLError is one
+        reason = exc.strerror or getattr(exc, "reason", None) or str(exc)
+        raise ProfileError(
+            f"{ca_file}: cannot be used as a CA file ({reason}): name a readable file of PEM CA "
+            "certificates in the profile (database.tls.ca, or the section's ca_file)"
+        ) from None
 
 
 def connection_failure(exc: BaseException) -> tuple[str, str]:

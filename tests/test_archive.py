@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -133,3 +134,45 @@ def test_eight_overlapping_runs_leave_eight_complete_runs(target, tmp_path) -> N
     index = (base / "index.html").read_text()
     assert index.count("/report.html") == 8 and index.rstrip().endswith("</html>")
     assert all(json.loads((r / "report.json").read_text())["outcome"] == "passed" for r in runs)
+
+
+@pytest.mark.parametrize(
+    "named", ["../../victim", "VICTIM_ABSOLUTE", "", ".", "2026-01-01T00-00-00Z/../../../victim"]
+)
+def test_prune_deletes_only_run_folders_it_finds_never_a_path_from_history(tmp_path, named) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    root = tmp_path / "deep" / "reports"
+    base = archive_of(root, 4)
+    linked = base / "2020-01-01T00-00-00Z"  # a run-shaped name that is a symlink to the victim
+    linked.symlink_to(victim, target_is_directory=True)
+    forged = [
+        {**fake_report(-50), "run": str(victim) if named == "VICTIM_ABSOLUTE" else named},
+        {**fake_report(-40), "run": linked.name},
+    ]
+    history = base / "history.jsonl"
+    history.write_text("".join(json.dumps(line) + "\n" for line in forged) + history.read_text())
+    profile = tmp_path / "p.yml"
+    profile.write_text("target: t\n")
+    result = deploycheck("archive", "prune", "--keep", "1", "--profile", str(profile), "--reports", str(root))
+    assert result.returncode == 0, result.stderr
+    assert (victim / "keep.txt").read_text() == "precious" and linked.is_symlink()
+    assert "skipped 1 line(s)" in result.stderr and "nothing of theirs was deleted" in result.stderr
+    remaining = read_history(base)
+    assert remaining[0]["run"] == forged[0]["run"]  # reported, left where it was
+    assert sorted(
+        p.name for p in base.iterdir() if p.is_dir() and not p.is_symlink() and p.name[0] == "2"
+    ) == [remaining[-1]["run"]]
+
+
+def test_prune_rebuilds_pages_in_the_archive_not_where_a_planted_link_points(tmp_path) -> None:
+    base = archive_of(tmp_path / "reports", PAGE + 3)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "page-00001.html").write_text("precious")
+    shutil.rmtree(base / "pages")
+    (base / "pages").symlink_to(victim, target_is_directory=True)
+    prune(base, keep=PAGE + 2)
+    assert (victim / "page-00001.html").read_text() == "precious"
+    assert not (base / "pages").is_symlink() and (base / "pages" / "page-00001.html").is_file()

@@ -14,11 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from runner.mail.journey import mask_link
 from tests.conftest import deploycheck
 from tests.mail_servers import PASSWORD, USER
 
 API_TOKEN = "Bearer-Api-Token-5f3c9a1e7d"  # sent as a header: never in any output
-ACCOUNT = "reset-test@mail.test"  # in the request body: masked like a secret
+ACCOUNT = "reset-test@mail.test"  # in the request body, not secret: the one fact a missing mail needs
 CHECK = "test_mail_journey[password-reset]"
 
 
@@ -34,6 +35,7 @@ class App:
         self.subject = "Reset your password"
         self.delay_s = 0.0
         self.link_status = 200
+        self.extra_links: list[str] = []  # what else a mail links to
         self.tokens: list[str] = []
         self.link_requests: list[str] = []
         self.senders: list[threading.Thread] = []
@@ -85,6 +87,7 @@ class App:
         message.set_content(
             f"Someone asked to reset your password.\n\n{self.url}/reset-password/{token}\n\n"
             f"If it was not you, ignore this mail. Help: {self.url}/help\n"
+            + "".join(f"{link}\n" for link in self.extra_links)
         )
         return message
 
@@ -147,7 +150,7 @@ def journey_run(target, run_checks):
 
 
 def secrets_of(app) -> list[str]:
-    return [API_TOKEN, ACCOUNT, *app.tokens]
+    return [API_TOKEN, *app.tokens]
 
 
 def assert_no_secret(app, *outputs: str) -> None:
@@ -196,7 +199,7 @@ def test_an_answer_without_the_mail_fails_naming_what_arrived_instead(
     message = journey_run(target, run_checks).check(CHECK)["message"]
     assert 3 <= time.monotonic() - started < 8
     assert message == (
-        f"no mail to ******** with a subject matching '^Reset your password$' with a body matching "
+        f"no mail to {ACCOUNT} with a subject matching '^Reset your password$' with a body matching "
         f"'/reset-password/' arrived in {dovecot.user} at 127.0.0.1:{dovecot.port}/INBOX within 3 s of "
         f"POST {app.url}/api/password-reset (answered 202); meanwhile arrived: 'Your weekly digest'"
     )
@@ -218,10 +221,83 @@ def test_a_mail_from_the_wrong_sender_fails(journey, target, run_checks) -> None
 
 
 def test_a_signature_that_does_not_verify_fails(journey, target, run_checks) -> None:
-    _, receiver = journey
+    app, receiver = journey
     receiver.footer = b"-- \r\nadded after signing\r\n"
-    message = journey_run(target, run_checks).check(CHECK)["message"]
-    assert message.startswith("DKIM d=mail.test s=mail: the signature does not verify: body hash mismatch")
+    check = journey_run(target, run_checks).check(CHECK)
+    assert check["message"].startswith(
+        "DKIM d=mail.test s=mail: the signature does not verify: body hash mismatch"
+    )
+    # a mail that failed its judgement may come from anyone: its links are listed, never asked for
+    assert app.link_requests == []
+    assert [link["status"] for link in check["details"]["journey"]["links"]] == [None, None]
+
+
+class Internal:
+    """A service on another loopback port that no mail may make deploycheck ask anything."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.requests: list[str] = []
+        internal = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_HEAD(self) -> None:
+                internal.requests.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+
+            do_GET = do_HEAD
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http.socket = context.wrap_socket(self.http.socket, server_side=True)
+        self.port = self.http.server_address[1]
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def test_links_are_asked_for_only_over_https_on_the_profiles_hosts(journey, target, run_checks) -> None:
+    """Whoever can mail the test mailbox chooses its links: one on another port, one on another
+    host name, one over http and one that is not a URL are each a finding, and none is asked."""
+    app, _ = journey
+    internal = Internal(app.server_context)
+    port = app.url.rsplit(":", 1)[1]
+    elsewhere = f"https://127.0.0.1:{internal.port}/admin/drop"
+    app.extra_links = [
+        elsewhere,
+        f"https://localhost:{port}/via-another-name",
+        f"http://127.0.0.1:{port}/plain",
+        "https://h:99999/",
+    ]
+    try:
+        check = journey_run(target, run_checks).check(CHECK)
+        assert internal.requests == []
+        # the profile names the other host: then its links are asked for
+        target.data["mail_journeys"][0]["expect"]["link_hosts"] = [
+            f"127.0.0.1:{port}",
+            f"127.0.0.1:{internal.port}",
+        ]
+        target.write_profile()
+        app.extra_links = [elsewhere]
+        assert journey_run(target, run_checks).outcome(CHECK) == "passed"
+        assert internal.requests == ["/admin/drop"]
+    finally:
+        internal.stop()
+    assert check["outcome"] == "failed"
+    assert app.link_requests[:2] == [f"HEAD /reset-password/{app.tokens[0]}", "HEAD /help"]
+    outside = "not asked for (add it to expect.link_hosts if the application links there)"
+    assert [line.strip() for line in check["message"].splitlines()] == [
+        f"link {elsewhere}: on 127.0.0.1:{internal.port}, not a host the profile names (127.0.0.1:{port}): "
+        + outside,
+        f"link https://localhost:{port}/via-another-name: on localhost:{port}, not a host the profile names "
+        f"(127.0.0.1:{port}): " + outside,
+        f"link http://127.0.0.1:{port}/plain: not over TLS (http://): the token would travel in clear",
+        "link https://h:99999/: not a valid URL (its host or port cannot be read): not asked for",
+    ]
 
 
 def test_a_reset_link_that_answers_404_fails(journey, target, run_checks) -> None:
@@ -236,7 +312,7 @@ def test_an_older_matching_mail_is_not_taken_for_the_new_one(journey, target, ru
     dovecot.deliver(app.reset_mail(ACCOUNT, "older-token-" + "1" * 20).as_bytes())
     app.sends = False
     message = journey_run(target, run_checks).check(CHECK)["message"]
-    assert message.startswith("no mail to ******** ") and message.endswith("nothing else arrived")
+    assert message.startswith(f"no mail to {ACCOUNT} ") and message.endswith("nothing else arrived")
     app.sends = True
     assert journey_run(target, run_checks).outcome(CHECK) == "passed"
     assert dovecot.count() == 1  # the new one was deleted, the older one left alone
@@ -304,3 +380,35 @@ def test_a_journey_reads_its_own_mailbox(journey, target, run_checks) -> None:
     target.data["mail_journeys"][0]["imap"] = target.data["smtp"].pop("imap")
     target.write_profile()
     assert journey_run(target, run_checks).outcome(CHECK) == "passed"
+
+
+@pytest.mark.parametrize(
+    ("link", "shown", "token"),
+    [
+        (
+            "https://app.test/reset/MQ:1rX5Yz:abcDEFghiJKLmnoPQRstuVWX/",
+            "https://app.test/reset/********",
+            "1rX5Yz:abcDEFghiJKLmnoPQRstuVWX",
+        ),  # Django signing
+        (
+            "https://app.test/reset/MQ/c5b-6d8f0c0c2e1f8e9a7b3c/",
+            "https://app.test/reset/********",
+            "6d8f0c",
+        ),
+        ("https://app.test/confirm/ab3+Xy/Zk9q/w0==", "https://app.test/confirm/********", "Zk9q"),  # base64
+        ("https://app.test/verify/@Tok3nAfterAt", "https://app.test/verify/********", "Tok3nAfterAt"),
+        ("https://app.test/u/alice@example.org/k9Zt", "https://app.test/u/********", "k9Zt"),
+        ("https://Us3r:S3cretPw@app.test/x", "https://********@app.test/x", "S3cretPw"),
+        (
+            "https://app.test/activate?uid=7&t=Zk9%2Bq%2Fw&k9Zt3xyz",
+            "https://app.test/activate?uid=********&t=********&********=********",
+            "k9Zt3xyz",
+        ),
+        ("https://app.test/reset#tok=Zq9Xk3", "https://app.test/reset#********", "Zq9Xk3"),
+        ("https://app.test/static/logo.png", "https://app.test/static/logo.png", None),
+        ("https://[::1/broken", "********", "broken"),
+    ],
+)
+def test_a_links_token_is_masked_whatever_its_characters(link: str, shown: str, token: str | None) -> None:
+    assert mask_link(link) == shown
+    assert token is None or token not in mask_link(link)

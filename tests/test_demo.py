@@ -32,6 +32,10 @@ EXPECTED = {
     "edited-migration": ["test_no_checksum_mismatch"],
     "failed-migration": ["test_nothing_failed"],
     "latin1-database": ["test_default_character_set_is_utf8mb4", "test_default_collation_is_utf8mb4"],
+    # The migrations ran under the loose sql_mode, the drift build under the scratch server's: a
+    # trigger would differ in its sql_mode (drift names both); the demo's procedure is compared
+    # without it, so drift passes. (Issue 28's extra drift failures: the scratch server's DROP
+    # DATABASE, slowed by the disk, outlasted timeouts.default_s; reproduced with delayed fsyncs.)
     "loose-sql-mode": ["test_sql_mode_is_strict"],
     "missing-table": [  # dropped after the backups were taken
         "test_required_tables_exist",
@@ -87,7 +91,7 @@ def test_healthy_demo_passes(tmp_path) -> None:
     assert skipped == {"test_pending_migrations_pass_lint"}  # nothing pending
     journey = next(c for c in report["checks"] if c["id"].endswith("test_mail_journey[password-reset]"))
     assert journey["outcome"] == "passed" and journey["details"]["journey"]["links"][0]["status"] == 200
-    assert "reset-test@" not in json.dumps(report)  # the journey's request body is masked
+    assert journey["details"]["journey"]["links"][0]["url"].endswith("/reset-password/********")  # its token
     assert journey["duration_s"] >= 0.1  # its request and its wait for the mail, not 0.00x
     assert (tmp_path / "reports" / "demo" / "index.html").exists()
     said = result.stdout + result.stderr
@@ -106,8 +110,19 @@ def test_each_fault_fails_exactly_its_checks(tmp_path, fault: str) -> None:
     result, report = demo(tmp_path, "--break", fault)
     assert report is not None, result.stderr[-3000:]
     failed = sorted(c["id"].split("::")[1] for c in report["checks"] if c["outcome"] in ("failed", "error"))
-    assert failed == sorted(EXPECTED[fault])
+    assert failed == sorted(EXPECTED[fault]), unexpected_outcomes(report, EXPECTED[fault])
     assert result.returncode == (1 if EXPECTED[fault] else 0)
+
+
+def unexpected_outcomes(report: dict, expected: list[str]) -> str:
+    """Each check that failed unexpectedly or passed when it should have failed, with its outcome,
+    time and message: a mismatch in CI explains itself."""
+    lines = []
+    for check in report["checks"]:
+        name = check["id"].split("::")[1]
+        if (check["outcome"] in ("failed", "error")) != (name in expected):
+            lines.append(f"{name}: {check['outcome']} in {check['duration_s']} s: {check['message']}")
+    return "unexpected outcomes:\n" + "\n".join(lines)
 
 
 def test_without_dovecot_the_demo_reads_its_mail_from_pymap(tmp_path) -> None:

@@ -4,6 +4,10 @@ untouched one with none; a read-only user is enough, and what it cannot see is n
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -251,3 +255,90 @@ def test_on_a_local_throwaway_scratch_server(schema) -> None:
     assert result.returncode == 1
     assert "index `idx_symbol` on `gene` exists in production only (added by hand?)" in result.stdout
     assert "1 difference(s) between" in result.stdout
+
+
+@contextmanager
+def drop_held_up(target, seconds: float) -> Iterator[None]:
+    """Hold a read lock on the ledger of the drift's scratch database from the moment it is
+    created until that database's DROP has waited `seconds`: the DROP then takes that long, as
+    it does on a disk whose fsyncs a busy machine has slowed down."""
+    failure: list[str] = []
+    like = f"scratch\\_{target.database}\\_drift\\_%"
+
+    def poll(cur, sql: str, *args: str) -> tuple:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            cur.execute(sql, args)
+            row = cur.fetchone()
+            if row:
+                return row
+            time.sleep(0.005)
+        raise AssertionError(f"never saw: {sql}")
+
+    def hold() -> None:
+        with target.server.connect() as conn, conn.cursor() as cur:
+            try:
+                (name,) = poll(
+                    cur,
+                    "SELECT table_schema FROM information_schema.tables"
+                    " WHERE table_schema LIKE %s AND table_name = 'deploycheck_schema_history'",
+                    like,
+                )
+                cur.execute("START TRANSACTION")
+                cur.execute(f"SELECT COUNT(*) FROM `{name}`.deploycheck_schema_history")
+                poll(
+                    cur,
+                    "SELECT id FROM information_schema.processlist"
+                    " WHERE info LIKE 'DROP DATABASE%%' AND state LIKE 'Waiting%%'",
+                )
+                time.sleep(seconds)
+            except AssertionError as exc:
+                failure.append(str(exc))
+            finally:
+                cur.execute("COMMIT")
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        yield
+    finally:
+        holder.join()
+    assert not failure, failure
+
+
+def test_a_scratch_drop_slower_than_the_timeout_still_compares(schema, run_checks) -> None:
+    """Issue 28: the scratch server's DROP DATABASE outlasted timeouts.default_s on a loaded CI
+    machine and both drift checks failed, though the comparison was complete."""
+    schema.write_profile(timeouts={"default_s": 1})
+    change(schema, "CREATE INDEX idx_symbol ON gene (symbol)")
+    with drop_held_up(schema, seconds=3):
+        run = run_checks(schema.profile_path, "-k", "test_schema")
+    assert run.outcomes("schema") == {
+        "test_live_schema_matches_the_migrations": "failed",
+        "test_every_kind_of_object_was_compared": "passed",
+    }
+    assert run.check("test_live_schema_matches_the_migrations")["message"].splitlines()[1].strip() == (
+        "index `idx_symbol` on `gene` exists in production only (added by hand?)"
+    )
+    assert not [n for (n,) in schema.query("SHOW DATABASES") if n.startswith("scratch_")]
+
+
+def test_a_trigger_created_under_another_sql_mode_names_both_modes(schema) -> None:
+    """Issue 28: a target that is not strict ran its migrations under its own sql_mode, which
+    its triggers keep; the scratch build runs under the scratch server's. Drift says so."""
+    change(
+        schema,
+        "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'",
+        "DROP TRIGGER gene_bi",
+        "CREATE TRIGGER gene_bi BEFORE INSERT ON gene FOR EACH ROW SET NEW.symbol = UPPER(NEW.symbol)",
+    )
+    (built,) = schema.query("SELECT @@GLOBAL.sql_mode")[0]
+    code, report = drift(schema)
+    assert (code, messages(report)) == (
+        1,
+        [
+            f"trigger `gene_bi` differs in sql_mode: NO_ENGINE_SUBSTITUTION in production, {built} by the "
+            "migrations on the scratch server (a trigger runs under the sql_mode it was created under: "
+            "production's server ran the migrations, or someone recreated it, under another one)"
+        ],
+    )

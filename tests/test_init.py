@@ -91,8 +91,8 @@ def _stack(
     return stack
 
 
-def init(stack: Path, *args: str):
-    return deploycheck("init", *args, cwd=stack, env=_clean_env())
+def init(stack: Path, *args: str, env_extra: dict[str, str] | None = None):
+    return deploycheck("init", *args, cwd=stack, env={**_clean_env(), **(env_extra or {})})
 
 
 def _clean_env() -> dict[str, str]:
@@ -202,7 +202,7 @@ def test_mariadb_with_an_override_bind_mounts_secrets_and_nginx_proxy(tmp_path) 
     assert profile["database"]["versions"] == {"mariadb": ">=10.11,<10.12"}
     assert profile["backups"]["source"] == "dumps" and profile["backups"]["schedule"] == "30 2 * * *"
     assert profile["tls"]["endpoints"] == ["https://shop.example.com"]
-    assert profile["env"]["required"] == ["APP_KEY", "EXTRA_FLAG", "VIRTUAL_HOST"]  # lists merged
+    assert profile["env"] == {"source": "dotenv:.env", "required": ["APP_KEY"]}  # the names .env holds
     text = (stack / "shop.yml").read_text()
     assert "Maria-Secret-Value" not in text and "base64-app-key-value" not in text
     assert "not inferred: migrations.dir" in result.stdout
@@ -284,3 +284,208 @@ def test_init_then_verify_against_a_real_database(tmp_path, target) -> None:
     )
     assert result.returncode == 0 and "deploycheck verify: PASSED" in result.stdout, result.stdout[-2000:]
     assert "Init-Ro-Passw0rd" not in result.stdout + result.stderr
+
+
+# -- secrets in every place compose allows (issue 22.1, 22.2; 21.17) ------------------
+
+HOSTILE = """\
+name: vault
+x-common: &common
+  environment:
+    SHARED_API_KEY: ${SHARED_API_KEY}
+services:
+  db:
+    image: mysql:8.4
+    environment:
+      MYSQL_DATABASE: vault
+      MYSQL_USER: vault
+      MYSQL_ROOT_PASSWORD: Literal-Root-Pw-0a1b
+      MYSQL_PASSWORD: ${DB_PASSWORD}
+    ports: ["127.0.0.1:13306:3306"]
+  backup:
+    image: fradelg/mysql-cron-backup
+    environment:
+      MYSQL_HOST: db
+      MYSQL_PASS: ${DB_ROOT_PW}
+      CRON_TIME: "0 3 * * *"
+    volumes: ["./dumps/../dumps:/backup"]
+  api:
+    <<: *common
+    image: vault/api
+    env_file: [.env]
+    environment:
+      - DB_HOST=db
+      - MYSQL_PASSWORD
+      - SENTRY_DSN=https://pub:${SENTRY_SECRET}@sentry.example/1?auth=${SENTRY_QUERY}
+      - SMTP_HOST=smtp.relay.example
+      - SMTP_PASSWORD
+    healthcheck:
+      test: curl -f http://monitor:${HEALTH_TOKEN}@localhost:8080/health?token=${HEALTH_TOKEN}&lit=Query-Literal-77x
+    labels:
+      traefik.http.routers.api.rule: Host(`vault.example.org`)
+      com.example.deploy-token: ${LABEL_TOKEN}
+      traefik.http.middlewares.auth.basicauth.users: admin:${BASIC_HASH}
+    secrets: [api_key]
+  worker:
+    image: vault/worker
+    command: ["run", "--dsn", "mysql://w:${WORKER_PW}@db/vault?ssl=${WORKER_SSL_KEY}"]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "http://user:Inline-Pw-5522@localhost/ping?key=${PING_KEY}"]
+secrets:
+  api_key:
+    file: ./secrets/api_key.txt
+"""
+HOSTILE_ENV = """\
+DB_PASSWORD=Db-Pass-"quoted"-\\\\-ä
+DB_ROOT_PW=Root-Pw-From-Env-9911
+SHARED_API_KEY=Shared-Api-Key-4242
+SENTRY_SECRET=Sentry-Secret-3131
+SENTRY_QUERY=Sentry-Query-Val-88
+HEALTH_TOKEN=Health-Token-7c1d
+LABEL_TOKEN=Label-Token-6e6e
+BASIC_HASH=$$apr1$$Basic-Hash-5f5f
+WORKER_PW=Worker-Pw-2b2b
+WORKER_SSL_KEY=Worker-Ssl-Key-1c1c
+PING_KEY=Ping-Key-Value-9d9d
+SMTP_PASSWORD=Smtp-Env-Secret-3e3e
+"""
+HOSTILE_PROCESS_ENV = {"MYSQL_PASSWORD": "$Process-Env-Db-Pw-${X}", "SENTRY_SECRET": "Sentry-Secret-3131"}
+HOSTILE_SECRETS = (
+    'Db-Pass-"quoted"',
+    "Literal-Root-Pw-0a1b",
+    "Root-Pw-From-Env-9911",
+    "Shared-Api-Key-4242",
+    "Sentry-Secret-3131",
+    "Sentry-Query-Val-88",
+    "Health-Token-7c1d",
+    "Label-Token-6e6e",
+    "Basic-Hash-5f5f",
+    "Worker-Pw-2b2b",
+    "Worker-Ssl-Key-1c1c",
+    "Ping-Key-Value-9d9d",
+    "Smtp-Env-Secret-3e3e",
+    "Process-Env-Db-Pw",
+    "Query-Literal-77x",
+    "Inline-Pw-5522",
+    "File-Secret-Value-4d4d",
+)
+
+
+def test_no_secret_from_any_place_compose_allows_is_written_or_printed(tmp_path) -> None:
+    stack = _stack(
+        tmp_path, HOSTILE, env=HOSTILE_ENV, files={"secrets/api_key.txt": "File-Secret-Value-4d4d\n"}
+    )
+    (stack / "dumps").mkdir()
+    result = deploycheck("init", cwd=stack, env={**_clean_env(), **HOSTILE_PROCESS_ENV})
+    assert result.returncode == 0, result.stderr
+    written = {path: path.read_text() for path in stack.rglob("*.yml") if path.name != "docker-compose.yml"}
+    assert list(written) == [stack / "profiles" / "vault.yml"]
+    for secret in HOSTILE_SECRETS:
+        for where, text in [("stdout", result.stdout), ("stderr", result.stderr), *written.items()]:
+            assert secret not in text, f"{secret} in {where}"
+    profile = yaml.safe_load(written[stack / "profiles" / "vault.yml"])
+    # the healthcheck's credentials stay references; its literal query value is left out and listed
+    assert profile["http"] == [
+        {
+            "name": "api-health",
+            "url": "https://monitor:${HEALTH_TOKEN}@vault.example.org/health?token=${HEALTH_TOKEN}",
+        }
+    ]
+    assert "http[api-health].url: the query value lit of the healthcheck's URL left out" in result.stdout
+    assert (
+        "not inferred: http: service worker checks http://user@localhost/ping?key=${PING_KEY}"
+        in result.stdout
+    )
+    assert "http.api-health" not in result.stdout  # an entry, not a key of its own
+    assert profile["database"]["password"] == "${DB_PASSWORD}"
+    assert profile["backups"]["source"] == "../dumps"  # normalised, relative to profiles/
+
+
+def test_a_healthcheck_token_is_kept_as_a_reference_in_the_comment_too(tmp_path) -> None:
+    """The issue's own case: the comment and http[].url held the token's value."""
+    compose = FIRST_USER.replace(
+        '"http://localhost:7777/api/health"',
+        '"http://monitor:${HEALTH_TOKEN}@localhost:7777/api/health?token=${HEALTH_TOKEN}"',
+    )
+    stack = _stack(tmp_path, compose, env=FIRST_USER_ENV + "HEALTH_TOKEN=Hc-Token-Value-1234\n")
+    result = init(stack)
+    assert result.returncode == 0, result.stderr
+    written = (stack / "profiles" / "sysndd.yml").read_text()
+    assert "Hc-Token-Value-1234" not in written + result.stdout + result.stderr
+    assert (
+        "healthcheck http://monitor:${HEALTH_TOKEN}@localhost:7777/api/health?token=${HEALTH_TOKEN}"
+        in written
+    )
+
+
+def test_required_names_are_ones_the_chosen_source_holds(tmp_path) -> None:
+    """dotenv: the .env names the app reads; without an env file, the container's names."""
+    compose = """\
+    services:
+      db:
+        image: mysql:8.4
+        environment: {MYSQL_DATABASE: "${MYSQL_DATABASE}", MYSQL_PASSWORD: "${MYSQL_PASSWORD}"}
+      app:
+        image: shop/app
+        environment:
+          DB_HOST: db
+          DB_NAME: ${MYSQL_DATABASE}
+          DB_PASSWORD: ${MYSQL_PASSWORD}
+          SMTP_HOST: smtp.example
+    """
+    stack = _stack(tmp_path, compose, env="MYSQL_DATABASE=shop\nMYSQL_PASSWORD=Shop-Pw-1234\nUNUSED=1\n")
+    result = init(stack, "--out", "p.yml")
+    assert result.returncode == 0, result.stderr
+    written = (stack / "p.yml").read_text()
+    profile = yaml.safe_load(written)
+    assert profile["env"] == {"source": "dotenv:.env", "required": ["MYSQL_DATABASE", "MYSQL_PASSWORD"]}
+    assert (
+        "the env file .env beside the compose file: the app services (app) read 2 of its variables" in written
+    )
+    assert "given with --env-file" not in written
+    given = init(stack, "--out", "q.yml", "--env-file", ".env")
+    assert "the env file .env given with --env-file" in (stack / "q.yml").read_text(), given.stderr
+    (stack / ".env").unlink()
+    alone = init(stack, "--out", "r.yml", env_extra={"MYSQL_DATABASE": "shop"})
+    assert alone.returncode == 0, alone.stderr
+    profile = yaml.safe_load((stack / "r.yml").read_text())
+    assert profile["env"]["source"] == "docker:stack-app-1"
+    assert profile["env"]["required"] == ["DB_HOST", "DB_NAME", "DB_PASSWORD", "SMTP_HOST"]
+    assert "(no env file)" in (stack / "r.yml").read_text()
+
+
+def test_a_secret_that_reaches_a_plain_key_is_masked_by_the_last_guard(tmp_path) -> None:
+    compose = FIRST_USER.replace("MYSQL_DATABASE: ${MYSQL_DATABASE}", "MYSQL_DATABASE: ${MYSQL_PASSWORD}", 1)
+    stack = _stack(tmp_path, compose)
+    result = init(stack)
+    assert result.returncode == 0, result.stderr
+    written = (stack / "profiles" / "sysndd.yml").read_text()
+    assert "name: '********'" in written and "Sup3r-Db-Secret-Value" not in written + result.stdout
+
+
+def test_a_placeholder_is_not_listed_as_inferred(tmp_path) -> None:
+    stack = _stack(tmp_path, "services:\n  db:\n    image: mysql:8.0\n", env=None)
+    result = init(stack, "--out", "p.yml")
+    inferred = next(line for line in result.stdout.splitlines() if line.startswith("  inferred:"))
+    assert "database.name" not in inferred and "database.user" not in inferred
+    assert "not inferred: database.name" in result.stdout
+
+
+def test_backups_databases_are_credited_to_the_service_that_names_them(tmp_path) -> None:
+    compose = FIRST_USER.replace(
+        "      MYSQL_DATABASE: ${MYSQL_DATABASE}\n      CRON_TIME", "      CRON_TIME"
+    )
+    stack = _stack(tmp_path, compose)
+    assert init(stack).returncode == 0
+    written = (stack / "profiles" / "sysndd.yml").read_text()
+    line = next(line for line in written.splitlines() if line.lstrip().startswith("databases:"))
+    assert "# service mysql: MYSQL_DATABASE" in line
+
+
+def test_next_says_to_run_inside_the_stack_when_the_database_is_a_service_name(tmp_path) -> None:
+    stack = _stack(tmp_path, FIRST_USER.replace('    ports: ["127.0.0.1:7654:3306"]\n', ""))
+    result = init(stack, "--out", "profiles/../p.yml")
+    assert result.returncode == 0, result.stderr
+    assert "next: database.host is the compose service mysql" in result.stdout
+    assert "deploycheck verify --profile" not in result.stdout.split("next:")[1].split("(")[0]
+    assert "init: wrote p.yml" in result.stdout and "../" not in result.stdout.split("next:")[1]

@@ -28,7 +28,7 @@ RANK = {
     "errors": 0,
     "atomic": 0,
     "lazy": 0,
-    "trust": 0,
+    "trust": 1,  # raises ProfileError for a CA file that cannot be used
     "redact": 1,
     "profile": 2,
     "db": 3,

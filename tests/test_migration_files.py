@@ -9,6 +9,7 @@ import pytest
 
 from runner.migrations import files as migration_files
 from runner.migrations.files import discover, version_key
+from runner.migrations.placeholders import Placeholders
 from runner.profile.loader import load_profile
 
 
@@ -16,9 +17,9 @@ from runner.profile.loader import load_profile
 def test_checksum_is_the_same_streamed_or_in_memory(tmp_path, monkeypatch, body: bytes) -> None:
     path = tmp_path / "V1__x.sql"
     path.write_bytes(body)
-    in_memory = migration_files._scan(path, {})[0]
+    in_memory = migration_files._scan(path, Placeholders({}))[0]
     monkeypatch.setattr(migration_files, "KEEP_IN_MEMORY", -1)
-    assert migration_files._scan(path, {})[0] == in_memory
+    assert migration_files._scan(path, Placeholders({}))[0] == in_memory
 
 
 def test_large_file_is_not_kept_in_memory_and_still_checked(tmp_path, monkeypatch) -> None:

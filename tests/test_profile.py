@@ -68,6 +68,19 @@ def test_relative_paths_resolve_against_the_profile_folder_from_any_working_dire
     }
 
 
+def test_paths_that_climb_out_of_the_profile_folder_are_normalised(tmp_path) -> None:
+    """`profiles/../backup` reads as `backup` in every message that names it."""
+    for folder in ("backup", "migrations", "profiles"):
+        (tmp_path / folder).mkdir()
+    path = tmp_path / "profiles" / "p.yml"
+    path.write_text(
+        yaml.safe_dump({"backups": {"source": "../backup"}, "migrations": {"dir": "../migrations"}})
+    )
+    profile = load_profile(str(path))
+    assert profile.backups.source == str(tmp_path / "backup")
+    assert profile.migrations.dir == tmp_path / "migrations" and ".." not in str(profile.migrations.dir)
+
+
 @pytest.mark.parametrize(
     ("backups", "message"),
     [
@@ -138,6 +151,14 @@ MAILBOX = {"host": "imap.test", "user": "t@app.test", "password": "Imap-Passw0rd
             [{**JOURNEY, "expect": {"to": "t@app.test", "subject": "Reset (your"}}],
             "mail_journeys[0].expect.subject: 'Reset (your' is not a regular expression",
         ),
+        (
+            [{**JOURNEY, "request": {"url": "https://h:99999/reset"}}],
+            "mail_journeys[0].request.url: 'https://h:99999/reset' is not an http(s) URL",
+        ),
+        (
+            [{**JOURNEY, "request": {"url": "file:///etc/passwd"}}],
+            "mail_journeys[0].request.url: 'file:///etc/passwd' is not an http(s) URL",
+        ),
         ([JOURNEY, JOURNEY], "mail_journeys: the name 'reset' is given twice"),
         (
             [JOURNEY],
@@ -158,14 +179,24 @@ def test_invalid_mail_journeys_are_an_invalid_profile(tmp_path, journeys, expect
     assert expected in str(caught.value)
 
 
-def test_a_journeys_headers_and_body_are_secrets(tmp_path) -> None:
-    request = {
-        "url": "https://app.test/reset",
-        "headers": {"X-Api": "Header-Value-123"},
-        "json": {"user": {"email": "reset-test@app.test", "ids": [12345]}},
-    }
+@pytest.mark.parametrize("body", ["json", "form"])
+def test_a_journeys_headers_and_secret_named_body_values_are_secrets(tmp_path, body) -> None:
+    """What is secret is masked (headers, a password, a token, however deep); the test account's
+    address stays readable: it is what a missing mail is looked for by."""
+    values = {
+        "json": {"user": {"email": "reset-test@app.test", "ids": [12345], "password": {"new": "Body-Pw-77"}}},
+        "form": {"email": "reset-test@app.test", "ids": "12345", "csrf_token": "Body-Pw-77"},
+    }[body]
+    request = {"url": "https://app.test/reset", "headers": {"X-Api": "Header-Value-123"}, body: values}
     path = _write(tmp_path, {"mail_journeys": [{**JOURNEY, "request": request, "imap": MAILBOX}]})
     mask = for_profile(load_profile(str(path))).mask
-    assert mask("Header-Value-123 reset-test@app.test 12345 https://app.test/reset") == (
-        "******** ******** ******** https://app.test/reset"
+    assert mask("Header-Value-123 reset-test@app.test 12345 Body-Pw-77 https://app.test/reset") == (
+        "******** reset-test@app.test 12345 ******** https://app.test/reset"
     )
+
+
+def test_link_hosts_are_hosts(tmp_path) -> None:
+    journey = {**JOURNEY, "imap": MAILBOX, "expect": {**JOURNEY["expect"], "link_hosts": ["h:99999"]}}
+    path = _write(tmp_path, {"mail_journeys": [journey]})
+    with pytest.raises(ProfileError, match=r"expect\.link_hosts\[0\]: 'h:99999' is not a host"):
+        load_profile(str(path))

@@ -3,6 +3,7 @@ severity overrides, waivers, an interrupted run, and no secret in any byte writt
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import signal
@@ -276,7 +277,7 @@ def test_interrupted_run_still_writes_its_report(healthy, tmp_path) -> None:
 
 SECRETS = {
     "db": "Sup3r-Secret-Db-Pass",
-    "env_password": "Env-Passw0rd-Value-42",
+    "env_password": 'Env-"Passw0rd"\\-Välue-(42)+',  # a quote, a backslash, non-ASCII, regex
     "token": "tok_live_8f7e6d5c4b3a",
     "url_token": "QueryTokenValue991",
 }
@@ -350,7 +351,9 @@ def test_no_secret_reaches_any_byte_written(target, tmp_path) -> None:
         (where, name)
         for where, data in haystacks.items()
         for name, secret in SECRETS.items()
-        if secret.encode() in data
+        for form in {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+        | {html.escape(secret), html.escape(secret, quote=False)}
+        if form.encode() in data
     ]
     assert leaks == []
     assert b"********" in haystacks["pytest_out"]  # the tracebacks did try to show them

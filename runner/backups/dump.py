@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO, BinaryIO
 
 from isal import igzip
 
+from runner.atomic import partial_file
 from runner.backups.integrity import check_backup
 from runner.backups.listing import zone
 from runner.backups.source import LocalSource, open_source
@@ -51,15 +55,13 @@ def take_backup(
         raise UsageError(f"backups.source: {source} is remote; `backups now` writes only to a local folder")
     started = clock().astimezone(zone(profile.backups))
     db = profile.database
-    partial = source.directory / f".{started:%Y%m%d%H%M%S}.{db.name}.sql.gz.partial"
-    try:
-        dump_to(db, partial)
+    with partial_file(source.directory / f"{started:%Y%m%d%H%M%S}.{db.name}.sql.gz") as (out, partial):
+        dump_to(db, out)
+        out.close()
         checked = check_backup(partial, profile.backups.required_tables)
         if not checked.is_intact:
             raise BackupFailed(f"the new backup did not verify: {checked.describe()}")
         return _publish(partial, f"{db.name}.sql.gz", started, clock, sleep, on_wait)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 _MINUTES_TRIED = 5
@@ -103,33 +105,108 @@ def _publish(
     )
 
 
-def dump_to(db: Database, target: Path) -> None:
-    """Dump `db` consistently into the gzip file `target`."""
-    with tempfile.NamedTemporaryFile("w", prefix="deploycheck-", suffix=".cnf", delete=False) as cnf:
-        os.chmod(cnf.name, 0o600)  # the password goes here, never on a command line
-        cnf.write(f"[client]\nuser={db.user}\npassword={db.password.get_secret_value()}\n")
-        cnf.write(f"socket={db.socket}\n" if db.socket else f"host={db.host}\nport={db.port}\n")
-    try:
-        _dump(cnf.name, db.name, target)
-    finally:
-        os.unlink(cnf.name)
-
-
-def _dump(defaults_file: str, database: str, target: Path) -> None:
+def dump_to(db: Database, target: Path | BinaryIO) -> None:
+    """Dump `db` consistently into the gzip file `target` (a path or an open binary file)."""
     binary = find_binary("mariadb-dump", "mysqldump")
+    with tempfile.TemporaryDirectory(prefix="deploycheck-dump-") as private:  # 0700: the password
+        cnf = Path(private) / "client.cnf"
+        with os.fdopen(os.open(cnf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(_option_file(db, mariadb=_is_mariadb(binary)))
+        _dump(binary, cnf, db.name, target, _clean_environment(Path(private)))
+
+
+def _option_file(db: Database, *, mariadb: bool) -> str:
+    """The dump tool's only option file (`--defaults-file`: no /etc/mysql/*.cnf, no ~/.my.cnf can
+    point it elsewhere): the profile's login, its transport named outright (a `localhost` host
+    cannot turn into a socket) and its TLS demands, every value quoted as option files read them."""
+    options = {"user": db.user, "password": db.password.get_secret_value()}
+    if db.socket:
+        options.update(protocol="socket", socket=str(db.socket))
+    else:
+        options.update(protocol="tcp", host=db.host, port=str(db.port))
+    if db.tls is not None and db.tls.required:
+        if mariadb:
+            options.update({"ssl": "1", "ssl-verify-server-cert": "1"})
+        else:
+            options["ssl-mode"] = "VERIFY_IDENTITY"
+        if db.tls.ca is not None:
+            options["ssl-ca"] = str(db.tls.ca)
+    return "[client]\n" + "".join(f"{key}={_quoted(value)}\n" for key, value in options.items())
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b"}
+
+
+def _quoted(value: str) -> str:
+    """A value as an option file reads it back unchanged: in double quotes (so `#` is no comment
+    and spaces stay), with the escapes the client's option parser knows."""
+    if "\0" in value:
+        raise UsageError("a database login value holds a NUL byte, which no option file can carry")
+    return '"' + "".join(_ESCAPES.get(c, c) for c in value) + '"'
+
+
+@functools.cache
+def _is_mariadb(binary: str) -> bool:
+    """MariaDB's dump tool takes --ssl-verify-server-cert; MySQL's takes --ssl-mode instead."""
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
+    return "mariadb" in version.lower()
+
+
+def _clean_environment(private: Path) -> dict[str, str]:
+    """The environment without what would choose another server or login for the dump tool
+    (MYSQL_HOST, MYSQL_PWD, ...), and with MySQL's login-path file (read even with
+    --defaults-file) pointed at a file that does not exist."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "MARIADB_"))}
+    env["MYSQL_TEST_LOGIN_FILE"] = str(private / "no-login-path.cnf")
+    return env
+
+
+STDERR_KEPT = 16 * 1024  # bytes of the dump tool's stderr kept for the message: the end, where the error is
+
+
+def _dump(binary: str, cnf: Path, database: str, target: Path | BinaryIO, env: dict[str, str]) -> None:
     command = [
         binary,
-        f"--defaults-extra-file={defaults_file}",
+        f"--defaults-file={cnf}",  # must come first
         "--single-transaction",
         "--quick",
         "--routines",
         "--triggers",
+        "--",
         database,
     ]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
         assert proc.stdout is not None and proc.stderr is not None
-        with igzip.open(target, "wb", compresslevel=2) as out:
-            shutil.copyfileobj(proc.stdout, out, 1 << 20)
-        error = proc.stderr.read().decode(errors="replace").strip()
+        tail = _Tail(proc.stderr)  # read while stdout is: a full stderr pipe would stop the dump
+        try:
+            with igzip.open(target, "wb", compresslevel=2) as out:
+                shutil.copyfileobj(proc.stdout, out, 1 << 20)
+        except BaseException:
+            proc.kill()  # the disk is full, or Ctrl-C: the dump tool stops too
+            raise
+        finally:
+            error = tail.text()
     if proc.returncode != 0:
         raise BackupFailed(f"{Path(binary).name} failed (exit {proc.returncode}): {error}")
+
+
+class _Tail:
+    """Reads a stream to its end on a thread of its own, keeping only its last STDERR_KEPT bytes."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._kept = bytearray()
+        self._dropped = False
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        while chunk := os.read(stream.fileno(), 1 << 16):
+            self._kept += chunk
+            if len(self._kept) > STDERR_KEPT:
+                del self._kept[: len(self._kept) - STDERR_KEPT]
+                self._dropped = True
+
+    def text(self) -> str:
+        self._thread.join()
+        shown = self._kept.decode(errors="replace").strip()
+        return f"(earlier output left out) ...{shown}" if self._dropped else shown

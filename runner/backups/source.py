@@ -19,7 +19,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from runner.errors import DeploycheckError, TargetUnreachable, UsageError
+from runner.atomic import partial_file
+from runner.errors import DeploycheckError, ProfileError, TargetUnreachable, UsageError
 
 if TYPE_CHECKING:
     from runner.profile.model import Backups
@@ -55,6 +56,8 @@ class LocalSource:
     def entries(self) -> list[Entry]:
         out = []
         for entry in os.scandir(self.directory):
+            if not plain_name(entry.name):
+                continue
             if entry.is_symlink():
                 target = os.readlink(entry.path)
                 out.append(
@@ -85,10 +88,21 @@ class SshSource:
     def __init__(self, url: str, identity: Path | None, known_hosts: Path | None, timeout_s: float) -> None:
         parts = urlsplit(url)
         if not parts.hostname or not parts.path:
-            raise UsageError(f"backups.source: {url!r} is not ssh://user@host/path")
+            raise ProfileError(f"backups.source: {url!r} is not ssh://user@host/path")
+        try:
+            self.port = parts.port or 22
+        except ValueError:
+            raise ProfileError(
+                f"backups.source: {url!r}: the port must be a number from 1 to 65535"
+            ) from None
+        for what, value in (("user", parts.username), ("host", parts.hostname)):
+            if value is not None and (value.startswith("-") or not plain_name(value) or " " in value):
+                raise ProfileError(
+                    f"backups.source: {url!r}: the {what} must not start with '-' or hold spaces or "
+                    "control characters (ssh would read it as an option)"
+                )
         self.url = url
         self.target = f"{parts.username}@{parts.hostname}" if parts.username else parts.hostname
-        self.port = parts.port or 22
         self.path = PurePosixPath(parts.path)
         self.identity = identity
         self.known_hosts = known_hosts
@@ -117,34 +131,41 @@ class SshSource:
             command += ["-i", str(self.identity), "-o", "IdentitiesOnly=yes"]
         if self.known_hosts:
             command += ["-o", f"UserKnownHostsFile={self.known_hosts}"]
-        return [*command, self.target, remote]
+        return [*command, "--", self.target, remote]  # `--`: the destination is never an option
 
-    def _run(self, remote: str) -> str:
+    def _run(self, remote: str) -> bytes:
         try:
-            done = subprocess.run(
-                self._command(remote), capture_output=True, text=True, timeout=self.timeout_s * 3
-            )
+            done = subprocess.run(self._command(remote), capture_output=True, timeout=self.timeout_s * 3)
         except subprocess.TimeoutExpired:
             raise TargetUnreachable(f"{self.url}: no answer within {self.timeout_s * 3:g} s") from None
+        error = done.stderr.decode(errors="replace").strip()
         if done.returncode == 255:
-            raise TargetUnreachable(f"{self.url}: ssh failed: {done.stderr.strip()}")
+            raise TargetUnreachable(f"{self.url}: ssh failed: {error}")
         if done.returncode != 0:
-            raise DeploycheckError(
-                f"{self.url}: {remote.split()[0]} failed on the remote host: {done.stderr.strip()}"
-            )
+            raise DeploycheckError(f"{self.url}: {remote.split()[0]} failed on the remote host: {error}")
         return done.stdout
 
     def entries(self) -> list[Entry]:
+        """One `find -printf` with NUL after every field: no file name (a name may hold any byte
+        but NUL and '/') can end a field or an entry early and forge another."""
         listing = self._run(
-            f"find {shlex.quote(str(self.path))} -mindepth 1 -maxdepth 1 -printf '%f\\t%s\\t%T@\\t%y\\t%l\\t%Y\\n'"
+            f"find {shlex.quote(str(self.path))} -mindepth 1 -maxdepth 1 "
+            "-printf '%f\\0%s\\0%T@\\0%y\\0%l\\0%Y\\0'"
         )
+        fields = listing.split(b"\0")[:-1]
+        if len(fields) % 6:
+            raise DeploycheckError(f"{self.url}: the remote `find` gave a listing that cannot be read")
         out = []
-        for row in listing.splitlines():
-            name, size, mtime, kind, target, resolved = row.split("\t")
+        for at in range(0, len(fields), 6):
+            raw, size, mtime, kind, target, resolved = fields[at : at + 6]
+            name = raw.decode(errors="surrogateescape")
+            if not plain_name(name):
+                continue
             when = datetime.fromtimestamp(float(mtime), UTC)
-            if kind == "l":
-                out.append(Entry(name, 0, when, "link", PurePosixPath(target).name, resolved == "f"))
-            elif kind == "f":
+            if kind == b"l":
+                shown = PurePosixPath(target.decode(errors="replace")).name
+                out.append(Entry(name, 0, when, "link", shown, resolved == b"f"))
+            elif kind == b"f":
                 out.append(Entry(name, int(size), when, "file"))
         return out
 
@@ -164,7 +185,9 @@ class SshSource:
             raise TargetUnreachable(f"{self.url}: reading {name} failed: {error}")
 
     def space(self) -> Space:
-        answer = self._run(f"stat -f -c '%a %S %d' {shlex.quote(str(self.path))}").split()
+        answer = (
+            self._run(f"stat -f -c '%a %S %d' {shlex.quote(str(self.path))}").decode(errors="replace").split()
+        )
         try:
             blocks, size, inodes = (int(v) for v in answer)
         except ValueError:
@@ -174,7 +197,16 @@ class SshSource:
         return Space(blocks * size, inodes)
 
     def sha256(self, name: str) -> str:
-        return self._run(f"sha256sum {shlex.quote(str(self.path / name))}").split()[0]
+        """Read from stdin: sha256sum marks the line of a name holding a backslash with one more."""
+        remote = f"sha256sum < {shlex.quote(str(self.path / name))}"
+        return self._run(remote).decode(errors="replace").split()[0]
+
+
+def plain_name(name: str) -> bool:
+    """A file name deploycheck lists: UTF-8 (undecodable bytes are surrogates, not printable)
+    without control or format characters. Others cannot be the backups it looks for, and would
+    break the lines (or the encoding) of what it prints."""
+    return name.isprintable()
 
 
 def open_source(cfg: Backups, timeout_s: float = 10.0) -> LocalSource | SshSource:
@@ -186,22 +218,21 @@ def open_source(cfg: Backups, timeout_s: float = 10.0) -> LocalSource | SshSourc
 
 
 def fetch(source: LocalSource | SshSource, name: str, destination: Path) -> Path:
-    """Copy one backup down, verifying its SHA-256 against the remote one; nothing half-written is left."""
+    """Copy one backup down, verifying its SHA-256 against the remote one; nothing half-written
+    is left, and the copy is readable by its owner alone (0600), like production data should be."""
     target = destination / name if destination.is_dir() else destination
-    partial = target.with_name(f".{target.name}.partial")
     digest = hashlib.sha256()
-    try:
-        with source.open(name) as handle, partial.open("wb") as out:
+    with partial_file(target) as (out, partial):
+        with source.open(name) as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
+        out.close()
         expected = source.sha256(name) if isinstance(source, SshSource) else digest.hexdigest()
         if digest.hexdigest() != expected:
             raise DeploycheckError(f"{name}: checksum of the copy differs from the remote file; try again")
         partial.rename(target)
         return target
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _now() -> datetime:

@@ -18,6 +18,13 @@ def cmd_archive(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not (base / "history.jsonl").is_file():
         raise UsageError(f"no archive for profile {profile.name} in {args.reports} (nothing to prune)")
     pruned = prune(base, keep=args.keep, keep_days=args.keep_days)
+    if pruned.skipped:
+        print(
+            f"archive prune: skipped {len(pruned.skipped)} line(s) of {base / 'history.jsonl'} that name no "
+            f"run folder of this archive ({', '.join(pruned.skipped[:5])}): nothing of theirs was "
+            "deleted; look at who wrote them",
+            file=err,
+        )
     if not pruned.removed:
         print(f"archive prune: nothing to remove; {pruned.kept} run(s) kept in {base}", file=out)
         return 0

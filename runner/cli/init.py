@@ -27,17 +27,18 @@ _OVERRIDES = (
 
 
 def cmd_init(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    files = [Path(f) for f in args.compose] if args.compose else _default_files()
-    env_file = args.env_file or (files[0].parent / ".env" if (files[0].parent / ".env").is_file() else None)
+    files = [_normal(f) for f in args.compose] if args.compose else _default_files()
+    env_file = _normal(args.env_file) if args.env_file else None
+    env_file = env_file or (files[0].parent / ".env" if (files[0].parent / ".env").is_file() else None)
     variables = read_env_file(env_file) if env_file else {}
     compose = load_compose(files, variables)
     name = args.name or compose.project
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' and '-' (it names the profile)")
-    target = args.out or Path("profiles") / f"{name}.yml"
+    target = _normal(args.out or Path("profiles") / f"{name}.yml")
     if target.exists() and not args.force:
         raise UsageError(f"{target} exists: pass --force to replace it (nothing written)")
-    found = infer(compose, name, target, env_file, args.remote)
+    found = infer(compose, name, target, env_file, args.remote, env_file_given=bool(args.env_file))
     text = render(found, [*files, *([env_file] if env_file else [])])
     created = not target.parent.exists()
     target.parent.mkdir(parents=True, exist_ok=True)  # relative paths in the profile start there
@@ -48,14 +49,24 @@ def cmd_init(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             target.parent.rmdir()
         raise
     write_atomically(target, text)
-    print(f"init: wrote {target}", file=out)
-    inferred = sorted(".".join(path) for path in found.comments if path[0] != "target")
-    print(f"  inferred: {', '.join(inferred)}", file=out)
-    for item in found.missing:
-        print(f"  not inferred: {item}", file=out)
-    load_env = f"set -a; . {env_file}; set +a; " if env_file else ""
-    print(f"next: {load_env}deploycheck verify --profile {target}", file=out)
+    lines = [f"init: wrote {target}", f"  inferred: {', '.join(found.inferred())}"]
+    lines += [f"  not inferred: {item}" for item in found.missing]
+    if found.inside_stack:
+        lines.append(
+            f"next: database.host is the compose service {found.values['database']['host']}, reachable "
+            "from inside the stack only: run deploycheck there as a service "
+            f"(examples/compose.deploycheck.yml) with --profile {target}, or publish the port"
+        )
+    else:
+        load_env = f"set -a; . {env_file}; set +a; " if env_file else ""
+        lines.append(f"next: {load_env}deploycheck verify --profile {target}")
+    print("\n".join(lines), file=out)
     return 0
+
+
+def _normal(path: str | Path) -> Path:
+    """A path as the user gave it, without `..` detours (`profiles/../x` is `x`)."""
+    return Path(os.path.normpath(path))
 
 
 def _default_files() -> list[Path]:

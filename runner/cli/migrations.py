@@ -268,7 +268,8 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     profile = load_profile(args.profile)
     if profile.migrations is None:
         raise UsageError(f"{profile.path}: migrations: section is required for `deploycheck lint`")
-    migrations = discover(profile.migrations.dir, profile.migrations.naming, profile.migrations.placeholders)
+    cfg = profile.migrations
+    migrations = discover(cfg.dir, cfg.naming, cfg.placeholders, cfg.placeholder_mode)
     if args.files:
         by_name = {m.filename: m for m in migrations.migrations}
         unknown = [f for f in args.files if Path(f).name not in by_name]

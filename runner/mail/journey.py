@@ -6,6 +6,10 @@ there on are considered: an older message that matches is never taken for the ne
 message is then judged as the test email is (Authentication-Results, DKIM verified again and
 aligned with From), its links listed with their tokens masked and, with `links_ok`, each
 asked for with HEAD (GET where HEAD is refused) without following it anywhere, and deleted.
+
+Whoever can mail the test mailbox chooses its links, so a link is asked for only when the mail
+passed the judgement, only over https and only on a host the profile names (`expect.link_hosts`,
+by default the host the journey's request went to): never an address of the sender's choosing.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
@@ -31,7 +35,8 @@ from runner.trust import client_context, connection_failure
 
 _LINK = re.compile(r"""https?://[^\s<>"'()\[\]{}]+""")
 MAX_LINKS = 20
-_TOKENISH = re.compile(r"^(?=.*\d)[A-Za-z0-9_\-.~=%]{12,}$|^[A-Za-z0-9_\-.~=%]{24,}$")
+_INVALID = "not a valid URL (its host or port cannot be read): not asked for"
+_WORD = re.compile(r"[a-z][a-z_.-]{0,23}|\d{1,6}")  # a path segment shown: a lower-case word, a small id
 
 
 @dataclass(frozen=True)
@@ -144,11 +149,11 @@ def run(profile: Profile, journey: MailJourney) -> JourneyResult:
     result.delivery = Delivery("", where(cfg), waited, deleted, what=what)
     judge(result.delivery, raw, cfg.authserv_id, txt_lookup(resolver(profile.dns, timeout_s)))
     urls = links_in(message)
-    result.links = (
-        [_check_link(url, timeout_s, ca) for url in urls]
-        if journey.expect.links_ok
-        else [Link(mask_link(url)) for url in urls]
-    )
+    if journey.expect.links_ok and not result.delivery.problems():
+        hosts = {_origin(host) for host in journey.expect.link_hosts or [urlsplit(request.url).netloc]}
+        result.links = [_check_link(url, hosts, timeout_s, ca) for url in urls]
+    else:  # not asked for: a mail that failed its judgement may come from anyone
+        result.links = [Link(mask_link(url)) for url in urls]
     return result
 
 
@@ -168,11 +173,10 @@ def _http(timeout_s: float, ca: Path | None) -> httpx.Client:
 def _send(request: JourneyRequest, timeout_s: float, ca: Path | None) -> tuple[int | None, str]:
     """(status, problem): the application's answer to the journey's request."""
     headers = {"User-Agent": "deploycheck", **{k: v.get_secret_value() for k, v in request.headers.items()}}
-    form = {k: v.get_secret_value() for k, v in request.form.items()} if request.form is not None else None
     try:
         with _http(timeout_s, ca) as client:
             response = client.request(
-                request.method, request.url, headers=headers, json=request.json_, data=form
+                request.method, request.url, headers=headers, json=request.json_, data=request.form
             )
     except httpx.TimeoutException:
         return None, f"{request.method} {request.url}: no answer within {timeout_s:g} s"
@@ -222,19 +226,47 @@ def links_in(message: EmailMessage) -> list[str]:
 
 
 def mask_link(url: str) -> str:
-    """The link with what opens an account masked: every query value, the fragment, and path
-    segments that look like tokens (long, or a mix of letters and digits)."""
-    parts = urlsplit(url)
-    path = "/".join(MASK if _TOKENISH.match(segment) else segment for segment in parts.path.split("/"))
-    query = urlencode([(key, MASK) for key, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
-    return urlunsplit((parts.scheme, parts.netloc, path, query, MASK if parts.fragment else ""))
+    """The link with what opens an account masked: userinfo, every query value (and a key that
+    is not a word), the fragment, and the path from its first segment that is not a lower-case
+    word or a small number on (a token may hold `/`, `+`, `:`, `@`, `=`, any case and digits)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return MASK  # not a URL at all: nothing of it is shown
+    segments = parts.path.split("/")
+    first = next((i for i, seg in enumerate(segments) if seg and not _WORD.fullmatch(seg)), len(segments))
+    path = "/".join(segments[:first] + [MASK] * (first < len(segments)))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(f"{key if _WORD.fullmatch(key) else MASK}={MASK}" for key, _ in pairs)
+    netloc = f"{MASK}@{host}" if "@" in parts.netloc else host
+    return urlunsplit((parts.scheme, netloc, path, query, MASK if parts.fragment else ""))
 
 
-def _check_link(url: str, timeout_s: float, ca: Path | None) -> Link:
-    """HEAD (or GET where HEAD is refused), never following a redirect: 2xx and 3xx answer."""
+def _origin(netloc: str) -> str:
+    """`host:port` in lower case, 443 when no port is given: what a link's host is compared by.
+    A port that is not one raises ValueError."""
+    parts = urlsplit(f"//{netloc}")
+    return f"{(parts.hostname or '').lower()}:{parts.port or 443}"
+
+
+def _check_link(url: str, hosts: set[str], timeout_s: float, ca: Path | None) -> Link:
+    """HEAD (or GET where HEAD is refused), never following a redirect: 2xx and 3xx answer.
+    Asked for only over https and on `hosts`."""
     shown = mask_link(url)
-    if urlsplit(url).scheme != "https":
+    try:
+        parts = urlsplit(url)
+        origin = _origin(parts.netloc)
+    except ValueError:
+        return Link(shown, problem=_INVALID)
+    if parts.scheme != "https":
         return Link(shown, problem="not over TLS (http://): the token would travel in clear")
+    if origin not in hosts:
+        return Link(
+            shown,
+            problem=f"on {origin}, not a host the profile names ({', '.join(sorted(hosts))}): not asked "
+            "for (add it to expect.link_hosts if the application links there)",
+        )
     try:
         with _http(timeout_s, ca) as client:
             response = client.head(url, headers={"User-Agent": "deploycheck"})
@@ -245,6 +277,8 @@ def _check_link(url: str, timeout_s: float, ca: Path | None) -> Link:
         return Link(shown, problem=f"no answer within {timeout_s:g} s")
     except httpx.TransportError as exc:
         return Link(shown, problem=connection_failure(exc)[1])
+    except httpx.InvalidURL:
+        return Link(shown, problem=_INVALID)
     if 200 <= response.status_code < 400:
         return Link(shown, response.status_code)
     return Link(shown, response.status_code, f"answered {response.status_code}")

@@ -41,6 +41,7 @@ from runner.errors import (
 )
 from runner.migrations.files import Migration, MigrationSet, discover, version_key
 from runner.migrations.ledger import Ledger, execute_batch, make_ledger
+from runner.migrations.placeholders import Placeholders
 from runner.migrations.read_ahead import read_ahead
 from runner.migrations.sqlsplit import Quoting, Statement, may_change_quoting
 from runner.migrations.status import MigrationStatus, Row, State, compute_status, empty_status
@@ -130,7 +131,7 @@ class Migrator:
     # -- reading -------------------------------------------------------------
 
     def files(self) -> MigrationSet:
-        return discover(self.cfg.dir, self.cfg.naming, self.cfg.placeholders)
+        return discover(self.cfg.dir, self.cfg.naming, self.cfg.placeholders, self.cfg.placeholder_mode)
 
     def status(self, migrations: MigrationSet | None = None, conn: Any = None) -> MigrationStatus:
         """Read-only: never creates the ledger. `conn` reuses a connection (the checks' read-only one)."""
@@ -184,7 +185,7 @@ class Migrator:
         conn = self._connect()
         try:
             status = self.status(migrations, conn)
-            return DryRun(self.plan(status, to), migrations, quoting_of(conn)())
+            return DryRun(self.plan(status, to), migrations.shown(), quoting_of(conn)())
         finally:
             conn.close()
 
@@ -312,6 +313,7 @@ class Migrator:
             error = server_error(exc)
         else:
             error = str(exc)
+        error = Placeholders(self.cfg.placeholders).mask(error)  # the server quotes the statement
         try:
             cur.execute("ROLLBACK")
             committed = any(e.key == key for e in self.ledger.entries(cur))

@@ -1,8 +1,9 @@
 """What a migration is: files in `migrations.dir`, their versions, checksums and verify blocks.
 
 Everything here is checked before the database is touched: names that match no
-style, duplicate versions, files that are not UTF-8 and unknown `${placeholders}`
-are all reported together, naming every offending file.
+style, duplicate versions, files that are not UTF-8, unknown `${placeholders}` and
+placeholder values their mode cannot carry are all reported together, naming every
+offending file.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import io
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from runner.errors import MigrationFileError, UsageError
+from runner.migrations.placeholders import Placeholders
 from runner.migrations.sqlsplit import Quoting, Statement, split_lines
 
 VERIFY_SUFFIX = ".verify.sql"
@@ -34,7 +36,6 @@ NAMING_EXAMPLES = {
     "numbered": "001_create_users.sql",
     "timestamp": "V20260129_120000__create_users.sql",
 }
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -80,7 +81,7 @@ class MigrationSet:
     directory: Path
     naming: str
     migrations: tuple[Migration, ...]
-    placeholders: Mapping[str, str]
+    placeholders: Placeholders
 
     def find(self, version: str) -> Migration:
         """The migration whose version is `version` (`V3`, `3`, `003` and `3.0` are the same)."""
@@ -100,21 +101,27 @@ class MigrationSet:
     ) -> Iterator[Statement]:
         """The statements of `migration`, placeholders replaced, streamed line by line; `quoting`
         tells the splitter what the server reports (see sqlsplit.Splitter)."""
-        return split_lines(self._lines(migration.path, migration.content), migration.filename, quoting)
+        lines = self._lines(migration.path, migration.content)
+        return self.placeholders.substituted(
+            lambda asked: split_lines(lines, migration.filename, asked), quoting, migration.filename
+        )
 
     def verify_statements(
         self, migration: Migration, quoting: Callable[[], Quoting] = Quoting
     ) -> Iterator[Statement]:
         if migration.verify_path is None:
             return iter(())
-        return split_lines(self._lines(migration.verify_path), migration.verify_path.name, quoting)
+        name, lines = migration.verify_path.name, self._lines(migration.verify_path)
+        return self.placeholders.substituted(lambda asked: split_lines(lines, name, asked), quoting, name)
 
-    def _lines(self, path: Path, content: bytes | None = None) -> Iterator[str]:
+    def shown(self) -> MigrationSet:
+        """The same migrations, secret placeholder values masked: for a dry run to print."""
+        return replace(self, placeholders=self.placeholders.shown())
+
+    @staticmethod
+    def _lines(path: Path, content: bytes | None = None) -> Iterator[str]:
         for lineno, raw in enumerate(_raw_lines(path, content), 1):
-            line = _decode(raw, path, lineno)
-            if "${" in line:
-                line = _PLACEHOLDER.sub(lambda m: self.placeholders[m.group(1)], line)
-            yield line
+            yield _decode(raw, path, lineno)
 
 
 def _raw_lines(path: Path, content: bytes | None = None) -> Iterator[bytes]:
@@ -135,7 +142,7 @@ def _decode(raw: bytes, path: Path, lineno: int) -> str:
         ) from None
 
 
-def _scan(path: Path, placeholders: Mapping[str, str]) -> tuple[str, list[str], bytes | None]:
+def _scan(path: Path, placeholders: Placeholders) -> tuple[str, list[str], bytes | None]:
     """Checksum a file and list its problems (encoding, unknown placeholders) in one read.
 
     Small files are checked as one buffer (status must be fast for 1,000 files); large
@@ -150,7 +157,7 @@ def _scan(path: Path, placeholders: Mapping[str, str]) -> tuple[str, list[str], 
             normalized = content.replace(b"\r\n", b"\n")
             if normalized and not normalized.endswith(b"\n"):
                 normalized = normalized.removesuffix(b"\r") + b"\n"
-            problems = _placeholder_problems(path, text, placeholders) if "${" in text else []
+            problems = placeholders.problems(path.name, text) if "${" in text else []
             return hashlib.sha256(normalized).hexdigest(), problems, content
     digest = hashlib.sha256()
     problems: list[str] = []
@@ -167,21 +174,15 @@ def _scan(path: Path, placeholders: Mapping[str, str]) -> tuple[str, list[str], 
             break
         if "${" in line:
             unknown.append(line)
-    problems.extend(_placeholder_problems(path, "\n".join(unknown), placeholders))
+    problems.extend(placeholders.problems(path.name, "\n".join(unknown)))
     return digest.hexdigest(), problems, content
 
 
-def _placeholder_problems(path: Path, text: str, placeholders: Mapping[str, str]) -> list[str]:
-    unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(text)} - placeholders.keys())
-    return [
-        f"{path.name}: unknown placeholder ${{{name}}} (define it under migrations.placeholders)"
-        for name in unknown
-    ]
-
-
-def discover(directory: Path, naming: str, placeholders: Mapping[str, str] | None = None) -> MigrationSet:
+def discover(
+    directory: Path, naming: str, values: Mapping[str, str] | None = None, placeholder_mode: str = "raw"
+) -> MigrationSet:
     """Read and check every migration in `directory`; raise one error listing all problems."""
-    placeholders = dict(placeholders or {})
+    placeholders = Placeholders(values or {}, placeholder_mode)
     if not directory.is_dir():
         raise MigrationFileError(f"migrations.dir {directory} is not a directory")
     problems: list[str] = []

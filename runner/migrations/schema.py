@@ -347,6 +347,13 @@ def _definition(label: str, name: str, expected: dict[str, Any], actual: dict[st
     if bodies:
         key = bodies[0]
         text += ": " + _short_diff(str(expected[key] or ""), str(actual[key] or ""))
+    if "sql_mode" in changed:
+        text += (
+            f"{'; sql_mode' if bodies else ':'} {actual.get('sql_mode') or '(empty)'} in production, "
+            f"{expected['sql_mode'] or '(empty)'} by the migrations on the scratch server (a trigger runs "
+            "under the sql_mode it was created under: production's server ran the migrations, or someone "
+            "recreated it, under another one)"
+        )
     return [Difference(shown, "changed", text)]
 
 

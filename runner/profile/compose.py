@@ -1,7 +1,8 @@
 """A team's compose files and .env as `docker compose` reads them: YAML through a YAML library,
 files merged base first (later files override keys; environment, labels, ports and volumes
 merge), `extends` followed, and values interpolated by the compose spec's rules (`${VAR}`,
-`${VAR:-default}`, `${VAR-default}`, `${VAR:?err}`, `${VAR?err}`, `$VAR`, `$$`) from the env
+`${VAR:-default}`, `${VAR:+other}`, `${VAR:?err}`, their forms without `:`, nested defaults,
+`$VAR`, `$$`) from the env
 file and the process environment. The raw values stay available, so that whoever reads a
 value can tell which variable it came from (a password becomes `${THAT_VARIABLE}`, never its
 value)."""
@@ -19,10 +20,8 @@ import yaml
 
 from runner.errors import ProfileError
 
-_VARIABLE = re.compile(
-    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
-    r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
-)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OPERATORS = (":-", ":?", ":+", "-", "?", "+")
 _MERGED_LISTS = ("ports", "volumes", "secrets", "env_file", "depends_on")
 
 
@@ -80,11 +79,10 @@ class Compose:
         return raw
 
     def environment(self, service: str) -> dict[str, str]:
-        """The service's environment, raw (`${X}` kept); entries without a value read the variable."""
+        """The service's environment, raw (`${X}` kept); an entry without a value (`- NAME`)
+        is read from the variable of its name, so it stands as `${NAME}`."""
         raw = _as_mapping(self.services[service].get("environment"))
-        return {
-            key: (self.variables.get(key, "") if value is None else str(value)) for key, value in raw.items()
-        }
+        return {key: f"${{{key}}}" if value is None else str(value) for key, value in raw.items()}
 
     def labels(self, service: str) -> dict[str, str]:
         return {k: str(self.value(v)) for k, v in _as_mapping(self.services[service].get("labels")).items()}
@@ -92,27 +90,76 @@ class Compose:
 
 def referenced_variable(raw: str) -> str | None:
     """`DB_PASSWORD` for a value that is exactly `${DB_PASSWORD}` (or `$DB_PASSWORD`)."""
-    match = _VARIABLE.fullmatch(raw.strip())
-    if match is None or match.group("escaped"):
-        return None
-    return match.group("braced") or match.group("plain")
+    text = raw.strip()
+    braced = text.startswith("${") and text.endswith("}")
+    name = text[2:-1] if braced else text[1:] if text.startswith("$") else ""
+    return name if _NAME.fullmatch(name) else None
 
 
 def interpolate(text: str, variables: Mapping[str, str], source: Path) -> str:
-    def substitute(match: re.Match[str]) -> str:
-        if match.group("escaped"):
-            return "$"
-        name = match.group("braced") or match.group("plain")
-        op, arg = match.group("op"), match.group("arg") or ""
-        value = variables.get(name)
-        missing = value is None or (op is not None and op.startswith(":") and value == "")
-        if op in ("-", ":-"):
-            return arg if missing else value  # type: ignore[return-value]
-        if op in ("?", ":?") and missing:
-            raise ProfileError(f"{source}: variable {name} is required: {arg or 'not set'}")
-        return value or ""
+    """`text` with its variables substituted by the compose specification's rules: `$VAR`,
+    `${VAR}`, `${VAR:-default}` and `${VAR-default}`, `${VAR:+other}` and `${VAR+other}`,
+    `${VAR:?error}` and `${VAR?error}`, defaults that hold variables themselves, and `$$` for a
+    `$`. A substituted value is not read again: a `$` in a password stays a `$`."""
+    return _Template(text, variables, source).expand(0, closing=False)[0]
 
-    return _VARIABLE.sub(substitute, text)
+
+class _Template:
+    """One pass over a template: a braced expression's argument is itself a template, which is
+    what nesting (`${DB_NAME:-${APP_NAME}_db}`) needs and a regular expression cannot do."""
+
+    def __init__(self, text: str, variables: Mapping[str, str], source: Path) -> None:
+        self.text, self.variables, self.source = text, variables, source
+
+    def expand(self, at: int, closing: bool) -> tuple[str, int]:
+        """The expansion from `at` up to the end (or, inside a brace, up to its `}`), and where
+        it stopped."""
+        text, out = self.text, []
+        while at < len(text):
+            char = text[at]
+            if closing and char == "}":
+                return "".join(out), at
+            if char != "$":
+                out.append(char)
+                at += 1
+                continue
+            following = text[at + 1 : at + 2]
+            if following == "$":
+                out.append("$")
+                at += 2
+            elif following == "{":
+                value, at = self._braced(at + 2)
+                out.append(value)
+            elif match := _NAME.match(text, at + 1):
+                out.append(self.variables.get(match.group(0), ""))
+                at = match.end()
+            else:
+                out.append("$")  # not a variable: compose keeps a lone `$`
+                at += 1
+        if closing:
+            raise ProfileError(f"{self.source}: a `${{` without its closing `}}` (use `$$` for a `$`)")
+        return "".join(out), at
+
+    def _braced(self, at: int) -> tuple[str, int]:
+        match = _NAME.match(self.text, at)
+        if match is None:
+            raise ProfileError(f"{self.source}: `${{` must be followed by a variable name (`$$` for a `$`)")
+        name, at = match.group(0), match.end()
+        operator = next((op for op in _OPERATORS if self.text.startswith(op, at)), None)
+        value = self.variables.get(name)
+        if operator is None:
+            if self.text[at : at + 1] != "}":
+                raise ProfileError(f"{self.source}: `${{{name}` is not closed by `}}`")
+            return value or "", at + 1
+        argument, at = self.expand(at + len(operator), closing=True)
+        is_set = value is not None and (value != "" or not operator.startswith(":"))
+        if operator.endswith("-"):
+            return (value if is_set else argument) or "", at + 1
+        if operator.endswith("+"):
+            return (argument if is_set else ""), at + 1
+        if not is_set:
+            raise ProfileError(f"{self.source}: variable {name} is required: {argument or 'not set'}")
+        return value or "", at + 1
 
 
 def load_compose(files: list[Path], variables: Mapping[str, str]) -> Compose:

@@ -12,21 +12,25 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import yaml
 
-from runner.profile.compose import Compose, referenced_variable
-from runner.redact import is_secret_name
+from runner.errors import ProfileError
+from runner.profile.compose import Compose, read_env_file, referenced_variable
+from runner.redact import MIN_LENGTH, Redactor, is_secret_name
 
 _DATABASE_IMAGES = ("mysql", "mariadb", "percona", "percona-server", "mysql-server")
 _BACKUP_IMAGE = re.compile(r"backup", re.IGNORECASE)
 _PROXY_IMAGES = ("traefik", "nginx-proxy", "caddy", "jwilder/nginx-proxy", "nginxproxy/nginx-proxy")
 _HOST_RULE = re.compile(r"Host\(([^)]*)\)")
 _URL = re.compile(r"https?://[^\s'\"]+")
+_ANY_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
+_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _MIGRATION_FILE = {
     "numbered": re.compile(r"^\d+_.+\.sql$"),
     "flyway": re.compile(r"^V\d+(?:[._]\d+)*__.+\.sql$"),
@@ -42,7 +46,9 @@ class Inferred:
     values: dict[str, Any] = field(default_factory=dict)
     comments: dict[tuple[str, ...], str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)  # "key: what to fill in"
-    notes: list[str] = field(default_factory=list)
+    placeholders: set[tuple[str, ...]] = field(default_factory=set)  # written, but not inferred
+    secrets: set[str] = field(default_factory=set)  # values never to be written or printed
+    inside_stack: bool = False  # the database is reached by its service name
 
     def set(self, path: tuple[str, ...], value: Any, comment: str) -> None:
         node = self.values
@@ -51,10 +57,47 @@ class Inferred:
         node[path[-1]] = value
         self.comments[path] = comment
 
+    def placeholder(self, path: tuple[str, ...], value: Any, comment: str, missing: str) -> None:
+        """A stand-in value that keeps the profile loadable, listed as not inferred."""
+        self.set(path, value, f"not inferred: {comment}")
+        self.placeholders.add(path)
+        self.missing.append(f"{'.'.join(path)}: {missing}")
 
-def infer(compose: Compose, name: str, out: Path, env_file: Path | None, remote: str | None) -> Inferred:
+    def masked(self) -> Inferred:
+        """A last guard, before anything is encoded: whatever path a secret took, it is masked."""
+        guard = Redactor()
+        guard.add(*self.secrets)
+        return replace(
+            self,
+            values=guard.mask_data(self.values),
+            comments={path: guard.mask(text) for path, text in self.comments.items()},
+            missing=guard.mask_data(self.missing),
+        )
+
+    def inferred(self) -> list[str]:
+        """The keys written with a value read from the compose files."""
+        return sorted(".".join(p) for p in self.comments if self._holds(p) and p not in self.placeholders)
+
+    def _holds(self, path: tuple[str, ...]) -> bool:
+        node: Any = self.values
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return False
+            node = node[key]
+        return path != ("target",)
+
+
+def infer(
+    compose: Compose,
+    name: str,
+    out: Path,
+    env_file: Path | None,
+    remote: str | None,
+    *,
+    env_file_given: bool = False,
+) -> Inferred:
     """Read `compose` (and the env file it was interpolated with) into a profile for `out`."""
-    found = Inferred(name)
+    found = Inferred(name, secrets=_secret_values(compose))
     found.set(("target",), name, f"the compose project {compose.project}")
     roles = _roles(compose)
     db = roles.get("database")
@@ -75,10 +118,10 @@ def infer(compose: Compose, name: str, out: Path, env_file: Path | None, remote:
     else:
         found.missing.append("tls.endpoints: no Traefik Host() rule, VIRTUAL_HOST or Caddy label found")
     _health(compose, apps, hosts, found)
-    _environment(compose, apps, found, out, env_file)
+    _environment(compose, apps, found, out, env_file, env_file_given)
     _smtp(compose, apps, found)
     _migrations(compose, apps, found, out)
-    return found
+    return found.masked()
 
 
 # -- which service is which ----------------------------------------------------------
@@ -117,6 +160,7 @@ def _database(compose: Compose, service: str, found: Inferred, out: Path) -> Non
         found.set(("database", "host"), "127.0.0.1", f"service {service}: ports publishes 3306 on the host")
         found.set(("database", "port"), published, f"service {service}: ports (as seen from this host)")
     else:
+        found.inside_stack = True
         found.set(
             ("database", "host"),
             service,
@@ -129,8 +173,12 @@ def _database(compose: Compose, service: str, found: Inferred, out: Path) -> Non
     if database:
         found.set(("database", "name"), database, f"service {service}: {prefix}_DATABASE")
     else:
-        found.set(("database", "name"), "app", "not inferred: set the application's database name")
-        found.missing.append(f"database.name: {prefix}_DATABASE is not set in service {service}")
+        found.placeholder(
+            ("database", "name"),
+            "app",
+            "set the application's database name",
+            f"{prefix}_DATABASE is not set in service {service}",
+        )
     user = _plain(compose, env, f"{prefix}_USER")
     if user:
         found.set(
@@ -139,11 +187,11 @@ def _database(compose: Compose, service: str, found: Inferred, out: Path) -> Non
             f"service {service}: {prefix}_USER (a SELECT-only user is enough to verify)",
         )
     else:
-        found.set(
-            ("database", "user"), "root", f"service {service}: no {prefix}_USER; use a SELECT-only user"
-        )
-        found.missing.append(
-            f"database.user: {prefix}_USER is not set; create a SELECT-only user for deploycheck"
+        found.placeholder(
+            ("database", "user"),
+            "root",
+            f"service {service}: no {prefix}_USER; use a SELECT-only user",
+            f"{prefix}_USER is not set; create a SELECT-only user for deploycheck",
         )
     _secret(compose, service, env, f"{prefix}_PASSWORD", ("database", "password"), found, out)
     versions = _version_range(tag)
@@ -220,8 +268,12 @@ def _backups(
     image, _ = _image(compose, service)
     folder = _mount_source(compose, service, "/backup")
     if folder is None:
-        found.set(("backups", "source"), "/backup", "not inferred: the folder the backup service writes to")
-        found.missing.append(f"backups.source: no volume mounted at /backup in service {service}")
+        found.placeholder(
+            ("backups", "source"),
+            "/backup",
+            "the folder the backup service writes to",
+            f"no volume mounted at /backup in service {service}",
+        )
     elif remote:
         found.set(
             ("backups", "source"), f"ssh://{remote}{folder}", f"service {service}: /backup volume, over SSH"
@@ -229,15 +281,17 @@ def _backups(
     else:
         shown = folder if folder.startswith("/var/lib/docker") else _relative(Path(folder), out)
         found.set(("backups", "source"), shown, f"service {service}: the volume mounted at /backup")
+    credit = next(
+        (f"service {service}: {k}" for k in ("MYSQL_DATABASE", "MARIADB_DATABASE") if env.get(k)), ""
+    )
     database = env.get("MYSQL_DATABASE") or env.get("MARIADB_DATABASE")
     if not database and db is not None:
-        database = _plain(compose, compose.environment(db), "MYSQL_DATABASE")
+        db_env = compose.environment(db)
+        key = next((k for k in ("MYSQL_DATABASE", "MARIADB_DATABASE") if db_env.get(k)), "MYSQL_DATABASE")
+        database = _plain(compose, db_env, key)
+        credit = f"service {db}: {key} (service {service} names none of its own)"
     if database:
-        found.set(
-            ("backups", "databases"),
-            [d for d in re.split(r"[\s,]+", database) if d],
-            f"service {service}: MYSQL_DATABASE",
-        )
+        found.set(("backups", "databases"), [d for d in re.split(r"[\s,]+", database) if d], credit)
     schedule = env.get("CRON_TIME") or env.get("DB_DUMP_CRON") or env.get("SCHEDULE")
     if schedule:
         found.set(("backups", "schedule"), schedule, f"service {service}: CRON_TIME ({image})")
@@ -306,46 +360,164 @@ def _where_hosts(hosts: dict[str, list[str]]) -> str:
 
 
 def _health(compose: Compose, apps: list[str], hosts: dict[str, list[str]], found: Inferred) -> None:
+    """The app's own healthcheck URL, asked through its public host. The URL is taken from the
+    compose file as written: what its userinfo and query hold stays a `${VAR}` reference, and a
+    literal there is left out and listed, so that no token reaches the profile."""
     checks = []
     for service in apps:
-        test = compose.value((compose.services[service].get("healthcheck") or {}).get("test"))
-        text = " ".join(test) if isinstance(test, list) else str(test or "")
+        test = (compose.services[service].get("healthcheck") or {}).get("test")
+        text = " ".join(map(str, test)) if isinstance(test, list) else str(test or "")
         match = _URL.search(text)
         if not match:
             continue
-        path = "/" + match.group(0).split("/", 3)[3] if match.group(0).count("/") >= 3 else "/"
-        if service in hosts:
-            checks.append({"name": f"{service}-health", "url": f"https://{hosts[service][0]}{path}"})
-            found.comments[("http", f"{service}-health")] = (
-                f"service {service}: healthcheck {match.group(0)}, through its public host"
-            )
-        else:
+        try:
+            inside, left_out = _referenced_url(compose, match.group(0))
+        except (ValueError, ProfileError):
             found.missing.append(
-                f"http: service {service} checks {match.group(0)} inside its container and has no public "
+                f"http: the healthcheck of service {service} holds a URL that cannot be read"
+            )
+            continue
+        if service not in hosts:
+            found.missing.append(
+                f"http: service {service} checks {inside} inside its container and has no public "
                 "host: add the URL deploycheck can reach"
+            )
+            continue
+        parts = urlsplit(inside)
+        public = urlunsplit(
+            ("https", _userinfo(parts.netloc) + hosts[service][0], parts.path or "/", parts.query, "")
+        )
+        checks.append({"name": f"{service}-health", "url": public})
+        found.comments[("http", f"{service}-health")] = (
+            f"service {service}: healthcheck {inside}, through its public host"
+        )
+        if left_out:
+            found.missing.append(
+                f"http[{service}-health].url: {' and '.join(left_out)} of the healthcheck's URL left out "
+                "(a literal value there is a credential): add it as a ${VARIABLE} reference"
             )
     if checks:
         found.set(("http",), checks, "health checks of the app services")
 
 
+def _referenced_url(compose: Compose, raw: str) -> tuple[str, list[str]]:
+    """The URL with host and path interpolated, userinfo and query values as `${VAR}` references
+    (what is not a reference left out), and what was left out."""
+    parts = urlsplit(raw)
+    left_out: list[str] = []
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    if userinfo:
+        user, colon, password = userinfo.partition(":")
+        kept_user = _reference(user) or ("" if "$" in user else user)
+        kept_password = _reference(password)
+        left_out += ["the user"] if user and not kept_user else []
+        left_out += ["the password"] if colon and not kept_password else []
+        userinfo = kept_user + (f":{kept_password}" if kept_user and kept_password else "")
+    query = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if _reference(value):
+            query.append(f"{key}={_reference(value)}")
+        else:
+            left_out.append(f"the query value {key}")
+    netloc = (f"{userinfo}@" if userinfo else "") + str(compose.value(hostport))
+    return urlunsplit((parts.scheme, netloc, str(compose.value(parts.path)), "&".join(query), "")), left_out
+
+
+def _reference(raw: str) -> str:
+    """`${NAME}` for a raw value that is exactly a reference to NAME, else ''."""
+    name = referenced_variable(raw)
+    return f"${{{name}}}" if name else ""
+
+
+def _userinfo(netloc: str) -> str:
+    userinfo, at, _ = netloc.rpartition("@")
+    return f"{userinfo}@" if at else ""
+
+
+def _secret_values(compose: Compose) -> set[str]:
+    """The values init must never write or print: every variable named as a secret, every
+    value a service sets under a secret-named key, and what fills a URL's userinfo or query."""
+    values = {value for name, value in compose.variables.items() if is_secret_name(name)}
+    for service in compose.services:
+        for key, raw in compose.environment(service).items():
+            if is_secret_name(key):
+                values.add(str(compose.value(raw)))
+        values.update(value for key, value in compose.labels(service).items() if is_secret_name(key))
+        for raw in _strings(compose.services[service]):
+            for url in _ANY_URL.findall(raw):
+                values.update(_url_credentials(compose, url))
+    return {value for value in values if len(value) >= MIN_LENGTH}
+
+
+def _url_credentials(compose: Compose, url: str) -> set[str]:
+    """The values in a URL's userinfo and query: the variables referenced there and, where the
+    URL interpolates, the interpolated ones."""
+    netloc, _, rest = url.partition("://")[2].partition("/")
+    credential = netloc.rpartition("@")[0] + " " + rest.partition("?")[2]
+    found = {compose.variables.get(name, "") for name in _REFERENCE.findall(credential)}
+    try:
+        interpolated = urlsplit(str(compose.value(url)))
+        found.add(interpolated.password or "")
+        found.update(value for _, value in parse_qsl(interpolated.query))
+    except (ValueError, ProfileError):  # a URL cut inside a template: its references are enough
+        pass
+    return found
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [s for key, item in node.items() for s in _strings(key) + _strings(item)]
+    if isinstance(node, list):
+        return [s for item in node for s in _strings(item)]
+    return [node] if isinstance(node, str) else []
+
+
 def _environment(
-    compose: Compose, apps: list[str], found: Inferred, out: Path, env_file: Path | None
+    compose: Compose, apps: list[str], found: Inferred, out: Path, env_file: Path | None, given: bool
 ) -> None:
-    names = sorted({key for service in apps for key in compose.environment(service)})
-    if not names:
+    """env.source and env.required, the required names being ones that source holds: the env
+    file's variables the app services read (through `${VAR}` or `env_file:`), else the app's
+    container environment, named by compose's container name."""
+    if not any(compose.environment(service) for service in apps):
         found.missing.append("env.required: no app service sets environment variables")
         return
     if env_file is not None:
-        found.set(
-            ("env", "source"),
-            f"dotenv:{_relative(env_file.resolve(), out)}",
-            "the env file given with --env-file",
+        held = set(read_env_file(env_file))
+        read = {name for service in apps for name in _variables_read(compose, service, env_file)} & held
+        where = f"the env file {env_file.name}" + (
+            " given with --env-file" if given else " beside the compose file"
         )
-    else:
-        first = apps[0]
-        container = compose.services[first].get("container_name") or f"{compose.project}-{first}-1"
-        found.set(("env", "source"), f"docker:{compose.value(container)}", f"service {first}'s container")
-    found.set(("env", "required"), names, f"variables the app services set: {', '.join(apps)}")
+        if read:
+            found.set(
+                ("env", "source"),
+                f"dotenv:{_relative(env_file.resolve(), out)}",
+                f"{where}: the app services ({', '.join(apps)}) read {len(read)} of its variables",
+            )
+            found.set(
+                ("env", "required"), sorted(read), f"variables of {env_file.name} the app services read"
+            )
+            return
+    first = next(service for service in apps if compose.environment(service))
+    container = compose.services[first].get("container_name") or f"{compose.project}-{first}-1"
+    why = "no env file" if env_file is None else f"the app services read none of {env_file.name}'s variables"
+    found.set(
+        ("env", "source"),
+        f"docker:{compose.value(container)}",
+        f"service {first}'s container, the environment the app reads ({why})",
+    )
+    found.set(("env", "required"), sorted(compose.environment(first)), f"variables service {first} sets")
+
+
+def _variables_read(compose: Compose, service: str, env_file: Path) -> set[str]:
+    """The variables whose values reach the service's environment: every one its environment's
+    values reference, and all of `env_file` when the service loads it with `env_file:`."""
+    read = {name for raw in compose.environment(service).values() for name in _REFERENCE.findall(raw)}
+    loaded = compose.services[service].get("env_file") or []
+    for entry in [loaded] if isinstance(loaded, (str, dict)) else loaded:
+        path = entry.get("path") if isinstance(entry, dict) else entry
+        if path and (compose.folder / str(path)).resolve() == env_file.resolve():
+            read |= set(read_env_file(env_file))
+    return read
 
 
 _SMTP_KEYS = {

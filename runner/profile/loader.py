@@ -16,8 +16,9 @@ from pydantic import BaseModel, ValidationError
 from runner import PROFILE_ENV, bundled
 from runner.errors import ProfileError, UsageError
 from runner.profile.model import Profile
-from runner.redact import is_secret_name
+from runner.redact import MASK, is_secret_name
 
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -68,11 +69,17 @@ def load_profile(spec: str | None) -> Profile:
                 f"{path}: {reserved}: unknown key (the profile's {reserved} comes from its file)"
             )
     data = _interpolate(raw, path, ())
+    if not _PROFILE_NAME.fullmatch(path.stem):
+        raise ProfileError(
+            f"{path}: the profile's name {path.stem!r} (its file name) must start with a letter or "
+            "digit and hold only letters, digits, '.', '_' and '-': rename the file (the name "
+            "becomes a folder under reports/)"
+        )
     data.update(name=path.stem, path=path.resolve())
     try:
         return Profile.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
-        raise ProfileError(_describe(exc, path)) from None
+        raise ProfileError(_describe(exc, path, _read_from_files(raw))) from None
 
 
 def _interpolate(value: Any, path: Path, where: tuple[str | int, ...]) -> Any:
@@ -110,7 +117,18 @@ _FRIENDLY = {
 }
 
 
-def _describe(exc: ValidationError, path: Path) -> str:
+def _read_from_files(value: Any) -> set[str]:
+    """Keys whose value a `KEY_file` key reads from a file (any section): never shown, whatever
+    their name, since the file may hold a secret (`port_file: dbpw`)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        found.update(k[: -len("_file")] for k in value if isinstance(k, str) and k.endswith("_file"))
+    for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
+        found |= _read_from_files(item)
+    return found
+
+
+def _describe(exc: ValidationError, path: Path, hidden: set[str]) -> str:
     lines = []
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -121,9 +139,11 @@ def _describe(exc: ValidationError, path: Path) -> str:
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         shown = err.get("input")
-        secret = any(isinstance(p, str) and is_secret_name(p) for p in loc)
+        secret = any(isinstance(p, str) and (is_secret_name(p) or p in hidden) for p in loc)
         if err["type"] not in _FRIENDLY and not secret and isinstance(shown, (str, int, float, bool)):
             message += f" (got {shown!r})"
+        elif secret and isinstance(shown, str) and shown:
+            message = message.replace(shown, MASK)  # a validator's own words may quote the value
         lines.append(f"{path}: {key}: {message}")
     return "\n".join(lines)
 

@@ -7,10 +7,12 @@ repr and error messages; `.get_secret_value()` is the only way to read them.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -23,11 +25,13 @@ from pydantic import (
     model_validator,
 )
 
+from runner.redact import is_secret_name
+
 
 def _anchor(value: Path, info: ValidationInfo) -> Path:
     """Relative paths in a profile are relative to the profile file, not to the caller's cwd."""
     base = (info.context or {}).get("base_dir")
-    return value if value.is_absolute() or base is None else base / value
+    return value if value.is_absolute() or base is None else Path(os.path.normpath(base / value))
 
 
 ProfilePath = Annotated[Path, AfterValidator(_anchor)]
@@ -102,6 +106,7 @@ class Migrations(Section):
     ledger: Literal["deploycheck", "schema_version"] = "deploycheck"
     table: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,64}$")
     placeholders: dict[str, str] = Field(default_factory=dict)
+    placeholder_mode: Literal["raw", "literal"] = "raw"  # see runner/migrations/placeholders.py
     lock_timeout_s: float = Field(60.0, ge=0)
     out_of_order: bool = False
     rehearse: bool = False  # every `migrate` first runs the pending migrations on a scratch copy
@@ -272,15 +277,44 @@ def _regex(value: str | None) -> str | None:
     return value
 
 
+def _split(url: str, what: str) -> SplitResult:
+    """`url` split, its host and port read (a port past 65535 is refused here, not at request
+    time); `what` names what it should have been."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError as exc:
+        raise ValueError(f"{url.removeprefix('//')!r} is not {what} ({exc})") from None
+    if not parts.hostname:
+        raise ValueError(f"{url.removeprefix('//')!r} is not {what}")
+    return parts
+
+
+def _host(value: str) -> str:
+    """`host` or `host:port`, as a URL's authority writes it."""
+    parts = _split(f"//{value}", "a host or host:port")
+    if parts.username is not None or parts.path:
+        raise ValueError(f"{value!r} is not a host or host:port")
+    return value
+
+
+def _http_url(value: str) -> str:
+    """An http(s) URL with a host and a port that is one (what a journey's request goes to)."""
+    if _split(value, "an http(s) URL").scheme not in ("http", "https"):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
 class JourneyRequest(Section):
-    """The HTTP request that makes the application send its mail. Header values and the body
-    are masked in every output, as profile secrets are."""
+    """The HTTP request that makes the application send its mail. Header values are masked in
+    every output, as profile secrets are, and so is what the body holds under a secret-named
+    key (password, token, key...); the rest (the test account's address) stays readable."""
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    url: str
+    url: Annotated[str, AfterValidator(_http_url)]
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     json_: Any = Field(None, alias="json")
-    form: dict[str, SecretStr] | None = None
+    form: dict[str, str] | None = None
 
     @model_validator(mode="after")
     def _one_body(self) -> JourneyRequest:
@@ -289,20 +323,21 @@ class JourneyRequest(Section):
         return self
 
     def masked_values(self) -> list[str]:
-        """The body's values, for the redactor (headers and form are SecretStr already)."""
+        """What the body holds under a secret-named key, however deep, for the redactor."""
         found: list[str] = []
 
-        def walk(node: Any) -> None:
+        def walk(node: Any, secret: bool) -> None:
             if isinstance(node, dict):
-                for item in node.values():
-                    walk(item)
+                for key, item in node.items():
+                    walk(item, secret or is_secret_name(str(key)))
             elif isinstance(node, list):
                 for item in node:
-                    walk(item)
-            elif isinstance(node, (str, int, float)) and not isinstance(node, bool):
+                    walk(item, secret)
+            elif secret and isinstance(node, (str, int, float)) and not isinstance(node, bool):
                 found.append(str(node))
 
-        walk(self.json_)
+        walk(self.json_, False)
+        walk(self.form, False)
         return found
 
 
@@ -314,6 +349,9 @@ class JourneyExpect(Section):
     subject: Annotated[str | None, AfterValidator(_regex)] = None
     body_contains: Annotated[str | None, AfterValidator(_regex)] = None
     links_ok: bool = False  # every link in the mail answers 2xx/3xx over verified TLS (not followed)
+    link_hosts: list[Annotated[str, AfterValidator(_host)]] = Field(
+        default_factory=list
+    )  # default: request.url's
 
 
 class MailJourney(Section):

@@ -6,6 +6,8 @@ import errno
 import fcntl
 import itertools
 import json
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -139,7 +141,10 @@ def _write_page(base: Path, number: int, runs: list[dict[str, Any]], pages: int)
 def rebuild_pages(base: Path) -> None:
     """Every page anew (after prune rewrote the history)."""
     runs = read_history(base)
-    shutil.rmtree(base / "pages", ignore_errors=True)
+    pages = base / "pages"
+    if pages.is_symlink():  # planted: removed, never followed (the pages would land where it points)
+        pages.unlink()
+    shutil.rmtree(pages, ignore_errors=True)
     full = len(runs) // PAGE
     for number in range(1, full + 1):
         _write_page(base, number, runs[(number - 1) * PAGE : number * PAGE], full)
@@ -173,16 +178,33 @@ def render_index(
 class Pruned:
     removed: list[str]
     kept: int
+    skipped: list[str]  # history lines that name no run folder of this archive (left as they are)
+
+
+RUN_NAME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z(?:-\d+)?")  # what `publish` names a run
+
+
+def run_folders(base: Path) -> set[str]:
+    """The run folders of an archive, found by name (never a path read from a file)."""
+    return {
+        entry.name
+        for entry in os.scandir(base)
+        if RUN_NAME.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
+    }
 
 
 def prune(
     base: Path, keep: int | None = None, keep_days: float | None = None, now: datetime | None = None
 ) -> Pruned:
     """Remove old runs: all but the newest `keep`, or those older than `keep_days`; never the
-    newest passing and the newest failing run (what a reader compares against)."""
+    newest passing and the newest failing run (what a reader compares against). Only run folders
+    found in `base` by name are removed; a history line naming anything else is skipped (anyone
+    who can write history.jsonl must not choose what prune deletes)."""
     now = now or datetime.now(UTC)
     with _locked(base):
-        runs = read_history(base)
+        lines = read_history(base)
+        runs = [run for run in lines if _is_run(run)]
+        skipped = [_shown(line) for line in lines if not _is_run(line)]
         stay: set[int] = set()
         if keep is not None:
             stay.update(range(max(0, len(runs) - keep), len(runs)))
@@ -190,16 +212,35 @@ def prune(
             limit = now - timedelta(days=keep_days)
             stay.update(i for i, run in enumerate(runs) if _started(run) >= limit)
         for outcome in (("passed",), ("failed", "error")):
-            last = max((i for i, run in enumerate(runs) if run["outcome"] in outcome), default=None)
+            last = max((i for i, run in enumerate(runs) if run.get("outcome") in outcome), default=None)
             if last is not None:
                 stay.add(last)
         removed = [run["run"] for i, run in enumerate(runs) if i not in stay]
+        folders = run_folders(base)
         for name in removed:
-            shutil.rmtree(base / name, ignore_errors=True)
-        kept = [run for i, run in enumerate(runs) if i in stay]
-        write_atomically(base / "history.jsonl", "".join(json.dumps(run) + "\n" for run in kept))
+            if name in folders:
+                shutil.rmtree(base / name, ignore_errors=True)
+        gone = {id(run) for i, run in enumerate(runs) if i not in stay}
+        kept = [line for line in lines if id(line) not in gone]  # skipped lines stay where they were
+        write_atomically(base / "history.jsonl", "".join(json.dumps(line) + "\n" for line in kept))
         rebuild_pages(base)
-    return Pruned(removed, len(kept))
+    return Pruned(removed, len(kept) - len(skipped), skipped)
+
+
+def _shown(line: Any) -> str:
+    """What a skipped history line names, for the message (short; it may be anything)."""
+    return repr(line.get("run") if isinstance(line, dict) else line)[:80]
+
+
+def _is_run(line: Any) -> bool:
+    """A history line prune may act on: a run named as `publish` names it, with a start time."""
+    if not (isinstance(line, dict) and isinstance(line.get("run"), str) and RUN_NAME.fullmatch(line["run"])):
+        return False
+    try:
+        _started(line)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return False
+    return True
 
 
 def _started(run: dict[str, Any]) -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,8 +90,9 @@ class RunReport:
             "checks": [asdict(check) for check in self.checks],
         }
 
-    def write_json(self, path: Path) -> dict[str, Any]:
-        data = self.to_dict()
+    def write_json(self, path: Path, mask: Callable[[Any], Any]) -> dict[str, Any]:
+        """report.json, its values masked (`Redactor.mask_data`) before they are encoded."""
+        data = mask(self.to_dict())
         write_atomically(path, json.dumps(data, indent=2, default=str) + "\n")
         return data
 

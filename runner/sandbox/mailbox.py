@@ -100,7 +100,7 @@ def dovecot_server(
     try:
         os.chmod(root, 0o755)
         _certificates(root, ca or trustme.CA())
-        (root / "users").write_text(f"{user}:{{PLAIN}}{password}\n")
+        _write_users(root / "users", f"{user}:{{PLAIN}}{password}\n")
         port, starttls_port = free_port(), free_port()
         if not tls:  # plain IMAP on `port`, no implicit-TLS listener
             port, starttls_port = 0, port
@@ -143,11 +143,25 @@ def pymap_server(ca: trustme.CA, user: str, password: str) -> Iterator[Mailbox]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _write_users(path: Path, text: str) -> None:
+    """The passwd-file with the password: dovecot's auth process reads it as dovecot's internal
+    user (root's case) or as us, never as every local user."""
+    _write_private(path, text.encode())
+    if os.getuid() == 0:
+        shutil.chown(path, "dovecot", "dovecot")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """A new file readable by its owner alone from the start (the folder is 0755 for dovecot)."""
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb") as out:
+        out.write(data)
+
+
 def _certificates(root: Path, ca: trustme.CA) -> None:
     ca.cert_pem.write_to_path(str(root / "ca.pem"))
     cert = ca.issue_cert("127.0.0.1", "localhost")
     cert.cert_chain_pems[0].write_to_path(str(root / "cert.pem"))
-    cert.private_key_pem.write_to_path(str(root / "key.pem"))
+    _write_private(root / "key.pem", cert.private_key_pem.bytes())  # read by root or by us
 
 
 def _config(root: Path, tls: bool, port: int, starttls_port: int) -> str:

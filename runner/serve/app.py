@@ -43,7 +43,7 @@ class Dashboard:
     def __init__(self, profile: Profile, reports: Path) -> None:
         self.profile = profile
         self.base = reports / profile.name
-        self.mask = for_profile(profile).mask
+        self.redactor = for_profile(profile)
 
     # -- the archive ------------------------------------------------------------
 
@@ -53,7 +53,7 @@ class Dashboard:
 
     def report(self, run: str) -> dict[str, Any] | None:
         path = self.archived(run, "report.json")
-        return json.loads(path.read_text(encoding="utf-8")) if path else None
+        return self.redactor.mask_data(json.loads(path.read_text(encoding="utf-8"))) if path else None
 
     def archived(self, run: str, name: str) -> Path | None:
         """A file of an archived run: `run` must be a run folder's name (its UTC start time) and
@@ -107,7 +107,7 @@ class Dashboard:
         ):
             if needed:
                 try:
-                    panels[name] = reader()
+                    panels[name] = self.redactor.mask_data(reader())
                 except (DeploycheckError, OSError) as exc:
                     panels[name] = {"error": str(exc)}
         certificates = [
@@ -147,9 +147,7 @@ def handler(dashboard: Dashboard, token: str | None) -> type[BaseHTTPRequestHand
                     status, body, kind = _archive(dashboard, url.path)
             except (DeploycheckError, OSError) as exc:
                 status, body, kind = 503, json.dumps({"error": str(exc)}).encode(), _JSON
-            if kind in (_JSON, "text/html; charset=utf-8", "text/plain"):
-                body = dashboard.mask(body.decode()).encode()
-            self._send(status, body, kind)
+            self._send(status, dashboard.redactor.mask_body(body, kind), kind)
 
         def _authorized(self) -> bool:
             given = self.headers.get("Authorization", "")

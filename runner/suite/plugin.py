@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Hashable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -173,7 +173,7 @@ class _ActiveRun:
                 else (report.longrepr[0], report.longrepr[1], mask(report.longrepr[2]))
             )
         report.sections = [(title, mask(text)) for title, text in report.sections]
-        report.user_properties = [(k, _mask_value(v, mask)) for k, v in report.user_properties]
+        report.user_properties = [(k, self.state.redactor.mask_data(v)) for k, v in report.user_properties]
 
     def _record(self, item: pytest.Item, report: pytest.TestReport, message: str) -> None:
         cid = check_id(item)
@@ -267,7 +267,7 @@ class _ActiveRun:
             return
         if self.state.report_dir is not None:
             self.state.report_dir.mkdir(parents=True, exist_ok=True)
-            report.write_json(self.state.report_dir / "report.json")
+            report.write_json(self.state.report_dir / "report.json", self.state.redactor.mask_data)
         _, exit_code = report.gate()
         session.exitstatus = exit_code
 
@@ -354,13 +354,3 @@ def _message(report: pytest.TestReport) -> str:
     text = crash.message if crash is not None else str(report.longrepr or "")
     text = text.removeprefix("AssertionError: ").removeprefix("Failed: ")
     return text.split("\nassert ")[0].strip()
-
-
-def _mask_value(value: Any, mask: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return mask(value)
-    if isinstance(value, dict):
-        return {k: _mask_value(v, mask) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_mask_value(v, mask) for v in value]
-    return value

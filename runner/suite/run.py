@@ -51,11 +51,11 @@ def run_checks(
             str(checks),
             "-c",
             os.devnull,  # the suite's own settings, not those of whatever project we run from
+            "--confcutdir",  # nor its conftest.py files: installed in an app's .venv, the app's own
+            str(checks),  # test fixtures would run in the production gate
             # node ids relative to the checks, wherever they are installed: -k matches the
             # checks' names, never a folder on the way to them (venv, site-packages, checks)
             "--rootdir",
-            str(checks),
-            "--confcutdir",
             str(checks),
             "-p",
             "runner.suite.plugin",

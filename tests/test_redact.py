@@ -1,0 +1,154 @@
+"""Secret masking (runner/redact.py), the one place every writer and the server use: values
+masked before they are encoded, and secrets found again in what JSON, HTML, XML and Prometheus
+wrote, for secrets that hold quotes, backslashes, non-ASCII and regex characters."""
+
+from __future__ import annotations
+
+import html
+import json
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import yaml
+from markupsafe import escape
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from runner.profile.loader import load_profile
+from runner.redact import MASK, Redactor
+from runner.report.archive import publish, staging_dir
+from runner.report.metrics import exposition
+from runner.report.model import CheckResult, RunReport
+from runner.serve.app import Dashboard, serve
+
+HOSTILE = [
+    'Pa"ss\\word',  # a quote and a backslash: JSON writes \" and \\
+    "pässwörd-ünïcode",  # non-ASCII: JSON writes \u00e4 by default
+    "a.b*c+(d)?[e]|$^",  # regex characters
+    "<tag>&'amp'",  # HTML and XML escape all of these
+    "line\nbreak\ttab",  # control characters
+]
+
+
+def _redactor() -> Redactor:
+    redactor = Redactor()
+    redactor.add(*HOSTILE)
+    return redactor
+
+
+def _encodings(secret: str) -> dict[str, str]:
+    """The secret as each format deploycheck writes puts it on the page."""
+    element = ET.Element("property", value=secret)
+    element.text = secret
+    registry = CollectorRegistry()
+    Gauge("g", "h", ["check"], registry=registry).labels(secret).set(1)
+    return {
+        "json": json.dumps({"message": secret}),
+        "json-utf8": json.dumps({"message": secret}, ensure_ascii=False),
+        "html": f"<p title='{html.escape(secret)}'>{html.escape(secret, quote=False)}</p>",
+        "jinja": f'<p title="{escape(secret)}">{escape(secret)}</p>',
+        "xml": ET.tostring(element, encoding="unicode"),
+        "json-in-html": str(escape(json.dumps(secret))),
+        "prometheus": generate_latest(registry).decode(),
+    }
+
+
+@pytest.mark.parametrize("secret", HOSTILE)
+def test_a_secret_is_found_in_every_encoding(secret: str) -> None:
+    redactor = _redactor()
+    for name, text in _encodings(secret).items():
+        masked = redactor.mask(text)
+        assert MASK in masked, name
+        for fragment in (secret, json.dumps(secret)[1:-1], html.escape(secret)):
+            assert fragment not in masked, name
+
+
+@pytest.mark.parametrize("secret", HOSTILE)
+def test_values_are_masked_before_they_are_encoded(secret: str) -> None:
+    data = {"checks": [{"message": f"login as {secret} refused", secret: (1, secret)}], "n": 3}
+    masked = _redactor().mask_data(data)
+    assert masked == {"checks": [{"message": f"login as {MASK} refused", MASK: [1, MASK]}], "n": 3}
+
+
+@pytest.mark.parametrize(
+    "kind", ["application/json", "application/xml", "text/html; charset=utf-8", "text/plain; version=0.0.4"]
+)
+@pytest.mark.parametrize("secret", HOSTILE)
+def test_a_served_body_is_masked_whatever_its_type(secret: str, kind: str) -> None:
+    redactor = _redactor()
+    encoded = _encodings(secret)
+    body = {
+        "application/json": encoded["json"],
+        "application/xml": encoded["xml"],
+        "text/html; charset=utf-8": encoded["jinja"],
+        "text/plain; version=0.0.4": encoded["prometheus"],
+    }[kind].encode()
+    served = redactor.mask_body(body, kind)
+    assert MASK.encode() in served
+    for form in (secret, json.dumps(secret)[1:-1], html.escape(secret), str(escape(secret))):
+        assert form.encode() not in served
+
+
+def test_a_body_that_is_not_utf8_keeps_its_bytes_and_loses_its_secret() -> None:
+    body = b"\xff\xfe latin1 \xe9 " + b'Pa"ss\\word'
+    assert _redactor().mask_body(body, "text/html") == b"\xff\xfe latin1 \xe9 " + MASK.encode()
+
+
+def test_cut_json_is_masked_as_text_and_binary_is_left_alone() -> None:
+    redactor = _redactor()
+    assert redactor.mask_body(b'{"m": "Pa\\"ss\\\\word', "application/json") == b'{"m": "' + MASK.encode()
+    icon = b'\x00\x01Pa"ss\\word'
+    assert redactor.mask_body(icon, "image/x-icon") == icon
+
+
+def test_the_server_masks_every_route_and_archived_file(tmp_path) -> None:
+    """An archived run holding a secret the server's profile names (a quote, a backslash and
+    non-ASCII in it), as a run that did not know it wrote it: report.json, junit.xml,
+    details.html, report.html, /metrics, the API and the dashboard all answer without it, in any
+    encoding."""
+    secret = 'Srv-"P\u00e4\\ss"-(x)+'
+    path = tmp_path / "p.yml"
+    path.write_text(yaml.safe_dump({"database": {"user": "u", "name": "d", "password": secret}}))
+    reports = tmp_path / "reports"
+    run = RunReport("p", "production", datetime.now(UTC))
+    run.checks = [
+        CheckResult(f"checks/test_x.py::test_y[{secret}]", "x", "t", "blocker", "failed", 0.1, secret)
+    ]
+    staged = staging_dir(reports, "p")
+    report = run.write_json(staged / "report.json", lambda data: data)  # unmasked
+    label = secret.replace("\\", "\\\\").replace('"', '\\"')
+    assert label in exposition(report).decode()  # what /metrics would show unmasked
+    encoded = _encodings(secret)
+    (staged / "junit.xml").write_text(encoded["xml"])
+    (staged / "details.html").write_text(encoded["jinja"])
+    (staged / "report.html").write_text(encoded["html"])
+    folder = publish(staged, report)
+    running = serve(Dashboard(load_profile(str(path)), reports), "127.0.0.1", 0, None)
+    base = f"http://127.0.0.1:{running.server_address[1]}"
+    files = [
+        f"/archive/{folder.name}/{name}"
+        for name in ("report.json", "junit.xml", "details.html", "report.html")
+    ]
+    try:
+        answers = {
+            route: httpx.get(base + route, timeout=30)
+            for route in ["/", "/api/runs/latest", "/metrics", *files]
+        }
+    finally:
+        running.shutdown()
+        running.server_close()
+    forms = {
+        secret,
+        label,
+        json.dumps(secret)[1:-1],
+        html.escape(secret),
+        str(escape(secret)),
+        "P\u00e4\\\\ss",
+    }
+    for route, answer in answers.items():
+        assert answer.status_code == 200, route
+        for form in forms:
+            assert form not in answer.text, (route, form)
+    assert MASK in answers["/api/runs/latest"].json()["checks"][0]["message"]
+    assert MASK in answers["/metrics"].text and MASK in answers[files[1]].text
