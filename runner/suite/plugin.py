@@ -256,8 +256,8 @@ class _ActiveRun:
         if not report.interrupted and all(check.outcome == "skipped" for check in report.checks):
             # a gate never passes on nothing: no report, exit 2 (a usage error: fix the selection
             # or the profile)
-            why = _nothing_judged(session.config, report.checks)
-            said = f"deploycheck: {why}: a run that checks nothing is not a pass"
+            why, reasons = _nothing_judged(session.config, report.checks)
+            said = f"deploycheck: {why}: a run that checks nothing is not a pass{reasons}"
             reporter = session.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
                 reporter.write_line(said, red=True)
@@ -326,12 +326,13 @@ def _as_expected(report: pytest.TestReport, outcome: str, reason: str) -> None:
     report.wasxfail = reason  # type: ignore[attr-defined]
 
 
-def _nothing_judged(config: pytest.Config, skipped: list[CheckResult]) -> str:
-    """Why no check ran to a verdict: nothing selected, or every selected check skipped, and why."""
+def _nothing_judged(config: pytest.Config, skipped: list[CheckResult]) -> tuple[str, str]:
+    """Why no check ran to a verdict (nothing selected, or every selected check skipped), and
+    the skips' reasons, one per line."""
     if not skipped:
-        return f"no check selected{_selection(config)}"
+        return f"no check selected{_selection(config)}", ""
     reasons = "".join(f"\n  {reason}" for reason in dict.fromkeys(check.message for check in skipped))
-    return f"no check ran to a verdict (all {len(skipped)} skipped){reasons}\n"
+    return f"no check ran to a verdict (all {len(skipped)} skipped)", reasons
 
 
 def _selection(config: pytest.Config) -> str:

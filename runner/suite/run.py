@@ -80,8 +80,8 @@ def run_checks(
         report_path = staged / "report.json"
         if not report_path.exists():
             interrupted = code == pytest.ExitCode.INTERRUPTED
-            why = "it was interrupted before" if interrupted else "the check run ended before"
-            print(f"deploycheck verify: no run was archived: {why} it judged anything", file=out)
+            why = "it was interrupted before it judged anything" if interrupted else "nothing was judged"
+            print(f"deploycheck verify: no run was archived: {why}", file=out)
             return 1 if interrupted else 2
         report = json.loads(report_path.read_text(encoding="utf-8"))
         _, recent = newest_runs(staged.parent, 29)
