@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import pytest
 import yaml
@@ -90,3 +91,20 @@ def test_without_json_stdout_stays_empty_on_errors(unreachable) -> None:
     result = deploycheck("status", "--profile", str(unreachable), cwd=unreachable.parent)
     assert result.returncode == 3 and result.stdout == ""
     assert "deploycheck status: cannot connect to" in result.stderr
+
+
+def test_backups_now_and_fetch_answer_json_too(project, tmp_path) -> None:
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    project.add("V1__t.sql", "CREATE TABLE gene (id INT PRIMARY KEY);\n")
+    project.migrator().migrate()
+    project.write_profile(backups={"source": str(folder)})
+    taken = project.cli("backups", "now", "--json")
+    assert taken.returncode == 0, taken.stderr
+    made = Path(json.loads(taken.stdout)["path"])
+    assert made.parent == folder and made.is_file()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    fetched = project.cli("backups", "fetch", made.name, "--to", str(dest), "--json")
+    assert fetched.returncode == 0, fetched.stderr
+    assert json.loads(fetched.stdout) == {"path": str(dest / made.name)}
