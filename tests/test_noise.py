@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from runner.sandbox.target import FAULTS
+from runner.suite.run import summary
 from tests.conftest import deploycheck
 
 
@@ -42,3 +43,24 @@ def test_verify_to_a_pipe_is_not_fitted_to_80_columns(tmp_path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     rules = [line for line in result.stdout.splitlines() if line.startswith("=====")]
     assert rules and {len(line) for line in rules} == {120}  # runner.suite.plugin.LOG_WIDTH
+
+
+def test_verbose_summary_shows_what_passed_checks_measured() -> None:
+    def check(name: str, outcome: str, message: str) -> dict:
+        return {"id": f"checks/test_x.py::{name}", "outcome": outcome, "message": message}
+
+    report = {
+        "outcome": "failed",
+        "exit_code": 1,
+        "summary": dict.fromkeys(("passed", "failed", "warned", "waived", "skipped", "errors"), 1),
+        "checks": [
+            check("test_version", "passed", "MariaDB 11.8.2, within >= 10.6"),
+            check("test_quiet", "passed", ""),
+            check("test_fresh", "failed", "newest backup is 3 days old"),
+        ],
+    }
+    verbose = summary(report, evidence=True).splitlines()
+    assert " passed checks/test_x.py::test_version: MariaDB 11.8.2, within >= 10.6" in verbose
+    assert not any("test_quiet" in line for line in verbose)  # nothing measured, nothing said
+    assert " failed checks/test_x.py::test_fresh: newest backup is 3 days old" in verbose
+    assert "test_version" not in summary(report)  # without -v: only what needs attention
