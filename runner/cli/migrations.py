@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 from runner.db import describe
 from runner.errors import MigrationBlocked, UsageError
 from runner.migrations.engine import DryRun, Migrator, Progress
-from runner.migrations.files import Migration, MigrationSet, discover
+from runner.migrations.files import Migration, MigrationSet, discover, with_next
 from runner.migrations.sqlsplit import Statement, may_change_quoting
 from runner.migrations.status import MigrationStatus, State
 from runner.profile.loader import load_profile
@@ -271,11 +271,7 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     cfg = profile.migrations
     migrations = discover(cfg.dir, cfg.naming, cfg.placeholders, cfg.placeholder_mode)
     if args.files:
-        by_name = {m.filename: m for m in migrations.migrations}
-        unknown = [f for f in args.files if Path(f).name not in by_name]
-        if unknown:
-            raise UsageError(f"not a migration in {migrations.directory}: {', '.join(unknown)}")
-        chosen = [by_name[Path(f).name] for f in args.files]
+        migrations, chosen = _files_to_lint(migrations, args.files)
         findings = lint(migrations, chosen)
     elif profile.database is None:
         findings = lint(migrations, migrations.migrations)  # no database: every file, no sizes
@@ -293,6 +289,28 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"{finding.file}:{finding.line}: {finding.rule} [{state}] {finding.message}", file=out)
         print(f"{len(findings)} finding(s), {len(blocking)} blocking", file=out)
     return 1 if blocking else 0
+
+
+def _files_to_lint(migrations: MigrationSet, files: list[str]) -> tuple[MigrationSet, list[Migration]]:
+    """Each FILE: a migration of migrations.dir (by path, or by name), or any other .sql file,
+    judged as the next version after every migration of the folder (and the FILEs before it)."""
+    by_path = {m.path.resolve(): m for m in migrations.migrations}
+    by_name = {m.filename: m for m in migrations.migrations}
+    chosen = []
+    for given in files:
+        path = Path(given)
+        if path.is_file():
+            found = by_path.get(path.resolve())
+            if found is None:
+                migrations, found = with_next(migrations, path, given)
+        elif path.name == given and given in by_name:
+            found = by_name[given]
+        else:
+            raise UsageError(
+                f"{given}: no such file, and no migration of that name in {migrations.directory}"
+            )
+        chosen.append(found)
+    return migrations, chosen
 
 
 def _lint_pending(profile: Profile, migrations: MigrationSet, err: TextIO) -> list[Finding]:

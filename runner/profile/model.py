@@ -161,6 +161,7 @@ class Backups(Section):
     patterns: list[BackupPattern] = Field(default_factory=lambda: list(DEFAULT_BACKUP_PATTERNS))
     drill: Drill | None = None  # present: verify runs the restore drill (it takes minutes on big dumps)
     min_free_backups: int = Field(3, ge=1)  # the backup volume must have room for this many more
+    restore_flavor: Literal["mysql", "mariadb"] | None = None  # where dumps are restored; None: the target's
 
     @field_validator("source")
     @classmethod

@@ -35,7 +35,7 @@ from runner.probes.env import read_environment
 from runner.probes.server_facts import ServerFacts, read_facts
 from runner.profile.model import HttpCheck, MailJourney, Profile
 from runner.sandbox.scratch import open_scratch
-from runner.suite.state import STATE, RunState, probe_or_fail, section
+from runner.suite.state import EVIDENCE, STATE, RunState, probe_or_fail, section
 
 Probe = tuple[Hashable, Callable[[], Any]]  # the key a probe is memoised by, and the probe
 
@@ -342,6 +342,17 @@ def record_detail(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
     return record
 
 
+@pytest.fixture()
+def evidence(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Say what the check measured and against what: a passed check's `message` in the report
+    (a pass without evidence is a claim nobody can review)."""
+
+    def say(text: str) -> None:
+        request.node.stash[EVIDENCE] = text
+
+    return say
+
+
 @pytest.fixture(scope="session")
 def backup_listing(deploy: RunState) -> BackupListing:
     return _probed(deploy, "backups", listing_probe)
@@ -398,6 +409,29 @@ def newest_backups(deploy: RunState, backup_listing: BackupListing) -> dict[str,
         database: deploy.probes.get(*probes[database]) if database in probes else None
         for database in backup_databases(deploy.profile)
     }
+
+
+@dataclass(frozen=True)
+class RestoreFlavor:
+    """Where backups would be restored (mysql or mariadb), and why that is assumed."""
+
+    flavor: str
+    reason: str
+
+
+@pytest.fixture(scope="session")
+def restore_flavor(deploy: RunState, request: pytest.FixtureRequest) -> RestoreFlavor:
+    """backups.restore_flavor, else the target's own flavor, as its server reports it."""
+    cfg = section(deploy.profile, "backups")
+    if cfg.restore_flavor is not None:
+        return RestoreFlavor(cfg.restore_flavor, f"backups.restore_flavor is {cfg.restore_flavor}")
+    if deploy.profile.database is None:
+        pytest.skip(
+            f"neither backups.restore_flavor nor database configured in profile {deploy.profile.name}: "
+            "where backups are restored is not known"
+        )
+    facts: ServerFacts = request.getfixturevalue("db_facts")
+    return RestoreFlavor(facts.flavor, f"the target is {facts.flavor_name} {facts.version}")
 
 
 def backup_databases(profile: Profile) -> list[str]:
