@@ -51,7 +51,7 @@ _names = itertools.count(1)
 @pytest.fixture(scope="session")
 def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]:
     """One throwaway server for the session; tests that kill a server start their own."""
-    server = MariaDBServer(tmp_path_factory.mktemp("mariadb"))
+    server = MariaDBServer(tmp_path_factory.mktemp("mariadb"), tcp=True)  # test_init reaches it by port
     server.start()
     yield server
     server.remove()
@@ -391,3 +391,14 @@ def deploycheck(*args: str, timeout: float = 120, **kwargs: object) -> subproces
     return subprocess.run(
         [sys.executable, "-m", "runner", *args], capture_output=True, text=True, timeout=timeout, **kwargs
     )
+
+
+def confined_scratch(server: MariaDBServer, prefix: str) -> dict[str, str]:
+    """`scratch:` of a profile on `server` as the README asks: a user granted on `prefix` databases
+    alone (the server also holds the target and the other tests' databases)."""
+    user = f"u_{prefix}"[:32].rstrip("_")
+    escaped = prefix.replace("_", "\\_")
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE USER IF NOT EXISTS '{user}'@'localhost' IDENTIFIED BY 'Scratch-Pw-1'")
+        cur.execute(f"GRANT ALL ON `{escaped}%`.* TO '{user}'@'localhost'")
+    return {"socket": str(server.socket), "user": user, "password": "Scratch-Pw-1", "prefix": prefix}

@@ -134,6 +134,7 @@ def tls_server(tmp_path_factory):
             f"--ssl-key={root / 'key.pem'}",
             f"--ssl-ca={root / 'ca.pem'}",
         ),
+        tcp=True,
     )
     server.start()
     with server.connect() as conn, conn.cursor() as cur:

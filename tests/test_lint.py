@@ -13,6 +13,7 @@ import pytest
 
 from runner.migrations.files import discover
 from runner.migrations.lint import lint
+from tests.conftest import confined_scratch
 
 CORPUS = Path(__file__).parent / "lint_corpus"
 
@@ -87,13 +88,7 @@ def test_pending_alters_are_tried_on_a_scratch_copy_for_their_algorithm(project)
     project.query("INSERT INTO big VALUES (1, 1, 'a'), (2, 2, 'b')")
     project.add("V2__add_column.sql", "ALTER TABLE big ADD COLUMN extra INT NULL;\n")  # INSTANT
     project.add("V3__retype.sql", "ALTER TABLE big MODIFY n BIGINT;\n")  # the table is rebuilt
-    project.write_profile(
-        scratch={
-            "socket": str(project.server.socket),
-            "user": "root",
-            "prefix": f"scratch_{project.database}_",
-        }
-    )
+    project.write_profile(scratch=confined_scratch(project.server, f"scratch_{project.database}_"))
     result = project.cli("lint", "--json")
     findings = json.loads(result.stdout)["findings"]
     assert [(f["file"], f["rule"]) for f in findings] == [("V3__retype.sql", "copy-algorithm")], result.stderr

@@ -111,6 +111,8 @@ def _rehearse(profile: Profile, progress: ConsoleProgress, out: TextIO) -> bool:
             print(f"  FAILED  {done.filename}: {done.error}", file=out)
     for name in rehearsal.not_run:
         print(f"  not run {name}", file=out)
+    for note in rehearsal.notes:
+        print(f"  note: {note}", file=out)
     print("rehearse: passed" if rehearsal.ok else "rehearse: FAILED", file=out, flush=True)
     return rehearsal.ok
 
@@ -317,6 +319,7 @@ def _lint_pending(profile: Profile, migrations: MigrationSet, err: TextIO) -> li
     """The pending migrations, with the target's column types and table sizes, and each ALTER
     tried on a scratch copy of the target's schema for the ALGORITHM the server accepts."""
     from runner.db import connect
+    from runner.migrations.guard import Guard
     from runner.migrations.lint import ScratchProbe, Tables, lint
     from runner.migrations.rehearsal import copy_schema
     from runner.sandbox.scratch import open_scratch
@@ -335,7 +338,8 @@ def _lint_pending(profile: Profile, migrations: MigrationSet, err: TextIO) -> li
             database = scratch.create("lint", timeout_s, like=target)
             try:
                 with scratch.connect(database, timeout_s) as copy:
-                    copy_schema(target, copy, set(migrator.ledger.tables()), 0)
-                    return lint(migrations, pending, tables, ScratchProbe(copy))
+                    guard = Guard(database, profile.database.name)
+                    copy_schema(target, copy, set(migrator.ledger.tables()), 0, guard)
+                    return lint(migrations, pending, tables, ScratchProbe(copy, guard))
             finally:
                 scratch.drop(database, timeout_s)

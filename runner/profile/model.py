@@ -378,8 +378,9 @@ class Checks(Section):
 
 
 class ScratchServer(Section):
-    """A server the team provides for scratch work (the restore drill): deploycheck creates and
-    drops only databases whose names start with `prefix` there."""
+    """A server the team provides for scratch work (drill, rehearsal, drift, lint): deploycheck
+    creates and drops only databases whose names start with `prefix` there, as a user granted on
+    those alone (checked before anything runs); `tls` as the database's."""
 
     host: str = "127.0.0.1"
     port: int = Field(3306, ge=1, le=65535)
@@ -387,6 +388,7 @@ class ScratchServer(Section):
     user: str
     password: SecretStr = SecretStr("")
     prefix: str = Field("deploycheck_scratch_", pattern=r"^[A-Za-z0-9_]{4,40}$")
+    tls: DatabaseTLS | None = None
 
 
 class Rehearse(Section):
