@@ -239,12 +239,13 @@ def test_verify_imports_no_conftest_from_the_folders_above_the_checks(tmp_path) 
     marker = tmp_path / "app-conftest-was-imported"
     (app / "conftest.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     profile = tmp_path / "p.yml"
-    profile.write_text("target: t\n")
+    (tmp_path / "app.env").write_text("A=1\n")  # a check that comes to a verdict: the run is archived
+    profile.write_text("target: t\nenv: {source: 'dotenv:app.env', required: [A]}\n")
     driver = (
         "import sys\nfrom pathlib import Path\nimport runner.suite.run as run\n"
         "run.checks_dir = lambda: Path(sys.argv[1])  # as if installed there\n"
         "sys.exit(run.run_checks(sys.argv[2], strict=False, reports_root=Path(sys.argv[3]),"
-        " pytest_args=['-k', 'reachable'], out=sys.stdout))\n"
+        " pytest_args=['-k', 'reachable or test_env'], out=sys.stdout))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", driver, str(checks), str(profile), str(tmp_path / "reports")],

@@ -104,7 +104,8 @@ def _append_history(run_dir: Path, report: dict[str, Any]) -> None:
 def ended_why(report: dict[str, Any]) -> str:
     """Why a run ended in error, in words ("" for a run that was judged)."""
     if report.get("unreachable"):
-        return "target unreachable: " + ", ".join(report["unreachable"])
+        named = dict.fromkeys([*report["unreachable"], *report.get("also_unreachable", [])])
+        return "target unreachable: " + ", ".join(named)
     if report.get("interrupted"):
         return "interrupted"
     return ""
