@@ -82,7 +82,7 @@ def run_checks(
             interrupted = code == pytest.ExitCode.INTERRUPTED
             why = "it was interrupted before it judged anything" if interrupted else "nothing was judged"
             print(f"deploycheck verify: no run was archived: {why}", file=out)
-            return 1 if interrupted else 2
+            return 130 if interrupted else 2
         report = json.loads(report_path.read_text(encoding="utf-8"))
         recent = newest_runs(staged.parent, 29)
         if recent.note():
@@ -98,7 +98,9 @@ def run_checks(
         write_atomically(metrics, exposition(report).decode())
     if notify:
         _notify(profile, report, run_dir / "report.html", out)
-    return int(report["exit_code"])
+    # The report judges the run (an interrupted one is an error, exit 1 in it); the process
+    # says it was interrupted, as every command does.
+    return 130 if report.get("interrupted") else int(report["exit_code"])
 
 
 def _terminal(pytest_args: list[str], quiet: bool) -> list[str]:
