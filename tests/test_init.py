@@ -77,13 +77,18 @@ SECRETS = ("Sup3r-Db-Secret-Value", "R00t-Secret-Value", "Smtp-Secret-Value-9")
 
 
 def _stack(
-    tmp_path: Path, compose: str, env: str | None = FIRST_USER_ENV, files: dict[str, str] | None = None
+    tmp_path: Path,
+    compose: str | bytes,
+    env: str | bytes | None = FIRST_USER_ENV,
+    files: dict[str, str] | None = None,
 ) -> Path:
+    """A stack folder; bytes are written as they are (files that are not UTF-8)."""
     stack = tmp_path / "stack"
     stack.mkdir()
-    (stack / "docker-compose.yml").write_text(textwrap.dedent(compose))
+    compose = compose if isinstance(compose, bytes) else textwrap.dedent(compose).encode()
+    (stack / "docker-compose.yml").write_bytes(compose)
     if env is not None:
-        (stack / ".env").write_text(env)
+        (stack / ".env").write_bytes(env if isinstance(env, bytes) else env.encode())
     for name, text in (files or {}).items():
         path = stack / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,8 +243,15 @@ def test_an_existing_profile_is_kept_without_force(tmp_path) -> None:
             "services.api.extends: no service 'base' to extend",
         ),
         (FIRST_USER, "MYSQL_DATABASE=x\nthis is not an assignment\n", ".env:2: not NAME=value"),
+        (FIRST_USER, b"MYSQL_DATABASE=x\nMYSQL_PASSWORD=\xff\xfe\n", ".env:2: not UTF-8"),
+        (b"services:\n  db:\n    image: \xff\n", "", "docker-compose.yml:3: not UTF-8"),
+        (
+            "services:\n  db:\n    image: " + "${A:-" * 3000 + "x" + "}" * 3000 + "\n",
+            "",
+            "docker-compose.yml: variables nested deeper than",
+        ),
     ],
-    ids=["not-yaml", "unknown-extends", "bad-env-line"],
+    ids=["not-yaml", "unknown-extends", "bad-env-line", "binary-env", "binary-compose", "deep-nesting"],
 )
 def test_bad_input_names_file_and_line_and_writes_nothing(tmp_path, compose, env, expected) -> None:
     stack = _stack(tmp_path, compose, env=env)
@@ -247,6 +259,14 @@ def test_bad_input_names_file_and_line_and_writes_nothing(tmp_path, compose, env
     assert result.returncode == 2, result.stdout + result.stderr
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert not (stack / "p.yml").exists()
+
+
+def test_a_broken_env_line_does_not_print_its_value(tmp_path) -> None:
+    """An unclosed quote is the likeliest typo in a .env, and the line holds a password."""
+    stack = _stack(tmp_path, FIRST_USER, env="MYSQL_DATABASE=x\nMYSQL_PASSWORD='Zq8vUnclosedPw\n")
+    result = init(stack, "--out", "p.yml")
+    assert result.returncode == 2 and ".env:2: not NAME=value" in result.stderr
+    assert "MYSQL_PASSWORD" in result.stderr and "Zq8v" not in result.stdout + result.stderr
 
 
 def test_init_then_verify_against_a_real_database(tmp_path, target) -> None:
