@@ -370,6 +370,21 @@ def test_a_secret_placeholder_is_masked_also_in_fragments_in_the_error_and_the_l
         assert not any(token[i : i + 4] in shown for i in range(len(token) - 3)), shown
 
 
+def test_a_literal_secret_is_masked_also_as_the_server_quotes_it_escaped(project) -> None:
+    """The server's "near '...'" shows the literal as sent: quotes doubled, backslashes doubled."""
+    token = "q'Z\\7'k\\P'3\\v"
+    sent = token.replace("\\", "\\\\").replace("'", "''")
+    project.write_profile(migrations={"placeholders": {"api_token": token}, "placeholder_mode": "literal"})
+    project.add("V1__t.sql", "CREATE TABLE t (id INT);\nSELECT 1 FROM ${api_token};\n")
+    result = project.cli("migrate", "--no-backup")
+    assert result.returncode == 1 and "statement 2" in result.stderr, result.stderr
+    table = project.migrator().ledger.tables()[0]
+    (error,) = project.query(f"SELECT error FROM `{table}`")[0]
+    assert "near" in error and "1064" in error
+    for shown in (result.stdout + result.stderr, error):
+        assert not any(sent[i : i + 4] in shown for i in range(len(sent) - 3)), shown
+
+
 def test_literal_placeholders_in_a_file_too_large_to_keep_are_escaped_for_each_statement(
     project, monkeypatch
 ) -> None:

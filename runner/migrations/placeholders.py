@@ -48,8 +48,11 @@ class Placeholders:
     def __init__(self, values: Mapping[str, str], mode: str = "raw") -> None:
         self.values = dict(values)
         self.mode = mode
-        self._secrets = sorted(
-            (v for k, v in self.values.items() if is_secret_name(k) and v), key=len, reverse=True
+        secrets = [v for k, v in self.values.items() if is_secret_name(k) and v]
+        self._secrets = sorted(  # also as a literal sends it: what the server quotes in an error
+            {form for v in secrets for form in (v, _quoted(v, False), _quoted(v, True))},
+            key=len,
+            reverse=True,
         )
 
     def problems(self, filename: str, text: str) -> list[str]:
@@ -121,10 +124,7 @@ class Placeholders:
         if match.group(1):
             return match.group()[1:]
         value = self.values[match.group(2)]
-        if self.mode == "raw":
-            return value
-        escaped = value.replace("\\", "\\\\") if quoting.backslash_escapes else value
-        return "'" + escaped.replace("'", "''") + "'"
+        return value if self.mode == "raw" else f"'{_quoted(value, quoting.backslash_escapes)}'"
 
     def _inside_quotes(self, match: re.Match[str], statement: Statement, source: str) -> str:
         if match.group(1):
@@ -159,6 +159,11 @@ class Placeholders:
                 out.append(text[at])
                 at += 1
         return "".join(out)
+
+
+def _quoted(value: str, backslash_escapes: bool) -> str:
+    """`value` escaped to go between single quotes (backslashes doubled when they escape)."""
+    return (value.replace("\\", "\\\\") if backslash_escapes else value).replace("'", "''")
 
 
 def _quote_end(text: str, at: int, quote: str, quoting: Quoting) -> int:
