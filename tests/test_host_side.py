@@ -385,6 +385,21 @@ def test_a_literal_secret_is_masked_also_as_the_server_quotes_it_escaped(project
         assert not any(sent[i : i + 4] in shown for i in range(len(sent) - 3)), shown
 
 
+def test_a_literal_whose_escaped_backslash_a_multibyte_charset_would_swallow_is_refused(project) -> None:
+    """Under SET NAMES gbk (sjis, big5) the server reads the last byte of `€` and the first `\\`
+    of the escaped `\\\\` as one character: the next `\\` escapes the closing quote, and the
+    following placeholder's value runs as SQL."""
+    values = {"a": "\u20ac\\", "b": ", 1), (0x41, 0x42) -- "}
+    project.write_profile(migrations={"placeholders": values, "placeholder_mode": "literal"})
+    project.add(
+        "V1__t.sql",
+        "CREATE TABLE t (a VARCHAR(50), b VARCHAR(200));\nSET NAMES gbk;\nINSERT INTO t VALUES (${a}, ${b});\n",
+    )
+    result = project.cli("migrate", "--no-backup")
+    assert result.returncode == 1 and "placeholder ${a} holds a backslash right after" in result.stderr
+    assert project.query("SHOW TABLES") == []
+
+
 def test_literal_placeholders_in_a_file_too_large_to_keep_are_escaped_for_each_statement(
     project, monkeypatch
 ) -> None:

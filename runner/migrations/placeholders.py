@@ -12,7 +12,8 @@ says how a value goes in:
 - `literal`: as a complete SQL string literal, quoted and escaped for the sql_mode of the
   session the statement runs in (NO_BACKSLASH_ESCAPES decides whether a backslash is doubled);
   write `VALUES (${smtp_password})`, not `'${smtp_password}'`: a placeholder inside quotes is
-  refused.
+  refused, and so is a value with a backslash right after a non-ASCII character (see
+  _SWALLOWED_BACKSLASH).
 
 Values whose names say secret (password, token, key, ...) are shown masked by a dry run, and
 masked, also in fragments, in every error that is printed or recorded in the ledger.
@@ -31,6 +32,9 @@ from runner.redact import MASK, MIN_LENGTH, is_secret_name
 PLACEHOLDER = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_.]*)\}")  # group 1 "$": the escape $${name}
 _QUOTE_OR_PLACEHOLDER = re.compile(r"""['"`]|\$\$?\{[A-Za-z_][A-Za-z0-9_.]*\}""")
 _UNSAFE_RAW = re.compile(r"""['"`\\;#]|--|/\*|\*/|[\x00-\x1f\x7f]""")
+# `\` after a non-ASCII character: once doubled, gbk, sjis or big5 (a migration may SET NAMES to
+# one) read the character's last byte and the first `\` as one character, and the quote ends early
+_SWALLOWED_BACKSLASH = re.compile(r"[^\x00-\x7f]\\")
 
 
 def _raw_problem(value: str) -> str | None:
@@ -67,6 +71,12 @@ class Placeholders:
             elif "\0" in self.values[name]:
                 out.append(
                     f"{filename}: placeholder ${{{name}}} holds a NUL byte, which no SQL text can carry"
+                )
+            elif self.mode == "literal" and _SWALLOWED_BACKSLASH.search(self.values[name]):
+                out.append(
+                    f"{filename}: placeholder ${{{name}}} holds a backslash right after a non-ASCII "
+                    f"character, which a multibyte character set (gbk, sjis, big5) reads as part of it, "
+                    f"ending the literal early: change the value"
                 )
             elif self.mode == "raw" and (why := _raw_problem(self.values[name])):
                 out.append(
