@@ -100,9 +100,11 @@ def _parse(lines: list[bytes]) -> list[dict[str, Any]]:
     runs = []
     for raw in lines:
         try:
-            runs.append(json.loads(raw))
+            run = json.loads(raw)
         except ValueError:
             continue  # a line cut by a crash mid-write; the runs around it still count
+        if isinstance(run, dict):  # JSON that is no object is no run either
+            runs.append(run)
     return runs
 
 
@@ -157,13 +159,10 @@ def render_index(
     `pages` complete pages of older runs are linked; `page` is this page's number (None: the index)."""
     from runner.report.html import render
 
-    for run in runs:  # runs recorded before these keys existed have none
-        run.setdefault("attention", [])
-        run["attention"].sort(key=lambda c: c["outcome"] == "warned")
     return render(
         "index.html.j2",
         profile=profile,
-        runs=runs,
+        runs=[row for row in map(_row, runs) if row is not None],
         counted=COUNTED,
         pages=pages,
         page=page,
@@ -226,6 +225,21 @@ def prune(
     return Pruned(removed, len(kept) - len(skipped), skipped)
 
 
+def _row(run: Any) -> dict[str, Any] | None:
+    """A history line as the index shows it, None for one that names no run as publish names it
+    (a link of someone else's choosing: history.jsonl may be writable by others). Runs recorded
+    before `attention` existed have none; failures come before warnings."""
+    if not _is_run(run):
+        return None
+    attention = run.get("attention") if isinstance(run.get("attention"), list) else []
+    checks = [c for c in attention if isinstance(c, dict) and isinstance(c.get("id"), str)]
+    return {
+        **run,
+        "summary": run["summary"] if isinstance(run.get("summary"), dict) else {},
+        "attention": sorted(checks, key=lambda c: c.get("outcome") == "warned"),
+    }
+
+
 def _shown(line: Any) -> str:
     """What a skipped history line names, for the message (short; it may be anything)."""
     return repr(line.get("run") if isinstance(line, dict) else line)[:80]
@@ -243,4 +257,6 @@ def _is_run(line: Any) -> bool:
 
 
 def _started(run: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(run["started_at"].replace("Z", "+00:00"))
+    """When a run started; a hand-written time without a zone is read as UTC (publish writes Z)."""
+    started = datetime.fromisoformat(run["started_at"].replace("Z", "+00:00"))
+    return started if started.tzinfo else started.replace(tzinfo=UTC)
