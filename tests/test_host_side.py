@@ -418,6 +418,17 @@ def test_literal_placeholders_in_a_file_too_large_to_keep_are_escaped_for_each_s
     assert set(project.query("SELECT v FROM cfg")) == {(TRICKY_SECRET,)}
 
 
+def test_a_validator_that_quotes_a_file_value_with_repr_does_not_show_it_escaped(tmp_path) -> None:
+    """repr() doubles a backslash: the value as the message quotes it is no longer the value."""
+    secret = "Pw\\Leak-9a9a"
+    (tmp_path / "pw").write_text(secret + "\n")
+    profile = tmp_path / "p.yml"
+    profile.write_text(yaml.safe_dump({"backups": {"source": str(tmp_path), "schedule_file": "pw"}}))
+    result = deploycheck("backups", "list", "--profile", str(profile))
+    assert result.returncode == 2 and "backups.schedule" in result.stderr, result.stderr
+    assert "Leak" not in result.stdout + result.stderr
+
+
 def test_a_validator_that_quotes_a_value_read_from_a_file_does_not_show_it(tmp_path) -> None:
     (tmp_path / "where").write_text(SECRET + "\n")
     profile = tmp_path / "p.yml"

@@ -143,7 +143,8 @@ def _describe(exc: ValidationError, path: Path, hidden: set[str]) -> str:
         if err["type"] not in _FRIENDLY and not secret and isinstance(shown, (str, int, float, bool)):
             message += f" (got {shown!r})"
         elif secret and isinstance(shown, str) and shown:
-            message = message.replace(shown, MASK)  # a validator's own words may quote the value
+            for form in sorted({shown, repr(shown)[1:-1]}, key=len, reverse=True):
+                message = message.replace(form, MASK)  # a validator's own words may quote it, repr() too
         lines.append(f"{path}: {key}: {message}")
     return "\n".join(lines)
 
