@@ -429,6 +429,19 @@ def test_a_validator_that_quotes_a_file_value_with_repr_does_not_show_it_escaped
     assert "Leak" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("key", ["schedule", "retention"])
+def test_a_secret_variable_put_under_a_plain_key_is_not_shown_by_its_error(tmp_path, key) -> None:
+    """`schedule: ${DB_PASSWORD}` (a copy-paste slip): the error must not print the password."""
+    profile = tmp_path / "p.yml"
+    profile.write_text(
+        f"backups:\n  source: {tmp_path}\n  schedule: '0 3 * * *'\n  {key}: ${{DB_PASSWORD}}\n"
+    )
+    env = {**os.environ, "DB_PASSWORD": "Pw\\Leak 7b7b"}
+    result = deploycheck("backups", "list", "--profile", str(profile), env=env)
+    assert result.returncode == 2 and f"backups.{key}" in result.stderr, result.stderr
+    assert "Leak" not in result.stdout + result.stderr
+
+
 def test_a_validator_that_quotes_a_value_read_from_a_file_does_not_show_it(tmp_path) -> None:
     (tmp_path / "where").write_text(SECRET + "\n")
     profile = tmp_path / "p.yml"

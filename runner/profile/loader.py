@@ -79,7 +79,7 @@ def load_profile(spec: str | None) -> Profile:
     try:
         return Profile.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
-        raise ProfileError(_describe(exc, path, _read_from_files(raw))) from None
+        raise ProfileError(_describe(exc, path, _hidden_keys(raw))) from None
 
 
 def _interpolate(value: Any, path: Path, where: tuple[str | int, ...]) -> Any:
@@ -117,14 +117,18 @@ _FRIENDLY = {
 }
 
 
-def _read_from_files(value: Any) -> set[str]:
-    """Keys whose value a `KEY_file` key reads from a file (any section): never shown, whatever
-    their name, since the file may hold a secret (`port_file: dbpw`)."""
+def _hidden_keys(value: Any) -> set[str]:
+    """Keys (any section) whose value is never shown, whatever their name: read by a `KEY_file`
+    key from a file (`port_file: dbpw`), or holding a secret-named variable (`port: ${DB_PASSWORD}`)."""
     found: set[str] = set()
     if isinstance(value, dict):
-        found.update(k[: -len("_file")] for k in value if isinstance(k, str) and k.endswith("_file"))
+        for key, item in value.items():
+            if isinstance(key, str) and key.endswith("_file"):
+                found.add(key[: -len("_file")])
+            elif isinstance(item, str) and any(is_secret_name(m.group(1)) for m in _VAR.finditer(item)):
+                found.add(str(key))
     for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
-        found |= _read_from_files(item)
+        found |= _hidden_keys(item)
     return found
 
 
