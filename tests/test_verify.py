@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import signal
 import socket
@@ -313,6 +314,34 @@ def test_no_secret_reaches_any_byte_written(target, tmp_path) -> None:
     ]
     assert leaks == []
     assert b"********" in haystacks["pytest_out"]  # the tracebacks did try to show them
+
+
+def test_a_secret_in_an_http_urls_path_is_not_in_its_check_id(tmp_path) -> None:
+    """An unnamed http check is named by its URL's path, which may hold a token: junit.xml and
+    details.html write the check's id as pytest has it."""
+    token = "Tk-Path-Secret-5a5a"
+    profile = tmp_path / "ids.yml"
+    profile.write_text("target: t\nhttp:\n  - url: https://127.0.0.1:9/health/${HEALTH_TOKEN}/x\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "verify",
+            "--profile",
+            str(profile),
+            "--reports",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HEALTH_TOKEN": token},
+    )
+    assert result.returncode == 1 and "health/********/x" in result.stdout, result.stdout + result.stderr
+    (run,) = runs(tmp_path / "r", "ids")
+    for path in [*run.iterdir(), *(tmp_path / "r" / "ids").glob("*.*")]:
+        assert token not in path.read_text(), path.name
 
 
 def test_the_terminal_names_what_broke_in_words(healthy, tmp_path) -> None:
