@@ -269,6 +269,24 @@ def test_a_broken_env_line_does_not_print_its_value(tmp_path) -> None:
     assert "MYSQL_PASSWORD" in result.stderr and "Zq8v" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("newline", ["\\n", "\\r", "\\u2028"])
+def test_a_line_break_in_a_compose_name_does_not_write_a_key_of_its_own(tmp_path, newline) -> None:
+    """A comment quotes service names: a line break in one would end the comment, and what
+    follows would be read as the profile's own YAML (here a second env.source)."""
+    compose = f"""\
+    services:
+      "app{newline}  source: dotenv:/etc/evil.env{newline}#":
+        image: shop/app
+        environment: {{DB_PASSWORD: "${{DB_PASSWORD}}"}}
+    """
+    stack = _stack(tmp_path, compose, env="DB_PASSWORD=Shop-Pw-1234\n")
+    result = init(stack, "--out", "p.yml")
+    assert result.returncode == 0, result.stderr
+    written = (stack / "p.yml").read_text()
+    assert yaml.safe_load(written)["env"]["source"] == "dotenv:.env"
+    assert "evil" not in "".join(line.partition("#")[0] for line in written.splitlines())
+
+
 def test_init_then_verify_against_a_real_database(tmp_path, target) -> None:
     """A compose file that publishes the throwaway server's port: the profile init writes is
     verified as it is, the password coming from the environment."""

@@ -630,13 +630,19 @@ def render(found: Inferred, sources: list[Path]) -> str:
         lines += _render(key, found.values[key], (key,), found.comments, 0)
     if found.missing:
         lines += ["", "# Not inferred (fill in, or leave the section out: its checks then skip):"]
-        lines += [f"#   {item}" for item in found.missing]
+        lines += [f"#   {_one_line(item)}" for item in found.missing]
     return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str) -> str:
+    """`text` for a comment: a line break (or other control character) in a name read from the
+    compose file would end the comment, and what follows would be read as the profile's YAML."""
+    return "".join(c if c.isprintable() else " " for c in text)
 
 
 def _render(key: str, value: Any, path: tuple[str, ...], comments: dict, depth: int) -> list[str]:
     pad = "  " * depth
-    comment = comments.get(path)
+    comment = _one_line(comments[path]) if path in comments else None
     if isinstance(value, dict) and value:
         lines = [""] if depth == 0 else []
         lines.append(f"{pad}{key}:" + (f"  # {comment}" if comment else ""))
@@ -647,6 +653,7 @@ def _render(key: str, value: Any, path: tuple[str, ...], comments: dict, depth: 
         lines = ["", f"{pad}{key}:" + (f"  # {comment}" if comment else "")]
         for item in value:
             note = comments.get((*path, str(item.get("name"))))
+            note = _one_line(note) if note else note
             first = True
             for child, entry in item.items():
                 lead = "- " if first else "  "
