@@ -344,6 +344,38 @@ def test_a_secret_in_an_http_urls_path_is_not_in_its_check_id(tmp_path) -> None:
         assert token not in path.read_text(), path.name
 
 
+@pytest.mark.parametrize("secret", ["pass", "fail", "blocker"])
+def test_a_secret_that_is_part_of_the_reports_own_words_does_not_break_it(tmp_path, secret) -> None:
+    """`DB_PASSWORD=pass` is common in a dev stack: the report's outcomes, severities and summary
+    keys are the schema's words, not text, and must stay readable (masked, `passed` became
+    `********ed` and verify ended in a KeyError)."""
+    profile = tmp_path / "words.yml"
+    profile.write_text("target: t\nhttp:\n  - url: https://127.0.0.1:9/health\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "verify",
+            "--profile",
+            str(profile),
+            "--reports",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "API_KEY": secret},
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    assert "deploycheck verify: FAILED (exit 1)" in result.stdout
+    (run,) = runs(tmp_path / "r", "words")
+    report = load_report(run)
+    assert report["outcome"] == "failed" and report["summary"]["failed"] == 1
+    http = [(c["area"], c["outcome"], c["severity"]) for c in report["checks"] if "127.0.0.1" in c["id"]]
+    assert http == [("http", "failed", "blocker")]
+
+
 def test_the_terminal_names_what_broke_in_words(healthy, tmp_path) -> None:
     healthy.add("V2__new.sql", "SELECT 1;")
     result = verify(healthy, tmp_path / "reports", "-k", "test_migrations")
