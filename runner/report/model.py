@@ -24,14 +24,6 @@ SUMMARY_KEYS = {
 }
 
 
-# report.json's fields that hold no text of the run's own, only the schema's vocabulary
-_SCHEMA_WORDS = frozenset(
-    {"schema", "tool_version", "started_at", "finished_at", "duration_s", "outcome", "exit_code"}
-    | {"strict", "interrupted", "summary"}
-)
-_CHECK_WORDS = frozenset({"area", "severity", "outcome", "duration_s"})
-
-
 @dataclass
 class CheckResult:
     """One check as a reader of the archived report sees it."""
@@ -97,15 +89,8 @@ class RunReport:
         }
 
     def write_json(self, path: Path, mask: Callable[[Any], Any]) -> dict[str, Any]:
-        """report.json, its text masked (`Redactor.mask_data`) before it is encoded. The schema's
-        own words (keys, outcomes, severities, summary, times) are not text and are kept: a secret
-        such as `pass` must not turn `passed` into `********ed` for every reader of the report."""
-        raw = self.to_dict()
-        data = {key: value if key in _SCHEMA_WORDS else mask(value) for key, value in raw.items()}
-        data["checks"] = [
-            {key: value if key in _CHECK_WORDS else mask(value) for key, value in check.items()}
-            for check in raw["checks"]
-        ]
+        """report.json, its values masked (`Redactor.mask_data`) before they are encoded."""
+        data = mask(self.to_dict())
         write_atomically(path, json.dumps(data, indent=2, default=str) + "\n")
         return data
 
