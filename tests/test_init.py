@@ -250,8 +250,22 @@ def test_an_existing_profile_is_kept_without_force(tmp_path) -> None:
             "",
             "docker-compose.yml: variables nested deeper than",
         ),
+        ("services:\n  app: [1, 2]\n", "", "docker-compose.yml: services.app: a service is a mapping"),
+        (
+            "services:\n  app:\n    image: x\n    extends: 5\n",
+            "",
+            "services.app.extends: the name of a service, or a mapping with `service:`",
+        ),
+        (
+            "services:\n  app:\n    image: x\n    environment: 5\n",
+            "",
+            "services.app.environment: a list of NAME=value or a mapping",
+        ),
     ],
-    ids=["not-yaml", "unknown-extends", "bad-env-line", "binary-env", "binary-compose", "deep-nesting"],
+    ids=[
+        *("not-yaml", "unknown-extends", "bad-env-line", "binary-env", "binary-compose", "deep-nesting"),
+        *("service-not-a-mapping", "extends-a-number", "environment-a-number"),
+    ],
 )
 def test_bad_input_names_file_and_line_and_writes_nothing(tmp_path, compose, env, expected) -> None:
     stack = _stack(tmp_path, compose, env=env)

@@ -212,7 +212,27 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ProfileError(f"{path}{where}: not valid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: a compose file is a mapping with `services:`")
+    _check_services(data.get("services"), path)
     return data
+
+
+def _check_services(services: Any, path: Path) -> None:
+    """The shapes the rest of this module reads, refused with the key that breaks them."""
+    if not isinstance(services, dict):
+        return  # none: load_compose says so when no file defines any
+    for name, service in services.items():
+        if service is None:
+            continue
+        if not isinstance(service, dict):
+            raise ProfileError(f"{path}: services.{name}: a service is a mapping (image:, environment:, ...)")
+        extends = service.get("extends")
+        if extends is not None and not isinstance(extends, str | dict):
+            raise ProfileError(
+                f"{path}: services.{name}.extends: the name of a service, or a mapping with `service:`"
+            )
+        for key in ("environment", "labels"):
+            if service.get(key) is not None and not isinstance(service[key], list | dict):
+                raise ProfileError(f"{path}: services.{name}.{key}: a list of NAME=value or a mapping")
 
 
 def _merge(base: Any, override: Any, key: str = "") -> Any:
