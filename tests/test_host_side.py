@@ -400,6 +400,31 @@ def test_a_literal_whose_escaped_backslash_a_multibyte_charset_would_swallow_is_
     assert project.query("SHOW TABLES") == []
 
 
+@pytest.mark.parametrize("mode", ["raw", "literal"])
+def test_a_placeholder_value_that_is_not_utf8_is_refused_before_the_database_is_touched(
+    project, mode
+) -> None:
+    """An environment variable with bytes that are not UTF-8 reaches Python as surrogates, which
+    no statement can be encoded with: it was a traceback after the first statements had run."""
+    project.write_profile(migrations={"placeholders": {"api_token": "${TOK}"}, "placeholder_mode": mode})
+    project.add("V1__t.sql", "CREATE TABLE t (a VARCHAR(50));\nINSERT INTO t VALUES (${api_token});\n")
+    env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
+    env[b"TOK"] = b"Secret\xffValue99"
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "migrate", "--no-backup", "--profile", str(project.profile_path)],
+        capture_output=True,
+        cwd=project.root,
+        env=env,
+        timeout=120,
+    )
+    shown = (result.stdout + result.stderr).decode(errors="replace")
+    assert result.returncode == 1 and "placeholder ${api_token} holds bytes that are not UTF-8" in shown, (
+        shown
+    )
+    assert "Traceback" not in shown and "Value99" not in shown
+    assert project.query("SHOW TABLES") == []
+
+
 def test_literal_placeholders_in_a_file_too_large_to_keep_are_escaped_for_each_statement(
     project, monkeypatch
 ) -> None:
