@@ -401,11 +401,9 @@ def test_a_literal_whose_escaped_backslash_a_multibyte_charset_would_swallow_is_
 
 
 @pytest.mark.parametrize("mode", ["raw", "literal"])
-def test_a_placeholder_value_that_is_not_utf8_is_refused_before_the_database_is_touched(
-    project, mode
-) -> None:
+def test_a_variable_that_is_not_utf8_is_a_profile_error_before_the_database_is_touched(project, mode) -> None:
     """An environment variable with bytes that are not UTF-8 reaches Python as surrogates, which
-    no statement can be encoded with: it was a traceback after the first statements had run."""
+    no statement can be encoded with: as a placeholder it was a traceback after DDL had run."""
     project.write_profile(migrations={"placeholders": {"api_token": "${TOK}"}, "placeholder_mode": mode})
     project.add("V1__t.sql", "CREATE TABLE t (a VARCHAR(50));\nINSERT INTO t VALUES (${api_token});\n")
     env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
@@ -418,8 +416,9 @@ def test_a_placeholder_value_that_is_not_utf8_is_refused_before_the_database_is_
         timeout=120,
     )
     shown = (result.stdout + result.stderr).decode(errors="replace")
-    assert result.returncode == 1 and "placeholder ${api_token} holds bytes that are not UTF-8" in shown, (
-        shown
+    assert result.returncode == 2, shown
+    assert (
+        "migrations.placeholders.api_token: environment variable TOK holds bytes that are not UTF-8" in shown
     )
     assert "Traceback" not in shown and "Value99" not in shown
     assert project.query("SHOW TABLES") == []

@@ -72,11 +72,6 @@ class Placeholders:
                 out.append(
                     f"{filename}: placeholder ${{{name}}} holds a NUL byte, which no SQL text can carry"
                 )
-            elif not _is_text(self.values[name]):
-                out.append(
-                    f"{filename}: placeholder ${{{name}}} holds bytes that are not UTF-8 (from the "
-                    f"environment?), which no statement can be sent with"
-                )
             elif self.mode == "literal" and _SWALLOWED_BACKSLASH.search(self.values[name]):
                 out.append(
                     f"{filename}: placeholder ${{{name}}} holds a backslash right after a non-ASCII "
@@ -174,15 +169,6 @@ class Placeholders:
                 out.append(text[at])
                 at += 1
         return "".join(out)
-
-
-def _is_text(value: str) -> bool:
-    """False for a value holding surrogates: bytes that were not UTF-8 (os.environ keeps them so)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _quoted(value: str, backslash_escapes: bool) -> str:

@@ -93,6 +93,11 @@ def _interpolate(value: Any, path: Path, where: tuple[str | int, ...]) -> Any:
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
         if name in os.environ:
+            if not _is_text(os.environ[name]):  # surrogates: no statement, URL or file can carry them
+                raise ProfileError(
+                    f"{path}: {_dotted(where)}: environment variable {name} holds bytes that are not "
+                    "UTF-8: set it to UTF-8 text"
+                )
             return os.environ[name]
         if default is not None:
             return default
@@ -102,6 +107,15 @@ def _interpolate(value: Any, path: Path, where: tuple[str | int, ...]) -> Any:
         )
 
     return _VAR.sub(substitute, value)
+
+
+def _is_text(value: str) -> bool:
+    """False for a value holding surrogates: bytes that were not UTF-8 (os.environ keeps them so)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _dotted(loc: tuple[str | int, ...]) -> str:
