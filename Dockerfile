@@ -6,8 +6,10 @@
 #       deploycheck verify --profile /config/production.yml
 #
 # The image installs the same wheel that CI builds and tests (tests/test_layout.py).
+# BASE: another Python 3.11+ image with pip and apt-get (a locally built one where nothing is pulled).
 
-FROM python:3.11-slim AS wheel
+ARG BASE=python:3.11-slim
+FROM ${BASE} AS wheel
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY runner runner
@@ -16,7 +18,7 @@ COPY migrations migrations
 COPY profiles profiles
 RUN pip wheel --no-cache-dir --no-deps -w /dist .
 
-FROM python:3.11-slim
+FROM ${BASE}
 # mariadb-client: `backups now` and migrate's backup (mariadb-dump); openssh-client: ssh:// backup sources
 RUN apt-get update \
     && apt-get install -y --no-install-recommends mariadb-client openssh-client \

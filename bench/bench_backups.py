@@ -36,6 +36,7 @@ from bench_migrate import (
     mariadb_client,
     print_table,
     run,
+    scratch_login,
     work_dir,
 )
 
@@ -131,8 +132,7 @@ def measure_drill(work: Path, dump: Path, repeat: int) -> None:
     with MariaDBServer(work / "scratch") as server:
         profile = work / "drill-profile.yml"
         profile.write_text(
-            f"backups: {{source: {dump.parent}}}\n"
-            f"scratch: {{socket: '{server.socket}', user: root, prefix: bench_scratch_}}\n"
+            f"backups: {{source: {dump.parent}}}\nscratch: {json.dumps(scratch_login(server))}\n"
         )
         for _ in range(repeat):
             db = fresh_db(server, "client_restore")

@@ -22,7 +22,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_migrate import deploycheck, drop_db, fresh_db, mariadb_client, run, work_dir
+from bench_migrate import deploycheck, drop_db, fresh_db, mariadb_client, run, scratch_login, work_dir
 
 from runner.sandbox.mariadb import MariaDBServer
 
@@ -88,7 +88,7 @@ def main() -> None:
                 yaml.safe_dump(
                     {
                         **base,
-                        "scratch": {"socket": str(server.socket), "user": "root", "prefix": "bench_scratch_"},
+                        "scratch": scratch_login(server),
                     }
                 )
             )

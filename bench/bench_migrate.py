@@ -108,6 +108,15 @@ def allow_tcp(server: MariaDBServer) -> None:
         cur.execute(f"GRANT ALL ON *.* TO '{TCP_USER}'@'127.0.0.1'")
 
 
+def scratch_login(server: MariaDBServer, prefix: str = "bench_scratch_") -> dict[str, str]:
+    """`scratch:` on `server` as the README asks: a user granted on `prefix` databases alone."""
+    escaped = prefix.replace("_", "\\_")
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE USER IF NOT EXISTS 'bench_scratch'@'localhost'")
+        cur.execute(f"GRANT ALL ON `{escaped}%`.* TO 'bench_scratch'@'localhost'")
+    return {"socket": str(server.socket), "user": "bench_scratch", "prefix": prefix}
+
+
 def profile_for(work: Path, server: MariaDBServer, db: str, migrations: Path, tcp: bool = False) -> Path:
     path = work / f"profile-{db}.yml"
     login = (
@@ -236,7 +245,7 @@ def bench_tiny(
     for _ in range(repeat):
         for label, (make_cmd, stdin_path) in tools.items():
             options = ("--innodb-flush-log-at-trx-commit=1",) if durable else ()
-            with MariaDBServer(work / "tiny-server", options=options) as server:
+            with MariaDBServer(work / "tiny-server", options=options, tcp=True) as server:
                 if tcp:
                     allow_tcp(server)
                 db = fresh_db(server, "tiny")
@@ -352,7 +361,7 @@ def main() -> None:
     parser.add_argument("--tcp", action="store_true", help="tiny: every tool over TCP as one user")
     parser.add_argument("--work", type=Path, help="keep generated files here (default: a temp dir)")
     args = parser.parse_args()
-    with work_dir(args.work) as work, MariaDBServer(work / "server") as server:
+    with work_dir(args.work) as work, MariaDBServer(work / "server", tcp=True) as server:
         print(f"server: mariadbd {server_version(server)}; {os.cpu_count()} cores; work dir {work}")
         if args.which == "tiny":
             bench_tiny(work, args.count, args.repeat, args.durable, args.floor, args.tcp)

@@ -5,7 +5,7 @@
 Per migration it sends what `deploycheck migrate` sends for a migration that starts with DDL:
 in one round trip (runner.migrations.engine.fresh_session, the same code) the previous
 migration's "applied" row, this one's "did not finish" row and a COMMIT, a session reset (a
-fresh session, as a new client process gets) and autocommit off; then each statement on its own. It leaves out
+fresh session, as a new client process gets), the database selected again and autocommit off; then each statement on its own. It leaves out
 everything else: no profile, no checksums, no lock, no ledger read, no client-exact splitting
 (the tiny benchmark's files split on ";\\n"). What deploycheck takes beyond this row is its own
 overhead; what this row takes beyond a peer is the protocol's.
@@ -40,6 +40,7 @@ def main() -> None:
         fresh_session(
             conn,
             [*finish, f"INSERT INTO floor_history VALUES ({version}, 0)", "COMMIT"],
+            database,
             ["SET autocommit = 0"],
         )
         for statement in path.read_text().split(";\n"):

@@ -7,12 +7,26 @@ import pytest
 from runner.probes import server_facts
 
 
-def test_database_is_reachable(profile, db, db_facts, record_detail) -> None:
-    """The database accepts a read-only session (over verified TLS when the profile asks)."""
+def test_database_is_reachable(profile, db, db_facts, record_detail, evidence) -> None:
+    """The database accepts a read-only session: over verified TLS when database.tls.required, over
+    TLS whenever the server offers it when database.tls says required: false."""
     record_detail("server_version", db_facts.version)
-    if profile.database.tls is not None:
+    session = f"a read-only session on {profile.database.name!r} ({db_facts.flavor_name} {db_facts.version})"
+    tls = profile.database.tls
+    if db_facts.tls_cipher:
+        unverified = tls is not None and not tls.required and not tls.ca
+        session += f" over TLS, cipher {db_facts.tls_cipher}" + (
+            " (certificate not verified: no database.tls.ca)" if unverified else ""
+        )
+    else:
+        session += ", unencrypted" + (": the server offers no TLS" if not db_facts.tls_offered else "")
+    evidence(session)
+    if tls is not None:
         record_detail("tls_cipher", db_facts.tls_cipher)
-        assert db_facts.tls_cipher, "the session is not encrypted although database.tls is configured"
+        if tls.required or db_facts.tls_offered:
+            assert db_facts.tls_cipher, (
+                f"the session is not encrypted although database.tls is configured: {session}"
+            )
 
 
 def test_server_version_is_supported(profile, db_facts) -> None:

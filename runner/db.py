@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import secrets
 import socket
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
 import pymysql
-from pymysql.constants import CLIENT
+from pymysql.constants import CLIENT, CR
 
 from runner.errors import TargetUnreachable, UsageError
 from runner.profile.model import Database
@@ -52,13 +53,19 @@ def connect(
         kwargs["ssl_disabled"] = cfg.tls is None  # nothing to protect on a local socket
     else:
         kwargs.update(host=cfg.host, port=cfg.port)
-    if cfg.tls is not None and cfg.tls.required:
-        # With a context pymysql insists on TLS and verifies certificate and host name;
-        # without one (tls.required false) it uses TLS when offered, unverified.
-        kwargs["ssl"] = client_context(cfg.tls.ca)
+    if cfg.tls is not None:
+        # tls.required: TLS or no session, the certificate and host name verified against tls.ca
+        # (or the system store). Not required: TLS whenever the server offers it (pymysql sends
+        # none without a context), verified when tls.ca is given, else only encrypted, as the
+        # client's --ssl-mode=PREFERRED does.
+        kwargs["ssl"] = client_context(cfg.tls.ca) if cfg.tls.required or cfg.tls.ca else _encrypt_only()
     try:
-        conn = pymysql.Connection(**kwargs, defer_connect=True)
-        conn.connect(_unix_socket(cfg, timeout_s) if cfg.socket else None)
+        try:
+            conn = _open(cfg, timeout_s, kwargs)
+        except pymysql.err.OperationalError as exc:
+            if not (cfg.tls and not cfg.tls.required and exc.args[0] == CR.CR_SSL_CONNECTION_ERROR):
+                raise
+            conn = _open(cfg, timeout_s, {**kwargs, "ssl": None, "ssl_disabled": True})  # none offered
     except pymysql.err.OperationalError as exc:
         code, message = exc.args[0], exc.args[1] if len(exc.args) > 1 else ""
         raise TargetUnreachable(f"cannot connect to {describe(cfg)}: ({code}) {message}") from None
@@ -66,6 +73,20 @@ def connect(
         with conn.cursor() as cur:
             cur.execute("SET SESSION TRANSACTION READ ONLY")
     return conn
+
+
+def _open(cfg: Database, timeout_s: float, kwargs: dict[str, Any]) -> pymysql.Connection:
+    conn = pymysql.Connection(**kwargs, defer_connect=True)
+    conn.connect(_unix_socket(cfg, timeout_s) if cfg.socket else None)
+    return conn
+
+
+def _encrypt_only() -> ssl.SSLContext:
+    """TLS that encrypts without checking whose certificate it is (tls.required false, no tls.ca)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _unix_socket(cfg: Database, timeout_s: float) -> socket.socket:

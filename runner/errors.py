@@ -12,6 +12,7 @@ object at fault and says what to do next. Library errors are converted at the bo
     ├── TargetUnreachable            exit 3: the target cannot be reached or refused the login
     ├── MigrationError
     │   ├── MigrationFileError       bad name, duplicate version, not UTF-8, bad SQL framing
+    │   │   └── ConfinementRefused   a statement would reach beyond the scratch database
     │   ├── MigrationBlocked         the ledger must be repaired first
     │   ├── MigrationFailed          a statement failed while it was applied
     │   │   └── VerifyBlockFailed    a verify query returned false
@@ -63,6 +64,15 @@ class MigrationError(DeploycheckError):
 
 class MigrationFileError(MigrationError):
     """A migration file is unusable: bad name, duplicate version, not UTF-8, bad SQL framing."""
+
+
+class ConfinementRefused(MigrationFileError):
+    """A dump's or migration's statement would reach beyond the scratch database (another schema,
+    accounts, globals, files): refused before it is sent. `kind` says what it is."""
+
+    def __init__(self, message: str, kind: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class MigrationBlocked(MigrationError):

@@ -32,6 +32,7 @@ from runner.profile.loader import load_profile
 from runner.profile.model import Profile
 from runner.sandbox.mariadb import MariaDBServer, free_port
 from runner.sandbox.services import dkim_key_pair
+from tests.docker_engine import NO_DOCKER_ENV, DockerEngine
 from tests.mail_servers import (
     Inbox,
     Mailbox,
@@ -51,10 +52,26 @@ _names = itertools.count(1)
 @pytest.fixture(scope="session")
 def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]:
     """One throwaway server for the session; tests that kill a server start their own."""
-    server = MariaDBServer(tmp_path_factory.mktemp("mariadb"))
+    server = MariaDBServer(tmp_path_factory.mktemp("mariadb"), tcp=True)  # test_init reaches it by port
     server.start()
     yield server
     server.remove()
+
+
+@pytest.fixture(scope="session")
+def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
+    """One throwaway Docker engine for the session; its failure to start fails the tests that
+    need it, with dockerd's words, unless DEPLOYCHECK_NO_DOCKER says there is no engine here."""
+    if os.environ.get(NO_DOCKER_ENV):
+        pytest.skip(f"{NO_DOCKER_ENV} is set: no Docker engine on this machine")
+    engine = DockerEngine(tmp_path_factory.mktemp("docker"))
+    try:
+        engine.start()
+        yield engine
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    finally:
+        engine.stop()
 
 
 @pytest.fixture()
@@ -389,3 +406,14 @@ def deploycheck(*args: str, timeout: float = 120, **kwargs: object) -> subproces
     return subprocess.run(
         [sys.executable, "-m", "runner", *args], capture_output=True, text=True, timeout=timeout, **kwargs
     )
+
+
+def confined_scratch(server: MariaDBServer, prefix: str) -> dict[str, str]:
+    """`scratch:` of a profile on `server` as the README asks: a user granted on `prefix` databases
+    alone (the server also holds the target and the other tests' databases)."""
+    user = f"u_{prefix}"[:32].rstrip("_")
+    escaped = prefix.replace("_", "\\_")
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE USER IF NOT EXISTS '{user}'@'localhost' IDENTIFIED BY 'Scratch-Pw-1'")
+        cur.execute(f"GRANT ALL ON `{escaped}%`.* TO '{user}'@'localhost'")
+    return {"socket": str(server.socket), "user": user, "password": "Scratch-Pw-1", "prefix": prefix}

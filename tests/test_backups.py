@@ -258,11 +258,46 @@ def test_freshness_names_last_due_overdue_and_next(tmp_path) -> None:
     fresh = freshness(list_backups(cfg), "app", cfg, NOW)
     assert not fresh.is_fresh
     assert fresh.describe() == (
-        "last backup 2026-11-23 03:00 UTC (202611230300.app.sql.gz); due 2026-11-24 03:00 UTC; "
-        "overdue by 5 h; next scheduled 2026-11-25 03:00 UTC"
+        "newest scheduled backup 202611230300.app.sql.gz (1.0 kB), taken 2026-11-23 03:00 UTC, 29.0 h ago; "
+        "due 2026-11-24 03:00 UTC; overdue by 5 h; next scheduled 2026-11-25 03:00 UTC"
     )
     within_grace = freshness(list_backups(cfg), "app", cfg, datetime(2026, 11, 24, 4, 30, tzinfo=UTC))
     assert within_grace.is_fresh
+    assert (
+        "202611230300.app.sql.gz (1.0 kB), taken 2026-11-23 03:00 UTC, 25.5 h ago" in within_grace.describe()
+    )
+
+
+def test_freshness_judges_the_schedule_on_scheduled_backups_only(tmp_path) -> None:
+    """The cron job stopped three days ago; an operator's dump an hour ago does not hide it."""
+    cfg = _folder(tmp_path, ["202611210300.app.sql.gz", "manual_2026-11-24_07-00-00.sql.gz"])
+    fresh = freshness(list_backups(cfg), "app", cfg, NOW)
+    assert not fresh.is_fresh
+    assert fresh.describe() == (
+        "newest scheduled backup 202611210300.app.sql.gz (1.0 kB), taken 2026-11-21 03:00 UTC, 3.2 days ago; "
+        "due 2026-11-22 03:00 UTC; overdue by 53 h; next scheduled 2026-11-25 03:00 UTC; "
+        "newest backup of any kind manual_2026-11-24_07-00-00.sql.gz (manual, 1.0 kB), 1.0 h ago"
+    )
+    (tmp_path / "202611210300.app.sql.gz").unlink()
+    only_manual = freshness(list_backups(cfg), "app", cfg, NOW)
+    assert not only_manual.is_fresh
+    assert only_manual.describe().startswith(
+        "no scheduled backup of app; next scheduled 2026-11-25 03:00 UTC;"
+    )
+
+
+def test_a_backup_dated_in_the_future_is_a_finding(tmp_path) -> None:
+    """A wrong TZ names tonight's dump hours ahead: it must not keep freshness green until then."""
+    cfg = _folder(tmp_path, ["202611230300.app.sql.gz", "202611241000.app.sql.gz"])
+    fresh = freshness(list_backups(cfg), "app", cfg, NOW)
+    assert not fresh.is_fresh
+    assert fresh.last is not None and fresh.last.name == "202611230300.app.sql.gz"  # judged without it
+    assert fresh.describe().startswith(
+        "202611241000.app.sql.gz is dated 2026-11-24 10:00 UTC, 2.0 h in the future: a clock or time zone mistake"
+    )
+    assert "overdue by 5 h" in fresh.describe()
+    within_skew = freshness(list_backups(cfg), "app", cfg, datetime(2026, 11, 24, 9, 56, tzinfo=UTC))
+    assert within_skew.is_fresh and not within_skew.future  # a clock a few minutes fast is no mistake
 
 
 def test_freshness_reads_names_in_the_container_time_zone(tmp_path) -> None:
@@ -280,9 +315,53 @@ def test_retention_counts_and_notes_off_schedule_backups(tmp_path) -> None:
     ]
     cfg = _folder(tmp_path, names)
     kept = retention(list_backups(cfg), "app", cfg, NOW)
-    assert (kept.count, kept.off_schedule) == (4, 2)
-    assert "2 were taken off-schedule (container starts)" in kept.describe(3)
-    assert "oldest restorable 2026-11-20 03:00 UTC, 4.2 days back" in kept.describe(3)
+    assert (kept.count, kept.off_schedule) == (4, 2) and kept.is_kept
+    assert "2 were taken off-schedule (container starts)" in kept.describe()
+    assert "4 backup(s) of app (retention 3); oldest restorable 2026-11-20 03:00 UTC, 4.2 days back" in (
+        kept.describe()
+    )
+
+
+def _nights(*days: int) -> list[str]:
+    return [f"202611{day:02d}0300.app.sql.gz" for day in days]
+
+
+def test_a_new_set_still_filling_up_keeps_retention(tmp_path) -> None:
+    """retention 60 on a new installation: three nights, none missing, pass and say so."""
+    cfg = _folder(tmp_path, _nights(22, 23, 24)).model_copy(update={"retention": 60})
+    kept = retention(list_backups(cfg), "app", cfg, NOW)
+    assert kept.is_kept and kept.is_filling_up
+    assert kept.describe() == (
+        "3 backup(s) of app (retention 60); oldest restorable 2026-11-22 03:00 UTC, 2.2 days back; still "
+        "filling up: every scheduled run since the oldest backup left one, and 57 more (the next "
+        "2026-11-25 03:00 UTC) make 60"
+    )
+    endless = cfg.model_copy(update={"retention": 10**9})  # read up to now, not up to the billionth run
+    assert retention(list_backups(endless), "app", endless, NOW).runs_to_go == 10**9 - 3
+
+
+def test_a_missed_night_fails_retention_while_filling_up(tmp_path) -> None:
+    cfg = _folder(tmp_path, _nights(20, 21, 23, 24)).model_copy(update={"retention": 60})
+    kept = retention(list_backups(cfg), "app", cfg, NOW)
+    assert not kept.is_kept
+    assert "; 1 scheduled run(s) since then left no backup: 2026-11-22 03:00 UTC" in kept.describe()
+    tonight = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # 03:00 has no backup yet, but is within grace
+    assert retention(list_backups(cfg), "app", cfg, tonight).missed == kept.missed
+
+
+def test_a_set_old_enough_that_falls_short_fails(tmp_path) -> None:
+    """Four nights back, three backups: the schedule had time to make four, one run left none."""
+    cfg = _folder(tmp_path, _nights(21, 23, 24)).model_copy(update={"retention": 3})
+    assert retention(list_backups(cfg), "app", cfg, NOW).is_kept  # enough is enough, holes or not
+    short = cfg.model_copy(update={"retention": 4})
+    kept = retention(list_backups(short), "app", short, NOW)
+    assert not kept.is_kept and not kept.is_filling_up
+    assert kept.describe().endswith("1 scheduled run(s) since then left no backup: 2026-11-22 03:00 UTC")
+    before_its_grace = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)  # the fourth could still come at 03:00
+    assert retention(list_backups(short), "app", short, before_its_grace).missed == kept.missed
+    unscheduled = short.model_copy(update={"schedule": None})
+    unjudged = retention(list_backups(unscheduled), "app", unscheduled, NOW)
+    assert not unjudged.is_kept and "without backups.schedule" in unjudged.describe()
 
 
 def test_size_drop_against_the_median(tmp_path) -> None:
@@ -441,7 +520,7 @@ def backup_target(target, tmp_path, dumped):
 BACKUP_CHECKS = {
     "test_backup_is_fresh[dumpsrc]": "passed",
     "test_newest_backup_is_intact[dumpsrc]": "passed",
-    "test_newest_backup_restores_on_mysql[dumpsrc]": "warned",
+    "test_newest_backup_restores_on_mysql[dumpsrc]": "skipped",  # restored on MariaDB, the target's flavor
     "test_retention_is_kept[dumpsrc]": "passed",
     "test_backup_size_has_not_dropped[dumpsrc]": "passed",
     "test_latest_links_point_to_backups": "passed",
@@ -466,21 +545,29 @@ def test_healthy_backups_pass_the_checks(backup_target, run_checks, tmp_path) ->
     )
     check = run.check("test_newest_backup_is_intact[dumpsrc]")
     assert check["title"].endswith("every view and required table; its restore preview is recorded.")
-    page = (tmp_path / "r.html").read_text()
-    # pytest-html can only say "XFailed"; the Check column says warned, the severity and the requirement
-    assert "&lt;b&gt;warned&lt;/b&gt; (warning) The dump does not start with" in page
     sizes = run.check("test_backup_size_has_not_dropped[dumpsrc]")["details"]["sizes"]
     assert len(sizes) == 6  # the six nightly backups, drawn by report.html with its threshold
     chart = render_report(run.report, [])
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in chart and "backup sizes: dumpsrc" in chart
 
 
-def test_sandbox_line_warns_and_a_dump_without_it_passes(backup_target, run_checks) -> None:
-    """mariadb-dump's first line makes MySQL refuse the restore; a dump without it restores on both."""
+def test_sandbox_line_warns_and_a_dump_without_it_passes(backup_target, run_checks, tmp_path) -> None:
+    """mariadb-dump's first line makes MySQL refuse the restore; a dump without it restores on both.
+    It matters only where backups are restored on MySQL: not on the MariaDB target's own flavor."""
     check = run_checks(backup_target.profile_path, "-k", "restores_on_mysql").check(
         "test_newest_backup_restores_on_mysql[dumpsrc]"
     )
-    assert check["outcome"] == "warned"
+    assert check["outcome"] == "skipped"
+    assert check["message"].startswith("backups are restored on MariaDB (the target is MariaDB 1")
+    backup_target.write_profile(backups={"restore_flavor": "mysql"})
+    page = tmp_path / "r.html"
+    run = run_checks(
+        backup_target.profile_path, "-k", "restores_on_mysql", f"--html={page}", "--self-contained-html"
+    )
+    check = run.check("test_newest_backup_restores_on_mysql[dumpsrc]")
+    assert check["outcome"] == "warned" and run.exit_code == 0
+    # pytest-html can only say "XFailed"; the Check column says warned, the severity and the requirement
+    assert "&lt;b&gt;warned&lt;/b&gt; (warning) Where backups would be restored on MySQL" in page.read_text()
     assert check["message"] == (
         f"{backup_target.newest.name}: starts with the MariaDB sandbox line, which a MySQL server "
         "refuses: strip the first line to restore on MySQL"
@@ -489,7 +576,12 @@ def test_sandbox_line_warns_and_a_dump_without_it_passes(backup_target, run_chec
     assert dump.startswith(b"/*M!999999\\- enable the sandbox mode */")
     backup_target.newest.write_bytes(gzip.compress(dump.split(b"\n", 1)[1]))
     run = run_checks(backup_target.profile_path, "-k", "restores_on_mysql or intact")
-    assert run.outcome("test_newest_backup_restores_on_mysql[dumpsrc]") == "passed"
+    check = run.check("test_newest_backup_restores_on_mysql[dumpsrc]")
+    assert check["outcome"] == "passed"
+    assert check["message"] == (
+        f"{backup_target.newest.name} does not start with MariaDB's sandbox line "
+        "(backups.restore_flavor is mysql)"
+    )
     assert run.outcome("test_newest_backup_is_intact[dumpsrc]") == "passed"
 
 
@@ -497,6 +589,43 @@ def test_stale_backups_fail_freshness(backup_target, run_checks) -> None:
     backup_target.write_profile(backups={"grace_hours": 0, "schedule": "*/5 * * * *"})
     check = run_checks(backup_target.profile_path, "-k", "fresh").check("test_backup_is_fresh[dumpsrc]")
     assert check["outcome"] == "failed" and "overdue by" in check["message"]
+
+
+def test_fresh_backups_say_what_was_measured(backup_target, run_checks) -> None:
+    manual = (
+        backup_target.folder / f"manual_{datetime.now(UTC) - timedelta(minutes=30):%Y-%m-%d_%H-%M-%S}.sql.gz"
+    )
+    manual.write_bytes(backup_target.newest.read_bytes())
+    check = run_checks(backup_target.profile_path, "-k", "fresh").check("test_backup_is_fresh[dumpsrc]")
+    assert check["outcome"] == "passed"
+    assert check["message"].startswith(f"newest scheduled backup {backup_target.newest.name} (")
+    assert f"; newest backup of any kind {manual.name} (manual, " in check["message"]
+
+
+def test_a_stopped_schedule_fails_freshness_despite_a_manual_dump(backup_target, run_checks) -> None:
+    for stale in sorted(backup_target.folder.glob("*.dumpsrc.sql.gz"))[-3:]:
+        stale.unlink()  # the cron job stopped three nights ago
+    (backup_target.folder / f"manual_{datetime.now(UTC):%Y-%m-%d_%H-%M-%S}.sql.gz").write_bytes(b"")
+    backup_target.write_profile(backups={"grace_hours": 2})
+    run = run_checks(backup_target.profile_path, "-k", "fresh or retention")
+    check = run.check("test_backup_is_fresh[dumpsrc]")
+    assert check["outcome"] == "failed" and "overdue by" in check["message"]
+    assert "newest backup of any kind manual_" in check["message"]
+    missed = run.check("test_retention_is_kept[dumpsrc]")  # the nights the schedule missed
+    assert missed["outcome"] == "failed" and "scheduled run(s) since then left no backup" in missed["message"]
+    assert run.exit_code == 1
+
+
+def test_a_backup_dated_tomorrow_fails_freshness(backup_target, run_checks) -> None:
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    (backup_target.folder / f"{tomorrow:%Y%m%d}0000.dumpsrc.sql.gz").write_bytes(
+        backup_target.newest.read_bytes()
+    )
+    run = run_checks(backup_target.profile_path, "-k", "fresh")
+    check = run.check("test_backup_is_fresh[dumpsrc]")
+    assert check["outcome"] == "failed" and run.exit_code == 1
+    assert f"{tomorrow:%Y%m%d}0000.dumpsrc.sql.gz is dated " in check["message"]
+    assert "in the future: a clock or time zone mistake" in check["message"]
 
 
 def test_corrupt_newest_backup_fails_with_its_reason(backup_target, run_checks) -> None:
@@ -520,7 +649,10 @@ def test_leftover_broken_link_short_retention_and_size_drop_fail(backup_target, 
         run.check("test_latest_links_point_to_backups")["message"]
         == "broken latest links: latest.dumpsrc.sql.gz"
     )
-    assert "6 backup(s) of dumpsrc (retention 30)" in run.check("test_retention_is_kept[dumpsrc]")["message"]
+    filling = run.check("test_retention_is_kept[dumpsrc]")
+    assert filling["outcome"] == "passed"  # six nights of a new installation, none missing
+    assert "6 backup(s) of dumpsrc (retention 30); oldest restorable" in filling["message"]
+    assert "; still filling up: every scheduled run since the oldest backup left one" in filling["message"]
     assert "less than 0.5 x the median" in run.check("test_backup_size_has_not_dropped[dumpsrc]")["message"]
     assert run.exit_code == 1
 

@@ -125,6 +125,7 @@ def tls_server(tmp_path_factory):
             f"--ssl-key={root / 'key.pem'}",
             f"--ssl-ca={root / 'ca.pem'}",
         ),
+        tcp=True,
     )
     server.start()
     with server.connect() as conn, conn.cursor() as cur:
@@ -148,7 +149,7 @@ def _tls_profile(tmp_path, server, ca_path, required=True):
                     "user": "tlsuser",
                     "password": "Tls-Passw0rd",
                     "name": "app",
-                    "tls": {"ca": str(ca_path), "required": required},
+                    "tls": {"required": required, **({"ca": str(ca_path)} if ca_path else {})},
                 },
                 "timeouts": {"default_s": 5},
             }
@@ -183,3 +184,35 @@ def test_tls_required_but_not_offered_fails(mariadb, tmp_path, run_checks, healt
         "SSL is required but the server doesn't support it"
         in run.check("test_database_is_reachable")["message"]
     )
+
+
+def test_tls_not_required_is_used_whenever_the_server_offers_it(tls_server, tmp_path, run_checks) -> None:
+    """required: false is the client's --ssl-mode=PREFERRED: TLS when offered (here a user that
+    requires it logs in), verified when a CA is given."""
+    server, root = tls_server
+    run = run_checks(_tls_profile(tmp_path, server, None, required=False), "-k", "reachable")
+    check = run.check("test_database_is_reachable")
+    assert check["outcome"] == "passed" and run.exit_code == 0
+    assert check["details"]["tls_cipher"] and check["message"].startswith(
+        "a read-only session on 'app' (MariaDB "
+    )
+    assert (
+        "over TLS, cipher " in check["message"]
+        and "(certificate not verified: no database.tls.ca)" in (check["message"])
+    )
+    verified = run_checks(_tls_profile(tmp_path, server, root / "ca.pem", required=False), "-k", "reachable")
+    message = verified.check("test_database_is_reachable")["message"]
+    assert verified.exit_code == 0 and "over TLS, cipher " in message and "not verified" not in message
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    refused = run_checks(_tls_profile(tmp_path, server, other, required=False), "-k", "reachable")
+    assert refused.exit_code == 3  # a CA that was given is checked, required or not
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.check("test_database_is_reachable")["message"]
+
+
+def test_tls_not_required_against_a_server_without_tls_passes_unencrypted(healthy, run_checks) -> None:
+    healthy.write_profile(database={"tls": {"required": False}})
+    run = run_checks(healthy.profile_path, "-k", "reachable")
+    check = run.check("test_database_is_reachable")
+    assert check["outcome"] == "passed" and run.exit_code == 0
+    assert check["message"].endswith(", unencrypted: the server offers no TLS")

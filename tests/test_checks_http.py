@@ -19,6 +19,7 @@ class _Handler(BaseHTTPRequestHandler):
             "/health": (200, {"status": "ok", "db": {"connected": True}}),
             "/degraded": (200, {"status": "degraded", "db": {"connected": False}}),
             "/broken": (500, {"error": "boom"}),
+            "/typed": (200, {"ok": 1, "count": 3.0, "version": "2", "flags": [1, True], "none": None}),
         }
         if self.path == "/slow":
             time.sleep(0.4)
@@ -120,6 +121,21 @@ def test_wrong_and_missing_json_fields_are_named(target, run_checks, app) -> Non
         "JSON field 'status' is 'degraded', expected 'ok'",
         "JSON field 'version' is missing",
     ]
+
+
+def test_json_values_compare_by_json_type(target, run_checks, app) -> None:
+    """`{"ok": 1}` does not answer `ok: true` (Python's 1 == True); 3.0 is the number 3."""
+    wrong = {"ok": True, "count": 3, "version": 2, "flags": [True, True], "none": False}
+    check = only(http_run(target, run_checks, [{"url": f"{app}/typed", "json": wrong}]))
+    assert check["outcome"] == "failed"
+    assert sorted(check["message"].split("; ")) == [
+        "JSON field 'flags' is [1, True], expected [True, True]",
+        "JSON field 'none' is None, expected False (a null, not a boolean)",
+        "JSON field 'ok' is 1, expected True (a number, not a boolean)",
+        "JSON field 'version' is '2', expected 2 (a string, not a number)",
+    ]
+    right = {"ok": 1, "count": 3, "version": "2", "flags": [1, True], "none": None}
+    assert only(http_run(target, run_checks, [{"url": f"{app}/typed", "json": right}]))["outcome"] == "passed"
 
 
 def test_slow_answer_fails_max_ms(target, run_checks, app) -> None:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import deploycheck
+from tests.conftest import confined_scratch, deploycheck
 
 pytestmark = pytest.mark.slow
 
@@ -58,9 +58,7 @@ def schema(target):
             f"GRANT SHOW VIEW, TRIGGER, EVENT ON `{target.database}`.* TO '{target.user}'@'localhost'"
         )
         cur.execute(f"GRANT SELECT ON mysql.proc TO '{target.user}'@'localhost'")  # routine bodies (MariaDB)
-    target.write_profile(
-        scratch={"socket": str(target.server.socket), "user": "root", "prefix": f"scratch_{target.database}_"}
-    )
+    target.write_profile(scratch=confined_scratch(target.server, f"scratch_{target.database}_"))
     return target
 
 
@@ -342,3 +340,37 @@ def test_a_trigger_created_under_another_sql_mode_names_both_modes(schema) -> No
             "production's server ran the migrations, or someone recreated it, under another one)"
         ],
     )
+
+
+def test_names_qualified_with_the_targets_database_build_on_the_scratch_database(schema) -> None:
+    """A migration that writes `db.table` changed the target when it was applied: drift builds it
+    on the scratch database (and says so) instead of touching the target, and sees no drift."""
+    schema.add("V4__qualified.sql", f"CREATE TABLE `{schema.database}`.audit (id INT PRIMARY KEY);\n")
+    schema.migrate()
+    before = schema.query("CHECKSUM TABLE gene")
+    code, report = drift(schema)
+    assert code == 0 and report["differences"] == []
+    assert any(
+        f"names qualified with the target's database `{schema.database}`" in n for n in report["notes"]
+    )
+    assert schema.query("CHECKSUM TABLE gene") == before
+
+
+def test_a_migration_that_names_another_schema_is_not_built(schema) -> None:
+    with schema.server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE DATABASE IF NOT EXISTS drift_bystander")
+        cur.execute("CREATE TABLE IF NOT EXISTS drift_bystander.t (id INT)")
+    try:
+        schema.add("V4__elsewhere.sql", "INSERT INTO drift_bystander.t VALUES (1);\n")
+        schema.migrate()  # the target's migrate user may: drift must not repeat it
+        result = deploycheck("drift", "--profile", str(schema.profile_path), cwd=schema.root)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert (
+            "V4__elsewhere.sql" in result.stderr
+            and "a name in another schema (`drift_bystander`)" in result.stderr
+        )
+        with schema.server.connect("drift_bystander") as conn, conn.cursor() as cur:
+            assert cur.execute("SELECT * FROM t") == 1  # the one row the real migrate wrote
+    finally:
+        with schema.server.connect() as conn, conn.cursor() as cur:
+            cur.execute("DROP DATABASE drift_bystander")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runner.backups.dump import find_binary
-from tests.conftest import deploycheck
+from tests.conftest import confined_scratch, deploycheck
 from tests.test_backups import TRICKY_ROWS
 
 pytestmark = pytest.mark.slow
@@ -75,11 +75,7 @@ def app(target, tmp_path):
             "required_tables": ["gene", "entity"],
             "drill": {"queries": ["SELECT COUNT(*) >= 300 FROM gene", "SELECT COUNT(*) = 100 FROM entity"]},
         },
-        scratch={
-            "socket": str(target.server.socket),
-            "user": "root",
-            "prefix": f"scratch_{target.database}_",
-        },
+        scratch=confined_scratch(target.server, f"scratch_{target.database}_"),
     )
     target.backup = _dump(target, tmp_path / "backup")
     return target
@@ -105,7 +101,9 @@ def test_a_healthy_backup_restores_with_exact_counts(app) -> None:
         "entity": 100,
         "deploycheck_schema_history": 2,
     }
-    (note,) = report["findings"]
+    definers, note = report["findings"]  # a confined user cannot create root's objects
+    assert (definers["kind"], definers["blocking"]) == ("confinement", False)
+    assert "DEFINER clauses were dropped" in definers["message"]
     assert (note["kind"], note["blocking"]) == ("ledger", False)
     assert "the backup is at migration V2__view_and_routines.sql, the newest on disk" in note["message"]
     assert _scratch_databases(app) == []  # dropped afterwards
@@ -118,7 +116,10 @@ def test_the_kept_copy_is_the_source_byte_for_byte(app) -> None:
     result, report = drill(app, "--latest", "--keep")
     assert result.returncode == 0 and report["database"].startswith(f"scratch_{app.database}_drill_")
     kept = report["database"]
-    assert f"the restored copy is kept: mariadb --socket={app.server.socket} -u root {kept}" in result.stderr
+    user = app.data["scratch"]["user"]  # type: ignore[index]
+    assert (
+        f"the restored copy is kept: mariadb --socket={app.server.socket} -u {user} {kept}" in result.stderr
+    )
     try:
         for table, rows in report["tables"].items():
             assert app.query(f"SELECT COUNT(*) FROM `{table}`") == [(rows,)]
@@ -212,8 +213,10 @@ def test_a_dump_of_several_databases_is_refused_before_it_leaves_the_scratch_dat
     data = gzip.decompress(app.backup.read_bytes())
     app.backup.write_bytes(gzip.compress(b"CREATE DATABASE elsewhere;\n" + data))
     result, report = drill(app, "--latest")
-    assert result.returncode == 1 and report["findings"][0]["kind"] == "restore"
-    assert "creates or drops a database" in report["findings"][0]["message"]
+    assert result.returncode == 1 and report["findings"][0]["kind"] == "confinement"
+    message = report["findings"][0]["message"]
+    assert "line 1 (statement 1): a database-level statement (CREATE DATABASE): refused" in message
+    assert "a dump of one database is expected (made without --databases or --all-databases)" in message
     assert app.query("SHOW DATABASES LIKE 'elsewhere'") == []
 
 

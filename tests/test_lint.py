@@ -13,6 +13,7 @@ import pytest
 
 from runner.migrations.files import discover
 from runner.migrations.lint import lint
+from tests.conftest import confined_scratch
 
 CORPUS = Path(__file__).parent / "lint_corpus"
 
@@ -87,13 +88,7 @@ def test_pending_alters_are_tried_on_a_scratch_copy_for_their_algorithm(project)
     project.query("INSERT INTO big VALUES (1, 1, 'a'), (2, 2, 'b')")
     project.add("V2__add_column.sql", "ALTER TABLE big ADD COLUMN extra INT NULL;\n")  # INSTANT
     project.add("V3__retype.sql", "ALTER TABLE big MODIFY n BIGINT;\n")  # the table is rebuilt
-    project.write_profile(
-        scratch={
-            "socket": str(project.server.socket),
-            "user": "root",
-            "prefix": f"scratch_{project.database}_",
-        }
-    )
+    project.write_profile(scratch=confined_scratch(project.server, f"scratch_{project.database}_"))
     result = project.cli("lint", "--json")
     findings = json.loads(result.stdout)["findings"]
     assert [(f["file"], f["rule"]) for f in findings] == [("V3__retype.sql", "copy-algorithm")], result.stderr
@@ -116,3 +111,28 @@ def test_the_check_fails_on_a_pending_blocker(target, run_checks) -> None:
     _project_with(target, ["V3__drop_column.sql"])
     check = run_checks(target.profile_path, "-k", "lint").check("test_pending_migrations_pass_lint")
     assert check["outcome"] == "failed" and "V3__drop_column.sql:2: drop-column" in check["message"]
+
+
+def test_lint_judges_a_file_outside_migrations_dir_as_the_next_version(project, tmp_path) -> None:
+    """A new migration in a pull request, not yet moved in: its types come from the folder's."""
+    project.write_profile(database=None)
+    _project_with(project, ["V1__clean_base.sql", "V7__widen_clean.sql"])
+    incoming = tmp_path / "pr" / "narrow gene.sql"  # any name, any place
+    incoming.parent.mkdir()
+    incoming.write_text("ALTER TABLE gene MODIFY symbol VARCHAR(100) NOT NULL;\n")
+    result = project.cli("lint", "--json", str(incoming))
+    assert result.returncode == 1, result.stderr
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert finding["file"] == str(incoming) and finding["rule"] == "narrowing-type"
+    assert "gene.symbol from varchar(300) to varchar(100)" in finding["message"]  # after V7 widened it
+    by_name = project.cli("lint", "--json", "V7__widen_clean.sql")  # a name in migrations.dir still works
+    assert by_name.returncode == 0 and json.loads(by_name.stdout)["findings"] == []
+    missing = project.cli("lint", str(tmp_path / "pr" / "nope.sql"))
+    assert (
+        missing.returncode == 2
+        and "nope.sql: no such file, and no migration of that name in" in missing.stderr
+    )
+    text = tmp_path / "pr" / "notes.txt"
+    text.write_text("DROP TABLE gene;\n")
+    refused = project.cli("lint", str(text))
+    assert refused.returncode == 2 and "notes.txt: not a .sql file" in refused.stderr

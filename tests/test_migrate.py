@@ -6,6 +6,8 @@ import pytest
 
 from runner.errors import MigrationBlocked, MigrationFailed, MigrationFileError, UsageError
 from runner.migrations import files as migration_files
+from runner.migrations.all_or_nothing import changed_nothing
+from runner.migrations.sqlsplit import Statement
 from runner.migrations.status import State
 
 TRAIL = "CREATE TABLE IF NOT EXISTS trail (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40));\n"
@@ -456,6 +458,79 @@ def test_failure_of_the_first_statement_says_nothing_ran(project) -> None:
     assert states(project) == {"V1__base.sql": "applied", "V2__alter.sql": "pending"}  # no repair needed
     project.add("V2__alter.sql", "ALTER TABLE trail ADD COLUMN x INT;\n")
     assert [m.filename for m in project.migrator().migrate().applied] == ["V2__alter.sql"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "left"),
+    [
+        ("DROP TABLE t1, nope;\n", []),  # MariaDB drops t1, then fails on nope
+        ("DELIMITER //\nCREATE TABLE made (id INT); DROP TABLE nope//\nDELIMITER ;\n", ["made", "t1"]),
+        ("RENAME TABLE t1 TO t2, nope TO t3;\n", None),  # atomic on MariaDB 10.6+, not promised by all
+    ],
+    ids=["multi-table-drop", "delimiter-batch", "multi-table-rename"],
+)
+def test_a_first_statement_that_may_half_run_keeps_the_failed_row(project, sql, left) -> None:
+    """Only a failure the server guarantees changed nothing may be called "nothing ran"."""
+    project.add("V1__base.sql", "CREATE TABLE t1 (id INT);\n")
+    project.add("V2__risky.sql", sql)
+    with pytest.raises(MigrationFailed) as caught:
+        project.migrator().migrate()
+    message = str(caught.value)
+    assert "V2__risky.sql may have been partly applied" in message and "deploycheck repair" in message
+    assert "Nothing of" not in message
+    if "DELIMITER" in sql:
+        assert "part of statement 1 ran before the failure (a DELIMITER batch" in message
+    else:
+        assert "statement 1 is not one that the server runs all or nothing" in message
+    if left is not None:
+        assert sorted(row[0] for row in project.query("SHOW TABLES LIKE '%'")) == [
+            "deploycheck_schema_history",
+            *left,
+        ]
+    assert states(project) == {"V1__base.sql": "applied", "V2__risky.sql": "failed"}
+    with pytest.raises(MigrationBlocked, match=r"V2__risky\.sql: failed"):
+        project.migrator().migrate()
+
+
+@pytest.mark.parametrize(
+    ("text", "guaranteed"),
+    [
+        ("DROP TABLE t1", True),
+        ("DROP TABLE IF EXISTS t1, t2", False),
+        ("DROP VIEW v1, v2", False),
+        ("DROP DATABASE d", False),
+        ("RENAME TABLE a TO b", True),
+        ("RENAME TABLE `a,b` TO c", True),
+        ("rename table a to b,c to d", False),
+        ("ALTER TABLE a ADD COLUMN x INT, DROP COLUMN y", True),
+        ("TRUNCATE a, b", False),
+        ("CREATE DEFINER=`u`@`%` TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = 1", True),
+        ("DROP USER a, b", False),
+        ("GRANT SELECT ON d.* TO a", False),
+        ("CREATE TABLE a (i INT); CREATE TABLE b (i INT)", False),
+        ("INSERT INTO t VALUES (1), (2)", False),
+    ],
+)
+def test_which_failed_statements_changed_nothing(text, guaranteed) -> None:
+    assert changed_nothing(Statement(1, 1, text), 1051) is guaranteed
+    assert changed_nothing(Statement(1, 1, text), 1064)  # the server could not parse it: it ran not at all
+
+
+def test_changes_a_rollback_cannot_undo_keep_the_failed_row(project) -> None:
+    project.add("V1__base.sql", "CREATE TABLE plain (id INT) ENGINE=MyISAM;\n")
+    project.add("V2__rows.sql", "INSERT INTO plain VALUES (1);\nINSERT INTO plain (nope) VALUES (2);\n")
+    with pytest.raises(MigrationFailed, match=r"(?s)partly applied: .*non-transactional engine"):
+        project.migrator().migrate()
+    assert project.query("SELECT id FROM plain") == [(1,)]
+    assert states(project) == {"V1__base.sql": "applied", "V2__rows.sql": "failed"}
+
+
+def test_a_first_statement_the_server_could_not_parse_ran_not_at_all(project) -> None:
+    project.add("V1__base.sql", "CREATE TABLE t1 (id INT);\n")
+    project.add("V2__typo.sql", "DROP TABLE t1,, t2;\n")
+    with pytest.raises(MigrationFailed, match=r"(?s)\(1064\).*Nothing of V2__typo.sql was applied"):
+        project.migrator().migrate()
+    assert states(project) == {"V1__base.sql": "applied", "V2__typo.sql": "pending"}
 
 
 def test_dry_run_names_a_file_that_ends_inside_a_quote(project) -> None:

@@ -200,3 +200,40 @@ def test_link_hosts_are_hosts(tmp_path) -> None:
     path = _write(tmp_path, {"mail_journeys": [journey]})
     with pytest.raises(ProfileError, match=r"expect\.link_hosts\[0\]: 'h:99999' is not a host"):
         load_profile(str(path))
+
+
+def test_a_containers_service_takes_the_sections_defaults(tmp_path) -> None:
+    path = _write(
+        tmp_path,
+        {
+            "containers": {
+                "project": "sysndd",
+                "max_restarts": 2,
+                "services": {"api": {"image": "ghcr.io/org/api:9.0.1", "max_memory_pct": 75}},
+            }
+        },
+    )
+    cfg = load_profile(str(path)).containers
+    api, db = cfg.service("api"), cfg.service("db")
+    assert (api.image, api.max_restarts, api.max_memory_pct) == ("ghcr.io/org/api:9.0.1", 2, 75)
+    assert (db.image, db.max_restarts, db.max_memory_pct) == (None, 2, 90)
+
+
+@pytest.mark.parametrize(
+    ("containers", "expected"),
+    [
+        ({"project": "Shop App"}, "containers.project: String should match pattern"),
+        (
+            {"project": "shop", "services": {"api": {"max_memory_pct": 120}}},
+            "max_memory_pct: Input should be",
+        ),
+        (
+            {"project": "shop", "services": {"api": {"imgae": "x"}}},
+            "containers.services.api.imgae: unknown key",
+        ),
+    ],
+)
+def test_invalid_containers_sections_are_an_invalid_profile(tmp_path, containers, expected) -> None:
+    path = _write(tmp_path, {"containers": containers})
+    with pytest.raises(ProfileError, match=re.escape(expected)):
+        load_profile(str(path))

@@ -1,11 +1,14 @@
 """deploycheck sends exactly what the `mariadb` client sends, compared through the server's
 general log and on the resulting database: the splitter against one client run of a file, and
 `migrate` against one client process per file, as deploy scripts feed migrations
-(`for f in *.sql; do mariadb db < "$f"; done`)."""
+(`for f in *.sql; do mariadb db < "$f"; done`). Each comparison runs twice: with databases of
+the server's default character set, and with utf8mb4 databases on a server whose default is
+latin1, where whatever takes the server's default instead of the database's shows."""
 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,9 +34,41 @@ def _logged(admin, thread_ids: set[int] | None, exclude: int) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class Server:
+    server: MariaDBServer
+    create_options: str  # how the compared databases are created
+
+    @property
+    def socket(self) -> Path:
+        return self.server.socket
+
+    def connect(self, database: str | None = None):
+        return self.server.connect(database)
+
+
+@pytest.fixture(scope="module")
+def latin1_server(tmp_path_factory: pytest.TempPathFactory):
+    """A server whose default character set is not the databases' (set here whatever the build's default)."""
+    server = MariaDBServer(
+        tmp_path_factory.mktemp("latin1"),
+        options=("--character-set-server=latin1", "--collation-server=latin1_swedish_ci"),
+    )
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(params=["server-default-databases", "utf8mb4-databases-on-a-latin1-server"])
+def server(request: pytest.FixtureRequest) -> Server:
+    if request.param == "server-default-databases":
+        return Server(request.getfixturevalue("mariadb"), "")
+    return Server(request.getfixturevalue("latin1_server"), " CHARACTER SET utf8mb4")
+
+
 @pytest.fixture()
-def logging_admin(mariadb: MariaDBServer):
-    admin = mariadb.connect()
+def logging_admin(server: Server):
+    admin = server.connect()
     with admin.cursor() as cur:
         cur.execute("SET GLOBAL log_output = 'TABLE'")
         cur.execute("SET GLOBAL general_log = 1")
@@ -43,21 +78,21 @@ def logging_admin(mariadb: MariaDBServer):
     admin.close()
 
 
-def _fresh(admin, name: str) -> None:
+def _fresh(admin, server: Server, name: str) -> None:
     with admin.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cur.execute(f"CREATE DATABASE `{name}`")
+        cur.execute(f"CREATE DATABASE `{name}`{server.create_options}")
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.name for p in CORPUS])
-def test_runner_sends_what_the_client_sends(path: Path, mariadb: MariaDBServer, logging_admin) -> None:
-    from_client, from_runner = _both_logs(path, mariadb, logging_admin)
+def test_runner_sends_what_the_client_sends(path: Path, server: Server, logging_admin) -> None:
+    from_client, from_runner = _both_logs(path, server, logging_admin)
     assert from_client, "the client ran nothing: the comparison would prove nothing"
     assert from_runner == from_client
 
 
 def test_runner_reads_quotes_as_the_server_global_sql_mode_says(
-    tmp_path: Path, mariadb: MariaDBServer, logging_admin
+    tmp_path: Path, server: Server, logging_admin
 ) -> None:
     """The mode a session starts with comes in the handshake, before any statement ran."""
     path = tmp_path / "global_mode.sql"
@@ -67,7 +102,7 @@ def test_runner_reads_quotes_as_the_server_global_sql_mode_says(
         (before,) = cur.fetchone()
         cur.execute("SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES')")
     try:
-        from_client, from_runner = _both_logs(path, mariadb, logging_admin)
+        from_client, from_runner = _both_logs(path, server, logging_admin)
     finally:
         with logging_admin.cursor() as cur:
             cur.execute("SET GLOBAL sql_mode = %s", (before,))
@@ -75,11 +110,11 @@ def test_runner_reads_quotes_as_the_server_global_sql_mode_says(
     assert from_runner == from_client
 
 
-def _both_logs(path: Path, mariadb: MariaDBServer, admin) -> tuple[list[str], list[str]]:
+def _both_logs(path: Path, server: Server, admin) -> tuple[list[str], list[str]]:
     """What the server logged from `mariadb < path`, and from the runner's statements of it."""
     admin_id = admin.thread_id()
 
-    _fresh(admin, "diff_client")
+    _fresh(admin, server, "diff_client")
     with admin.cursor() as cur:
         cur.execute("TRUNCATE mysql.general_log")
     with path.open("rb") as stdin:
@@ -87,7 +122,7 @@ def _both_logs(path: Path, mariadb: MariaDBServer, admin) -> tuple[list[str], li
             [
                 find_binary("mariadb", "mysql"),
                 "--no-defaults",
-                f"--socket={mariadb.socket}",
+                f"--socket={server.socket}",
                 "-uroot",
                 "diff_client",
             ],
@@ -97,8 +132,8 @@ def _both_logs(path: Path, mariadb: MariaDBServer, admin) -> tuple[list[str], li
         )
     from_client = _logged(admin, None, admin_id)
 
-    _fresh(admin, "diff_runner")
-    runner = mariadb.connect("diff_runner")
+    _fresh(admin, server, "diff_runner")
+    runner = server.connect("diff_runner")
     with admin.cursor() as cur:
         cur.execute("TRUNCATE mysql.general_log")
     with runner.cursor() as cur:
@@ -130,7 +165,8 @@ def _engine_own(statement: str) -> bool:
 
 
 def _database_state(admin, name: str) -> dict[str, object]:
-    """Every table's rows, every routine's and trigger's body: what a migration leaves behind."""
+    """Every table's rows, every column's and stored function's character set, every routine's
+    and trigger's body: what a migration leaves behind."""
     state: dict[str, object] = {}
     with admin.cursor() as cur:
         cur.execute(
@@ -142,10 +178,17 @@ def _database_state(admin, name: str) -> dict[str, object]:
             cur.execute(f"SELECT * FROM `{name}`.`{table.replace('`', '``')}` ORDER BY 1")
             state[f"table {table}"] = cur.fetchall()
         cur.execute(
-            "SELECT routine_name, routine_definition FROM information_schema.routines WHERE routine_schema = %s",
+            "SELECT routine_name, routine_definition, character_set_name, collation_name"
+            " FROM information_schema.routines WHERE routine_schema = %s",
             (name,),
         )
-        state.update((f"routine {n}", body) for n, body in cur.fetchall())
+        state.update((f"routine {n}", rest) for n, *rest in cur.fetchall())
+        cur.execute(
+            "SELECT table_name, column_name, character_set_name, collation_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name <> 'deploycheck_schema_history'",
+            (name,),
+        )
+        state.update((f"column {t}.{c}", rest) for t, c, *rest in cur.fetchall())
         cur.execute(
             "SELECT trigger_name, action_statement FROM information_schema.triggers WHERE trigger_schema = %s",
             (name,),
@@ -155,20 +198,20 @@ def _database_state(admin, name: str) -> dict[str, object]:
 
 
 def test_migrate_sends_what_one_client_process_per_file_sends(
-    tmp_path: Path, mariadb: MariaDBServer, logging_admin
+    tmp_path: Path, server: Server, logging_admin
 ) -> None:
     """The whole corpus as a migration set: CRLF files with CRs inside strings and routine
     bodies, DELIMITER, sql_mode changes, and a file that changes its session for the next."""
     admin_id = logging_admin.thread_id()
     client = find_binary("mariadb", "mysql")
 
-    _fresh(logging_admin, "per_file_client")
+    _fresh(logging_admin, server, "per_file_client")
     with logging_admin.cursor() as cur:
         cur.execute("TRUNCATE mysql.general_log")
     for path in CORPUS:
         with path.open("rb") as stdin:
             subprocess.run(
-                [client, "--no-defaults", f"--socket={mariadb.socket}", "-uroot", "per_file_client"],
+                [client, "--no-defaults", f"--socket={server.socket}", "-uroot", "per_file_client"],
                 stdin=stdin,
                 check=True,
                 capture_output=True,
@@ -176,14 +219,14 @@ def test_migrate_sends_what_one_client_process_per_file_sends(
     from_client = _logged(logging_admin, None, admin_id)
     client_state = _database_state(logging_admin, "per_file_client")
 
-    _fresh(logging_admin, "per_file_runner")
+    _fresh(logging_admin, server, "per_file_runner")
     migrations = tmp_path / "migrations"
     migrations.mkdir()
     for number, path in enumerate(CORPUS, 1):
         (migrations / f"V{number}__{path.stem}.sql").write_bytes(path.read_bytes())
     profile = tmp_path / "profile.yml"
     profile.write_text(
-        f"database: {{socket: '{mariadb.socket}', user: root, name: per_file_runner}}\n"
+        f"database: {{socket: '{server.socket}', user: root, name: per_file_runner}}\n"
         "migrations: {dir: migrations, naming: flyway}\n"
     )
     with logging_admin.cursor() as cur:
@@ -194,5 +237,13 @@ def test_migrate_sends_what_one_client_process_per_file_sends(
 
     assert from_client and from_runner == from_client
     assert runner_state == client_state
+    with logging_admin.cursor() as cur:
+        cur.execute(
+            "SELECT default_character_set_name FROM information_schema.schemata WHERE schema_name = %s",
+            ("per_file_runner",),
+        )
+        (charset,) = cur.fetchone()
+    # a function's return type and a view's column take the database's character set
+    assert client_state["routine label"][1] == client_state["column labelled.l"][0] == charset
     assert client_state["table crlf_t"] == ((1, "a\nb"), (2, "c\n!"))  # no CR survives
     assert client_state["table seen"] == ((None, "SYSTEM", 1, 1),)  # nothing leaked into the next file

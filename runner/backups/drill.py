@@ -3,7 +3,9 @@ run it, then proven to be the database the application needs.
 
 The dump is streamed once from its source (a folder, or `cat` over SSH): inflated on one
 thread, split into statements on another (the migrations' client-exact splitter, so the
-server receives what `gunzip -c dump | mariadb db` would send), run on the scratch server,
+server receives what `gunzip -c dump | mariadb db` would send), each statement through the
+confinement guard (migrations/guard.py: nothing reaches beyond the scratch database, names
+qualified with the target's database name land in it), run on the scratch server,
 while the same bytes feed the dump scan for the exact row counts to compare with. Nothing is
 copied to disk or held whole in memory. The scratch database is dropped afterwards, also on
 failure and Ctrl-C, unless the caller keeps it for a person to look at.
@@ -11,7 +13,6 @@ failure and Ctrl-C, unless the caller keeps it for a person to look at.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,20 +25,18 @@ from runner.backups.dump_scan import SANDBOX_LINE, Scanner
 from runner.backups.integrity import BackupCheck
 from runner.backups.source import LocalSource, SshSource
 from runner.db import Scratch, server_error
-from runner.errors import GzipProblem, MigrationFileError
+from runner.errors import ConfinementRefused, GzipProblem, MigrationFileError
 from runner.migrations.engine import Migrator, quoting_of
+from runner.migrations.guard import Guard, kind_of, without_values
 from runner.migrations.read_ahead import read_ahead
 from runner.migrations.sqlsplit import Statement, may_change_quoting, split_lines
 from runner.migrations.status import State
 from runner.profile.model import Profile
 
-# A dump made with --databases or --all-databases would leave the scratch database: refused.
-_SWITCHES_DATABASE = re.compile(r"\s*(?:CREATE|DROP)\s+(?:DATABASE|SCHEMA)\b", re.IGNORECASE)
-
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # restore | integrity | rows | required-table | check-table | query | budget | ledger | flavor
+    kind: str  # restore | confinement | integrity | rows | required-table | check-table | query | budget | ledger | flavor
     message: str
     blocking: bool = True  # false: said for the reader (what a restore would mean), not a failure
 
@@ -96,7 +95,8 @@ def drill(
             say(f"restoring {name} into {database} on {scratch.label} ...")
             check = BackupCheck(name)
             with source.open(name) as handle:
-                restored = _restore(handle, check, conn, name, result)
+                own = profile.database.name if profile.database else None  # what the dump calls itself
+                restored = _restore(handle, check, conn, name, result, Guard(database, own))
             if restored:
                 _judge(profile, conn, check, result)
             _flavor_note(conn, check, result)
@@ -110,7 +110,9 @@ def drill(
     return result
 
 
-def _restore(handle: IO[bytes], check: BackupCheck, conn: Any, name: str, result: DrillResult) -> bool:
+def _restore(
+    handle: IO[bytes], check: BackupCheck, conn: Any, name: str, result: DrillResult, guard: Guard
+) -> bool:
     """Run the dump's statements; False (with the finding) when the restore stopped."""
     scanner = Scanner(check.dump)
     statements = read_ahead(
@@ -121,20 +123,21 @@ def _restore(handle: IO[bytes], check: BackupCheck, conn: Any, name: str, result
     try:
         with conn.cursor() as cur:
             for statement in statements:
-                if _SWITCHES_DATABASE.match(statement.text):
-                    result.findings.append(
-                        Finding(
-                            "restore",
-                            f"statement {statement.number} (dump line {statement.line}) creates or drops a "
-                            "database: a dump of one database is expected (made without --databases or "
-                            "--all-databases); nothing outside the scratch database is run",
-                        )
-                    )
-                    return False
+                allowed = guard.check(statement)
+                if allowed is None:
+                    continue
                 # the bytes of the dump as they were: binary columns are not UTF-8 (see _lines)
-                cur.execute(statement.text.encode("utf-8", "surrogateescape"))
+                cur.execute(allowed.text.encode("utf-8", "surrogateescape"))
                 while cur.nextset():
                     pass
+    except ConfinementRefused as exc:
+        hint = (
+            ": a dump of one database is expected (made without --databases or --all-databases)"
+            if exc.kind.startswith("a database-level")
+            else ""
+        )
+        result.findings.append(Finding("confinement", f"{name}: {exc}{hint}"))
+        return False
     except GzipProblem as exc:
         result.findings.append(
             Finding("integrity", f"{name}: {exc.reason} ({exc.detail}): the restore stopped")
@@ -147,17 +150,17 @@ def _restore(handle: IO[bytes], check: BackupCheck, conn: Any, name: str, result
         return False
     except pymysql.err.MySQLError as exc:
         where = (
-            f"statement {statement.number} (dump line {statement.line})"
+            f"statement {statement.number} (dump line {statement.line}, {kind_of(statement)})"
             if statement
             else "the first statement"
         )
-        shown = " ".join(statement.text.split())[:160] if statement else ""
         result.findings.append(
-            Finding("restore", f"the restore failed at {where}: {server_error(exc)}: {shown}")
+            Finding("restore", f"the restore failed at {where}: {without_values(server_error(exc))}")
         )
         return False
     finally:
         result.restore_s = time.monotonic() - started
+        result.findings += [Finding("confinement", note, blocking=False) for note in guard.notes]
         statements.close()
     scanner.finish()
     if scanner.stopped:
@@ -231,7 +234,9 @@ def _judge(profile: Profile, conn: Any, check: BackupCheck, result: DrillResult)
                 while cur.nextset():
                     pass
             except pymysql.err.MySQLError as exc:
-                result.findings.append(Finding("query", f"drill query failed: {server_error(exc)}: {query}"))
+                result.findings.append(
+                    Finding("query", f"drill query failed: {without_values(server_error(exc))}: {query}")
+                )
                 continue
             if not row or not row[0]:
                 value = None if not row else row[0]

@@ -169,7 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _profile_arg(p)
     p.add_argument(
-        "files", nargs="*", metavar="FILE", help="migrations to lint (names or paths in migrations.dir)"
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="migrations to lint: names in migrations.dir, or paths to any .sql file (judged as the next version)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p.set_defaults(func="migrations:cmd_lint")

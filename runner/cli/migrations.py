@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 from runner.db import describe
 from runner.errors import MigrationBlocked, UsageError
 from runner.migrations.engine import DryRun, Migrator, Progress
-from runner.migrations.files import Migration, MigrationSet, discover
+from runner.migrations.files import Migration, MigrationSet, discover, with_next
 from runner.migrations.sqlsplit import Statement, may_change_quoting
 from runner.migrations.status import MigrationStatus, State
 from runner.profile.loader import load_profile
@@ -111,6 +111,8 @@ def _rehearse(profile: Profile, progress: ConsoleProgress, out: TextIO) -> bool:
             print(f"  FAILED  {done.filename}: {done.error}", file=out)
     for name in rehearsal.not_run:
         print(f"  not run {name}", file=out)
+    for note in rehearsal.notes:
+        print(f"  note: {note}", file=out)
     print("rehearse: passed" if rehearsal.ok else "rehearse: FAILED", file=out, flush=True)
     return rehearsal.ok
 
@@ -271,11 +273,7 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     cfg = profile.migrations
     migrations = discover(cfg.dir, cfg.naming, cfg.placeholders, cfg.placeholder_mode)
     if args.files:
-        by_name = {m.filename: m for m in migrations.migrations}
-        unknown = [f for f in args.files if Path(f).name not in by_name]
-        if unknown:
-            raise UsageError(f"not a migration in {migrations.directory}: {', '.join(unknown)}")
-        chosen = [by_name[Path(f).name] for f in args.files]
+        migrations, chosen = _files_to_lint(migrations, args.files)
         findings = lint(migrations, chosen)
     elif profile.database is None:
         findings = lint(migrations, migrations.migrations)  # no database: every file, no sizes
@@ -295,10 +293,33 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 1 if blocking else 0
 
 
+def _files_to_lint(migrations: MigrationSet, files: list[str]) -> tuple[MigrationSet, list[Migration]]:
+    """Each FILE: a migration of migrations.dir (by path, or by name), or any other .sql file,
+    judged as the next version after every migration of the folder (and the FILEs before it)."""
+    by_path = {m.path.resolve(): m for m in migrations.migrations}
+    by_name = {m.filename: m for m in migrations.migrations}
+    chosen = []
+    for given in files:
+        path = Path(given)
+        if path.is_file():
+            found = by_path.get(path.resolve())
+            if found is None:
+                migrations, found = with_next(migrations, path, given)
+        elif path.name == given and given in by_name:
+            found = by_name[given]
+        else:
+            raise UsageError(
+                f"{given}: no such file, and no migration of that name in {migrations.directory}"
+            )
+        chosen.append(found)
+    return migrations, chosen
+
+
 def _lint_pending(profile: Profile, migrations: MigrationSet, err: TextIO) -> list[Finding]:
     """The pending migrations, with the target's column types and table sizes, and each ALTER
     tried on a scratch copy of the target's schema for the ALGORITHM the server accepts."""
     from runner.db import connect
+    from runner.migrations.guard import Guard
     from runner.migrations.lint import ScratchProbe, Tables, lint
     from runner.migrations.rehearsal import copy_schema
     from runner.sandbox.scratch import open_scratch
@@ -317,7 +338,8 @@ def _lint_pending(profile: Profile, migrations: MigrationSet, err: TextIO) -> li
             database = scratch.create("lint", timeout_s, like=target)
             try:
                 with scratch.connect(database, timeout_s) as copy:
-                    copy_schema(target, copy, set(migrator.ledger.tables()), 0)
-                    return lint(migrations, pending, tables, ScratchProbe(copy))
+                    guard = Guard(database, profile.database.name)
+                    copy_schema(target, copy, set(migrator.ledger.tables()), 0, guard)
+                    return lint(migrations, pending, tables, ScratchProbe(copy, guard))
             finally:
                 scratch.drop(database, timeout_s)

@@ -16,6 +16,7 @@ from typing import Any
 from runner.db import Scratch
 from runner.errors import DeploycheckError, FlavorMismatch
 from runner.migrations.engine import Migrator
+from runner.migrations.guard import ConfinedMigrator, Guard
 from runner.migrations.schema import Difference, compare, hidden_kinds, read_schema
 from runner.migrations.status import State
 from runner.profile.model import Profile
@@ -96,12 +97,14 @@ def drift(
                     )
                 report.notes.append(message)
         if applied:
+            guard = Guard(database, profile.database.name if profile.database else None)
             try:
-                Migrator(scratch_profile).migrate(to=applied[-1].version)
+                ConfinedMigrator(scratch_profile, guard).migrate(to=applied[-1].version)
             except DeploycheckError as exc:
                 raise DeploycheckError(
                     f"the applied migrations do not build on {scratch.label}: {exc}"
                 ) from None
+            report.notes += guard.notes
         ignore = {*migrator.ledger.tables(), "deploycheck_schema_history", *profile.drift.ignore}
         with scratch.connect(database, timeout_s) as built, built.cursor() as cur:
             expected = read_schema(cur, ignore, profile.drift.compare_definers)

@@ -39,6 +39,7 @@ from runner.errors import (
     UsageError,
     VerifyBlockFailed,
 )
+from runner.migrations.all_or_nothing import changed_nothing
 from runner.migrations.files import Migration, MigrationSet, discover, version_key
 from runner.migrations.ledger import Ledger, execute_batch, make_ledger
 from runner.migrations.placeholders import Placeholders
@@ -75,6 +76,9 @@ class MigrateResult:
 # a failed migration left behind: a wrong guess commits the "did not finish" row early, which
 # errs on the side of asking for `repair`.
 _COMMITS_IMPLICITLY = re.compile(r"\s*(?:CREATE|ALTER|DROP|RENAME|TRUNCATE)\s+(?!TEMPORARY\b)", re.IGNORECASE)
+
+
+_NOT_ROLLED_BACK = 1196  # ER_WARNING_NOT_COMPLETE_ROLLBACK: non-transactional tables changed
 
 
 @dataclass(frozen=True)
@@ -249,6 +253,7 @@ class Migrator:
                 fresh_session(
                     conn,
                     [*commit, "COMMIT"] if commit else [],
+                    self.db.name,
                     [*self._session_setup(conn), *([] if ddl_first else start)],
                 )
             except pymysql.err.MySQLError as exc:
@@ -261,11 +266,14 @@ class Migrator:
             started = time.monotonic()
             statement: Statement | None = None
             count = 0
+            partway = False  # the failure came after part of `statement` (a DELIMITER batch) ran
             try:
                 for statement in itertools.chain([first] if first else [], statements):
                     cur.execute(statement.text)
+                    partway = True
                     while cur.nextset():
                         pass
+                    partway = False
                     count += 1
                     self.progress.statement(migration, statement, time.monotonic() - started)
                 failure = failed_verify_query(cur, migrations.verify_statements(migration, quoting_of(conn)))
@@ -275,7 +283,7 @@ class Migrator:
             except (pymysql.err.MySQLError, MigrationFileError, VerifyBlockFailed) as exc:
                 if isinstance(exc, pymysql.err.MySQLError) and is_connection_lost(exc):
                     raise self._lost(exc, _where(migration, statement)) from None
-                self._record_failure(cur, migration, key, statement, exc, started, ran=count)
+                self._record_failure(cur, migration, key, statement, exc, started, count, partway)
         return _Applied(
             migration, self.ledger.finish_sql(cur, key, _ms(started)), time.monotonic() - started, count
         )
@@ -306,47 +314,44 @@ class Migrator:
         exc: Exception,
         started: float,
         ran: int,
+        partway: bool,
     ) -> None:
-        if isinstance(exc, VerifyBlockFailed):
-            error = str(exc)
-        elif isinstance(exc, pymysql.err.MySQLError):
-            error = server_error(exc)
-        else:
-            error = str(exc)
+        """Roll back, then say what stayed: nothing, when the server guarantees it (the ledger row
+        was not committed and nothing escaped the rollback, or the first statement failed in a way
+        that changed nothing); otherwise the migration is recorded as failed until `repair`."""
+        verify = isinstance(exc, VerifyBlockFailed)
+        error = server_error(exc) if isinstance(exc, pymysql.err.MySQLError) else str(exc)
         error = Placeholders(self.cfg.placeholders).mask(error)  # the server quotes the statement
+        where = f"{migration.filename}: its verify block" if verify else _where(migration, statement)
         try:
             cur.execute("ROLLBACK")
+            cur.execute("SHOW WARNINGS")
+            kept = any(row[1] == _NOT_ROLLED_BACK for row in cur.fetchall())
             committed = any(e.key == key for e in self.ledger.entries(cur))
-            where = (
-                f"{migration.filename}: its verify block"
-                if isinstance(exc, VerifyBlockFailed)
-                else _where(migration, statement)
-            )
-            if committed and not ran and not isinstance(exc, VerifyBlockFailed):
-                # only the "did not finish" row was committed (it was, because the statement was DDL)
-                execute_batch(cur, [*self.ledger.forget_sql(cur, key), "COMMIT"])
-                committed = False
-            if not committed:
+            if not kept and (not committed or (not ran and not partway and _changed_nothing(statement, exc))):
+                if committed:  # only the "did not finish" row (committed before the DDL that failed)
+                    execute_batch(cur, [*self.ledger.forget_sql(cur, key), "COMMIT"])
                 nothing = (
                     "its first statement failed, so none of it ran"
-                    if not ran
+                    if not ran and not partway
                     else "it was rolled back as a whole"
                 )
                 raise MigrationFailed(
                     f"{where} failed: {error}\nNothing of {migration.filename} was applied: {nothing}. "
                     "Fix the file and run `deploycheck migrate` again."
                 )
-            number = statement.number if statement and not isinstance(exc, VerifyBlockFailed) else None
+            number = statement.number if statement and not verify else None
             line = statement.line if statement else None
-            execute_batch(cur, [*self.ledger.fail_sql(cur, key, number, line, error, _ms(started)), "COMMIT"])
+            record = [] if committed else self.ledger.start_sql(cur, migration, applied_by())
+            record += self.ledger.fail_sql(cur, key, number, line, error, _ms(started))
+            execute_batch(cur, [*record, "COMMIT"])
         except pymysql.err.MySQLError as lost:
             raise self._lost(lost, _where(migration, statement)) from None
         raise MigrationFailed(
-            f"{where} failed: {error}\n{migration.filename} was partly applied: {ran} statement(s) ran "
-            "before the failure and it holds statements that MySQL commits implicitly (DDL), so what "
-            "ran stays. It is recorded as failed and `deploycheck migrate` refuses to go on. Bring the "
-            "schema to a consistent state by hand (undo the partial change, or finish it), fix the "
-            "file, then run `deploycheck repair`."
+            f"{where} failed: {error}\n{migration.filename} {'was' if ran else 'may have been'} partly "
+            f"applied: {_what_stayed(statement, ran, partway, kept)}. It is recorded as failed and "
+            "`deploycheck migrate` refuses to go on. Bring the schema to a consistent state by hand "
+            "(undo the partial change, or finish it), fix the file, then run `deploycheck repair`."
         )
 
     def _server_failure(self, exc: pymysql.err.MySQLError, where: str) -> Exception:
@@ -469,27 +474,30 @@ class Migrator:
 
 
 # pymysql has no call for it; the command (0x1f) is answered by an OK packet like any other.
-# pymysql has no call for it; the command (0x1f) is answered by an OK packet like any other.
 _COM_RESET_CONNECTION = 0x1F
 
 
-def fresh_session(conn: Any, before: list[str], setup: list[str]) -> None:
-    """`before` (statements of the old session), COM_RESET_CONNECTION, then `setup` (statements
-    of the new one), written back to back and their answers read in order: one round trip.
+def fresh_session(conn: Any, before: list[str], database: str, setup: list[str]) -> None:
+    """`before` (statements of the old session), COM_RESET_CONNECTION, COM_INIT_DB `database`,
+    then `setup` (statements of the new one), written back to back and their answers read in
+    order: one round trip.
 
     The reset starts the session over (sql_mode, time_zone, user variables, temporary tables,
     prepared statements, named locks) without a new connection; the status flags of its OK
-    packet tell `quoting_of` the server's default sql_mode. pymysql sends one request at a
-    time, so the pipelining uses its packet layer: each request's answer starts a new packet
-    sequence. If a request fails, the error is raised and the connection must not be reused
-    (migrate closes it)."""
+    packet tell `quoting_of` the server's default sql_mode. The reset also sets
+    character_set_database to the server's default while the database stays selected, so a
+    routine's or column's default character set would be the server's, not the database's:
+    selecting the database again (as `mysql db` does when it connects) sets it back. pymysql
+    sends one request at a time, so the pipelining uses its packet layer: each request's answer
+    starts a new packet sequence. If a request fails, the error is raised and the connection
+    must not be reused (migrate closes it)."""
     requests = [*([(COMMAND.COM_QUERY, ";\n".join(before))] if before else []), (_COM_RESET_CONNECTION, "")]
-    requests.append((COMMAND.COM_QUERY, ";\n".join(setup)))
+    requests += [(COMMAND.COM_INIT_DB, database), (COMMAND.COM_QUERY, ";\n".join(setup))]
     for command, payload in requests:
         conn._execute_command(command, payload)
     for command, _ in requests:
         conn._next_seq_id = 1
-        if command == _COM_RESET_CONNECTION:
+        if command in (_COM_RESET_CONNECTION, COMMAND.COM_INIT_DB):
             conn._read_ok_packet()
             continue
         conn._read_query_result()
@@ -559,6 +567,40 @@ def _statements(
 def _raise(exc: Exception) -> Iterator[Statement]:
     raise exc
     yield  # a generator: raises when iterated, where the statements would have been
+
+
+def _changed_nothing(statement: Statement | None, exc: Exception) -> bool:
+    """Whether the failed first statement is certain to have changed nothing: it was never sent
+    (a file error), or the server guarantees it (see `all_or_nothing`)."""
+    if isinstance(exc, MigrationFileError):
+        return True
+    if statement is None or not isinstance(exc, pymysql.err.MySQLError):
+        return False
+    return changed_nothing(statement, exc.args[0] if exc.args else None)
+
+
+def _what_stayed(statement: Statement | None, ran: int, partway: bool, kept: bool) -> str:
+    if kept:
+        return (
+            "it changed tables that a rollback cannot undo (a non-transactional engine such as "
+            "MyISAM), so what ran stays"
+        )
+    if ran:
+        return (
+            f"{ran} statement(s) ran before the failure and it holds statements that MySQL commits "
+            "implicitly (DDL), so what ran stays"
+        )
+    number = statement.number if statement else 1
+    if partway:
+        return (
+            f"part of statement {number} ran before the failure (a DELIMITER batch runs its statements "
+            "one by one, a CALL its procedure's)"
+        )
+    return (
+        f"statement {number} is not one that the server runs all or nothing (such as a DROP or RENAME "
+        "of several tables, or a statement that commits implicitly), so it may have changed part of "
+        "what it names before it failed"
+    )
 
 
 def _where(migration: Migration, statement: Statement | None) -> str:

@@ -178,6 +178,20 @@ def _scan(path: Path, placeholders: Placeholders) -> tuple[str, list[str], bytes
     return digest.hexdigest(), problems, content
 
 
+def with_next(migrations: MigrationSet, path: Path, shown: str) -> tuple[MigrationSet, Migration]:
+    """`migrations` with the file at `path` (named `shown` in messages) after all of them, as
+    the next version: a new migration is judged wherever it lies, before it is moved in."""
+    if path.suffix != ".sql" or not path.is_file():
+        raise UsageError(f"{shown}: not a .sql file")
+    checksum, problems, content = _scan(path, migrations.placeholders)
+    if problems:
+        raise MigrationFileError(f"{shown}: " + "; ".join(problems))
+    last = migrations.migrations[-1].key if migrations.migrations else (0,)
+    version = ".".join(str(part) for part in (*last[:-1], last[-1] + 1))
+    migration = Migration(version, path.stem, shown, path, checksum, content=content)
+    return replace(migrations, migrations=(*migrations.migrations, migration)), migration
+
+
 def discover(
     directory: Path, naming: str, values: Mapping[str, str] | None = None, placeholder_mode: str = "raw"
 ) -> MigrationSet:

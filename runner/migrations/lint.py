@@ -23,7 +23,9 @@ import pymysql
 import sqlglot
 from sqlglot import exp
 
+from runner.errors import ConfinementRefused
 from runner.migrations.files import Migration, MigrationSet
+from runner.migrations.guard import Guard
 from runner.migrations.sqlsplit import Statement
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "falling back to a Command" is not news here
@@ -110,13 +112,22 @@ class ScratchProbe:
 
     _NOT_SUPPORTED = (1845, 1846)  # ER_ALTER_OPERATION_NOT_SUPPORTED(_REASON)
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, guard: Guard) -> None:
         self.conn = conn
+        self.guard = guard  # what reaches beyond the copy is not run (the copy then stops following)
         self.broken = False  # a statement failed: the copy no longer follows the migrations
 
     def __call__(self, statement: Statement) -> str | None:
         if self.broken:
             return None
+        try:
+            allowed = self.guard.check(statement)
+        except ConfinementRefused:
+            self.broken = True
+            return None
+        if allowed is None:
+            return None
+        statement = allowed
         is_alter = re.match(r"\s*ALTER\s+TABLE\b", statement.text, re.IGNORECASE) is not None
         with self.conn.cursor() as cur:
             for algorithm in ("INSTANT", "INPLACE") if is_alter else ():

@@ -1,8 +1,9 @@
 """Rehearsal: the pending migrations run first on a scratch copy of production's schema.
 
 The copy is production's structure as the server reports it (SHOW CREATE for tables, views,
-routines, triggers and events; DEFINER clauses dropped, since those users need not exist on
-the scratch server), the ledger tables with their rows (so the engine sees the same status),
+routines, triggers and events, each through the confinement guard: DEFINER clauses dropped,
+since those users need not exist on the scratch server, and names qualified with the target's
+database name moved to the scratch database), the ledger tables with their rows (so the engine sees the same status),
 and, with `rehearse.sample_rows: N`, up to N rows of every other table. The pending migrations
 then run there with the same engine, and each is reported applied (with its time) or failed
 (statement, line, server error). The target is only read.
@@ -10,7 +11,6 @@ then run there with the same engine, and each is reported applied (with its time
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +18,12 @@ from typing import Any
 import pymysql
 
 from runner.db import Scratch, connect, describe, server_error
-from runner.errors import DeploycheckError, MigrationError
+from runner.errors import ConfinementRefused, DeploycheckError, MigrationError
 from runner.migrations.engine import Migrator, Progress
 from runner.migrations.files import Migration
+from runner.migrations.guard import ConfinedMigrator, Guard, without_values
+from runner.migrations.sqlsplit import Statement
 from runner.profile.model import Profile
-
-_DEFINER = re.compile(r" DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*`")
 
 
 @dataclass
@@ -40,6 +40,7 @@ class Rehearsal:
     migrations: list[Rehearsed] = field(default_factory=list)
     copied: dict[str, int] = field(default_factory=dict)  # object kind -> how many were copied
     not_run: list[str] = field(default_factory=list)  # pending migrations after a failure
+    notes: list[str] = field(default_factory=list)  # what the confinement guard rewrote or skipped
 
     @property
     def ok(self) -> bool:
@@ -69,11 +70,12 @@ def rehearse(profile: Profile, scratch: Scratch) -> Rehearsal:
         if not plan:
             return rehearsal
         database = scratch.create("rehearse", timeout_s, like=target)
+        guard = Guard(database, profile.database.name)
         try:
             with scratch.connect(database, timeout_s) as copy:
                 try:
                     rehearsal.copied = copy_schema(
-                        target, copy, set(migrator.ledger.tables()), profile.rehearse.sample_rows
+                        target, copy, set(migrator.ledger.tables()), profile.rehearse.sample_rows, guard
                     )
                 except pymysql.err.MySQLError as exc:
                     raise DeploycheckError(
@@ -84,7 +86,7 @@ def rehearse(profile: Profile, scratch: Scratch) -> Rehearsal:
             )
             recorder = _Recorder(rehearsal)
             try:
-                Migrator(scratch_profile, recorder).migrate()
+                ConfinedMigrator(scratch_profile, guard, recorder).migrate()
             except MigrationError as exc:
                 failed = plan[len(rehearsal.migrations)]
                 rehearsal.migrations.append(
@@ -92,16 +94,17 @@ def rehearse(profile: Profile, scratch: Scratch) -> Rehearsal:
                         failed.filename,
                         False,
                         time.monotonic() - recorder.started_at,
-                        str(exc).split("\n")[0],
+                        without_values(str(exc).split("\n")[0]),
                     )
                 )
                 rehearsal.not_run = [m.filename for m in plan[len(rehearsal.migrations) :]]
+            rehearsal.notes = guard.notes
         finally:
             scratch.drop(database, timeout_s)
     return rehearsal
 
 
-def copy_schema(target: Any, copy: Any, ledger: set[str], sample_rows: int) -> dict[str, int]:
+def copy_schema(target: Any, copy: Any, ledger: set[str], sample_rows: int, guard: Guard) -> dict[str, int]:
     """Production's structure on `copy` (see the module docstring); how many of each kind."""
     copied: dict[str, int] = {}
     with target.cursor() as read, copy.cursor() as write:
@@ -115,12 +118,12 @@ def copy_schema(target: Any, copy: Any, ledger: set[str], sample_rows: int) -> d
         views = [name for name, kind in objects if kind == "VIEW"]
         for table in tables:
             read.execute(f"SHOW CREATE TABLE {_quoted(table)}")
-            write.execute(read.fetchone()[1])
+            write.execute(_confined(guard, read.fetchone()[1], f"table `{table}`"))
             limit = None if table in ledger else sample_rows
             if limit != 0:
                 _copy_rows(read, write, table, limit)
         copied["tables"] = len([t for t in tables if t not in ledger])
-        _copy_views(read, write, views)
+        _copy_views(read, write, views, guard)
         copied["views"] = len(views)
         for kind, show, sql in (
             (
@@ -154,7 +157,7 @@ def copy_schema(target: Any, copy: Any, ledger: set[str], sample_rows: int) -> d
                     raise DeploycheckError(
                         f"cannot copy {show.lower()} `{name}`: the migrate user cannot see its definition"
                     )
-                write.execute(_DEFINER.sub("", definition))
+                write.execute(_confined(guard, definition, f"{show.lower()} `{name}`"))
             copied[kind] = len(names)
         copy.commit()
     return copied
@@ -168,21 +171,33 @@ def _copy_rows(read: Any, write: Any, table: str, limit: int | None) -> None:
         write.executemany(f"INSERT INTO {_quoted(table)} VALUES ({marks})", rows)
 
 
-def _copy_views(read: Any, write: Any, views: list[str]) -> None:
+def _copy_views(read: Any, write: Any, views: list[str], guard: Guard) -> None:
     """Views in an order that works: one that reads another is created after it."""
     left = list(views)
     while left:
         failed = []
         for view in left:
             read.execute(f"SHOW CREATE VIEW {_quoted(view)}")
-            definition = read.fetchone()[1]
+            definition = _confined(guard, read.fetchone()[1], f"view `{view}`")
             try:
-                write.execute(_DEFINER.sub("", definition))
+                write.execute(definition)
             except pymysql.err.MySQLError:
                 failed.append(view)
         if len(failed) == len(left):
             raise DeploycheckError(f"cannot copy the views {', '.join(failed)} to the scratch server")
         left = failed
+
+
+def _confined(guard: Guard, definition: str, what: str) -> str:
+    """`definition` as the guard lets it run on the scratch database (see the module docstring)."""
+    try:
+        allowed = guard.check(Statement(0, 1, definition))
+    except ConfinementRefused as exc:
+        raise DeploycheckError(
+            f"cannot copy {what} to the scratch server: {exc.kind} in its definition; the scratch "
+            "user may reach nothing outside the scratch database"
+        ) from None
+    return definition if allowed is None else allowed.text
 
 
 def _quoted(name: str) -> str:

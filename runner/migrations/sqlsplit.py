@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from runner.errors import MigrationFileError
 
@@ -77,6 +77,7 @@ class Statement:
     text: str
     delimiter: str = ";"
     problem: str = ""  # set when the file ends inside a quote or comment: the statement is cut short
+    quoting: Quoting | None = field(default=None, compare=False)  # how its quotes were read (None: default)
 
 
 # Server status flags the client reads after every statement (mysql_com.h).
@@ -321,7 +322,7 @@ class Splitter:
                 )
             )
         self._count += 1
-        yield Statement(self._count, start, text, self.delimiter, self._problem)
+        yield Statement(self._count, start, text, self.delimiter, self._problem, self._quoting)
         quoting = self._quoting_now()
         if quoting != self._quoting:
             self._quoting = quoting

@@ -49,7 +49,8 @@ def probe(url: str, timeout_s: float, ca_file: Path | None = None) -> HttpResult
 
 
 def json_problems(expected: dict[str, Any], body: Any) -> list[str]:
-    """`{"db.connected": true}`: each dotted path must exist in the JSON body with that value."""
+    """`{"db.connected": true}`: each dotted path must exist in the JSON body with that value,
+    compared as JSON values (`json_equal`): `{"ok": 1}` does not answer `ok: true`."""
     if body is None:
         return ["the response is not JSON"]
     problems = []
@@ -62,9 +63,38 @@ def json_problems(expected: dict[str, Any], body: Any) -> list[str]:
                 problems.append(f"JSON field {path!r} is missing")
                 break
         else:
-            if node != want:
-                problems.append(f"JSON field {path!r} is {node!r}, expected {want!r}")
+            if not json_equal(want, node):
+                kinds = f" (a {_kind(node)}, not a {_kind(want)})" if _kind(node) != _kind(want) else ""
+                problems.append(f"JSON field {path!r} is {node!r}, expected {want!r}{kinds}")
     return problems
+
+
+def json_equal(want: Any, got: Any) -> bool:
+    """Equal as JSON values, not as Python's: a boolean is never a number (in Python 1 == True),
+    a string never a number; a number is the same number written 1 or 1.0 (JSON has one number
+    type); lists and objects compare item by item under the same rules."""
+    if _kind(want) != _kind(got):
+        return False
+    if isinstance(want, dict):
+        return want.keys() == got.keys() and all(json_equal(value, got[key]) for key, value in want.items())
+    if isinstance(want, list):
+        return len(want) == len(got) and all(map(json_equal, want, got))
+    return bool(want == got)
+
+
+def _kind(value: Any) -> str:
+    """The JSON type of a value parsed from JSON (or YAML, for the expected side)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    return (
+        "array" if isinstance(value, list) else "object" if isinstance(value, dict) else type(value).__name__
+    )
 
 
 def _ms(started: float) -> float:

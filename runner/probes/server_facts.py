@@ -8,6 +8,7 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
+from pymysql.constants import CLIENT
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class ServerFacts:
     uptime_s: int
     tables: frozenset[str] = field(default_factory=frozenset)
     tls_cipher: str = ""
+    tls_offered: bool = False  # the server's handshake offered TLS
 
     @property
     def numeric_version(self) -> Version:
@@ -62,6 +64,7 @@ def read_facts(cur: Any, database: str) -> ServerFacts:
         uptime_s=uptime,
         tables=tables,
         tls_cipher=row[1] if row else "",
+        tls_offered=bool(cur.connection.server_capabilities & CLIENT.SSL),
     )
 
 

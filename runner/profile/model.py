@@ -72,11 +72,19 @@ class Section(BaseModel):
                 raise ValueError(f"give either {target!r} or {key!r}, not both")
             path = _anchor(Path(str(value)), info)
             try:
-                out[target] = path.read_text(encoding="utf-8").rstrip("\r\n")
+                text = path.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
                 raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise ValueError(f"{key}: {path} is not UTF-8 text") from None
+            out[target] = cls._from_file(key, path, text)
             del out[key]
         return out
+
+    @classmethod
+    def _from_file(cls, key: str, path: Path, text: str) -> str:
+        """What a section makes of a `*_file` key's text (a section may refuse it)."""
+        return text
 
 
 class DatabaseTLS(Section):
@@ -161,6 +169,7 @@ class Backups(Section):
     patterns: list[BackupPattern] = Field(default_factory=lambda: list(DEFAULT_BACKUP_PATTERNS))
     drill: Drill | None = None  # present: verify runs the restore drill (it takes minutes on big dumps)
     min_free_backups: int = Field(3, ge=1)  # the backup volume must have room for this many more
+    restore_flavor: Literal["mysql", "mariadb"] | None = None  # where dumps are restored; None: the target's
 
     @field_validator("source")
     @classmethod
@@ -377,8 +386,9 @@ class Checks(Section):
 
 
 class ScratchServer(Section):
-    """A server the team provides for scratch work (the restore drill): deploycheck creates and
-    drops only databases whose names start with `prefix` there."""
+    """A server the team provides for scratch work (drill, rehearsal, drift, lint): deploycheck
+    creates and drops only databases whose names start with `prefix` there, as a user granted on
+    those alone (checked before anything runs); `tls` as the database's."""
 
     host: str = "127.0.0.1"
     port: int = Field(3306, ge=1, le=65535)
@@ -386,6 +396,7 @@ class ScratchServer(Section):
     user: str
     password: SecretStr = SecretStr("")
     prefix: str = Field("deploycheck_scratch_", pattern=r"^[A-Za-z0-9_]{4,40}$")
+    tls: DatabaseTLS | None = None
 
 
 class Rehearse(Section):
@@ -410,6 +421,42 @@ class Notify(Section):
 
 class Serve(Section):
     token: SecretStr | None = None  # `token_file:` in the profile; required to listen beyond loopback
+    allowed_hosts: list[str] = Field(default_factory=list)  # Host names answered besides the bound address
+
+    @classmethod
+    def _from_file(cls, key: str, path: Path, text: str) -> str:
+        if not text.strip():
+            raise ValueError(f"{key}: {path} is empty: write the token into it (or leave {key} out)")
+        return text
+
+
+class ContainerService(Section):
+    """What one compose service must look like; unset keys take the section's defaults."""
+
+    image: str | None = None  # the release: `repo:tag`, or `repo@sha256:...` for a digest
+    healthy_within_s: float | None = Field(None, gt=0)
+    max_restarts: int | None = Field(None, ge=0)
+    max_memory_pct: float | None = Field(None, gt=0, le=100)
+
+
+class Containers(Section):
+    """The compose project's containers, read from the Docker engine (read-only API calls)."""
+
+    engine: str | None = None  # default: DOCKER_HOST, else the local socket; ssh://user@host too
+    project: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")  # label com.docker.compose.project
+    max_memory_pct: float = Field(90.0, gt=0, le=100)
+    max_restarts: int = Field(0, ge=0)
+    services: dict[str, ContainerService] = Field(default_factory=dict)
+
+    def service(self, name: str) -> ContainerService:
+        """`name`'s settings with the section's defaults filled in."""
+        own = self.services.get(name, ContainerService())
+        return own.model_copy(
+            update={
+                "max_restarts": self.max_restarts if own.max_restarts is None else own.max_restarts,
+                "max_memory_pct": self.max_memory_pct if own.max_memory_pct is None else own.max_memory_pct,
+            }
+        )
 
 
 class Timeouts(Section):
@@ -431,6 +478,7 @@ class Profile(Section):
     tls: Tls | None = None
     http: list[HttpCheck] | None = None
     mail_journeys: list[MailJourney] | None = None
+    containers: Containers | None = None
     checks: Checks = Field(default_factory=Checks)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     scratch: Literal["local"] | ScratchServer = "local"

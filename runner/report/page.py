@@ -26,6 +26,7 @@ AREAS = {
     "tls": "TLS",
     "http": "HTTP",
     "env": "Environment",
+    "containers": "Containers",
 }
 
 
@@ -80,6 +81,7 @@ def render_report(report: dict[str, Any], recent: list[dict[str, Any]]) -> str:
 
 def _charts(report: dict[str, Any]) -> list[str]:
     charts = []
+    finished = datetime.fromisoformat(report["finished_at"].replace("Z", "+00:00"))
     for check in report["checks"]:
         details = check["details"]
         if "sizes" in details:
@@ -89,6 +91,7 @@ def _charts(report: dict[str, Any]) -> list[str]:
                     f"backup sizes: {check['id'].split('[', 1)[-1].rstrip(']')}",
                     points,
                     details.get("threshold"),
+                    now=finished,
                 )
             )
     expiring = [
@@ -97,7 +100,6 @@ def _charts(report: dict[str, Any]) -> list[str]:
         if "expires_at" in c["details"] and "fail_days" in c["details"]
     ]
     if expiring:
-        finished = datetime.fromisoformat(report["finished_at"].replace("Z", "+00:00"))
         rows = [
             (name, (datetime.fromisoformat(d["expires_at"]) - finished).total_seconds() / 86400)
             for name, d in expiring

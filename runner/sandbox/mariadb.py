@@ -1,7 +1,11 @@
 """A throwaway mariadbd: own datadir, port and socket; started, killed and removed on demand.
 
 Used by the project's tests, its benchmarks, the demo target and the scratch server, never
-pointed at the system database. Initialising a datadir takes seconds, so an initialised,
+pointed at the system database. It is private to the OS user that starts it: its folder is 0700
+and it listens on a socket there only (a TCP port only for tests that need one; the root
+accounts of the template other than root@localhost are dropped, so a port lets no root in);
+it reads and writes files only in an empty folder of its own (secure_file_priv), and
+LOAD DATA LOCAL is off. Initialising a datadir takes seconds, so an initialised,
 never started datadir is kept in deploycheck's cache folder (one per mariadbd binary) and
 copied for every server: a server starts in well under two seconds.
 """
@@ -96,14 +100,17 @@ def _user() -> str:
 
 
 class MariaDBServer:
-    """One mariadbd process on 127.0.0.1:<free port> with root and an empty password."""
+    """One mariadbd process on a socket in its own folder, with root@localhost and an empty
+    password; `tcp` also listens on 127.0.0.1:<free port> (tests that need a port)."""
 
-    def __init__(self, root: Path | None = None, *, options: tuple[str, ...] = ()) -> None:
+    def __init__(self, root: Path | None = None, *, options: tuple[str, ...] = (), tcp: bool = False) -> None:
         self.root = Path(root or tempfile.mkdtemp(prefix="deploycheck-mariadb-")).absolute()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)
         self.datadir = self.root / "data"
         self.socket = self.root / "mysqld.sock"
-        self.port = free_port()
+        self.files = self.root / "files"  # secure_file_priv: empty, private
+        self.port = free_port() if tcp else None
         self.options = options
         self.process: subprocess.Popen[bytes] | None = None
         self.user = "root"
@@ -116,14 +123,17 @@ class MariaDBServer:
             )
         if not self.datadir.exists():
             shutil.copytree(template_datadir(), self.datadir)
+        self.files.mkdir(mode=0o700, exist_ok=True)
+        network = [f"--port={self.port}", "--bind-address=127.0.0.1"] if self.port else ["--skip-networking"]
         self.process = subprocess.Popen(
             [
                 find_binary("mariadbd", "mysqld"),
                 "--no-defaults",
                 f"--datadir={self.datadir}",
                 f"--socket={self.socket}",
-                f"--port={self.port}",
-                "--bind-address=127.0.0.1",
+                *network,
+                f"--secure-file-priv={self.files}",
+                "--local-infile=0",
                 f"--pid-file={self.root / 'mysqld.pid'}",
                 f"--log-error={self.root / 'error.log'}",
                 f"--user={_user()}",
@@ -146,10 +156,15 @@ class MariaDBServer:
                 time.sleep(0.05)
                 continue
             try:
-                self.connect(database=None).close()
-                return self
+                conn = self.connect(database=None)
             except pymysql.err.OperationalError:
                 time.sleep(0.1)
+                continue
+            with conn, conn.cursor() as cur:
+                cur.execute("SELECT user, host FROM mysql.user WHERE user = 'root' AND host <> 'localhost'")
+                for user, host in cur.fetchall():
+                    cur.execute("DROP USER %s@%s", (user, host))
+            return self
         raise DeploycheckError(f"mariadbd did not answer within {timeout_s:.0f} s")
 
     def connect(self, database: str | None = None, **kwargs: object) -> pymysql.Connection:

@@ -29,13 +29,14 @@ from runner.migrations.engine import Migrator
 from runner.migrations.files import MigrationSet
 from runner.migrations.lint import Finding, Tables, lint
 from runner.migrations.status import MigrationStatus
+from runner.probes import containers as container_probe
 from runner.probes import http as http_probe
 from runner.probes import tls as tls_probe
 from runner.probes.env import read_environment
 from runner.probes.server_facts import ServerFacts, read_facts
 from runner.profile.model import HttpCheck, MailJourney, Profile
 from runner.sandbox.scratch import open_scratch
-from runner.suite.state import STATE, RunState, probe_or_fail, section
+from runner.suite.state import EVIDENCE, STATE, RunState, probe_or_fail, section
 
 Probe = tuple[Hashable, Callable[[], Any]]  # the key a probe is memoised by, and the probe
 
@@ -97,6 +98,13 @@ def delivery_probe(deploy: RunState) -> Probe | None:
     if smtp is None or smtp.imap is None or sent is None:
         return None
     return "delivery", lambda: mail_delivery.confirm(deploy.profile, deploy.probes.get(*sent)[0])
+
+
+def containers_probe(deploy: RunState) -> Probe | None:
+    cfg = deploy.profile.containers
+    if cfg is None:
+        return None
+    return "containers", lambda: container_probe.read_project(cfg, deploy.profile.timeouts.default_s)
 
 
 def http_probe_of(deploy: RunState, check: HttpCheck) -> Probe:
@@ -173,6 +181,7 @@ FIXTURE_PROBES: dict[str, Callable[[RunState], Probe | None]] = {
     "backup_listing": listing_probe,
     "backup_drill": drill_probe,
     "schema_drift": drift_probe,
+    "containers": containers_probe,
 }
 PARAM_PROBES: dict[str, Callable[[RunState, Any], Probe]] = {
     "http_check": http_probe_of,
@@ -342,6 +351,37 @@ def record_detail(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
     return record
 
 
+@pytest.fixture()
+def evidence(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Say what the check measured and against what: a passed check's `message` in the report
+    (a pass without evidence is a claim nobody can review)."""
+
+    def say(text: str) -> None:
+        request.node.stash[EVIDENCE] = text
+
+    return say
+
+
+@pytest.fixture(scope="session")
+def containers(deploy: RunState) -> container_probe.ProjectContainers:
+    """Every container of the compose project (containers.project), read once from the engine."""
+    return _probed(deploy, "containers", containers_probe)
+
+
+@pytest.fixture()
+def compose_service(
+    deploy: RunState, containers: container_probe.ProjectContainers, container_service: str | None
+) -> container_probe.Service:
+    """One compose service and its containers; a project with none at all fails the check."""
+    cfg = deploy.profile.containers
+    if container_service is None:
+        pytest.fail(
+            f"compose project {cfg.project!r} has no containers and containers.services names none",
+            pytrace=False,
+        )
+    return container_probe.service(cfg, containers, container_service)
+
+
 @pytest.fixture(scope="session")
 def backup_listing(deploy: RunState) -> BackupListing:
     return _probed(deploy, "backups", listing_probe)
@@ -400,6 +440,29 @@ def newest_backups(deploy: RunState, backup_listing: BackupListing) -> dict[str,
     }
 
 
+@dataclass(frozen=True)
+class RestoreFlavor:
+    """Where backups would be restored (mysql or mariadb), and why that is assumed."""
+
+    flavor: str
+    reason: str
+
+
+@pytest.fixture(scope="session")
+def restore_flavor(deploy: RunState, request: pytest.FixtureRequest) -> RestoreFlavor:
+    """backups.restore_flavor, else the target's own flavor, as its server reports it."""
+    cfg = section(deploy.profile, "backups")
+    if cfg.restore_flavor is not None:
+        return RestoreFlavor(cfg.restore_flavor, f"backups.restore_flavor is {cfg.restore_flavor}")
+    if deploy.profile.database is None:
+        pytest.skip(
+            f"neither backups.restore_flavor nor database configured in profile {deploy.profile.name}: "
+            "where backups are restored is not known"
+        )
+    facts: ServerFacts = request.getfixturevalue("db_facts")
+    return RestoreFlavor(facts.flavor, f"the target is {facts.flavor_name} {facts.version}")
+
+
 def backup_databases(profile: Profile) -> list[str]:
     if profile.backups is None:
         return []
@@ -432,6 +495,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             [pytest.param(j, id=j.name, marks=pytest.mark.severity(j.severity)) for j in journeys]
             or [pytest.param(None, id="not-configured")],
         )
+    if "container_service" in metafunc.fixturenames:
+        names = _container_services(state) if state else []
+        none = "no-service" if state and state.profile.containers else "not-configured"
+        ids = [container_probe.shown(name, 60) for name in names]  # labels are the engine's, not ours
+        metafunc.parametrize("container_service", names or [None], ids=ids or [none])
     if "http_check" not in metafunc.fixturenames:
         return
     checks = (state.profile.http or []) if state else []
@@ -441,6 +509,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # masked: the path may hold a token, and junit.xml and details.html write ids as they are
     ids = [c.name or state.redactor.mask(_url_id(c.url)) for c in checks]
     metafunc.parametrize("http_check", checks, ids=ids)
+
+
+def _container_services(deploy: RunState) -> list[str]:
+    """The profile's services and the engine's: read at collection, so that a service running
+    unlisted gets its checks too; an engine that does not answer fails them (see `containers`)."""
+    cfg = deploy.profile.containers
+    probe = containers_probe(deploy)
+    if cfg is None or probe is None:
+        return []
+    try:
+        found = deploy.probes.get(*probe)
+    except DeploycheckError:
+        found = None
+    return container_probe.service_names(cfg, found)
 
 
 def _url_id(url: str) -> str:

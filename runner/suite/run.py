@@ -84,9 +84,11 @@ def run_checks(
             )
             return 1 if code == pytest.ExitCode.INTERRUPTED else 2
         report = json.loads(report_path.read_text(encoding="utf-8"))
-        _, recent = newest_runs(staged.parent, 29)
+        recent = newest_runs(staged.parent, 29)
+        if recent.note():
+            print(f"deploycheck verify: {recent.note()}", file=out)
         this = {"run": "", "started_at": report["started_at"], "outcome": report["outcome"]}
-        write_atomically(staged / "report.html", render_report(report, [*recent, this]))
+        write_atomically(staged / "report.html", render_report(report, [*recent.runs, this]))
         run_dir = publish(staged, report)
     finally:
         discard(staged)  # gone already once published

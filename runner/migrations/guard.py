@@ -1,0 +1,453 @@
+"""The confinement guard: what a dump or a migration may run on the scratch server.
+
+The scratch server's own privileges are the first layer (deploycheck works there as a user
+granted on prefixed databases only); this is the second, one gate for the drill, the rehearsal,
+drift builds and lint's ALGORITHM probe. Each statement, as the client-exact splitter cut it, is
+read token by token the way the server reads it (its quoting; the inside of `/*!NNNNN */` and
+`/*M! */` executable comments as SQL whatever the version; routine and trigger bodies of
+DELIMITER blocks included). Refused: database-level statements, a schema other than the scratch
+database (names after FROM, JOIN, INTO, UPDATE, TABLE, REFERENCES, TO, ..., three-part names,
+`schema.function(`), accounts and privileges, global variables, plugins, server
+administration, replication, files, and dynamic SQL, which no reader can check beforehand.
+
+The guard does not parse SQL with a general parser: sqlglot cannot read compound statements,
+DELIMITER bodies or executable comments, and a parser that gives up must not let a statement
+through. Names are judged by where they stand: after a table word, three-part, or called;
+a two-part name elsewhere is table.column (a schema cannot stand there).
+
+Rewrites, each said in `notes`: a DEFINER clause is dropped (the object belongs to the scratch
+user, as `--skip-definer` restores do), a qualified name using the target's own database name
+becomes the scratch database (what the statement means on the target), mysqldump's
+`SET @@GLOBAL.GTID_PURGED` and `SQL_LOG_BIN` switches are skipped. Refusals name the file, line
+and kind of statement, never a literal of it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+
+from runner.errors import ConfinementRefused
+from runner.migrations.engine import Migrator, Progress
+from runner.migrations.files import Migration, MigrationSet
+from runner.migrations.sqlsplit import Quoting, Statement
+from runner.migrations.sqltokens import Token, read_part, tokens
+from runner.profile.model import Profile
+
+# Schemas a statement may read besides its own: information_schema shows a user only what it may see.
+_READABLE = {"information_schema"}
+
+
+# -- what is refused ---------------------------------------------------------
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_ANYWHERE = {
+    "GRANT": "an account or privilege statement (GRANT)",
+    "REVOKE": "an account or privilege statement (REVOKE)",
+    "GLOBAL": "a global variable (SET GLOBAL)",
+    "PERSIST": "a persisted global variable (SET PERSIST)",
+    "PERSIST_ONLY": "a persisted global variable (SET PERSIST_ONLY)",
+    "SONAME": "a plugin or UDF library (SONAME)",
+    "INSTALL": "a plugin (INSTALL)",
+    "UNINSTALL": "a plugin (UNINSTALL)",
+    "SHUTDOWN": "server administration (SHUTDOWN)",
+    "KILL": "server administration (KILL)",
+    "FLUSH": "server administration (FLUSH)",
+    "RESET": "server administration (RESET)",
+    "PURGE": "replication (PURGE)",
+    "BINLOG": "replication (BINLOG)",
+    "INFILE": "a file read (INFILE)",
+    "OUTFILE": "a file write (INTO OUTFILE)",
+    "DUMPFILE": "a file write (INTO DUMPFILE)",
+    "TABLESPACE": "a tablespace (files of the server)",
+    "PREPARE": "dynamic SQL (PREPARE: cannot be checked before it runs)",
+    "EXECUTE": "dynamic SQL (EXECUTE: cannot be checked before it runs)",
+}
+_AFTER = {  # word -> {next word: kind}
+    "CHANGE": {"MASTER": "replication (CHANGE MASTER)", "REPLICATION": "replication (CHANGE REPLICATION)"},
+    "START": {
+        "SLAVE": "replication (START SLAVE)",
+        "REPLICA": "replication (START REPLICA)",
+        "ALL": "replication (START ALL SLAVES)",
+    },
+    "STOP": {
+        "SLAVE": "replication (STOP SLAVE)",
+        "REPLICA": "replication (STOP REPLICA)",
+        "ALL": "replication (STOP ALL SLAVES)",
+    },
+    "LOAD": {"DATA": "a file read (LOAD DATA)", "XML": "a file read (LOAD XML)"},
+    "SET": {"PASSWORD": "an account statement (SET PASSWORD)", "ROLE": "an account statement (SET ROLE)"},
+    "DEFAULT": {"ROLE": "an account statement (SET DEFAULT ROLE)"},
+    "DATA": {"DIRECTORY": "a file location (DATA DIRECTORY)"},
+    "INDEX": {"DIRECTORY": "a file location (INDEX DIRECTORY)"},
+}
+_OBJECT_VERBS = ("CREATE", "DROP", "ALTER", "RENAME")
+_OBJECTS = {
+    "DATABASE": "a database-level statement ({verb} DATABASE)",
+    "SCHEMA": "a database-level statement ({verb} SCHEMA)",
+    "USER": "an account statement ({verb} USER)",
+    "ROLE": "an account statement ({verb} ROLE)",
+    "SERVER": "a foreign server ({verb} SERVER)",
+}
+_FOREIGN_ENGINES = {"CONNECT", "FEDERATED", "FEDERATEDX", "SPIDER", "OQGRAPH", "MERGE", "MRG_MYISAM"}
+# Client character sets whose multibyte characters may end in a backslash byte: the server would
+# then see a quote where this reader sees an escaped one (the classic GBK trick).
+_HIDING_CHARSETS = {"big5", "cp932", "gbk", "sjis", "gb18030"}
+_CLIENT_CHARSET = {"character_set_client", "@@character_set_client", "@@session.character_set_client"}
+_FILE_FUNCTIONS = {"LOAD_FILE"}
+_GLOBAL_VARIABLE = re.compile(r"@@(?:global|persist|persist_only)\b", re.IGNORECASE)
+
+# Where a name is a table (or routine, view, trigger, event, sequence): after these words, and
+# after a comma while still in their clause.
+_TABLE_WORDS = _words(
+    "FROM JOIN STRAIGHT_JOIN INTO UPDATE TABLE TABLES TRUNCATE DELETE REFERENCES LIKE CALL VIEW PROCEDURE"
+    " FUNCTION TRIGGER EVENT SEQUENCE TO HANDLER USING FOR EXISTS IGNORE LOW_PRIORITY QUICK INSERT REPLACE"
+    " RENAME DESCRIBE EXPLAIN HIGH_PRIORITY DELAYED PACKAGE BODY"
+)
+_SEQUENCE_FUNCTIONS = {"NEXTVAL", "LASTVAL", "SETVAL"}  # NEXTVAL(schema.sequence)
+# Words that end a table clause (ON does not: `FROM a JOIN b ON ..., c` goes on listing tables).
+_CLAUSE_WORDS = _words(
+    "SET WHERE VALUES VALUE SELECT ORDER GROUP HAVING LIMIT WINDOW RETURNS BEGIN DO THEN ELSE WHEN"
+    " RETURN DECLARE WITH"
+)
+_COMPARISON = {"=", "<", ">", "<=>", "<>", "!=", "<=", ">=", "!", "+", "-", "*", "/", "%", ")", ","}
+_COLUMN_NEXT = {"AND", "OR", "IS", "IN", "LIKE", "BETWEEN", "NOT", "XOR", "REGEXP", "RLIKE", "COLLATE"}
+
+
+@dataclass(frozen=True)
+class _Name:
+    schema: Token  # the qualifier that names a schema
+    parts: int
+
+
+def _qualified(toks: list[Token]) -> Iterator[_Name]:
+    """The schema qualifiers of `toks`: three-part names, `schema.routine(`, and two-part names
+    where a table stands (see _TABLE_WORDS); two-part names elsewhere are table.column."""
+    clause: list[str] = [""]
+    previous = before = ""
+    i = 0
+    n = len(toks)
+    while i < n:
+        tok = toks[i]
+        if tok.kind == "op" and tok.value == "(":
+            clause.append("table" if previous in _SEQUENCE_FUNCTIONS else "")
+        elif tok.kind == "op" and tok.value == ")":
+            if len(clause) > 1:
+                clause.pop()
+        elif tok.kind == "op" and tok.value == ";":
+            clause = [""]
+        elif tok.kind == "word" and tok.value in _TABLE_WORDS:
+            clause[-1] = "table"
+        elif tok.kind == "word" and tok.value in _CLAUSE_WORDS:
+            clause[-1] = ""
+        if (
+            tok.kind in ("word", "ident")
+            and i + 2 < n
+            and _is_dot(toks[i + 1])
+            and toks[i + 2].kind in ("word", "ident")
+        ):
+            parts = 2
+            while (
+                i + 2 * parts < n
+                and _is_dot(toks[i + 2 * parts - 1])
+                and toks[i + 2 * parts].kind in ("word", "ident")
+            ):
+                parts += 1
+            after = toks[i + 2 * parts - 1] if i + 2 * parts - 1 < n else None
+            table_position = (
+                previous in _TABLE_WORDS
+                or (previous in (",", "(") and clause[-1] == "table")
+                or (previous == "AS" and before == "RENAME")
+            )
+            if previous == "ON":  # CREATE TRIGGER/INDEX ... ON schema.t, not a join condition
+                table_position = after is None or not (
+                    (after.kind == "op" and after.value in _COMPARISON)
+                    or (after.kind == "word" and after.value in _COLUMN_NEXT)
+                )
+            is_call = after is not None and after.kind == "op" and after.value == "("
+            if parts >= 3 or table_position or is_call:
+                yield _Name(tok, parts)
+            previous, before = "#", previous
+            i += 2 * parts - 1
+            continue
+        previous, before = (tok.value if tok.kind in ("word", "op") else "#"), previous
+        i += 1
+
+
+def _is_dot(tok: Token) -> bool:
+    return tok.kind == "op" and tok.value == "."
+
+
+@dataclass
+class Guard:
+    """What may run in scratch database `database`; `own` is the target's database name, whose
+    qualified names are rewritten to `database` (a rehearsal, a drift build)."""
+
+    database: str
+    own: str | None = None
+    notes: list[str] = field(default_factory=list)
+    _said: set[str] = field(default_factory=set)
+    _saved_charsets: set[str] = field(default_factory=set)  # @vars holding the session's own charset
+
+    def check(self, statement: Statement) -> Statement | None:
+        """`statement` as it may run (rewritten), None to skip it, or ConfinementRefused."""
+        toks = list(tokens(read_part(statement), statement.quoting))
+        if not toks:
+            return statement
+        if _is_skipped_setting(toks):
+            self._note(
+                "skip",
+                "mysqldump's SET @@GLOBAL.GTID_PURGED and SQL_LOG_BIN statements were skipped: they "
+                "change the server's replication state, not the restored data",
+            )
+            return None
+        kind = _refused_kind(toks) or self._charset_change(toks)
+        if kind:
+            raise self._refusal(statement, kind)
+        edits: list[tuple[int, int, str]] = []
+        for name in _qualified(toks):
+            schema = name.schema.name
+            if schema == self.database or schema.lower() in _READABLE:
+                continue
+            if self.own is not None and schema.lower() == self.own.lower():
+                edits.append((name.schema.start, name.schema.end, f"`{self.database}`"))
+                self._note(
+                    "own",
+                    f"names qualified with the target's database `{self.own}` were run on the scratch "
+                    f"database `{self.database}` instead (what they mean on the target)",
+                )
+                continue
+            raise self._refusal(statement, f"a name in another schema (`{schema}`)")
+        definers = _definers(toks)
+        edits += definers
+        if definers:
+            self._note(
+                "definer",
+                "DEFINER clauses were dropped: views, routines and triggers belong to the scratch user "
+                "(as a --skip-definer restore makes them)",
+            )
+        if not edits:
+            return statement
+        text = statement.text
+        for start, end, new in sorted(edits, reverse=True):
+            text = text[:start] + new + text[end:]
+        return replace(statement, text=text)
+
+    def _charset_change(self, toks: list[Token]) -> str:
+        """mysqldump saves the client character set in a variable and restores it from there:
+        allowed; any other variable could hold a charset that hides a quote (see _HIDING_CHARSETS)."""
+        if toks[0].value != "SET":
+            self._saved_charsets.difference_update(t.name.lower() for t in toks if t.kind == "var")
+            return ""
+        for index, tok in enumerate(toks[:-2]):
+            if toks[index + 1].value not in ("=", ":="):
+                continue
+            target, value = tok.name.lower().replace("`", ""), toks[index + 2]
+            from_session = value.kind == "var" and value.name.lower() in _CLIENT_CHARSET
+            if target.startswith("@") and not target.startswith("@@"):
+                if from_session:
+                    self._saved_charsets.add(target)
+                else:
+                    self._saved_charsets.discard(target)
+            elif (
+                target in _CLIENT_CHARSET
+                and value.kind == "var"
+                and not from_session
+                and value.name.lower() not in self._saved_charsets
+            ):
+                return "a client character set taken from a variable (SET character_set_client)"
+        return ""
+
+    def _refusal(self, statement: Statement, kind: str) -> ConfinementRefused:
+        return ConfinementRefused(
+            f"line {statement.line} (statement {statement.number}): {kind}: refused on the scratch server, "
+            "it would reach beyond the scratch database; nothing of it was run",
+            kind,
+        )
+
+    def _note(self, key: str, text: str) -> None:
+        if key not in self._said:
+            self._said.add(key)
+            self.notes.append(text)
+
+
+def _refused_kind(toks: list[Token]) -> str:
+    if toks[0].value == "SET" and any(
+        t.name.strip("'\"").lower() in _HIDING_CHARSETS for t in toks if t.kind != "op"
+    ):
+        return "a client character set that can hide a quote (SET NAMES/CHARACTER SET)"
+    for index, tok in enumerate(toks):
+        value = tok.value
+        nxt = toks[index + 1] if index + 1 < len(toks) else None
+        nxt_word = nxt.value if nxt is not None and nxt.kind == "word" else ""
+        if tok.kind == "var":
+            if _GLOBAL_VARIABLE.match(value.replace("`", "")):
+                return "a global variable (@@global.)"
+            continue
+        if tok.kind != "word":
+            continue
+        if value in _ANYWHERE:
+            return _ANYWHERE[value]
+        if value == "USE" and nxt_word not in ("INDEX", "KEY"):
+            return "a database-level statement (USE)"
+        if value in _FILE_FUNCTIONS and nxt is not None and nxt.value == "(":
+            return "a file read (LOAD_FILE)"
+        if value in _AFTER and nxt_word in _AFTER[value]:
+            return _AFTER[value][nxt_word]
+        if value == "ENGINE":
+            engine = (
+                toks[index + 2] if nxt is not None and nxt.value == "=" and index + 2 < len(toks) else nxt
+            )
+            if engine is not None and engine.value.upper() in _FOREIGN_ENGINES:
+                return f"a table of another server or file (ENGINE={engine.value.upper()})"
+        if value in _OBJECT_VERBS:
+            j = index + 1
+            while (
+                j < len(toks)
+                and toks[j].kind == "word"
+                and toks[j].value in ("OR", "REPLACE", "IF", "NOT", "EXISTS")
+            ):
+                j += 1
+            if j < len(toks) and toks[j].kind == "word" and toks[j].value in _OBJECTS:
+                return _OBJECTS[toks[j].value].format(verb=value)
+    return ""
+
+
+def _is_skipped_setting(toks: list[Token]) -> bool:
+    """mysqldump's `SET @@GLOBAL.GTID_PURGED=...` and `SET @@SESSION.SQL_LOG_BIN= ...`."""
+    if toks[0].value != "SET" or len(toks) < 3:
+        return False
+    target = toks[1].value.lower()
+    if target == "@@global.gtid_purged":
+        return all(t.kind in ("string", "op") for t in toks[2:])
+    if target in ("@@session.sql_log_bin", "@@sql_log_bin", "sql_log_bin"):
+        return all(
+            t.kind in ("number", "op", "var") or t.value in ("ON", "OFF") for t in toks[2:]
+        ) and not any(
+            t.kind == "var" and t.value.startswith("@@") and t.value.lower() != "@@session.sql_log_bin"
+            for t in toks[2:]
+        )
+    return False
+
+
+def _definers(toks: list[Token]) -> list[tuple[int, int, str]]:
+    """Spans of `DEFINER = user@host` (or CURRENT_USER[()]) clauses, to be removed."""
+    spans = []
+    for index, tok in enumerate(toks):
+        if (
+            tok.kind != "word"
+            or tok.value != "DEFINER"
+            or index + 2 >= len(toks)
+            or toks[index + 1].value != "="
+        ):
+            continue
+        j = index + 2
+        end = toks[j].end
+        if (
+            toks[j].value == "CURRENT_USER"
+            and j + 2 < len(toks)
+            and toks[j + 1].value == "("
+            and toks[j + 2].value == ")"
+        ):
+            end = toks[j + 2].end
+        elif j + 1 < len(toks) and toks[j + 1].kind == "var" and toks[j + 1].start == toks[j].end:
+            end = toks[j + 1].end
+        spans.append((tok.start, end, ""))
+    return spans
+
+
+# -- what a message may say ---------------------------------------------------
+
+
+def kind_of(statement: Statement) -> str:
+    """What a statement is, without its values: `INSERT INTO `gene``, `CREATE TABLE `t``."""
+    words: list[str] = []
+    skip = 0
+    toks = list(tokens(read_part(statement)[:2000], statement.quoting))
+    for index, tok in enumerate(toks):
+        if skip:
+            skip -= 1
+            continue
+        if index + 1 < len(toks) and toks[index + 1].value == "=":  # ALGORITHM=..., DEFINER=...
+            skip = 3 if index + 3 < len(toks) and toks[index + 3].kind == "var" else 2
+            continue
+        if tok.kind == "word" and tok.value in ("SQL", "SECURITY", "DEFINER", "INVOKER", "OR", "REPLACE"):
+            continue
+        if tok.kind == "word" and len(words) < 4:
+            words.append(tok.value)
+            continue
+        if tok.kind == "ident" or (tok.kind == "op" and tok.value == "." and words):
+            words.append(f"`{tok.name}`" if tok.kind == "ident" else ".")
+            if tok.kind == "ident":
+                break
+            continue
+        break
+    return " ".join(words).replace(" . ", ".") or "a statement"
+
+
+# Server errors whose quoted parts are names (tables, columns, users), never values.
+_NAMES_ONLY = {1044, 1046, 1048, 1049, 1050, 1051, 1054, 1060, 1061, 1091, 1142, 1143, 1146, 1264, 1265}
+_NAMES_ONLY |= {1227, 1356, 1359, 1360, 1364, 1370, 1406, 1419, 1449}
+_CODE = re.compile(r"\((\d+)\) ")
+
+
+def without_values(message: str) -> str:
+    """A server error without the values it may quote: `Duplicate entry '...' for key ...`, `near
+    '...'`, a SIGNAL's text. Quote pairs cannot be trusted (a value may hold a quote), so all
+    from the first quote to the last goes, except in errors known to quote only names."""
+    code = _CODE.search(message)
+    if code is not None and int(code.group(1)) in _NAMES_ONLY:
+        return message
+    first, last = message.find("'"), message.rfind("'")
+    if first == -1:
+        return message
+    if first == last:
+        return message[:first] + "'…"
+    return message[:first] + "'…'" + message[last + 1 :]
+
+
+# -- migrations on scratch -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GuardedSet(MigrationSet):
+    """A MigrationSet whose statements pass the guard before the engine sees them."""
+
+    guard: Guard
+
+    def statements(
+        self, migration: Migration, quoting: Callable[[], Quoting] = Quoting
+    ) -> Iterator[Statement]:
+        return _guarded(super().statements(migration, quoting), self.guard, migration.filename)
+
+    def verify_statements(
+        self, migration: Migration, quoting: Callable[[], Quoting] = Quoting
+    ) -> Iterator[Statement]:
+        return _guarded(super().verify_statements(migration, quoting), self.guard, migration.filename)
+
+
+def _guarded(statements: Iterator[Statement], guard: Guard, source: str) -> Iterator[Statement]:
+    for statement in statements:
+        try:
+            allowed = guard.check(statement)
+        except ConfinementRefused as exc:
+            raise ConfinementRefused(f"{source}: {exc}", exc.kind) from None
+        if allowed is not None:
+            yield allowed
+
+
+class ConfinedMigrator(Migrator):
+    """The engine on a scratch database, every statement through `guard` first."""
+
+    def __init__(self, profile: Profile, guard: Guard, progress: Progress | None = None) -> None:
+        super().__init__(profile, progress)
+        self.guard = guard
+
+    def files(self) -> MigrationSet:
+        found = super().files()
+        return GuardedSet(found.directory, found.naming, found.migrations, found.placeholders, self.guard)

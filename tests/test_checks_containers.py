@@ -1,0 +1,349 @@
+"""checks/test_containers.py against a real Docker engine (tests/docker_engine.py): one compose
+project whose services are each broken in one way, beside a healthy one, read in one run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from runner.probes import containers as probe
+from tests.conftest import CHECKS, ROOT, CheckRun
+from tests.docker_engine import DockerEngine
+
+pytestmark = pytest.mark.slow
+
+PROJECT = "shop"
+RELEASE = "deploycheck-test/app:2"
+OLD = "deploycheck-test/app:1"
+ESC = "\x1b[31m"  # what a hostile health probe prints to colour a terminal
+SECRET = "Hook-Secret-7781"  # a profile secret the sick service's probe prints
+EVIL = "evil\x1b[2J\nservice"  # a compose service label written to mess up a terminal and the report
+_MARK_ONCE = "if [ -f /tmp/probed ]; then exec sleep 900; fi; "  # later probes hang: the log keeps the first
+
+
+def _health(test: str, interval_s: float = 1, retries: int = 1) -> dict:
+    return {
+        "test": ["CMD-SHELL", test],
+        "interval": int(interval_s * 1e9),
+        "timeout": int(1000 * 1e9),
+        "retries": retries,
+    }
+
+
+# service name -> how its container runs (all on --network none, labelled as compose labels them)
+SERVICES: dict[str, dict] = {
+    "web": dict(
+        image=RELEASE,
+        command=["sleep", "1000"],
+        healthcheck=_health(_MARK_ONCE + "touch /tmp/probed"),
+        mem_limit="64m",
+    ),
+    "late": dict(  # healthy after about 8 s: probes every 3 s, so the log holds every one since the start
+        image=RELEASE,
+        command=["sh", "-c", "sleep 8; touch /tmp/ready; exec sleep 1000"],
+        healthcheck=_health(_MARK_ONCE + "test -f /tmp/ready && touch /tmp/probed", 3, retries=100),
+        mem_limit="64m",
+    ),
+    "sick": dict(
+        image=RELEASE,
+        command=["sleep", "1000"],
+        healthcheck=_health(f"echo '{ESC}db connection refused, hook {SECRET}'; exit 1"),
+        mem_limit="64m",
+    ),
+    "loop": dict(
+        image=RELEASE,
+        command=["sh", "-c", "sleep 1; exit 3"],
+        restart_policy={"Name": "always"},
+        mem_limit="64m",
+    ),
+    "full": dict(  # a tmpfs written near the limit counts as the container's memory
+        image=RELEASE,
+        command=["sh", "-c", "dd if=/dev/zero of=/dev/shm/fill bs=256k count=58; exec sleep 1000"],
+        mem_limit="16m",
+        shm_size="32m",
+    ),
+    "oom": dict(  # its one process killed for writing past its memory: exited, OOMKilled
+        image=RELEASE,
+        command=["dd", "if=/dev/zero", "of=/dev/shm/fill", "bs=1M", "count=30"],
+        mem_limit="8m",
+        memswap_limit="8m",
+        shm_size="32m",
+    ),
+    "old": dict(image=OLD, command=["sleep", "1000"], mem_limit="64m"),
+    "gone": dict(image=RELEASE, command=["sh", "-c", "exit 2"]),
+    "bare": dict(image=RELEASE, command=["sleep", "1000"]),  # no HEALTHCHECK, no memory limit
+    EVIL: dict(image=RELEASE, command=["sleep", "1000"], mem_limit="64m"),
+}
+PROFILE_SERVICES = {
+    "web": {"image": RELEASE, "healthy_within_s": 60},
+    "late": {"healthy_within_s": 4},
+    "old": {"image": RELEASE},
+    "loop": {"max_restarts": 1},
+    "full": {"max_memory_pct": 80},  # 14.5 MiB of 16 written: about 90%
+    "missing": {},  # named in the profile, no container at all
+}
+
+
+def _wait(what: str, ready: Callable[[], bool], timeout_s: float = 60) -> None:
+    __tracebackhide__ = True
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+def _profile(folder: Path, engine: str, **containers: object) -> Path:
+    path = folder / "containers.yml"
+    section = {"engine": engine, "project": PROJECT, "max_memory_pct": 90, **containers}
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "target": "test",
+                "containers": section,
+                "timeouts": {"default_s": 10},
+                "serve": {"token": SECRET},
+            }
+        )
+    )
+    return path
+
+
+def _run_checks(profile: Path, report_dir: Path) -> CheckRun:
+    """`pytest checks --deploy-profile P -k test_containers` as its own process."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(CHECKS), "-c", os.devnull, "--rootdir", str(ROOT),
+         "-p", "runner.suite.plugin", "-p", "no:cacheprovider", "--deploy-profile", str(profile),
+         "--deploy-report-dir", str(report_dir), "-k", "test_containers"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    report = json.loads((report_dir / "report.json").read_text())
+    return CheckRun(result.returncode, report, result.stdout + result.stderr)
+
+
+@pytest.fixture(scope="module")
+def stack(docker_engine, tmp_path_factory) -> CheckRun:
+    """Every service started at once, each waited for until it shows its case, then one check run."""
+    client = docker_engine.client()
+    docker_engine.import_busybox(client, OLD, "1")
+    docker_engine.import_busybox(client, RELEASE, "2")
+    started = {}
+    for name, spec in SERVICES.items():
+        labels = {probe.PROJECT_LABEL: PROJECT, probe.SERVICE_LABEL: name}
+        started[name] = client.containers.run(
+            detach=True,
+            name=f"{PROJECT}-{re.sub(r'[^a-z]', '', name)}-1",
+            labels=labels,
+            network_mode="none",
+            **spec,
+        )
+    # another project's sick container and a one-off `compose run` container are not this project's
+    client.containers.run(
+        RELEASE, ["sleep", "1000"], detach=True, network_mode="none", name="other-web-1",
+        labels={probe.PROJECT_LABEL: "other", probe.SERVICE_LABEL: "web"},
+    )  # fmt: skip
+    client.containers.run(
+        RELEASE, ["sh", "-c", "exit 1"], detach=True, network_mode="none", name=f"{PROJECT}-web-run-1",
+        labels={probe.PROJECT_LABEL: PROJECT, probe.SERVICE_LABEL: "web", probe.ONEOFF_LABEL: "True"},
+    )  # fmt: skip
+
+    def attrs(name: str) -> dict:
+        started[name].reload()
+        return started[name].attrs
+
+    _wait("web healthy", lambda: attrs("web")["State"].get("Health", {}).get("Status") == "healthy")
+    _wait("late healthy", lambda: attrs("late")["State"].get("Health", {}).get("Status") == "healthy")
+    _wait("sick unhealthy", lambda: attrs("sick")["State"].get("Health", {}).get("Status") == "unhealthy")
+    _wait("loop restarted twice", lambda: attrs("loop")["RestartCount"] >= 2)
+    _wait("gone exited", lambda: attrs("gone")["State"]["Status"] == "exited")
+    _wait("oom killed", lambda: attrs("oom")["State"]["OOMKilled"])
+    _wait(
+        "full filled",
+        lambda: started["full"].stats(stream=False)["memory_stats"].get("usage", 0) > 14 * 2**20,
+    )
+    client.close()
+    folder = tmp_path_factory.mktemp("containers")
+    return _run_checks(_profile(folder, docker_engine.url, services=PROFILE_SERVICES), folder / "report")
+
+
+def _check(run: CheckRun, check: str, service: str) -> dict:
+    __tracebackhide__ = True
+    return run.check(f"{check}[{service}]")
+
+
+def test_the_healthy_service_passes_every_check(stack) -> None:
+    web = {c["id"].split("::")[1]: c["outcome"] for c in stack.report["checks"] if c["id"].endswith("[web]")}
+    assert web == {
+        "test_service_is_running[web]": "passed",
+        "test_service_has_a_health_check[web]": "passed",
+        "test_service_is_healthy[web]": "passed",
+        "test_service_does_not_restart[web]": "passed",
+        "test_service_has_a_memory_limit[web]": "passed",
+        "test_service_memory_is_within_limit[web]": "passed",
+        "test_service_started_in_time[web]": "passed",
+        "test_service_runs_the_release[web]": "passed",
+    }
+    assert stack.exit_code == 1 and {c["area"] for c in stack.report["checks"]} == {"containers"}
+    startup = _check(stack, "test_service_started_in_time", "web")["details"]["startup_s"]
+    assert 0 < startup["shop-web-1"] < 60
+
+
+def test_every_service_of_the_project_gets_checks_and_no_other(stack) -> None:
+    services = {c["id"].split("[", 1)[1][:-1] for c in stack.report["checks"]}
+    assert services == {*SERVICES, "missing"} - {EVIL} | {"evil [2J service"}
+
+
+def test_an_exited_container_and_a_service_without_one_are_named(stack) -> None:
+    gone = _check(stack, "test_service_is_running", "gone")
+    assert gone["outcome"] == "failed"
+    assert "container shop-gone-1 is exited (exit code 2)" in gone["message"]
+    missing = _check(stack, "test_service_is_running", "missing")
+    assert missing["outcome"] == "failed" and "service 'missing' has no container" in missing["message"]
+
+
+def test_an_unhealthy_service_fails_with_its_last_probe_output(stack) -> None:
+    sick = _check(stack, "test_service_is_healthy", "sick")
+    assert sick["outcome"] == "failed"
+    assert "shop-sick-1 is unhealthy" in sick["message"] and "db connection refused" in sick["message"]
+    assert "\x1b" not in json.dumps(stack.report) and "\x1b" not in stack.output
+    assert "hook ********" in sick["message"]
+    assert SECRET not in json.dumps(stack.report) and SECRET not in stack.output
+
+
+def test_a_service_without_health_check_or_memory_limit_warns(stack) -> None:
+    for check, words in (
+        ("test_service_has_a_health_check", "service 'bare' has no HEALTHCHECK"),
+        ("test_service_has_a_memory_limit", "service 'bare' has no memory limit"),
+    ):
+        bare = _check(stack, check, "bare")
+        assert bare["outcome"] == "warned" and bare["severity"] == "warning"
+        assert words in bare["message"]
+    assert _check(stack, "test_service_is_healthy", "bare")["outcome"] == "skipped"
+
+
+def test_a_restart_loop_fails(stack) -> None:
+    loop = _check(stack, "test_service_does_not_restart", "loop")
+    assert loop["outcome"] == "failed"
+    assert "container shop-loop-1 restarted" in loop["message"] and "(max_restarts 1)" in loop["message"]
+
+
+def test_an_oom_kill_fails_the_restart_check_and_is_named_where_it_stopped(stack) -> None:
+    oom = _check(stack, "test_service_does_not_restart", "oom")
+    assert oom["outcome"] == "failed"
+    assert oom["message"] == "container shop-oom-1 was killed for lack of memory (OOM)"
+    stopped = _check(stack, "test_service_is_running", "oom")
+    assert "shop-oom-1 is exited (exit code 137, killed for lack of memory)" in stopped["message"]
+
+
+def test_memory_near_the_limit_fails(stack) -> None:
+    full = _check(stack, "test_service_memory_is_within_limit", "full")
+    assert full["outcome"] == "failed"
+    assert "container shop-full-1 uses" in full["message"] and "of its 16 MiB limit" in full["message"]
+    assert "(max_memory_pct 80)" in full["message"]
+
+
+def test_a_late_start_fails_with_its_time(stack) -> None:
+    late = _check(stack, "test_service_started_in_time", "late")
+    assert late["outcome"] == "failed"
+    assert (
+        "container shop-late-1 took" in late["message"]
+        and "to become healthy" in late["message"]
+        and "(healthy_within_s 4)" in late["message"]
+    )
+    assert late["details"]["startup_s"]["shop-late-1"] > 4
+    assert _check(stack, "test_service_is_healthy", "late")["outcome"] == "passed"
+
+
+def test_an_older_release_is_named_with_the_expected_one(stack) -> None:
+    old = _check(stack, "test_service_runs_the_release", "old")
+    assert old["outcome"] == "failed"
+    assert f"runs {OLD} (" in old["message"] and f"not {RELEASE}" in old["message"]
+
+
+def test_an_engine_that_does_not_answer_is_unreachable(tmp_path) -> None:
+    run = _run_checks(_profile(tmp_path, f"unix://{tmp_path}/none.sock"), tmp_path / "report")
+    check = run.check("test_service_is_running[no-service]")
+    assert run.exit_code == 3 and check["outcome"] == "error"  # as an unreachable database is
+    assert "the Docker engine at unix://" in check["message"] and "did not answer" in check["message"]
+
+
+def test_without_the_section_the_checks_skip(tmp_path) -> None:
+    path = tmp_path / "p.yml"
+    path.write_text(yaml.safe_dump({"target": "test"}))
+    run = _run_checks(path, tmp_path / "report")
+    check = run.check("test_service_is_running[not-configured]")
+    assert check["outcome"] == "skipped" and check["message"] == "containers not configured in profile p"
+
+
+def _container(log: list[tuple[float, int]], started: datetime) -> probe.Container:
+    """A container started at `started` whose health log holds (seconds after start, exit code)."""
+    entries = tuple(
+        probe.HealthProbe(started + timedelta(seconds=s), started + timedelta(seconds=s + 0.1), code, "")
+        for s, code in log
+    )
+    return probe.Container(
+        "c", "s", "running", 0, 0, False, started, "healthy", entries, "app:2", "sha256:" + "a" * 64, (), ()
+    )
+
+
+def test_a_startup_the_health_log_no_longer_holds_is_unknown() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    full = _container([(s, 0) for s in range(1, 6)], start)
+    assert probe.startup(full, start + timedelta(seconds=9)).seconds is None
+    assert "only the last 5 probes" in probe.startup(full, start).why
+    after_restart = _container([(-3, 0), (-2, 0), (1, 1), (2, 0), (3, 0)], start)  # older entries: complete
+    assert probe.startup(after_restart, start).seconds == pytest.approx(2.1)
+
+
+def test_a_digest_release_is_compared_by_digest() -> None:
+    running = _container([], datetime(2026, 1, 1, tzinfo=UTC))
+    digest = "sha256:" + "b" * 64
+    pinned = replace(running, image_digests=(f"ghcr.io/org/api@{digest}",))
+    assert probe.image_mismatch(pinned, f"ghcr.io/org/api@{digest}") is None
+    problem = probe.image_mismatch(pinned, "ghcr.io/org/api@sha256:" + "c" * 64)
+    assert problem and digest in problem and "c" * 64 in problem
+
+
+def test_a_dockerd_that_cannot_start_fails_with_its_reason(tmp_path) -> None:
+    """The engine fixture fails, never skips, when dockerd cannot run: here its data root is a file."""
+    (tmp_path / "data").write_text("not a folder")
+    engine = DockerEngine(tmp_path)
+    with pytest.raises(RuntimeError, match="dockerd did not start") as caught:
+        engine.start(timeout_s=60)
+    assert "data" in str(caught.value).split("its log ends:")[1]
+    assert engine._proc is not None and engine._proc.poll() is not None
+
+
+def test_what_the_engine_says_is_shown_on_one_line_without_controls() -> None:
+    """Escapes, bidi overrides (Trojan Source) and line separators never reach a message whole."""
+    said = probe.shown("ok\u202e\u2066gnirts\x1b[2J\u2028next line\r\n" + "x" * 500)
+    assert said.startswith("ok gnirts [2J next line x") and len(said) == 200 and said.endswith("...")
+    assert all(ch.isprintable() for ch in said)
+
+
+def test_an_engine_that_accepts_and_never_answers_is_unreachable_within_its_timeout(tmp_path) -> None:
+    path = tmp_path / "silent.sock"
+    with socket.socket(socket.AF_UNIX) as silent:
+        silent.bind(str(path))
+        silent.listen(8)
+        profile = _profile(tmp_path, f"unix://{path}")
+        data = yaml.safe_load(profile.read_text())
+        profile.write_text(yaml.safe_dump({**data, "timeouts": {"default_s": 2}}))
+        began = time.monotonic()
+        run = _run_checks(profile, tmp_path / "report")
+        took = time.monotonic() - began
+    check = run.check("test_service_is_running[no-service]")
+    assert run.exit_code == 3 and "did not answer" in check["message"] and "timed out" in check["message"]
+    assert took < 60  # without a timeout the run would hang until it is killed

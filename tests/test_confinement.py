@@ -1,0 +1,560 @@
+"""Confinement: nothing a dump or a migration holds reaches beyond the scratch database.
+
+One real server per module holds the target (`app`), a bystander database, a bystander account
+and, beside it, a sentinel folder with a secret file. Each hostile dump is restored by
+`backups drill` and each hostile migration rehearsed by `migrate --rehearse` (and probed by
+`lint`): with `scratch: local`, with a user confined to the prefix on the shared server, with
+root on a dedicated server (the guard alone stops it) and with a broad user on the shared server
+(refused before anything runs). After every case the bystander, the accounts, the global
+variables and the sentinel folder are as they were, the command exits 1 or 2 naming line and
+statement kind, and no secret, file content or row value is in its output."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymysql
+import pytest
+import trustme
+import yaml
+
+from runner.cli.main import main
+from runner.errors import ConfinementRefused
+from runner.migrations.guard import Guard, without_values
+from runner.migrations.sqlsplit import Quoting, split_sql
+from runner.sandbox.mariadb import MariaDBServer
+from runner.sandbox.scratch import reach_beyond
+from tests.conftest import confined_scratch
+
+pytestmark = pytest.mark.slow
+
+ROW_SECRET = "Row-Value-Secret-7"
+FILE_SECRET = "File-Content-Secret-9"
+ACCOUNT_SECRET = "Evil-Passw0rd-3"
+SCRATCH_PASSWORD = "Scratch-Pw-1"  # confined_scratch's
+SECRETS = (ROW_SECRET, FILE_SECRET, ACCOUNT_SECRET, SCRATCH_PASSWORD)
+
+HEADER = f"""-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB, for debian-linux-gnu (x86_64)
+/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
+/*!40101 SET NAMES utf8mb4 */;
+/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;
+CREATE TABLE `t` (`id` int NOT NULL, `v` varchar(200), PRIMARY KEY (`id`));
+INSERT INTO `t` VALUES (1,'{ROW_SECRET}');
+"""
+
+# name -> (the escape, a word of the kind the refusal names); the escape starts at the line after HEADER
+DUMPS: dict[str, tuple[str, str]] = {
+    "executable-comment-drop-database": ("/*!40000 DROP DATABASE IF EXISTS `bystander`*/;", "DROP DATABASE"),
+    "drop-qualified-table": ("DROP TABLE `bystander`.`secrets`;", "`bystander`"),
+    "rename-qualified-table": ("RENAME TABLE `bystander`.`secrets` TO `stolen`;", "`bystander`"),
+    "insert-qualified-table": ("INSERT INTO bystander.secrets VALUES (99,'x');", "`bystander`"),
+    "grant": ("GRANT ALL ON *.* TO 'bystander'@'localhost';", "GRANT"),
+    "create-user": (f"CREATE USER 'evil'@'%' IDENTIFIED BY '{ACCOUNT_SECRET}';", "CREATE USER"),
+    "set-global": ("SET GLOBAL max_connections = 7;", "SET GLOBAL"),
+    "global-variable": ("SET @@global.max_connections = 7;", "@@global."),
+    "executable-comment-set-global": ("/*!40101 SET GLOBAL max_connections=7 */;", "SET GLOBAL"),
+    "procedure-body": (
+        "DELIMITER ;;\nCREATE PROCEDURE p() BEGIN DROP DATABASE bystander; END ;;\nDELIMITER ;",
+        "DROP DATABASE",
+    ),
+    "trigger-body": (
+        "DELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER tr BEFORE INSERT"
+        " ON t FOR EACH ROW UPDATE bystander.secrets SET v = NEW.v */;;\nDELIMITER ;\n"
+        "INSERT INTO t VALUES (2,'x');",
+        "`bystander`",
+    ),
+    "into-outfile": ("SELECT * FROM t INTO OUTFILE '{sentinel}/written';", "OUTFILE"),
+    "load-file": ("INSERT INTO t VALUES (2, LOAD_FILE('{sentinel}/secret.txt'));", "LOAD_FILE"),
+    "load-data": ("LOAD DATA LOCAL INFILE '{sentinel}/secret.txt' INTO TABLE t;", "LOAD DATA"),
+    "data-directory": ("CREATE TABLE x (id INT) DATA DIRECTORY='{sentinel}';", "DATA DIRECTORY"),
+    "install-soname": ("INSTALL SONAME 'ha_connect';", "INSTALL"),
+    "shutdown": ("SHUTDOWN;", "SHUTDOWN"),
+    "kill": ("KILL 1;", "KILL"),
+    "flush": ("FLUSH PRIVILEGES;", "FLUSH"),
+    "reset-master": ("RESET MASTER;", "RESET"),
+    "change-master": ("CHANGE MASTER TO MASTER_HOST='127.0.0.1';", "CHANGE MASTER"),
+    "dynamic-sql": ("PREPARE p FROM @s;", "PREPARE"),
+    "use": ("/*!40000 USE bystander */;", "USE"),
+    "client-charset-that-hides-a-quote": ("SET NAMES gbk;", "character set"),
+    "client-charset-from-a-variable": (
+        "SET @x = CONCAT('g','bk'); SET character_set_client = @x;",
+        "character set",
+    ),
+    "merge-table-over-another-schema": (
+        "CREATE TABLE m (id INT) ENGINE=MERGE UNION=(bystander.secrets);",
+        "MERGE",
+    ),
+    "alter-rename-away": ("ALTER TABLE t RENAME TO bystander.moved;", "`bystander`"),
+    "mysqldump-databases-add-drop-database": (
+        "/*!40000 DROP DATABASE IF EXISTS `bystander`*/;\n"
+        "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `bystander` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;\n"
+        "USE `bystander`;",
+        "DROP DATABASE",
+    ),
+    "mysqldump-all-databases": (
+        "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `mysql` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;\n"
+        "USE `mysql`;\nINSERT INTO `global_priv` VALUES ('%','evil','{}');",
+        "CREATE DATABASE",
+    ),
+}
+
+# name -> (the migration, a word of the kind the refusal names)
+MIGRATIONS: dict[str, tuple[str, str]] = {
+    "update-another-schema": ("UPDATE bystander.secrets SET v = 'gone';", "`bystander`"),
+    "copy-out-of-another-schema": ("CREATE TABLE loot AS SELECT * FROM bystander.secrets;", "`bystander`"),
+    "drop-database": ("DROP DATABASE bystander;", "DROP DATABASE"),
+    "grant": ("GRANT ALL ON bystander.* TO 'bystander'@'localhost';", "GRANT"),
+    "create-user": (f"CREATE USER 'evil'@'%' IDENTIFIED BY '{ACCOUNT_SECRET}';", "CREATE USER"),
+    "executable-comment-set-global": ("/*!50000 SET GLOBAL max_connections = 7 */;", "SET GLOBAL"),
+    "load-file": ("SET @x = LOAD_FILE('{sentinel}/secret.txt');", "LOAD_FILE"),
+    "into-outfile": ("SELECT 1 INTO DUMPFILE '{sentinel}/written';", "DUMPFILE"),
+    "procedure-body": (
+        "DELIMITER //\nCREATE PROCEDURE p() BEGIN DELETE FROM bystander.secrets; END //\nDELIMITER ;",
+        "`bystander`",
+    ),
+    "dynamic-sql": ("EXECUTE IMMEDIATE 'DROP DATABASE bystander';", "EXECUTE"),
+}
+
+
+class Shared:
+    """The module's server: target `app`, bystander database and account, sentinel folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.sentinel = root / "sentinel"
+        self.sentinel.mkdir()
+        (self.sentinel / "secret.txt").write_text(FILE_SECRET)
+        self.server = MariaDBServer(root / "shared").start()
+        self.dedicated = MariaDBServer(root / "dedicated").start()
+        with self.server.connect() as conn, conn.cursor() as cur:
+            cur.execute("CREATE DATABASE bystander")
+            cur.execute("CREATE TABLE bystander.secrets (id INT PRIMARY KEY, v VARCHAR(100))")
+            cur.execute("INSERT INTO bystander.secrets VALUES (1, %s)", (ROW_SECRET,))
+            cur.execute("CREATE USER 'bystander'@'localhost' IDENTIFIED BY 'Bystander-Pw-5'")
+            cur.execute("GRANT SELECT ON bystander.* TO 'bystander'@'localhost'")
+            cur.execute("CREATE DATABASE app")
+            cur.execute("CREATE TABLE app.users (id INT PRIMARY KEY, email VARCHAR(100))")
+            cur.execute("INSERT INTO app.users VALUES (1, %s)", (ROW_SECRET,))
+        self.confined = confined_scratch(self.server, "deploycheck_scratch_")
+
+    def state(self) -> dict[str, object]:
+        """What must not change: on both servers, and the sentinel folder."""
+        found: dict[str, object] = {}
+        for label, server in (("shared", self.server), ("dedicated", self.dedicated)):
+            with server.connect() as conn, conn.cursor() as cur:
+                cur.execute("SELECT user, host FROM mysql.user ORDER BY user, host")
+                found[f"{label} accounts"] = cur.fetchall()
+                cur.execute("SHOW GLOBAL VARIABLES")
+                found[f"{label} globals"] = {k: v for k, v in cur.fetchall() if k not in _VOLATILE}
+                cur.execute("SHOW DATABASES")
+                found[f"{label} databases"] = sorted(n for (n,) in cur.fetchall())
+                if label == "shared":
+                    cur.execute("CHECKSUM TABLE bystander.secrets, app.users")
+                    found["checksums"] = cur.fetchall()
+        found["sentinel"] = {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(self.sentinel.iterdir())
+        }
+        return found
+
+    def profile(self, name: str, scratch: object, migrations: dict[str, str] | None = None) -> Path:
+        folder = self.root / name
+        (folder / "backup").mkdir(parents=True, exist_ok=True)
+        (folder / "migrations").mkdir(exist_ok=True)
+        for filename, sql in (migrations or {}).items():
+            (folder / "migrations" / filename).write_text(sql)
+        data = {
+            "target": name,
+            "database": {"socket": str(self.server.socket), "user": "root", "name": "app"},
+            "migrations": {"dir": "migrations", "naming": "flyway"},
+            "backups": {"source": "backup", "databases": ["app"]},
+            "timeouts": {"default_s": 10},
+            **({"scratch": scratch} if scratch != "local" else {}),
+        }
+        path = folder / "profile.yml"
+        path.write_text(yaml.safe_dump(data))
+        return path
+
+
+_VOLATILE = {"gtid_binlog_pos", "gtid_current_pos", "gtid_slave_pos", "timestamp", "last_insert_id"}
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    setup = Shared(tmp_path_factory.mktemp("confinement"))
+    yield setup
+    setup.server.remove()
+    setup.dedicated.remove()
+
+
+def _scratch(shared: Shared, mode: str) -> object:
+    if mode == "local":
+        return "local"
+    if mode == "confined":
+        return shared.confined
+    if mode == "broad":
+        return {"socket": str(shared.server.socket), "user": "root", "prefix": "deploycheck_scratch_"}
+    return {"socket": str(shared.dedicated.socket), "user": "root", "prefix": "deploycheck_scratch_"}
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def _line(before: str, escape: str) -> int:
+    """The line of the escape's first statement (DELIMITER lines are the client's)."""
+    lines = escape.split("\n")
+    skipped = next(i for i, text in enumerate(lines) if not text.startswith("DELIMITER"))
+    return before.count("\n") + 1 + skipped
+
+
+def _assert_refused(code: int, output: str, mode: str, line: int, kind: str) -> None:
+    __tracebackhide__ = True
+    for secret in SECRETS:
+        assert secret not in output
+    if mode == "broad":  # refused before anything runs, naming the grant
+        assert code == 2 and "may reach beyond deploycheck_scratch_* databases (" in output, output
+        assert "ALL PRIVILEGES ON *.*" in output and "GRANT ALL ON `deploycheck\\_scratch\\_%`.*" in output
+        return
+    assert code == 1, output
+    assert f"line {line} " in output or f":{line}:" in output, output
+    assert kind in output, output
+
+
+MODES = ["confined", "dedicated-root", "broad", "local"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", sorted(DUMPS))
+def test_a_hostile_dump_changes_nothing_outside(shared, capsys, case, mode) -> None:
+    escape, kind = DUMPS[case]
+    before = shared.state()
+    profile = shared.profile(f"dump-{case}-{mode}", _scratch(shared, mode))
+    dump = HEADER + escape.replace("{sentinel}", str(shared.sentinel)) + "\n"
+    name = "202601010300.app.sql.gz"
+    (profile.parent / "backup" / name).write_bytes(gzip.compress(dump.encode()))
+    code = main(["backups", "drill", name, "--json", "--profile", str(profile)])
+    out, err = capsys.readouterr()
+    _assert_refused(code, out + err, mode, _line(HEADER, escape), kind)
+    assert shared.state() == before
+    if mode != "broad":
+        (finding,) = [f for f in json.loads(out)["findings"] if f["blocking"]]
+        assert finding["kind"] in ("confinement", "restore")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", sorted(MIGRATIONS))
+def test_a_hostile_migration_changes_nothing_outside(shared, capsys, case, mode) -> None:
+    sql, kind = MIGRATIONS[case]
+    before = shared.state()
+    hostile = "SELECT 1;\n" + sql.replace("{sentinel}", str(shared.sentinel)) + "\n"
+    migrations = {"V1__ok.sql": "CREATE TABLE ok (id INT);\n", "V2__hostile.sql": hostile}
+    profile = shared.profile(f"migration-{case}-{mode}", _scratch(shared, mode), migrations)
+    code, output = _run(capsys, "migrate", "--rehearse", "--profile", str(profile))
+    _assert_refused(code, output, mode, _line("SELECT 1;\n", sql), kind)
+    if mode != "broad":
+        assert "FAILED  V2__hostile.sql" in output and "rehearse: FAILED" in output
+    lint_code, lint_output = _run(capsys, "lint", "--profile", str(profile))  # the ALGORITHM probe
+    assert lint_code in (0, 1, 2) and not any(secret in lint_output for secret in SECRETS)
+    assert shared.state() == before
+    with shared.server.connect("app") as conn, conn.cursor() as cur:
+        cur.execute("SHOW TABLES")
+        assert sorted(n for (n,) in cur.fetchall()) == ["users"]  # the rehearsal failed: nothing applied
+
+
+def test_the_targets_own_name_is_rehearsed_on_the_scratch_database(shared, capsys) -> None:
+    """`ALTER TABLE app.users` means the target's table: rehearsed on the copy, the output says so."""
+    migrations = {"V1__qualified.sql": "ALTER TABLE app.users ADD COLUMN note VARCHAR(10) NULL;\n"}
+    profile = shared.profile("own-name", _scratch(shared, "confined"), migrations)
+    code, output = _run(capsys, "migrate", "--rehearse", "--profile", str(profile))
+    assert code == 0 and "applied V1__qualified.sql" in output, output
+    assert "names qualified with the target's database `app` were run on the scratch database" in output
+    with shared.server.connect("app") as conn, conn.cursor() as cur:
+        cur.execute("SHOW COLUMNS FROM users")
+        assert [row[0] for row in cur.fetchall()] == ["id", "email"]
+
+
+def test_a_production_view_that_reads_another_schema_is_not_copied(shared, capsys) -> None:
+    """The rehearsal's copy of production's schema passes the guard too."""
+    with shared.server.connect("app") as conn, conn.cursor() as cur:
+        cur.execute("CREATE VIEW peek AS SELECT v FROM bystander.secrets")
+    try:
+        migrations = {"V1__ok.sql": "CREATE TABLE ok (id INT);\n"}
+        profile = shared.profile("view-copy", _scratch(shared, "dedicated-root"), migrations)
+        code, output = _run(capsys, "migrate", "--rehearse", "--profile", str(profile))
+        assert (
+            code == 1 and "cannot copy view `peek` to the scratch server: a name in another schema" in output
+        )
+        assert ROW_SECRET not in output
+    finally:
+        with shared.server.connect("app") as conn, conn.cursor() as cur:
+            cur.execute("DROP VIEW peek")
+
+
+def test_a_healthy_mysqldump_with_gtid_and_definers_restores_on_a_confined_user(shared, capsys) -> None:
+    """mysqldump of a GTID server: GTID_PURGED and SQL_LOG_BIN are skipped, DEFINERs dropped, both said."""
+    dump = (
+        "SET @MYSQLDUMP_TEMP_LOG_BIN = @@SESSION.SQL_LOG_BIN;\nSET @@SESSION.SQL_LOG_BIN= 0;\n"
+        "SET @@GLOBAL.GTID_PURGED=/*!80000 '+'*/ '3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5';\n"
+        + HEADER
+        + "/*!50001 CREATE ALGORITHM=UNDEFINED */\n/*!50013 DEFINER=`root`@`localhost` SQL SECURITY DEFINER */\n"
+        "/*!50001 VIEW `v` AS SELECT `id` FROM `t` */;\n"
+        "SET @@SESSION.SQL_LOG_BIN = @MYSQLDUMP_TEMP_LOG_BIN;\n"
+    )
+    profile = shared.profile("gtid", _scratch(shared, "confined"))
+    (profile.parent / "backup" / "202601010300.app.sql.gz").write_bytes(gzip.compress(dump.encode()))
+    code, output = _run(capsys, "backups", "drill", "--latest", "--profile", str(profile))
+    assert code == 0, output
+    assert "GTID_PURGED and SQL_LOG_BIN statements were skipped" in output
+    assert "DEFINER clauses were dropped" in output and ROW_SECRET not in output
+
+
+def test_a_dump_naming_the_targets_database_lands_in_the_scratch_database(shared, capsys) -> None:
+    dump = (
+        HEADER + "/*!50001 CREATE VIEW `v` AS SELECT `app`.`t`.`id` AS `id` FROM `app`.`t` */;\n"
+    )  # as MySQL shows
+    profile = shared.profile("own-dump", _scratch(shared, "confined"))
+    (profile.parent / "backup" / "202601010300.app.sql.gz").write_bytes(gzip.compress(dump.encode()))
+    code, output = _run(capsys, "backups", "drill", "--latest", "--json", "--profile", str(profile))
+    assert code == 0 and json.loads(output[: output.rindex("}") + 1])["tables"] == {"t": 1}, output
+    assert "names qualified with the target's database `app` were run on the scratch database" in output
+
+
+def test_a_restore_failure_names_kind_and_line_without_the_values(shared, capsys) -> None:
+    dump = HEADER + f"INSERT INTO `t` VALUES (1,'{ROW_SECRET}-again');\n"
+    profile = shared.profile("duplicate", _scratch(shared, "confined"))
+    (profile.parent / "backup" / "202601010300.app.sql.gz").write_bytes(gzip.compress(dump.encode()))
+    code, output = _run(capsys, "backups", "drill", "--latest", "--profile", str(profile))
+    assert code == 1 and "(dump line 7, INSERT INTO `t`): (1062) Duplicate entry '…'" in output, output
+    assert ROW_SECRET not in output
+
+
+def test_a_broad_user_on_a_server_of_its_own_is_accepted(shared, capsys) -> None:
+    profile = shared.profile("dedicated", _scratch(shared, "dedicated-root"))
+    (profile.parent / "backup" / "202601010300.app.sql.gz").write_bytes(gzip.compress(HEADER.encode()))
+    code, output = _run(capsys, "backups", "drill", "--latest", "--profile", str(profile))
+    assert code == 0, output
+    assert "the server holds nothing else: a dedicated scratch server" in output
+
+
+@pytest.mark.parametrize(
+    ("grants", "reach"),
+    [
+        (
+            [
+                "GRANT USAGE ON *.* TO `u`@`%`",
+                "GRANT ALL PRIVILEGES ON `deploycheck\\_scratch\\_%`.* TO `u`@`%`",
+            ],
+            [],
+        ),
+        (["GRANT USAGE ON *.* TO `u`@`%` IDENTIFIED BY PASSWORD '*ABC'"], []),
+        (["GRANT FILE ON *.* TO `u`@`%`"], ["FILE ON *.*"]),
+        (["GRANT SELECT ON `app`.* TO `u`@`%`"], ["SELECT ON `app`.*"]),
+        (
+            ["GRANT ALL PRIVILEGES ON `deploycheck_scratch_%`.* TO `u`@`%`"],
+            ["ALL PRIVILEGES ON `deploycheck_scratch_%`.*"],
+        ),
+        (
+            ["GRANT ALL PRIVILEGES ON `deploycheck\\_%`.* TO `u`@`%`"],
+            ["ALL PRIVILEGES ON `deploycheck\\_%`.*"],
+        ),
+        (
+            ["GRANT ALL PRIVILEGES ON `deploycheck\\_scratch\\_%`.* TO `u`@`%` WITH GRANT OPTION"],
+            ["GRANT OPTION (ALL PRIVILEGES ON `deploycheck\\_scratch\\_%`.*)"],
+        ),
+        (["GRANT `dba` TO `u`@`%`"], ["a role (`dba`)"]),
+        (["GRANT SUPER, CREATE USER ON *.* TO 'u'@'%'"], ["SUPER, CREATE USER ON *.*"]),
+    ],
+)
+def test_grants_that_reach_beyond_the_prefix(grants, reach) -> None:
+    assert [r.grant for r in reach_beyond(grants, "deploycheck_scratch_")] == reach
+    assert not any("*ABC" in r.grant for r in reach_beyond(grants, "deploycheck_scratch_"))
+
+
+def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_path) -> None:
+    """`scratch.tls` as the database's: a server that offers no TLS is refused, nothing runs."""
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    scratch = {
+        **confined_scratch(shared.server, "deploycheck_scratch_"),
+        "tls": {"ca": str(ca), "required": True},
+    }
+    profile = shared.profile("tls", scratch)
+    (profile.parent / "backup" / "202601010300.app.sql.gz").write_bytes(gzip.compress(HEADER.encode()))
+    code, output = _run(capsys, "backups", "drill", "--latest", "--profile", str(profile))
+    assert code == 3 and "cannot connect to database '' as 'u_deploycheck_scratch' at socket" in output, (
+        output
+    )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM t PARTITION (p), bystander.t",
+        "DESCRIBE bystander.t",
+        "SELECT * FROM (SELECT 1) AS s, bystander.t",
+        "SELECT * FROM a JOIN b ON a.x = b.y, bystander.t",
+        "CREATE INDEX i ON bystander.t (a)",
+        "DROP INDEX i ON bystander.t",
+        "UPDATE t SET a = (SELECT v FROM bystander.s)",
+        "SELECT bystander.s.nextval",
+        "SELECT NEXTVAL(bystander.s)",
+        "INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = bystander.f()",
+        "INSERT bystander.t VALUES (1)",
+        "INSERT HIGH_PRIORITY bystander.t VALUES (1)",
+        "DELIMITER //\nCREATE PACKAGE BODY bystander.p AS BEGIN NULL; END //",
+        "ALTER TABLE t RENAME AS bystander.t",
+        "UPDATE other.2fa SET x = 1",
+        "DROP /*!40000 DATABASE */ bystander",
+        "CREATE OR REPLACE DATABASE bystander",
+        "SET @@global . max_connections = 1",
+        "CREATE TABLE m (a INT) ENGINE = CONNECT TABLE_TYPE=CSV FILE_NAME='/etc/passwd'",
+    ],
+)
+def test_guard_refuses_every_way_out(sql) -> None:
+    (statement,) = split_sql(sql)
+    with pytest.raises(ConfinementRefused):
+        Guard("deploycheck_scratch_x", "app").check(statement)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT a.x FROM t a ORDER BY a.x DESC, a.y",
+        "ALTER TABLE t ALTER COLUMN c SET DEFAULT 0",
+        "CREATE TABLE files (directory VARCHAR(10), n DECIMAL(5,2) DEFAULT 1.5)",
+        "CREATE TABLE p (a INT) PARTITION BY RANGE (a) (PARTITION p0 VALUES LESS THAN (10))",
+        "UPDATE gene g JOIN entity e ON e.gene_id = g.id SET g.note = e.note",
+        "DELETE e FROM entity e JOIN gene g ON e.gene_id = g.id WHERE g.id = 3",
+        "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = NEW.b",
+        "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE()",
+        "SELECT 'GRANT ALL ON *.* TO x; DROP DATABASE y' AS text_only",
+    ],
+)
+def test_guard_lets_ordinary_statements_through(sql) -> None:
+    (statement,) = split_sql(sql)
+    assert Guard("deploycheck_scratch_x", "app").check(statement) is statement
+
+
+def test_guard_reads_the_statement_as_the_server_does() -> None:
+    """What a quote hides under one sql_mode and shows under another is judged by the mode in force."""
+    (statement,) = split_sql("SELECT 'a\\' , LOAD_FILE(1), ''")  # one string under the default mode
+    assert Guard("s").check(statement) is statement
+    with pytest.raises(ConfinementRefused, match="LOAD_FILE"):  # under NO_BACKSLASH_ESCAPES it is code
+        Guard("s").check(dataclasses.replace(statement, quoting=Quoting(backslash_escapes=False)))
+    guard = Guard("s")
+    (statement,) = split_sql(
+        "INSERT INTO t SELECT v FROM information_schema.tables /* ok */ WHERE 'x.y' = 'x.y'"
+    )
+    assert guard.check(statement) is statement
+    assert (
+        without_values("(1062) Duplicate entry 'O'Brien' for key 'PRIMARY'") == "(1062) Duplicate entry '…'"
+    )
+    assert without_values("(1146) Table 'db.t' doesn't exist") == "(1146) Table 'db.t' doesn't exist"
+
+
+def test_a_kept_throwaway_server_refuses_tcp_and_other_os_users(tmp_path, request) -> None:
+    """`drill --keep` on `scratch: local` holds a restored copy: no TCP listener, and its socket's
+    folder is closed to other OS users; a throwaway server given a port lets no root in by it."""
+    root = tmp_path / "keep"
+    (root / "backup").mkdir(parents=True)
+    (root / "backup" / "202601010300.app.sql.gz").write_bytes(gzip.compress(HEADER.encode()))
+    (root / "migrations").mkdir()
+    (root / "profile.yml").write_text(
+        yaml.safe_dump(
+            {
+                "target": "keep",
+                "backups": {"source": "backup", "databases": ["app"]},
+                "timeouts": {"default_s": 10},
+            }
+        )
+    )
+    opened = Path(tempfile.mkdtemp(prefix="deploycheck-test-", dir="/tmp"))  # others may pass through:
+    opened.chmod(0o755)  # only the server's own folder keeps them out (pytest's tmp_path is 0700 itself)
+    request.addfinalizer(lambda: shutil.rmtree(opened, ignore_errors=True))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "backups",
+            "drill",
+            "--latest",
+            "--keep",
+            "--profile",
+            str(root / "profile.yml"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TMPDIR": str(opened)},
+    )
+    try:
+        assert proc.stdout is not None
+        socket_path = ""
+        deadline = time.monotonic() + 120
+        while not socket_path and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "the drill ended before it said where the kept copy is"
+            if "the restored copy is kept" in line:
+                socket_path = line.split("--socket=", 1)[1].split()[0]
+        folder = Path(socket_path).parent
+        assert folder.stat().st_mode & 0o777 == 0o700
+        pid = int((folder / "mysqld.pid").read_text())
+        assert _tcp_listeners(pid) == []
+        for user in ("root", "deploycheck_scratch"):
+            refused = subprocess.run(
+                [
+                    "runuser",
+                    "-u",
+                    "nobody",
+                    "--",
+                    "mariadb",
+                    "--no-defaults",
+                    f"--socket={socket_path}",
+                    f"-u{user}",
+                    "-e",
+                    "SELECT 1",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert refused.returncode != 0 and "(13)" in refused.stderr, refused.stderr  # EACCES
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    with MariaDBServer(tmp_path / "tcp", tcp=True) as server:
+        assert server.port is not None
+        with pytest.raises(pymysql.err.OperationalError) as refused:
+            pymysql.connect(host="127.0.0.1", port=server.port, user="root", password="", connect_timeout=5)
+        assert refused.value.args[0] in (1045, 1130)
+
+
+def _tcp_listeners(pid: int) -> list[str]:
+    """The TCP sockets process `pid` listens on (from /proc, no tool needed)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd)
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                found.append(fields[1])
+    return found
