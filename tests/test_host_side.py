@@ -190,7 +190,7 @@ def test_backups_now_dumps_over_verified_tls_with_the_profiles_ca(tmp_path) -> N
     leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
     leaf.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
     tls = tuple(f"--ssl-{k}={tmp_path / (k + '.pem')}" for k in ("cert", "key", "ca"))
-    with MariaDBServer(tmp_path / "server", options=tls) as server:
+    with MariaDBServer(tmp_path / "server", options=tls, tcp=True) as server:
         with server.connect() as conn, conn.cursor() as cur:
             cur.execute("CREATE DATABASE app")
             cur.execute("CREATE TABLE app.gene (id INT PRIMARY KEY)")

@@ -316,28 +316,24 @@ def test_no_secret_reaches_any_byte_written(target, tmp_path) -> None:
     assert b"********" in haystacks["pytest_out"]  # the tracebacks did try to show them
 
 
+def verify_alone(profile: Path, reports: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`deploycheck verify` of a profile that needs no target, with `env` added."""
+    return subprocess.run(
+        [sys.executable, "-m", "runner", "verify", "--profile", str(profile), "--reports", str(reports)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+
+
 def test_a_secret_in_an_http_urls_path_is_not_in_its_check_id(tmp_path) -> None:
     """An unnamed http check is named by its URL's path, which may hold a token: junit.xml and
     details.html write the check's id as pytest has it."""
     token = "Tk-Path-Secret-5a5a"
     profile = tmp_path / "ids.yml"
     profile.write_text("target: t\nhttp:\n  - url: https://127.0.0.1:9/health/${HEALTH_TOKEN}/x\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runner",
-            "verify",
-            "--profile",
-            str(profile),
-            "--reports",
-            str(tmp_path / "r"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "HEALTH_TOKEN": token},
-    )
+    result = verify_alone(profile, tmp_path / "r", HEALTH_TOKEN=token)
     assert result.returncode == 1 and "health/********/x" in result.stdout, result.stdout + result.stderr
     (run,) = runs(tmp_path / "r", "ids")
     for path in [*run.iterdir(), *(tmp_path / "r" / "ids").glob("*.*")]:
@@ -351,22 +347,7 @@ def test_a_secret_that_is_part_of_the_reports_own_words_does_not_break_it(tmp_pa
     `********ed` and verify ended in a KeyError)."""
     profile = tmp_path / "words.yml"
     profile.write_text("target: t\nhttp:\n  - url: https://127.0.0.1:9/health\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runner",
-            "verify",
-            "--profile",
-            str(profile),
-            "--reports",
-            str(tmp_path / "r"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "API_KEY": secret},
-    )
+    result = verify_alone(profile, tmp_path / "r", API_KEY=secret)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stdout + result.stderr
     assert "deploycheck verify: FAILED (exit 1)" in result.stdout
     (run,) = runs(tmp_path / "r", "words")
