@@ -292,6 +292,7 @@ def test_a_line_break_in_a_compose_name_does_not_write_a_key_of_its_own(tmp_path
       "app{newline}  source: dotenv:/etc/evil.env{newline}#":
         image: shop/app
         environment: {{DB_PASSWORD: "${{DB_PASSWORD}}"}}
+        healthcheck: {{test: ["CMD", "curl", "http://localhost/health"]}}
     """
     stack = _stack(tmp_path, compose, env="DB_PASSWORD=Shop-Pw-1234\n")
     result = init(stack, "--out", "p.yml")
@@ -299,6 +300,8 @@ def test_a_line_break_in_a_compose_name_does_not_write_a_key_of_its_own(tmp_path
     written = (stack / "p.yml").read_text()
     assert yaml.safe_load(written)["env"]["source"] == "dotenv:.env"
     assert "evil" not in "".join(line.partition("#")[0] for line in written.splitlines())
+    shown = result.stdout.splitlines()  # nor a line of the output of its own
+    assert any("evil" in line for line in shown) and not any(line.startswith("  source:") for line in shown)
 
 
 def test_init_then_verify_against_a_real_database(tmp_path, target) -> None:

@@ -64,14 +64,15 @@ class Inferred:
         self.missing.append(f"{'.'.join(path)}: {missing}")
 
     def masked(self) -> Inferred:
-        """A last guard, before anything is encoded: whatever path a secret took, it is masked."""
+        """A last guard, before anything is encoded: whatever path a secret took, it is masked;
+        comments and notes on one line each (they quote names from the compose file)."""
         guard = Redactor()
         guard.add(*self.secrets)
         return replace(
             self,
             values=guard.mask_data(self.values),
-            comments={path: guard.mask(text) for path, text in self.comments.items()},
-            missing=guard.mask_data(self.missing),
+            comments={path: _one_line(guard.mask(text)) for path, text in self.comments.items()},
+            missing=[_one_line(item) for item in guard.mask_data(self.missing)],
         )
 
     def inferred(self) -> list[str]:
@@ -630,7 +631,7 @@ def render(found: Inferred, sources: list[Path]) -> str:
         lines += _render(key, found.values[key], (key,), found.comments, 0)
     if found.missing:
         lines += ["", "# Not inferred (fill in, or leave the section out: its checks then skip):"]
-        lines += [f"#   {_one_line(item)}" for item in found.missing]
+        lines += [f"#   {item}" for item in found.missing]
     return "\n".join(lines) + "\n"
 
 
@@ -642,7 +643,7 @@ def _one_line(text: str) -> str:
 
 def _render(key: str, value: Any, path: tuple[str, ...], comments: dict, depth: int) -> list[str]:
     pad = "  " * depth
-    comment = _one_line(comments[path]) if path in comments else None
+    comment = comments.get(path)
     if isinstance(value, dict) and value:
         lines = [""] if depth == 0 else []
         lines.append(f"{pad}{key}:" + (f"  # {comment}" if comment else ""))
@@ -653,7 +654,6 @@ def _render(key: str, value: Any, path: tuple[str, ...], comments: dict, depth: 
         lines = ["", f"{pad}{key}:" + (f"  # {comment}" if comment else "")]
         for item in value:
             note = comments.get((*path, str(item.get("name"))))
-            note = _one_line(note) if note else note
             first = True
             for child, entry in item.items():
                 lead = "- " if first else "  "
