@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import signal
 import socket
@@ -360,6 +361,47 @@ def test_no_secret_reaches_any_byte_written(target, tmp_path) -> None:
     ]
     assert leaks == []
     assert b"********" in haystacks["pytest_out"]  # the tracebacks did try to show them
+
+
+def verify_alone(profile: Path, reports: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`deploycheck verify` of a profile that needs no target, with `env` added."""
+    return subprocess.run(
+        [sys.executable, "-m", "runner", "verify", "--profile", str(profile), "--reports", str(reports)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+
+
+def test_a_secret_in_an_http_urls_path_is_not_in_its_check_id(tmp_path) -> None:
+    """An unnamed http check is named by its URL's path, which may hold a token: junit.xml and
+    details.html write the check's id as pytest has it."""
+    token = "Tk-Path-Secret-5a5a"
+    profile = tmp_path / "ids.yml"
+    profile.write_text("target: t\nhttp:\n  - url: https://127.0.0.1:9/health/${HEALTH_TOKEN}/x\n")
+    result = verify_alone(profile, tmp_path / "r", HEALTH_TOKEN=token)
+    assert result.returncode == 1 and "health/********/x" in result.stdout, result.stdout + result.stderr
+    (run,) = runs(tmp_path / "r", "ids")
+    for path in [*run.iterdir(), *(tmp_path / "r" / "ids").glob("*.*")]:
+        assert token not in path.read_text(), path.name
+
+
+@pytest.mark.parametrize("secret", ["pass", "fail", "blocker"])
+def test_a_secret_that_is_part_of_the_reports_own_words_does_not_break_it(tmp_path, secret) -> None:
+    """`DB_PASSWORD=pass` is common in a dev stack: the report's outcomes, severities and summary
+    keys are the schema's words, not text, and must stay readable (masked, `passed` became
+    `********ed` and verify ended in a KeyError)."""
+    profile = tmp_path / "words.yml"
+    profile.write_text("target: t\nhttp:\n  - url: https://127.0.0.1:9/health\n")
+    result = verify_alone(profile, tmp_path / "r", API_KEY=secret)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    assert "deploycheck verify: FAILED (exit 1)" in result.stdout
+    (run,) = runs(tmp_path / "r", "words")
+    report = load_report(run)
+    assert report["outcome"] == "failed" and report["summary"]["failed"] == 1
+    http = [(c["area"], c["outcome"], c["severity"]) for c in report["checks"] if "127.0.0.1" in c["id"]]
+    assert http == [("http", "failed", "blocker")]
 
 
 def test_the_terminal_names_what_broke_in_words(healthy, tmp_path) -> None:

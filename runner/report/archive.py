@@ -174,9 +174,11 @@ def _parse(lines: list[bytes]) -> list[dict[str, Any]]:
     runs = []
     for raw in lines:
         try:
-            runs.append(json.loads(raw))
+            run = json.loads(raw)
         except ValueError:
             continue  # a line cut by a crash mid-write; the runs around it still count
+        if isinstance(run, dict):  # JSON that is no object is no run either
+            runs.append(run)
     return runs
 
 
@@ -333,4 +335,6 @@ def _is_run(line: Any) -> bool:
 
 
 def _started(run: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(run["started_at"].replace("Z", "+00:00"))
+    """When a run started; a hand-written time without a zone is read as UTC (publish writes Z)."""
+    started = datetime.fromisoformat(run["started_at"].replace("Z", "+00:00"))
+    return started if started.tzinfo else started.replace(tzinfo=UTC)
