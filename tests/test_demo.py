@@ -88,6 +88,8 @@ def test_healthy_demo_passes(tmp_path) -> None:
     journey = next(c for c in report["checks"] if c["id"].endswith("test_mail_journey[password-reset]"))
     assert journey["outcome"] == "passed" and journey["details"]["journey"]["links"][0]["status"] == 200
     assert "reset-test@" not in json.dumps(report)  # the journey's request body is masked
+    silent = [c["id"] for c in report["checks"] if c["outcome"] == "passed" and not c["message"].strip()]
+    assert silent == []  # every pass says what it measured
     assert (tmp_path / "reports" / "demo" / "index.html").exists()
 
 

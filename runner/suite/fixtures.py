@@ -35,7 +35,7 @@ from runner.probes.env import read_environment
 from runner.probes.server_facts import ServerFacts, read_facts
 from runner.profile.model import HttpCheck, MailJourney, Profile
 from runner.sandbox.scratch import open_scratch
-from runner.suite.state import STATE, RunState, probe_or_fail, section
+from runner.suite.state import EVIDENCE, STATE, RunState, probe_or_fail, section
 
 Probe = tuple[Hashable, Callable[[], Any]]  # the key a probe is memoised by, and the probe
 
@@ -340,6 +340,17 @@ def record_detail(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
         request.node.user_properties.append((key, value))
 
     return record
+
+
+@pytest.fixture()
+def evidence(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Say what the check measured and against what: a passed check's `message` in the report
+    (a pass without evidence is a claim nobody can review)."""
+
+    def say(text: str) -> None:
+        request.node.stash[EVIDENCE] = text
+
+    return say
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ from runner.report.archive import ended_why
 from runner.report.html import render
 from runner.report.model import CheckResult, RunReport
 from runner.suite.policy import judge_failure, severity_of, waiver_for
-from runner.suite.state import STATE, RunState
+from runner.suite.state import EVIDENCE, STATE, RunState
 
 pytest_plugins = ["runner.suite.fixtures"]
 
@@ -149,6 +149,7 @@ class _ActiveRun:
                 _as_expected(report, result, judged.note or f"{severity}: {message.splitlines()[0]}")
         else:
             result = "passed"
+            message = self.state.redactor.mask(item.stash.get(EVIDENCE, ""))
         previous = self.state.results.get(cid)
         if previous is not None and previous.outcome in ("failed", "error"):
             return  # a teardown after a failure does not overwrite it

@@ -17,6 +17,7 @@ from runner.report.model import CheckResult, RunReport
 from runner.suite.pool import ProbePool
 
 STATE = pytest.StashKey["RunState"]()
+EVIDENCE = pytest.StashKey[str]()  # what a check measured, set through the `evidence` fixture
 
 
 @dataclass
