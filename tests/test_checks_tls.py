@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import socket
 import ssl
 import threading
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from runner.probes import tls as tls_probe
 from runner.sandbox.mariadb import free_port
+from tests.conftest import CHECKS
 
 NOW = datetime.now(UTC)
 TLS_CHECKS = [
@@ -38,12 +42,17 @@ def pki(tmp_path_factory):
     return root, intermediate, folder / "ca.pem"
 
 
-def _context(cert_pems: list[bytes], key_pem: bytes, tmp_path) -> ssl.SSLContext:
+def _context(cert_pems: list[bytes], key_pem: bytes, tmp_path, *, old_tls: bool = False) -> ssl.SSLContext:
     chain, key = tmp_path / "chain.pem", tmp_path / "key.pem"
     chain.write_bytes(b"".join(cert_pems))
     key.write_bytes(key_pem)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.set_ciphers("DEFAULT:@SECLEVEL=0")  # lets the server load a weak key the tests need
+    if old_tls:  # a server that speaks nothing newer than TLS 1.1 (SECLEVEL=0 lets OpenSSL 3 serve it)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.maximum_version = ssl.TLSVersion.TLSv1_1
     context.load_cert_chain(str(chain), str(key))
     return context
 
@@ -53,8 +62,8 @@ def tls_server(tmp_path) -> Iterator:
     """Starts a TLS server for a given chain; returns its host:port."""
     servers = []
 
-    def start(cert_pems: list[bytes], key_pem: bytes) -> str:
-        context = _context(cert_pems, key_pem, tmp_path)
+    def start(cert_pems: list[bytes], key_pem: bytes, *, old_tls: bool = False) -> str:
+        context = _context(cert_pems, key_pem, tmp_path, old_tls=old_tls)
         listener = socket.create_server(("127.0.0.1", 0))
         listener.settimeout(0.2)
         stop = threading.Event()
@@ -101,6 +110,15 @@ def message(run, check: str) -> str:
     return next(c["message"] for c in run.report["checks"] if f"::{check}[" in c["id"])
 
 
+def assert_fails(run, check: str, severity: str = "blocker") -> str:
+    """The check failed as `severity` (a warning does not fail the run) and the run exits 1; its message."""
+    __tracebackhide__ = True
+    found = next(c for c in run.report["checks"] if f"::{check}[" in c["id"])
+    outcome = "failed" if severity == "blocker" else "warned"
+    assert (found["outcome"], found["severity"], run.exit_code) == (outcome, severity, 1)
+    return found["message"]
+
+
 def test_valid_chain_passes(target, run_checks, tls_server, pki) -> None:
     _, intermediate, ca = pki
     leaf = intermediate.issue_cert("127.0.0.1", "localhost")
@@ -142,9 +160,9 @@ def test_expired_certificate_is_reported_as_expired_with_its_dates(
         serve(tls_server, leaf),
         ca,
     )
-    text = message(run, "test_certificates_are_valid_now")
+    text = assert_fails(run, "test_certificates_are_valid_now")
     assert "expired, valid " in text and f"to {(NOW - timedelta(days=2)):%Y-%m-%d}" in text
-    assert "certificate has expired" in message(run, "test_chain_and_host_name_verify")
+    assert "certificate has expired" in assert_fails(run, "test_chain_and_host_name_verify")
 
 
 def test_not_yet_valid_certificate_fails(target, run_checks, tls_server, pki) -> None:
@@ -158,7 +176,7 @@ def test_not_yet_valid_certificate_fails(target, run_checks, tls_server, pki) ->
         serve(tls_server, leaf),
         ca,
     )
-    assert "not yet valid" in message(run, "test_certificates_are_valid_now")
+    assert "not yet valid" in assert_fails(run, "test_certificates_are_valid_now")
 
 
 def test_certificate_expiring_in_five_days_fails_and_warns(target, run_checks, tls_server, pki) -> None:
@@ -175,7 +193,10 @@ def test_certificate_expiring_in_five_days_fails_and_warns(target, run_checks, t
         "failed",
         "warned",
     )
-    assert "expires within tls.fail_days (14)" in message(run, "test_certificates_outlast_fail_days")
+    assert "expires within tls.fail_days (14)" in assert_fails(run, "test_certificates_outlast_fail_days")
+    assert assert_fails(run, "test_certificates_outlast_warn_days", "warning").startswith(
+        "expires within tls.warn_days (30): OU=Testing cert"
+    )
 
 
 def test_wrong_host_fails_verification(target, run_checks, tls_server, pki) -> None:
@@ -187,7 +208,7 @@ def test_wrong_host_fails_verification(target, run_checks, tls_server, pki) -> N
         serve(tls_server, leaf),
         ca,
     )
-    assert "IP address mismatch" in message(run, "test_chain_and_host_name_verify")
+    assert "IP address mismatch" in assert_fails(run, "test_chain_and_host_name_verify")
 
 
 def test_missing_intermediate_fails_verification(target, run_checks, tls_server, pki) -> None:
@@ -196,7 +217,7 @@ def test_missing_intermediate_fails_verification(target, run_checks, tls_server,
     run = tls_run(
         target, run_checks, tls_server([leaf.cert_chain_pems[0].bytes()], leaf.private_key_pem.bytes()), ca
     )
-    assert "unable to get local issuer certificate" in message(run, "test_chain_and_host_name_verify")
+    assert "unable to get local issuer certificate" in assert_fails(run, "test_chain_and_host_name_verify")
 
 
 def test_self_signed_certificate_fails_verification(target, run_checks, tls_server, pki) -> None:
@@ -205,7 +226,7 @@ def test_self_signed_certificate_fails_verification(target, run_checks, tls_serv
     run = tls_run(
         target, run_checks, tls_server([stranger.cert_pem.bytes()], stranger.private_key_pem.bytes()), ca
     )
-    assert "self-signed certificate" in message(run, "test_chain_and_host_name_verify")
+    assert "self-signed certificate" in assert_fails(run, "test_chain_and_host_name_verify")
 
 
 def _rsa_leaf(issuer: trustme.CA, bits: int) -> tuple[bytes, bytes]:
@@ -276,3 +297,50 @@ def test_smtp_starttls_endpoint_is_checked_after_starttls(target, run_checks, pk
     finally:
         controller.stop()
     assert outcomes(run) == dict.fromkeys(TLS_CHECKS, "passed")
+
+
+def test_a_server_limited_to_tls_1_1_fails_the_protocol_check(target, run_checks, tls_server, pki) -> None:
+    _, intermediate, ca = pki
+    leaf = intermediate.issue_cert("127.0.0.1")
+    endpoint = tls_server(
+        [b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes(), old_tls=True
+    )
+    run = tls_run(target, run_checks, endpoint, ca)
+    assert assert_fails(run, "test_key_size_and_protocol") == "negotiated TLSv1.1, older than TLS 1.2"
+    assert "handshake failed" in assert_fails(run, "test_chain_and_host_name_verify")  # a client refuses it
+    assert outcomes(run)["test_certificates_are_valid_now"] == "passed"  # its certificate was read
+
+
+def _check_module():
+    """checks/test_tls.py, loaded as the suite loads it, for a result no server can be made to give."""
+    spec = importlib.util.spec_from_file_location("deploycheck_checks_tls", CHECKS / "test_tls.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_empty_chain_fails_every_check_that_needs_a_certificate(target) -> None:
+    """pyOpenSSL may hand back no peer chain: nothing judged is no pass, for each check."""
+    target.write_profile(tls={"endpoints": ["127.0.0.1:443"]})
+    profile = target.profile()
+    empty = tls_probe.TlsResult(tls_probe.parse_endpoint("127.0.0.1:443"), protocol="TLSv1.3")
+    checks = _check_module()
+    quiet = {"evidence": lambda text: None, "record_detail": lambda key, value: None}
+    calls = {
+        "test_certificates_are_valid_now": lambda: checks.test_certificates_are_valid_now(
+            profile, empty, **quiet
+        ),
+        "test_certificates_outlast_fail_days": lambda: checks.test_certificates_outlast_fail_days(
+            profile, empty, quiet["evidence"]
+        ),
+        "test_certificates_outlast_warn_days": lambda: checks.test_certificates_outlast_warn_days(
+            profile, empty, quiet["evidence"]
+        ),
+        "test_key_size_and_protocol": lambda: checks.test_key_size_and_protocol(empty, **quiet),
+    }
+    for name, call in calls.items():
+        with pytest.raises(AssertionError) as failed:
+            call()
+        assert str(failed.value).startswith(
+            "127.0.0.1:443: no certificate was read from the server, so none can be judged"
+        ), name
