@@ -131,7 +131,9 @@ def test_p_none_warns(zone, target, run_checks) -> None:
     run = dns_run(target, run_checks)
     assert run.outcome("test_dmarc_record_is_valid") == "passed"
     assert run.outcome("test_dmarc_policy_enforces") == "warned" and run.exit_code == 0
-    assert run.check("test_dmarc_policy_enforces")["message"] == "_dmarc.mail.test: p=none, nothing is enforced"
+    assert (
+        run.check("test_dmarc_policy_enforces")["message"] == "_dmarc.mail.test: p=none, nothing is enforced"
+    )
 
 
 def test_unauthorized_external_rua_fails(zone, target, run_checks) -> None:
