@@ -34,6 +34,7 @@ class App:
         self.subject = "Reset your password"
         self.delay_s = 0.0
         self.link_status = 200
+        self.with_links = True
         self.tokens: list[str] = []
         self.link_requests: list[str] = []
         self.senders: list[threading.Thread] = []
@@ -82,10 +83,15 @@ class App:
         message["To"] = to
         message["Subject"] = self.subject
         message["Message-ID"] = f"<reset-{token[:8]}@mail.test>"
-        message.set_content(
-            f"Someone asked to reset your password.\n\n{self.url}/reset-password/{token}\n\n"
-            f"If it was not you, ignore this mail. Help: {self.url}/help\n"
-        )
+        if self.with_links:
+            message.set_content(
+                f"Someone asked to reset your password.\n\n{self.url}/reset-password/{token}\n\n"
+                f"If it was not you, ignore this mail. Help: {self.url}/help\n"
+            )
+        else:  # a template whose link came out empty
+            message.set_content(
+                f"Someone asked to reset your password: open /reset-password/ and enter {token}\n"
+            )
         return message
 
     def send_reset(self, to: str) -> None:
@@ -229,6 +235,16 @@ def test_a_reset_link_that_answers_404_fails(journey, target, run_checks) -> Non
     app.link_status = 404
     message = journey_run(target, run_checks).check(CHECK)["message"]
     assert message.splitlines()[0] == f"link {app.url}/reset-password/********: answered 404"
+
+
+def test_links_ok_fails_a_mail_without_a_link(journey, target, run_checks) -> None:
+    app, _ = journey
+    app.with_links = False
+    run = journey_run(target, run_checks)
+    check = run.check(CHECK)
+    assert (check["outcome"], run.exit_code) == ("failed", 1)
+    assert check["message"] == "links_ok is set, but the password-reset mail holds no link to check"
+    assert app.link_requests == []
 
 
 def test_an_older_matching_mail_is_not_taken_for_the_new_one(journey, target, run_checks, dovecot) -> None:
