@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from runner.errors import TargetUnreachable, UsageError
 from runner.probes import tls as tls_probe
 from runner.sandbox.mariadb import free_port
 from tests.conftest import CHECKS
@@ -344,3 +345,124 @@ def test_an_empty_chain_fails_every_check_that_needs_a_certificate(target) -> No
         assert str(failed.value).startswith(
             "127.0.0.1:443: no certificate was read from the server, so none can be judged"
         ), name
+
+
+# -- the probe on its own (quick: `-k test_probe` is what a mutation run of runner/probes/tls.py uses)
+
+
+@pytest.mark.parametrize(
+    ("text", "scheme", "host", "port"),
+    [
+        ("db.example.org:3306", "tls", "db.example.org", 3306),
+        ("[::1]:8443", "tls", "::1", 8443),
+        ("https://app.example.org", "https", "app.example.org", 443),
+        ("https://app.example.org:8443/health", "https", "app.example.org", 8443),
+        ("smtps://mail.example.org", "smtps", "mail.example.org", 465),
+        ("smtp+starttls://mail.example.org", "smtp+starttls", "mail.example.org", 587),
+    ],
+)
+def test_probe_parses_endpoints_with_default_ports(text: str, scheme: str, host: str, port: int) -> None:
+    assert tls_probe.parse_endpoint(text) == tls_probe.Endpoint(text, scheme, host, port)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("app.example.org", "is not host:port or a URL like https://host"),
+        (":443", "is not host:port or a URL like https://host"),
+        ("host:https", "is not host:port or a URL like https://host"),
+        ("http://app.example.org", "the scheme must be https, smtps or smtp+starttls"),
+        ("https://", "the scheme must be https, smtps or smtp+starttls"),
+    ],
+)
+def test_probe_names_bad_endpoints(text: str, problem: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        tls_probe.parse_endpoint(text)
+    assert str(refused.value) == f"tls.endpoints: {text!r} {problem}".replace(
+        f"{text!r} the", f"{text!r}: the"
+    )
+
+
+def test_probe_takes_only_tls_1_2_and_newer_as_ok() -> None:
+    assert [tls_probe.protocol_ok(p) for p in ("TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3", "")] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
+
+
+def test_probe_reads_the_chain_as_sent_and_verifies_as_a_client(tls_server, pki) -> None:
+    _, intermediate, ca = pki
+    leaf = intermediate.issue_cert("127.0.0.1", not_after=datetime.now(UTC) + timedelta(days=10))
+    endpoint = tls_probe.parse_endpoint(serve(tls_server, leaf))
+    result = tls_probe.probe(endpoint, 5, ca)
+    assert result.verify_error is None and result.protocol in ("TLSv1.2", "TLSv1.3") and result.cipher
+    assert [c.issuer == c.subject for c in result.chain] == [False, False]  # leaf and intermediate, no root
+    first = result.chain[0]
+    assert first.key.startswith(("EC ", "RSA ")) and 9.9 < first.days_left(datetime.now(UTC)) <= 10
+    assert first.dates() == f"valid {first.not_before:%Y-%m-%d} to {first.not_after:%Y-%m-%d}"
+    untrusted = tls_probe.probe(endpoint, 5, None)  # the system store does not know the test CA
+    assert (
+        untrusted.chain == result.chain and "unable to get local issuer certificate" in untrusted.verify_error
+    )
+
+
+def test_probe_reads_rsa_key_sizes(tls_server, pki) -> None:
+    root, _, ca = pki
+    cert_pem, key_pem = _rsa_leaf(root, 1024)
+    (leaf,) = tls_probe.probe(tls_probe.parse_endpoint(tls_server([cert_pem], key_pem)), 5, ca).chain
+    assert (leaf.key, leaf.rsa_bits, leaf.subject) == ("RSA 1024", 1024, "CN=weak-key.test")
+
+
+def test_probe_names_unreachable_endpoints() -> None:
+    port = free_port()
+    with pytest.raises(TargetUnreachable, match=f"^127.0.0.1:{port}: unreachable: Connection refused$"):
+        tls_probe.probe(tls_probe.parse_endpoint(f"127.0.0.1:{port}"), 5)
+    with pytest.raises(TargetUnreachable, match="unreachable: DNS lookup failed"):
+        tls_probe.probe(tls_probe.parse_endpoint("no-such-host.invalid:443"), 5)
+
+
+def test_probe_speaks_starttls_before_the_handshake(pki, tmp_path) -> None:
+    root, _, ca = pki
+    leaf = root.issue_cert("127.0.0.1")
+    context = _context([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes(), tmp_path)
+    with_tls, without = free_port(), free_port()
+    servers = [
+        Controller(_Sink(), hostname="127.0.0.1", port=with_tls, tls_context=context, require_starttls=True),
+        Controller(_Sink(), hostname="127.0.0.1", port=without),
+    ]
+    for server in servers:
+        server.start()
+    try:
+        result = tls_probe.probe(tls_probe.parse_endpoint(f"smtp+starttls://127.0.0.1:{with_tls}"), 5, ca)
+        assert result.verify_error is None and len(result.chain) == 1
+        with pytest.raises(TargetUnreachable, match=f":{without}: the server does not offer STARTTLS$"):
+            tls_probe.probe(tls_probe.parse_endpoint(f"smtp+starttls://127.0.0.1:{without}"), 5, ca)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_probe_of_a_server_that_is_not_tls_fails_the_handshake(pki) -> None:
+    """An SMTP server spoken to as implicit TLS: the chain cannot be read."""
+    port = free_port()
+    server = Controller(_Sink(), hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        with pytest.raises(TargetUnreachable, match=f"^smtps://127.0.0.1:{port}: TLS handshake failed"):
+            tls_probe.probe(tls_probe.parse_endpoint(f"smtps://127.0.0.1:{port}"), 5, pki[2])
+    finally:
+        server.stop()
+
+
+def test_probe_reads_and_refuses_a_self_signed_server(tls_server, pki) -> None:
+    stranger = trustme.CA()
+    endpoint = tls_probe.parse_endpoint(
+        tls_server([stranger.cert_pem.bytes()], stranger.private_key_pem.bytes())
+    )
+    result = tls_probe.probe(endpoint, 5, pki[2])
+    assert len(result.chain) == 1 and result.chain[0].issuer == result.chain[0].subject
+    assert "self-signed certificate" in result.verify_error

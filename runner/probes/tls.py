@@ -126,9 +126,13 @@ def _connect(endpoint: Endpoint, timeout_s: float) -> socket.socket:
     if endpoint.scheme == "smtp+starttls":
         try:
             _starttls(sock, endpoint)
-        except (OSError, TimeoutError) as exc:
-            sock.close()
-            raise TargetUnreachable(f"{endpoint.text}: unreachable: SMTP did not answer ({exc})") from None
+        except BaseException as exc:
+            sock.close()  # also when STARTTLS is missing or refused
+            if isinstance(exc, OSError):  # TimeoutError too
+                raise TargetUnreachable(
+                    f"{endpoint.text}: unreachable: SMTP did not answer ({exc})"
+                ) from None
+            raise
     return sock
 
 
