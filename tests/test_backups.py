@@ -18,7 +18,7 @@ from runner.backups.dump import find_binary, take_backup
 from runner.backups.dump_scan import count_rows
 from runner.backups.integrity import check_backup, check_in_source
 from runner.backups.listing import list_backups
-from runner.backups.schedule import freshness, retention, size_trend
+from runner.backups.schedule import Room, freshness, retention, size_trend
 from runner.backups.source import fetch
 from runner.errors import BackupFailed, TargetUnreachable
 from runner.profile.loader import load_profile
@@ -266,6 +266,38 @@ def test_freshness_names_last_due_overdue_and_next(tmp_path) -> None:
     )
     within_grace = freshness(list_backups(cfg), "app", cfg, datetime(2026, 11, 24, 4, 30, tzinfo=UTC))
     assert within_grace.is_fresh
+
+
+def test_freshness_without_grace_counts_minutes_and_no_backup_is_stale(tmp_path) -> None:
+    names = ["202611210300.app.sql.gz", "202611220300.app.sql.gz", "202611230300.app.sql.gz"]
+    cfg = _folder(tmp_path, names).model_copy(update={"grace_hours": 0})
+    listing = list_backups(cfg)
+    at = {t: datetime(2026, 11, 24, *t, tzinfo=UTC) for t in ((2, 59), (3, 30), (4, 0))}
+    on_time, half_hour, hour = (freshness(listing, "app", cfg, moment) for moment in at.values())
+    assert on_time.is_fresh and on_time.describe() == (
+        "last backup 2026-11-23 03:00 UTC (202611230300.app.sql.gz); due 2026-11-24 03:00 UTC; "
+        "next scheduled 2026-11-24 03:00 UTC"
+    )
+    assert not half_hour.is_fresh and "; overdue by 30 min; " in half_hour.describe()
+    assert not hour.is_fresh and "; overdue by 1 h; " in hour.describe()
+    nothing = freshness(listing, "other", cfg, NOW)
+    assert (
+        not nothing.is_fresh
+        and nothing.describe() == "no backup of other; next scheduled 2026-11-25 03:00 UTC"
+    )
+
+
+def test_room_is_counted_in_nights_by_space_and_inodes() -> None:
+    assert Room(1000, 10, 300, 2, 3).nights_left == 3 and Room(1000, 10, 300, 2, 3).is_enough
+    by_inodes = Room(1000, 5, 300, 2, 3)
+    assert (by_inodes.nights_left, by_inodes.is_enough) == (2, False)
+    assert by_inodes.describe() == (
+        "1.0 kB and 5 inodes free; the newest backups take 300 B in 2 file(s) a night; room for 2 more "
+        "(backups.min_free_backups is 3)"
+    )
+    empty = Room(10**9, 10, 0, 1, 3)
+    assert (empty.measured, empty.is_enough) == (False, False)
+    assert empty.describe().endswith("take 0 B in 1 file(s): no night's size to judge the room by")
 
 
 def test_freshness_reads_names_in_the_container_time_zone(tmp_path) -> None:

@@ -5,8 +5,11 @@ mutation run)."""
 from __future__ import annotations
 
 import base64
+import socket
 
+import dns.resolver
 import pytest
+import spf
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -14,6 +17,8 @@ from runner.errors import DnsProblem, RecordProblem
 from runner.mail import records
 from runner.profile.model import Dns
 from runner.sandbox.services import dkim_key_pair
+
+PYSPF_LOOKUP = spf.DNSLookup
 
 
 @pytest.fixture()
@@ -27,6 +32,27 @@ def zone(dns_server):
 def test_the_resolver_takes_the_profiles_nameservers_port_and_timeout() -> None:
     res = records.resolver(Dns(domain="x.test", nameservers=["127.0.0.9"], port=5353), 7)
     assert (res.nameservers, res.port, res.lifetime, res.timeout) == (["127.0.0.9"], 5353, 7, 7)
+
+
+def test_without_a_dns_section_the_system_resolver_is_used() -> None:
+    res = records.resolver(None, 3)
+    assert res.nameservers == dns.resolver.Resolver().nameservers and res.lifetime == 3
+
+
+def test_a_silent_server_is_a_timeout() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # takes queries, never answers
+        silent.bind(("127.0.0.1", 0))
+        cfg = Dns(domain="mail.test", nameservers=["127.0.0.1"], port=silent.getsockname()[1])
+        with pytest.raises(DnsProblem) as waited:
+            records.lookup(records.resolver(cfg, 1), "mail.test", "TXT")
+    assert (waited.value.kind, str(waited.value)) == ("timeout", "mail.test: timeout (no answer within 1 s)")
+
+
+def test_a_txt_record_longer_than_one_string_is_read_whole(zone) -> None:
+    server, res = zone
+    long_spf = "v=spf1 " + " ".join(f"ip4:192.0.2.{n}" for n in range(40)) + " -all"  # > 255: two strings
+    server.records = {("long.test", "TXT"): [long_spf]}
+    assert records.lookup(res, "long.test", "TXT") == [long_spf]
 
 
 def test_lookups_tell_no_answer_nxdomain_and_servfail_apart(zone) -> None:
@@ -64,6 +90,7 @@ def test_spf_records_are_the_v_spf1_ones_and_evaluate_per_relay(zone) -> None:
     assert records.spf_result(res, "mail.test", "203.0.113.1")[0] == "fail"
     server.servfail = {"i.test"}
     assert records.spf_result(res, "mail.test", "203.0.113.1")[0] == "temperror"
+    assert spf.DNSLookup is PYSPF_LOOKUP  # pyspf's own lookup is back for anyone else
 
 
 def test_dkim_keys_are_read_with_their_kind_and_size(zone) -> None:
