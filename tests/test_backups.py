@@ -280,6 +280,10 @@ def test_freshness_without_grace_counts_minutes_and_no_backup_is_stale(tmp_path)
     )
     assert not half_hour.is_fresh and "; overdue by 30 min; " in half_hour.describe()
     assert not hour.is_fresh and "; overdue by 1 h; " in hour.describe()
+    graced = cfg.model_copy(update={"grace_hours": 2})
+    assert freshness(
+        listing, "app", graced, datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
+    ).is_fresh  # grace's last minute
     nothing = freshness(listing, "other", cfg, NOW)
     assert (
         not nothing.is_fresh

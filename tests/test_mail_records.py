@@ -107,7 +107,9 @@ def test_dkim_keys_are_read_with_their_kind_and_size(zone) -> None:
     )
     rsa_public = dkim_key_pair(1024)[1]
     server.records = {
-        ("rsa._domainkey.mail.test", "TXT"): [rsa_public.replace("p=", "p= ")],  # whitespace inside p=
+        ("rsa._domainkey.mail.test", "TXT"): [
+            rsa_public[:40] + " \t" + rsa_public[40:]
+        ],  # whitespace inside p=
         ("ed._domainkey.mail.test", "TXT"): [f"v=DKIM1; K=ED25519; p={base64.b64encode(raw).decode()}"],
         ("gone._domainkey.mail.test", "TXT"): ["v=DKIM1; k=rsa; p="],
         ("two._domainkey.mail.test", "TXT"): [rsa_public, dkim_key_pair(1024)[1]],
@@ -118,12 +120,14 @@ def test_dkim_keys_are_read_with_their_kind_and_size(zone) -> None:
     assert records.dkim_key(res, "mail.test", "ed") == records.DkimKey("ed", "ed25519", 256, False)
     assert records.dkim_key(res, "mail.test", "gone") == records.DkimKey("gone", "rsa", None, True)
     with pytest.raises(
-        RecordProblem, match=r"two\._domainkey\.mail\.test: expected one DKIM key record, found 2"
+        RecordProblem, match=r"^two\._domainkey\.mail\.test: expected one DKIM key record, found 2$"
     ):
         records.dkim_key(res, "mail.test", "two")
-    with pytest.raises(RecordProblem, match=r"junk\._domainkey\.mail\.test: p= is not a rsa public key"):
+    with pytest.raises(RecordProblem, match=r"^junk\._domainkey\.mail\.test: p= is not a rsa public key"):
         records.dkim_key(res, "mail.test", "junk")
-    with pytest.raises(RecordProblem, match="k=rsa but the key is"):
+    with pytest.raises(
+        RecordProblem, match=r"^ec\._domainkey\.mail\.test: k=rsa but the key is ECPublicKey$"
+    ):
         records.dkim_key(res, "mail.test", "ec")
 
 
@@ -150,7 +154,7 @@ def test_dmarc_is_one_record_and_its_report_destinations_are_judged(zone) -> Non
         "(no v=DMARC1 at mail.test._report._dmarc.collector.test)"
     )
     with pytest.raises(
-        RecordProblem, match=r"_dmarc\.two\.test: expected exactly one v=DMARC1 record, found 2"
+        RecordProblem, match=r"^_dmarc\.two\.test: expected exactly one v=DMARC1 record, found 2$"
     ):
         records.dmarc(res, "two.test")
     sub = records.Dmarc("none", {"rua": "mailto:d@reports.mail.test"})
