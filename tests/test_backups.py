@@ -324,6 +324,21 @@ def test_retention_counts_and_notes_off_schedule_backups(tmp_path) -> None:
     assert "oldest restorable 2026-11-20 03:00 UTC, 4.2 days back" in kept.describe(3)
 
 
+def test_size_trend_takes_the_window_before_the_newest(tmp_path) -> None:
+    names = [f"2026111{d}0300.app.sql.gz" for d in range(5)]
+    sizes = dict(zip(names, [100, 1000, 1100, 1050, 300], strict=True))
+    listing = list_backups(_folder(tmp_path, names, sizes))
+    trend = size_trend(listing, "app", 2)
+    assert (trend.median, trend.newest, len(trend.points)) == (1075, 300, 5)
+    for name in names[2:]:
+        (tmp_path / name).unlink()
+    two = size_trend(list_backups(_folder(tmp_path, [])), "app", 7)
+    assert (two.median, two.newest) == (100, 1000)
+    (tmp_path / names[1]).unlink()
+    one = size_trend(list_backups(_folder(tmp_path, [])), "app", 7)
+    assert (one.median, one.newest, one.dropped(0.5)) == (None, 100, False)
+
+
 def test_size_drop_against_the_median(tmp_path) -> None:
     names = [f"2026111{d}0300.app.sql.gz" for d in range(5)]
     sizes = dict(zip(names, [1000, 1100, 1050, 1020, 300], strict=True))
