@@ -114,6 +114,7 @@ def test_dkim_keys_are_read_with_their_kind_and_size(zone) -> None:
         ("gone._domainkey.mail.test", "TXT"): ["v=DKIM1; k=rsa; p="],
         ("two._domainkey.mail.test", "TXT"): [rsa_public, dkim_key_pair(1024)[1]],
         ("junk._domainkey.mail.test", "TXT"): ["v=DKIM1; p=bm90IGEga2V5"],
+        ("bad64._domainkey.mail.test", "TXT"): [rsa_public.replace("p=", "p=!")],
         ("ec._domainkey.mail.test", "TXT"): [f"v=DKIM1; p={base64.b64encode(ec_der).decode()}"],
     }
     assert records.dkim_key(res, "mail.test", "rsa") == records.DkimKey("rsa", "rsa", 1024, False)
@@ -125,6 +126,8 @@ def test_dkim_keys_are_read_with_their_kind_and_size(zone) -> None:
         records.dkim_key(res, "mail.test", "two")
     with pytest.raises(RecordProblem, match=r"^junk\._domainkey\.mail\.test: p= is not a rsa public key"):
         records.dkim_key(res, "mail.test", "junk")
+    with pytest.raises(RecordProblem, match=r"p= is not a rsa public key \(Only base64 data is allowed\)$"):
+        records.dkim_key(res, "mail.test", "bad64")
     with pytest.raises(
         RecordProblem, match=r"^ec\._domainkey\.mail\.test: k=rsa but the key is ECPublicKey$"
     ):
@@ -159,3 +162,7 @@ def test_dmarc_is_one_record_and_its_report_destinations_are_judged(zone) -> Non
         records.dmarc(res, "two.test")
     sub = records.Dmarc("none", {"rua": "mailto:d@reports.mail.test"})
     assert records.report_problems(res, "mail.test", sub) == []  # a subdomain needs no authorization
+    first_bad = records.Dmarc("none", {"rua": "https://x.test/r,mailto:r@collector.test"})
+    assert len(records.report_problems(res, "mail.test", first_bad)) == 2  # each URI judged
+    server.records[("_dmarc.nopolicy.test", "TXT")] = ["v=DMARC1; rua=mailto:d@nopolicy.test"]
+    assert records.dmarc(res, "nopolicy.test").policy == ""
