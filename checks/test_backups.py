@@ -80,6 +80,7 @@ def test_backup_volume_has_room(backup_room, record_detail, evidence) -> None:
     backups.min_free_backups more nights of backups (a full volume is how dumps silently stop)."""
     record_detail("room", backup_room.describe())
     evidence(backup_room.describe())
+    assert backup_room.measured, backup_room.describe()
     assert backup_room.is_enough, f"the backup volume is running out: {backup_room.describe()}"
 
 

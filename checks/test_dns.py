@@ -9,18 +9,26 @@ from runner.errors import DnsProblem, MailError
 from runner.mail import records
 
 
-def test_one_spf_record(profile, dns_resolver) -> None:
+def test_one_spf_record(profile, dns_resolver, evidence) -> None:
     """The domain publishes exactly one v=spf1 record."""
     found = records.spf_records(dns_resolver, profile.dns.domain)
+    evidence(f"{profile.dns.domain}: {'; '.join(found)}")
     assert len(found) == 1, f"{profile.dns.domain}: {len(found)} v=spf1 records, expected exactly one"
 
 
-def test_spf_authorizes_every_relay(profile, dns_resolver, relay_ips, record_detail) -> None:
+def test_spf_authorizes_every_relay(profile, dns_resolver, relay_ips, record_detail, evidence) -> None:
     """Each outbound relay IP evaluates to pass (syntax, the 10-lookup and 2-void-lookup limits
-    are part of the RFC 7208 evaluation)."""
+    are part of the RFC 7208 evaluation); no relay to evaluate is a finding, not a pass."""
+    assert relay_ips, (
+        f"no relay to evaluate SPF for: dns.relay_ips is not set and smtp.host {profile.smtp.host} has no "
+        "A record; list the relay's addresses in dns.relay_ips"
+    )
     results = {ip: records.spf_result(dns_resolver, profile.dns.domain, ip) for ip in relay_ips}
     record_detail("spf", {ip: result for ip, (result, _) in results.items()})
     bad = [f"{ip}: {result} ({why})" for ip, (result, why) in results.items() if result != "pass"]
+    evidence(
+        f"SPF of {profile.dns.domain}: " + ", ".join(f"{ip} {result}" for ip, (result, _) in results.items())
+    )
     assert not bad, f"SPF of {profile.dns.domain} does not pass for: " + "; ".join(bad)
 
 
@@ -33,9 +41,10 @@ def _key(profile, dns_resolver, selector):
         pytest.fail(str(exc), pytrace=False)
 
 
-def test_dkim_key_is_published(profile, dns_resolver, dkim_selector) -> None:
+def test_dkim_key_is_published(profile, dns_resolver, dkim_selector, evidence) -> None:
     """The selector publishes a parseable, unrevoked key (RSA of at least 1024 bits, or ed25519)."""
     key = _key(profile, dns_resolver, dkim_selector)
+    evidence(_described(profile, key))
     assert not key.revoked, f"{dkim_selector}._domainkey.{profile.dns.domain}: the key is revoked (empty p=)"
     assert key.kind == "ed25519" or (key.bits or 0) >= 1024, (
         f"{dkim_selector}: RSA key of {key.bits} bits is too weak"
@@ -43,12 +52,18 @@ def test_dkim_key_is_published(profile, dns_resolver, dkim_selector) -> None:
 
 
 @pytest.mark.severity("warning")
-def test_dkim_key_is_2048_bits(profile, dns_resolver, dkim_selector) -> None:
+def test_dkim_key_is_2048_bits(profile, dns_resolver, dkim_selector, evidence) -> None:
     """RSA keys have at least 2048 bits."""
     key = _key(profile, dns_resolver, dkim_selector)
+    evidence(_described(profile, key))
     assert key.revoked or key.kind == "ed25519" or (key.bits or 0) >= 2048, (
         f"{dkim_selector}._domainkey.{profile.dns.domain}: RSA key of {key.bits} bits, 2048 recommended"
     )
+
+
+def _described(profile, key: records.DkimKey) -> str:
+    what = "revoked (empty p=)" if key.revoked else f"{key.kind} key of {key.bits} bits"
+    return f"{key.selector}._domainkey.{profile.dns.domain}: {what}"
 
 
 def _dmarc(profile, dns_resolver):
@@ -58,33 +73,40 @@ def _dmarc(profile, dns_resolver):
         pytest.fail(str(exc), pytrace=False)
 
 
-def test_dmarc_record_is_valid(profile, dns_resolver) -> None:
+def test_dmarc_record_is_valid(profile, dns_resolver, evidence) -> None:
     """Exactly one DMARC record, with a policy of none, quarantine or reject."""
     record = _dmarc(profile, dns_resolver)
+    evidence(f"_dmarc.{profile.dns.domain}: one v=DMARC1 record, p={record.policy}")
     assert record.policy in ("none", "quarantine", "reject"), (
         f"_dmarc.{profile.dns.domain}: p={record.policy!r}"
     )
 
 
 @pytest.mark.severity("warning")
-def test_dmarc_policy_enforces(profile, dns_resolver) -> None:
+def test_dmarc_policy_enforces(profile, dns_resolver, evidence) -> None:
     """The policy is quarantine or reject; p=none only monitors."""
     record = _dmarc(profile, dns_resolver)
+    evidence(f"_dmarc.{profile.dns.domain}: p={record.policy}")
     assert record.policy in ("quarantine", "reject"), (
         f"_dmarc.{profile.dns.domain}: p={record.policy}, nothing is enforced"
     )
 
 
-def test_dmarc_report_destinations_are_valid(profile, dns_resolver) -> None:
+def test_dmarc_report_destinations_are_valid(profile, dns_resolver, evidence) -> None:
     """rua/ruf are mailto: URIs, and destinations outside the domain authorize the reports."""
-    problems = records.report_problems(dns_resolver, profile.dns.domain, _dmarc(profile, dns_resolver))
+    record = _dmarc(profile, dns_resolver)
+    problems = records.report_problems(dns_resolver, profile.dns.domain, record)
+    evidence(
+        f"_dmarc.{profile.dns.domain}: reports go to {', '.join(record.report_addresses()) or 'nowhere (no rua/ruf)'}"
+    )
     assert not problems, "; ".join(problems)
 
 
-def test_mx_records_exist(profile, dns_resolver) -> None:
+def test_mx_records_exist(profile, dns_resolver, evidence) -> None:
     """The domain has MX records."""
     try:
         found = records.lookup(dns_resolver, profile.dns.domain, "MX")
     except DnsProblem as exc:
         pytest.fail(str(exc), pytrace=False)
+    evidence(f"{profile.dns.domain}: MX {', '.join(found)}")
     assert found, f"{profile.dns.domain}: no MX records"

@@ -350,6 +350,8 @@ def relay(pki):
         kwargs = dict(hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=True)
         if mode == "starttls":
             controller = Controller(inbox, tls_context=context, require_starttls=True, **kwargs)
+        elif mode == "auth-before-tls":  # STARTTLS offered, but so is AUTH on the plain connection
+            controller = Controller(inbox, tls_context=context, **{**kwargs, "auth_require_tls": False})
         elif mode == "tls":  # aiosmtpd counts only STARTTLS as TLS: here the whole connection is
             controller = Controller(inbox, ssl_context=context, **{**kwargs, "auth_require_tls": False})
         else:  # no STARTTLS offered at all

@@ -18,7 +18,7 @@ from runner.backups.dump import find_binary, take_backup
 from runner.backups.dump_scan import count_rows
 from runner.backups.integrity import check_backup, check_in_source
 from runner.backups.listing import list_backups
-from runner.backups.schedule import freshness, retention, size_trend
+from runner.backups.schedule import Room, freshness, retention, size_trend
 from runner.backups.source import fetch
 from runner.errors import BackupFailed, TargetUnreachable
 from runner.profile.loader import load_profile
@@ -92,14 +92,17 @@ def dumped(mariadb, tmp_path_factory):
     return good, plain, counts
 
 
-def test_preview_counts_rows_exactly_as_the_database_does(dumped) -> None:
+def test_preview_counts_rows_exactly_as_the_database_does(dumped, mariadb) -> None:
     good, _, counts = dumped
     checked = check_backup(good, ["notes", "note_ids"])
     assert checked.is_intact, checked.describe()
     assert {name: t.rows for name, t in checked.dump.real_tables.items()} == counts
     assert checked.dump.views == ["note_ids"]
     assert checked.dump.routines == {"procedures": ["count_notes"], "triggers": ["notes_bi"]}
-    assert checked.dump.header == "MariaDB" and checked.dump.server_version.startswith("10.")
+    with mariadb.connect() as conn, conn.cursor() as cur:  # whatever MariaDB runs the tests, 10.x or 11.x
+        cur.execute("SELECT VERSION()")
+        version = cur.fetchone()[0]
+    assert checked.dump.header == "MariaDB" and version.startswith(checked.dump.server_version.split("-")[0])
     assert any("sandbox line" in w for w in checked.warnings)
 
 
@@ -300,6 +303,42 @@ def test_a_backup_dated_in_the_future_is_a_finding(tmp_path) -> None:
     assert within_skew.is_fresh and not within_skew.future  # a clock a few minutes fast is no mistake
 
 
+def test_freshness_without_grace_counts_minutes_and_no_backup_is_stale(tmp_path) -> None:
+    names = ["202611210300.app.sql.gz", "202611220300.app.sql.gz", "202611230300.app.sql.gz"]
+    cfg = _folder(tmp_path, names).model_copy(update={"grace_hours": 0})
+    listing = list_backups(cfg)
+    at = {t: datetime(2026, 11, 24, *t, tzinfo=UTC) for t in ((2, 59), (3, 30), (4, 0))}
+    on_time, half_hour, hour = (freshness(listing, "app", cfg, moment) for moment in at.values())
+    assert on_time.is_fresh and on_time.describe() == (
+        "last backup 2026-11-23 03:00 UTC (202611230300.app.sql.gz); due 2026-11-24 03:00 UTC; "
+        "next scheduled 2026-11-24 03:00 UTC"
+    )
+    assert not half_hour.is_fresh and "; overdue by 30 min; " in half_hour.describe()
+    assert not hour.is_fresh and "; overdue by 1 h; " in hour.describe()
+    graced = cfg.model_copy(update={"grace_hours": 2})
+    assert freshness(
+        listing, "app", graced, datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
+    ).is_fresh  # grace's last minute
+    nothing = freshness(listing, "other", cfg, NOW)
+    assert (
+        not nothing.is_fresh
+        and nothing.describe() == "no backup of other; next scheduled 2026-11-25 03:00 UTC"
+    )
+
+
+def test_room_is_counted_in_nights_by_space_and_inodes() -> None:
+    assert Room(1000, 10, 300, 2, 3).nights_left == 3 and Room(1000, 10, 300, 2, 3).is_enough
+    by_inodes = Room(1000, 5, 300, 2, 3)
+    assert (by_inodes.nights_left, by_inodes.is_enough) == (2, False)
+    assert by_inodes.describe() == (
+        "1.0 kB and 5 inodes free; the newest backups take 300 B in 2 file(s) a night; room for 2 more "
+        "(backups.min_free_backups is 3)"
+    )
+    empty = Room(10**9, 10, 0, 1, 3)
+    assert (empty.measured, empty.is_enough) == (False, False)
+    assert empty.describe().endswith("take 0 B in 1 file(s): no night's size to judge the room by")
+
+
 def test_freshness_reads_names_in_the_container_time_zone(tmp_path) -> None:
     cfg = _folder(tmp_path, ["202611240300.app.sql.gz"]).model_copy(update={"timezone": "Europe/Berlin"})
     (newest,) = list_backups(cfg).files
@@ -362,6 +401,21 @@ def test_a_set_old_enough_that_falls_short_fails(tmp_path) -> None:
     unscheduled = short.model_copy(update={"schedule": None})
     unjudged = retention(list_backups(unscheduled), "app", unscheduled, NOW)
     assert not unjudged.is_kept and "without backups.schedule" in unjudged.describe()
+
+
+def test_size_trend_takes_the_window_before_the_newest(tmp_path) -> None:
+    names = [f"2026111{d}0300.app.sql.gz" for d in range(5)]
+    sizes = dict(zip(names, [100, 1000, 1100, 1050, 300], strict=True))
+    listing = list_backups(_folder(tmp_path, names, sizes))
+    trend = size_trend(listing, "app", 2)
+    assert (trend.median, trend.newest, len(trend.points)) == (1075, 300, 5)
+    for name in names[2:]:
+        (tmp_path / name).unlink()
+    two = size_trend(list_backups(_folder(tmp_path, [])), "app", 7)
+    assert (two.median, two.newest) == (100, 1000)
+    (tmp_path / names[1]).unlink()
+    one = size_trend(list_backups(_folder(tmp_path, [])), "app", 7)
+    assert (one.median, one.newest, one.dropped(0.5)) == (None, 100, False)
 
 
 def test_size_drop_against_the_median(tmp_path) -> None:

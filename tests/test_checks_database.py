@@ -46,15 +46,36 @@ def test_unreachable_database_fails_with_exit_3(healthy, run_checks, tmp_path) -
     assert "cannot connect to database" in run.check("test_database_is_reachable")["message"]
 
 
-def test_unsupported_version_is_named(healthy, run_checks) -> None:
-    healthy.write_profile(database={"versions": {"mariadb": ">=11.4", "mysql": ">=8.0"}})
+def test_unsupported_version_is_named(healthy, mariadb, run_checks) -> None:
+    with mariadb.connect() as conn, conn.cursor() as cur:  # whatever MariaDB runs the tests, 10.x or 11.x
+        cur.execute("SELECT VERSION()")
+        version = cur.fetchone()[0].split("-")[0]
+    above = f">={int(version.split('.')[0]) + 1}.0"
+    healthy.write_profile(database={"versions": {"mariadb": above, "mysql": ">=8.0"}})
     run = run_checks(healthy.profile_path, "-k", "test_database")
     check = run.check("test_server_version_is_supported")
-    assert check["outcome"] == "failed"
-    assert (
-        check["message"].startswith("MariaDB 10.")
-        and "outside the supported range >=11.4" in check["message"]
-    )
+    assert (check["outcome"], run.exit_code) == ("failed", 1)
+    assert check["message"] == f"MariaDB {version} is outside the supported range {above}"
+
+
+def test_an_explicit_time_zone_passes_as_utc_or_its_offset(healthy, mariadb, run_checks) -> None:
+    """A server set to +00:00 matches time_zone UTC and +00:00 alike (not through SYSTEM)."""
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.time_zone")
+        saved = cur.fetchone()[0]
+        cur.execute("SET GLOBAL time_zone = '+00:00'")
+    try:
+        for zone in ("UTC", "+00:00"):
+            healthy.write_profile(database={"time_zone": zone})
+            check = run_checks(healthy.profile_path, "-k", "time_zone").check(
+                "test_time_zone_is_as_configured"
+            )
+            assert check["outcome"] == "passed", check["message"]
+            assert check["message"].startswith("server time_zone +00:00 (system ")
+            assert check["message"].endswith(f") is database.time_zone {zone}")
+    finally:
+        with mariadb.connect() as conn, conn.cursor() as cur:
+            cur.execute("SET GLOBAL time_zone = %s", (saved,))
 
 
 def test_latin1_database_fails_charset_and_collation(mariadb, run_checks, healthy) -> None:

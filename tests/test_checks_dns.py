@@ -131,6 +131,9 @@ def test_p_none_warns(zone, target, run_checks) -> None:
     run = dns_run(target, run_checks)
     assert run.outcome("test_dmarc_record_is_valid") == "passed"
     assert run.outcome("test_dmarc_policy_enforces") == "warned" and run.exit_code == 0
+    assert (
+        run.check("test_dmarc_policy_enforces")["message"] == "_dmarc.mail.test: p=none, nothing is enforced"
+    )
 
 
 def test_unauthorized_external_rua_fails(zone, target, run_checks) -> None:
@@ -148,3 +151,40 @@ def test_nxdomain_servfail_and_missing_mx_are_told_apart(zone, target, run_check
     assert "_dmarc.mail.test: nxdomain" in run.check("test_dmarc_record_is_valid")["message"]
     assert "servfail" in run.check("test_dkim_key_is_published[mail]")["message"]
     assert run.check("test_mx_records_exist")["message"] == "mail.test: no MX records"
+
+
+def test_no_relay_to_evaluate_is_a_finding(zone, target, run_checks) -> None:
+    """Without dns.relay_ips the relays are smtp.host's A records: none means nothing evaluated."""
+    target.write_profile(dns={"relay_ips": []}, smtp={"host": "relay.mail.test"})
+    zone.records[("relay.mail.test", "TXT")] = ["v=spf1 -all"]  # the name exists, without an A record
+    run = run_checks(target.profile_path, "-k", "test_spf_authorizes_every_relay")
+    check = run.check("test_spf_authorizes_every_relay")
+    assert (check["outcome"], check["severity"], run.exit_code) == ("failed", "blocker", 1)
+    assert check["message"].startswith(
+        "no relay to evaluate SPF for: dns.relay_ips is not set and smtp.host relay.mail.test has no A record"
+    )
+
+    zone.records[("relay.mail.test", "A")] = [RELAY]
+    check = run_checks(target.profile_path, "-k", "test_spf_authorizes_every_relay").check(
+        "test_spf_authorizes_every_relay"
+    )
+    assert (check["outcome"], check["message"]) == ("passed", f"SPF of mail.test: {RELAY} pass")
+
+
+def test_a_policy_dmarc_does_not_know_fails(zone, target, run_checks) -> None:
+    zone.records[("_dmarc.mail.test", "TXT")] = ["v=DMARC1; p=rejekt; rua=mailto:dmarc@mail.test"]
+    run = dns_run(target, run_checks)
+    check = run.check("test_dmarc_record_is_valid")
+    assert (check["outcome"], check["severity"], run.exit_code) == ("failed", "blocker", 1)
+    assert check["message"] == "_dmarc.mail.test: p='rejekt'"
+
+
+def test_passed_dns_checks_say_what_they_read(zone, target, run_checks) -> None:
+    run = dns_run(target, run_checks)
+    assert run.check("test_spf_authorizes_every_relay")["message"] == (
+        f"SPF of mail.test: {RELAY} pass, 198.51.100.7 pass"
+    )
+    assert run.check("test_dmarc_policy_enforces")["message"] == "_dmarc.mail.test: p=reject"
+    assert run.check("test_dkim_key_is_2048_bits[mail]")["message"] == (
+        "mail._domainkey.mail.test: rsa key of 2048 bits"
+    )

@@ -92,20 +92,38 @@ def test_implicit_tls_relay_passes(target, run_checks, relay, pki) -> None:
     )
 
 
+def failed(run, check: str, outcome: str = "failed") -> str:
+    """The check failed as a blocker (or errored: its probe failed) and the run exits 1, as a
+    warning would not; its message."""
+    __tracebackhide__ = True
+    found = run.check(check)
+    assert (found["outcome"], found["severity"], run.exit_code) == (outcome, "blocker", 1), found
+    return found["message"]
+
+
 def test_implicit_tls_against_a_starttls_port_fails(target, run_checks, relay, pki) -> None:
     port, _ = relay("starttls")
     smtp_profile(target, port, pki[1], security="tls")
-    message = run_checks(target.profile_path, "-k", "test_login").check("test_login_is_accepted")["message"]
+    message = failed(run_checks(target.profile_path, "-k", "test_login"), "test_login_is_accepted", "error")
     assert message.startswith(f"127.0.0.1:{port}:") and "SSL" in message
+
+
+def test_auth_offered_before_starttls_fails(target, run_checks, relay, pki) -> None:
+    port, _ = relay("auth-before-tls")
+    smtp_profile(target, port, pki[1])
+    AUTH_ATTEMPTS.clear()
+    run = run_checks(target.profile_path, "-k", "test_smtp and not email and not dkim")
+    assert failed(run, "test_no_auth_before_starttls") == "127.0.0.1: AUTH is offered before STARTTLS"
+    assert run.outcome("test_login_is_accepted") == "passed"  # after STARTTLS: the password stayed encrypted
+    assert run.outcome("test_smtp_session_is_encrypted_as_configured") == "passed"
 
 
 def test_wrong_password_fails_with_the_servers_reply(target, run_checks, relay, pki) -> None:
     port, _ = relay("starttls")
     smtp_profile(target, port, pki[1], password="not-the-smtp-password")
     run = run_checks(target.profile_path, "-k", "test_smtp")
-    message = run.check("test_login_is_accepted")["message"]
+    message = failed(run, "test_login_is_accepted")
     assert message == "login as 'mailer' refused: 535 5.7.8 Authentication credentials invalid"
-    assert run.outcome("test_login_is_accepted") == "failed"
     assert run.outcome("test_smtp_session_is_encrypted_as_configured") == "passed"  # TLS did hold
     assert "not-the-smtp-password" not in json.dumps(run.report) + run.output
 
@@ -127,8 +145,10 @@ def test_plain_relay_is_used_without_auth(target, run_checks, relay, pki) -> Non
 def test_relay_without_starttls_fails(target, run_checks, relay, pki) -> None:
     port, _ = relay("none")
     smtp_profile(target, port, pki[1])
-    message = run_checks(target.profile_path, "-k", "test_smtp").check("test_login_is_accepted")["message"]
-    assert message == f"127.0.0.1:{port} does not offer STARTTLS (security: starttls)"
+    run = run_checks(target.profile_path, "-k", "test_smtp")
+    refusal = f"127.0.0.1:{port} does not offer STARTTLS (security: starttls)"
+    assert failed(run, "test_smtp_session_is_encrypted_as_configured") == refusal  # the check's own verdict
+    assert failed(run, "test_login_is_accepted") == refusal  # no password on a plain connection
 
 
 def test_untrusted_certificate_fails(target, run_checks, relay, tmp_path) -> None:
@@ -136,7 +156,7 @@ def test_untrusted_certificate_fails(target, run_checks, relay, tmp_path) -> Non
     other = tmp_path / "other.pem"
     trustme.CA().cert_pem.write_to_path(str(other))
     smtp_profile(target, port, other)
-    message = run_checks(target.profile_path, "-k", "test_smtp").check("test_login_is_accepted")["message"]
+    message = failed(run_checks(target.profile_path, "-k", "test_smtp"), "test_login_is_accepted", "error")
     assert "TLS certificate not accepted" in message
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import socket
 import ssl
 import threading
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from runner.errors import TargetUnreachable, UsageError
+from runner.probes import tls as tls_probe
 from runner.sandbox.mariadb import free_port
+from tests.conftest import CHECKS
 
 NOW = datetime.now(UTC)
 TLS_CHECKS = [
@@ -38,12 +43,17 @@ def pki(tmp_path_factory):
     return root, intermediate, folder / "ca.pem"
 
 
-def _context(cert_pems: list[bytes], key_pem: bytes, tmp_path) -> ssl.SSLContext:
+def _context(cert_pems: list[bytes], key_pem: bytes, tmp_path, *, old_tls: bool = False) -> ssl.SSLContext:
     chain, key = tmp_path / "chain.pem", tmp_path / "key.pem"
     chain.write_bytes(b"".join(cert_pems))
     key.write_bytes(key_pem)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.set_ciphers("DEFAULT:@SECLEVEL=0")  # lets the server load a weak key the tests need
+    if old_tls:  # a server that speaks nothing newer than TLS 1.1 (SECLEVEL=0 lets OpenSSL 3 serve it)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.maximum_version = ssl.TLSVersion.TLSv1_1
     context.load_cert_chain(str(chain), str(key))
     return context
 
@@ -53,8 +63,8 @@ def tls_server(tmp_path) -> Iterator:
     """Starts a TLS server for a given chain; returns its host:port."""
     servers = []
 
-    def start(cert_pems: list[bytes], key_pem: bytes) -> str:
-        context = _context(cert_pems, key_pem, tmp_path)
+    def start(cert_pems: list[bytes], key_pem: bytes, *, old_tls: bool = False) -> str:
+        context = _context(cert_pems, key_pem, tmp_path, old_tls=old_tls)
         listener = socket.create_server(("127.0.0.1", 0))
         listener.settimeout(0.2)
         stop = threading.Event()
@@ -101,6 +111,15 @@ def message(run, check: str) -> str:
     return next(c["message"] for c in run.report["checks"] if f"::{check}[" in c["id"])
 
 
+def assert_fails(run, check: str, severity: str = "blocker") -> str:
+    """The check failed as `severity` (a warning does not fail the run) and the run exits 1; its message."""
+    __tracebackhide__ = True
+    found = next(c for c in run.report["checks"] if f"::{check}[" in c["id"])
+    outcome = "failed" if severity == "blocker" else "warned"
+    assert (found["outcome"], found["severity"], run.exit_code) == (outcome, severity, 1)
+    return found["message"]
+
+
 def test_valid_chain_passes(target, run_checks, tls_server, pki) -> None:
     _, intermediate, ca = pki
     leaf = intermediate.issue_cert("127.0.0.1", "localhost")
@@ -142,9 +161,9 @@ def test_expired_certificate_is_reported_as_expired_with_its_dates(
         serve(tls_server, leaf),
         ca,
     )
-    text = message(run, "test_certificates_are_valid_now")
+    text = assert_fails(run, "test_certificates_are_valid_now")
     assert "expired, valid " in text and f"to {(NOW - timedelta(days=2)):%Y-%m-%d}" in text
-    assert "certificate has expired" in message(run, "test_chain_and_host_name_verify")
+    assert "certificate has expired" in assert_fails(run, "test_chain_and_host_name_verify")
 
 
 def test_not_yet_valid_certificate_fails(target, run_checks, tls_server, pki) -> None:
@@ -158,7 +177,7 @@ def test_not_yet_valid_certificate_fails(target, run_checks, tls_server, pki) ->
         serve(tls_server, leaf),
         ca,
     )
-    assert "not yet valid" in message(run, "test_certificates_are_valid_now")
+    assert "not yet valid" in assert_fails(run, "test_certificates_are_valid_now")
 
 
 def test_certificate_expiring_in_five_days_fails_and_warns(target, run_checks, tls_server, pki) -> None:
@@ -175,7 +194,10 @@ def test_certificate_expiring_in_five_days_fails_and_warns(target, run_checks, t
         "failed",
         "warned",
     )
-    assert "expires within tls.fail_days (14)" in message(run, "test_certificates_outlast_fail_days")
+    assert "expires within tls.fail_days (14)" in assert_fails(run, "test_certificates_outlast_fail_days")
+    assert assert_fails(run, "test_certificates_outlast_warn_days", "warning").startswith(
+        "expires within tls.warn_days (30): OU=Testing cert"
+    )
 
 
 def test_wrong_host_fails_verification(target, run_checks, tls_server, pki) -> None:
@@ -187,7 +209,7 @@ def test_wrong_host_fails_verification(target, run_checks, tls_server, pki) -> N
         serve(tls_server, leaf),
         ca,
     )
-    assert "IP address mismatch" in message(run, "test_chain_and_host_name_verify")
+    assert "IP address mismatch" in assert_fails(run, "test_chain_and_host_name_verify")
 
 
 def test_missing_intermediate_fails_verification(target, run_checks, tls_server, pki) -> None:
@@ -196,7 +218,7 @@ def test_missing_intermediate_fails_verification(target, run_checks, tls_server,
     run = tls_run(
         target, run_checks, tls_server([leaf.cert_chain_pems[0].bytes()], leaf.private_key_pem.bytes()), ca
     )
-    assert "unable to get local issuer certificate" in message(run, "test_chain_and_host_name_verify")
+    assert "unable to get local issuer certificate" in assert_fails(run, "test_chain_and_host_name_verify")
 
 
 def test_self_signed_certificate_fails_verification(target, run_checks, tls_server, pki) -> None:
@@ -205,7 +227,7 @@ def test_self_signed_certificate_fails_verification(target, run_checks, tls_serv
     run = tls_run(
         target, run_checks, tls_server([stranger.cert_pem.bytes()], stranger.private_key_pem.bytes()), ca
     )
-    assert "self-signed certificate" in message(run, "test_chain_and_host_name_verify")
+    assert "self-signed certificate" in assert_fails(run, "test_chain_and_host_name_verify")
 
 
 def _rsa_leaf(issuer: trustme.CA, bits: int) -> tuple[bytes, bytes]:
@@ -276,3 +298,182 @@ def test_smtp_starttls_endpoint_is_checked_after_starttls(target, run_checks, pk
     finally:
         controller.stop()
     assert outcomes(run) == dict.fromkeys(TLS_CHECKS, "passed")
+
+
+def test_a_server_limited_to_tls_1_1_fails_the_protocol_check(target, run_checks, tls_server, pki) -> None:
+    _, intermediate, ca = pki
+    leaf = intermediate.issue_cert("127.0.0.1")
+    endpoint = tls_server(
+        [b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes(), old_tls=True
+    )
+    run = tls_run(target, run_checks, endpoint, ca)
+    assert assert_fails(run, "test_key_size_and_protocol") == "negotiated TLSv1.1, older than TLS 1.2"
+    refused = assert_fails(run, "test_chain_and_host_name_verify")  # a client refuses it
+    assert refused.startswith(f"{endpoint}: handshake failed: ")
+    assert outcomes(run)["test_certificates_are_valid_now"] == "passed"  # its certificate was read
+
+
+def _check_module():
+    """checks/test_tls.py, loaded as the suite loads it, for a result no server can be made to give."""
+    spec = importlib.util.spec_from_file_location("deploycheck_checks_tls", CHECKS / "test_tls.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_empty_chain_fails_every_check_that_needs_a_certificate(target) -> None:
+    """pyOpenSSL may hand back no peer chain: nothing judged is no pass, for each check."""
+    target.write_profile(tls={"endpoints": ["127.0.0.1:443"]})
+    profile = target.profile()
+    empty = tls_probe.TlsResult(tls_probe.parse_endpoint("127.0.0.1:443"), protocol="TLSv1.3")
+    checks = _check_module()
+    quiet = {"evidence": lambda text: None, "record_detail": lambda key, value: None}
+    calls = {
+        "test_certificates_are_valid_now": lambda: checks.test_certificates_are_valid_now(
+            profile, empty, **quiet
+        ),
+        "test_certificates_outlast_fail_days": lambda: checks.test_certificates_outlast_fail_days(
+            profile, empty, quiet["evidence"]
+        ),
+        "test_certificates_outlast_warn_days": lambda: checks.test_certificates_outlast_warn_days(
+            profile, empty, quiet["evidence"]
+        ),
+        "test_key_size_and_protocol": lambda: checks.test_key_size_and_protocol(empty, **quiet),
+    }
+    for name, call in calls.items():
+        with pytest.raises(AssertionError) as failed:
+            call()
+        assert str(failed.value).startswith(
+            "127.0.0.1:443: no certificate was read from the server, so none can be judged"
+        ), name
+
+
+# -- the probe on its own (quick: `-k test_probe` is what a mutation run of runner/probes/tls.py uses)
+
+
+@pytest.mark.parametrize(
+    ("text", "scheme", "host", "port"),
+    [
+        ("db.example.org:3306", "tls", "db.example.org", 3306),
+        ("[::1]:8443", "tls", "::1", 8443),
+        ("https://app.example.org", "https", "app.example.org", 443),
+        ("https://app.example.org:8443/health", "https", "app.example.org", 8443),
+        ("smtps://mail.example.org", "smtps", "mail.example.org", 465),
+        ("smtp+starttls://mail.example.org", "smtp+starttls", "mail.example.org", 587),
+    ],
+)
+def test_probe_parses_endpoints_with_default_ports(text: str, scheme: str, host: str, port: int) -> None:
+    assert tls_probe.parse_endpoint(text) == tls_probe.Endpoint(text, scheme, host, port)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("app.example.org", "is not host:port or a URL like https://host"),
+        (":443", "is not host:port or a URL like https://host"),
+        ("host:https", "is not host:port or a URL like https://host"),
+        ("http://app.example.org", "the scheme must be https, smtps or smtp+starttls"),
+        ("https://", "the scheme must be https, smtps or smtp+starttls"),
+    ],
+)
+def test_probe_names_bad_endpoints(text: str, problem: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        tls_probe.parse_endpoint(text)
+    assert str(refused.value) == f"tls.endpoints: {text!r} {problem}".replace(
+        f"{text!r} the", f"{text!r}: the"
+    )
+
+
+def test_probe_takes_only_tls_1_2_and_newer_as_ok() -> None:
+    assert [tls_probe.protocol_ok(p) for p in ("TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3", "")] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
+
+
+def test_probe_reads_the_chain_as_sent_and_verifies_as_a_client(tls_server, pki) -> None:
+    _, intermediate, ca = pki
+    leaf = intermediate.issue_cert("127.0.0.1", not_after=datetime.now(UTC) + timedelta(days=10))
+    endpoint = tls_probe.parse_endpoint(serve(tls_server, leaf))
+    result = tls_probe.probe(endpoint, 5, ca)
+    assert result.verify_error is None and result.protocol in ("TLSv1.2", "TLSv1.3") and result.cipher
+    assert [c.issuer == c.subject for c in result.chain] == [False, False]  # leaf and intermediate, no root
+    first = result.chain[0]
+    assert first.key.startswith(("EC ", "RSA ")) and 9.9 < first.days_left(datetime.now(UTC)) <= 10
+    assert first.dates() == f"valid {first.not_before:%Y-%m-%d} to {first.not_after:%Y-%m-%d}"
+    untrusted = tls_probe.probe(endpoint, 5, None)  # the system store does not know the test CA
+    assert (
+        untrusted.chain == result.chain and untrusted.verify_error == "unable to get local issuer certificate"
+    )
+
+
+def test_probe_reads_rsa_key_sizes(tls_server, pki) -> None:
+    root, _, ca = pki
+    cert_pem, key_pem = _rsa_leaf(root, 1024)
+    (leaf,) = tls_probe.probe(tls_probe.parse_endpoint(tls_server([cert_pem], key_pem)), 5, ca).chain
+    assert (leaf.key, leaf.rsa_bits, leaf.subject) == ("RSA 1024", 1024, "CN=weak-key.test")
+
+
+def test_probe_names_unreachable_endpoints() -> None:
+    port = free_port()
+    with pytest.raises(TargetUnreachable, match=f"^127.0.0.1:{port}: unreachable: Connection refused$"):
+        tls_probe.probe(tls_probe.parse_endpoint(f"127.0.0.1:{port}"), 5)
+    with pytest.raises(
+        TargetUnreachable, match=r"^no-such-host\.invalid:443: unreachable: DNS lookup failed"
+    ):
+        tls_probe.probe(tls_probe.parse_endpoint("no-such-host.invalid:443"), 5)
+
+
+def test_probe_speaks_starttls_before_the_handshake(pki, tmp_path) -> None:
+    root, _, ca = pki
+    leaf = root.issue_cert("127.0.0.1")
+    context = _context([b.bytes() for b in leaf.cert_chain_pems], leaf.private_key_pem.bytes(), tmp_path)
+    with_tls, without = free_port(), free_port()
+    servers = [
+        Controller(_Sink(), hostname="127.0.0.1", port=with_tls, tls_context=context, require_starttls=True),
+        Controller(_Sink(), hostname="127.0.0.1", port=without),
+    ]
+    for server in servers:
+        server.start()
+    try:
+        result = tls_probe.probe(tls_probe.parse_endpoint(f"smtp+starttls://127.0.0.1:{with_tls}"), 5, ca)
+        assert result.verify_error is None and len(result.chain) == 1
+        with pytest.raises(TargetUnreachable, match=f":{without}: the server does not offer STARTTLS$"):
+            tls_probe.probe(tls_probe.parse_endpoint(f"smtp+starttls://127.0.0.1:{without}"), 5, ca)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_probe_of_a_server_that_is_not_tls_fails_the_handshake(pki) -> None:
+    """An SMTP server spoken to as implicit TLS: the chain cannot be read."""
+    port = free_port()
+    server = Controller(_Sink(), hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        with pytest.raises(TargetUnreachable, match=f"^smtps://127.0.0.1:{port}: TLS handshake failed"):
+            tls_probe.probe(tls_probe.parse_endpoint(f"smtps://127.0.0.1:{port}"), 5, pki[2])
+    finally:
+        server.stop()
+
+
+def test_probe_reads_and_refuses_a_self_signed_server(tls_server, pki) -> None:
+    stranger = trustme.CA()
+    endpoint = tls_probe.parse_endpoint(
+        tls_server([stranger.cert_pem.bytes()], stranger.private_key_pem.bytes())
+    )
+    result = tls_probe.probe(endpoint, 5, pki[2])
+    assert len(result.chain) == 1 and result.chain[0].issuer == result.chain[0].subject
+    assert "self-signed certificate" in result.verify_error
+
+
+def test_probe_of_a_silent_server_gives_up_within_a_fraction_of_a_second() -> None:
+    """The kernel's receive timeout carries the fraction of timeout_s too (0.5 s is not 0)."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never says a word
+        endpoint = tls_probe.parse_endpoint(f"127.0.0.1:{silent.getsockname()[1]}")
+        with pytest.raises(TargetUnreachable, match=r"^127\.0\.0\.1:\d+: TLS handshake failed"):
+            tls_probe.probe(endpoint, 0.5)

@@ -100,6 +100,8 @@ def test_healthy_demo_passes(tmp_path) -> None:
     assert journey["outcome"] == "passed" and journey["details"]["journey"]["links"][0]["status"] == 200
     assert journey["details"]["journey"]["links"][0]["url"].endswith("/reset-password/********")  # its token
     assert journey["duration_s"] >= 0.1  # its request and its wait for the mail, not 0.00x
+    silent = [c["id"] for c in report["checks"] if c["outcome"] == "passed" and not c["message"].strip()]
+    assert silent == []  # every pass says what it measured
     assert (tmp_path / "reports" / "demo" / "index.html").exists()
     said = result.stdout + result.stderr
     for noise in (

@@ -222,6 +222,20 @@ def test_a_select_only_user_compares_tables_and_names_what_it_cannot_see(schema)
     }  # the dropped trigger is not claimed
 
 
+def test_the_check_names_what_the_session_cannot_see(schema, run_checks) -> None:
+    with schema.server.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"REVOKE SHOW VIEW ON `{schema.database}`.* FROM '{schema.user}'@'localhost'")
+    run = run_checks(schema.profile_path, "-k", "test_schema")
+    check = run.check("test_every_kind_of_object_was_compared")
+    assert (check["outcome"], check["severity"], run.exit_code) == ("warned", "warning", 0)
+    assert check["message"] == (
+        "not compared, the session cannot see them: views (view definitions need the SHOW VIEW privilege)"
+    )
+    assert run.outcome("test_live_schema_matches_the_migrations") == "passed"
+    strict = run_checks(schema.profile_path, "-k", "test_schema", "--deploy-strict")
+    assert (strict.outcome("test_every_kind_of_object_was_compared"), strict.exit_code) == ("warned", 1)
+
+
 def test_a_ledger_that_is_not_clean_is_not_compared(schema) -> None:
     schema.add("V1__base.sql", MIGRATIONS["V1__base.sql"] + "-- edited\n")
     code, report = drift(schema)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import subprocess
 from datetime import UTC, datetime
@@ -243,34 +244,34 @@ def test_drill_on_a_local_throwaway_server_and_the_check(app, run_checks) -> Non
 
 
 @pytest.fixture()
-def small_volume(tmp_path):
-    """A 1 MB tmpfs mounted for the test: a real file system that fills up."""
-    mount = tmp_path / "volume"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=64", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+def volume(tmp_path):
+    """A folder whose file system is measured for real (statvfs here, `stat -f` over ssh); the
+    tests make its newest backup a sparse file sized against the free space they read, so the
+    volume is "full" without filling a disk or mounting anything (a refused mount cannot skip it)."""
+    folder = tmp_path / "volume"
+    folder.mkdir()
+    return folder
 
 
-def test_a_volume_without_room_for_three_more_backups_fails(app, small_volume, run_checks, sshd) -> None:
-    (small_volume / f"202601010300.{app.database}.sql.gz").write_bytes(b"\x1f\x8b" + b"\0" * 400_000)
-    app.write_profile(backups={"source": str(small_volume), "databases": [app.database]})
+def _free_bytes(folder) -> int:
+    stat = os.statvfs(folder)
+    return stat.f_bavail * stat.f_frsize
+
+
+def test_a_volume_without_room_for_three_more_backups_fails(app, volume, run_checks, sshd) -> None:
+    newest = volume / f"202601010300.{app.database}.sql.gz"
+    with newest.open("wb") as sparse:  # 0.6 x the free space: room for 1 more until it grows by 2/3
+        sparse.truncate(int(_free_bytes(volume) * 0.6))
+    app.write_profile(backups={"source": str(volume), "databases": [app.database]})
     run = run_checks(app.profile_path, "-k", "test_backup_volume_has_room")
     check = run.check("test_backup_volume_has_room")
-    assert check["outcome"] == "failed"
-    assert "the backup volume is running out:" in check["message"]
-    assert (
-        "the newest backups take 400.0 kB in 1 file(s) a night; room for 1 more (backups.min_free_backups is 3)"
-        in check["message"]
-    )
+    assert (check["outcome"], check["severity"], run.exit_code) == ("failed", "blocker", 1)
+    assert check["message"].startswith("the backup volume is running out:")
+    assert "in 1 file(s) a night; room for 1 more (backups.min_free_backups is 3)" in check["message"]
 
     app.write_profile(
         backups={
-            "source": sshd.url(small_volume),
+            "source": sshd.url(volume),
             "databases": [app.database],
             "identity_file": str(sshd.identity),
             "known_hosts_file": str(sshd.known_hosts),
@@ -281,12 +282,20 @@ def test_a_volume_without_room_for_three_more_backups_fails(app, small_volume, r
     )
     assert remote["outcome"] == "failed" and "room for 1 more" in remote["message"]
 
-    app.write_profile(
-        backups={"source": str(small_volume), "databases": [app.database], "min_free_backups": 1}
+    app.write_profile(backups={"source": str(volume), "databases": [app.database], "min_free_backups": 1})
+    check = run_checks(app.profile_path, "-k", "test_backup_volume_has_room").check(
+        "test_backup_volume_has_room"
     )
-    assert (
-        run_checks(app.profile_path, "-k", "test_backup_volume_has_room").outcome(
-            "test_backup_volume_has_room"
-        )
-        == "passed"
+    assert check["outcome"] == "passed" and "(backups.min_free_backups is 1)" in check["message"]
+
+
+def test_room_judged_by_an_empty_backup_fails(app, volume, run_checks) -> None:
+    """0 bytes a night would leave room for ever: a measurement of nothing is not a pass."""
+    (volume / f"202601010300.{app.database}.sql.gz").write_bytes(b"")
+    app.write_profile(backups={"source": str(volume), "databases": [app.database]})
+    run = run_checks(app.profile_path, "-k", "test_backup_volume_has_room")
+    check = run.check("test_backup_volume_has_room")
+    assert (check["outcome"], run.exit_code) == ("failed", 1)
+    assert check["message"].endswith(
+        "the newest backups take 0 B in 1 file(s): no night's size to judge the room by"
     )

@@ -212,3 +212,20 @@ def test_wheel_installs_and_runs_the_demo_outside_the_checkout(installed, tmp_pa
         check=True,
     ).stdout.strip()
     assert found.startswith(str(env_dir)), found  # the wheel's checks, not the checkout's
+
+
+def test_every_check_says_what_it_measured() -> None:
+    """A pass without evidence is a claim: each check takes the `evidence` fixture (and calls it)."""
+    silent = []
+    for path in sorted((ROOT / "checks").glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                takes = "evidence" in {a.arg for a in node.args.args}
+                calls = any(
+                    isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "evidence"
+                    for n in ast.walk(node)
+                )
+                if not (takes and calls):
+                    silent.append(f"{path.name}::{node.name}")
+    assert silent == []

@@ -11,13 +11,17 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import pymysql
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from runner.backups.dump import find_binary
 from runner.migrations.engine import Migrator
 from runner.migrations.sqlsplit import Quoting, split_lines
 from runner.profile.loader import load_profile
 from runner.sandbox.mariadb import MariaDBServer
+from tests.test_sqlsplit import _separator, _statement
 
 CORPUS = sorted((Path(__file__).parent / "sql_corpus").glob("*.sql"))
 
@@ -110,8 +114,9 @@ def test_runner_reads_quotes_as_the_server_global_sql_mode_says(
     assert from_runner == from_client
 
 
-def _both_logs(path: Path, server: Server, admin) -> tuple[list[str], list[str]]:
-    """What the server logged from `mariadb < path`, and from the runner's statements of it."""
+def _both_logs(path: Path, server: Server, admin, *, force: bool = False) -> tuple[list[str], list[str]]:
+    """What the server logged from `mariadb < path`, and from the runner's statements of it.
+    `force`: both go on after a statement the server refuses (`mariadb --force`)."""
     admin_id = admin.thread_id()
 
     _fresh(admin, server, "diff_client")
@@ -124,10 +129,11 @@ def _both_logs(path: Path, server: Server, admin) -> tuple[list[str], list[str]]
                 "--no-defaults",
                 f"--socket={server.socket}",
                 "-uroot",
+                *(["--force"] if force else []),
                 "diff_client",
             ],
             stdin=stdin,
-            check=True,
+            check=not force,
             capture_output=True,
         )
     from_client = _logged(admin, None, admin_id)
@@ -142,16 +148,20 @@ def _both_logs(path: Path, server: Server, admin) -> tuple[list[str], list[str]]
         for statement in split_lines(
             lines, path.name, lambda: Quoting.from_server_status(runner.server_status)
         ):
-            cur.execute(statement.text)
-            while cur.nextset():
-                pass
+            try:
+                cur.execute(statement.text)
+                while cur.nextset():
+                    pass
+            except pymysql.MySQLError:
+                if not force:
+                    raise
     from_runner = _logged(admin, {runner.thread_id()}, admin_id)
     runner.close()
     return from_client, from_runner
 
 
 # What the engine itself sends around a migration's statements: the ledger, the transaction,
-# the session setup after each reset. Everything else in the log must be the client's.
+# the session setup after each reset. It may stand only between two files' statements.
 _ENGINE_OWN = ("set autocommit", "set names", "commit", "rollback", "select get_lock", "select is_used_lock")
 
 
@@ -162,6 +172,39 @@ def _engine_own(statement: str) -> bool:
         or "deploycheck_schema_history" in lowered
         or ("information_schema.tables" in lowered and "table_schema = database()" in lowered)
     )
+
+
+def _around_files(runner_log: list[str], per_file: list[list[str]]) -> list[str]:
+    """The runner's log with each file's statements found in order, each file's as one unbroken
+    run equal to the client's; what lies between them must be the engine's own. Returns what
+    did not fit (empty when the runner sent exactly the client's statements, file by file): an
+    extra ROLLBACK inside a file shows up here, whatever its kind."""
+    misfits: list[str] = []
+    position = 0
+    for statements in per_file:
+        start = next(
+            (
+                i
+                for i in range(position, len(runner_log) - len(statements) + 1)
+                if runner_log[i : i + len(statements)] == statements
+            ),
+            None,
+        )
+        if start is None:
+            return [*misfits, f"not sent as one run: {statements}"]
+        misfits += [s for s in runner_log[position:start] if not _engine_own(s)]
+        position = start + len(statements)
+    return misfits + [s for s in runner_log[position:] if not _engine_own(s)]
+
+
+def test_a_statement_inside_a_file_is_seen_whatever_its_kind() -> None:
+    """The comparison itself: an engine-like ROLLBACK between a file's statements is a misfit."""
+    files = [["CREATE TABLE a (i INT)", "INSERT INTO a VALUES (1)"], ["DROP TABLE a"]]
+    good = ["SET NAMES utf8mb4", *files[0], "COMMIT", "SET autocommit=1", *files[1], "COMMIT"]
+    assert _around_files(good, files) == []
+    bad = ["SET NAMES utf8mb4", files[0][0], "ROLLBACK", files[0][1], "COMMIT", *files[1]]
+    assert _around_files(bad, files) == [f"not sent as one run: {files[0]}"]
+    assert _around_files([*good, "SELECT 1"], files) == ["SELECT 1"]
 
 
 def _database_state(admin, name: str) -> dict[str, object]:
@@ -206,9 +249,10 @@ def test_migrate_sends_what_one_client_process_per_file_sends(
     client = find_binary("mariadb", "mysql")
 
     _fresh(logging_admin, server, "per_file_client")
-    with logging_admin.cursor() as cur:
-        cur.execute("TRUNCATE mysql.general_log")
+    per_file = []
     for path in CORPUS:
+        with logging_admin.cursor() as cur:
+            cur.execute("TRUNCATE mysql.general_log")
         with path.open("rb") as stdin:
             subprocess.run(
                 [client, "--no-defaults", f"--socket={server.socket}", "-uroot", "per_file_client"],
@@ -216,7 +260,7 @@ def test_migrate_sends_what_one_client_process_per_file_sends(
                 check=True,
                 capture_output=True,
             )
-    from_client = _logged(logging_admin, None, admin_id)
+        per_file.append(_logged(logging_admin, None, admin_id))
     client_state = _database_state(logging_admin, "per_file_client")
 
     _fresh(logging_admin, server, "per_file_runner")
@@ -232,10 +276,10 @@ def test_migrate_sends_what_one_client_process_per_file_sends(
     with logging_admin.cursor() as cur:
         cur.execute("TRUNCATE mysql.general_log")
     Migrator(load_profile(str(profile))).migrate()
-    from_runner = [s for s in _logged(logging_admin, None, admin_id) if not _engine_own(s)]
+    from_runner = _logged(logging_admin, None, admin_id)
     runner_state = _database_state(logging_admin, "per_file_runner")
 
-    assert from_client and from_runner == from_client
+    assert all(per_file) and _around_files(from_runner, per_file) == []
     assert runner_state == client_state
     with logging_admin.cursor() as cur:
         cur.execute(
@@ -247,3 +291,24 @@ def test_migrate_sends_what_one_client_process_per_file_sends(
     assert client_state["routine label"][1] == client_state["column labelled.l"][0] == charset
     assert client_state["table crlf_t"] == ((1, "a\nb"), (2, "c\n!"))  # no CR survives
     assert client_state["table seen"] == ((None, "SYSTEM", 1, 1),)  # nothing leaked into the next file
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)  # each example runs the real client and the runner: a few, so the file stays quick
+@given(pairs=st.lists(st.tuples(_statement, _separator), min_size=1, max_size=5), custom=st.booleans())
+def test_generated_files_are_sent_as_the_client_sends_them(
+    pairs: list[tuple[str, str]], custom: bool, tmp_path: Path, server: Server, logging_admin
+) -> None:
+    """The splitter's property test's files, through the real client too: most of their
+    statements are refused by the server, so both go on past errors (`--force`)."""
+    if custom:
+        body = "".join(stmt + sep.replace(";", "$$") for stmt, sep in pairs)
+        sql = "DELIMITER $$\n" + body + "\nDELIMITER ;\n"
+    else:
+        sql = "".join(stmt + sep for stmt, sep in pairs)
+    path = tmp_path / "generated.sql"
+    path.write_text(sql, encoding="utf-8")
+    from_client, from_runner = _both_logs(path, server, logging_admin, force=True)
+    assert from_client == [stmt for stmt, _ in pairs]  # the server saw every statement
+    assert from_runner == from_client

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -264,9 +263,11 @@ def test_interrupted_run_still_writes_its_report(healthy, tmp_path) -> None:
             text=True,
             cwd=healthy.root,
         )
-        time.sleep(4)
+        blackhole.settimeout(60)
+        waiting, _ = blackhole.accept()  # the check is waiting for its endpoint: interrupt it there
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=90)
+        waiting.close()
     assert proc.returncode == 130, out + err  # interrupted, as every command; the report says exit 1
     (run_dir,) = runs(tmp_path / "reports")
     report = load_report(run_dir)

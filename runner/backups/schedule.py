@@ -239,16 +239,26 @@ class Room:
     wanted: int
 
     @property
+    def measured(self) -> bool:
+        """Whether a night's size is known: 0 bytes in 0 files measures nothing to judge room by."""
+        return self.night_bytes > 0 and self.files_per_night > 0
+
+    @property
     def nights_left(self) -> int:
-        by_space = self.free_bytes // self.night_bytes if self.night_bytes else self.wanted
-        by_inodes = self.free_inodes // self.files_per_night if self.files_per_night else self.wanted
-        return min(by_space, by_inodes)
+        if not self.measured:
+            return 0
+        return min(self.free_bytes // self.night_bytes, self.free_inodes // self.files_per_night)
 
     @property
     def is_enough(self) -> bool:
-        return self.nights_left >= self.wanted
+        return self.measured and self.nights_left >= self.wanted
 
     def describe(self) -> str:
+        if not self.measured:
+            return (
+                f"{_size(self.free_bytes)} and {self.free_inodes:,} inodes free, but the newest backups take "
+                f"{_size(self.night_bytes)} in {self.files_per_night} file(s): no night's size to judge the room by"
+            )
         return (
             f"{_size(self.free_bytes)} and {self.free_inodes:,} inodes free; the newest backups take "
             f"{_size(self.night_bytes)} in {self.files_per_night} file(s) a night; room for {self.nights_left} "

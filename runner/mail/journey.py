@@ -60,14 +60,18 @@ class JourneyResult:
     sender: str = ""
     delivery: Delivery | None = None
     links: list[Link] = field(default_factory=list)
+    links_ok: bool = False  # every link must answer: a mail without one proves nothing
 
     def problems(self) -> list[str]:
         if self.answer_problem or self.arrival_problem:
             return [self.answer_problem or self.arrival_problem]
         assert self.delivery is not None
-        return self.delivery.problems() + [
-            f"link {link.url}: {link.problem}" for link in self.links if link.problem
-        ]
+        unlinked = [f"links_ok is set, but {self.delivery.what} holds no link to check"]
+        return (
+            self.delivery.problems()
+            + [f"link {link.url}: {link.problem}" for link in self.links if link.problem]
+            + (unlinked if self.links_ok and not self.links else [])
+        )
 
     def summary(self) -> str:
         if self.delivery is None:
@@ -107,7 +111,7 @@ def run(profile: Profile, journey: MailJourney) -> JourneyResult:
     timeout_s = profile.timeouts.default_s
     ca = profile.tls.ca_file if profile.tls else None
     request = journey.request
-    result = JourneyResult(journey.name, f"{request.method} {request.url}")
+    result = JourneyResult(journey.name, f"{request.method} {request.url}", links_ok=journey.expect.links_ok)
     what = f"the {journey.name} mail"
     with opened(cfg, timeout_s) as client:
         first_uid = _uidnext(client)

@@ -36,6 +36,12 @@ class SmtpSession:
     cipher: str = ""
     authenticated: bool = False
     login_refused: str = ""  # the server's reply when it refused the login
+    unencrypted: str = ""  # why a session that should be encrypted is not (no STARTTLS offered)
+
+    @property
+    def refused(self) -> str:
+        """Why nothing may be sent through this session, or empty when it may."""
+        return self.unencrypted or self.login_refused
 
     def details(self) -> dict[str, object]:
         return {
@@ -52,8 +58,8 @@ def connected(cfg: Smtp, timeout_s: float) -> Iterator[tuple[smtplib.SMTP, SmtpS
     """Connected, encrypted as configured and logged in (when a user is configured); said
     goodbye to (QUIT, or a close when the server is gone) however the block ends."""
     client, session = _session(cfg, timeout_s)
-    if session.login_refused:
-        raise MailRefused(session.login_refused)
+    if session.refused:
+        raise MailRefused(session.refused)
     try:
         yield client, session
     finally:
@@ -68,8 +74,8 @@ def _close(client: smtplib.SMTP) -> None:
 
 
 def _session(cfg: Smtp, timeout_s: float) -> tuple[smtplib.SMTP, SmtpSession]:
-    """Like connected(), but a refused login is recorded in the session instead of raised
-    (the client is then closed), so the checks tell "no TLS" from "wrong password"."""
+    """Like connected(), but a refused login or a missing STARTTLS is recorded in the session
+    instead of raised (the client is then closed), so each check judges what it is about."""
     context = client_context(cfg.ca_file)
     session = SmtpSession()
     try:
@@ -87,7 +93,8 @@ def _session(cfg: Smtp, timeout_s: float) -> tuple[smtplib.SMTP, SmtpSession]:
             session.auth_before_tls = client.has_extn("auth")
             if not client.has_extn("starttls"):
                 client.close()
-                raise MailRefused(f"{cfg.host}:{cfg.port} does not offer STARTTLS (security: starttls)")
+                session.unencrypted = f"{cfg.host}:{cfg.port} does not offer STARTTLS (security: starttls)"
+                return client, session
             client.starttls(context=context)
             client.ehlo("deploycheck")
         session.capabilities = dict(client.esmtp_features)
@@ -123,7 +130,7 @@ def _session(cfg: Smtp, timeout_s: float) -> tuple[smtplib.SMTP, SmtpSession]:
 
 def probe(cfg: Smtp, timeout_s: float) -> SmtpSession:
     client, session = _session(cfg, timeout_s)
-    if not session.login_refused:
+    if not session.refused:
         _close(client)
     return session
 

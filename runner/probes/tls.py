@@ -89,6 +89,9 @@ def probe(endpoint: Endpoint, timeout_s: float, ca_file: Path | None = None) -> 
 def _read_chain(endpoint: Endpoint, timeout_s: float, result: TlsResult) -> None:
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     context.set_verify(SSL.VERIFY_NONE, lambda *args: True)
+    # reading only: a server stuck on TLS 1.0/1.1 or a weak key is then judged, not "unreachable"
+    context.set_min_proto_version(SSL.TLS1_VERSION)
+    context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
     with _connect(endpoint, timeout_s) as raw:
         # pyOpenSSL wants a blocking socket; the kernel enforces the timeout instead of Python
         raw.settimeout(None)
@@ -123,9 +126,13 @@ def _connect(endpoint: Endpoint, timeout_s: float) -> socket.socket:
     if endpoint.scheme == "smtp+starttls":
         try:
             _starttls(sock, endpoint)
-        except (OSError, TimeoutError) as exc:
-            sock.close()
-            raise TargetUnreachable(f"{endpoint.text}: unreachable: SMTP did not answer ({exc})") from None
+        except BaseException as exc:
+            sock.close()  # also when STARTTLS is missing or refused
+            if isinstance(exc, OSError):  # TimeoutError too
+                raise TargetUnreachable(
+                    f"{endpoint.text}: unreachable: SMTP did not answer ({exc})"
+                ) from None
+            raise
     return sock
 
 
