@@ -42,22 +42,23 @@ def _lacking(
     what: str,
     lacks: Callable[[probe.Container], bool],
     fix: str,
-    evidence: Callable[[str], None],
-) -> None:
-    evidence(f"{what} set on {_listed(_running(compose_service), lambda c: 'no' if lacks(c) else 'yes')}")
+) -> str:
+    """Fails naming the running containers that lack it; else says which have it."""
     bare = [probe.shown(c.name, 80) for c in _running(compose_service) if lacks(c)]
     assert not bare, f"service {compose_service.name!r} has no {what} (containers {', '.join(bare)}): {fix}"
+    return f"{what} set on {_listed(_running(compose_service), lambda c: 'yes')}"
 
 
 @pytest.mark.severity("warning")
 def test_service_has_a_health_check(compose_service, evidence) -> None:
     """The service's image or compose file defines a HEALTHCHECK, so the engine can tell it serves."""
-    _lacking(
-        compose_service,
-        "HEALTHCHECK",
-        lambda c: c.health is None,
-        "the engine cannot tell whether it serves; add a healthcheck to its compose service",
-        evidence,
+    evidence(
+        _lacking(
+            compose_service,
+            "HEALTHCHECK",
+            lambda c: c.health is None,
+            "the engine cannot tell whether it serves; add a healthcheck to its compose service",
+        )
     )
 
 
@@ -86,12 +87,13 @@ def test_service_does_not_restart(compose_service, record_detail, evidence) -> N
 @pytest.mark.severity("warning")
 def test_service_has_a_memory_limit(compose_service, evidence) -> None:
     """Each container has a memory limit: without one, a leak takes the whole host's memory."""
-    _lacking(
-        compose_service,
-        "memory limit",
-        lambda c: c.memory_limit is None,
-        "set deploy.resources.limits.memory (or mem_limit) in its compose service",
-        evidence,
+    evidence(
+        _lacking(
+            compose_service,
+            "memory limit",
+            lambda c: c.memory_limit is None,
+            "set deploy.resources.limits.memory (or mem_limit) in its compose service",
+        )
     )
 
 

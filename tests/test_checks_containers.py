@@ -121,14 +121,18 @@ def _profile(folder: Path, engine: str, **containers: object) -> Path:
     return path
 
 
-def _run_checks(profile: Path, report_dir: Path) -> CheckRun:
+def _pytest_checks(profile: Path, report_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """`pytest checks --deploy-profile P -k test_containers` as its own process."""
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "pytest", str(CHECKS), "-c", os.devnull, "--rootdir", str(ROOT),
          "-p", "runner.suite.plugin", "-p", "no:cacheprovider", "--deploy-profile", str(profile),
-         "--deploy-report-dir", str(report_dir), "-k", "test_containers"],
+         "--deploy-report-dir", str(report_dir), "-k", "test_containers", *extra],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )  # fmt: skip
+
+
+def _run_checks(profile: Path, report_dir: Path) -> CheckRun:
+    result = _pytest_checks(profile, report_dir)
     report = json.loads((report_dir / "report.json").read_text())
     return CheckRun(result.returncode, report, result.stdout + result.stderr)
 
@@ -280,11 +284,14 @@ def test_an_engine_that_does_not_answer_is_unreachable(tmp_path) -> None:
 
 
 def test_without_the_section_the_checks_skip(tmp_path) -> None:
+    """They skip saying why, never pass; and a run of nothing but them is no verdict."""
     path = tmp_path / "p.yml"
     path.write_text(yaml.safe_dump({"target": "test"}))
-    run = _run_checks(path, tmp_path / "report")
-    check = run.check("test_service_is_running[not-configured]")
-    assert check["outcome"] == "skipped" and check["message"] == "containers not configured in profile p"
+    report_dir = tmp_path / "report"
+    result = _pytest_checks(path, report_dir, "-rs")
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert "containers not configured in profile p" in result.stdout + result.stderr
+    assert not (report_dir / "report.json").exists()
 
 
 def _container(log: list[tuple[float, int]], started: datetime) -> probe.Container:
