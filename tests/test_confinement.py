@@ -97,6 +97,12 @@ DUMPS: dict[str, tuple[str, str]] = {
         "MERGE",
     ),
     "alter-rename-away": ("ALTER TABLE t RENAME TO bystander.moved;", "`bystander`"),
+    "parenthesized-table": ("UPDATE (bystander.secrets) SET v = 'gone';", "`bystander`"),
+    "quoted-load-file": ("INSERT INTO t VALUES (2, `LOAD_FILE`('{sentinel}/secret.txt'));", "LOAD_FILE"),
+    "case-ends-no-table-list": (
+        "INSERT INTO t SELECT 3, s.v FROM t a JOIN t b ON a.id = CASE WHEN 1 THEN 1 END, bystander.secrets s;",
+        "`bystander`",
+    ),
     "mysqldump-databases-add-drop-database": (
         "/*!40000 DROP DATABASE IF EXISTS `bystander`*/;\n"
         "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `bystander` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;\n"
@@ -125,6 +131,10 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         "`bystander`",
     ),
     "dynamic-sql": ("EXECUTE IMMEDIATE 'DROP DATABASE bystander';", "EXECUTE"),
+    "merge-table-by-default-engine": (
+        "SET default_storage_engine = MRG_MyISAM; CREATE TABLE m (id INT, v VARCHAR(100)) UNION=(bystander.secrets);",
+        "`bystander`",
+    ),
 }
 
 
@@ -422,6 +432,13 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "CREATE OR REPLACE DATABASE bystander",
         "SET @@global . max_connections = 1",
         "CREATE TABLE m (a INT) ENGINE = CONNECT TABLE_TYPE=CSV FILE_NAME='/etc/passwd'",
+        "UPDATE (bystander.t) SET a = 1",
+        "SELECT * FROM t, ((bystander.t))",
+        "SELECT * FROM t WHERE a IN (SELECT b FROM (bystander.t))",
+        "SELECT `LOAD_FILE`('/etc/passwd')",
+        "CREATE TABLE m (a INT) ENGINE='MERGE'",
+        "CREATE TABLE m (a INT) UNION=(bystander.t)",
+        "SELECT * FROM t a JOIN b ON a.x = CASE WHEN 1 THEN 2 END, bystander.t",
     ],
 )
 def test_guard_refuses_every_way_out(sql) -> None:
@@ -442,6 +459,9 @@ def test_guard_refuses_every_way_out(sql) -> None:
         "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = NEW.b",
         "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE()",
         "SELECT 'GRANT ALL ON *.* TO x; DROP DATABASE y' AS text_only",
+        "SELECT REPLACE(t.a, 'x', 'y'), INSERT(t.a, 1, 1, 'z') FROM t WHERE t.a LIKE ('x%')",
+        "SELECT CASE WHEN t.a THEN t.b ELSE t.c END FROM t, u WHERE u.x IN (t.a, t.b)",
+        "SELECT * FROM (t JOIN u ON t.a = u.b), v",
     ],
 )
 def test_guard_lets_ordinary_statements_through(sql) -> None:

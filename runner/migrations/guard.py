@@ -110,10 +110,13 @@ _TABLE_WORDS = _words(
     " RENAME DESCRIBE EXPLAIN HIGH_PRIORITY DELAYED PACKAGE BODY"
 )
 _SEQUENCE_FUNCTIONS = {"NEXTVAL", "LASTVAL", "SETVAL"}  # NEXTVAL(schema.sequence)
-# Words that end a table clause (ON does not: `FROM a JOIN b ON ..., c` goes on listing tables).
+# Table words after which a parenthesis opens a list of tables, not a function's arguments
+# (REPLACE(, INSERT(, LIKE ( are also functions or expressions).
+_PAREN_TABLE = _words("FROM JOIN STRAIGHT_JOIN UPDATE TABLE TABLES TRUNCATE")
+# Words that end a table clause (ON does not: `FROM a JOIN b ON ..., c` goes on listing tables;
+# nor do CASE's WHEN/THEN/ELSE: `ON x = CASE WHEN 1 THEN 2 END, c` too).
 _CLAUSE_WORDS = _words(
-    "SET WHERE VALUES VALUE SELECT ORDER GROUP HAVING LIMIT WINDOW RETURNS BEGIN DO THEN ELSE WHEN"
-    " RETURN DECLARE WITH"
+    "SET WHERE VALUES VALUE SELECT ORDER GROUP HAVING LIMIT WINDOW RETURNS BEGIN DO RETURN DECLARE WITH"
 )
 _COMPARISON = {"=", "<", ">", "<=>", "<>", "!=", "<=", ">=", "!", "+", "-", "*", "/", "%", ")", ","}
 _COLUMN_NEXT = {"AND", "OR", "IS", "IN", "LIKE", "BETWEEN", "NOT", "XOR", "REGEXP", "RLIKE", "COLLATE"}
@@ -135,7 +138,10 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
     while i < n:
         tok = toks[i]
         if tok.kind == "op" and tok.value == "(":
-            clause.append("table" if previous in _SEQUENCE_FUNCTIONS else "")
+            # `FROM (schema.t)`, `UPDATE (schema.t)`, a MERGE table's `UNION=(schema.t)`
+            listed = previous in _PAREN_TABLE or (previous in (",", "(") and clause[-1] == "table")
+            union = previous == "=" and before == "UNION"
+            clause.append("table" if previous in _SEQUENCE_FUNCTIONS or listed or union else "")
         elif tok.kind == "op" and tok.value == ")":
             if len(clause) > 1:
                 clause.pop()
@@ -289,22 +295,28 @@ def _refused_kind(toks: list[Token]) -> str:
             if _GLOBAL_VARIABLE.match(value.replace("`", "")):
                 return "a global variable (@@global.)"
             continue
+        if (
+            tok.kind in ("word", "ident")
+            and value.upper() in _FILE_FUNCTIONS
+            and nxt is not None
+            and nxt.value == "("
+        ):
+            return "a file read (LOAD_FILE)"  # `LOAD_FILE`(...) calls the server's function too
         if tok.kind != "word":
             continue
         if value in _ANYWHERE:
             return _ANYWHERE[value]
         if value == "USE" and nxt_word not in ("INDEX", "KEY"):
             return "a database-level statement (USE)"
-        if value in _FILE_FUNCTIONS and nxt is not None and nxt.value == "(":
-            return "a file read (LOAD_FILE)"
         if value in _AFTER and nxt_word in _AFTER[value]:
             return _AFTER[value][nxt_word]
         if value == "ENGINE":
             engine = (
                 toks[index + 2] if nxt is not None and nxt.value == "=" and index + 2 < len(toks) else nxt
             )
-            if engine is not None and engine.value.upper() in _FOREIGN_ENGINES:
-                return f"a table of another server or file (ENGINE={engine.value.upper()})"
+            name = engine.name.strip("'\"").upper() if engine is not None else ""  # ENGINE='MERGE' too
+            if name in _FOREIGN_ENGINES:
+                return f"a table of another server or file (ENGINE={name})"
         if value in _OBJECT_VERBS:
             j = index + 1
             while (
