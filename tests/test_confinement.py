@@ -578,3 +578,21 @@ def _tcp_listeners(pid: int) -> list[str]:
             if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
                 found.append(fields[1])
     return found
+
+
+@pytest.mark.parametrize("errno", ["", " MYSQL_ERRNO = 1146,"])
+def test_a_signal_cannot_carry_a_row_value_into_the_findings(shared, capsys, errno) -> None:
+    """A routine of the dump SIGNALs a restored value as its message text, under any error code."""
+    dump = HEADER + (
+        "DELIMITER ;;\nCREATE PROCEDURE p() BEGIN DECLARE m VARCHAR(200); SELECT v INTO m FROM t LIMIT 1;"
+        f" SIGNAL SQLSTATE '45000' SET{errno} MESSAGE_TEXT = m; END;;\nDELIMITER ;\nCALL p();\n"
+    )
+    profile = shared.profile(f"signal{len(errno)}", _scratch(shared, "confined"))
+    (profile.parent / "backup" / "202601010300.app.sql.gz").write_bytes(gzip.compress(dump.encode()))
+    code, output = _run(capsys, "backups", "drill", "--latest", "--profile", str(profile))
+    assert code == 1, output
+    if errno:  # a forged error code is refused: a SIGNAL's text would pass for the server's message
+        assert "line 8 (statement 6): a forged server error (SIGNAL ... MYSQL_ERRNO" in output, output
+    else:
+        assert "(dump line 10, CALL P): (1644) … (the text of a SIGNAL, elided)" in output, output
+    assert ROW_SECRET not in output

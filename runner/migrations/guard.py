@@ -306,6 +306,8 @@ def _refused_kind(toks: list[Token]) -> str:
             continue
         if value in _ANYWHERE:
             return _ANYWHERE[value]
+        if value == "MYSQL_ERRNO" and nxt is not None and nxt.value == "=":
+            return "a forged server error (SIGNAL ... MYSQL_ERRNO: its text would pass for the server's)"
         if value == "USE" and nxt_word not in ("INDEX", "KEY"):
             return "a database-level statement (USE)"
         if value in _AFTER and nxt_word in _AFTER[value]:
@@ -405,6 +407,7 @@ def kind_of(statement: Statement) -> str:
 # Server errors whose quoted parts are names (tables, columns, users), never values.
 _NAMES_ONLY = {1044, 1046, 1048, 1049, 1050, 1051, 1054, 1060, 1061, 1091, 1142, 1143, 1146, 1264, 1265}
 _NAMES_ONLY |= {1227, 1356, 1359, 1360, 1364, 1370, 1406, 1419, 1449}
+_SIGNALLED = {1642, 1643, 1644}  # the text of a SIGNAL: anything, a row value too
 _CODE = re.compile(r"\((\d+)\) ")
 
 
@@ -415,6 +418,8 @@ def without_values(message: str) -> str:
     code = _CODE.search(message)
     if code is not None and int(code.group(1)) in _NAMES_ONLY:
         return message
+    if code is not None and int(code.group(1)) in _SIGNALLED:
+        return message[: code.end()] + "… (the text of a SIGNAL, elided)"
     first, last = message.find("'"), message.rfind("'")
     if first == -1:
         return message
