@@ -92,6 +92,11 @@ DUMPS: dict[str, tuple[str, str]] = {
         "SET @x = CONCAT('g','bk'); SET character_set_client = @x;",
         "character set",
     ),
+    "client-charset-by-its-id": (
+        "SET character_set_client = 28;\nSELECT '\udcbf\\' ; CREATE DATABASE evil; DROP TABLE t; -- ';",
+        "character set",
+    ),
+    "client-charset-by-an-expression": ("SET character_set_client = CONCAT('g', 'bk');", "character set"),
     "merge-table-over-another-schema": (
         "CREATE TABLE m (id INT) ENGINE=MERGE UNION=(bystander.secrets);",
         "MERGE",
@@ -255,7 +260,7 @@ def test_a_hostile_dump_changes_nothing_outside(shared, capsys, case, mode) -> N
     profile = shared.profile(f"dump-{case}-{mode}", _scratch(shared, mode))
     dump = HEADER + escape.replace("{sentinel}", str(shared.sentinel)) + "\n"
     name = "202601010300.app.sql.gz"
-    (profile.parent / "backup" / name).write_bytes(gzip.compress(dump.encode()))
+    (profile.parent / "backup" / name).write_bytes(gzip.compress(dump.encode("utf-8", "surrogateescape")))
     code = main(["backups", "drill", name, "--json", "--profile", str(profile)])
     out, err = capsys.readouterr()
     _assert_refused(code, out + err, mode, _line(HEADER, escape), kind)
@@ -431,6 +436,9 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "DROP /*!40000 DATABASE */ bystander",
         "CREATE OR REPLACE DATABASE bystander",
         "SET @@global . max_connections = 1",
+        "SET character_set_client = 28",
+        "SET STATEMENT character_set_client = 28 FOR SELECT 1",
+        "SET @@session.character_set_client = CONCAT('g', 'bk')",
         "CREATE TABLE m (a INT) ENGINE = CONNECT TABLE_TYPE=CSV FILE_NAME='/etc/passwd'",
         "UPDATE (bystander.t) SET a = 1",
         "SELECT * FROM t, ((bystander.t))",
@@ -459,6 +467,8 @@ def test_guard_refuses_every_way_out(sql) -> None:
         "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = NEW.b",
         "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE()",
         "SELECT 'GRANT ALL ON *.* TO x; DROP DATABASE y' AS text_only",
+        "SET character_set_client = utf8mb4, sql_mode = ''",
+        "SET @@session.character_set_client = 'latin1'",
         "SELECT REPLACE(t.a, 'x', 'y'), INSERT(t.a, 1, 1, 'z') FROM t WHERE t.a LIKE ('x%')",
         "SELECT CASE WHEN t.a THEN t.b ELSE t.c END FROM t, u WHERE u.x IN (t.a, t.b)",
         "SELECT * FROM (t JOIN u ON t.a = u.b), v",

@@ -260,13 +260,14 @@ class Guard:
                     self._saved_charsets.add(target)
                 else:
                     self._saved_charsets.discard(target)
-            elif (
-                target in _CLIENT_CHARSET
-                and value.kind == "var"
-                and not from_session
-                and value.name.lower() not in self._saved_charsets
-            ):
-                return "a client character set taken from a variable (SET character_set_client)"
+            elif target in _CLIENT_CHARSET and value.kind == "var":
+                if not from_session and value.name.lower() not in self._saved_charsets:
+                    return "a client character set taken from a variable (SET character_set_client)"
+            elif target in _CLIENT_CHARSET and (
+                value.kind not in ("word", "string", "ident")
+                or (index + 3 < len(toks) and toks[index + 3].value not in (",", "FOR"))
+            ):  # a number is a character set's id, CONCAT('g','bk') its name: only a name is judged
+                return "a client character set computed by an expression (SET character_set_client)"
         return ""
 
     def _refusal(self, statement: Statement, kind: str) -> ConfinementRefused:
