@@ -92,6 +92,18 @@ DUMPS: dict[str, tuple[str, str]] = {
         "SET @x = CONCAT('g','bk'); SET character_set_client = @x;",
         "character set",
     ),
+    "ansi-quotes-set-in-the-dump": (
+        "/*!40101 SET sql_mode='ANSI_QUOTES' */; INSERT INTO \"bystander\".\"secrets\" VALUES (9,'x');",
+        "`bystander`",
+    ),
+    "no-backslash-escapes-set-in-the-dump": (
+        "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; INSERT INTO t VALUES (7, 'a\\'), (8, (SELECT v FROM bystander.secrets)); -- ');",
+        "`bystander`",
+    ),
+    "comments-and-line-breaks-between-the-parts": (
+        "DELETE FROM bystander /* a */ .\r\n/*!*/ `secrets`;",
+        "`bystander`",
+    ),
     "client-charset-by-its-id": (
         "SET character_set_client = 28;\nSELECT '\udcbf\\' ; CREATE DATABASE evil; DROP TABLE t; -- ';",
         "character set",
