@@ -151,18 +151,9 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
             clause[-1] = "table"
         elif tok.kind == "word" and tok.value in _CLAUSE_WORDS:
             clause[-1] = ""
-        if (
-            tok.kind in ("word", "ident")
-            and i + 2 < n
-            and _is_dot(toks[i + 1])
-            and toks[i + 2].kind in ("word", "ident")
-        ):
+        if tok.kind in ("word", "ident") and i + 2 < n and _is_dot(toks[i + 1]) and _is_part(toks[i + 2]):
             parts = 2
-            while (
-                i + 2 * parts < n
-                and _is_dot(toks[i + 2 * parts - 1])
-                and toks[i + 2 * parts].kind in ("word", "ident")
-            ):
+            while i + 2 * parts < n and _is_dot(toks[i + 2 * parts - 1]) and _is_part(toks[i + 2 * parts]):
                 parts += 1
             after = toks[i + 2 * parts - 1] if i + 2 * parts - 1 < n else None
             table_position = (
@@ -187,6 +178,11 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
 
 def _is_dot(tok: Token) -> bool:
     return tok.kind == "op" and tok.value == "."
+
+
+def _is_part(tok: Token) -> bool:
+    """A name after a dot: the server reads `schema.123`, `schema.1e5`, `schema.0x1f` as names too."""
+    return tok.kind in ("word", "ident", "number")
 
 
 @dataclass
