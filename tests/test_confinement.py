@@ -453,6 +453,7 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "CREATE TABLE bystander.1e5 (a INT)",
         "SET character_set_client = 28",
         "SET STATEMENT character_set_client = 28 FOR SELECT 1",
+        "SET @@LOCAL.character_set_client = 28",
         "SET @@session.character_set_client = CONCAT('g', 'bk')",
         "CREATE TABLE m (a INT) ENGINE = CONNECT TABLE_TYPE=CSV FILE_NAME='/etc/passwd'",
         "UPDATE (bystander.t) SET a = 1",

@@ -98,7 +98,12 @@ _FOREIGN_ENGINES = {"CONNECT", "FEDERATED", "FEDERATEDX", "SPIDER", "OQGRAPH", "
 # Client character sets whose multibyte characters may end in a backslash byte: the server would
 # then see a quote where this reader sees an escaped one (the classic GBK trick).
 _HIDING_CHARSETS = {"big5", "cp932", "gbk", "sjis", "gb18030"}
-_CLIENT_CHARSET = {"character_set_client", "@@character_set_client", "@@session.character_set_client"}
+_CLIENT_CHARSET = {
+    "character_set_client",
+    "@@character_set_client",
+    "@@session.character_set_client",
+    "@@local.character_set_client",
+}
 _FILE_FUNCTIONS = {"LOAD_FILE"}
 _GLOBAL_VARIABLE = re.compile(r"@@(?:global|persist|persist_only)\b", re.IGNORECASE)
 
