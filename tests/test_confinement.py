@@ -149,6 +149,10 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         "`bystander`",
     ),
     "dynamic-sql": ("EXECUTE IMMEDIATE 'DROP DATABASE bystander';", "EXECUTE"),
+    "no-backslash-escapes-hides-a-statement": (
+        "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\' ; CREATE DATABASE evil; -- ';",
+        "CREATE DATABASE",
+    ),
     "merge-table-by-default-engine": (
         "SET default_storage_engine = MRG_MyISAM; CREATE TABLE m (id INT, v VARCHAR(100)) UNION=(bystander.secrets);",
         "`bystander`",
@@ -376,6 +380,20 @@ def test_a_broad_user_on_a_server_of_its_own_is_accepted(shared, capsys) -> None
     code, output = _run(capsys, "backups", "drill", "--latest", "--profile", str(profile))
     assert code == 0, output
     assert "the server holds nothing else: a dedicated scratch server" in output
+
+
+def test_a_database_that_merely_starts_with_the_prefix_is_somebody_elses(shared, capsys) -> None:
+    """Root on a server holding `deploycheck_scratch_live` (not a name deploycheck gives) is refused."""
+    with shared.dedicated.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE DATABASE deploycheck_scratch_live")
+    try:
+        profile = shared.profile("prefixed-live", _scratch(shared, "dedicated-root"))
+        (profile.parent / "backup" / "202601010300.app.sql.gz").write_bytes(gzip.compress(HEADER.encode()))
+        code, output = _run(capsys, "backups", "drill", "--latest", "--profile", str(profile))
+        assert code == 2 and "the server holds other databases (`deploycheck_scratch_live`)" in output, output
+    finally:
+        with shared.dedicated.connect() as conn, conn.cursor() as cur:
+            cur.execute("DROP DATABASE deploycheck_scratch_live")
 
 
 @pytest.mark.parametrize(
