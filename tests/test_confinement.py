@@ -480,6 +480,7 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "SELECT `LOAD_FILE`('/etc/passwd')",
         "CREATE TABLE m (a INT) ENGINE='MERGE'",
         "CREATE TABLE m (a INT) UNION=(bystander.t)",
+        "ALTER TABLE m UNION (t, bystander.t)",
         "SELECT * FROM t a JOIN b ON a.x = CASE WHEN 1 THEN 2 END, bystander.t",
     ],
 )
@@ -507,6 +508,7 @@ def test_guard_refuses_every_way_out(sql) -> None:
         "SELECT REPLACE(t.a, 'x', 'y'), INSERT(t.a, 1, 1, 'z') FROM t WHERE t.a LIKE ('x%')",
         "SELECT CASE WHEN t.a THEN t.b ELSE t.c END FROM t, u WHERE u.x IN (t.a, t.b)",
         "SELECT * FROM (t JOIN u ON t.a = u.b), v",
+        "SELECT a.x FROM t a UNION (SELECT b.x FROM u b)",
     ],
 )
 def test_guard_lets_ordinary_statements_through(sql) -> None:

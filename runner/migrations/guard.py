@@ -145,7 +145,7 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
         if tok.kind == "op" and tok.value == "(":
             # `FROM (schema.t)`, `UPDATE (schema.t)`, a MERGE table's `UNION=(schema.t)`
             listed = previous in _PAREN_TABLE or (previous in (",", "(") and clause[-1] == "table")
-            union = previous == "=" and before == "UNION"
+            union = previous == "UNION" or (previous == "=" and before == "UNION")  # `=` may be left out
             clause.append("table" if previous in _SEQUENCE_FUNCTIONS or listed or union else "")
         elif tok.kind == "op" and tok.value == ")":
             if len(clause) > 1:
