@@ -105,6 +105,10 @@ DUMPS: dict[str, tuple[str, str]] = {
         "`bystander`",
     ),
     "rename-away-under-a-numeric-name": ("RENAME TABLE t TO bystander.0x1f;", "`bystander`"),
+    "sql-mode-changed-inside-one-multi-statement": (
+        "DELIMITER ;;\nSET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\' ; CREATE DATABASE evil; -- ' ;;\nDELIMITER ;",
+        "sql_mode changed",
+    ),
     "client-charset-by-its-id": (
         "SET character_set_client = 28;\nSELECT '\udcbf\\' ; CREATE DATABASE evil; DROP TABLE t; -- ';",
         "character set",
@@ -472,6 +476,7 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "SET character_set_client = 28",
         "SET STATEMENT character_set_client = 28 FOR SELECT 1",
         "SET @@LOCAL.character_set_client = 28",
+        "DELIMITER ;;\nSELECT 1; SET @@session.sql_mode = 'ANSI_QUOTES'; SELECT 1 ;;",
         "SET @@session.character_set_client = CONCAT('g', 'bk')",
         "CREATE TABLE m (a INT) ENGINE = CONNECT TABLE_TYPE=CSV FILE_NAME='/etc/passwd'",
         "UPDATE (bystander.t) SET a = 1",
@@ -509,6 +514,7 @@ def test_guard_refuses_every_way_out(sql) -> None:
         "SELECT CASE WHEN t.a THEN t.b ELSE t.c END FROM t, u WHERE u.x IN (t.a, t.b)",
         "SELECT * FROM (t JOIN u ON t.a = u.b), v",
         "SELECT a.x FROM t a UNION (SELECT b.x FROM u b)",
+        "/*!50003 SET sql_mode = 'NO_AUTO_VALUE_ON_ZERO' */",
     ],
 )
 def test_guard_lets_ordinary_statements_through(sql) -> None:

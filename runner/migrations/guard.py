@@ -105,6 +105,9 @@ _CLIENT_CHARSET = {
     "@@local.character_set_client",
 }
 _FILE_FUNCTIONS = {"LOAD_FILE"}
+# sql_mode decides how quotes are read; within one text sent at once, what follows a change of it
+# is read by the server in the new mode, by the guard in the old one.
+_SQL_MODE = {"sql_mode", "@@sql_mode", "@@session.sql_mode", "@@local.sql_mode"}
 _GLOBAL_VARIABLE = re.compile(r"@@(?:global|persist|persist_only)\b", re.IGNORECASE)
 
 # Where a name is a table (or routine, view, trigger, event, sequence): after these words, and
@@ -293,6 +296,13 @@ def _refused_kind(toks: list[Token]) -> str:
         value = tok.value
         nxt = toks[index + 1] if index + 1 < len(toks) else None
         nxt_word = nxt.value if nxt is not None and nxt.kind == "word" else ""
+        if (
+            tok.name.replace("`", "").lower() in _SQL_MODE
+            and nxt is not None
+            and nxt.value in ("=", ":=")
+            and any(t.kind == "op" and t.value == ";" for t in toks[index:])
+        ):
+            return "sql_mode changed with more statements in the same text (the server reads them in the new mode)"
         if tok.kind == "var":
             if _GLOBAL_VARIABLE.match(value.replace("`", "")):
                 return "a global variable (@@global.)"
