@@ -649,3 +649,14 @@ def test_a_signal_cannot_carry_a_row_value_into_the_findings(shared, capsys, err
     else:
         assert "(dump line 10, CALL P): (1644) … (the text of a SIGNAL, elided)" in output, output
     assert ROW_SECRET not in output
+
+
+def test_names_from_a_dump_reach_the_terminal_without_control_characters(shared, capsys) -> None:
+    """A refusal and a failed statement quote names of the dump: an escape sequence in one is not sent."""
+    for n, escape in enumerate(("DROP TABLE `\x1b]0;owned\x07`.t;", "INSERT INTO `\x1b[2J\r` VALUES (1);")):
+        profile = shared.profile(f"escape-{n}", _scratch(shared, "confined"))
+        dump = (HEADER + escape + "\n").encode()
+        (profile.parent / "backup" / "202601010300.app.sql.gz").write_bytes(gzip.compress(dump))
+        code, output = _run(capsys, "backups", "drill", "--latest", "--profile", str(profile))
+        assert code == 1 and "line 7" in output, output
+        assert "\x1b" not in output and "\x07" not in output and "\r" not in output

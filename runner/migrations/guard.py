@@ -232,7 +232,7 @@ class Guard:
                     f"database `{self.database}` instead (what they mean on the target)",
                 )
                 continue
-            raise self._refusal(statement, f"a name in another schema (`{schema}`)")
+            raise self._refusal(statement, f"a name in another schema (`{_printable(schema)}`)")
         definers = _definers(toks)
         edits += definers
         if definers:
@@ -408,7 +408,7 @@ def kind_of(statement: Statement) -> str:
             words.append(tok.value)
             continue
         if tok.kind == "ident" or (tok.kind == "op" and tok.value == "." and words):
-            words.append(f"`{tok.name}`" if tok.kind == "ident" else ".")
+            words.append(f"`{_printable(tok.name)}`" if tok.kind == "ident" else ".")
             if tok.kind == "ident":
                 break
             continue
@@ -423,10 +423,17 @@ _SIGNALLED = {1642, 1643, 1644}  # the text of a SIGNAL: anything, a row value t
 _CODE = re.compile(r"\((\d+)\) ")
 
 
+def _printable(text: str) -> str:
+    """`text` with control and format characters as `?`: a name from a dump or a server error
+    must not send escape sequences to the terminal that shows the finding."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def without_values(message: str) -> str:
     """A server error without the values it may quote: `Duplicate entry '...' for key ...`, `near
     '...'`, a SIGNAL's text. Quote pairs cannot be trusted (a value may hold a quote), so all
     from the first quote to the last goes, except in errors known to quote only names."""
+    message = _printable(message)
     code = _CODE.search(message)
     if code is not None and int(code.group(1)) in _NAMES_ONLY:
         return message
