@@ -92,11 +92,39 @@ DUMPS: dict[str, tuple[str, str]] = {
         "SET @x = CONCAT('g','bk'); SET character_set_client = @x;",
         "character set",
     ),
+    "ansi-quotes-set-in-the-dump": (
+        "/*!40101 SET sql_mode='ANSI_QUOTES' */; INSERT INTO \"bystander\".\"secrets\" VALUES (9,'x');",
+        "`bystander`",
+    ),
+    "no-backslash-escapes-set-in-the-dump": (
+        "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; INSERT INTO t VALUES (7, 'a\\'), (8, (SELECT v FROM bystander.secrets)); -- ');",
+        "`bystander`",
+    ),
+    "comments-and-line-breaks-between-the-parts": (
+        "DELETE FROM bystander /* a */ .\r\n/*!*/ `secrets`;",
+        "`bystander`",
+    ),
+    "rename-away-under-a-numeric-name": ("RENAME TABLE t TO bystander.0x1f;", "`bystander`"),
+    "sql-mode-changed-inside-one-multi-statement": (
+        "DELIMITER ;;\nSET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\' ; CREATE DATABASE evil; -- ' ;;\nDELIMITER ;",
+        "sql_mode changed",
+    ),
+    "client-charset-by-its-id": (
+        "SET character_set_client = 28;\nSELECT '\udcbf\\' ; CREATE DATABASE evil; DROP TABLE t; -- ';",
+        "character set",
+    ),
+    "client-charset-by-an-expression": ("SET character_set_client = CONCAT('g', 'bk');", "character set"),
     "merge-table-over-another-schema": (
         "CREATE TABLE m (id INT) ENGINE=MERGE UNION=(bystander.secrets);",
         "MERGE",
     ),
     "alter-rename-away": ("ALTER TABLE t RENAME TO bystander.moved;", "`bystander`"),
+    "parenthesized-table": ("UPDATE (bystander.secrets) SET v = 'gone';", "`bystander`"),
+    "quoted-load-file": ("INSERT INTO t VALUES (2, `LOAD_FILE`('{sentinel}/secret.txt'));", "LOAD_FILE"),
+    "case-ends-no-table-list": (
+        "INSERT INTO t SELECT 3, s.v FROM t a JOIN t b ON a.id = CASE WHEN 1 THEN 1 END, bystander.secrets s;",
+        "`bystander`",
+    ),
     "mysqldump-databases-add-drop-database": (
         "/*!40000 DROP DATABASE IF EXISTS `bystander`*/;\n"
         "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `bystander` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;\n"
@@ -125,6 +153,14 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         "`bystander`",
     ),
     "dynamic-sql": ("EXECUTE IMMEDIATE 'DROP DATABASE bystander';", "EXECUTE"),
+    "no-backslash-escapes-hides-a-statement": (
+        "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\' ; CREATE DATABASE evil; -- ';",
+        "CREATE DATABASE",
+    ),
+    "merge-table-by-default-engine": (
+        "SET default_storage_engine = MRG_MyISAM; CREATE TABLE m (id INT, v VARCHAR(100)) UNION=(bystander.secrets);",
+        "`bystander`",
+    ),
 }
 
 
@@ -245,7 +281,7 @@ def test_a_hostile_dump_changes_nothing_outside(shared, capsys, case, mode) -> N
     profile = shared.profile(f"dump-{case}-{mode}", _scratch(shared, mode))
     dump = HEADER + escape.replace("{sentinel}", str(shared.sentinel)) + "\n"
     name = "202601010300.app.sql.gz"
-    (profile.parent / "backup" / name).write_bytes(gzip.compress(dump.encode()))
+    (profile.parent / "backup" / name).write_bytes(gzip.compress(dump.encode("utf-8", "surrogateescape")))
     code = main(["backups", "drill", name, "--json", "--profile", str(profile)])
     out, err = capsys.readouterr()
     _assert_refused(code, out + err, mode, _line(HEADER, escape), kind)
@@ -350,6 +386,20 @@ def test_a_broad_user_on_a_server_of_its_own_is_accepted(shared, capsys) -> None
     assert "the server holds nothing else: a dedicated scratch server" in output
 
 
+def test_a_database_that_merely_starts_with_the_prefix_is_somebody_elses(shared, capsys) -> None:
+    """Root on a server holding `deploycheck_scratch_live` (not a name deploycheck gives) is refused."""
+    with shared.dedicated.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE DATABASE deploycheck_scratch_live")
+    try:
+        profile = shared.profile("prefixed-live", _scratch(shared, "dedicated-root"))
+        (profile.parent / "backup" / "202601010300.app.sql.gz").write_bytes(gzip.compress(HEADER.encode()))
+        code, output = _run(capsys, "backups", "drill", "--latest", "--profile", str(profile))
+        assert code == 2 and "the server holds other databases (`deploycheck_scratch_live`)" in output, output
+    finally:
+        with shared.dedicated.connect() as conn, conn.cursor() as cur:
+            cur.execute("DROP DATABASE deploycheck_scratch_live")
+
+
 @pytest.mark.parametrize(
     ("grants", "reach"),
     [
@@ -421,7 +471,22 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "DROP /*!40000 DATABASE */ bystander",
         "CREATE OR REPLACE DATABASE bystander",
         "SET @@global . max_connections = 1",
+        "DROP TABLE bystander.12",
+        "CREATE TABLE bystander.1e5 (a INT)",
+        "SET character_set_client = 28",
+        "SET STATEMENT character_set_client = 28 FOR SELECT 1",
+        "SET @@LOCAL.character_set_client = 28",
+        "DELIMITER ;;\nSELECT 1; SET @@session.sql_mode = 'ANSI_QUOTES'; SELECT 1 ;;",
+        "SET @@session.character_set_client = CONCAT('g', 'bk')",
         "CREATE TABLE m (a INT) ENGINE = CONNECT TABLE_TYPE=CSV FILE_NAME='/etc/passwd'",
+        "UPDATE (bystander.t) SET a = 1",
+        "SELECT * FROM t, ((bystander.t))",
+        "SELECT * FROM t WHERE a IN (SELECT b FROM (bystander.t))",
+        "SELECT `LOAD_FILE`('/etc/passwd')",
+        "CREATE TABLE m (a INT) ENGINE='MERGE'",
+        "CREATE TABLE m (a INT) UNION=(bystander.t)",
+        "ALTER TABLE m UNION (t, bystander.t)",
+        "SELECT * FROM t a JOIN b ON a.x = CASE WHEN 1 THEN 2 END, bystander.t",
     ],
 )
 def test_guard_refuses_every_way_out(sql) -> None:
@@ -442,6 +507,14 @@ def test_guard_refuses_every_way_out(sql) -> None:
         "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = NEW.b",
         "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE()",
         "SELECT 'GRANT ALL ON *.* TO x; DROP DATABASE y' AS text_only",
+        "SELECT t.1e5, 1.5, .5e1, t.a FROM t WHERE t.b > 0.5",
+        "SET character_set_client = utf8mb4, sql_mode = ''",
+        "SET @@session.character_set_client = 'latin1'",
+        "SELECT REPLACE(t.a, 'x', 'y'), INSERT(t.a, 1, 1, 'z') FROM t WHERE t.a LIKE ('x%')",
+        "SELECT CASE WHEN t.a THEN t.b ELSE t.c END FROM t, u WHERE u.x IN (t.a, t.b)",
+        "SELECT * FROM (t JOIN u ON t.a = u.b), v",
+        "SELECT a.x FROM t a UNION (SELECT b.x FROM u b)",
+        "/*!50003 SET sql_mode = 'NO_AUTO_VALUE_ON_ZERO' */",
     ],
 )
 def test_guard_lets_ordinary_statements_through(sql) -> None:
@@ -558,3 +631,32 @@ def _tcp_listeners(pid: int) -> list[str]:
             if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
                 found.append(fields[1])
     return found
+
+
+@pytest.mark.parametrize("errno", ["", " MYSQL_ERRNO = 1146,"])
+def test_a_signal_cannot_carry_a_row_value_into_the_findings(shared, capsys, errno) -> None:
+    """A routine of the dump SIGNALs a restored value as its message text, under any error code."""
+    dump = HEADER + (
+        "DELIMITER ;;\nCREATE PROCEDURE p() BEGIN DECLARE m VARCHAR(200); SELECT v INTO m FROM t LIMIT 1;"
+        f" SIGNAL SQLSTATE '45000' SET{errno} MESSAGE_TEXT = m; END;;\nDELIMITER ;\nCALL p();\n"
+    )
+    profile = shared.profile(f"signal{len(errno)}", _scratch(shared, "confined"))
+    (profile.parent / "backup" / "202601010300.app.sql.gz").write_bytes(gzip.compress(dump.encode()))
+    code, output = _run(capsys, "backups", "drill", "--latest", "--profile", str(profile))
+    assert code == 1, output
+    if errno:  # a forged error code is refused: a SIGNAL's text would pass for the server's message
+        assert "line 8 (statement 6): a forged server error (SIGNAL ... MYSQL_ERRNO" in output, output
+    else:
+        assert "(dump line 10, CALL P): (1644) … (the text of a SIGNAL, elided)" in output, output
+    assert ROW_SECRET not in output
+
+
+def test_names_from_a_dump_reach_the_terminal_without_control_characters(shared, capsys) -> None:
+    """A refusal and a failed statement quote names of the dump: an escape sequence in one is not sent."""
+    for n, escape in enumerate(("DROP TABLE `\x1b]0;owned\x07`.t;", "INSERT INTO `\x1b[2J\r` VALUES (1);")):
+        profile = shared.profile(f"escape-{n}", _scratch(shared, "confined"))
+        dump = (HEADER + escape + "\n").encode()
+        (profile.parent / "backup" / "202601010300.app.sql.gz").write_bytes(gzip.compress(dump))
+        code, output = _run(capsys, "backups", "drill", "--latest", "--profile", str(profile))
+        assert code == 1 and "line 7" in output, output
+        assert "\x1b" not in output and "\x07" not in output and "\r" not in output

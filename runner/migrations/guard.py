@@ -98,8 +98,16 @@ _FOREIGN_ENGINES = {"CONNECT", "FEDERATED", "FEDERATEDX", "SPIDER", "OQGRAPH", "
 # Client character sets whose multibyte characters may end in a backslash byte: the server would
 # then see a quote where this reader sees an escaped one (the classic GBK trick).
 _HIDING_CHARSETS = {"big5", "cp932", "gbk", "sjis", "gb18030"}
-_CLIENT_CHARSET = {"character_set_client", "@@character_set_client", "@@session.character_set_client"}
+_CLIENT_CHARSET = {
+    "character_set_client",
+    "@@character_set_client",
+    "@@session.character_set_client",
+    "@@local.character_set_client",
+}
 _FILE_FUNCTIONS = {"LOAD_FILE"}
+# sql_mode decides how quotes are read; within one text sent at once, what follows a change of it
+# is read by the server in the new mode, by the guard in the old one.
+_SQL_MODE = {"sql_mode", "@@sql_mode", "@@session.sql_mode", "@@local.sql_mode"}
 _GLOBAL_VARIABLE = re.compile(r"@@(?:global|persist|persist_only)\b", re.IGNORECASE)
 
 # Where a name is a table (or routine, view, trigger, event, sequence): after these words, and
@@ -110,10 +118,13 @@ _TABLE_WORDS = _words(
     " RENAME DESCRIBE EXPLAIN HIGH_PRIORITY DELAYED PACKAGE BODY"
 )
 _SEQUENCE_FUNCTIONS = {"NEXTVAL", "LASTVAL", "SETVAL"}  # NEXTVAL(schema.sequence)
-# Words that end a table clause (ON does not: `FROM a JOIN b ON ..., c` goes on listing tables).
+# Table words after which a parenthesis opens a list of tables, not a function's arguments
+# (REPLACE(, INSERT(, LIKE ( are also functions or expressions).
+_PAREN_TABLE = _words("FROM JOIN STRAIGHT_JOIN UPDATE TABLE TABLES TRUNCATE")
+# Words that end a table clause (ON does not: `FROM a JOIN b ON ..., c` goes on listing tables;
+# nor do CASE's WHEN/THEN/ELSE: `ON x = CASE WHEN 1 THEN 2 END, c` too).
 _CLAUSE_WORDS = _words(
-    "SET WHERE VALUES VALUE SELECT ORDER GROUP HAVING LIMIT WINDOW RETURNS BEGIN DO THEN ELSE WHEN"
-    " RETURN DECLARE WITH"
+    "SET WHERE VALUES VALUE SELECT ORDER GROUP HAVING LIMIT WINDOW RETURNS BEGIN DO RETURN DECLARE WITH"
 )
 _COMPARISON = {"=", "<", ">", "<=>", "<>", "!=", "<=", ">=", "!", "+", "-", "*", "/", "%", ")", ","}
 _COLUMN_NEXT = {"AND", "OR", "IS", "IN", "LIKE", "BETWEEN", "NOT", "XOR", "REGEXP", "RLIKE", "COLLATE"}
@@ -135,7 +146,10 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
     while i < n:
         tok = toks[i]
         if tok.kind == "op" and tok.value == "(":
-            clause.append("table" if previous in _SEQUENCE_FUNCTIONS else "")
+            # `FROM (schema.t)`, `UPDATE (schema.t)`, a MERGE table's `UNION=(schema.t)`
+            listed = previous in _PAREN_TABLE or (previous in (",", "(") and clause[-1] == "table")
+            union = previous == "UNION" or (previous == "=" and before == "UNION")  # `=` may be left out
+            clause.append("table" if previous in _SEQUENCE_FUNCTIONS or listed or union else "")
         elif tok.kind == "op" and tok.value == ")":
             if len(clause) > 1:
                 clause.pop()
@@ -145,18 +159,9 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
             clause[-1] = "table"
         elif tok.kind == "word" and tok.value in _CLAUSE_WORDS:
             clause[-1] = ""
-        if (
-            tok.kind in ("word", "ident")
-            and i + 2 < n
-            and _is_dot(toks[i + 1])
-            and toks[i + 2].kind in ("word", "ident")
-        ):
+        if tok.kind in ("word", "ident") and i + 2 < n and _is_dot(toks[i + 1]) and _is_part(toks[i + 2]):
             parts = 2
-            while (
-                i + 2 * parts < n
-                and _is_dot(toks[i + 2 * parts - 1])
-                and toks[i + 2 * parts].kind in ("word", "ident")
-            ):
+            while i + 2 * parts < n and _is_dot(toks[i + 2 * parts - 1]) and _is_part(toks[i + 2 * parts]):
                 parts += 1
             after = toks[i + 2 * parts - 1] if i + 2 * parts - 1 < n else None
             table_position = (
@@ -181,6 +186,11 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
 
 def _is_dot(tok: Token) -> bool:
     return tok.kind == "op" and tok.value == "."
+
+
+def _is_part(tok: Token) -> bool:
+    """A name after a dot: the server reads `schema.123`, `schema.1e5`, `schema.0x1f` as names too."""
+    return tok.kind in ("word", "ident", "number")
 
 
 @dataclass
@@ -222,7 +232,7 @@ class Guard:
                     f"database `{self.database}` instead (what they mean on the target)",
                 )
                 continue
-            raise self._refusal(statement, f"a name in another schema (`{schema}`)")
+            raise self._refusal(statement, f"a name in another schema (`{_printable(schema)}`)")
         definers = _definers(toks)
         edits += definers
         if definers:
@@ -254,13 +264,14 @@ class Guard:
                     self._saved_charsets.add(target)
                 else:
                     self._saved_charsets.discard(target)
-            elif (
-                target in _CLIENT_CHARSET
-                and value.kind == "var"
-                and not from_session
-                and value.name.lower() not in self._saved_charsets
-            ):
-                return "a client character set taken from a variable (SET character_set_client)"
+            elif target in _CLIENT_CHARSET and value.kind == "var":
+                if not from_session and value.name.lower() not in self._saved_charsets:
+                    return "a client character set taken from a variable (SET character_set_client)"
+            elif target in _CLIENT_CHARSET and (
+                value.kind not in ("word", "string", "ident")
+                or (index + 3 < len(toks) and toks[index + 3].value not in (",", "FOR"))
+            ):  # a number is a character set's id, CONCAT('g','bk') its name: only a name is judged
+                return "a client character set computed by an expression (SET character_set_client)"
         return ""
 
     def _refusal(self, statement: Statement, kind: str) -> ConfinementRefused:
@@ -285,26 +296,41 @@ def _refused_kind(toks: list[Token]) -> str:
         value = tok.value
         nxt = toks[index + 1] if index + 1 < len(toks) else None
         nxt_word = nxt.value if nxt is not None and nxt.kind == "word" else ""
+        if (
+            tok.name.replace("`", "").lower() in _SQL_MODE
+            and nxt is not None
+            and nxt.value in ("=", ":=")
+            and any(t.kind == "op" and t.value == ";" for t in toks[index:])
+        ):
+            return "sql_mode changed with more statements in the same text (the server reads them in the new mode)"
         if tok.kind == "var":
             if _GLOBAL_VARIABLE.match(value.replace("`", "")):
                 return "a global variable (@@global.)"
             continue
+        if (
+            tok.kind in ("word", "ident")
+            and value.upper() in _FILE_FUNCTIONS
+            and nxt is not None
+            and nxt.value == "("
+        ):
+            return "a file read (LOAD_FILE)"  # `LOAD_FILE`(...) calls the server's function too
         if tok.kind != "word":
             continue
         if value in _ANYWHERE:
             return _ANYWHERE[value]
+        if value == "MYSQL_ERRNO" and nxt is not None and nxt.value == "=":
+            return "a forged server error (SIGNAL ... MYSQL_ERRNO: its text would pass for the server's)"
         if value == "USE" and nxt_word not in ("INDEX", "KEY"):
             return "a database-level statement (USE)"
-        if value in _FILE_FUNCTIONS and nxt is not None and nxt.value == "(":
-            return "a file read (LOAD_FILE)"
         if value in _AFTER and nxt_word in _AFTER[value]:
             return _AFTER[value][nxt_word]
         if value == "ENGINE":
             engine = (
                 toks[index + 2] if nxt is not None and nxt.value == "=" and index + 2 < len(toks) else nxt
             )
-            if engine is not None and engine.value.upper() in _FOREIGN_ENGINES:
-                return f"a table of another server or file (ENGINE={engine.value.upper()})"
+            name = engine.name.strip("'\"").upper() if engine is not None else ""  # ENGINE='MERGE' too
+            if name in _FOREIGN_ENGINES:
+                return f"a table of another server or file (ENGINE={name})"
         if value in _OBJECT_VERBS:
             j = index + 1
             while (
@@ -382,7 +408,7 @@ def kind_of(statement: Statement) -> str:
             words.append(tok.value)
             continue
         if tok.kind == "ident" or (tok.kind == "op" and tok.value == "." and words):
-            words.append(f"`{tok.name}`" if tok.kind == "ident" else ".")
+            words.append(f"`{_printable(tok.name)}`" if tok.kind == "ident" else ".")
             if tok.kind == "ident":
                 break
             continue
@@ -393,16 +419,26 @@ def kind_of(statement: Statement) -> str:
 # Server errors whose quoted parts are names (tables, columns, users), never values.
 _NAMES_ONLY = {1044, 1046, 1048, 1049, 1050, 1051, 1054, 1060, 1061, 1091, 1142, 1143, 1146, 1264, 1265}
 _NAMES_ONLY |= {1227, 1356, 1359, 1360, 1364, 1370, 1406, 1419, 1449}
+_SIGNALLED = {1642, 1643, 1644}  # the text of a SIGNAL: anything, a row value too
 _CODE = re.compile(r"\((\d+)\) ")
+
+
+def _printable(text: str) -> str:
+    """`text` with control and format characters as `?`: a name from a dump or a server error
+    must not send escape sequences to the terminal that shows the finding."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def without_values(message: str) -> str:
     """A server error without the values it may quote: `Duplicate entry '...' for key ...`, `near
     '...'`, a SIGNAL's text. Quote pairs cannot be trusted (a value may hold a quote), so all
     from the first quote to the last goes, except in errors known to quote only names."""
+    message = _printable(message)
     code = _CODE.search(message)
     if code is not None and int(code.group(1)) in _NAMES_ONLY:
         return message
+    if code is not None and int(code.group(1)) in _SIGNALLED:
+        return message[: code.end()] + "… (the text of a SIGNAL, elided)"
     first, last = message.find("'"), message.rfind("'")
     if first == -1:
         return message

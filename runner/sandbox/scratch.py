@@ -6,8 +6,8 @@ and version).
 Confinement starts with the server's own privileges: deploycheck works there as a user granted
 on `prefix` databases only. On the local server it creates that user itself; on a team's server
 it reads the user's grants first and refuses one that reaches further (a global privilege,
-another database, GRANT OPTION, a role), unless the server holds nothing but system and prefixed
-databases (a dedicated throwaway service, root included, is fine). The statement guard
+another database, GRANT OPTION, a role), unless the server holds nothing but system databases
+and scratch databases as deploycheck names them (a dedicated throwaway service, root included, is fine). The statement guard
 (migrations/guard.py) is the second layer."""
 
 from __future__ import annotations
@@ -95,6 +95,12 @@ def _literal_start(pattern: str) -> str:
     return "".join(out)
 
 
+def _is_scratch(name: str, prefix: str) -> bool:
+    """A database as Scratch.create names them (`<prefix><purpose>_<8 hex>`): one that merely starts
+    with the prefix (`shop_main` for prefix `shop_`) may be anybody's."""
+    return re.fullmatch(rf"{re.escape(prefix)}[a-z]+_[0-9a-f]{{8}}", name) is not None
+
+
 def check_confinement(scratch: Scratch, timeout_s: float, say: Callable[[str], None]) -> None:
     """Refuse (exit 2) a scratch user that reaches beyond the prefix on a server that holds more."""
     try:
@@ -107,7 +113,7 @@ def check_confinement(scratch: Scratch, timeout_s: float, say: Callable[[str], N
             others = sorted(
                 name
                 for (name,) in cur.fetchall()
-                if name not in _SYSTEM and not name.startswith(scratch.prefix)
+                if name not in _SYSTEM and not _is_scratch(name, scratch.prefix)
             )
     except pymysql.err.MySQLError as exc:
         raise DeploycheckError(
