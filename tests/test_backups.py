@@ -310,8 +310,8 @@ def test_freshness_without_grace_counts_minutes_and_no_backup_is_stale(tmp_path)
     at = {t: datetime(2026, 11, 24, *t, tzinfo=UTC) for t in ((2, 59), (3, 30), (4, 0))}
     on_time, half_hour, hour = (freshness(listing, "app", cfg, moment) for moment in at.values())
     assert on_time.is_fresh and on_time.describe() == (
-        "last backup 2026-11-23 03:00 UTC (202611230300.app.sql.gz); due 2026-11-24 03:00 UTC; "
-        "next scheduled 2026-11-24 03:00 UTC"
+        "newest scheduled backup 202611230300.app.sql.gz (1.0 kB), taken 2026-11-23 03:00 UTC, 24.0 h ago; "
+        "due 2026-11-24 03:00 UTC; next scheduled 2026-11-24 03:00 UTC"
     )
     assert not half_hour.is_fresh and "; overdue by 30 min; " in half_hour.describe()
     assert not hour.is_fresh and "; overdue by 1 h; " in hour.describe()
