@@ -288,3 +288,145 @@ def test_a_volume_without_room_for_three_more_backups_fails(app, small_volume, r
         )
         == "passed"
     )
+
+
+# -- rehearsal of the pending migrations on the restored copy (--rehearse) ----------
+
+
+def _checksums(target) -> dict[str, int]:
+    """Every table of the target with its checksum: what "the target is never touched" means."""
+    tables = [name for (name,) in target.query("SHOW TABLES")]
+    return {name: target.query(f"CHECKSUM TABLE `{name}`")[0][1] for name in tables}
+
+
+BREAKING_ROWS = {
+    "unique over duplicates": (
+        [
+            "CREATE TABLE acct (id INT PRIMARY KEY, email VARCHAR(64))",
+            "INSERT INTO acct VALUES (1, 'Secret-Dup@example.org'), (2, 'Secret-Dup@example.org')",
+        ],
+        "ALTER TABLE acct ADD UNIQUE KEY uq_email (email);\n",
+        "Secret-Dup",
+        ("(1062) Duplicate entry '…",),
+    ),
+    "not null over nulls": (
+        [
+            "CREATE TABLE acct (id INT PRIMARY KEY, email VARCHAR(64))",
+            "INSERT INTO acct VALUES (1, 'Secret-Mail@example.org'), (2, NULL)",
+        ],
+        "ALTER TABLE acct MODIFY email VARCHAR(64) NOT NULL;\n",
+        "Secret-Mail",
+        ("(1265) Data truncated for column", "(1138) Invalid use of NULL value"),
+    ),
+    "foreign key over orphans": (
+        [
+            "CREATE TABLE acct (id INT PRIMARY KEY)",
+            "CREATE TABLE login (id INT PRIMARY KEY, acct_id INT, token VARCHAR(40))",
+            "INSERT INTO acct VALUES (1)",
+            "INSERT INTO login VALUES (1, 1, 'Secret-Token-1'), (2, 987654, 'Secret-Token-2')",
+        ],
+        "ALTER TABLE login ADD CONSTRAINT fk_acct FOREIGN KEY (acct_id) REFERENCES acct (id);\n",
+        "987654",
+        ("(1452) Cannot add or update a child row: a foreign key constraint fails",),
+    ),
+    "narrowing over long values under strict sql_mode": (
+        [
+            "CREATE TABLE acct (id INT PRIMARY KEY, email VARCHAR(64))",
+            "INSERT INTO acct VALUES (1, 'Secret-Long-Value-Past-Twenty@example.org')",
+        ],
+        "SET SESSION sql_mode = 'STRICT_TRANS_TABLES';\nALTER TABLE acct MODIFY email VARCHAR(20);\n",
+        "Secret-Long",
+        ("(1265) Data truncated for column", "(1406) Data too long for column"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BREAKING_ROWS))
+def test_rows_that_break_a_pending_migration_fail_it_by_name_without_their_values(app, case) -> None:
+    setup, migration, secret, errors = BREAKING_ROWS[case]
+    with app.server.connect(app.database) as conn, conn.cursor() as cur:
+        for sql in setup:
+            cur.execute(sql)
+        conn.commit()
+    _dump(app, app.backup.parent, app.backup.name)
+    app.add("V3__tighten.sql", migration)
+    app.add("V4__after.sql", "CREATE INDEX idx_note ON gene (note(10));\n")
+    before = _checksums(app)
+    result, report = drill(app, "--latest", "--rehearse")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert report["ok"] is False
+    assert not [f for f in report["findings"] if f["blocking"]]  # the restore itself is proven
+    (failed,) = report["rehearsal"]
+    assert (failed["migration"], failed["ok"]) == ("V3__tighten.sql", False)
+    assert failed["statement"] == migration.count(";") and failed["line"] == migration.count("\n")
+    assert any(failed["error"].startswith(error) for error in errors), failed["error"]
+    assert report["rehearsal_not_run"] == ["V4__after.sql"]
+    assert secret not in result.stdout + result.stderr
+    text = deploycheck(
+        "backups", "drill", "--latest", "--rehearse", "--profile", str(app.profile_path), cwd=app.root
+    )
+    assert text.returncode == 1 and secret not in text.stdout + text.stderr
+    assert (
+        f"FAILED  V3__tighten.sql statement {failed['statement']} (line {failed['line']}) failed: "
+        in text.stdout
+    )
+    assert "not run V4__after.sql" in text.stdout and "rehearsal: FAILED" in text.stdout
+    assert _checksums(app) == before and _scratch_databases(app) == []
+
+
+def test_a_clean_set_is_rehearsed_with_a_duration_per_migration(app) -> None:
+    app.add("V3__alias.sql", "ALTER TABLE gene ADD COLUMN alias VARCHAR(32) NULL;\n")
+    app.add("V4__index.sql", "CREATE INDEX idx_alias ON gene (alias);\n")
+    before = _checksums(app)
+    result, report = drill(app, "--latest", "--rehearse")
+    assert result.returncode == 0 and report["ok"] is True, result.stdout + result.stderr
+    alias, index = report["rehearsal"]
+    assert (alias["migration"], alias["ok"], alias["altered"]) == ("V3__alias.sql", True, {"gene": 300})
+    assert (index["migration"], index["ok"], index["altered"]) == ("V4__index.sql", True, {})
+    assert all(m["duration_s"] > 0 and m["error"] is None for m in (alias, index))
+    assert "scratch server" in report["rehearsal_timing"]
+    assert "estimates how long its tables stay locked on production" in report["rehearsal_timing"]
+    text = deploycheck(
+        "backups", "drill", "--latest", "--rehearse", "--profile", str(app.profile_path), cwd=app.root
+    )
+    assert text.returncode == 0
+    assert "  applied V3__alias.sql in " in text.stdout and "ALTER TABLE `gene` over 300 rows" in text.stdout
+    assert "  applied V4__index.sql in " in text.stdout and "rehearsal: OK" in text.stdout
+    assert "may be slower or faster than production's" in text.stdout
+    assert _checksums(app) == before and _scratch_databases(app) == []
+    assert app.query("SHOW COLUMNS FROM gene LIKE 'alias'") == []
+
+
+def test_a_migration_applied_to_the_target_after_the_backup_is_rehearsed_too(app) -> None:
+    app.add("V3__alias.sql", "ALTER TABLE gene ADD COLUMN alias VARCHAR(32) NULL;\n")
+    app.migrate()  # applied to the target after last night's backup (taken at V2)
+    app.add("V4__index.sql", "CREATE INDEX idx_alias ON gene (alias);\n")
+    before = _checksums(app)
+    result, report = drill(app, "--latest", "--rehearse")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [(m["migration"], m["ok"]) for m in report["rehearsal"]] == [
+        ("V3__alias.sql", True),
+        ("V4__index.sql", True),
+    ]
+    # a backup taken after V3: only V4 is pending on its copy, V3 is not run again
+    newer = _dump(app, app.backup.parent, "209901010000." + app.database + ".sql.gz")
+    result, report = drill(app, newer.name, "--rehearse")
+    assert result.returncode == 0 and [m["migration"] for m in report["rehearsal"]] == ["V4__index.sql"]
+    assert _checksums(app) == before and _scratch_databases(app) == []
+
+
+def test_the_check_fails_naming_the_migration_and_skips_unless_configured(app, run_checks) -> None:
+    app.add("V3__unique_note.sql", "ALTER TABLE gene ADD UNIQUE KEY uq_note (note(40));\n")
+    check_id = f"test_pending_migrations_apply_to_last_nights_data[{app.database}]"
+    run = run_checks(app.profile_path, "-k", "test_backups")
+    skipped = run.check(check_id)
+    assert skipped["outcome"] == "skipped" and "backups.drill.rehearse not configured" in skipped["message"]
+    drill_cfg = {**app.data["backups"]["drill"], "rehearse": True}  # type: ignore[index]
+    app.write_profile(backups={**app.data["backups"], "drill": drill_cfg}, scratch=None)  # type: ignore[dict-item]
+    before = _checksums(app)
+    run = run_checks(app.profile_path, "-k", "test_backups")
+    assert run.check(f"test_newest_backup_restores[{app.database}]")["outcome"] == "passed"
+    check = run.check(check_id)
+    assert check["outcome"] == "failed" and check["severity"] == "blocker", check
+    assert "V3__unique_note.sql statement 1 (line 1) failed: (1062) Duplicate entry '…" in check["message"]
+    assert _checksums(app) == before and _scratch_databases(app) == []

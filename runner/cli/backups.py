@@ -84,7 +84,7 @@ def _drill(
         print(f"backups drill: {text}", file=err, flush=True)
 
     with open_scratch(profile, say) as scratch:
-        result = drill(profile, source, name, scratch, keep=args.keep, say=say)
+        result = drill(profile, source, name, scratch, keep=args.keep, rehearse=args.rehearse, say=say)
         if args.json:
             json.dump(result.to_dict(), out, indent=2)
             print(file=out)
@@ -100,7 +100,7 @@ def _drill(
                     flush=True,
                 )
                 _wait_for_interrupt()
-    return 0 if result.ok else 1
+    return 0 if result.ok and result.rehearsal_ok else 1
 
 
 def _print_drill(result: DrillResult, out: TextIO) -> None:
@@ -111,6 +111,26 @@ def _print_drill(result: DrillResult, out: TextIO) -> None:
         label = "FAILED" if finding.blocking else "note"
         print(f"  {label} ({finding.kind}): {finding.message}", file=out)
     print("drill: OK" if result.ok else f"drill: FAILED ({len(result.problems())} problem(s))", file=out)
+    if result.rehearsal is None:
+        return
+    print("rehearsal of the pending migrations on the restored copy:", file=out)
+    for done in result.rehearsal:
+        altered = "".join(
+            f", ALTER TABLE `{table}` over {result.tables.get(table, 0):,} rows" for table in done.altered
+        )
+        if done.ok:
+            print(f"  applied {done.filename} in {done.seconds:.2f} s{altered}", file=out)
+        else:
+            print(f"  FAILED  {done.error} (after {done.seconds:.2f} s{altered})", file=out)
+    for name in result.not_rehearsed:
+        print(f"  not run {name}", file=out)
+    if result.rehearsal_refused:
+        print(f"  FAILED  {result.rehearsal_refused}", file=out)
+    elif not result.rehearsal:
+        print("  nothing pending: the copy's ledger is at the newest migration on disk", file=out)
+    if result.timing:
+        print(f"  times {result.timing}", file=out)
+    print("rehearsal: OK" if result.rehearsal_ok else "rehearsal: FAILED", file=out)
 
 
 def _wait_for_interrupt() -> None:
