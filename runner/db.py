@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import socket
@@ -147,6 +148,15 @@ class Scratch:
         if not name.startswith(self.prefix):  # the one rule of a scratch server, checked where it matters
             raise UsageError(f"refusing to drop {name!r}: not a scratch database ({self.prefix}*)")
         with self.admin(timeout_s) as conn, conn.cursor() as cur:
+            # sessions of ours still busy there (an interrupted migration's ALTER or query runs on
+            # after its client left, holding its tables): ended first, or the DROP waits for them
+            cur.execute(
+                "SELECT id FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()",
+                (name,),
+            )
+            for (thread,) in cur.fetchall():
+                with contextlib.suppress(pymysql.err.MySQLError):  # it ended meanwhile
+                    cur.execute(f"KILL {int(thread)}")
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
     def admin(self, timeout_s: float) -> pymysql.Connection:

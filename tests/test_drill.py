@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import signal
 import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -430,3 +433,41 @@ def test_the_check_fails_naming_the_migration_and_skips_unless_configured(app, r
     assert check["outcome"] == "failed" and check["severity"] == "blocker", check
     assert "V3__unique_note.sql statement 1 (line 1) failed: (1062) Duplicate entry '…" in check["message"]
     assert _checksums(app) == before and _scratch_databases(app) == []
+
+
+def test_sigterm_during_a_rehearsed_migration_leaves_nothing(app) -> None:
+    """The migration's query runs on in the copy's server after the client left, holding its
+    table (BENCHMARK does not notice a closed connection): it is ended and the copy dropped at
+    once all the same; the target is untouched."""
+    app.add("V3__slow.sql", "SELECT BENCHMARK(4000000000, MD5('x')) FROM gene LIMIT 1;\n")
+    running = "SELECT id FROM information_schema.processlist WHERE info LIKE 'SELECT BENCHMARK(4000000000%'"
+    before = _checksums(app)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "backups",
+            "drill",
+            "--latest",
+            "--rehearse",
+            *("--profile", str(app.profile_path)),
+        ],
+        cwd=app.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not app.query(running):
+            assert time.monotonic() < deadline, "the migration never started"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 130
+        assert app.query(running) == []
+        assert _scratch_databases(app) == [] and _checksums(app) == before
+    finally:
+        process.kill()
+        process.wait()
+        for (thread,) in app.query(running):
+            app.query(f"KILL {thread}")
