@@ -370,7 +370,7 @@ def test_rows_that_break_a_pending_migration_fail_it_by_name_without_their_value
     )
     assert text.returncode == 1 and secret not in text.stdout + text.stderr
     assert (
-        f"FAILED  V3__tighten.sql statement {failed['statement']} (line {failed['line']}) failed: "
+        f"FAILED  V3__tighten.sql: V3__tighten.sql statement {failed['statement']} (line {failed['line']}) failed: "
         in text.stdout
     )
     assert "not run V4__after.sql" in text.stdout and "rehearsal: FAILED" in text.stdout

@@ -104,6 +104,8 @@ def _drill(
 
 
 def _print_drill(result: DrillResult, out: TextIO) -> None:
+    from runner.cli.migrations import print_rehearsed
+
     print(f"{result.backup}: restored on {result.scratch} in {result.restore_s:.1f} s", file=out)
     for table, rows in sorted(result.tables.items()):
         print(f"  table {table:<32} {rows:>12,} rows", file=out)
@@ -114,16 +116,7 @@ def _print_drill(result: DrillResult, out: TextIO) -> None:
     if result.rehearsal is None:
         return
     print("rehearsal of the pending migrations on the restored copy:", file=out)
-    for done in result.rehearsal:
-        altered = "".join(
-            f", ALTER TABLE `{table}` over {result.tables.get(table, 0):,} rows" for table in done.altered
-        )
-        if done.ok:
-            print(f"  applied {done.filename} in {done.seconds:.2f} s{altered}", file=out)
-        else:
-            print(f"  FAILED  {done.error} (after {done.seconds:.2f} s{altered})", file=out)
-    for name in result.not_rehearsed:
-        print(f"  not run {name}", file=out)
+    print_rehearsed(result.rehearsal, result.not_rehearsed, out, result.tables)
     if result.rehearsal_refused:
         print(f"  FAILED  {result.rehearsal_refused}", file=out)
     elif not result.rehearsal:
