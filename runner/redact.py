@@ -29,6 +29,11 @@ SECRET_NAME = re.compile(
     r"PASSWORD|PASSWD|PASSPHRASE|(?:^|_)(?:PASS|PW)(?:_|$)|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE
 )
 MIN_LENGTH = 4  # shorter values would mask ordinary text; a real secret is longer
+# The report's own vocabulary (outcomes, summary keys, severities): a whole string that is one of
+# them is a word of the schema, not text of the run, and masking part of it (a dev password
+# `pass` in `passed`) would change what every reader of the report is told
+WORDS = frozenset({"passed", "failed", "error", "errors", "warned", "skipped", "waived"})
+WORDS |= {"blocker", "warning", "info"}
 
 
 def is_secret_name(name: str) -> bool:
@@ -113,9 +118,10 @@ class Redactor:
     def mask_data(self, value: Any) -> Any:
         """`value` (str, dict, list, tuple: what JSON, YAML and templates are made of) with every
         string masked, keys included, before it is encoded: once encoded, a secret holding a
-        quote, a backslash or non-ASCII text no longer reads as itself."""
+        quote, a backslash or non-ASCII text no longer reads as itself. A string that is one of
+        the report's WORDS is left as it is."""
         if isinstance(value, str):
-            return self.mask(value)
+            return value if value in WORDS else self.mask(value)
         if isinstance(value, Mapping):
             return {self.mask_data(k): self.mask_data(v) for k, v in value.items()}
         if isinstance(value, list | tuple):

@@ -173,9 +173,10 @@ CHECKS = ROOT / "checks"
 
 
 class CheckRun:
-    """One run of the check suite: exit code, report.json, and the terminal output."""
+    """One run of the check suite: exit code, report.json (None: the run judged nothing, so
+    wrote none), and the terminal output."""
 
-    def __init__(self, exit_code: int, report: dict, output: str) -> None:
+    def __init__(self, exit_code: int, report: dict | None, output: str) -> None:
         self.exit_code = exit_code
         self.report = report
         self.output = output
@@ -216,7 +217,8 @@ def run_checks(pytester: pytest.Pytester, tmp_path: Path):
             str(report_dir),
             *args,
         )
-        report = json.loads((report_dir / "report.json").read_text())
+        written = report_dir / "report.json"
+        report = json.loads(written.read_text()) if written.exists() else None
         return CheckRun(int(result.ret), report, result.stdout.str() + result.stderr.str())
 
     return run

@@ -176,3 +176,43 @@ def test_prune_rebuilds_pages_in_the_archive_not_where_a_planted_link_points(tmp
     prune(base, keep=PAGE + 2)
     assert (victim / "page-00001.html").read_text() == "precious"
     assert not (base / "pages").is_symlink() and (base / "pages" / "page-00001.html").is_file()
+
+
+def test_prune_reads_odd_history_lines_without_a_traceback(tmp_path) -> None:
+    """A hand-edited history: a start time without zone (read as UTC), lines that are JSON but
+    no object, objects that name no run."""
+    root = tmp_path / "reports"
+    base = archive_of(root, 3)
+    history = base / "history.jsonl"
+    lines = history.read_text().splitlines()
+    naive = {**json.loads(lines[0]), "started_at": "2026-01-01T00:00:00"}
+    run_shaped = {"run": "2025-01-01T00-00-00Z", "started_at": "2025-01-01T00:00:00Z"}
+    odd = [
+        *("[1, 2]", '"text"', "null", "{}", json.dumps({"run": 5, "outcome": ["x"]})),
+        json.dumps({**run_shaped, "summary": 5, "attention": [1, {"id": 2}]}),
+    ]
+    history.write_text("\n".join([json.dumps(naive), *lines[1:], *odd]) + "\n")
+    profile = tmp_path / "p.yml"
+    profile.write_text("target: t\n")
+    for option in (["--keep-days", "1"], ["--keep", "1"]):
+        result = deploycheck("archive", "prune", *option, "--profile", str(profile), "--reports", str(root))
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert [run["run"] for run in read_history(base) if isinstance(run.get("run"), str)] == [
+        json.loads(lines[-1])["run"]
+    ]
+    assert (base / "index.html").read_text().rstrip().endswith("</html>")
+
+
+def test_a_forged_history_line_is_not_linked_from_the_index(tmp_path) -> None:
+    """Whoever can append to history.jsonl must not put a link of their choosing on the page
+    the team opens: only lines that name a run as publish names it are shown."""
+    root = tmp_path / "reports"
+    base = archive_of(root, 1)
+    forged = {**fake_report(-5), "run": "javascript:alert(document.cookie)//"}
+    with (base / "history.jsonl").open("a") as history:
+        history.write(json.dumps(forged) + "\n")
+    archive_of(root, 1)  # the next run renders the index
+    index = (base / "index.html").read_text()
+    assert "javascript:" not in index and index.count("/report.html") == 2
+    prune(base, keep=5)
+    assert "javascript:" not in (base / "index.html").read_text()

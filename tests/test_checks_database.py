@@ -100,8 +100,17 @@ def test_missing_required_table_is_named(healthy, run_checks) -> None:
 
 
 def test_database_section_missing_skips_never_passes(healthy, run_checks) -> None:
+    """Each database check skips; a run of nothing but skips is no verdict: it fails, writes
+    no report and says what was missing."""
     healthy.write_profile(database=None, migrations=None)
-    run = run_checks(healthy.profile_path, "-k", "test_database")
+    alone = run_checks(healthy.profile_path, "-k", "test_database")
+    assert alone.exit_code == pytest.ExitCode.USAGE_ERROR and alone.report is None
+    assert "no check ran to a verdict (all " in alone.output
+    assert "\n  database not configured in profile profile\n" in alone.output
+    (healthy.root / "app.env").write_text("APP_MODE=production\n")
+    healthy.write_profile(env={"source": "dotenv:app.env", "required": ["APP_MODE"]})
+    run = run_checks(healthy.profile_path, "-k", "test_database or test_env")
+    assert run.exit_code == 0
     assert set(run.outcomes("database").values()) == {"skipped"}
     assert run.check("test_sql_mode_is_strict")["message"] == "database not configured in profile profile"
 

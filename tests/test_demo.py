@@ -99,7 +99,17 @@ def test_healthy_demo_passes(tmp_path) -> None:
     journey = next(c for c in report["checks"] if c["id"].endswith("test_mail_journey[password-reset]"))
     assert journey["outcome"] == "passed" and journey["details"]["journey"]["links"][0]["status"] == 200
     assert journey["details"]["journey"]["links"][0]["url"].endswith("/reset-password/********")  # its token
+    assert journey["duration_s"] >= 0.1  # its request and its wait for the mail, not 0.00x
     assert (tmp_path / "reports" / "demo" / "index.html").exists()
+    said = result.stdout + result.stderr
+    for noise in (
+        "login_data is deprecated",
+        "(1 statements)",
+        "pytest exit",
+        "Generated html report",
+        ".run-",
+    ):
+        assert noise not in said
 
 
 @pytest.mark.parametrize("fault", sorted(EXPECTED))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -199,6 +200,7 @@ def test_a_restore_over_the_time_budget_fails_with_both_numbers(app) -> None:
     assert result.returncode == 1
     (budget,) = [f for f in report["findings"] if f["kind"] == "budget"]
     assert "more than backups.drill.budget_min 1e-06 min (the recovery time objective)" in budget["message"]
+    assert re.match(r"the restore took \d+\.\d s, more than", budget["message"])  # seconds, not "0.0 min"
 
 
 def test_a_false_drill_query_fails(app) -> None:

@@ -190,7 +190,7 @@ def test_backups_now_dumps_over_verified_tls_with_the_profiles_ca(tmp_path) -> N
     leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
     leaf.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
     tls = tuple(f"--ssl-{k}={tmp_path / (k + '.pem')}" for k in ("cert", "key", "ca"))
-    with MariaDBServer(tmp_path / "server", options=tls) as server:
+    with MariaDBServer(tmp_path / "server", options=tls, tcp=True) as server:
         with server.connect() as conn, conn.cursor() as cur:
             cur.execute("CREATE DATABASE app")
             cur.execute("CREATE TABLE app.gene (id INT PRIMARY KEY)")
@@ -239,12 +239,13 @@ def test_verify_imports_no_conftest_from_the_folders_above_the_checks(tmp_path) 
     marker = tmp_path / "app-conftest-was-imported"
     (app / "conftest.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     profile = tmp_path / "p.yml"
-    profile.write_text("target: t\n")
+    (tmp_path / "app.env").write_text("A=1\n")  # a check that comes to a verdict: the run is archived
+    profile.write_text("target: t\nenv: {source: 'dotenv:app.env', required: [A]}\n")
     driver = (
         "import sys\nfrom pathlib import Path\nimport runner.suite.run as run\n"
         "run.checks_dir = lambda: Path(sys.argv[1])  # as if installed there\n"
         "sys.exit(run.run_checks(sys.argv[2], strict=False, reports_root=Path(sys.argv[3]),"
-        " pytest_args=['-k', 'reachable'], out=sys.stdout))\n"
+        " pytest_args=['-k', 'reachable or test_env'], out=sys.stdout))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", driver, str(checks), str(profile), str(tmp_path / "reports")],
@@ -370,6 +371,60 @@ def test_a_secret_placeholder_is_masked_also_in_fragments_in_the_error_and_the_l
         assert not any(token[i : i + 4] in shown for i in range(len(token) - 3)), shown
 
 
+def test_a_literal_secret_is_masked_also_as_the_server_quotes_it_escaped(project) -> None:
+    """The server's "near '...'" shows the literal as sent: quotes doubled, backslashes doubled."""
+    token = "q'Z\\7'k\\P'3\\v"
+    sent = token.replace("\\", "\\\\").replace("'", "''")
+    project.write_profile(migrations={"placeholders": {"api_token": token}, "placeholder_mode": "literal"})
+    project.add("V1__t.sql", "CREATE TABLE t (id INT);\nSELECT 1 FROM ${api_token};\n")
+    result = project.cli("migrate", "--no-backup")
+    assert result.returncode == 1 and "statement 2" in result.stderr, result.stderr
+    table = project.migrator().ledger.tables()[0]
+    (error,) = project.query(f"SELECT error FROM `{table}`")[0]
+    assert "near" in error and "1064" in error
+    for shown in (result.stdout + result.stderr, error):
+        assert not any(sent[i : i + 4] in shown for i in range(len(sent) - 3)), shown
+
+
+def test_a_literal_whose_escaped_backslash_a_multibyte_charset_would_swallow_is_refused(project) -> None:
+    """Under SET NAMES gbk (sjis, big5) the server reads the last byte of `€` and the first `\\`
+    of the escaped `\\\\` as one character: the next `\\` escapes the closing quote, and the
+    following placeholder's value runs as SQL."""
+    values = {"a": "\u20ac\\", "b": ", 1), (0x41, 0x42) -- "}
+    project.write_profile(migrations={"placeholders": values, "placeholder_mode": "literal"})
+    project.add(
+        "V1__t.sql",
+        "CREATE TABLE t (a VARCHAR(50), b VARCHAR(200));\nSET NAMES gbk;\nINSERT INTO t VALUES (${a}, ${b});\n",
+    )
+    result = project.cli("migrate", "--no-backup")
+    assert result.returncode == 1 and "placeholder ${a} holds a backslash right after" in result.stderr
+    assert project.query("SHOW TABLES") == []
+
+
+@pytest.mark.parametrize("mode", ["raw", "literal"])
+def test_a_variable_that_is_not_utf8_is_a_profile_error_before_the_database_is_touched(project, mode) -> None:
+    """An environment variable with bytes that are not UTF-8 reaches Python as surrogates, which
+    no statement can be encoded with: as a placeholder it was a traceback after DDL had run."""
+    project.write_profile(migrations={"placeholders": {"api_token": "${TOK}"}, "placeholder_mode": mode})
+    project.add("V1__t.sql", "CREATE TABLE t (a VARCHAR(50));\nINSERT INTO t VALUES (${api_token});\n")
+    env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
+    env[b"TOK"] = b"Secret\xffValue99"
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "migrate", "--no-backup", "--profile", str(project.profile_path)],
+        capture_output=True,
+        cwd=project.root,
+        env=env,
+        timeout=120,
+    )
+    shown = (result.stdout + result.stderr).decode(errors="replace")
+    assert result.returncode == 2, shown
+    assert (
+        "migrations.placeholders.api_token: environment variable TOK holds bytes that are not UTF-8" in shown
+    )
+    assert "Traceback" not in shown and "Value99" not in shown
+    assert project.query("SHOW TABLES") == []
+
+
 def test_literal_placeholders_in_a_file_too_large_to_keep_are_escaped_for_each_statement(
     project, monkeypatch
 ) -> None:
@@ -386,6 +441,30 @@ def test_literal_placeholders_in_a_file_too_large_to_keep_are_escaped_for_each_s
     )
     project.migrator().migrate()
     assert set(project.query("SELECT v FROM cfg")) == {(TRICKY_SECRET,)}
+
+
+def test_a_validator_that_quotes_a_file_value_with_repr_does_not_show_it_escaped(tmp_path) -> None:
+    """repr() doubles a backslash: the value as the message quotes it is no longer the value."""
+    secret = "Pw\\Leak-9a9a"
+    (tmp_path / "pw").write_text(secret + "\n")
+    profile = tmp_path / "p.yml"
+    profile.write_text(yaml.safe_dump({"backups": {"source": str(tmp_path), "schedule_file": "pw"}}))
+    result = deploycheck("backups", "list", "--profile", str(profile))
+    assert result.returncode == 2 and "backups.schedule" in result.stderr, result.stderr
+    assert "Leak" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("key", ["schedule", "retention"])
+def test_a_secret_variable_put_under_a_plain_key_is_not_shown_by_its_error(tmp_path, key) -> None:
+    """`schedule: ${DB_PASSWORD}` (a copy-paste slip): the error must not print the password."""
+    profile = tmp_path / "p.yml"
+    profile.write_text(
+        f"backups:\n  source: {tmp_path}\n  schedule: '0 3 * * *'\n  {key}: ${{DB_PASSWORD}}\n"
+    )
+    env = {**os.environ, "DB_PASSWORD": "Pw\\Leak 7b7b"}
+    result = deploycheck("backups", "list", "--profile", str(profile), env=env)
+    assert result.returncode == 2 and f"backups.{key}" in result.stderr, result.stderr
+    assert "Leak" not in result.stdout + result.stderr
 
 
 def test_a_validator_that_quotes_a_value_read_from_a_file_does_not_show_it(tmp_path) -> None:

@@ -77,13 +77,18 @@ SECRETS = ("Sup3r-Db-Secret-Value", "R00t-Secret-Value", "Smtp-Secret-Value-9")
 
 
 def _stack(
-    tmp_path: Path, compose: str, env: str | None = FIRST_USER_ENV, files: dict[str, str] | None = None
+    tmp_path: Path,
+    compose: str | bytes,
+    env: str | bytes | None = FIRST_USER_ENV,
+    files: dict[str, str] | None = None,
 ) -> Path:
+    """A stack folder; bytes are written as they are (files that are not UTF-8)."""
     stack = tmp_path / "stack"
     stack.mkdir()
-    (stack / "docker-compose.yml").write_text(textwrap.dedent(compose))
+    compose = compose if isinstance(compose, bytes) else textwrap.dedent(compose).encode()
+    (stack / "docker-compose.yml").write_bytes(compose)
     if env is not None:
-        (stack / ".env").write_text(env)
+        (stack / ".env").write_bytes(env if isinstance(env, bytes) else env.encode())
     for name, text in (files or {}).items():
         path = stack / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,8 +243,29 @@ def test_an_existing_profile_is_kept_without_force(tmp_path) -> None:
             "services.api.extends: no service 'base' to extend",
         ),
         (FIRST_USER, "MYSQL_DATABASE=x\nthis is not an assignment\n", ".env:2: not NAME=value"),
+        (FIRST_USER, b"MYSQL_DATABASE=x\nMYSQL_PASSWORD=\xff\xfe\n", ".env:2: not UTF-8"),
+        (b"services:\n  db:\n    image: \xff\n", "", "docker-compose.yml:3: not UTF-8"),
+        (
+            "services:\n  db:\n    image: " + "${A:-" * 3000 + "x" + "}" * 3000 + "\n",
+            "",
+            "docker-compose.yml: variables nested deeper than",
+        ),
+        ("services:\n  app: [1, 2]\n", "", "docker-compose.yml: services.app: a service is a mapping"),
+        (
+            "services:\n  app:\n    image: x\n    extends: 5\n",
+            "",
+            "services.app.extends: the name of a service, or a mapping with `service:`",
+        ),
+        (
+            "services:\n  app:\n    image: x\n    environment: 5\n",
+            "",
+            "services.app.environment: a list of NAME=value or a mapping",
+        ),
     ],
-    ids=["not-yaml", "unknown-extends", "bad-env-line"],
+    ids=[
+        *("not-yaml", "unknown-extends", "bad-env-line", "binary-env", "binary-compose", "deep-nesting"),
+        *("service-not-a-mapping", "extends-a-number", "environment-a-number"),
+    ],
 )
 def test_bad_input_names_file_and_line_and_writes_nothing(tmp_path, compose, env, expected) -> None:
     stack = _stack(tmp_path, compose, env=env)
@@ -247,6 +273,35 @@ def test_bad_input_names_file_and_line_and_writes_nothing(tmp_path, compose, env
     assert result.returncode == 2, result.stdout + result.stderr
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert not (stack / "p.yml").exists()
+
+
+def test_a_broken_env_line_does_not_print_its_value(tmp_path) -> None:
+    """An unclosed quote is the likeliest typo in a .env, and the line holds a password."""
+    stack = _stack(tmp_path, FIRST_USER, env="MYSQL_DATABASE=x\nMYSQL_PASSWORD='Zq8vUnclosedPw\n")
+    result = init(stack, "--out", "p.yml")
+    assert result.returncode == 2 and ".env:2: not NAME=value" in result.stderr
+    assert "MYSQL_PASSWORD" in result.stderr and "Zq8v" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("newline", ["\\n", "\\r", "\\u2028"])
+def test_a_line_break_in_a_compose_name_does_not_write_a_key_of_its_own(tmp_path, newline) -> None:
+    """A comment quotes service names: a line break in one would end the comment, and what
+    follows would be read as the profile's own YAML (here a second env.source)."""
+    compose = f"""\
+    services:
+      "app{newline}  source: dotenv:/etc/evil.env{newline}#":
+        image: shop/app
+        environment: {{DB_PASSWORD: "${{DB_PASSWORD}}"}}
+        healthcheck: {{test: ["CMD", "curl", "http://localhost/health"]}}
+    """
+    stack = _stack(tmp_path, compose, env="DB_PASSWORD=Shop-Pw-1234\n")
+    result = init(stack, "--out", "p.yml")
+    assert result.returncode == 0, result.stderr
+    written = (stack / "p.yml").read_text()
+    assert yaml.safe_load(written)["env"]["source"] == "dotenv:.env"
+    assert "evil" not in "".join(line.partition("#")[0] for line in written.splitlines())
+    shown = result.stdout.splitlines()  # nor a line of the output of its own
+    assert any("evil" in line for line in shown) and not any(line.startswith("  source:") for line in shown)
 
 
 def test_init_then_verify_against_a_real_database(tmp_path, target) -> None:

@@ -132,24 +132,66 @@ def test_backups_verify_file_loads_no_profile_model(tmp_path) -> None:
     assert json.loads(out) == []
 
 
-@pytest.mark.slow
-def test_wheel_installs_and_runs_the_demo_outside_the_checkout(tmp_path) -> None:
-    """Built as a wheel and installed into a new virtual environment, `deploycheck demo` runs
-    every check from a folder that is not the checkout."""
-    wheels = tmp_path / "dist"
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built and installed into a new virtual environment, under a path whose words
+    (env, checks, venv, site-packages, python) could each be mistaken for a check's name."""
+    root = tmp_path_factory.mktemp("env-checks")
+    wheels = root / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
         check=True,
         capture_output=True,
     )
-    env_dir = tmp_path / "venv"
+    env_dir = root / "venv"
     venv.create(env_dir, with_pip=True)
     pip = env_dir / "bin" / "pip"
     (wheel,) = wheels.glob("deploycheck-*.whl")
     subprocess.run([str(pip), "install", "-q", str(wheel)], check=True, capture_output=True, timeout=600)
+    return env_dir
+
+
+def _outside(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A working folder that is not the checkout, and an environment that points nowhere in it."""
     work = tmp_path / "elsewhere"
     work.mkdir()
-    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DEPLOYCHECK_PROFILE")}
+    return work, {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DEPLOYCHECK_PROFILE")}
+
+
+@pytest.mark.slow
+def test_installed_verify_selects_by_the_checks_names(installed, tmp_path) -> None:
+    """-k env runs the env checks only and -k "not smtp" leaves out the SMTP checks only,
+    although the installation's path holds env, checks, venv and site-packages."""
+    work, environment = _outside(tmp_path)
+    (work / "app.env").write_text("APP_MODE=production\n")
+    (work / "p.yml").write_text("target: test\nenv: {source: 'dotenv:app.env', required: [APP_MODE]}\n")
+
+    def verify(selection: str) -> dict:
+        done = subprocess.run(
+            [str(installed / "bin" / "deploycheck"), "verify", "--profile", "p.yml", "-k", selection],
+            capture_output=True,
+            text=True,
+            cwd=work,
+            env=environment,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        for noise in ("rootdir:", "configfile:", "site-packages", "Generated html report"):
+            assert noise not in done.stdout + done.stderr
+        (newest, *_) = sorted((work / "reports" / "p").glob("*/report.json"), reverse=True)
+        return json.loads(newest.read_text())
+
+    assert {c["area"] for c in verify("env")["checks"]} == {"env"}
+    areas = [c["area"] for c in verify("not smtp")["checks"]]
+    assert "smtp" not in areas and {"env", "database", "backups", "tls", "http", "dns"} <= set(areas)
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_runs_the_demo_outside_the_checkout(installed, tmp_path) -> None:
+    """Built as a wheel and installed into a new virtual environment, `deploycheck demo` runs
+    every check from a folder that is not the checkout."""
+    env_dir = installed
+    work, environment = _outside(tmp_path)
     demo = subprocess.run(
         [str(env_dir / "bin" / "deploycheck"), "demo"],
         capture_output=True,
@@ -162,11 +204,11 @@ def test_wheel_installs_and_runs_the_demo_outside_the_checkout(tmp_path) -> None
     (report_path,) = (work / "reports" / "demo").glob("*/report.json")
     report = json.loads(report_path.read_text())
     assert report["outcome"] == "passed" and report["summary"]["passed"] >= 40
-    installed = subprocess.run(
+    found = subprocess.run(
         [str(env_dir / "bin" / "python"), "-c", "import runner; print(runner.bundled('checks'))"],
         capture_output=True,
         text=True,
         cwd=work,
         check=True,
     ).stdout.strip()
-    assert installed.startswith(str(env_dir)), installed  # the wheel's checks, not the checkout's
+    assert found.startswith(str(env_dir)), found  # the wheel's checks, not the checkout's

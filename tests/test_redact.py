@@ -152,3 +152,28 @@ def test_the_server_masks_every_route_and_archived_file(tmp_path) -> None:
             assert form not in answer.text, (route, form)
     assert MASK in answers["/api/runs/latest"].json()["checks"][0]["message"]
     assert MASK in answers["/metrics"].text and MASK in answers[files[1]].text
+
+
+def test_a_secret_that_is_one_of_the_reports_words_does_not_change_what_is_served(tmp_path) -> None:
+    """`password: pass` in a dev profile: the served report and /metrics still say the check
+    passed (masked, `passed` read `********ed` and /metrics said the check was not ok)."""
+    path = tmp_path / "p.yml"
+    path.write_text(yaml.safe_dump({"database": {"user": "u", "name": "d", "password": "pass"}}))
+    reports = tmp_path / "reports"
+    run = RunReport("p", "production", datetime.now(UTC))
+    run.checks = [CheckResult("checks/test_x.py::test_y", "x", "t", "blocker", "passed", 0.1, "")]
+    staged = staging_dir(reports, "p")
+    publish(staged, run.write_json(staged / "report.json", lambda data: data))
+    running = serve(Dashboard(load_profile(str(path)), reports), "127.0.0.1", 0, None)
+    base = f"http://127.0.0.1:{running.server_address[1]}"
+    try:
+        latest = httpx.get(base + "/api/runs/latest", timeout=30).json()
+        metrics = httpx.get(base + "/metrics", timeout=30).text
+    finally:
+        running.shutdown()
+        running.server_close()
+    assert latest["outcome"] == "passed" and latest["summary"]["passed"] == 1
+    assert latest["checks"][0]["outcome"] == "passed"
+    assert (
+        'deploycheck_check_ok{check="checks/test_x.py::test_y",profile="p",severity="blocker"} 1.0' in metrics
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import signal
 import socket
@@ -18,6 +19,7 @@ import jsonschema
 import pytest
 
 from runner.report.model import SCHEMA_PATH
+from tests.conftest import CHECKS
 
 pytestmark = pytest.mark.slow
 
@@ -157,6 +159,52 @@ def test_a_run_that_checks_nothing_exits_2_and_archives_nothing(healthy, tmp_pat
     assert expected in result.stdout + result.stderr
     assert "no run was archived" in result.stdout
     assert [p.name for p in (tmp_path / "reports" / "profile").iterdir()] == []  # no folder, hidden or not
+    for noise in ("pytest exit", ".run-", "Generated html report", "generated xml file"):
+        assert noise not in result.stdout + result.stderr
+
+
+def test_a_run_where_every_check_skipped_exits_2_naming_what_was_missing(healthy, tmp_path) -> None:
+    """A profile that configures nothing: every check skips, which is no verdict at all."""
+    healthy.profile_path.write_text("target: test\n")
+    result = verify(healthy, tmp_path / "reports")
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert re.search(
+        r"no check ran to a verdict \(all \d+ skipped\): a run that checks nothing is not a pass\n",
+        result.stdout,
+    )
+    for missing in ("database not configured in profile profile", "smtp not configured in profile profile"):
+        assert f"\n  {missing}\n" in result.stdout
+    assert "no run was archived" in result.stdout and "PASSED" not in result.stdout
+    assert [p.name for p in (tmp_path / "reports" / "profile").iterdir()] == []
+
+
+@pytest.fixture()
+def with_env(healthy):
+    (healthy.root / "app.env").write_text("APP_MODE=production\n")
+    healthy.write_profile(env={"source": "dotenv:app.env", "required": ["APP_MODE"]})
+    return healthy
+
+
+def test_k_matches_the_checks_names_not_the_folders_they_live_in(with_env, tmp_path) -> None:
+    """Node ids are relative to the checks folder: -k env selects the env checks, -k "not smtp"
+    leaves out the SMTP checks only, and a word of the checkout's path selects nothing."""
+    reports = tmp_path / "reports"
+    env = verify(with_env, reports, "-k", "env")
+    assert env.returncode == 0, env.stdout[-2000:] + env.stderr[-2000:]
+    assert {c["area"] for c in load_report(runs(reports)[-1])["checks"]} == {"env"}
+    for noise in ("rootdir:", "configfile:", "Generated html report", "generated xml file", ".run-"):
+        assert noise not in env.stdout + env.stderr
+    (shown,) = [line for line in env.stdout.splitlines() if "report.html" in line]
+    assert shown.startswith(f"report: {runs(reports)[-1] / 'report.html'}")  # the archived path, once
+
+    verbose = verify(with_env, reports, "-k", "env", "-v")
+    assert "\ntest_env.py::test_required_variables_are_set PASSED" in verbose.stdout
+    assert "../" not in verbose.stdout and str(CHECKS) not in verbose.stdout
+
+    everything = verify(with_env, reports, "-k", f"not smtp and not {CHECKS.parent.name}")
+    assert everything.returncode == 0, everything.stdout[-2000:] + everything.stderr[-2000:]
+    areas = [c["area"] for c in load_report(runs(reports)[-1])["checks"]]
+    assert "smtp" not in areas and {"env", "database", "migrations", "tls", "http"} <= set(areas)
 
 
 def test_severity_override_turns_a_blocker_into_a_warning(healthy, tmp_path) -> None:
@@ -219,7 +267,7 @@ def test_interrupted_run_still_writes_its_report(healthy, tmp_path) -> None:
         time.sleep(4)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=90)
-    assert proc.returncode == 1, out + err
+    assert proc.returncode == 130, out + err  # interrupted, as every command; the report says exit 1
     (run_dir,) = runs(tmp_path / "reports")
     report = load_report(run_dir)
     assert report["interrupted"] is True and report["outcome"] == "error"
@@ -315,6 +363,47 @@ def test_no_secret_reaches_any_byte_written(target, tmp_path) -> None:
     assert b"********" in haystacks["pytest_out"]  # the tracebacks did try to show them
 
 
+def verify_alone(profile: Path, reports: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`deploycheck verify` of a profile that needs no target, with `env` added."""
+    return subprocess.run(
+        [sys.executable, "-m", "runner", "verify", "--profile", str(profile), "--reports", str(reports)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+
+
+def test_a_secret_in_an_http_urls_path_is_not_in_its_check_id(tmp_path) -> None:
+    """An unnamed http check is named by its URL's path, which may hold a token: junit.xml and
+    details.html write the check's id as pytest has it."""
+    token = "Tk-Path-Secret-5a5a"
+    profile = tmp_path / "ids.yml"
+    profile.write_text("target: t\nhttp:\n  - url: https://127.0.0.1:9/health/${HEALTH_TOKEN}/x\n")
+    result = verify_alone(profile, tmp_path / "r", HEALTH_TOKEN=token)
+    assert result.returncode == 1 and "health/********/x" in result.stdout, result.stdout + result.stderr
+    (run,) = runs(tmp_path / "r", "ids")
+    for path in [*run.iterdir(), *(tmp_path / "r" / "ids").glob("*.*")]:
+        assert token not in path.read_text(), path.name
+
+
+@pytest.mark.parametrize("secret", ["pass", "fail", "blocker"])
+def test_a_secret_that_is_part_of_the_reports_own_words_does_not_break_it(tmp_path, secret) -> None:
+    """`DB_PASSWORD=pass` is common in a dev stack: the report's outcomes, severities and summary
+    keys are the schema's words, not text, and must stay readable (masked, `passed` became
+    `********ed` and verify ended in a KeyError)."""
+    profile = tmp_path / "words.yml"
+    profile.write_text("target: t\nhttp:\n  - url: https://127.0.0.1:9/health\n")
+    result = verify_alone(profile, tmp_path / "r", API_KEY=secret)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    assert "deploycheck verify: FAILED (exit 1)" in result.stdout
+    (run,) = runs(tmp_path / "r", "words")
+    report = load_report(run)
+    assert report["outcome"] == "failed" and report["summary"]["failed"] == 1
+    http = [(c["area"], c["outcome"], c["severity"]) for c in report["checks"] if "127.0.0.1" in c["id"]]
+    assert http == [("http", "failed", "blocker")]
+
+
 def test_the_terminal_names_what_broke_in_words(healthy, tmp_path) -> None:
     healthy.add("V2__new.sql", "SELECT 1;")
     result = verify(healthy, tmp_path / "reports", "-k", "test_migrations")
@@ -346,16 +435,28 @@ def test_the_report_groups_a_shared_cause_and_draws_its_charts(target, tmp_path)
     folder.mkdir()
     for day, size in ((20, 3000), (21, 3100), (22, 3050), (23, 900)):
         (folder / f"202611{day}0300.app.sql.gz").write_bytes(b"\x1f\x8b" + b"\0" * size)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
     target.write_profile(
         database={"password": "wrong-password-here"},
         backups={"source": str(folder), "databases": ["app"]},
+        smtp={"host": "127.0.0.1", "port": port},
+        tls={"endpoints": [f"127.0.0.1:{port}"]},
     )
     reports = tmp_path / "reports"
-    result = verify(target, reports, "-k", "test_database or test_backup_size")
+    result = verify(target, reports, "-k", "test_database or test_backup_size or test_smtp or test_tls")
     assert result.returncode == 3
+    verdict = "ERROR (exit 3): target unreachable: database, SMTP, TLS"  # every area, not the first
+    assert f"deploycheck verify: {verdict} - " in result.stdout
+    assert result.stdout.count("Access denied for user") == 1  # the terminal says the cause once too
+    (blocked,) = [line.strip() for line in result.stdout.splitlines() if "test_database_is_reachable" in line]
+    assert blocked.startswith("checks: test_database.py::test_database_is_reachable, test_database.py::")
+    assert re.search(r"^  error \d+ checks: cannot connect to .*Access denied", result.stdout, re.M)
     html = (runs(reports)[0] / "report.html").read_text()
-    assert "Gate: ERROR (exit 3): target unreachable: database" in html
+    assert f"Gate: {verdict}" in html
     assert html.count("Access denied for user") == 1  # one cause, not one line per check
+    assert '<td class="error">error</td><td><pre>cannot connect to' in html  # an error, not "failed"
     assert (
         "checks: test_database.py::test_database_is_reachable, test_database.py::test_server_version_is_supported"
         in html

@@ -287,7 +287,7 @@ def _judge(profile: Profile, conn: Any, check: BackupCheck, result: DrillResult)
         result.findings.append(
             Finding(
                 "budget",
-                f"the restore took {result.restore_s / 60:.1f} min, more than backups.drill.budget_min "
+                f"the restore took {_took(result.restore_s)}, more than backups.drill.budget_min "
                 f"{cfg.drill.budget_min:g} min (the recovery time objective)",
             )
         )
@@ -378,3 +378,8 @@ def _flavor_note(conn: Any, check: BackupCheck, result: DrillResult) -> None:
                 blocking=False,
             )
         )
+
+
+def _took(seconds: float) -> str:
+    """`0.4 s`, `12.0 s`, `3.5 min`: a sub-minute restore said in minutes reads as 0.0."""
+    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"

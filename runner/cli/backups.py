@@ -41,10 +41,8 @@ def cmd_backups(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"{profile.path}: backups: section is required for `deploycheck backups`")
     if args.action == "now":
         print(f"backups now: dumping {describe(profile.database)} into {profile.backups.source}", file=err)
-        print(
-            take_backup(profile, on_wait=lambda message: print(f"backups now: {message}", file=err)), file=out
-        )
-        return 0
+        taken = take_backup(profile, on_wait=lambda message: print(f"backups now: {message}", file=err))
+        return _print_path(taken, args.json, out)
     if as_path:  # a file fetched or renamed: checked as that file, with the profile's rules
         return _show_backup(check_backup(given, profile.backups.required_tables), args, out)
     if args.action == "drill" and given is not None and given.is_file():
@@ -61,8 +59,7 @@ def cmd_backups(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if name not in {f.name for f in listing.files} | set(listing.leftovers):
             raise UsageError(f"{name}: no such file, and no such backup in {listing.directory}")
     if args.action == "fetch":
-        print(fetch(listing.source, name, args.to or Path.cwd()), file=out)
-        return 0
+        return _print_path(fetch(listing.source, name, args.to or Path.cwd()), args.json, out)
     if args.action == "drill":
         return _drill(profile, listing.source, name, args, out, err)
     checked = check_in_source(listing.source, name, profile.backups.required_tables)
@@ -129,6 +126,12 @@ def _print_drill(result: DrillResult, out: TextIO) -> None:
 def _wait_for_interrupt() -> None:
     while True:
         time.sleep(3600)
+
+
+def _print_path(path: Path | str, as_json: bool, out: TextIO) -> int:
+    """The file `now` wrote or `fetch` copied; with --json as {"path": ...}."""
+    print(json.dumps({"path": str(path)}) if as_json else path, file=out)
+    return 0
 
 
 def _print_listing(listing: BackupListing, as_json: bool, out: TextIO) -> int:

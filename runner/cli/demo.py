@@ -24,8 +24,9 @@ from runner.suite.run import run_checks
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.list_faults:
+        width = max(map(len, FAULTS))
         for name, description in FAULTS.items():
-            print(f"  {name:<20} {description}", file=out)
+            print(f"  {name:<{width}}  {description}", file=out)
         return 0
     if args.fault is not None and args.fault not in FAULTS:
         raise UsageError(

@@ -8,7 +8,10 @@ entrypoint, `backups verify` against `gzip -t`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
+import json
 import signal
 import sys
 import textwrap
@@ -24,14 +27,27 @@ EXIT_CODES = """exit codes:
   1  findings (pending, failed or changed migrations, a failed check, ...)
   2  bad invocation or invalid profile
   3  the target could not be reached
+  130 interrupted (Ctrl-C, SIGTERM)
 """
+MEANINGS = {
+    1: "findings",
+    2: "bad invocation or invalid profile",
+    3: "the target could not be reached",
+    130: "interrupted",
+}
 
 
 def _command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
     """A command's parser: its help keeps the description's line breaks and ends with the exit codes."""
-    return sub.add_parser(
-        name, epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
-    )
+    return sub.add_parser(name, epilog=EXIT_CODES, formatter_class=_Help, **kwargs)
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Fitted to the terminal; help that goes to a pipe or a file is as wide as the descriptions
+    (`_wrapped`), not argparse's guess of 80 columns."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=None if sys.stdout.isatty() else 92)
 
 
 def _profile_arg(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +73,7 @@ def _reports_arg(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deploycheck",
+        formatter_class=_Help,
         description="Verify a MySQL-backed deployment, apply its migrations safely, archive the report.",
     )
     parser.add_argument("--version", action="version", version=f"deploycheck {__version__}")
@@ -375,12 +392,20 @@ def _wrapped(text: str, width: int = 90) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    said = io.StringIO()
     try:
-        args, extra = parser.parse_known_args(argv)
-        if extra and not getattr(args, "passes_through", False):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        with contextlib.redirect_stderr(said):  # argparse's words, repeated below
+            args, extra = parser.parse_known_args(argv)
+            if extra and not getattr(args, "passes_through", False):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
-        return int(exc.code or 0)
+        sys.stderr.write(said.getvalue())
+        code = int(exc.code or 0)
+        if code and "--json" in argv:
+            _json_error(code, (said.getvalue().strip().splitlines() or ["bad invocation"])[-1])
+        return code
+    sys.stderr.write(said.getvalue())
     args.extra = extra
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up as Ctrl-C does
     try:
@@ -388,13 +413,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = getattr(importlib.import_module(f"runner.cli.{module}"), name)
         return command(args, sys.stdout, sys.stderr)
     except DeploycheckError as exc:
-        print(f"deploycheck {args.command}: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _failed(args, exc.exit_code, str(exc))
     except KeyboardInterrupt:
-        print(f"deploycheck {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _failed(args, 130, "interrupted")
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _failed(args: argparse.Namespace, code: int, message: str) -> int:
+    """The human message on stderr; with --json, stdout carries it too, as the one JSON object."""
+    print(f"deploycheck {args.command}: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        _json_error(code, message)
+    return code
+
+
+def _json_error(code: int, message: str) -> None:
+    error = {"exit_code": code, "meaning": MEANINGS.get(code, "error"), "message": message}
+    print(json.dumps({"error": error}, indent=2), flush=True)
 
 
 def _interrupt(signum: int, frame: object) -> None:

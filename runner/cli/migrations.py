@@ -51,7 +51,7 @@ class ConsoleProgress(Progress):
             )
 
     def finished(self, migration: Migration, elapsed_s: float, statements: int) -> None:
-        self._say(f"      done in {elapsed_s:.2f} s ({statements} statements)")
+        self._say(f"      done in {elapsed_s:.2f} s ({statements} statement{'' if statements == 1 else 's'})")
 
 
 def cmd_migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -12,7 +12,8 @@ says how a value goes in:
 - `literal`: as a complete SQL string literal, quoted and escaped for the sql_mode of the
   session the statement runs in (NO_BACKSLASH_ESCAPES decides whether a backslash is doubled);
   write `VALUES (${smtp_password})`, not `'${smtp_password}'`: a placeholder inside quotes is
-  refused.
+  refused, and so is a value with a backslash right after a non-ASCII character (see
+  _SWALLOWED_BACKSLASH).
 
 Values whose names say secret (password, token, key, ...) are shown masked by a dry run, and
 masked, also in fragments, in every error that is printed or recorded in the ledger.
@@ -31,6 +32,9 @@ from runner.redact import MASK, MIN_LENGTH, is_secret_name
 PLACEHOLDER = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_.]*)\}")  # group 1 "$": the escape $${name}
 _QUOTE_OR_PLACEHOLDER = re.compile(r"""['"`]|\$\$?\{[A-Za-z_][A-Za-z0-9_.]*\}""")
 _UNSAFE_RAW = re.compile(r"""['"`\\;#]|--|/\*|\*/|[\x00-\x1f\x7f]""")
+# `\` after a non-ASCII character: once doubled, gbk, sjis or big5 (a migration may SET NAMES to
+# one) read the character's last byte and the first `\` as one character, and the quote ends early
+_SWALLOWED_BACKSLASH = re.compile(r"[^\x00-\x7f]\\")
 
 
 def _raw_problem(value: str) -> str | None:
@@ -48,8 +52,11 @@ class Placeholders:
     def __init__(self, values: Mapping[str, str], mode: str = "raw") -> None:
         self.values = dict(values)
         self.mode = mode
-        self._secrets = sorted(
-            (v for k, v in self.values.items() if is_secret_name(k) and v), key=len, reverse=True
+        secrets = [v for k, v in self.values.items() if is_secret_name(k) and v]
+        self._secrets = sorted(  # also as a literal sends it: what the server quotes in an error
+            {form for v in secrets for form in (v, _quoted(v, False), _quoted(v, True))},
+            key=len,
+            reverse=True,
         )
 
     def problems(self, filename: str, text: str) -> list[str]:
@@ -64,6 +71,12 @@ class Placeholders:
             elif "\0" in self.values[name]:
                 out.append(
                     f"{filename}: placeholder ${{{name}}} holds a NUL byte, which no SQL text can carry"
+                )
+            elif self.mode == "literal" and _SWALLOWED_BACKSLASH.search(self.values[name]):
+                out.append(
+                    f"{filename}: placeholder ${{{name}}} holds a backslash right after a non-ASCII "
+                    f"character, which a multibyte character set (gbk, sjis, big5) reads as part of it, "
+                    f"ending the literal early: change the value"
                 )
             elif self.mode == "raw" and (why := _raw_problem(self.values[name])):
                 out.append(
@@ -121,10 +134,7 @@ class Placeholders:
         if match.group(1):
             return match.group()[1:]
         value = self.values[match.group(2)]
-        if self.mode == "raw":
-            return value
-        escaped = value.replace("\\", "\\\\") if quoting.backslash_escapes else value
-        return "'" + escaped.replace("'", "''") + "'"
+        return value if self.mode == "raw" else f"'{_quoted(value, quoting.backslash_escapes)}'"
 
     def _inside_quotes(self, match: re.Match[str], statement: Statement, source: str) -> str:
         if match.group(1):
@@ -159,6 +169,11 @@ class Placeholders:
                 out.append(text[at])
                 at += 1
         return "".join(out)
+
+
+def _quoted(value: str, backslash_escapes: bool) -> str:
+    """`value` escaped to go between single quotes (backslashes doubled when they escape)."""
+    return (value.replace("\\", "\\\\") if backslash_escapes else value).replace("'", "''")
 
 
 def _quote_end(text: str, at: int, quote: str, quoting: Quoting) -> int:

@@ -23,21 +23,32 @@ from runner.errors import ProfileError
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
 _MERGED_LISTS = ("ports", "volumes", "secrets", "env_file", "depends_on")
+_MAX_NESTING = 50  # `${A:-${B:-...}}` deeper than any team writes: refused, not a RecursionError
+
+
+def _read_text(path: Path, what: str) -> str:
+    """`path` as UTF-8 text; unreadable or not UTF-8 is a ProfileError naming the line, not the bytes."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ProfileError(f"{path}:{line}: not UTF-8: save the {what} as UTF-8 text") from None
 
 
 def read_env_file(path: Path) -> dict[str, str]:
     """The variables of a .env file; a line that is not NAME=value is an error naming its line."""
     from dotenv.parser import parse_stream  # python-dotenv's own parser, with line numbers
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read the env file: {exc.strerror}") from None
     values: dict[str, str] = {}
-    for binding in parse_stream(_Lines(text)):
-        if binding.error:
-            line = binding.original.string.strip()
-            raise ProfileError(f"{path}:{binding.original.line}: not NAME=value: {line[:80]!r}")
+    for binding in parse_stream(_Lines(_read_text(path, "env file"))):
+        if binding.error:  # the line is not shown: it may be `PASSWORD='...` with its quote unclosed
+            name = binding.original.string.partition("=")[0].strip()
+            which = f" ({name}=...)" if _NAME.fullmatch(name) else ""
+            raise ProfileError(f"{path}:{binding.original.line}: not NAME=value{which}: check its quotes")
         if binding.key is not None:
             values[binding.key] = binding.value or ""
     return values
@@ -110,6 +121,7 @@ class _Template:
 
     def __init__(self, text: str, variables: Mapping[str, str], source: Path) -> None:
         self.text, self.variables, self.source = text, variables, source
+        self.depth = 0
 
     def expand(self, at: int, closing: bool) -> tuple[str, int]:
         """The expansion from `at` up to the end (or, inside a brace, up to its `}`), and where
@@ -151,7 +163,11 @@ class _Template:
             if self.text[at : at + 1] != "}":
                 raise ProfileError(f"{self.source}: `${{{name}` is not closed by `}}`")
             return value or "", at + 1
+        self.depth += 1
+        if self.depth > _MAX_NESTING:
+            raise ProfileError(f"{self.source}: variables nested deeper than {_MAX_NESTING} levels")
         argument, at = self.expand(at + len(operator), closing=True)
+        self.depth -= 1
         is_set = value is not None and (value != "" or not operator.startswith(":"))
         if operator.endswith("-"):
             return (value if is_set else argument) or "", at + 1
@@ -186,10 +202,9 @@ def load_compose(files: list[Path], variables: Mapping[str, str]) -> Compose:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    text = _read_text(path, "compose file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read the compose file: {exc.strerror}") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
@@ -197,7 +212,27 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ProfileError(f"{path}{where}: not valid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: a compose file is a mapping with `services:`")
+    _check_services(data.get("services"), path)
     return data
+
+
+def _check_services(services: Any, path: Path) -> None:
+    """The shapes the rest of this module reads, refused with the key that breaks them."""
+    if not isinstance(services, dict):
+        return  # none: load_compose says so when no file defines any
+    for name, service in services.items():
+        if service is None:
+            continue
+        if not isinstance(service, dict):
+            raise ProfileError(f"{path}: services.{name}: a service is a mapping (image:, environment:, ...)")
+        extends = service.get("extends")
+        if extends is not None and not isinstance(extends, str | dict):
+            raise ProfileError(
+                f"{path}: services.{name}.extends: the name of a service, or a mapping with `service:`"
+            )
+        for key in ("environment", "labels"):
+            if service.get(key) is not None and not isinstance(service[key], list | dict):
+                raise ProfileError(f"{path}: services.{name}.{key}: a list of NAME=value or a mapping")
 
 
 def _merge(base: Any, override: Any, key: str = "") -> Any:

@@ -64,14 +64,15 @@ class Inferred:
         self.missing.append(f"{'.'.join(path)}: {missing}")
 
     def masked(self) -> Inferred:
-        """A last guard, before anything is encoded: whatever path a secret took, it is masked."""
+        """A last guard, before anything is encoded: whatever path a secret took, it is masked;
+        comments and notes on one line each (they quote names from the compose file)."""
         guard = Redactor()
         guard.add(*self.secrets)
         return replace(
             self,
             values=guard.mask_data(self.values),
-            comments={path: guard.mask(text) for path, text in self.comments.items()},
-            missing=guard.mask_data(self.missing),
+            comments={path: _one_line(guard.mask(text)) for path, text in self.comments.items()},
+            missing=[_one_line(item) for item in guard.mask_data(self.missing)],
         )
 
     def inferred(self) -> list[str]:
@@ -632,6 +633,12 @@ def render(found: Inferred, sources: list[Path]) -> str:
         lines += ["", "# Not inferred (fill in, or leave the section out: its checks then skip):"]
         lines += [f"#   {item}" for item in found.missing]
     return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str) -> str:
+    """`text` for a comment: a line break (or other control character) in a name read from the
+    compose file would end the comment, and what follows would be read as the profile's YAML."""
+    return "".join(c if c.isprintable() else " " for c in text)
 
 
 def _render(key: str, value: Any, path: tuple[str, ...], comments: dict, depth: int) -> list[str]:

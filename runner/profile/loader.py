@@ -79,7 +79,7 @@ def load_profile(spec: str | None) -> Profile:
     try:
         return Profile.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
-        raise ProfileError(_describe(exc, path, _read_from_files(raw))) from None
+        raise ProfileError(_describe(exc, path, _hidden_keys(raw))) from None
 
 
 def _interpolate(value: Any, path: Path, where: tuple[str | int, ...]) -> Any:
@@ -93,6 +93,11 @@ def _interpolate(value: Any, path: Path, where: tuple[str | int, ...]) -> Any:
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
         if name in os.environ:
+            if not _is_text(os.environ[name]):  # surrogates: no statement, URL or file can carry them
+                raise ProfileError(
+                    f"{path}: {_dotted(where)}: environment variable {name} holds bytes that are not "
+                    "UTF-8: set it to UTF-8 text"
+                )
             return os.environ[name]
         if default is not None:
             return default
@@ -102,6 +107,15 @@ def _interpolate(value: Any, path: Path, where: tuple[str | int, ...]) -> Any:
         )
 
     return _VAR.sub(substitute, value)
+
+
+def _is_text(value: str) -> bool:
+    """False for a value holding surrogates: bytes that were not UTF-8 (os.environ keeps them so)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _dotted(loc: tuple[str | int, ...]) -> str:
@@ -117,14 +131,18 @@ _FRIENDLY = {
 }
 
 
-def _read_from_files(value: Any) -> set[str]:
-    """Keys whose value a `KEY_file` key reads from a file (any section): never shown, whatever
-    their name, since the file may hold a secret (`port_file: dbpw`)."""
+def _hidden_keys(value: Any) -> set[str]:
+    """Keys (any section) whose value is never shown, whatever their name: read by a `KEY_file`
+    key from a file (`port_file: dbpw`), or holding a secret-named variable (`port: ${DB_PASSWORD}`)."""
     found: set[str] = set()
     if isinstance(value, dict):
-        found.update(k[: -len("_file")] for k in value if isinstance(k, str) and k.endswith("_file"))
+        for key, item in value.items():
+            if isinstance(key, str) and key.endswith("_file"):
+                found.add(key[: -len("_file")])
+            elif isinstance(item, str) and any(is_secret_name(m.group(1)) for m in _VAR.finditer(item)):
+                found.add(str(key))
     for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
-        found |= _read_from_files(item)
+        found |= _hidden_keys(item)
     return found
 
 
@@ -143,7 +161,8 @@ def _describe(exc: ValidationError, path: Path, hidden: set[str]) -> str:
         if err["type"] not in _FRIENDLY and not secret and isinstance(shown, (str, int, float, bool)):
             message += f" (got {shown!r})"
         elif secret and isinstance(shown, str) and shown:
-            message = message.replace(shown, MASK)  # a validator's own words may quote the value
+            for form in sorted({shown, repr(shown)[1:-1]}, key=len, reverse=True):
+                message = message.replace(form, MASK)  # a validator's own words may quote it, repr() too
         lines.append(f"{path}: {key}: {message}")
     return "\n".join(lines)
 

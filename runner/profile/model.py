@@ -72,11 +72,19 @@ class Section(BaseModel):
                 raise ValueError(f"give either {target!r} or {key!r}, not both")
             path = _anchor(Path(str(value)), info)
             try:
-                out[target] = path.read_text(encoding="utf-8").rstrip("\r\n")
+                text = path.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
                 raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise ValueError(f"{key}: {path} is not UTF-8 text") from None
+            out[target] = cls._from_file(key, path, text)
             del out[key]
         return out
+
+    @classmethod
+    def _from_file(cls, key: str, path: Path, text: str) -> str:
+        """What a section makes of a `*_file` key's text (a section may refuse it)."""
+        return text
 
 
 class DatabaseTLS(Section):
@@ -414,6 +422,13 @@ class Notify(Section):
 
 class Serve(Section):
     token: SecretStr | None = None  # `token_file:` in the profile; required to listen beyond loopback
+    allowed_hosts: list[str] = Field(default_factory=list)  # Host names answered besides the bound address
+
+    @classmethod
+    def _from_file(cls, key: str, path: Path, text: str) -> str:
+        if not text.strip():
+            raise ValueError(f"{key}: {path} is empty: write the token into it (or leave {key} out)")
+        return text
 
 
 class ContainerService(Section):

@@ -1,4 +1,10 @@
-"""The report archive: reports/<profile>/<UTC timestamp>/, history.jsonl and index.html."""
+"""The report archive: reports/<profile>/<UTC timestamp>/, history.jsonl and index.html.
+
+An archive outlives crashes and full disks, so it is read as damaged input: a history line that
+does not read is skipped and counted (`History.unreadable`), never fatal, and the next append
+first ends a line that a crash cut. Run folders take the process's umask (as files do), so a web
+server running as another user can serve the archive when the umask lets it.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,20 @@ import itertools
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator
 
 from runner.atomic import write_atomically
+
+RUN_NAME = re.compile(r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(?:-\d+)?")  # as `publish` names them
 
 
 def staging_dir(root: Path, profile: str) -> Path:
@@ -25,7 +35,13 @@ def staging_dir(root: Path, profile: str) -> Path:
     folder always holds a complete report or does not exist."""
     base = root / profile
     base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".run-", dir=base))
+    while True:  # not tempfile.mkdtemp: its folders are 0700 whatever the umask says
+        staged = base / f".run-{secrets.token_hex(8)}"
+        try:
+            staged.mkdir(mode=0o777)
+            return staged
+        except FileExistsError:
+            continue
 
 
 def discard(staged: Path) -> None:
@@ -77,17 +93,75 @@ def _append_history(run_dir: Path, report: dict[str, Any]) -> None:
             if c["outcome"] in ("failed", "error", "warned")
         ],
     }
-    with (run_dir.parent / "history.jsonl").open("a", encoding="utf-8") as history:
-        history.write(json.dumps(line) + "\n")
+    with (run_dir.parent / "history.jsonl").open("a+b") as history:
+        if history.tell():
+            history.seek(-1, os.SEEK_END)
+            if history.read(1) != b"\n":
+                history.write(b"\n")  # a crash cut the last line: end it, or this line joins it
+        history.write(json.dumps(line).encode() + b"\n")
 
 
 def ended_why(report: dict[str, Any]) -> str:
     """Why a run ended in error, in words ("" for a run that was judged)."""
     if report.get("unreachable"):
-        return "target unreachable: " + ", ".join(report["unreachable"])
+        named = dict.fromkeys([*report["unreachable"], *report.get("also_unreachable", [])])
+        return "target unreachable: " + ", ".join(named)
     if report.get("interrupted"):
         return "interrupted"
     return ""
+
+
+def _a_time(value: str) -> str:
+    datetime.fromisoformat(value.replace("Z", "+00:00"))  # ValueError: not a time
+    return value
+
+
+Stamp = Annotated[str, AfterValidator(_a_time)]  # an ISO time as report.json and history write it
+
+
+class _Attention(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    outcome: str
+
+
+class HistoryLine(BaseModel):
+    """What a reader needs of a line of history.jsonl; a line without it is unreadable."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run: str
+    started_at: Stamp
+    outcome: str
+    summary: dict[str, int] = {}
+    attention: list[_Attention] = []
+
+    @field_validator("run")
+    @classmethod
+    def _named_as_published(cls, value: str) -> str:
+        if not RUN_NAME.fullmatch(value):
+            raise ValueError("not a run folder's name")
+        return value
+
+
+@dataclass(frozen=True)
+class History:
+    """Runs read from history.jsonl, oldest first, and the lines that could not be read."""
+
+    runs: list[dict[str, Any]]
+    total: int  # lines in the file, readable or not
+    unreadable: list[int]  # their line numbers, from 1
+
+    def note(self) -> str:
+        """What a reader says about the lines it skipped ("" when there were none)."""
+        if not self.unreadable:
+            return ""
+        shown = ", ".join(map(str, self.unreadable[:10])) + (", ..." if len(self.unreadable) > 10 else "")
+        return (
+            f"history.jsonl: {len(self.unreadable)} line(s) could not be read (cut by a crash or "
+            f"damaged) and are left out: line {shown}"
+        )
 
 
 def read_history(profile_dir: Path) -> list[dict[str, Any]]:
@@ -100,10 +174,30 @@ def _parse(lines: list[bytes]) -> list[dict[str, Any]]:
     runs = []
     for raw in lines:
         try:
-            runs.append(json.loads(raw))
+            run = json.loads(raw)
         except ValueError:
             continue  # a line cut by a crash mid-write; the runs around it still count
+        if isinstance(run, dict):  # JSON that is no object is no run either
+            runs.append(run)
     return runs
+
+
+def newest_runs(base: Path, count: int | None = None) -> History:
+    """The newest `count` lines of history.jsonl (all with None), read from the end of the file:
+    as fast with 10,000 runs as with ten."""
+    path = base / "history.jsonl"
+    data = path.read_bytes() if path.exists() else b""
+    body = data[:-1] if data.endswith(b"\n") else data
+    total = body.count(b"\n") + 1 if body else 0
+    lines = (body.rsplit(b"\n", count)[-count:] if count else body.split(b"\n")) if body else []
+    first = total - len(lines) + 1
+    runs, unreadable = [], []
+    for number, raw in enumerate(lines, first):
+        try:
+            runs.append(HistoryLine.model_validate_json(raw).model_dump())
+        except ValidationError:
+            unreadable.append(number)
+    return History(runs, total, unreadable)
 
 
 PAGE = 100  # runs per page of the index
@@ -114,21 +208,13 @@ def _refresh_pages(base: Path) -> None:
     """index.html shows the newest PAGE runs and links the pages of older ones. A page is written
     once, when it fills up: a run rewrites index.html and at most one page, however long the
     history (an hourly cron for a year is 9,000 runs)."""
-    total, newest = newest_runs(base, PAGE)
-    full = total // PAGE
-    if total and total % PAGE == 0:
-        _write_page(base, full, newest, full)
-    write_atomically(base / "index.html", render_index(base.name, newest, full, total))
-
-
-def newest_runs(base: Path, count: int) -> tuple[int, list[dict[str, Any]]]:
-    """(how many runs the history holds, the newest `count` of them, oldest first), read from
-    the end of history.jsonl: as fast with 10,000 runs as with ten."""
-    path = base / "history.jsonl"
-    data = path.read_bytes() if path.exists() else b""
-    total = data.count(b"\n")
-    tail = data.rsplit(b"\n", count + 1)[-count - 1 :] if total else []
-    return total, _parse(tail)[-count:]
+    newest = newest_runs(base, PAGE)
+    full = newest.total // PAGE
+    if newest.total and newest.total % PAGE == 0:
+        _write_page(base, full, newest.runs, full)
+    write_atomically(
+        base / "index.html", render_index(base.name, newest.runs, full, newest.total, note=newest.note())
+    )
 
 
 def _write_page(base: Path, number: int, runs: list[dict[str, Any]], pages: int) -> None:
@@ -139,7 +225,8 @@ def _write_page(base: Path, number: int, runs: list[dict[str, Any]], pages: int)
 
 def rebuild_pages(base: Path) -> None:
     """Every page anew (after prune rewrote the history)."""
-    runs = read_history(base)
+    history = newest_runs(base)
+    runs = history.runs
     pages = base / "pages"
     if pages.is_symlink():  # planted: removed, never followed (the pages would land where it points)
         pages.unlink()
@@ -147,18 +234,25 @@ def rebuild_pages(base: Path) -> None:
     full = len(runs) // PAGE
     for number in range(1, full + 1):
         _write_page(base, number, runs[(number - 1) * PAGE : number * PAGE], full)
-    write_atomically(base / "index.html", render_index(base.name, runs[-PAGE:], full, len(runs)))
+    write_atomically(
+        base / "index.html", render_index(base.name, runs[-PAGE:], full, len(runs), note=history.note())
+    )
 
 
 def render_index(
-    profile: str, runs: list[dict[str, Any]], pages: int, total: int | None, page: int | None = None
+    profile: str,
+    runs: list[dict[str, Any]],
+    pages: int,
+    total: int | None,
+    page: int | None = None,
+    note: str = "",
 ) -> str:
     """One page of the archive's index, newest run first; failures before warnings in each row.
-    `pages` complete pages of older runs are linked; `page` is this page's number (None: the index)."""
+    `pages` complete pages of older runs are linked; `page` is this page's number (None: the index);
+    `note` says which history lines were left out."""
     from runner.report.html import render
 
-    for run in runs:  # runs recorded before these keys existed have none
-        run.setdefault("attention", [])
+    for run in runs:
         run["attention"].sort(key=lambda c: c["outcome"] == "warned")
     return render(
         "index.html.j2",
@@ -170,6 +264,7 @@ def render_index(
         total=total,
         per_page=PAGE,
         root="../" if page else "",
+        note=note,
     )
 
 
@@ -178,9 +273,6 @@ class Pruned:
     removed: list[str]
     kept: int
     skipped: list[str]  # history lines that name no run folder of this archive (left as they are)
-
-
-RUN_NAME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z(?:-\d+)?")  # what `publish` names a run
 
 
 def run_folders(base: Path) -> set[str]:
@@ -243,4 +335,6 @@ def _is_run(line: Any) -> bool:
 
 
 def _started(run: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(run["started_at"].replace("Z", "+00:00"))
+    """When a run started; a hand-written time without a zone is read as UTC (publish writes Z)."""
+    started = datetime.fromisoformat(run["started_at"].replace("Z", "+00:00"))
+    return started if started.tzinfo else started.replace(tzinfo=UTC)

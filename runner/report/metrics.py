@@ -66,3 +66,16 @@ def exposition(report: dict[str, Any]) -> bytes:
 
 def _unix(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def archive_readable(profile: str, readable: bool) -> bytes:
+    """1 when the archive's newest run reads, 0 when it does not (a cut history line, a missing
+    run folder, a cut report.json): what `serve` adds to /metrics so an alert sees the damage."""
+    registry = CollectorRegistry()
+    Gauge(
+        "deploycheck_archive_readable",
+        "1 when the archive's newest run could be read, 0 when it could not",
+        ["profile"],
+        registry=registry,
+    ).labels(profile).set(1 if readable else 0)
+    return generate_latest(registry)

@@ -46,7 +46,8 @@ class RunReport:
     finished_at: datetime | None = None
     checks: list[CheckResult] = field(default_factory=list)
     strict: bool = False
-    unreachable: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)  # the target's parts: exit 3
+    also_unreachable: list[str] = field(default_factory=list)  # other services, named beside them
     interrupted: bool = False
     not_run: list[str] = field(default_factory=list)  # collected checks that never ran (interrupted)
 
@@ -83,6 +84,7 @@ class RunReport:
             "strict": self.strict,
             "interrupted": self.interrupted,
             "unreachable": self.unreachable,
+            "also_unreachable": self.also_unreachable,
             "not_run": self.not_run,
             "summary": self.summary(),
             "checks": [asdict(check) for check in self.checks],

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from runner.report.archive import ended_why
 from runner.report.chart import days_chart, size_chart
 from runner.report.html import render
 
@@ -32,10 +33,9 @@ AREAS = {
 
 def verdict(report: dict[str, Any]) -> str:
     """`FAILED: 2 blockers (test_nothing_pending; test_backup_is_fresh[app])`, or why it ended."""
-    if report.get("unreachable"):
-        return "target unreachable: " + ", ".join(report["unreachable"])
-    if report.get("interrupted"):
-        return "interrupted"
+    why = ended_why(report)
+    if why:
+        return why
     blockers = [c["id"].split("::", 1)[1] for c in report["checks"] if c["outcome"] in ("failed", "error")]
     if blockers:
         return f"{len(blockers)} blocker(s): " + "; ".join(blockers)
@@ -44,12 +44,11 @@ def verdict(report: dict[str, Any]) -> str:
 
 
 def causes(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Failures, then warnings, each message once with the checks that share it."""
+    """Failures and errors, then warnings, each message once with the checks that share it."""
     grouped: dict[tuple[str, str], list[str]] = {}
     for check in report["checks"]:
         if check["outcome"] in ("failed", "error", "warned"):
-            kind = "warned" if check["outcome"] == "warned" else "failed"
-            grouped.setdefault((kind, check["message"]), []).append(check["id"])
+            grouped.setdefault((check["outcome"], check["message"]), []).append(check["id"])
     out = [{"outcome": kind, "message": message, "checks": ids} for (kind, message), ids in grouped.items()]
     return sorted(out, key=lambda c: c["outcome"] == "warned")
 
@@ -81,6 +80,7 @@ def render_report(report: dict[str, Any], recent: list[dict[str, Any]]) -> str:
 
 def _charts(report: dict[str, Any]) -> list[str]:
     charts = []
+    finished = datetime.fromisoformat(report["finished_at"].replace("Z", "+00:00"))
     for check in report["checks"]:
         details = check["details"]
         if "sizes" in details:
@@ -90,6 +90,7 @@ def _charts(report: dict[str, Any]) -> list[str]:
                     f"backup sizes: {check['id'].split('[', 1)[-1].rstrip(']')}",
                     points,
                     details.get("threshold"),
+                    now=finished,
                 )
             )
     expiring = [
@@ -98,7 +99,6 @@ def _charts(report: dict[str, Any]) -> list[str]:
         if "expires_at" in c["details"] and "fail_days" in c["details"]
     ]
     if expiring:
-        finished = datetime.fromisoformat(report["finished_at"].replace("Z", "+00:00"))
         rows = [
             (name, (datetime.fromisoformat(d["expires_at"]) - finished).total_seconds() / 86400)
             for name, d in expiring

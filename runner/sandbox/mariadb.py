@@ -16,6 +16,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -58,8 +59,9 @@ def template_datadir() -> Path:
     if final.is_dir():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=".building-", dir=final.parent))
-    try:
+    building = final.parent / f".building-{secrets.token_hex(8)}"
+    try:  # made inside the try: Ctrl-C right after it still removes it
+        building.mkdir(mode=0o700)
         _install_db(building / "data")
         with contextlib.suppress(OSError):  # another process finished first: use its copy
             (building / "data").rename(final)
@@ -79,14 +81,29 @@ def _install_db(datadir: Path) -> None:
         "--skip-test-db",
         f"--user={_user()}",
     ]
-    with subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-    ) as proc:
-        try:
-            _, error = proc.communicate()
-        except BaseException:
-            proc.kill()
-            raise
+    # Its bootstrap mariadbd writes temporary tables to TMPDIR: inside the folder being built,
+    # so that they go with it.
+    scratch = datadir.parent / "tmp"
+    scratch.mkdir(mode=0o700)
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    # Ctrl-C and SIGTERM wait until the process exists: one arriving while Popen forks would
+    # leave the script running unseen, still writing into the folder the caller removes.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        proc = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env
+        )
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        _, error = proc.communicate()
+    except BaseException:
+        if proc is not None:  # its bootstrap mariadbd outlives the script: stop the whole session
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        raise
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
     if proc.returncode != 0:
         raise DeploycheckError(
             f"mariadb-install-db failed (exit {proc.returncode}): {error.decode(errors='replace').strip()}"

@@ -6,35 +6,106 @@ listing with freshness); `/metrics`; `/healthz`; and the archive's own pages and
 `/archive/`. Only files of archived runs are served, found by name, so no path leaves the
 archive. With a token, every route but /healthz wants `Authorization: Bearer TOKEN`, compared
 in constant time. Everything it writes out passes the profile's secret masking.
+
+Hostile clients are limited in runner.serve.limits (Host names, request deadline, bounded
+workers). The live panels are read at most once per LIVE_TTL_S, by one thread at a time, so a
+busy page cannot use more than one of the target's connections. A damaged archive (a cut
+history line, a cut report.json, a missing run folder) is answered with a status and a message
+naming what could not be read, and /metrics says `deploycheck_archive_readable 0`.
 """
 
 from __future__ import annotations
 
-import hmac
+import io
 import json
-import re
 import threading
+import time
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, Generic, TypeVar
+from urllib.parse import parse_qs
+
+import pymysql
+from pydantic import BaseModel, ValidationError
 
 from runner.backups.listing import list_backups
 from runner.backups.schedule import freshness
+from runner.backups.source import open_source
 from runner.db import connect
-from runner.errors import DeploycheckError
+from runner.errors import DeploycheckError, TargetUnreachable
 from runner.migrations.engine import Migrator
 from runner.profile.model import Profile
 from runner.redact import for_profile
-from runner.report.archive import newest_runs, read_history
+from runner.report.archive import RUN_NAME, History, Stamp, newest_runs
 from runner.report.html import render
-from runner.report.metrics import exposition
+from runner.report.metrics import archive_readable, exposition
+from runner.serve.limits import BoundedHTTPServer, DeadlineReader, HostAllowList, TooSlow, bearer_matches
 
 _ARCHIVED = {"report.html", "details.html", "report.json", "junit.xml"}
-_RUN_NAME = re.compile(r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(?:-\d+)?")  # as archive.publish names them
 _JSON = "application/json"
+_HTML = "text/html; charset=utf-8"
+LIVE_TTL_S = 5.0  # how long a live panel's answer is reused
+T = TypeVar("T")
+
+
+class _Check(BaseModel):
+    id: str
+    area: str
+    outcome: str
+    severity: str
+    details: dict[str, Any] = {}
+
+
+class _Readable(BaseModel):
+    """What the routes read of a report.json; one without it is damaged."""
+
+    profile: str
+    started_at: Stamp
+    finished_at: Stamp
+    outcome: str
+    exit_code: int
+    checks: list[_Check]
+
+
+class ArchiveDamaged(DeploycheckError):
+    """A file of the archive cannot be read: cut by a crash, or not what deploycheck wrote."""
+
+
+class Live(Generic[T]):
+    """A live panel: read at most once per `ttl_s` and by one thread at a time (others wait for
+    that answer), its error kept as long as a value would be."""
+
+    def __init__(self, read: Callable[[], T], ttl_s: float = LIVE_TTL_S) -> None:
+        self._read, self._ttl_s = read, ttl_s
+        self._lock = threading.Lock()
+        self._at: float | None = None
+        self._value: T | None = None
+        self._error: str | None = None
+
+    def get(self) -> T:
+        with self._lock:
+            if self._at is None or time.monotonic() - self._at >= self._ttl_s:
+                try:
+                    self._value, self._error = self._read(), None
+                except (DeploycheckError, OSError) as exc:
+                    self._value, self._error = None, str(exc)
+                self._at = time.monotonic()
+            if self._error is not None:
+                raise DeploycheckError(self._error)
+            return self._value  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Latest:
+    """The newest run that reads (its folder name and report) and why newer ones did not."""
+
+    run: str | None = None
+    report: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
 
 
 class Dashboard:
@@ -44,50 +115,87 @@ class Dashboard:
         self.profile = profile
         self.base = reports / profile.name
         self.redactor = for_profile(profile)
+        self.live_migrations = Live(self._migrations)
+        self.live_backups = Live(self._backups)
 
     # -- the archive ------------------------------------------------------------
 
-    def latest(self) -> dict[str, Any] | None:
-        _, runs = newest_runs(self.base, 1)
-        return self.report(runs[-1]["run"]) if runs else None
+    def latest(self, history: History | None = None) -> Latest:
+        """The newest run whose report reads; a cut last history line, a missing run folder or a
+        cut report.json is named in `problems`, and an older run that reads is given instead."""
+        history = history or newest_runs(self.base, 30)
+        problems = []
+        if history.unreadable and history.unreadable[-1] == history.total:
+            problems.append(
+                f"{self.base / 'history.jsonl'}: its last line (line {history.total}) cannot be read"
+            )
+        for run in reversed(history.runs):
+            try:
+                report = self.report(run["run"])
+            except ArchiveDamaged as exc:
+                problems.append(str(exc))
+                continue
+            if report is not None:
+                return Latest(run["run"], report, problems)
+            problems.append(f"{self.base / run['run']}: the run's folder or its report.json is missing")
+        return Latest(problems=problems)
 
     def report(self, run: str) -> dict[str, Any] | None:
+        """A run's report.json (None when there is none); ArchiveDamaged when it does not read."""
         path = self.archived(run, "report.json")
-        return self.redactor.mask_data(json.loads(path.read_text(encoding="utf-8"))) if path else None
+        if path is None:
+            return None
+        try:
+            data = json.loads(path.read_bytes())
+            _Readable.model_validate(data)
+        except (ValueError, ValidationError) as exc:  # cut JSON, not UTF-8, not a report
+            reason = "not a report" if isinstance(exc, ValidationError) else str(exc).split(":")[0]
+            raise ArchiveDamaged(f"{path}: cannot be read ({reason}); the run's other files stay") from None
+        return self.redactor.mask_data(data)  # type: ignore[no-any-return]
 
     def archived(self, run: str, name: str) -> Path | None:
         """A file of an archived run: `run` must be a run folder's name (its UTC start time) and
         `name` one of the files a run holds, so no request can name a path of its own."""
-        if name not in _ARCHIVED or not _RUN_NAME.fullmatch(run):
+        if name not in _ARCHIVED or not RUN_NAME.fullmatch(run):
             return None
         path = self.base / run / name
         return path if path.is_file() else None
 
-    def runs(self, limit: int, before: str | None) -> list[dict[str, Any]]:
-        history = read_history(self.base)[::-1]
+    def runs(self, limit: int, before: str | None) -> tuple[list[dict[str, Any]], History]:
+        history = newest_runs(self.base)
+        runs = history.runs[::-1]
         if before:
-            names = [run["run"] for run in history]
-            history = history[names.index(before) + 1 :] if before in names else []
-        return history[:limit]
+            names = [run["run"] for run in runs]
+            runs = runs[names.index(before) + 1 :] if before in names else []
+        return runs[:limit], history
 
     # -- live, read-only ---------------------------------------------------------
 
     def migrations(self) -> dict[str, Any]:
+        return self.live_migrations.get()
+
+    def backups(self) -> dict[str, Any]:
+        return self.live_backups.get()
+
+    def _migrations(self) -> dict[str, Any]:
         migrator = Migrator(self.profile)
         timeout_s = self.profile.timeouts.default_s
         assert self.profile.database is not None
-        with connect(self.profile.database, timeout_s, read_timeout_s=timeout_s, read_only=True) as conn:
-            status = migrator.status(conn=conn)
+        try:
+            with connect(self.profile.database, timeout_s, read_timeout_s=timeout_s, read_only=True) as conn:
+                status = migrator.status(conn=conn)
+        except pymysql.MySQLError as exc:  # connected, then the server failed or went quiet
+            raise TargetUnreachable(f"reading the migrations' ledger failed: {exc.args[-1]}") from None
         return {
             "profile": self.profile.name,
             "summary": status.counts(),
             "migrations": [r.to_dict() for r in status.rows],
         }
 
-    def backups(self) -> dict[str, Any]:
+    def _backups(self) -> dict[str, Any]:
         cfg = self.profile.backups
         assert cfg is not None
-        listing = list_backups(cfg)
+        listing = list_backups(cfg, open_source(cfg, self.profile.timeouts.default_s))
         now = datetime.now(UTC)
         databases = cfg.databases or ([self.profile.database.name] if self.profile.database else [])
         fresh = {db: freshness(listing, db, cfg, now).describe() for db in databases} if cfg.schedule else {}
@@ -98,8 +206,9 @@ class Dashboard:
         }
 
     def dashboard(self) -> str:
-        latest = self.latest()
-        _, recent = newest_runs(self.base, 30)
+        history = newest_runs(self.base, 30)
+        found = self.latest(history)
+        latest, recent = found.report, history.runs
         panels = {}
         for name, reader, needed in (
             ("migrations", self.migrations, self.profile.migrations and self.profile.database),
@@ -123,6 +232,8 @@ class Dashboard:
             attention=[
                 c for c in (latest or {}).get("checks", []) if c["outcome"] in ("failed", "error", "warned")
             ],
+            run=found.run,
+            problems=[*found.problems, *([history.note()] if history.note() else [])],
             recent=recent[::-1],
             panels=panels,
             certificates=certificates,
@@ -130,30 +241,59 @@ class Dashboard:
         )
 
 
-def handler(dashboard: Dashboard, token: str | None) -> type[BaseHTTPRequestHandler]:
+def handler(
+    dashboard: Dashboard, token: str | None, hosts: HostAllowList, deadline_s: float
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "deploycheck"
+        timeout = deadline_s  # also bounds how long writing an answer may take
+        requestline, request_version = "", "HTTP/1.0"  # what a 408 goes by before a request line
+
+        def setup(self) -> None:
+            super().setup()
+            self.rfile.close()  # read through one deadline for the whole request instead
+            self.rfile = io.BufferedReader(DeadlineReader(self.connection, deadline_s))
+
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except TooSlow as exc:
+                self._send(408, f"{exc}\n".encode(), "text/plain")
 
         def do_GET(self) -> None:
-            url = urlsplit(self.path)
-            if url.path != "/healthz" and token is not None and not self._authorized():
+            named = self.headers.get_all("Host") or []
+            if len(named) != 1 or not hosts.allows(named[0]):
+                self._send(
+                    421,
+                    b"this server does not answer for that Host: name it in serve.allowed_hosts\n",
+                    "text/plain",
+                )
+                return
+            if not self.path.startswith("/"):  # absolute-form is for proxies; this is none
+                self._send(400, b"a request target starts with /\n", "text/plain")
+                return
+            path, _, query = self.path.partition("?")
+            if path != "/healthz" and token is not None and not self._authorized():
                 self._send(401, b"a bearer token is required\n", "text/plain", {"WWW-Authenticate": "Bearer"})
                 return
-            route = ROUTES.get(url.path)
+            route = ROUTES.get(path)
             try:
                 if route is not None:
-                    status, body, kind = route(dashboard, parse_qs(url.query))
+                    status, body, kind = route(dashboard, parse_qs(query))
                 else:
-                    status, body, kind = _archive(dashboard, url.path)
+                    status, body, kind = _archive(dashboard, path)
             except (DeploycheckError, OSError) as exc:
                 status, body, kind = 503, json.dumps({"error": str(exc)}).encode(), _JSON
+            except Exception:  # a defect: answered, and its traceback goes to the server's log
+                self.log_error("%s", traceback.format_exc())
+                status, body, kind = 500, b'{"error": "internal error: see the server\'s log"}\n', _JSON
             self._send(status, dashboard.redactor.mask_body(body, kind), kind)
 
         def _authorized(self) -> bool:
-            given = self.headers.get("Authorization", "")
-            return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+            return token is not None and bearer_matches(self.headers.get("Authorization", ""), token)
 
         def _send(self, status: int, body: bytes, kind: str, headers: dict[str, str] | None = None) -> None:
+            self.connection.settimeout(deadline_s)  # the reader left only what remained of its deadline
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
@@ -177,25 +317,31 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def _latest(dashboard: Dashboard, query: dict[str, list[str]]) -> Response:
     latest = dashboard.latest()
-    return _json(latest) if latest else _json({"error": "no run archived yet"}, 404)
+    if latest.problems:
+        return _json({"error": "; ".join(latest.problems), "last_readable_run": latest.run}, 503)
+    return _json(latest.report) if latest.report else _json({"error": "no run archived yet"}, 404)
 
 
 def _runs(dashboard: Dashboard, query: dict[str, list[str]]) -> Response:
     try:
         limit = max(1, min(1000, int(query.get("limit", ["30"])[0])))
     except ValueError:
-        return _json({"error": "limit: a number of runs"}, 400)
-    return _json({"runs": dashboard.runs(limit, query.get("before", [None])[0])})
+        return _json({"error": "limit: a number of runs (1 to 1000)"}, 400)
+    runs, history = dashboard.runs(limit, query.get("before", [None])[0])
+    return _json({"runs": runs, "unreadable_lines": history.unreadable, "note": history.note()})
 
 
 def _metrics(dashboard: Dashboard, query: dict[str, list[str]]) -> Response:
+    """The newest readable run, and whether the newest run read: a damaged archive shows as
+    `deploycheck_archive_readable 0`, not as an empty answer an alert cannot see."""
     latest = dashboard.latest()
-    body = exposition(latest) if latest else b""
+    body = exposition(latest.report) if latest.report else b""
+    body += archive_readable(dashboard.profile.name, not latest.problems)
     return 200, body, "text/plain; version=0.0.4; charset=utf-8"
 
 
 ROUTES: dict[str, Callable[[Dashboard, dict[str, list[str]]], Response]] = {
-    "/": lambda d, q: (200, d.dashboard().encode(), "text/html; charset=utf-8"),
+    "/": lambda d, q: (200, d.dashboard().encode(), _HTML),
     "/healthz": lambda d, q: (200, b"ok\n", "text/plain"),
     "/favicon.ico": lambda d, q: (204, b"", "image/x-icon"),  # browsers ask; nothing to show
     "/api/runs": _runs,
@@ -222,20 +368,20 @@ def _archive(dashboard: Dashboard, path: str) -> Response:
             target.resolve().parent in (dashboard.base.resolve(), (dashboard.base / "pages").resolve())
             and target.is_file()
         ):
-            return 200, target.read_bytes(), "text/html; charset=utf-8"
+            return 200, target.read_bytes(), _HTML
     elif len(rest) == 2:
         found = dashboard.archived(rest[0], rest[1])
         if found is not None:
-            kind = {"report.html": "text/html; charset=utf-8", "report.json": _JSON}.get(
-                rest[1], "application/xml"
-            )
+            kind = {"report.json": _JSON, "junit.xml": "application/xml"}.get(rest[1], _HTML)
             return 200, found.read_bytes(), kind
     return 404, b"not found\n", "text/plain"
 
 
-def serve(dashboard: Dashboard, host: str, port: int, token: str | None) -> ThreadingHTTPServer:
-    """A started server (on its own thread); `shutdown()` stops it."""
-    server = ThreadingHTTPServer((host, port), handler(dashboard, token))
-    server.daemon_threads = True
+def serve(dashboard: Dashboard, host: str, port: int, token: str | None) -> BoundedHTTPServer:
+    """A started server (on its own thread); `shutdown()` stops it. Requests must arrive whole
+    within the profile's timeouts.default_s and name an allowed Host."""
+    server = BoundedHTTPServer((host, port), BaseHTTPRequestHandler)  # bound first: its address names it
+    hosts = HostAllowList(str(server.server_address[0]), host, dashboard.profile.serve.allowed_hosts)
+    server.RequestHandlerClass = handler(dashboard, token, hosts, dashboard.profile.timeouts.default_s)
     threading.Thread(target=server.serve_forever, name="deploycheck-serve", daemon=True).start()
     return server

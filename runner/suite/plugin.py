@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Hashable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from runner.suite.policy import judge_failure, severity_of, waiver_for
 from runner.suite.state import EVIDENCE, STATE, RunState
 
 pytest_plugins = ["runner.suite.fixtures"]
+LOG_WIDTH = 120  # columns of output that goes to a log, not a terminal
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,6 +93,9 @@ class _ActiveRun:
     def __init__(self, state: RunState) -> None:
         self.state = state
         self.collected: list[str] = []
+        self._fixture_probes: dict[str, set[Hashable]] = {}  # probes a shared fixture's setup asked for
+        self._asked_before = 0  # len(probes.asked) when the current check began
+        self._phases = 0.0  # the current check's setup and call time so far
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Start every probe the selected checks will need, all at once."""
@@ -110,10 +115,50 @@ class _ActiveRun:
             if probe is not None:
                 pool.start(*probe)
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Run from the checks folder (`deploycheck verify`), the progress lines and -v name the
+        checks as the node ids do, not by the way there from the working folder; and output that is
+        not a terminal (a CI log, a pipe) is not fitted to a guessed 80 columns."""
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and session.config.rootpath.resolve() == bundled("checks").resolve():
+            reporter.startpath = session.config.rootpath
+            session.config.cwd_relative_nodeid = str  # type: ignore[method-assign]  # -v: ids as they are
+            if not reporter.isatty:  # a bool before pytest 8.4, a callable bool since
+                session.config.get_terminal_writer().fullwidth = LOG_WIDTH
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._asked_before, self._phases = len(self.state.probes.asked), 0.0
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Iterator[Any]:
+        """A shared fixture probes once, for the first check that needs it: remember which probes,
+        so every check that uses it counts their time."""
+        before = len(self.state.probes.asked)
+        try:
+            return (yield)
+        finally:
+            if fixturedef.scope != "function":
+                asked = self.state.probes.asked[before:]
+                self._fixture_probes[fixturedef.argname] = {key for key, _ in asked}
+
+    def _duration(self, item: pytest.Item) -> float:
+        """The check's own time, without its waits for probes, plus the own time of every probe
+        it used: what its verdict took, although the probes ran concurrently, ahead of it."""
+        probes = self.state.probes
+        asked = probes.asked[self._asked_before :]
+        used = {key for key, _ in asked}.union(
+            *(self._fixture_probes.get(name, set()) for name in getattr(item, "fixturenames", ()))
+        )
+        own = max(0.0, self._phases - sum(waited for _, waited in asked))
+        return round(own + sum(probes.took.get(key, 0.0) for key in used), 3)
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
+        if report.when != "teardown":
+            self._phases += report.duration
         message = self.state.redactor.mask(_message(report))
         self._mask(report)
         if report.when == "call" or report.outcome != "passed":
@@ -164,7 +209,7 @@ class _ActiveRun:
             title=title,
             severity=severity,
             outcome=result,
-            duration_s=round(report.duration, 3),
+            duration_s=self._duration(item),
             message=message,
             details={k: v for k, v in report.user_properties},
         )
@@ -177,6 +222,27 @@ class _ActiveRun:
             return "warned", "W", "WARNED"
         return None
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> Iterator[None]:
+        """pytest-html and junitxml name the files they wrote; in the report folder those are
+        staged, renamed when the run is archived: whoever staged them names the final paths."""
+        staged = self.state.report_dir
+        if staged is None:
+            return (yield)
+        write_sep = terminalreporter.write_sep
+        folder = Path(os.path.abspath(staged))
+        hidden = (str(folder), folder.as_uri())
+
+        def shown_sep(sep: str, title: str | None = None, **kw: Any) -> None:
+            if not any(path in (title or "") for path in hidden):
+                write_sep(sep, title, **kw)
+
+        terminalreporter.write_sep = shown_sep
+        try:
+            return (yield)
+        finally:
+            terminalreporter.write_sep = write_sep
+
     def pytest_keyboard_interrupt(self) -> None:
         self.state.report.interrupted = True
 
@@ -188,15 +254,16 @@ class _ActiveRun:
         report.not_run = [cid for cid in self.collected if cid not in self.state.results]
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:
             report.interrupted = True
-        if not report.checks and not report.interrupted:
-            # a gate never passes on nothing: no report, exit 2 (a usage error: fix the selection)
+        if not report.interrupted and all(check.outcome == "skipped" for check in report.checks):
+            # a gate never passes on nothing: no report, exit 2 (a usage error: fix the selection
+            # or the profile)
+            why, reasons = _nothing_judged(session.config, report.checks)
+            said = f"deploycheck: {why}: a run that checks nothing is not a pass{reasons}"
             reporter = session.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
-                reporter.write_line(
-                    f"deploycheck: no check selected{_selection(session.config)}: "
-                    "a run that checks nothing is not a pass",
-                    red=True,
-                )
+                reporter.write_line(said, red=True)
+            else:
+                print(said, file=sys.stderr)
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
             return
         if self.state.report_dir is not None:
@@ -258,6 +325,15 @@ def _as_expected(report: pytest.TestReport, outcome: str, reason: str) -> None:
     report.deploycheck_outcome = outcome  # type: ignore[attr-defined]
     report.outcome = "skipped"
     report.wasxfail = reason  # type: ignore[attr-defined]
+
+
+def _nothing_judged(config: pytest.Config, skipped: list[CheckResult]) -> tuple[str, str]:
+    """Why no check ran to a verdict (nothing selected, or every selected check skipped), and
+    the skips' reasons, one per line."""
+    if not skipped:
+        return f"no check selected{_selection(config)}", ""
+    reasons = "".join(f"\n  {reason}" for reason in dict.fromkeys(check.message for check in skipped))
+    return f"no check ran to a verdict (all {len(skipped)} skipped)", reasons
 
 
 def _selection(config: pytest.Config) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from typing import Any
@@ -15,6 +16,10 @@ class ProbePool:
 
     def __init__(self) -> None:
         self._futures: dict[Hashable, Future[Any]] = {}
+        self.took: dict[Hashable, float] = {}  # each ended probe's own time, in seconds
+        # (key, seconds waited) of every `get` on the main thread, where the checks run: the
+        # suite tells from it which probes a check used and how long it only waited for them
+        self.asked: list[tuple[Hashable, float]] = []
 
     def start(self, key: Hashable, probe: Callable[[], Any]) -> None:
         if key in self._futures:
@@ -23,14 +28,24 @@ class ProbePool:
         self._futures[key] = future
 
         def run() -> None:
+            began = time.monotonic()
             try:
-                future.set_result(probe())
+                result = probe()
             except BaseException as exc:  # handed to whoever asks for the result
+                self.took[key] = time.monotonic() - began
                 future.set_exception(exc)
+            else:
+                self.took[key] = time.monotonic() - began
+                future.set_result(result)
 
         threading.Thread(target=run, daemon=True, name=f"deploycheck-probe-{key}").start()
 
     def get(self, key: Hashable, probe: Callable[[], Any]) -> Any:
         """The probe's result (or its exception, re-raised); started now if nobody started it."""
         self.start(key, probe)
-        return self._futures[key].result()
+        began = time.monotonic()
+        try:
+            return self._futures[key].result()
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                self.asked.append((key, time.monotonic() - began))

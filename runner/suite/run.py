@@ -22,7 +22,7 @@ from runner.profile.loader import load_profile
 from runner.profile.model import Profile
 from runner.report.archive import discard, ended_why, newest_runs, publish, staging_dir
 from runner.report.metrics import exposition
-from runner.report.page import render_report
+from runner.report.page import causes, render_report
 
 
 def checks_dir() -> Path:
@@ -53,8 +53,10 @@ def run_checks(
             os.devnull,  # the suite's own settings, not those of whatever project we run from
             "--confcutdir",  # nor its conftest.py files: installed in an app's .venv, the app's own
             str(checks),  # test fixtures would run in the production gate
+            # node ids relative to the checks, wherever they are installed: -k matches the
+            # checks' names, never a folder on the way to them (venv, site-packages, checks)
             "--rootdir",
-            str(checks.parent),
+            str(checks),
             "-p",
             "runner.suite.plugin",
             "-p",
@@ -77,48 +79,67 @@ def run_checks(
         code = pytest.main(args)
         report_path = staged / "report.json"
         if not report_path.exists():
-            print(
-                f"deploycheck verify: no run was archived: the check run ended before it judged "
-                f"anything (pytest exit {int(code)})",
-                file=out,
-            )
-            return 1 if code == pytest.ExitCode.INTERRUPTED else 2
+            interrupted = code == pytest.ExitCode.INTERRUPTED
+            why = "it was interrupted before it judged anything" if interrupted else "nothing was judged"
+            print(f"deploycheck verify: no run was archived: {why}", file=out)
+            return 130 if interrupted else 2
         report = json.loads(report_path.read_text(encoding="utf-8"))
-        _, recent = newest_runs(staged.parent, 29)
+        recent = newest_runs(staged.parent, 29)
+        if recent.note():
+            print(f"deploycheck verify: {recent.note()}", file=out)
         this = {"run": "", "started_at": report["started_at"], "outcome": report["outcome"]}
-        write_atomically(staged / "report.html", render_report(report, [*recent, this]))
+        write_atomically(staged / "report.html", render_report(report, [*recent.runs, this]))
         run_dir = publish(staged, report)
     finally:
         discard(staged)  # gone already once published
-    print(summary(report, quiet), file=out)
-    print(f"report: {run_dir / 'report.html'}", file=out)
+    print(summary(report, quiet, evidence=_verbose(pytest_args)), file=out)
+    print(f"report: {run_dir / 'report.html'} (beside it: report.json, junit.xml, details.html)", file=out)
     if metrics is not None:  # node_exporter's textfile collector reads *.prom; written whole or not at all
         write_atomically(metrics, exposition(report).decode())
     if notify:
         _notify(profile, report, run_dir / "report.html", out)
-    return int(report["exit_code"])
+    # The report judges the run (an interrupted one is an error, exit 1 in it); the process
+    # says it was interrupted, as every command does.
+    return 130 if report.get("interrupted") else int(report["exit_code"])
 
 
 def _terminal(pytest_args: list[str], quiet: bool) -> list[str]:
     """pytest's own output: its progress line only (the summary below names what broke, in
-    words); its usual detail with -v; nothing with --quiet."""
+    words); its usual detail with -v; nothing with --quiet. Never its header: where pytest
+    found the checks is no concern of the user's."""
     if quiet:
         return ["-p", "no:terminal"]
-    if any(a in ("-v", "-vv", "--verbose") for a in pytest_args):
-        return ["-rfEs", "--tb=short"]
-    return ["-rN", "--tb=no", "-p", "no:warnings"]
+    if _verbose(pytest_args):
+        return ["--no-header", "-rfEs", "--tb=short"]
+    return ["--no-header", "-rN", "--tb=no", "-p", "no:warnings"]
 
 
-def summary(report: dict[str, Any], quiet: bool = False) -> str:
-    """One line per failed, errored or warned check with its whole message, then the verdict,
-    naming the blockers (or why the run ended in error)."""
+def _verbose(pytest_args: list[str]) -> bool:
+    return any(a in ("-v", "-vv", "--verbose") for a in pytest_args)
+
+
+def summary(report: dict[str, Any], quiet: bool = False, evidence: bool = False) -> str:
+    """Each cause of a failure, error or warning once, with its whole message and the checks it
+    blocked (a refused login fails every database check: one cause); then the verdict, naming
+    the blockers (or why the run ended in error). `evidence`: first what each passed check
+    measured, where it says."""
     lines = []
     attention = [c for c in report["checks"] if c["outcome"] in ("failed", "error", "warned")]
-    if not quiet:
-        for check in sorted(attention, key=lambda c: c["outcome"] == "warned"):
-            first, *rest = (check["message"] or "(no message)").splitlines()
-            lines.append(f"{check['outcome']:>7} {check['id']}: {first}")
+    if evidence and not quiet:
+        for check in (c for c in report["checks"] if c["outcome"] == "passed" and c["message"]):
+            first, *rest = check["message"].splitlines()
+            lines.append(f"{'passed':>7} {check['id']}: {first}")
             lines += [f"{'':>8}{line}" for line in rest]
+    if not quiet:
+        for cause in causes(report):
+            ids = cause["checks"]
+            first, *rest = (cause["message"] or "(no message)").splitlines()
+            lines.append(
+                f"{cause['outcome']:>7} {ids[0] if len(ids) == 1 else f'{len(ids)} checks'}: {first}"
+            )
+            lines += [f"{'':>8}{line}" for line in rest]
+            if len(ids) > 1:
+                lines.append(f"{'':>8}checks: {', '.join(i.removeprefix('checks/') for i in ids)}")
     blockers = [c["id"].split("::", 1)[1] for c in attention if c["outcome"] in ("failed", "error")]
     why = ended_why(report) or (f"blocked by {', '.join(blockers)}" if blockers else "")
     s = report["summary"]

@@ -50,7 +50,29 @@ def probe_or_fail(
         return deploy.probes.get(key, probe)
     except DeploycheckError as exc:
         error = exc
-    name = str(key)
-    if is_target and isinstance(error, TargetUnreachable) and name not in deploy.report.unreachable:
-        deploy.report.unreachable.append(name)
+    if isinstance(error, TargetUnreachable):
+        named, name = (
+            (deploy.report.unreachable, str(key))
+            if is_target
+            else (deploy.report.also_unreachable, _service(key))
+        )
+        if name not in named:
+            named.append(name)
     pytest.fail(deploy.redactor.mask(str(error)), pytrace=False)
+
+
+SERVICES = {
+    "smtp": "SMTP",
+    "test-email": "SMTP",
+    "delivery": "IMAP",
+    "tls": "TLS",
+    "mail-journey": "mail journeys",
+}
+
+
+def _service(key: Hashable) -> str:
+    """What a probe that is not the target's reached, in the verdict's words: `TLS`, not each endpoint."""
+    kind = key[0] if isinstance(key, tuple) else key
+    return SERVICES.get(
+        str(kind), "scratch server" if kind in ("backup-drill", "schema-drift") else str(kind)
+    )
