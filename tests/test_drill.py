@@ -473,3 +473,10 @@ def test_sigterm_during_a_rehearsed_migration_leaves_nothing(app) -> None:
         process.wait()
         for (thread,) in app.query(running):
             app.query(f"KILL {thread}")
+
+
+def test_rehearse_without_migrations_is_a_bad_invocation(app) -> None:
+    app.write_profile(migrations=None)
+    result, report = drill(app, "--latest", "--rehearse")
+    assert result.returncode == 2 and "--rehearse needs the database: and migrations: sections" in str(report)
+    assert _scratch_databases(app) == []

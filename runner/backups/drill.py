@@ -25,7 +25,7 @@ from runner.backups.dump_scan import SANDBOX_LINE, Scanner
 from runner.backups.integrity import BackupCheck
 from runner.backups.source import LocalSource, SshSource
 from runner.db import Scratch, server_error
-from runner.errors import ConfinementRefused, GzipProblem, MigrationError, MigrationFileError, UsageError
+from runner.errors import ConfinementRefused, GzipProblem, MigrationError, MigrationFileError
 from runner.migrations.engine import Migrator, quoting_of
 from runner.migrations.guard import Guard, kind_of, without_values
 from runner.migrations.read_ahead import read_ahead
@@ -118,8 +118,7 @@ def drill(
     """Restore backup `name` of `source` into a new scratch database and judge what came back;
     with `rehearse`, then apply there what `deploycheck migrate` would apply to it."""
     assert profile.backups is not None
-    if rehearse and (profile.migrations is None or profile.database is None):
-        raise UsageError(f"{profile.path}: a rehearsal needs the database: and migrations: sections")
+    assert not rehearse or (profile.migrations is not None and profile.database is not None)
     timeout_s = profile.timeouts.default_s
     database = scratch.create("drill", timeout_s)
     result = DrillResult(name, scratch.label, database)

@@ -77,6 +77,9 @@ def _drill(
     from runner.backups.drill import drill
     from runner.sandbox.scratch import open_scratch
 
+    if args.rehearse and (profile.migrations is None or profile.database is None):
+        raise UsageError(f"{profile.path}: --rehearse needs the database: and migrations: sections")
+
     def say(text: str) -> None:
         print(f"backups drill: {text}", file=err, flush=True)
 
@@ -89,7 +92,12 @@ def _drill(
             _print_drill(result, out)
         if result.kept:
             said = err if args.json else out  # --json keeps stdout for the JSON
-            print(f"the restored copy is kept: {scratch.describe(result.database)}", file=said, flush=True)
+            rehearsed = " (the rehearsed migrations applied)" if result.rehearsal else ""
+            print(
+                f"the restored copy is kept{rehearsed}: {scratch.describe(result.database)}",
+                file=said,
+                flush=True,
+            )
             if profile.scratch == "local":
                 print(
                     "the throwaway server runs until Ctrl-C, then it and the copy are removed",
