@@ -480,3 +480,18 @@ def test_rehearse_without_migrations_is_a_bad_invocation(app) -> None:
     result, report = drill(app, "--latest", "--rehearse")
     assert result.returncode == 2 and "--rehearse needs the database: and migrations: sections" in str(report)
     assert _scratch_databases(app) == []
+
+
+def test_a_pending_migration_naming_the_target_changes_only_the_copy(app) -> None:
+    """Names qualified with the target's database land in the copy; a DROP DATABASE is refused
+    by the guard and reported as the migration's failure; the target stays as it was."""
+    app.add("V3__qualified.sql", f"UPDATE `{app.database}`.gene SET note = 'rewritten';\n")
+    app.add("V4__drop.sql", f"DROP DATABASE `{app.database}`;\n")
+    before = _checksums(app)
+    result, report = drill(app, "--latest", "--rehearse")
+    assert result.returncode == 1
+    qualified, dropped = report["rehearsal"]
+    assert (qualified["migration"], qualified["ok"]) == ("V3__qualified.sql", True)
+    assert (dropped["migration"], dropped["ok"]) == ("V4__drop.sql", False)
+    assert "a database-level statement (DROP DATABASE): refused" in dropped["error"]
+    assert _checksums(app) == before and _scratch_databases(app) == []
