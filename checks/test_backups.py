@@ -89,6 +89,10 @@ def test_pending_migrations_apply_to_last_nights_data(
         )
     result = backup_drill[database]
     assert result is not None and result.rehearsal is not None, f"no backup of {database} to rehearse on"
+    if not result.ok:
+        pytest.skip(
+            f"{result.backup} did not restore (test_newest_backup_restores says why): nothing to rehearse on"
+        )
     record_detail("rehearsal", result.to_dict().get("rehearsal"))
     assert not result.rehearsal_refused, f"{result.backup}: {result.rehearsal_refused}"
     failed = [m for m in result.rehearsal if not m.ok]

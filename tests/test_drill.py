@@ -436,6 +436,16 @@ def test_the_check_fails_naming_the_migration_and_skips_unless_configured(app, r
     assert "V3__unique_note.sql statement 1 (line 1) failed: (1062) Duplicate entry '…" in check["message"]
     assert _checksums(app) == before and _scratch_databases(app) == []
 
+    data = gzip.decompress(app.backup.read_bytes())
+    app.backup.write_bytes(gzip.compress(data[: data.index(b"'semi;colon'") + 5]))  # cut inside a string
+    run = run_checks(app.profile_path, "-k", "test_backups")
+    assert run.check(f"test_newest_backup_restores[{app.database}]")["outcome"] == "failed"
+    check = run.check(check_id)  # one cause, said once
+    assert (
+        check["outcome"] == "skipped"
+        and "did not restore (test_newest_backup_restores says why)" in check["message"]
+    )
+
 
 def test_sigterm_during_a_rehearsed_migration_leaves_nothing(app) -> None:
     """The migration's query runs on in the copy's server after the client left, holding its
