@@ -505,3 +505,12 @@ def test_a_pending_migration_naming_the_target_changes_only_the_copy(app) -> Non
     assert (dropped["migration"], dropped["ok"]) == ("V4__drop.sql", False)
     assert "a database-level statement (DROP DATABASE): refused" in dropped["error"]
     assert _checksums(app) == before and _scratch_databases(app) == []
+
+
+def test_a_copy_whose_ledger_blocks_migrate_is_said_so(app) -> None:
+    app.add("V1__base.sql", APP_MIGRATIONS["V1__base.sql"] + "-- edited after it was applied\n")
+    result, report = drill(app, "--latest", "--rehearse")
+    assert result.returncode == 1 and report["rehearsal"] == [] and report["ok"] is False
+    assert report["rehearsal_refused"].startswith("`deploycheck migrate` would apply nothing to this copy")
+    assert "V1__base.sql: checksum-mismatch" in report["rehearsal_refused"]
+    assert _scratch_databases(app) == []
