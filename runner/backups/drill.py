@@ -122,6 +122,7 @@ def drill(
     timeout_s = profile.timeouts.default_s
     database = scratch.create("drill", timeout_s)
     result = DrillResult(name, scratch.label, database)
+    interrupted = False
     try:
         conn = scratch.connect(database, timeout_s, multi_statements=True)
         try:
@@ -141,11 +142,14 @@ def drill(
                 result.rehearsal_refused = "not rehearsed: the restore was not proven (above)"
         finally:
             conn.close()
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         if keep:
             result.kept = True
         else:
-            scratch.drop(database, timeout_s)
+            scratch.drop(database, timeout_s, interrupted=interrupted)
     return result
 
 
