@@ -75,6 +75,33 @@ def test_newest_backup_restores(backup_drill, database, record_detail, evidence)
     assert result.ok, f"{result.backup}: " + "\n".join(f"{f.kind}: {f.message}" for f in result.problems())
 
 
+def test_pending_migrations_apply_to_last_nights_data(
+    profile, backup_drill, database, record_detail, evidence
+) -> None:
+    """With backups.drill.rehearse: what `deploycheck migrate` would apply to the newest backup's
+    restored copy (judged by its own ledger) applies there, on the real rows; each migration's
+    time there estimates how long it keeps its tables locked on production."""
+    if not profile.backups.drill.rehearse:
+        pytest.skip(f"backups.drill.rehearse not configured in profile {profile.name}")
+    if profile.migrations is None or profile.database is None:
+        pytest.skip(
+            f"backups.drill.rehearse needs the database: and migrations: sections in profile {profile.name}"
+        )
+    result = backup_drill[database]
+    assert result is not None and result.rehearsal is not None, f"no backup of {database} to rehearse on"
+    if not result.ok:
+        pytest.skip(
+            f"{result.backup} did not restore (test_newest_backup_restores says why): nothing to rehearse on"
+        )
+    record_detail("rehearsal", result.to_dict().get("rehearsal"))
+    if result.rehearsal_refused:  # the ledger checks of test_migrations fail on the same cause
+        pytest.skip(f"{result.backup}: {result.rehearsal_refused}")
+    failed = [m for m in result.rehearsal if not m.ok]
+    assert not failed, f"on the restored copy of {result.backup}: {failed[0].error}"
+    applied = ", ".join(f"{m.filename} in {m.seconds:.2f} s" for m in result.rehearsal) or "nothing pending"
+    evidence(f"on the restored copy of {result.backup}: {applied}; times {result.timing}")
+
+
 def test_backup_volume_has_room(backup_room, record_detail, evidence) -> None:
     """The file system holding backups.source has room, in space and inodes, for
     backups.min_free_backups more nights of backups (a full volume is how dumps silently stop)."""

@@ -80,7 +80,16 @@ class MigrationBlocked(MigrationError):
 
 
 class MigrationFailed(MigrationError):
-    """A statement or verify query of a migration failed while it was applied."""
+    """A statement or verify query of a migration failed while it was applied; where (statement
+    number and line, when known) and the server's words, for reports that show them apart."""
+
+    def __init__(
+        self, message: str, *, statement: int | None = None, line: int | None = None, error: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.statement = statement
+        self.line = line
+        self.error = error
 
 
 class VerifyBlockFailed(MigrationFailed):

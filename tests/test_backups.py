@@ -580,6 +580,7 @@ BACKUP_CHECKS = {
     "test_latest_links_point_to_backups": "passed",
     "test_no_leftover_uncompressed_dumps": "passed",
     "test_newest_backup_restores[dumpsrc]": "skipped",  # backups.drill is not configured
+    "test_pending_migrations_apply_to_last_nights_data[dumpsrc]": "skipped",
     "test_backup_volume_has_room": "passed",
 }
 

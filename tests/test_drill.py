@@ -8,7 +8,10 @@ import gzip
 import json
 import os
 import re
+import signal
 import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -299,3 +302,224 @@ def test_room_judged_by_an_empty_backup_fails(app, volume, run_checks) -> None:
     assert check["message"].endswith(
         "the newest backups take 0 B in 1 file(s): no night's size to judge the room by"
     )
+
+
+# -- rehearsal of the pending migrations on the restored copy (--rehearse) ----------
+
+
+def _checksums(target) -> dict[str, int]:
+    """Every table of the target with its checksum: what "the target is never touched" means."""
+    tables = [name for (name,) in target.query("SHOW TABLES")]
+    return {name: target.query(f"CHECKSUM TABLE `{name}`")[0][1] for name in tables}
+
+
+BREAKING_ROWS = {
+    "unique over duplicates": (
+        [
+            "CREATE TABLE acct (id INT PRIMARY KEY, email VARCHAR(64))",
+            "INSERT INTO acct VALUES (1, 'Secret-Dup@example.org'), (2, 'Secret-Dup@example.org')",
+        ],
+        "ALTER TABLE acct ADD UNIQUE KEY uq_email (email);\n",
+        "Secret-Dup",
+        ("(1062) Duplicate entry '…",),
+    ),
+    "not null over nulls": (
+        [
+            "CREATE TABLE acct (id INT PRIMARY KEY, email VARCHAR(64))",
+            "INSERT INTO acct VALUES (1, 'Secret-Mail@example.org'), (2, NULL)",
+        ],
+        "ALTER TABLE acct MODIFY email VARCHAR(64) NOT NULL;\n",
+        "Secret-Mail",
+        ("(1265) Data truncated for column", "(1138) Invalid use of NULL value"),
+    ),
+    "foreign key over orphans": (
+        [
+            "CREATE TABLE acct (id INT PRIMARY KEY)",
+            "CREATE TABLE login (id INT PRIMARY KEY, acct_id INT, token VARCHAR(40))",
+            "INSERT INTO acct VALUES (1)",
+            "INSERT INTO login VALUES (1, 1, 'Secret-Token-1'), (2, 987654, 'Secret-Token-2')",
+        ],
+        "ALTER TABLE login ADD CONSTRAINT fk_acct FOREIGN KEY (acct_id) REFERENCES acct (id);\n",
+        "987654",
+        ("(1452) Cannot add or update a child row: a foreign key constraint fails",),
+    ),
+    "narrowing over long values under strict sql_mode": (
+        [
+            "CREATE TABLE acct (id INT PRIMARY KEY, email VARCHAR(64))",
+            "INSERT INTO acct VALUES (1, 'Secret-Long-Value-Past-Twenty@example.org')",
+        ],
+        "SET SESSION sql_mode = 'STRICT_TRANS_TABLES';\nALTER TABLE acct MODIFY email VARCHAR(20);\n",
+        "Secret-Long",
+        ("(1265) Data truncated for column", "(1406) Data too long for column"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BREAKING_ROWS))
+def test_rows_that_break_a_pending_migration_fail_it_by_name_without_their_values(app, case) -> None:
+    setup, migration, secret, errors = BREAKING_ROWS[case]
+    with app.server.connect(app.database) as conn, conn.cursor() as cur:
+        for sql in setup:
+            cur.execute(sql)
+        conn.commit()
+    _dump(app, app.backup.parent, app.backup.name)
+    app.add("V3__tighten.sql", migration)
+    app.add("V4__after.sql", "CREATE INDEX idx_note ON gene (note(10));\n")
+    before = _checksums(app)
+    result, report = drill(app, "--latest", "--rehearse")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert report["ok"] is False
+    assert not [f for f in report["findings"] if f["blocking"]]  # the restore itself is proven
+    (failed,) = report["rehearsal"]
+    assert (failed["migration"], failed["ok"]) == ("V3__tighten.sql", False)
+    assert failed["statement"] == migration.count(";") and failed["line"] == migration.count("\n")
+    assert any(failed["error"].startswith(error) for error in errors), failed["error"]
+    assert report["rehearsal_not_run"] == ["V4__after.sql"]
+    assert secret not in result.stdout + result.stderr
+    text = deploycheck(
+        "backups", "drill", "--latest", "--rehearse", "--profile", str(app.profile_path), cwd=app.root
+    )
+    assert text.returncode == 1 and secret not in text.stdout + text.stderr
+    assert (
+        f"FAILED  V3__tighten.sql: V3__tighten.sql statement {failed['statement']} (line {failed['line']}) failed: "
+        in text.stdout
+    )
+    assert "not run V4__after.sql" in text.stdout and "rehearsal: FAILED" in text.stdout
+    assert _checksums(app) == before and _scratch_databases(app) == []
+
+
+def test_a_clean_set_is_rehearsed_with_a_duration_per_migration(app) -> None:
+    app.add("V3__alias.sql", "ALTER TABLE gene ADD COLUMN alias VARCHAR(32) NULL;\n")
+    app.add("V4__index.sql", "CREATE INDEX idx_alias ON gene (alias);\n")
+    before = _checksums(app)
+    result, report = drill(app, "--latest", "--rehearse")
+    assert result.returncode == 0 and report["ok"] is True, result.stdout + result.stderr
+    alias, index = report["rehearsal"]
+    assert (alias["migration"], alias["ok"], alias["altered"]) == ("V3__alias.sql", True, {"gene": 300})
+    assert (index["migration"], index["ok"], index["altered"]) == ("V4__index.sql", True, {})
+    assert all(m["duration_s"] > 0 and m["error"] is None for m in (alias, index))
+    assert "scratch server" in report["rehearsal_timing"]
+    assert "estimates how long its tables stay locked on production" in report["rehearsal_timing"]
+    text = deploycheck(
+        "backups", "drill", "--latest", "--rehearse", "--profile", str(app.profile_path), cwd=app.root
+    )
+    assert text.returncode == 0
+    assert "  applied V3__alias.sql in " in text.stdout and "ALTER TABLE `gene` over 300 rows" in text.stdout
+    assert "  applied V4__index.sql in " in text.stdout and "rehearsal: OK" in text.stdout
+    assert "may be slower or faster than production's" in text.stdout
+    assert _checksums(app) == before and _scratch_databases(app) == []
+    assert app.query("SHOW COLUMNS FROM gene LIKE 'alias'") == []
+
+
+def test_a_migration_applied_to_the_target_after_the_backup_is_rehearsed_too(app) -> None:
+    app.add("V3__alias.sql", "ALTER TABLE gene ADD COLUMN alias VARCHAR(32) NULL;\n")
+    app.migrate()  # applied to the target after last night's backup (taken at V2)
+    app.add("V4__index.sql", "CREATE INDEX idx_alias ON gene (alias);\n")
+    before = _checksums(app)
+    result, report = drill(app, "--latest", "--rehearse")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [(m["migration"], m["ok"]) for m in report["rehearsal"]] == [
+        ("V3__alias.sql", True),
+        ("V4__index.sql", True),
+    ]
+    # a backup taken after V3: only V4 is pending on its copy, V3 is not run again
+    newer = _dump(app, app.backup.parent, "209901010000." + app.database + ".sql.gz")
+    result, report = drill(app, newer.name, "--rehearse")
+    assert result.returncode == 0 and [m["migration"] for m in report["rehearsal"]] == ["V4__index.sql"]
+    assert _checksums(app) == before and _scratch_databases(app) == []
+
+
+def test_the_check_fails_naming_the_migration_and_skips_unless_configured(app, run_checks) -> None:
+    app.add("V3__unique_note.sql", "ALTER TABLE gene ADD UNIQUE KEY uq_note (note(40));\n")
+    check_id = f"test_pending_migrations_apply_to_last_nights_data[{app.database}]"
+    run = run_checks(app.profile_path, "-k", "test_backups")
+    skipped = run.check(check_id)
+    assert skipped["outcome"] == "skipped" and "backups.drill.rehearse not configured" in skipped["message"]
+    drill_cfg = {**app.data["backups"]["drill"], "rehearse": True}  # type: ignore[index]
+    app.write_profile(backups={**app.data["backups"], "drill": drill_cfg}, scratch=None)  # type: ignore[dict-item]
+    before = _checksums(app)
+    run = run_checks(app.profile_path, "-k", "test_backups")
+    assert run.check(f"test_newest_backup_restores[{app.database}]")["outcome"] == "passed"
+    check = run.check(check_id)
+    assert check["outcome"] == "failed" and check["severity"] == "blocker", check
+    assert "V3__unique_note.sql statement 1 (line 1) failed: (1062) Duplicate entry '…" in check["message"]
+    assert _checksums(app) == before and _scratch_databases(app) == []
+
+    data = gzip.decompress(app.backup.read_bytes())
+    app.backup.write_bytes(gzip.compress(data[: data.index(b"'semi;colon'") + 5]))  # cut inside a string
+    run = run_checks(app.profile_path, "-k", "test_backups")
+    assert run.check(f"test_newest_backup_restores[{app.database}]")["outcome"] == "failed"
+    check = run.check(check_id)  # one cause, said once
+    assert (
+        check["outcome"] == "skipped"
+        and "did not restore (test_newest_backup_restores says why)" in check["message"]
+    )
+
+
+def test_sigterm_during_a_rehearsed_migration_leaves_nothing(app) -> None:
+    """The migration's query runs on in the copy's server after the client left, holding its
+    table (BENCHMARK does not notice a closed connection): it is ended and the copy dropped at
+    once all the same; the target is untouched."""
+    app.add("V3__slow.sql", "SELECT BENCHMARK(4000000000, MD5('x')) FROM gene LIMIT 1;\n")
+    running = "SELECT id FROM information_schema.processlist WHERE info LIKE 'SELECT BENCHMARK(4000000000%'"
+    before = _checksums(app)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "backups",
+            "drill",
+            "--latest",
+            "--rehearse",
+            *("--profile", str(app.profile_path)),
+        ],
+        cwd=app.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not app.query(running):
+            assert time.monotonic() < deadline, "the migration never started"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 130
+        assert app.query(running) == []
+        assert _scratch_databases(app) == [] and _checksums(app) == before
+    finally:
+        process.kill()
+        process.wait()
+        for (thread,) in app.query(running):
+            app.query(f"KILL {thread}")
+
+
+def test_rehearse_without_migrations_is_a_bad_invocation(app) -> None:
+    app.write_profile(migrations=None)
+    result, report = drill(app, "--latest", "--rehearse")
+    assert result.returncode == 2 and "--rehearse needs the database: and migrations: sections" in str(report)
+    assert _scratch_databases(app) == []
+
+
+def test_a_pending_migration_naming_the_target_changes_only_the_copy(app) -> None:
+    """Names qualified with the target's database land in the copy; a DROP DATABASE is refused
+    by the guard and reported as the migration's failure; the target stays as it was."""
+    app.add("V3__qualified.sql", f"UPDATE `{app.database}`.gene SET note = 'rewritten';\n")
+    app.add("V4__drop.sql", f"DROP DATABASE `{app.database}`;\n")
+    before = _checksums(app)
+    result, report = drill(app, "--latest", "--rehearse")
+    assert result.returncode == 1
+    qualified, dropped = report["rehearsal"]
+    assert (qualified["migration"], qualified["ok"]) == ("V3__qualified.sql", True)
+    assert (dropped["migration"], dropped["ok"]) == ("V4__drop.sql", False)
+    assert "a database-level statement (DROP DATABASE): refused" in dropped["error"]
+    assert _checksums(app) == before and _scratch_databases(app) == []
+
+
+def test_a_copy_whose_ledger_blocks_migrate_is_said_so(app) -> None:
+    app.add("V1__base.sql", APP_MIGRATIONS["V1__base.sql"] + "-- edited after it was applied\n")
+    result, report = drill(app, "--latest", "--rehearse")
+    assert result.returncode == 1 and report["rehearsal"] == [] and report["ok"] is False
+    assert report["rehearsal_refused"].startswith("`deploycheck migrate` would apply nothing to this copy")
+    assert "V1__base.sql: checksum-mismatch" in report["rehearsal_refused"]
+    assert _scratch_databases(app) == []

@@ -25,10 +25,11 @@ from runner.backups.dump_scan import SANDBOX_LINE, Scanner
 from runner.backups.integrity import BackupCheck
 from runner.backups.source import LocalSource, SshSource
 from runner.db import Scratch, server_error
-from runner.errors import ConfinementRefused, GzipProblem, MigrationFileError
+from runner.errors import ConfinementRefused, GzipProblem, MigrationError, MigrationFileError
 from runner.migrations.engine import Migrator, quoting_of
 from runner.migrations.guard import Guard, kind_of, without_values
 from runner.migrations.read_ahead import read_ahead
+from runner.migrations.rehearsal import Rehearsed, apply_pending
 from runner.migrations.sqlsplit import Statement, may_change_quoting, split_lines
 from runner.migrations.status import State
 from runner.profile.model import Profile
@@ -50,10 +51,19 @@ class DrillResult:
     tables: dict[str, int] = field(default_factory=dict)  # restored rows per table
     findings: list[Finding] = field(default_factory=list)
     kept: bool = False
+    rehearsal: list[Rehearsed] | None = None  # the pending migrations run on the copy (--rehearse)
+    not_rehearsed: list[str] = field(default_factory=list)  # pending migrations after a failure
+    rehearsal_refused: str = ""  # why migrate would apply nothing to the copy (its ledger blocks it)
+    timing: str = ""  # what the rehearsal's times mean, naming the server they were measured on
 
     @property
     def ok(self) -> bool:
+        """The restore is proven (the rehearsal is judged apart: `rehearsal_ok`)."""
         return not any(f.blocking for f in self.findings)
+
+    @property
+    def rehearsal_ok(self) -> bool:
+        return not self.rehearsal_refused and all(m.ok for m in self.rehearsal or [])
 
     def problems(self) -> list[Finding]:
         return [f for f in self.findings if f.blocking]
@@ -62,8 +72,27 @@ class DrillResult:
         return [f for f in self.findings if not f.blocking]
 
     def to_dict(self) -> dict[str, Any]:
+        rehearsed = {}
+        if self.rehearsal is not None:
+            rehearsed = {
+                "rehearsal": [
+                    {
+                        "migration": m.filename,
+                        "ok": m.ok,
+                        "duration_s": round(m.seconds, 3),
+                        "statement": m.statement,
+                        "line": m.line,
+                        "error": m.reason or None,
+                        "altered": {table: self.tables.get(table) for table in m.altered},
+                    }
+                    for m in self.rehearsal
+                ],
+                "rehearsal_not_run": self.not_rehearsed,
+                "rehearsal_refused": self.rehearsal_refused or None,
+                "rehearsal_timing": self.timing,
+            }
         return {
-            "ok": self.ok,
+            "ok": self.ok and self.rehearsal_ok,
             "backup": self.backup,
             "scratch": self.scratch,
             "database": self.database if self.kept else None,
@@ -72,6 +101,7 @@ class DrillResult:
             "findings": [
                 {"kind": f.kind, "message": f.message, "blocking": f.blocking} for f in self.findings
             ],
+            **rehearsed,
         }
 
 
@@ -82,13 +112,17 @@ def drill(
     scratch: Scratch,
     *,
     keep: bool = False,
+    rehearse: bool = False,
     say: Callable[[str], None] = lambda _: None,
 ) -> DrillResult:
-    """Restore backup `name` of `source` into a new scratch database and judge what came back."""
+    """Restore backup `name` of `source` into a new scratch database and judge what came back;
+    with `rehearse`, then apply there what `deploycheck migrate` would apply to it."""
     assert profile.backups is not None
+    assert not rehearse or (profile.migrations is not None and profile.database is not None)
     timeout_s = profile.timeouts.default_s
     database = scratch.create("drill", timeout_s)
     result = DrillResult(name, scratch.label, database)
+    interrupted = False
     try:
         conn = scratch.connect(database, timeout_s, multi_statements=True)
         try:
@@ -100,13 +134,22 @@ def drill(
             if restored:
                 _judge(profile, conn, check, result)
             _flavor_note(conn, check, result)
+            if rehearse and restored and result.ok:
+                say(f"rehearsing the pending migrations on the restored copy {database} ...")
+                _rehearse(profile, scratch, database, conn, result)
+            elif rehearse:
+                result.rehearsal = []
+                result.rehearsal_refused = "not rehearsed: the restore was not proven (above)"
         finally:
             conn.close()
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         if keep:
             result.kept = True
         else:
-            scratch.drop(database, timeout_s)
+            scratch.drop(database, timeout_s, interrupted=interrupted)
     return result
 
 
@@ -257,6 +300,29 @@ def _judge(profile: Profile, conn: Any, check: BackupCheck, result: DrillResult)
 
 
 _CHECK_OK = ("ok", "table is already up to date")
+
+
+def _rehearse(profile: Profile, scratch: Scratch, database: str, conn: Any, result: DrillResult) -> None:
+    """What `deploycheck migrate` would apply to the restored copy, judged by the copy's own
+    ledger, applied there by the engine under the confinement guard."""
+    migrator = Migrator(profile)
+    try:
+        plan = migrator.plan(migrator.status(conn=conn), None)
+    except MigrationError as exc:
+        result.rehearsal = []
+        result.rehearsal_refused = (
+            f"`deploycheck migrate` would apply nothing to this copy: {without_values(str(exc))}"
+        )
+        return
+    assert profile.database is not None
+    guard = Guard(database, profile.database.name)
+    result.rehearsal, result.not_rehearsed = apply_pending(profile, scratch, database, guard, plan)
+    result.findings += [Finding("confinement", note, blocking=False) for note in guard.notes]
+    result.timing = (
+        f"measured on {scratch.label} ({conn.get_server_info()}): each migration's time estimates how long "
+        "its tables stay locked on production; that server may be slower or faster than production's "
+        "(hardware, load, configuration), so read the times as an order of magnitude"
+    )
 
 
 def _ledger_note(profile: Profile, conn: Any) -> str:

@@ -77,11 +77,14 @@ def _drill(
     from runner.backups.drill import drill
     from runner.sandbox.scratch import open_scratch
 
+    if args.rehearse and (profile.migrations is None or profile.database is None):
+        raise UsageError(f"{profile.path}: --rehearse needs the database: and migrations: sections")
+
     def say(text: str) -> None:
         print(f"backups drill: {text}", file=err, flush=True)
 
     with open_scratch(profile, say) as scratch:
-        result = drill(profile, source, name, scratch, keep=args.keep, say=say)
+        result = drill(profile, source, name, scratch, keep=args.keep, rehearse=args.rehearse, say=say)
         if args.json:
             json.dump(result.to_dict(), out, indent=2)
             print(file=out)
@@ -89,7 +92,12 @@ def _drill(
             _print_drill(result, out)
         if result.kept:
             said = err if args.json else out  # --json keeps stdout for the JSON
-            print(f"the restored copy is kept: {scratch.describe(result.database)}", file=said, flush=True)
+            rehearsed = " (the rehearsed migrations applied)" if result.rehearsal else ""
+            print(
+                f"the restored copy is kept{rehearsed}: {scratch.describe(result.database)}",
+                file=said,
+                flush=True,
+            )
             if profile.scratch == "local":
                 print(
                     "the throwaway server runs until Ctrl-C, then it and the copy are removed",
@@ -97,10 +105,12 @@ def _drill(
                     flush=True,
                 )
                 _wait_for_interrupt()
-    return 0 if result.ok else 1
+    return 0 if result.ok and result.rehearsal_ok else 1
 
 
 def _print_drill(result: DrillResult, out: TextIO) -> None:
+    from runner.cli.migrations import print_rehearsed
+
     print(f"{result.backup}: restored on {result.scratch} in {result.restore_s:.1f} s", file=out)
     for table, rows in sorted(result.tables.items()):
         print(f"  table {table:<32} {rows:>12,} rows", file=out)
@@ -108,6 +118,17 @@ def _print_drill(result: DrillResult, out: TextIO) -> None:
         label = "FAILED" if finding.blocking else "note"
         print(f"  {label} ({finding.kind}): {finding.message}", file=out)
     print("drill: OK" if result.ok else f"drill: FAILED ({len(result.problems())} problem(s))", file=out)
+    if result.rehearsal is None:
+        return
+    print("rehearsal of the pending migrations on the restored copy:", file=out)
+    print_rehearsed(result.rehearsal, result.not_rehearsed, out, result.tables)
+    if result.rehearsal_refused:
+        print(f"  FAILED  {result.rehearsal_refused}", file=out)
+    elif not result.rehearsal:
+        print("  nothing pending: the copy's ledger is at the newest migration on disk", file=out)
+    if result.timing:
+        print(f"  times {result.timing}", file=out)
+    print("rehearsal: OK" if result.rehearsal_ok else "rehearsal: FAILED", file=out)
 
 
 def _wait_for_interrupt() -> None:

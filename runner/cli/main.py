@@ -237,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
             "local mariadbd by default, never the target) and prove it: no server error, every "
             "table's rows equal to the preview's, required tables, CHECK TABLE, backups.drill.queries, "
             "the restore time against backups.drill.budget_min, and which migrations a restore would "
-            "leave pending. The scratch database is dropped afterwards."
+            "leave pending; with --rehearse, the pending migrations then run on the copy, on the backup's "
+            "real rows. The scratch database is dropped afterwards."
         ),
     )
     p.add_argument("action", choices=["list", "verify", "preview", "fetch", "now", "drill"])
@@ -246,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latest", action="store_true", help="verify, preview, fetch or drill the newest backup")
     p.add_argument(
         "--keep", action="store_true", help="drill: keep the restored copy and say how to connect to it"
+    )
+    p.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="drill: then apply to the restored copy what `deploycheck migrate` would apply to it (judged "
+        "by the copy's own ledger), and report each migration's outcome and time",
     )
     p.add_argument("--to", type=Path, metavar="DIR", help="fetch: where to put the copy (default: here)")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")

@@ -19,6 +19,7 @@ from runner.profile.model import Profile
 
 if TYPE_CHECKING:
     from runner.migrations.lint import Finding
+    from runner.migrations.rehearsal import Rehearsed
 
 
 class ConsoleProgress(Progress):
@@ -104,17 +105,30 @@ def _rehearse(profile: Profile, progress: ConsoleProgress, out: TextIO) -> bool:
         return True
     copied = ", ".join(f"{n} {kind}" for kind, n in rehearsal.copied.items() if n)
     print(f"rehearse: on {rehearsal.scratch}, a copy of {copied} and the ledger:", file=out)
-    for done in rehearsal.migrations:
-        if done.ok:
-            print(f"  applied {done.filename} in {done.seconds:.2f} s", file=out)
-        else:
-            print(f"  FAILED  {done.filename}: {done.error}", file=out)
-    for name in rehearsal.not_run:
-        print(f"  not run {name}", file=out)
+    print_rehearsed(rehearsal.migrations, rehearsal.not_run, out)
     for note in rehearsal.notes:
         print(f"  note: {note}", file=out)
     print("rehearse: passed" if rehearsal.ok else "rehearse: FAILED", file=out, flush=True)
     return rehearsal.ok
+
+
+def print_rehearsed(
+    rehearsed: list[Rehearsed], not_run: list[str], out: TextIO, rows: dict[str, int] | None = None
+) -> None:
+    """Each migration applied (its time) or failed, then those not run after a failure; with
+    `rows` (rows per table on the copy), the rows of each table an ALTER TABLE changed."""
+    for done in rehearsed:
+        altered = (
+            ""
+            if rows is None
+            else "".join(f", ALTER TABLE `{t}` over {rows.get(t, 0):,} rows" for t in done.altered)
+        )
+        if done.ok:
+            print(f"  applied {done.filename} in {done.seconds:.2f} s{altered}", file=out)
+        else:
+            print(f"  FAILED  {done.filename}: {done.error} (after {done.seconds:.2f} s)", file=out)
+    for name in not_run:
+        print(f"  not run {name}", file=out)
 
 
 def _print_dry_run(dry: DryRun, out: TextIO) -> int:

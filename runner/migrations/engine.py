@@ -323,6 +323,8 @@ class Migrator:
         error = server_error(exc) if isinstance(exc, pymysql.err.MySQLError) else str(exc)
         error = Placeholders(self.cfg.placeholders).mask(error)  # the server quotes the statement
         where = f"{migration.filename}: its verify block" if verify else _where(migration, statement)
+        number = statement.number if statement and not verify else None
+        line = statement.line if statement else None
         try:
             cur.execute("ROLLBACK")
             cur.execute("SHOW WARNINGS")
@@ -338,10 +340,11 @@ class Migrator:
                 )
                 raise MigrationFailed(
                     f"{where} failed: {error}\nNothing of {migration.filename} was applied: {nothing}. "
-                    "Fix the file and run `deploycheck migrate` again."
+                    "Fix the file and run `deploycheck migrate` again.",
+                    statement=number,
+                    line=line,
+                    error=error,
                 )
-            number = statement.number if statement and not verify else None
-            line = statement.line if statement else None
             record = [] if committed else self.ledger.start_sql(cur, migration, applied_by())
             record += self.ledger.fail_sql(cur, key, number, line, error, _ms(started))
             execute_batch(cur, [*record, "COMMIT"])
@@ -351,7 +354,10 @@ class Migrator:
             f"{where} failed: {error}\n{migration.filename} {'was' if ran else 'may have been'} partly "
             f"applied: {_what_stayed(statement, ran, partway, kept)}. It is recorded as failed and "
             "`deploycheck migrate` refuses to go on. Bring the schema to a consistent state by hand "
-            "(undo the partial change, or finish it), fix the file, then run `deploycheck repair`."
+            "(undo the partial change, or finish it), fix the file, then run `deploycheck repair`.",
+            statement=number,
+            line=line,
+            error=error,
         )
 
     def _server_failure(self, exc: pymysql.err.MySQLError, where: str) -> Exception:

@@ -11,6 +11,7 @@ then run there with the same engine, and each is reported applied (with its time
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +19,12 @@ from typing import Any
 import pymysql
 
 from runner.db import Scratch, connect, describe, server_error
-from runner.errors import ConfinementRefused, DeploycheckError, MigrationError
+from runner.errors import ConfinementRefused, DeploycheckError, MigrationError, MigrationFailed
 from runner.migrations.engine import Migrator, Progress
 from runner.migrations.files import Migration
 from runner.migrations.guard import ConfinedMigrator, Guard, without_values
 from runner.migrations.sqlsplit import Statement
+from runner.migrations.sqltokens import tokens
 from runner.profile.model import Profile
 
 
@@ -31,7 +33,11 @@ class Rehearsed:
     filename: str
     ok: bool
     seconds: float
-    error: str = ""
+    error: str = ""  # where and why, values elided: the first line of the engine's message
+    statement: int | None = None  # where it failed, when known
+    line: int | None = None
+    reason: str = ""  # the server's error alone, values elided
+    altered: list[str] = field(default_factory=list)  # tables its ALTER TABLE statements changed
 
 
 @dataclass
@@ -48,15 +54,40 @@ class Rehearsal:
 
 
 class _Recorder(Progress):
-    def __init__(self, rehearsal: Rehearsal) -> None:
-        self.rehearsal = rehearsal
+    def __init__(self) -> None:
+        self.done: list[Rehearsed] = []
         self.started_at = 0.0
+        self.altered: list[str] = []
 
     def started(self, migration: Migration, index: int, total: int) -> None:
         self.started_at = time.monotonic()
+        self.altered = []
+
+    def statement(self, migration: Migration, statement: Statement, elapsed_s: float) -> None:
+        table = altered_table(statement)
+        if table is not None and table not in self.altered:
+            self.altered.append(table)
 
     def finished(self, migration: Migration, elapsed_s: float, statements: int) -> None:
-        self.rehearsal.migrations.append(Rehearsed(migration.filename, True, elapsed_s))
+        self.done.append(Rehearsed(migration.filename, True, elapsed_s, altered=self.altered))
+
+
+def altered_table(statement: Statement) -> str | None:
+    """The table an ALTER TABLE statement changes (its name without the schema), else None."""
+    toks = list(itertools.islice(tokens(statement.text[:1000], statement.quoting), 10))
+    words = [t.value if t.kind == "word" else "" for t in toks]
+    at = 1
+    while at < len(words) and words[at] in ("ONLINE", "IGNORE"):
+        at += 1
+    if not words or words[0] != "ALTER" or words[at : at + 1] != ["TABLE"]:
+        return None
+    at += 3 if words[at + 1 : at + 3] == ["IF", "EXISTS"] else 1
+    names = toks[at : at + 3]
+    if len(names) == 3 and names[1].kind == "op" and names[1].value == ".":
+        names = names[2:]
+    if not names or names[0].kind not in ("word", "ident"):
+        return None
+    return names[0].name or names[0].value
 
 
 def rehearse(profile: Profile, scratch: Scratch) -> Rehearsal:
@@ -81,27 +112,41 @@ def rehearse(profile: Profile, scratch: Scratch) -> Rehearsal:
                     raise DeploycheckError(
                         f"cannot copy the schema of {describe(profile.database)} to {scratch.label}: {server_error(exc)}"
                     ) from None
-            scratch_profile = profile.model_copy(
-                update={"database": scratch.login.model_copy(update={"name": database}), "backups": None}
-            )
-            recorder = _Recorder(rehearsal)
-            try:
-                ConfinedMigrator(scratch_profile, guard, recorder).migrate()
-            except MigrationError as exc:
-                failed = plan[len(rehearsal.migrations)]
-                rehearsal.migrations.append(
-                    Rehearsed(
-                        failed.filename,
-                        False,
-                        time.monotonic() - recorder.started_at,
-                        without_values(str(exc).split("\n")[0]),
-                    )
-                )
-                rehearsal.not_run = [m.filename for m in plan[len(rehearsal.migrations) :]]
+            rehearsal.migrations, rehearsal.not_run = apply_pending(profile, scratch, database, guard, plan)
             rehearsal.notes = guard.notes
         finally:
             scratch.drop(database, timeout_s)
     return rehearsal
+
+
+def apply_pending(
+    profile: Profile, scratch: Scratch, database: str, guard: Guard, plan: list[Migration]
+) -> tuple[list[Rehearsed], list[str]]:
+    """`deploycheck migrate` on scratch database `database`, judged by its own ledger (`plan` is
+    what that ledger leaves pending), every statement through `guard`: each migration applied
+    (with its time) or the one that failed, and the names of those not run after it."""
+    scratch_profile = profile.model_copy(
+        update={"database": scratch.login.model_copy(update={"name": database}), "backups": None}
+    )
+    recorder = _Recorder()
+    try:
+        ConfinedMigrator(scratch_profile, guard, recorder).migrate()
+    except MigrationError as exc:
+        failure = exc if isinstance(exc, MigrationFailed) else MigrationFailed(str(exc))
+        failed = plan[len(recorder.done)]
+        recorder.done.append(
+            Rehearsed(
+                failed.filename,
+                False,
+                time.monotonic() - recorder.started_at,
+                without_values(str(exc).split("\n")[0]),
+                statement=failure.statement,
+                line=failure.line,
+                reason=without_values(failure.error or str(exc).split("\n")[0]),
+                altered=recorder.altered,
+            )
+        )
+    return recorder.done, [m.filename for m in plan[len(recorder.done) :]]
 
 
 def copy_schema(target: Any, copy: Any, ledger: set[str], sample_rows: int, guard: Guard) -> dict[str, int]:

@@ -152,6 +152,7 @@ class Drill(Section):
 
     budget_min: float | None = Field(None, gt=0)  # the recovery time objective for the restore
     queries: list[str] = Field(default_factory=list)  # SELECTs whose first column must be true
+    rehearse: bool = False  # then the pending migrations run on the restored copy (needs migrations:)
 
 
 class Backups(Section):

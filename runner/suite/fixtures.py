@@ -145,9 +145,14 @@ def drill_probe(deploy: RunState) -> Probe | None:
         newest = {
             db: listing.of(db)[-1].name if listing.of(db) else None for db in backup_databases(deploy.profile)
         }
+        rehearse = (
+            cfg.drill.rehearse
+            and deploy.profile.migrations is not None
+            and deploy.profile.database is not None
+        )
         with open_scratch(deploy.profile) as scratch:
             return {
-                db: drill(deploy.profile, listing.source, name, scratch) if name else None
+                db: drill(deploy.profile, listing.source, name, scratch, rehearse=rehearse) if name else None
                 for db, name in newest.items()
             }
 
