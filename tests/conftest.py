@@ -55,7 +55,13 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]
     server = MariaDBServer(tmp_path_factory.mktemp("mariadb"), tcp=True)  # test_init reaches it by port
     server.start()
     yield server
+    assert server.process is not None
+    died = server.process.poll()
+    log = server.root / "error.log"
+    tail = log.read_text(errors="replace")[-6000:] if died is not None and log.exists() else ""
     server.remove()
+    if died is not None:  # every later test failed to connect: say why, with the server's own words
+        pytest.fail(f"the session's mariadbd died during the tests (exit {died}); its error log ends:\n{tail}")
 
 
 @pytest.fixture(scope="session")
