@@ -322,7 +322,8 @@ def test_freshness_without_grace_counts_minutes_and_no_backup_is_stale(tmp_path)
     nothing = freshness(listing, "other", cfg, NOW)
     assert (
         not nothing.is_fresh
-        and nothing.describe() == "no backup of other; next scheduled 2026-11-25 03:00 UTC"
+        and nothing.describe()
+        == "no scheduled backup of other; next scheduled 2026-11-25 03:00 UTC; no backup of any kind"
     )
 
 
