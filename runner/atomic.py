@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO
+
+from runner.errors import DeploycheckError
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -29,6 +32,22 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         os.unlink(name)
         raise
+
+
+def open_appending(path: Path, mode: str = "ab", **kwargs: Any) -> IO[Any]:
+    """`path` opened to append (`mode` "ab", "a+b" or "a"), created 0644 if new, never through a
+    symbolic link planted in its place (O_NOFOLLOW): the archive may live on a shared volume."""
+    access = os.O_RDWR if "+" in mode else os.O_WRONLY
+    try:
+        fd = os.open(path, access | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise DeploycheckError(
+            f"{path} is a symbolic link: deploycheck appends only to a file of its own there, "
+            "never through a link; remove the link"
+        ) from None
+    return os.fdopen(fd, mode, **kwargs)
 
 
 @contextmanager

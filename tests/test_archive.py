@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.errors import DeploycheckError
 from runner.report.archive import PAGE, prune, publish, read_history, staging_dir
 from tests.conftest import deploycheck
 
@@ -216,3 +217,19 @@ def test_a_forged_history_line_is_not_linked_from_the_index(tmp_path) -> None:
     assert "javascript:" not in index and index.count("/report.html") == 2
     prune(base, keep=5)
     assert "javascript:" not in (base / "index.html").read_text()
+
+
+@pytest.mark.parametrize("planted", ["history.jsonl", ".lock"])
+def test_the_archive_appends_to_no_file_through_a_planted_link(tmp_path, planted) -> None:
+    """history.jsonl and the lock are appended to: a link planted in their place (a reports
+    volume others can write) is refused, naming it, and what it points at stays as it was."""
+    base = archive_of(tmp_path / "reports", 1)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (base / planted).unlink()
+    (base / planted).symlink_to(victim)
+    staged = staging_dir(tmp_path / "reports", "p")
+    (staged / "report.json").write_text("{}")
+    with pytest.raises(DeploycheckError, match=rf"{planted} is a symbolic link"):
+        publish(staged, fake_report(1))
+    assert victim.read_text() == "precious\n"

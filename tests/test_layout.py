@@ -26,8 +26,8 @@ ROOT = RUNNER.parent
 RANK = {
     "__init__": 0,  # `from runner import bundled, PROFILE_ENV, __version__`
     "errors": 0,
-    "atomic": 0,
     "lazy": 0,
+    "atomic": 1,  # refuses, with DeploycheckError, to append through a planted link
     "trust": 1,  # raises ProfileError for a CA file that cannot be used
     "redact": 1,
     "profile": 2,

@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
+from runner.atomic import open_appending
 from runner.errors import MailRefused, TargetUnreachable, UsageError
 from runner.profile.model import Smtp
 from runner.trust import client_context
@@ -175,7 +176,7 @@ def send_test(
         )
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a", encoding="utf-8") as out:
+        with open_appending(log, "a", encoding="utf-8") as out:
             entry = {
                 "sent_at": datetime.now(UTC).isoformat(),
                 "token": token,

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator
 
-from runner.atomic import write_atomically
+from runner.atomic import open_appending, write_atomically
 
 RUN_NAME = re.compile(r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(?:-\d+)?")  # as `publish` names them
 
@@ -70,7 +70,7 @@ def publish(staged: Path, report: dict[str, Any]) -> Path:
 
 @contextmanager
 def _locked(base: Path) -> Iterator[None]:
-    with (base / ".lock").open("a") as handle:
+    with open_appending(base / ".lock") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -93,7 +93,7 @@ def _append_history(run_dir: Path, report: dict[str, Any]) -> None:
             if c["outcome"] in ("failed", "error", "warned")
         ],
     }
-    with (run_dir.parent / "history.jsonl").open("a+b") as history:
+    with open_appending(run_dir.parent / "history.jsonl", "a+b") as history:
         if history.tell():
             history.seek(-1, os.SEEK_END)
             if history.read(1) != b"\n":
