@@ -61,7 +61,9 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]
     tail = log.read_text(errors="replace")[-6000:] if died is not None and log.exists() else ""
     server.remove()
     if died is not None:  # every later test failed to connect: say why, with the server's own words
-        pytest.fail(f"the session's mariadbd died during the tests (exit {died}); its error log ends:\n{tail}")
+        pytest.fail(
+            f"the session's mariadbd died during the tests (exit {died}); its error log ends:\n{tail}"
+        )
 
 
 @pytest.fixture(scope="session")
