@@ -42,6 +42,33 @@ def test_a_value_read_from_a_file_is_never_shown_in_a_validation_error(tmp_path)
     assert SECRET not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize("kind", ["fifo", "device", "too-large"])
+def test_a_file_key_naming_a_fifo_a_device_or_a_huge_file_is_refused_at_once(tmp_path, kind) -> None:
+    """`password_file:` pointing at a FIFO used to block the load forever (nobody writes it);
+    /dev/zero would fill memory. Refused with the key and the reason, quickly."""
+    secret = tmp_path / "dbpw"
+    if kind == "fifo":
+        os.mkfifo(secret)
+    elif kind == "device":
+        secret = Path("/dev/zero")
+    else:
+        secret.write_bytes(b"x" * (1024 * 1024))
+    profile = tmp_path / "p.yml"
+    profile.write_text(yaml.safe_dump({"database": {"user": "u", "name": "d", "password_file": str(secret)}}))
+    result = deploycheck("status", "--profile", str(profile), timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert "database.password_file" in result.stderr or "password_file" in result.stderr
+    assert ("not a regular file" if kind != "too-large" else "more than a secret's") in result.stderr
+
+
+def test_a_docker_env_source_that_would_be_an_option_is_refused(tmp_path) -> None:
+    profile = tmp_path / "p.yml"
+    profile.write_text("target: t\nenv: {source: 'docker:-H=tcp://127.0.0.1:1', required: [A]}\n")
+    result = deploycheck("verify", "--profile", str(profile), "--reports", str(tmp_path / "r"))
+    assert result.returncode == 2 and "env.source" in result.stderr, result.stderr
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("filename", ["...yml", "-x.yml", ".hidden.yml"])
 def test_a_profile_name_that_is_no_folder_name_is_refused(tmp_path, filename) -> None:
     profile = tmp_path / filename
@@ -256,6 +283,52 @@ def test_verify_imports_no_conftest_from_the_folders_above_the_checks(tmp_path) 
     )
     assert "report:" in result.stdout, result.stdout + result.stderr  # the suite ran
     assert not marker.exists()
+
+
+def test_verify_runs_no_pytest_plugin_or_option_from_the_environment(tmp_path) -> None:
+    """A CI job's PYTEST_ADDOPTS (here deselecting every check), PYTEST_PLUGINS and a plugin that
+    pytest would autoload from the venv (an entry point) must not change the gate."""
+    site = tmp_path / "site"
+    (site / "evil_plugin-1.0.dist-info").mkdir(parents=True)
+    (site / "evil_plugin-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: evil-plugin\nVersion: 1.0\n"
+    )
+    (site / "evil_plugin-1.0.dist-info" / "entry_points.txt").write_text(
+        "[pytest11]\nevil = evil_autoloaded\n"
+    )
+    for module in ("evil_autoloaded", "evil_named"):
+        (site / f"{module}.py").write_text(f"open({str(tmp_path / module)!r}, 'w').close()\n")
+    (tmp_path / "app.env").write_text("A=1\n")
+    (tmp_path / "p.yml").write_text("target: t\nenv: {source: 'dotenv:app.env', required: [A]}\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]),
+        "PYTEST_ADDOPTS": "-k nothing_matches_this",
+        "PYTEST_PLUGINS": "evil_named",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "verify",
+            "--profile",
+            str(tmp_path / "p.yml"),
+            "--reports",
+            str(tmp_path / "reports"),
+            "-k",
+            "test_env",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ignoring PYTEST_ADDOPTS and PYTEST_PLUGINS" in result.stdout
+    assert "passed" in result.stdout.splitlines()[-2]
+    assert not (tmp_path / "evil_autoloaded").exists() and not (tmp_path / "evil_named").exists()
 
 
 # -- SSH sources: names that forge entries, destinations that are options -------------------

@@ -80,7 +80,16 @@ _AFTER = {  # word -> {next word: kind}
         "REPLICA": "replication (STOP REPLICA)",
         "ALL": "replication (STOP ALL SLAVES)",
     },
-    "LOAD": {"DATA": "a file read (LOAD DATA)", "XML": "a file read (LOAD XML)"},
+    "LOAD": {
+        "DATA": "a file read (LOAD DATA)",
+        "XML": "a file read (LOAD XML)",
+        "INDEX": "server administration (LOAD INDEX INTO CACHE)",
+    },
+    "BACKUP": {
+        "LOCK": "server administration (BACKUP LOCK)",
+        "STAGE": "server administration (BACKUP STAGE)",
+    },
+    "CACHE": {"INDEX": "server administration (CACHE INDEX)"},
     "SET": {"PASSWORD": "an account statement (SET PASSWORD)", "ROLE": "an account statement (SET ROLE)"},
     "DEFAULT": {"ROLE": "an account statement (SET DEFAULT ROLE)"},
     "DATA": {"DIRECTORY": "a file location (DATA DIRECTORY)"},
@@ -104,7 +113,13 @@ _CLIENT_CHARSET = {
     "@@session.character_set_client",
     "@@local.character_set_client",
 }
-_FILE_FUNCTIONS = {"LOAD_FILE"}
+# Functions that reach beyond the session: a file, or a named lock held server-wide (a dump could
+# hold the target's own migration lock on a shared server for as long as the drill runs).
+_SERVER_FUNCTIONS = {
+    "LOAD_FILE": "a file read (LOAD_FILE)",
+    "GET_LOCK": "a server-wide named lock (GET_LOCK)",
+    "RELEASE_ALL_LOCKS": "a server-wide named lock (RELEASE_ALL_LOCKS)",
+}
 # sql_mode decides how quotes are read; within one text sent at once, what follows a change of it
 # is read by the server in the new mode, by the guard in the old one.
 _SQL_MODE = {"sql_mode", "@@sql_mode", "@@session.sql_mode", "@@local.sql_mode"}
@@ -309,11 +324,11 @@ def _refused_kind(toks: list[Token]) -> str:
             continue
         if (
             tok.kind in ("word", "ident")
-            and value.upper() in _FILE_FUNCTIONS
+            and value.upper() in _SERVER_FUNCTIONS
             and nxt is not None
             and nxt.value == "("
         ):
-            return "a file read (LOAD_FILE)"  # `LOAD_FILE`(...) calls the server's function too
+            return _SERVER_FUNCTIONS[value.upper()]  # `LOAD_FILE`(...) calls the server's function too
         if tok.kind != "word":
             continue
         if value in _ANYWHERE:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -50,6 +51,27 @@ def _anchored_source(value: str, info: ValidationInfo, prefix: str = "") -> str:
     return prefix + str(_anchor(Path(value[len(prefix) :]), info))
 
 
+_VALUE_FILE_LIMIT = 64 * 1024  # a password, token or key; Docker secrets are small files
+
+
+def _read_value_file(path: Path) -> str:
+    """A `*_file` key's file: a regular file (followed through links, as Kubernetes mounts them)
+    of modest size, opened without blocking, so a FIFO, a device or /dev/zero named there is
+    refused instead of hanging or filling memory."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        if info.st_size > _VALUE_FILE_LIMIT:
+            raise ValueError(f"{path} holds {info.st_size} bytes, more than a secret's {_VALUE_FILE_LIMIT}")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(_VALUE_FILE_LIMIT + 1)
+    finally:
+        os.close(fd)
+    return data.decode("utf-8")
+
+
 class Section(BaseModel):
     """Base of every profile section: strict about keys, immutable once loaded."""
 
@@ -72,11 +94,13 @@ class Section(BaseModel):
                 raise ValueError(f"give either {target!r} or {key!r}, not both")
             path = _anchor(Path(str(value)), info)
             try:
-                text = path.read_text(encoding="utf-8").rstrip("\r\n")
+                text = _read_value_file(path).rstrip("\r\n")
             except OSError as exc:
                 raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
             except UnicodeDecodeError:
                 raise ValueError(f"{key}: {path} is not UTF-8 text") from None
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
             out[target] = cls._from_file(key, path, text)
             del out[key]
         return out
@@ -207,7 +231,9 @@ class EnvRule(Section):
 
 
 class Env(Section):
-    source: str = Field("process", pattern=r"^(process|dotenv:.+|docker:.+)$")
+    # a container's name or id as Docker allows them: never a word starting with `-` that the
+    # docker command would read as an option
+    source: str = Field("process", pattern=r"^(process|dotenv:.+|docker:[A-Za-z0-9][A-Za-z0-9_.-]*)$")
     required: list[str | EnvRule] = Field(default_factory=list)
     forbid: dict[str, list[str] | str] = Field(default_factory=dict)
 

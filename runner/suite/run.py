@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -59,6 +61,7 @@ def run_checks(
             str(checks),
             "-p",
             "runner.suite.plugin",
+            *(arg for plugin in _GATE_PLUGINS for arg in ("-p", plugin)),
             "-p",
             "no:cacheprovider",
             "--deploy-profile",
@@ -76,7 +79,8 @@ def run_checks(
             *(["--deploy-strict"] if strict else []),
             *pytest_args,
         ]
-        code = pytest.main(args)
+        with _gate_environment(out):
+            code = pytest.main(args)
         report_path = staged / "report.json"
         if not report_path.exists():
             interrupted = code == pytest.ExitCode.INTERRUPTED
@@ -101,6 +105,43 @@ def run_checks(
     # The report judges the run (an interrupted one is an error, exit 1 in it); the process
     # says it was interrupted, as every command does.
     return 130 if report.get("interrupted") else int(report["exit_code"])
+
+
+# The plugins the gate runs with, and no others: pytest plugins installed beside deploycheck (an
+# app's venv: rerunfailures, randomly, django, xdist, ...) would otherwise load into the gate and
+# could change what it runs or how a failure counts.
+_GATE_PLUGINS = (
+    "pytest_metadata.plugin",
+    "pytest_html.fixtures",
+    "pytest_html.plugin",
+)  # fixtures first: plugin imports it
+_IGNORED_VARIABLES = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+
+
+@contextmanager
+def _gate_environment(out: TextIO) -> Iterator[None]:
+    """pytest as the command line says, whatever the environment holds: PYTEST_ADDOPTS (a CI
+    job's settings for its own tests, `--deselect`, `-p`) and PYTEST_PLUGINS would change the
+    gate's selection or load code into it unseen; plugin autoloading is off (see _GATE_PLUGINS)."""
+    saved = {name: os.environ.get(name) for name in (*_IGNORED_VARIABLES, "PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
+    ignored = [name for name in _IGNORED_VARIABLES if os.environ.get(name)]
+    if ignored:
+        print(
+            f"deploycheck verify: ignoring {' and '.join(ignored)} from the environment; give pytest "
+            "options on the verify command line",
+            file=out,
+        )
+    for name in _IGNORED_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _terminal(pytest_args: list[str], quiet: bool) -> list[str]:
