@@ -15,6 +15,7 @@ from pymysql.constants import CLIENT, CR
 
 from runner.errors import TargetUnreachable, UsageError
 from runner.profile.model import Database
+from runner.redact import printable
 from runner.trust import client_context
 
 # Client-side codes meaning "the server could not be reached or went away" (CR_*).
@@ -107,6 +108,40 @@ def server_error(exc: pymysql.err.MySQLError) -> str:
     if len(exc.args) >= 2:
         return f"({exc.args[0]}) {exc.args[1]}"
     return str(exc)
+
+
+# Server errors that quote names only (tables, columns, keys, accounts), never a value.
+_NAMES_ONLY = {1044, 1046, 1048, 1049, 1050, 1051, 1054, 1060, 1061, 1091, 1142, 1143, 1146, 1264, 1265}
+_NAMES_ONLY |= {1227, 1356, 1359, 1360, 1364, 1370, 1406, 1419, 1449}
+_SIGNALLED = {1642, 1643, 1644}  # the text of a SIGNAL: anything, a row value too
+_DUPLICATE = {1062, 1586}  # Duplicate entry '<value>' for key '<name>'
+_CODE = re.compile(r"\((\d+)\) ")
+
+
+def without_values(message: str) -> str:
+    """A server error without the values it may quote: `Duplicate entry '...' for key ...`, `near
+    '...'`, a SIGNAL's text. Quote pairs cannot be trusted (a value may hold a quote), so all
+    from the first quote to the last goes, except in errors known to quote only names."""
+    message = printable(message)
+    code = _CODE.search(message)
+    number = int(code.group(1)) if code is not None else None
+    if number in _NAMES_ONLY:
+        return message
+    if code is not None and number in _SIGNALLED:
+        return message[: code.end()] + "… (the text of a SIGNAL, elided)"
+    key = message.rfind("' for key '")  # the key's name is last: the value before it goes, all of it
+    if number in _DUPLICATE and key != -1:
+        return _elided(message[: key + 1]) + message[key + 1 :]
+    return _elided(message)
+
+
+def _elided(message: str) -> str:
+    first, last = message.find("'"), message.rfind("'")
+    if first == -1:
+        return message
+    if first == last:
+        return message[:first] + "'…"
+    return message[:first] + "'…'" + message[last + 1 :]
 
 
 def is_connection_lost(exc: BaseException) -> bool:

@@ -167,3 +167,9 @@ def for_profile(profile: BaseModel) -> Redactor:
     redactor.add_model(profile)
     redactor.add_environment(os.environ)
     return redactor
+
+
+def printable(text: str, instead: str = "?") -> str:
+    """`text` with control and format (bidi) characters replaced: a name from a dump, a compose
+    file or a server error must not send escape sequences to the terminal that shows it."""
+    return "".join(ch if ch.isprintable() else instead for ch in text)

@@ -31,8 +31,9 @@ import trustme
 import yaml
 
 from runner.cli.main import main
+from runner.db import without_values
 from runner.errors import ConfinementRefused
-from runner.migrations.guard import Guard, without_values
+from runner.migrations.guard import Guard
 from runner.migrations.sqlsplit import Quoting, split_sql
 from runner.sandbox.mariadb import MariaDBServer
 from runner.sandbox.scratch import reach_beyond
@@ -537,8 +538,12 @@ def test_guard_reads_the_statement_as_the_server_does() -> None:
         "INSERT INTO t SELECT v FROM information_schema.tables /* ok */ WHERE 'x.y' = 'x.y'"
     )
     assert guard.check(statement) is statement
-    assert (
-        without_values("(1062) Duplicate entry 'O'Brien' for key 'PRIMARY'") == "(1062) Duplicate entry '…'"
+    assert without_values("(1062) Duplicate entry 'O'Brien' for key 'PRIMARY'") == (
+        "(1062) Duplicate entry '…' for key 'PRIMARY'"
+    )
+    # a value written to look like the key's part: all of it goes, the real key (last) stays
+    assert without_values("(1062) Duplicate entry 'a' for key 'Leak-Me' for key 'email'") == (
+        "(1062) Duplicate entry '…' for key 'email'"
     )
     assert without_values("(1146) Table 'db.t' doesn't exist") == "(1146) Table 'db.t' doesn't exist"
 

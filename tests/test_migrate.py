@@ -9,6 +9,7 @@ from runner.migrations import files as migration_files
 from runner.migrations.all_or_nothing import changed_nothing
 from runner.migrations.sqlsplit import Statement
 from runner.migrations.status import State
+from tests.conftest import deploycheck
 
 TRAIL = "CREATE TABLE IF NOT EXISTS trail (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40));\n"
 
@@ -108,6 +109,29 @@ def test_edited_migration_is_a_checksum_mismatch_that_blocks_until_repair(projec
     migrator.repair(actions)
     project.migrator().migrate()
     assert trail(project) == ["2"]
+
+
+def test_a_failed_migration_on_the_target_prints_and_records_no_row_value(project) -> None:
+    """`Duplicate entry '<a patient's address>'`: the server quotes row values in its errors. The
+    message, `status` and the ledger say file, statement, line and the error, without the value."""
+    secret = "patient-Secret-4711@example.org"
+    project.add(
+        "V1__users.sql",
+        f"CREATE TABLE users (id INT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(100) UNIQUE);\n"
+        f"INSERT INTO users (email) VALUES ('{secret}');\n",
+    )
+    project.add("V2__copy.sql", "INSERT INTO users (email) SELECT email FROM users;\n")
+    migrate = deploycheck("migrate", "--profile", str(project.profile_path), "--no-backup")
+    assert migrate.returncode == 1, migrate.stderr
+    assert (
+        "V2__copy.sql statement 1 (line 1) failed: (1062) Duplicate entry '…' for key 'email'"
+        in migrate.stderr
+    )
+    status = deploycheck("status", "--profile", str(project.profile_path), "--json")
+    ledger = project.query("SELECT * FROM deploycheck_schema_history")
+    for shown in (migrate.stdout, migrate.stderr, status.stdout, status.stderr, repr(ledger)):
+        assert secret not in shown
+    assert "V2__copy.sql" in status.stdout
 
 
 def test_rows_written_after_ddl_commit_only_with_the_applied_row(project) -> None:

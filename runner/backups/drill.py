@@ -24,10 +24,10 @@ from runner.backups import gzip_stream
 from runner.backups.dump_scan import SANDBOX_LINE, Scanner
 from runner.backups.integrity import BackupCheck
 from runner.backups.source import LocalSource, SshSource
-from runner.db import Scratch, server_error
+from runner.db import Scratch, server_error, without_values
 from runner.errors import ConfinementRefused, GzipProblem, MigrationError, MigrationFileError
 from runner.migrations.engine import Migrator, quoting_of
-from runner.migrations.guard import Guard, kind_of, without_values
+from runner.migrations.guard import Guard, kind_of
 from runner.migrations.read_ahead import read_ahead
 from runner.migrations.rehearsal import Rehearsed, apply_pending
 from runner.migrations.sqlsplit import Statement, may_change_quoting, split_lines

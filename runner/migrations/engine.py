@@ -29,7 +29,7 @@ import pymysql
 from pymysql.constants import COMMAND
 
 from runner import __version__
-from runner.db import connect, describe, is_connection_lost, server_error
+from runner.db import connect, describe, is_connection_lost, server_error, without_values
 from runner.errors import (
     LockTimeout,
     MigrationBlocked,
@@ -320,8 +320,10 @@ class Migrator:
         was not committed and nothing escaped the rollback, or the first statement failed in a way
         that changed nothing); otherwise the migration is recorded as failed until `repair`."""
         verify = isinstance(exc, VerifyBlockFailed)
-        error = server_error(exc) if isinstance(exc, pymysql.err.MySQLError) else str(exc)
-        error = Placeholders(self.cfg.placeholders).mask(error)  # the server quotes the statement
+        # the server quotes the statement (placeholders' values) and rows (`Duplicate entry '...'`):
+        # neither reaches the terminal, CI's log or the ledger; file, statement and line say where
+        error = without_values(server_error(exc)) if isinstance(exc, pymysql.err.MySQLError) else str(exc)
+        error = Placeholders(self.cfg.placeholders).mask(error)
         where = f"{migration.filename}: its verify block" if verify else _where(migration, statement)
         number = statement.number if statement and not verify else None
         line = statement.line if statement else None
@@ -363,11 +365,13 @@ class Migrator:
     def _server_failure(self, exc: pymysql.err.MySQLError, where: str) -> Exception:
         if is_connection_lost(exc):
             return self._lost(exc, where)
-        return MigrationFailed(f"{describe(self.db)} refused a query {where}: {server_error(exc)}")
+        return MigrationFailed(
+            f"{describe(self.db)} refused a query {where}: {without_values(server_error(exc))}"
+        )
 
     def _lost(self, exc: pymysql.err.MySQLError, where: str) -> TargetUnreachable:
         return TargetUnreachable(
-            f"lost the connection to {describe(self.db)} {where}: {server_error(exc)}\n"
+            f"lost the connection to {describe(self.db)} {where}: {without_values(server_error(exc))}\n"
             "A migration that was running is recorded as not finished (or was rolled back). "
             "When the server is back, run `deploycheck status` to see what happened."
         )

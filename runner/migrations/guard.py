@@ -34,6 +34,7 @@ from runner.migrations.files import Migration, MigrationSet
 from runner.migrations.sqlsplit import Quoting, Statement
 from runner.migrations.sqltokens import Token, read_part, tokens
 from runner.profile.model import Profile
+from runner.redact import printable
 
 # Schemas a statement may read besides its own: information_schema shows a user only what it may see.
 _READABLE = {"information_schema"}
@@ -247,7 +248,7 @@ class Guard:
                     f"database `{self.database}` instead (what they mean on the target)",
                 )
                 continue
-            raise self._refusal(statement, f"a name in another schema (`{_printable(schema)}`)")
+            raise self._refusal(statement, f"a name in another schema (`{printable(schema)}`)")
         definers = _definers(toks)
         edits += definers
         if definers:
@@ -423,7 +424,7 @@ def kind_of(statement: Statement) -> str:
             words.append(tok.value)
             continue
         if tok.kind == "ident" or (tok.kind == "op" and tok.value == "." and words):
-            words.append(f"`{_printable(tok.name)}`" if tok.kind == "ident" else ".")
+            words.append(f"`{printable(tok.name)}`" if tok.kind == "ident" else ".")
             if tok.kind == "ident":
                 break
             continue
@@ -432,36 +433,6 @@ def kind_of(statement: Statement) -> str:
 
 
 # Server errors whose quoted parts are names (tables, columns, users), never values.
-_NAMES_ONLY = {1044, 1046, 1048, 1049, 1050, 1051, 1054, 1060, 1061, 1091, 1142, 1143, 1146, 1264, 1265}
-_NAMES_ONLY |= {1227, 1356, 1359, 1360, 1364, 1370, 1406, 1419, 1449}
-_SIGNALLED = {1642, 1643, 1644}  # the text of a SIGNAL: anything, a row value too
-_CODE = re.compile(r"\((\d+)\) ")
-
-
-def _printable(text: str) -> str:
-    """`text` with control and format characters as `?`: a name from a dump or a server error
-    must not send escape sequences to the terminal that shows the finding."""
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
-
-
-def without_values(message: str) -> str:
-    """A server error without the values it may quote: `Duplicate entry '...' for key ...`, `near
-    '...'`, a SIGNAL's text. Quote pairs cannot be trusted (a value may hold a quote), so all
-    from the first quote to the last goes, except in errors known to quote only names."""
-    message = _printable(message)
-    code = _CODE.search(message)
-    if code is not None and int(code.group(1)) in _NAMES_ONLY:
-        return message
-    if code is not None and int(code.group(1)) in _SIGNALLED:
-        return message[: code.end()] + "… (the text of a SIGNAL, elided)"
-    first, last = message.find("'"), message.rfind("'")
-    if first == -1:
-        return message
-    if first == last:
-        return message[:first] + "'…"
-    return message[:first] + "'…'" + message[last + 1 :]
-
-
 # -- migrations on scratch -----------------------------------------------------
 
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import pymysql
 
-from runner.db import Scratch, connect, describe, server_error
+from runner.db import Scratch, connect, describe, server_error, without_values
 from runner.errors import ConfinementRefused, DeploycheckError, MigrationError, MigrationFailed
 from runner.migrations.engine import Migrator, Progress
 from runner.migrations.files import Migration
-from runner.migrations.guard import ConfinedMigrator, Guard, without_values
+from runner.migrations.guard import ConfinedMigrator, Guard
 from runner.migrations.sqlsplit import Statement
 from runner.migrations.sqltokens import tokens
 from runner.profile.model import Profile

@@ -17,6 +17,7 @@ from typing import Any
 
 from runner.errors import TargetUnreachable
 from runner.profile.model import Containers, ContainerService
+from runner.redact import printable
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -27,7 +28,7 @@ _SHOWN = 200
 
 def shown(text: str, limit: int = _SHOWN) -> str:
     """`text` on one line, without control, format (bidi) or separator characters, cut to `limit`."""
-    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    flat = " ".join(printable(text, " ").split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 

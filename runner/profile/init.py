@@ -22,7 +22,7 @@ import yaml
 
 from runner.errors import ProfileError
 from runner.profile.compose import Compose, read_env_file, referenced_variable
-from runner.redact import MIN_LENGTH, Redactor, is_secret_name
+from runner.redact import MIN_LENGTH, Redactor, is_secret_name, printable
 
 _DATABASE_IMAGES = ("mysql", "mariadb", "percona", "percona-server", "mysql-server")
 _BACKUP_IMAGE = re.compile(r"backup", re.IGNORECASE)
@@ -638,7 +638,7 @@ def render(found: Inferred, sources: list[Path]) -> str:
 def _one_line(text: str) -> str:
     """`text` for a comment: a line break (or other control character) in a name read from the
     compose file would end the comment, and what follows would be read as the profile's YAML."""
-    return "".join(c if c.isprintable() else " " for c in text)
+    return printable(text, " ")
 
 
 def _render(key: str, value: Any, path: tuple[str, ...], comments: dict, depth: int) -> list[str]:
