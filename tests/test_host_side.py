@@ -419,6 +419,17 @@ def test_literal_placeholders_arrive_exactly_whatever_the_sql_mode_and_are_maske
     }
 
 
+def test_a_placeholder_filled_from_a_secret_variable_is_masked_in_a_dry_run(project) -> None:
+    """`api_base: ${API_TOKEN}`: the placeholder's name says nothing, the variable's does."""
+    project.write_profile(migrations={"placeholders": {"api_base": "${API_TOKEN}"}})
+    project.add(
+        "V1__cfg.sql", "CREATE TABLE cfg (v VARCHAR(200));\nINSERT INTO cfg VALUES ('${api_base}');\n"
+    )
+    dry = project.cli("migrate", "--dry-run", env={**os.environ, "API_TOKEN": "Api-Token-Secret-77"})
+    assert dry.returncode == 0, dry.stderr
+    assert "VALUES ('********')" in dry.stdout and "Api-Token-Secret-77" not in dry.stdout + dry.stderr
+
+
 def test_a_literal_placeholder_inside_quotes_is_refused(project) -> None:
     project.write_profile(migrations={"placeholders": {"name": "x"}, "placeholder_mode": "literal"})
     project.add("V1__q.sql", "SELECT 'hello ${name}';\n")

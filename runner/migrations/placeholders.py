@@ -15,12 +15,14 @@ says how a value goes in:
   refused, and so is a value with a backslash right after a non-ASCII character (see
   _SWALLOWED_BACKSLASH).
 
-Values whose names say secret (password, token, key, ...) are shown masked by a dry run, and
-masked, also in fragments, in every error that is printed or recorded in the ledger.
+Values whose names say secret (password, token, key, ...), and values taken from a variable
+whose name does (`api_base: ${API_TOKEN}`), are shown masked by a dry run, and masked, also in
+fragments, in every error that is printed or recorded in the ledger.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -52,7 +54,10 @@ class Placeholders:
     def __init__(self, values: Mapping[str, str], mode: str = "raw") -> None:
         self.values = dict(values)
         self.mode = mode
-        secrets = [v for k, v in self.values.items() if is_secret_name(k) and v]
+        # the profile interpolated `${API_TOKEN}` already: a secret-named variable's value is known
+        # by its value alone, as the redactor knows it
+        self._from_secret_variables = {v for k, v in os.environ.items() if is_secret_name(k) and v}
+        secrets = [v for k, v in self.values.items() if self._secret(k, v)]
         self._secrets = sorted(  # also as a literal sends it: what the server quotes in an error
             {form for v in secrets for form in (v, _quoted(v, False), _quoted(v, True))},
             key=len,
@@ -88,9 +93,10 @@ class Placeholders:
 
     def shown(self) -> Placeholders:
         """The same placeholders with every secret value masked: what a dry run prints."""
-        return Placeholders(
-            {k: MASK if is_secret_name(k) and v else v for k, v in self.values.items()}, self.mode
-        )
+        return Placeholders({k: MASK if self._secret(k, v) else v for k, v in self.values.items()}, self.mode)
+
+    def _secret(self, name: str, value: str) -> bool:
+        return bool(value) and (is_secret_name(name) or value in self._from_secret_variables)
 
     def substituted(
         self,
