@@ -93,9 +93,7 @@ def test_a_passing_and_a_failing_target_exit_1_with_an_archive_and_a_line_each(t
     assert lines[""] == "deploycheck verify: FAILED (exit 1): 1 of 2 targets passed; failed: api"
     for name, said in [("web", "PASSED (exit 0); report: "), ("api", "FAILED (exit 1): blocked by ")]:
         (run,) = archived(tmp_path, name)
-        assert said in lines[name] and lines[name].endswith(
-            f"report: {run}/report.html"
-        )
+        assert said in lines[name] and lines[name].endswith(f"report: {run}/report.html")
         report = json.loads((run / "report.json").read_text())
         assert report["profile"] == name and report["exit_code"] == (0 if name == "web" else 1)
     assert "test_endpoint_answers" in lines["api"]

@@ -147,10 +147,13 @@ def run_many(
                     say(f"{target.profile.name} finished ({len(done)} of {len(todo)}): {said}")
         finally:  # interrupted, or deploycheck itself failed: no child outlives it
             if running:
-                say(f"interrupted: stopping {_names(running)}")
+                say(f"{'interrupted: ' if stopped else ''}stopping {_names(running)}")
                 _stop(running, say)
                 for target in list(running):
                     show(target)
+            for target in todo:
+                target.stdout.close()
+                target.stderr.close()
     print(file=out)
     for target in todo:
         print(target.line(), file=out)
@@ -220,9 +223,7 @@ def _show(target: Target, reports_root: Path, out: TextIO, err: TextIO, quiet: b
 
 def _read(handle: IO[bytes]) -> str:
     handle.seek(0)
-    text = handle.read().decode("utf-8", errors="replace")
-    handle.close()
-    return text
+    return handle.read().decode("utf-8", errors="replace")
 
 
 def _verdict(todo: list[Target], code: int) -> str:
