@@ -238,7 +238,8 @@ def _running_with(marker: str) -> list[str]:
     return found
 
 
-def test_sigterm_stops_every_target_and_leaves_nothing_behind(tmp_path, profiles) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_ctrl_c_stops_every_target_and_leaves_nothing_behind(tmp_path, profiles, signum) -> None:
     with socket.socket() as blackhole:
         blackhole.bind(("127.0.0.1", 0))
         blackhole.listen(8)
@@ -263,7 +264,7 @@ def test_sigterm_stops_every_target_and_leaves_nothing_behind(tmp_path, profiles
         )
         blackhole.settimeout(60)
         waiting = [blackhole.accept()[0] for _ in range(2)]  # both running targets wait on it
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=120)
         for conn in waiting:
             conn.close()
