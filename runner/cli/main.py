@@ -50,13 +50,22 @@ class _Help(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, width=None if sys.stdout.isatty() else 92)
 
 
-def _profile_arg(parser: argparse.ArgumentParser) -> None:
+def _profile_arg(parser: argparse.ArgumentParser, many: bool = False) -> None:
     parser.add_argument(
         "--profile",
         "-p",
         metavar="P",
-        help=f"profile name (profiles/P.yml) or path; default ${PROFILE_ENV}",
+        action="append" if many else "store",
+        help=f"profile name (profiles/P.yml) or path; default ${PROFILE_ENV}"
+        + ("; repeat it to verify several targets at once (see --jobs)" if many else ""),
     )
+
+
+def _positive(value: str) -> int:
+    number = int(value)  # argparse names the option and the value when this raises ValueError
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return number
 
 
 def _reports_arg(parser: argparse.ArgumentParser) -> None:
@@ -201,10 +210,25 @@ def build_parser() -> argparse.ArgumentParser:
         description=_wrapped(
             "Run the production checks (checks/) against the profile's target, read-only, and "
             "write report.html, report.json and junit.xml into reports/<profile>/<UTC time>/. Options "
-            "this command does not know are passed to pytest (e.g. -k database -x)."
+            "this command does not know are passed to pytest (e.g. -k database -x).\n\n"
+            "Several targets: --profile A --profile B ... runs each target in a process of its own, "
+            "--jobs at a time, and shows each one's output whole as it finishes, then one line per "
+            "target (verdict and report) and one verdict for all. Every profile is read first: one "
+            "that is invalid, given twice, or named as another (the same archive folder) is exit 2 "
+            "before anything runs. The exit code is the worst: 130 interrupted (every run stopped "
+            "and cleaned up), 2 a target judged nothing, 3 only when no target could be reached, "
+            "1 any other failure or unreachable target, 0 only when every target passed. "
+            "--metrics writes one file covering every target (label profile)."
         ),
     )
-    _profile_arg(p)
+    _profile_arg(p, many=True)
+    p.add_argument(
+        "--jobs",
+        type=_positive,
+        default=2,
+        metavar="N",
+        help="with several --profile: how many targets run at once (default: 2)",
+    )
     p.add_argument("--strict", action="store_true", help="failed warnings fail the run too")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the verdict and the report's path")
     p.add_argument(

@@ -335,7 +335,7 @@ def _metrics(dashboard: Dashboard, query: dict[str, list[str]]) -> Response:
     """The newest readable run, and whether the newest run read: a damaged archive shows as
     `deploycheck_archive_readable 0`, not as an empty answer an alert cannot see."""
     latest = dashboard.latest()
-    body = exposition(latest.report) if latest.report else b""
+    body = exposition([latest.report]) if latest.report else b""
     body += archive_readable(dashboard.profile.name, not latest.problems)
     return 200, body, "text/plain; version=0.0.4; charset=utf-8"
 

@@ -99,7 +99,7 @@ def run_checks(
     print(summary(report, quiet, evidence=_verbose(pytest_args)), file=out)
     print(f"report: {run_dir / 'report.html'} (beside it: report.json, junit.xml, details.html)", file=out)
     if metrics is not None:  # node_exporter's textfile collector reads *.prom; written whole or not at all
-        write_atomically(metrics, exposition(report).decode())
+        write_atomically(metrics, exposition([report]).decode())
     if notify:
         _notify(profile, report, run_dir / "report.html", out)
     # The report judges the run (an interrupted one is an error, exit 1 in it); the process
@@ -165,7 +165,6 @@ def summary(report: dict[str, Any], quiet: bool = False, evidence: bool = False)
     the blockers (or why the run ended in error). `evidence`: first what each passed check
     measured, where it says."""
     lines = []
-    attention = [c for c in report["checks"] if c["outcome"] in ("failed", "error", "warned")]
     if evidence and not quiet:
         for check in (c for c in report["checks"] if c["outcome"] == "passed" and c["message"]):
             first, *rest = check["message"].splitlines()
@@ -181,19 +180,21 @@ def summary(report: dict[str, Any], quiet: bool = False, evidence: bool = False)
             lines += [f"{'':>8}{line}" for line in rest]
             if len(ids) > 1:
                 lines.append(f"{'':>8}checks: {', '.join(i.removeprefix('checks/') for i in ids)}")
-    blockers = [c["id"].split("::", 1)[1] for c in attention if c["outcome"] in ("failed", "error")]
-    why = ended_why(report) or (f"blocked by {', '.join(blockers)}" if blockers else "")
     s = report["summary"]
     counts = (
         f"{s['passed']} passed, {s['failed']} failed, {s['warned']} warned, {s['waived']} waived, "
         f"{s['skipped']} skipped, {s['errors']} errors"
     )
-    lines.append(
-        f"deploycheck verify: {report['outcome'].upper()} (exit {report['exit_code']})"
-        + (f": {why}" if why else "")
-        + f" - {counts}"
-    )
+    lines.append(f"deploycheck verify: {verdict(report)} - {counts}")
     return ("\n" if not quiet else "") + "\n".join(lines)
+
+
+def verdict(report: dict[str, Any]) -> str:
+    """`FAILED (exit 1): blocked by test_x`: the outcome, the exit code and why, naming the blockers
+    (or why the run ended in error)."""
+    blockers = [c["id"].split("::", 1)[1] for c in report["checks"] if c["outcome"] in ("failed", "error")]
+    why = ended_why(report) or (f"blocked by {', '.join(blockers)}" if blockers else "")
+    return f"{report['outcome'].upper()} (exit {report['exit_code']})" + (f": {why}" if why else "")
 
 
 def _notify(profile: Profile, report: dict[str, Any], html: Path, out: TextIO) -> None:
