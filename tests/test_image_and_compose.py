@@ -75,9 +75,11 @@ def image(docker_engine: DockerEngine) -> Iterator[str]:
         print(f"docker build: {time.monotonic() - started:.0f} s")
         yield IMAGE
     finally:
-        for container in client.containers.list(all=True):
+        ours = {"label": f"com.docker.compose.project={PROJECT}"}  # a failed `down` leaves them
+        for container in client.containers.list(all=True, filters=ours):
             container.remove(force=True, v=True)
-        client.volumes.prune()
+        for volume in client.volumes.list(filters=ours):
+            volume.remove(force=True)
         for tag in (IMAGE, OFFLINE, *STACK_IMAGES, BASE):
             if client.images.list(name=tag):
                 client.images.remove(tag, force=True)

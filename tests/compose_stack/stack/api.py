@@ -2,7 +2,9 @@
 
 import json
 import os
+import signal
 import socket
+import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 
@@ -27,4 +29,5 @@ class Health(BaseHTTPRequestHandler):
         """Quiet."""
 
 
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # PID 1 has no default handler: `stop` waits
 HTTPServer(("127.0.0.1", int(os.environ["APP_PORT"])), Health).serve_forever()

@@ -14,4 +14,5 @@ for back in $(seq $((newest + MAX_BACKUPS - 1)) -1 "$newest"); do
 done
 ln -sf "$name" "/backup/latest.$MYSQL_DATABASE.sql.gz"
 rm "$dump"
-exec sleep infinity
+trap 'exit 0' TERM  # PID 1: without a handler, `stop` would wait its timeout and kill
+while :; do sleep 3600 & wait $!; done
