@@ -37,6 +37,13 @@ CACHE = Path(os.environ.get("DEPLOYCHECK_TEST_CACHE") or Path.home() / ".cache" 
 # python3-venv for its virtual environments, and MariaDB for the test stack's server and dumps.
 DEBIAN_SUITE = "bookworm"
 DEBIAN_PACKAGES = ("python3", "python3-venv", "mariadb-server-core", "mariadb-client", "openssh-client")
+MMDEBSTRAP = (
+    "--variant=minbase",
+    f"--include={','.join(DEBIAN_PACKAGES)}",
+    *(f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("doc", "man", "info", "locale")),
+    '--customize-hook=rm -f "$1"/etc/apt/sources.list',
+    DEBIAN_SUITE,
+)
 
 
 class DockerEngine:
@@ -169,20 +176,18 @@ def _key(*parts: object) -> str:
 
 
 def debian_rootfs() -> Path:
-    """A Debian root file system tarball with DEBIAN_PACKAGES, made once by mmdebstrap (about a
-    minute) and kept in CACHE under a key of its package list. Its apt sources are removed: apt
-    inside finds everything installed and fetches nothing."""
+    """A Debian root file system tarball with DEBIAN_PACKAGES, made once by mmdebstrap (one to
+    three minutes) and kept in CACHE under a key of its options, package list included. Its apt
+    sources are removed: apt inside finds everything installed and fetches nothing."""
     require("mmdebstrap")
-    path = CACHE / f"debian-{DEBIAN_SUITE}-{_key(DEBIAN_SUITE, DEBIAN_PACKAGES)}.tar"
+    path = CACHE / f"debian-{DEBIAN_SUITE}-{_key(MMDEBSTRAP)}.tar"
     if path.exists():
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE) as work:
         partial = Path(work) / "rootfs.tar"
         made = subprocess.run(
-            ["mmdebstrap", "--quiet", "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES)}",
-             *(f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("doc", "man", "info", "locale")),
-             "--customize-hook=rm -f \"$1\"/etc/apt/sources.list", DEBIAN_SUITE, str(partial)],
+            ["mmdebstrap", "--quiet", *MMDEBSTRAP, str(partial)],
             capture_output=True, text=True, timeout=900, check=False,
         )  # fmt: skip
         if made.returncode != 0:

@@ -22,7 +22,7 @@ from runner.sandbox.mariadb import free_port
 from tests.conftest import ROOT, deploycheck
 from tests.docker_engine import DockerEngine, debian_rootfs, require, wheelhouse
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a cold cache makes the base first
 
 BASE = "deploycheck-test/debian:bookworm"
 OFFLINE = "deploycheck-test/python:offline"  # BASE with the wheelhouse, pip told to use only it
@@ -85,6 +85,13 @@ def image(docker_engine: DockerEngine) -> Iterator[str]:
                 client.images.remove(tag, force=True)
         client.images.prune(filters={"dangling": True})
         client.close()
+
+
+def test_a_missing_tool_fails_naming_the_package_to_install(monkeypatch, tmp_path) -> None:
+    """What these tests say on a machine without mmdebstrap or docker-compose: not a skip."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"not installed: apt-get install mmdebstrap docker-compose \("):
+        require("mmdebstrap", "docker-compose")
 
 
 def _reports_folder(tmp_path: Path) -> Path:
