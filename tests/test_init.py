@@ -544,3 +544,98 @@ def test_next_says_to_run_inside_the_stack_when_the_database_is_a_service_name(t
     assert "next: database.host is the compose service mysql" in result.stdout
     assert "deploycheck verify --profile" not in result.stdout.split("next:")[1].split("(")[0]
     assert "init: wrote p.yml" in result.stdout and "../" not in result.stdout.split("next:")[1]
+
+
+def test_the_containers_section_names_the_project_its_services_and_their_images(tmp_path) -> None:
+    override = """\
+    services:
+      api:
+        image: sysndd/api:${API_TAG}
+      worker:
+        build: ./worker
+      deploycheck:
+        image: deploycheck:latest
+        profiles: ["checks"]
+    """
+    stack = _stack(tmp_path, FIRST_USER, env=FIRST_USER_ENV + "API_TAG=9.0.1\n")
+    (stack / "docker-compose.override.yml").write_text(textwrap.dedent(override))
+    result = init(stack)
+    assert result.returncode == 0, result.stderr
+    written = (stack / "profiles" / "sysndd.yml").read_text()
+    assert yaml.safe_load(written)["containers"] == {
+        "project": "sysndd",
+        "services": {  # deploycheck's own one-shot service is not started with the stack: left out
+            "mysql": {"image": "mysql:8.4"},
+            "mysql-cron-backup": {"image": "fradelg/mysql-cron-backup"},
+            "api": {"image": "sysndd/api:9.0.1"},
+            "app": {"image": "sysndd/app:latest"},
+            "traefik": {"image": "traefik:v3.1"},
+            "worker": {},
+        },
+    }
+    assert "# service api: image (from $API_TAG), the release it must run" in written
+    assert "# service worker: built here, no image name to hold the release to" in written
+
+
+def test_a_project_name_compose_would_refuse_is_listed_not_written(tmp_path) -> None:
+    stack = _stack(tmp_path, FIRST_USER.replace("name: sysndd", "name: Bad Name!"))
+    result = init(stack, "--name", "bad")
+    assert result.returncode == 0, result.stderr
+    assert "containers" not in yaml.safe_load((stack / "profiles" / "bad.yml").read_text())
+    assert "not inferred: containers.project: 'Bad Name!' is not a compose project name" in result.stdout
+
+
+HOST_NETWORK = """\
+services:
+  db:
+    image: mariadb:10.11
+    network_mode: host
+    command: ["mariadbd", "--bind-address=127.0.0.1", "--port", "${DB_PORT}"]
+    environment: {MARIADB_DATABASE: shop, MARIADB_USER: shop, MARIADB_PASSWORD: "${DB_PASSWORD}"}
+  api:
+    image: shop/api:1
+    network_mode: host
+    environment: {DB_PORT: "${DB_PORT}"}
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://127.0.0.1:${APP_PORT}/health?token=${HEALTH_TOKEN}"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "port", "where"),
+    [
+        ('["mariadbd", "--port", "${DB_PORT}"]', {}, 13306, "--port in its command"),
+        ('"mariadbd --port=${DB_PORT}"', {}, 13306, "--port in its command"),
+        ("[mariadbd]", {"MYSQL_TCP_PORT": "${DB_PORT}"}, 13306, "MYSQL_TCP_PORT"),
+        ("[mariadbd]", {}, 3306, "no --port or MYSQL_TCP_PORT"),
+    ],
+)
+def test_a_host_network_database_is_on_loopback_at_the_port_it_listens_on(
+    tmp_path, command, env, port, where
+) -> None:
+    compose = yaml.safe_load(HOST_NETWORK)
+    compose["services"]["db"]["command"] = yaml.safe_load(command)
+    compose["services"]["db"]["environment"].update(env)
+    stack = _stack(
+        tmp_path, yaml.safe_dump(compose), env="DB_PORT=13306\nAPP_PORT=18080\nDB_PASSWORD=Pw-Secret-77\n"
+    )
+    result = init(stack, "--name", "shop")
+    assert result.returncode == 0, result.stderr
+    written = (stack / "profiles" / "shop.yml").read_text()
+    profile = yaml.safe_load(written)
+    assert (profile["database"]["host"], profile["database"]["port"]) == ("127.0.0.1", port)
+    assert f"# service db: {where}" in written
+    # the health check's URL is this host's loopback too: written as it is, its token a reference
+    assert profile["http"] == [
+        {"name": "api-health", "url": "http://127.0.0.1:18080/health?token=${HEALTH_TOKEN}"}
+    ]
+    assert "next: database.host" not in result.stdout and "Pw-Secret-77" not in written + result.stdout
+
+
+def test_a_host_network_health_url_elsewhere_is_listed_not_guessed(tmp_path) -> None:
+    compose = HOST_NETWORK.replace("http://127.0.0.1:${APP_PORT}", "http://api.internal:8080")
+    stack = _stack(tmp_path, compose, env="DB_PORT=13306\nDB_PASSWORD=Pw-Secret-77\n")
+    result = init(stack, "--name", "shop")
+    assert result.returncode == 0, result.stderr
+    assert "http" not in yaml.safe_load((stack / "profiles" / "shop.yml").read_text())
+    assert "service api checks http://api.internal:8080/health" in result.stdout

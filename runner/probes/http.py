@@ -29,18 +29,19 @@ class HttpResult:
 
 def probe(url: str, timeout_s: float, ca_file: Path | None = None) -> HttpResult:
     verify: ssl.SSLContext | bool = client_context(ca_file) if ca_file else True
-    started = time.monotonic()
-    try:
-        with httpx.Client(timeout=timeout_s, verify=verify, follow_redirects=False) as client:
+    # the clock starts after the client is made: loading the CA bundle is not the endpoint's time
+    with httpx.Client(timeout=timeout_s, verify=verify, follow_redirects=False) as client:
+        started = time.monotonic()
+        try:
             response = client.get(url, headers={"User-Agent": "deploycheck"})
-    except httpx.TimeoutException:
-        return HttpResult(
-            url, error_kind="timeout", error=f"no answer within {timeout_s:g} s", elapsed_ms=_ms(started)
-        )
-    except httpx.TransportError as exc:
-        kind, text = connection_failure(exc)
-        return HttpResult(url, error_kind=kind, error=text, elapsed_ms=_ms(started))
-    elapsed = _ms(started)
+        except httpx.TimeoutException:
+            return HttpResult(
+                url, error_kind="timeout", error=f"no answer within {timeout_s:g} s", elapsed_ms=_ms(started)
+            )
+        except httpx.TransportError as exc:
+            kind, text = connection_failure(exc)
+            return HttpResult(url, error_kind=kind, error=text, elapsed_ms=_ms(started))
+        elapsed = _ms(started)
     try:
         body = response.json()
     except ValueError:

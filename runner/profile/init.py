@@ -122,6 +122,7 @@ def infer(
     _environment(compose, apps, found, out, env_file, env_file_given)
     _smtp(compose, apps, found)
     _migrations(compose, apps, found, out)
+    _containers(compose, found)
     return found.masked()
 
 
@@ -157,7 +158,15 @@ def _database(compose: Compose, service: str, found: Inferred, out: Path) -> Non
     image, tag = _image(compose, service)
     flavor = "mariadb" if "mariadb" in image else "mysql"
     published = _published_port(compose, service, 3306)
-    if published:
+    if _host_network(compose, service):
+        port, where = _server_port(compose, service)
+        found.set(
+            ("database", "host"),
+            "127.0.0.1",
+            f"service {service}: network_mode host, on this host's loopback",
+        )
+        found.set(("database", "port"), port, f"service {service}: {where}")
+    elif published:
         found.set(("database", "host"), "127.0.0.1", f"service {service}: ports publishes 3306 on the host")
         found.set(("database", "port"), published, f"service {service}: ports (as seen from this host)")
     else:
@@ -207,6 +216,28 @@ def _version_range(tag: str) -> str | None:
         return None
     major, minor = int(match.group(1)), int(match.group(2))
     return f">={major}.{minor},<{major}.{minor + 1}"
+
+
+def _host_network(compose: Compose, service: str) -> bool:
+    """The service shares the host's network: its ports are the host's, `ports:` is ignored."""
+    return compose.value(compose.services[service].get("network_mode")) == "host"
+
+
+def _server_port(compose: Compose, service: str) -> tuple[int, str]:
+    """The port mariadbd/mysqld listens on: `--port` in its command, else MYSQL_TCP_PORT (which
+    the server reads as its default), else 3306; and where that came from."""
+    command = compose.value(compose.services[service].get("command") or [])
+    words = command.split() if isinstance(command, str) else [str(w) for w in command]
+    for at, word in enumerate(words):
+        value = word.partition("=")[2] if word.startswith("--port=") else ""
+        if word == "--port" and at + 1 < len(words):
+            value = words[at + 1]
+        if value.isdigit():
+            return int(value), "--port in its command"
+    env_port = _plain(compose, compose.environment(service), "MYSQL_TCP_PORT") or ""
+    if env_port.isdigit():
+        return int(env_port), "MYSQL_TCP_PORT, the server's default port"
+    return 3306, "no --port or MYSQL_TCP_PORT, so the server's default"
 
 
 def _published_port(compose: Compose, service: str, target: int) -> int | None:
@@ -378,6 +409,13 @@ def _health(compose: Compose, apps: list[str], hosts: dict[str, list[str]], foun
                 f"http: the healthcheck of service {service} holds a URL that cannot be read"
             )
             continue
+        if service not in hosts and _host_network(compose, service) and _is_loopback(inside):
+            checks.append({"name": f"{service}-health", "url": inside})
+            found.comments[("http", f"{service}-health")] = (
+                f"service {service}: healthcheck {inside}, on this host's loopback (network_mode host)"
+            )
+            _left_out(service, left_out, found)
+            continue
         if service not in hosts:
             found.missing.append(
                 f"http: service {service} checks {inside} inside its container and has no public "
@@ -392,13 +430,21 @@ def _health(compose: Compose, apps: list[str], hosts: dict[str, list[str]], foun
         found.comments[("http", f"{service}-health")] = (
             f"service {service}: healthcheck {inside}, through its public host"
         )
-        if left_out:
-            found.missing.append(
-                f"http[{service}-health].url: {' and '.join(left_out)} of the healthcheck's URL left out "
-                "(a literal value there is a credential): add it as a ${VARIABLE} reference"
-            )
+        _left_out(service, left_out, found)
     if checks:
         found.set(("http",), checks, "health checks of the app services")
+
+
+def _left_out(service: str, left_out: list[str], found: Inferred) -> None:
+    if left_out:
+        found.missing.append(
+            f"http[{service}-health].url: {' and '.join(left_out)} of the healthcheck's URL left out "
+            "(a literal value there is a credential): add it as a ${VARIABLE} reference"
+        )
+
+
+def _is_loopback(url: str) -> bool:
+    return urlsplit(url).hostname in ("localhost", "127.0.0.1", "::1")
 
 
 def _referenced_url(compose: Compose, raw: str) -> tuple[str, list[str]]:
@@ -612,9 +658,46 @@ def _relative(path: Path, out: Path) -> str:
     return os.path.relpath(path, out.resolve().parent)
 
 
+# -- the containers ------------------------------------------------------------------
+
+_PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")  # what compose accepts, and the profile too
+_SERVICE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # compose's own rule for service names
+
+
+def _containers(compose: Compose, found: Inferred) -> None:
+    """The compose project and its services, each with the image it was deployed with. A service
+    under `profiles:` is left out: compose does not start it with the stack (deploycheck's own
+    one-shot service is one), so the engine has no container of it to check."""
+    if not _PROJECT_NAME.fullmatch(compose.project):
+        found.missing.append(f"containers.project: {compose.project!r} is not a compose project name")
+        return
+    found.set(("containers", "project"), compose.project, "the compose project (`name:` or the folder)")
+    services = [s for s in compose.services if not compose.services[s].get("profiles")]
+    found.set(("containers", "services"), {}, "the services compose starts with the stack")
+    for service in services:
+        if not _SERVICE_NAME.fullmatch(service):
+            found.missing.append(f"containers.services: {service!r} is not a compose service name")
+            continue
+        raw = str(compose.services[service].get("image") or "")
+        if not raw:
+            found.set(
+                ("containers", "services", service),
+                {},
+                f"service {service}: built here, no image name to hold the release to",
+            )
+            continue
+        variables = ", ".join(f"${name}" for name in sorted(set(_REFERENCE.findall(raw))))
+        came_from = f" (from {variables})" if variables else ""
+        found.set(
+            ("containers", "services", service, "image"),
+            str(compose.value(raw)),
+            f"service {service}: image{came_from}, the release it must run: update it with each release",
+        )
+
+
 # -- writing -------------------------------------------------------------------------
 
-_ORDER = ("target", "database", "migrations", "backups", "env", "smtp", "tls", "http")
+_ORDER = ("target", "database", "migrations", "backups", "env", "smtp", "tls", "http", "containers")
 
 
 def render(found: Inferred, sources: list[Path]) -> str:
@@ -643,6 +726,7 @@ def _one_line(text: str) -> str:
 
 def _render(key: str, value: Any, path: tuple[str, ...], comments: dict, depth: int) -> list[str]:
     pad = "  " * depth
+    key = _scalar(key)  # a compose service name is a key too (containers.services): quoted as YAML needs
     comment = comments.get(path)
     if isinstance(value, dict) and value:
         lines = [""] if depth == 0 else []

@@ -1,0 +1,5 @@
+CREATE TABLE gene (
+  id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  symbol VARCHAR(32) NOT NULL,
+  UNIQUE KEY uq_gene_symbol (symbol)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
