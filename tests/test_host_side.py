@@ -61,6 +61,20 @@ def test_a_file_key_naming_a_fifo_a_device_or_a_huge_file_is_refused_at_once(tmp
     assert ("not a regular file" if kind != "too-large" else "more than a secret's") in result.stderr
 
 
+@pytest.mark.parametrize("blocked", ["reports", "reports/p"])
+def test_a_reports_folder_that_cannot_be_written_is_exit_2_before_the_run(tmp_path, blocked) -> None:
+    """A file where the archive's folder belongs (root writes any folder: this fails as root too)."""
+    (tmp_path / "app.env").write_text("A=1\n")
+    (tmp_path / "p.yml").write_text("target: t\nenv: {source: 'dotenv:app.env', required: [A]}\n")
+    (tmp_path / blocked).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / blocked).write_text("not a folder")
+    result = deploycheck(
+        "verify", "--profile", str(tmp_path / "p.yml"), "--reports", str(tmp_path / "reports")
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "cannot write the reports folder" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_docker_env_source_that_would_be_an_option_is_refused(tmp_path) -> None:
     profile = tmp_path / "p.yml"
     profile.write_text("target: t\nenv: {source: 'docker:-H=tcp://127.0.0.1:1', required: [A]}\n")

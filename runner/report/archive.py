@@ -26,6 +26,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator
 
 from runner.atomic import open_appending, write_atomically
+from runner.errors import UsageError
 
 RUN_NAME = re.compile(r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(?:-\d+)?")  # as `publish` names them
 
@@ -34,14 +35,20 @@ def staging_dir(root: Path, profile: str) -> Path:
     """A hidden folder the run writes its reports into; `publish` gives it its name, so a run
     folder always holds a complete report or does not exist."""
     base = root / profile
-    base.mkdir(parents=True, exist_ok=True)
-    while True:  # not tempfile.mkdtemp: its folders are 0700 whatever the umask says
-        staged = base / f".run-{secrets.token_hex(8)}"
-        try:
-            staged.mkdir(mode=0o777)
-            return staged
-        except FileExistsError:
-            continue
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        while True:  # not tempfile.mkdtemp: its folders are 0700 whatever the umask says
+            staged = base / f".run-{secrets.token_hex(8)}"
+            try:
+                staged.mkdir(mode=0o777)
+                return staged
+            except FileExistsError:
+                continue
+    except OSError as exc:  # found before the run: its report would have nowhere to go
+        raise UsageError(
+            f"cannot write the reports folder {base}: {exc.strerror}; give --reports a folder "
+            "this user may write (in a container: a volume owned by its user)"
+        ) from None
 
 
 def discard(staged: Path) -> None:
