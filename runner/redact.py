@@ -161,9 +161,11 @@ def _encodings(secret: str) -> set[str]:
     return forms
 
 
-def for_profile(profile: BaseModel) -> Redactor:
-    """A redactor that knows the profile's secrets and the secret-named variables of this process."""
+def for_profile(*profiles: BaseModel) -> Redactor:
+    """A redactor that knows the profiles' secrets and the secret-named variables of this process
+    (`serve` over several targets masks every target's answers against all of them)."""
     redactor = Redactor()
-    redactor.add_model(profile)
+    for profile in profiles:
+        redactor.add_model(profile)
     redactor.add_environment(os.environ)
     return redactor

@@ -118,7 +118,7 @@ def test_the_server_masks_every_route_and_archived_file(tmp_path) -> None:
     staged = staging_dir(reports, "p")
     report = run.write_json(staged / "report.json", lambda data: data)  # unmasked
     label = secret.replace("\\", "\\\\").replace('"', '\\"')
-    assert label in exposition(report).decode()  # what /metrics would show unmasked
+    assert label in exposition([report]).decode()  # what /metrics would show unmasked
     encoded = _encodings(secret)
     (staged / "junit.xml").write_text(encoded["xml"])
     (staged / "details.html").write_text(encoded["jinja"])

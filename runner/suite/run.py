@@ -95,7 +95,7 @@ def run_checks(
     print(summary(report, quiet, evidence=_verbose(pytest_args)), file=out)
     print(f"report: {run_dir / 'report.html'} (beside it: report.json, junit.xml, details.html)", file=out)
     if metrics is not None:  # node_exporter's textfile collector reads *.prom; written whole or not at all
-        write_atomically(metrics, exposition(report).decode())
+        write_atomically(metrics, exposition([report]).decode())
     if notify:
         _notify(profile, report, run_dir / "report.html", out)
     # The report judges the run (an interrupted one is an error, exit 1 in it); the process
