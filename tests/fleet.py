@@ -1,7 +1,8 @@
 """Two targets archived by the real `deploycheck verify`, cheaply: `shop` (its HTTP endpoint
 answers 200, passing) and `blog` (its endpoint answers 404, a failed blocker), both against a
-local HTTP server, their profiles in profiles/ beside reports/ as `serve` looks for them. And a
-real `deploycheck serve` process over such an archive."""
+local HTTP server, their profiles in profiles/ beside reports/ as `serve` looks for them, and
+each run's `--metrics` textfile in metrics/NAME.prom. And a real `deploycheck serve` process
+over such an archive."""
 
 from __future__ import annotations
 
@@ -30,11 +31,13 @@ class _App(BaseHTTPRequestHandler):
 
 
 def archive_two_targets(root: Path) -> Path:
-    """root/profiles/{shop,blog}.yml and root/reports with one real run of each; the reports folder."""
+    """root/profiles/{shop,blog}.yml, root/reports with one real run of each and root/metrics;
+    the reports folder."""
     app = ThreadingHTTPServer(("127.0.0.1", 0), _App)
     threading.Thread(target=app.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{app.server_address[1]}"
     (root / "profiles").mkdir(parents=True)
+    (root / "metrics").mkdir()
     try:
         for name, path in ((PASSING, "/health"), (FAILING, "/gone")):
             (root / "profiles" / f"{name}.yml").write_text(
@@ -47,6 +50,8 @@ def archive_two_targets(root: Path) -> Path:
                 "--reports",
                 str(root / "reports"),
                 "-q",
+                "--metrics",
+                str(root / "metrics" / f"{name}.prom"),
             )
             assert result.returncode == (0 if name == PASSING else 1), result.stdout + result.stderr
     finally:
