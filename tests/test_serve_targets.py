@@ -244,7 +244,9 @@ def test_a_secret_of_one_targets_profile_is_masked_in_every_targets_answers(repo
     holds it too: neither blog's API, its dashboard, the overview nor /metrics shows it."""
     secret = "Shop-Db-Pass-42"
     path = reports.parent / "profiles" / "shop.yml"
-    path.write_text(path.read_text() + f"database: {{host: 127.0.0.1, user: u, name: d, password: '{secret}'}}\n")
+    path.write_text(
+        path.read_text() + f"database: {{host: 127.0.0.1, user: u, name: d, password: '{secret}'}}\n"
+    )
     (run,) = [p for p in (reports / "blog").iterdir() if p.name.startswith("20")]
     report = json.loads((run / "report.json").read_text())
     report["checks"][0]["message"] = f"leaked {secret}"

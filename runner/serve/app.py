@@ -44,7 +44,7 @@ from runner.db import connect
 from runner.errors import DeploycheckError, TargetUnreachable
 from runner.migrations.engine import Migrator
 from runner.profile.model import Profile, Timeouts
-from runner.redact import for_profile
+from runner.redact import EXPOSITION, for_profile
 from runner.report.archive import RUN_NAME, History, Stamp, newest_runs
 from runner.report.html import render
 from runner.report.metrics import archive_readable, exposition, unix_time
@@ -411,7 +411,7 @@ def _metrics(site: Site, query: dict[str, list[str]]) -> Response:
     found = {name: dashboard.latest() for name, dashboard in site.targets.items()}
     body = exposition([{**latest.report, "profile": name} for name, latest in found.items() if latest.report])
     body += archive_readable({name: not latest.problems for name, latest in found.items()})
-    return 200, body, "text/plain; version=0.0.4; charset=utf-8"
+    return 200, body, f"{EXPOSITION}; charset=utf-8"
 
 
 def _overview(site: Site, query: dict[str, list[str]]) -> Response:
