@@ -95,11 +95,14 @@ class Redactor:
         wrote it escaped."""
         if not self._secrets or not text:
             return text
+        return self._compiled().sub(MASK, text)
+
+    def _compiled(self) -> re.Pattern[str]:
         if self._pattern is None:
             forms = {form for secret in self._secrets for form in _encodings(secret)}
             ordered = sorted(forms, key=len, reverse=True)  # longest first: no partial leaks
             self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
-        return self._pattern.sub(MASK, text)
+        return self._pattern
 
     def mask_body(self, body: bytes, content_type: str) -> bytes:
         """An HTTP answer masked: JSON decoded, masked value by value and encoded again; a
@@ -109,9 +112,11 @@ class Redactor:
         if not self._secrets or not body:
             return body
         if content_type.startswith(EXPOSITION):
+            text = body.decode("utf-8", "surrogateescape")
+            if self._compiled().search(text) is None:  # the usual case, in one pass
+                return body
             return _LABEL_VALUE.sub(
-                lambda found: f'="{found[1] if found[1] in WORDS else self.mask(found[1])}"',
-                body.decode("utf-8", "surrogateescape"),
+                lambda found: f'="{found[1] if found[1] in WORDS else self.mask(found[1])}"', text
             ).encode("utf-8", "surrogateescape")
         if "json" in content_type:
             try:

@@ -47,13 +47,14 @@ from runner.profile.model import Profile, Timeouts
 from runner.redact import EXPOSITION, for_profile
 from runner.report.archive import RUN_NAME, History, Stamp, newest_runs
 from runner.report.html import render
-from runner.report.metrics import archive_readable, exposition, unix_time
+from runner.report.metrics import archive_readable, exposition_of, series, unix_time
 from runner.serve.limits import BoundedHTTPServer, DeadlineReader, HostAllowList, TooSlow, bearer_matches
 
 _ARCHIVED = {"report.html", "details.html", "report.json", "junit.xml"}
 _JSON = "application/json"
 _HTML = "text/html; charset=utf-8"
 ATTENTION = ("failed", "error", "warned")  # the outcomes a dashboard lists under "Needs attention"
+_KEPT_REPORTS = 64  # report.json files a target keeps parsed
 LIVE_TTL_S = 5.0  # how long a live panel's answer is reused
 T = TypeVar("T")
 
@@ -75,6 +76,15 @@ class _Readable(BaseModel):
     outcome: str
     exit_code: int
     checks: list[_Check]
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    """What tells a file changed: a new file (inode), a longer one, a rewritten one."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
 
 
 class ArchiveDamaged(DeploycheckError):
@@ -126,13 +136,16 @@ class Dashboard:
         self.overview: str | None = None  # the link back to the overview, when a Site has one
         self.live_migrations = Live(self._migrations)
         self.live_backups = Live(self._backups)
+        self._history: tuple[tuple[int, int, int] | None, History] | None = None
+        self._reports: dict[str, tuple[tuple[int, int, int] | None, dict[str, Any] | str]] = {}
+        self._series: tuple[dict[str, Any], tuple[str, ...]] | None = None
 
     # -- the archive ------------------------------------------------------------
 
     def latest(self, history: History | None = None) -> Latest:
         """The newest run whose report reads; a cut last history line, a missing run folder or a
         cut report.json is named in `problems`, and an older run that reads is given instead."""
-        history = history or newest_runs(self.base, 30)
+        history = history or self.recent()
         problems = []
         if history.unreadable and history.unreadable[-1] == history.total:
             problems.append(
@@ -149,18 +162,36 @@ class Dashboard:
             problems.append(f"{self.base / run['run']}: the run's folder or its report.json is missing")
         return Latest(problems=problems)
 
+    def recent(self) -> History:
+        """The newest 30 lines of history.jsonl, read again only when the file changed."""
+        key = _stat(self.base / "history.jsonl")
+        cached = self._history
+        if cached is None or key is None or cached[0] != key:
+            cached = self._history = (key, newest_runs(self.base, 30))
+        return cached[1]
+
     def report(self, run: str) -> dict[str, Any] | None:
-        """A run's report.json (None when there is none); ArchiveDamaged when it does not read."""
+        """A run's report.json (None when there is none); ArchiveDamaged when it does not read.
+        Kept, masked, while the file stays as it was: a scrape of 20 targets reads none again."""
         path = self.archived(run, "report.json")
         if path is None:
             return None
-        try:
-            data = json.loads(path.read_bytes())
-            _Readable.model_validate(data)
-        except (ValueError, ValidationError) as exc:  # cut JSON, not UTF-8, not a report
-            reason = "not a report" if isinstance(exc, ValidationError) else str(exc).split(":")[0]
-            raise ArchiveDamaged(f"{path}: cannot be read ({reason}); the run's other files stay") from None
-        return self.redactor.mask_data(data)  # type: ignore[no-any-return]
+        key = _stat(path)
+        cached = self._reports.get(run)
+        if cached is None or cached[0] != key:
+            try:
+                data = json.loads(path.read_bytes())
+                _Readable.model_validate(data)
+                cached = (key, self.redactor.mask_data(data))
+            except (ValueError, ValidationError) as exc:  # cut JSON, not UTF-8, not a report
+                reason = "not a report" if isinstance(exc, ValidationError) else str(exc).split(":")[0]
+                cached = (key, f"{path}: cannot be read ({reason}); the run's other files stay")
+            self._reports[run] = cached
+            while len(self._reports) > _KEPT_REPORTS:
+                self._reports.pop(next(iter(self._reports)))
+        if isinstance(cached[1], str):
+            raise ArchiveDamaged(cached[1])
+        return cached[1]
 
     def archived(self, run: str, name: str) -> Path | None:
         """A file of an archived run: `run` must be a run folder's name (its UTC start time) and
@@ -203,6 +234,15 @@ class Dashboard:
             "note": self.note,
         }
 
+    def series(self, latest: Latest) -> tuple[str, ...]:
+        """The newest readable run's metrics (runner.report.metrics.series), labelled with the
+        target's name whatever its report.json says, kept while that run's report is unchanged."""
+        assert latest.report is not None
+        cached = self._series
+        if cached is None or cached[0] is not latest.report:
+            cached = self._series = (latest.report, series({**latest.report, "profile": self.profile.name}))
+        return cached[1]
+
     # -- live, read-only ---------------------------------------------------------
 
     def migrations(self) -> dict[str, Any]:
@@ -240,7 +280,7 @@ class Dashboard:
         }
 
     def dashboard(self) -> str:
-        history = newest_runs(self.base, 30)
+        history = self.recent()
         found = self.latest(history)
         latest, recent = found.report, history.runs
         panels = {}
@@ -409,7 +449,9 @@ def _metrics(site: Site, query: dict[str, list[str]]) -> Response:
     shows as `deploycheck_archive_readable 0`, not as an answer without it an alert cannot see.
     A target's series are labelled with its name, whatever its report.json says."""
     found = {name: dashboard.latest() for name, dashboard in site.targets.items()}
-    body = exposition([{**latest.report, "profile": name} for name, latest in found.items() if latest.report])
+    body = exposition_of(
+        [site.targets[name].series(latest) for name, latest in found.items() if latest.report]
+    )
     body += archive_readable({name: not latest.problems for name, latest in found.items()})
     return 200, body, f"{EXPOSITION}; charset=utf-8"
 
