@@ -114,8 +114,17 @@ def test_profiles_given_are_the_targets_archived_or_not(fleet, tmp_path) -> None
 
 
 def test_a_target_without_a_profile_shows_its_archived_runs_only_and_says_so(reports) -> None:
+    """blog's profile is gone: its archive only. shop's profile beside the archive names a backup
+    folder: its live backups panel is read from there."""
     (reports.parent / "profiles" / "blog.yml").unlink()
+    (reports.parent / "backups").mkdir()
+    (reports.parent / "backups" / "app-20260101-030000.sql.gz").write_bytes(b"")
+    shop = reports.parent / "profiles" / "shop.yml"
+    shop.write_text(shop.read_text() + "backups: {source: ../backups}\n")
     with site(reports) as (url, _):
+        backups = httpx.get(f"{url}/t/shop/api/backups")
+        assert backups.status_code == 200 and backups.json()["directory"].endswith("backups")
+        assert 'id="backups"' in httpx.get(f"{url}/t/shop/").text
         blog, shop = httpx.get(f"{url}/api/targets").json()
         assert (blog["live"], shop["live"]) == (False, True)
         assert "archived runs only" in blog["note"] and "profiles/blog.yml" in blog["note"]
