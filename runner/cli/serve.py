@@ -34,7 +34,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.host not in _LOOPBACK and token is None and not args.insecure_no_auth:
         raise UsageError(
             f"--host {args.host} serves beyond this machine: set serve.token_file in "
-            f"{' or '.join(str(d.profile.path) for d in dashboards)} "
+            f"{' and '.join(str(d.profile.path) for d in dashboards if not d.note) or 'profiles/NAME.yml beside the archive'} "
             "(clients send `Authorization: Bearer TOKEN`), or pass --insecure-no-auth"
         )
     site = Site(dashboards)

@@ -338,7 +338,7 @@ class Site:
     def answer(self, path: str, query: dict[str, list[str]]) -> Response:
         """The route `path` names: site-wide, a target's under /t/NAME/, or the home target's."""
         site_route = SITE_ROUTES.get(path)
-        if site_route is not None and not (path == "/" and self.home):
+        if site_route is not None and not (path == "/" and self.home is not None):
             return site_route(self, query)
         if path.startswith("/t/"):
             name, _, rest = path[3:].partition("/")
