@@ -27,9 +27,10 @@ from runner.report.archive import publish, staging_dir
 from tests.test_archive import fake_report
 
 
-def fill(root: Path, count: int) -> None:
-    """An archive of `count` runs, written directly (history lines and folders), then one publish."""
-    base = root / "p"
+def fill(root: Path, count: int, profile: str = "p", newest: dict | None = None) -> None:
+    """An archive of `count` runs of `profile`, written directly (history lines and folders),
+    then one publish of `newest` (by default a fake report of one check)."""
+    base = root / profile
     base.mkdir(parents=True)
     with (base / "history.jsonl").open("w") as history:
         for n in range(count - 1):
@@ -43,9 +44,10 @@ def fill(root: Path, count: int) -> None:
                 "attention": [],
             }
             history.write(json.dumps(line) + "\n")
-    staged = staging_dir(root, "p")
-    (staged / "report.json").write_text(json.dumps(fake_report(count)))  # the newest run, served as latest
-    publish(staged, fake_report(count))
+    newest = newest or fake_report(count)
+    staged = staging_dir(root, profile)
+    (staged / "report.json").write_text(json.dumps(newest))  # the newest run, served as latest
+    publish(staged, newest)
 
 
 def update_ms(root: Path, offset: int, repeat: int) -> list[float]:

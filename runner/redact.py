@@ -28,6 +28,8 @@ MASK = "********"
 SECRET_NAME = re.compile(
     r"PASSWORD|PASSWD|PASSPHRASE|(?:^|_)(?:PASS|PW)(?:_|$)|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE
 )
+EXPOSITION = "text/plain; version=0.0.4"  # Prometheus's text format, as /metrics answers it
+_LABEL_VALUE = re.compile(r'="((?:[^"\\\n]|\\.)*)"')  # a label value as written, escapes and all
 MIN_LENGTH = 4  # shorter values would mask ordinary text; a real secret is longer
 # The report's own vocabulary (outcomes, summary keys, severities): a whole string that is one of
 # them is a word of the schema, not text of the run, and masking part of it (a dev password
@@ -93,17 +95,29 @@ class Redactor:
         wrote it escaped."""
         if not self._secrets or not text:
             return text
+        return self._compiled().sub(MASK, text)
+
+    def _compiled(self) -> re.Pattern[str]:
         if self._pattern is None:
             forms = {form for secret in self._secrets for form in _encodings(secret)}
             ordered = sorted(forms, key=len, reverse=True)  # longest first: no partial leaks
             self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
-        return self._pattern.sub(MASK, text)
+        return self._pattern
 
     def mask_body(self, body: bytes, content_type: str) -> bytes:
-        """An HTTP answer masked: JSON decoded, masked value by value and encoded again; any other
-        text masked as text (bytes that are not UTF-8 kept as they are); other types as they are."""
+        """An HTTP answer masked: JSON decoded, masked value by value and encoded again; a
+        Prometheus exposition label value by value (the rest is metric names, fixed help text and
+        numbers), so an outcome label stays a WORD as in JSON; any other text masked as text
+        (bytes that are not UTF-8 kept as they are); other types as they are."""
         if not self._secrets or not body:
             return body
+        if content_type.startswith(EXPOSITION):
+            text = body.decode("utf-8", "surrogateescape")
+            if self._compiled().search(text) is None:  # the usual case, in one pass
+                return body
+            return _LABEL_VALUE.sub(
+                lambda found: f'="{found[1] if found[1] in WORDS else self.mask(found[1])}"', text
+            ).encode("utf-8", "surrogateescape")
         if "json" in content_type:
             try:
                 data = json.loads(body)
@@ -161,10 +175,12 @@ def _encodings(secret: str) -> set[str]:
     return forms
 
 
-def for_profile(profile: BaseModel) -> Redactor:
-    """A redactor that knows the profile's secrets and the secret-named variables of this process."""
+def for_profile(*profiles: BaseModel) -> Redactor:
+    """A redactor that knows the profiles' secrets and the secret-named variables of this process
+    (`serve` over several targets masks every target's answers against all of them)."""
     redactor = Redactor()
-    redactor.add_model(profile)
+    for profile in profiles:
+        redactor.add_model(profile)
     redactor.add_environment(os.environ)
     return redactor
 

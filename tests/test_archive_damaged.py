@@ -15,7 +15,7 @@ import pytest
 
 from runner.profile.loader import load_profile
 from runner.report.archive import newest_runs, prune, publish, read_history, staging_dir
-from runner.serve.app import ROUTES, Dashboard, serve
+from runner.serve.app import ROUTES, SITE_ROUTES, Dashboard, serve
 from tests.test_archive import fake_report
 
 
@@ -110,6 +110,7 @@ def _every_route_answers(url: str, run: str) -> dict[str, httpx.Response]:
     answers = {}
     for path in [
         *ROUTES,
+        *SITE_ROUTES,
         "/archive/index.html",
         f"/archive/{run}/report.html",
         f"/archive/{run}/report.json",

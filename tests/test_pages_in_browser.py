@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from runner.profile.loader import load_profile
-from runner.serve.app import Dashboard, serve
+from runner.serve.app import Dashboard, Site, serve
+from runner.serve.targets import find_targets
+from tests.fleet import archive_two_targets
 from tests.test_serve import archived  # noqa: F401 - the fixture: a passing and a failing run
 
 pytestmark = pytest.mark.slow
@@ -192,3 +194,41 @@ def test_the_demo_charts_have_axes_apart_labels_and_a_gap_at_any_width(
         assert "error" in page.inner_text("#charts .legend")
         _fits(page)
         page.close()
+
+
+def test_the_overview_of_several_targets_links_each_dashboard_and_back(tmp_path, browser) -> None:
+    """`serve` over two targets' real archives: the overview shows each verdict and what needs
+    attention, its link opens the failing target's dashboard, whose links stay under /t/NAME/,
+    and the dashboard links back."""
+    reports = archive_two_targets(tmp_path / "site")
+    running = serve(Site(find_targets(reports, [])[0]), "127.0.0.1", 0, None)
+    url = f"http://127.0.0.1:{running.server_address[1]}/"
+    errors: list[str] = []
+    try:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        assert page.locator("#targets tr[data-target]").count() == 2
+        blog = page.inner_text("tr[data-target='blog']")
+        assert "FAILED (exit 1)" in blog and "test_endpoint_answers[home]" in blog
+        assert "PASSED (exit 0)" in page.inner_text("tr[data-target='shop']")
+        _fits(page)
+        page.click("tr[data-target='blog'] a")
+        page.wait_for_load_state()
+        assert page.url == url + "t/blog/"
+        assert page.inner_text("#verdict").startswith("FAILED (exit 1)")
+        assert "test_endpoint_answers[home]" in page.inner_text("#attention")
+        page.click("#history table a >> nth=0")  # the run's report, from the target's archive
+        page.wait_for_load_state()
+        assert page.url.startswith(url + "t/blog/archive/") and "Gate: FAILED (exit 1)" in page.inner_text(
+            "body"
+        )
+        page.go_back()
+        page.click("#overview")
+        page.wait_for_load_state()
+        assert page.url == url and page.locator("#targets").count() == 1
+    finally:
+        running.shutdown()
+        running.server_close()
+    assert errors == []

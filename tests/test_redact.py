@@ -175,5 +175,7 @@ def test_a_secret_that_is_one_of_the_reports_words_does_not_change_what_is_serve
     assert latest["outcome"] == "passed" and latest["summary"]["passed"] == 1
     assert latest["checks"][0]["outcome"] == "passed"
     assert (
-        'deploycheck_check_ok{check="checks/test_x.py::test_y",profile="p",severity="blocker"} 1.0' in metrics
+        'deploycheck_check_ok{area="x",check="checks/test_x.py::test_y",profile="p",severity="blocker"} 1.0'
+        in metrics
+        and 'deploycheck_last_run_outcome{outcome="passed",profile="p"} 1.0' in metrics
     )

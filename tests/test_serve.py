@@ -72,7 +72,7 @@ def test_the_api_answers_from_the_archive_and_the_target(archived, server) -> No
 def test_metrics_in_prometheus_exposition_format(archived, server, tmp_path) -> None:
     text = httpx.get(f"{server}/metrics").text
     assert (
-        'deploycheck_check_ok{check="checks/test_migrations.py::test_nothing_pending",profile="profile",severity="blocker"} 0.0'
+        'deploycheck_check_ok{area="migrations",check="checks/test_migrations.py::test_nothing_pending",profile="profile",severity="blocker"} 0.0'
         in text
     )
     assert 'deploycheck_pending_migrations{profile="profile"} 1.0' in text

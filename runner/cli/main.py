@@ -320,15 +320,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         sub,
         "serve",
-        help="a read-only dashboard, JSON API and Prometheus metrics of the archive",
+        help="a read-only dashboard, JSON API and Prometheus metrics of one or many targets' archives",
         description=_wrapped(
-            "Serve, read-only: / (the latest verdict, what needs attention, recent runs, live "
-            "migration status, backups, certificates), /api/runs?limit=N&before=RUN, /api/runs/latest, "
-            "/api/migrations, /api/backups, /metrics (Prometheus) and /healthz. Binds 127.0.0.1; "
-            "another address needs serve.token_file in the profile (bearer token) or --insecure-no-auth."
+            "Serve, read-only, the targets given with --profile (repeatable), or without it (and "
+            f"without ${PROFILE_ENV}) every profile archived under --reports DIR, its profile read "
+            "from profiles/NAME.yml beside DIR for the live panels (without one a target shows its "
+            "archived runs only). Per target, under /t/NAME/: the dashboard (the latest verdict, "
+            "what needs attention, recent runs, live migration status, backups, certificates), "
+            "api/runs?limit=N&before=RUN, api/runs/latest, api/migrations, api/backups and archive/. "
+            "Site-wide: / (an overview of every target; with one target, its dashboard, and its "
+            "routes at the root too), /api/targets, /metrics (Prometheus, every target labelled "
+            "`profile`) and /healthz. Binds 127.0.0.1; another address needs serve.token_file in "
+            "the profiles (bearer token, the same for all) or --insecure-no-auth."
         ),
     )
-    _profile_arg(p)
+    p.add_argument(
+        "--profile",
+        "-p",
+        metavar="P",
+        action="append",
+        help="a target's profile name (profiles/P.yml) or path; repeat for several "
+        f"(default: ${PROFILE_ENV}, else every profile archived under --reports)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8484, help="port (default: 8484)")
     p.add_argument("--insecure-no-auth", action="store_true", help="serve beyond loopback without a token")

@@ -18,7 +18,7 @@ from runner.errors import ProfileError, UsageError
 from runner.profile.model import Profile
 from runner.redact import MASK, is_secret_name
 
-_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -69,7 +69,7 @@ def load_profile(spec: str | None) -> Profile:
                 f"{path}: {reserved}: unknown key (the profile's {reserved} comes from its file)"
             )
     data = _interpolate(raw, path, ())
-    if not _PROFILE_NAME.fullmatch(path.stem):
+    if not PROFILE_NAME.fullmatch(path.stem):
         raise ProfileError(
             f"{path}: the profile's name {path.stem!r} (its file name) must start with a letter or "
             "digit and hold only letters, digits, '.', '_' and '-': rename the file (the name "

@@ -27,6 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, fie
 
 from runner.atomic import open_appending, write_atomically
 from runner.errors import UsageError
+from runner.profile.loader import PROFILE_NAME
 
 RUN_NAME = re.compile(r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ(?:-\d+)?")  # as `publish` names them
 
@@ -187,6 +188,24 @@ def _parse(lines: list[bytes]) -> list[dict[str, Any]]:
         if isinstance(run, dict):  # JSON that is no object is no run either
             runs.append(run)
     return runs
+
+
+def archived_profiles(root: Path) -> list[str]:
+    """The profiles an archive root holds, by name: folders (not links to folders elsewhere)
+    named as a profile may be, with a history.jsonl that is a file of their own. What `serve`
+    finds when it is given no --profile; nothing else under the root is ever read as a target."""
+    found = []
+    for entry in sorted(root.iterdir()) if root.is_dir() else []:
+        history = entry / "history.jsonl"
+        if (
+            PROFILE_NAME.fullmatch(entry.name)
+            and not entry.is_symlink()
+            and entry.is_dir()
+            and not history.is_symlink()
+            and history.is_file()
+        ):
+            found.append(entry.name)
+    return found
 
 
 def newest_runs(base: Path, count: int | None = None) -> History:

@@ -26,6 +26,16 @@ def when(value: object) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
+def ago(seconds: float | None) -> str:
+    """An age as people read it: `42 min ago`, `5.0 h ago`, `3.1 days ago`."""
+    if seconds is None:
+        return ""
+    hours = max(0.0, seconds) / 3600
+    if hours >= 48:
+        return f"{hours / 24:.1f} days ago"
+    return f"{hours:.1f} h ago" if hours >= 1 else f"{hours * 60:.0f} min ago"
+
+
 @functools.cache
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
@@ -36,6 +46,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["when"] = when
+    environment.filters["ago"] = ago
     return environment
 
 

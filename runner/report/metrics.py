@@ -1,85 +1,155 @@
-"""Runs in Prometheus exposition format: what `deploycheck serve` answers on /metrics and
-`deploycheck verify --metrics FILE` leaves for node_exporter's textfile collector. Built from
-the archived report.json, so a scrape never waits for the target."""
+"""Runs in Prometheus exposition format: what `deploycheck serve` answers on /metrics for every
+target it serves and `deploycheck verify --metrics FILE` leaves for node_exporter's textfile
+collector. Built from the archived report.json, so a scrape never waits for a target. One
+registry for all targets (each series carries a `profile` label), so every metric has one HELP
+and TYPE line however many targets there are, as `promtool check metrics` wants.
+
+Times are absolute Unix times (`..._timestamp_seconds`) where an alert compares them with
+`time()`: a run that stopped happening, a backup that stopped coming, a certificate running out
+are seen between runs too."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.utils import floatToGoString
+
+RUN_OUTCOMES = ("passed", "failed", "error")  # report.json's `outcome`
+_FRESH, _CERT = "test_backup_is_fresh[", "test_certificates_are_valid_now["
+
+
+@dataclass(frozen=True)
+class _Family:
+    """A gauge: its name, help and labels besides `profile`."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+
+    def header(self) -> str:
+        help = self.help.replace("\\", "\\\\").replace("\n", "\\n")
+        return f"# HELP {self.name} {help}\n# TYPE {self.name} gauge\n"
+
+
+FAMILIES = (
+    _Family("deploycheck_last_run_timestamp_seconds", "When the last run finished (Unix time)"),
+    _Family("deploycheck_last_run_duration_seconds", "How long the last run took"),
+    _Family(
+        "deploycheck_last_run_exit_code", "The last run's exit code (0 passed, 1 findings, 3 unreachable)"
+    ),
+    _Family(
+        "deploycheck_last_run_outcome",
+        "1 for the last run's outcome (passed, failed, error), 0 for the others",
+        ("outcome",),
+    ),
+    _Family(
+        "deploycheck_check_ok",
+        "1 when the check passed (or was waived or skipped) in the last run, 0 when it did not",
+        ("check", "area", "severity"),
+    ),
+    _Family(
+        "deploycheck_check_outcome",
+        "1, labelled with the check's outcome in the last run (passed, failed, warned, skipped, waived, error)",
+        ("check", "area", "severity", "outcome"),
+    ),
+    _Family("deploycheck_pending_migrations", "Migrations on disk not applied, at the last run"),
+    _Family(
+        "deploycheck_backup_age_seconds", "Age of the newest scheduled backup at the last run", ("database",)
+    ),
+    _Family(
+        "deploycheck_backup_timestamp_seconds",
+        "When the newest scheduled backup was taken (Unix time)",
+        ("database",),
+    ),
+    _Family(
+        "deploycheck_certificate_expiry_seconds",
+        "Seconds from the last run until the endpoint's first certificate expires",
+        ("endpoint",),
+    ),
+    _Family(
+        "deploycheck_certificate_expiry_timestamp_seconds",
+        "When the endpoint's first certificate expires (Unix time)",
+        ("endpoint",),
+    ),
+)
+_READABLE = _Family(
+    "deploycheck_archive_readable", "1 when the archive's newest run could be read, 0 when it could not"
+)
+_INDEX = {family.name: n for n, family in enumerate(FAMILIES)}
 
 
 def exposition(reports: Sequence[dict[str, Any]]) -> bytes:
-    """One exposition for the runs of several targets, each series labelled with its profile:
-    Prometheus refuses a metric family that appears twice in one scrape or textfile."""
-    registry = CollectorRegistry()
-    ok = Gauge(
-        "deploycheck_check_ok",
-        "1 when the check passed (or was waived or skipped), 0 when it did not",
-        ["profile", "check", "severity"],
-        registry=registry,
-    )
-    last_run = Gauge(
-        "deploycheck_last_run_timestamp_seconds",
-        "When the last run finished (Unix time)",
-        ["profile"],
-        registry=registry,
-    )
-    exit_code = Gauge(
-        "deploycheck_last_run_exit_code",
-        "The last run's exit code (0 passed, 1 failed, 3 unreachable)",
-        ["profile"],
-        registry=registry,
-    )
-    pending = Gauge(
-        "deploycheck_pending_migrations", "Migrations on disk not applied", ["profile"], registry=registry
-    )
-    age = Gauge(
-        "deploycheck_backup_age_seconds",
-        "Age of the newest backup",
-        ["profile", "database"],
-        registry=registry,
-    )
-    expiry = Gauge(
-        "deploycheck_certificate_expiry_seconds",
-        "Seconds until the first certificate of the endpoint expires",
-        ["profile", "endpoint"],
-        registry=registry,
-    )
-    for report in reports:
-        profile, finished = report["profile"], _unix(report["finished_at"])
-        last_run.labels(profile).set(finished)
-        exit_code.labels(profile).set(report["exit_code"])
-        for check in report["checks"]:
-            good = check["outcome"] in ("passed", "waived", "skipped")
-            ok.labels(profile, check["id"], check["severity"]).set(1 if good else 0)
-            details, name = check.get("details") or {}, check["id"].split("::", 1)[-1]
-            if name == "test_nothing_pending" and "pending" in details:
-                pending.labels(profile).set(details["pending"])
-            elif name.startswith("test_backup_is_fresh[") and "age_s" in details:
-                age.labels(profile, name[len("test_backup_is_fresh[") : -1]).set(details["age_s"])
-            elif name.startswith("test_certificates_are_valid_now[") and "expires_at" in details:
-                endpoint = name[len("test_certificates_are_valid_now[") : -1]
-                expiry.labels(profile, endpoint).set(
-                    datetime.fromisoformat(details["expires_at"]).timestamp() - finished
-                )
-    return generate_latest(registry)
+    """The newest run of each target (one report.json per profile) as one exposition."""
+    return exposition_of([series(report) for report in reports])
 
 
-def _unix(stamp: str) -> float:
+def exposition_of(per_report: Sequence[Sequence[str]]) -> bytes:
+    """Each family's help and type once, then its series of every report (`series`)."""
+    return "".join(
+        family.header() + "".join(lines[n] for lines in per_report) for n, family in enumerate(FAMILIES)
+    ).encode()
+
+
+def series(report: dict[str, Any]) -> tuple[str, ...]:
+    """A report's series as text, one string per family of FAMILIES: what `serve` keeps per
+    target while its newest run stays the same, so a scrape of many targets only joins them."""
+    found: list[dict[tuple[tuple[str, str], ...], float]] = [{} for _ in FAMILIES]  # the last wins
+
+    def put(name: str, value: float, *labels: str) -> None:
+        family = FAMILIES[_INDEX[name]]
+        found[_INDEX[name]][
+            tuple(sorted(zip(("profile", *family.labels), (profile, *labels), strict=True)))
+        ] = value
+
+    profile, finished = report["profile"], unix_time(report["finished_at"])
+    put("deploycheck_last_run_timestamp_seconds", finished)
+    put("deploycheck_last_run_duration_seconds", max(0.0, finished - unix_time(report["started_at"])))
+    put("deploycheck_last_run_exit_code", report["exit_code"])
+    for state in RUN_OUTCOMES:
+        put("deploycheck_last_run_outcome", 1 if report["outcome"] == state else 0, state)
+    for check in report["checks"]:
+        labels = (check["id"], check["area"], check["severity"])
+        put("deploycheck_check_ok", 1 if check["outcome"] in ("passed", "waived", "skipped") else 0, *labels)
+        put("deploycheck_check_outcome", 1, *labels, check["outcome"])
+        details, name = check.get("details") or {}, check["id"].split("::", 1)[-1]
+        if name == "test_nothing_pending" and "pending" in details:
+            put("deploycheck_pending_migrations", details["pending"])
+        elif name.startswith(_FRESH) and "age_s" in details:
+            database = name[len(_FRESH) : -1]
+            put("deploycheck_backup_age_seconds", details["age_s"], database)
+            put("deploycheck_backup_timestamp_seconds", finished - details["age_s"], database)
+        elif name.startswith(_CERT) and "expires_at" in details:
+            endpoint, at = name[len(_CERT) : -1], datetime.fromisoformat(details["expires_at"]).timestamp()
+            put("deploycheck_certificate_expiry_seconds", at - finished, endpoint)
+            put("deploycheck_certificate_expiry_timestamp_seconds", at, endpoint)
+    return tuple(
+        "".join(_line(family.name, labels, value) for labels, value in samples.items())
+        for family, samples in zip(FAMILIES, found, strict=True)
+    )
+
+
+def _line(name: str, labels: tuple[tuple[str, str], ...], value: float) -> str:
+    pairs = ",".join(f'{key}="{_escape(text)}"' for key, text in labels)
+    return f"{name}{{{pairs}}} {floatToGoString(value)}\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def unix_time(stamp: str) -> float:
+    """An ISO time of report.json (`...Z`) as Unix time."""
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def archive_readable(profile: str, readable: bool) -> bytes:
-    """1 when the archive's newest run reads, 0 when it does not (a cut history line, a missing
-    run folder, a cut report.json): what `serve` adds to /metrics so an alert sees the damage."""
-    registry = CollectorRegistry()
-    Gauge(
-        "deploycheck_archive_readable",
-        "1 when the archive's newest run could be read, 0 when it could not",
-        ["profile"],
-        registry=registry,
-    ).labels(profile).set(1 if readable else 0)
-    return generate_latest(registry)
+def archive_readable(readable: Mapping[str, bool]) -> bytes:
+    """Per profile, 1 when the archive's newest run reads, 0 when it does not (a cut history
+    line, a missing run folder, a cut report.json): what `serve` adds to /metrics so an alert
+    sees the damage."""
+    lines = [
+        _line(_READABLE.name, (("profile", profile),), 1 if good else 0) for profile, good in readable.items()
+    ]
+    return (_READABLE.header() + "".join(lines)).encode()

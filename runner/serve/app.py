@@ -1,17 +1,22 @@
 """The server behind `deploycheck serve`: the standard library's threading HTTP server, read-only.
 
-Routes: `/` the dashboard; `/api/runs?limit=N&before=RUN`, `/api/runs/latest` (that run's
-report.json), `/api/migrations` (as `status --json`, live and read-only), `/api/backups` (the
-listing with freshness); `/metrics`; `/healthz`; and the archive's own pages and reports under
-`/archive/`. Only files of archived runs are served, found by name, so no path leaves the
-archive. With a token, every route but /healthz wants `Authorization: Bearer TOKEN`, compared
-in constant time. Everything it writes out passes the profile's secret masking.
+A Site is the targets one server answers for. Each target's routes live under `/t/NAME/`:
+`/t/NAME/` the dashboard; `api/runs?limit=N&before=RUN`, `api/runs/latest` (that run's
+report.json), `api/migrations` (as `status --json`, live and read-only), `api/backups` (the
+listing with freshness), and the archive's own pages and reports under `archive/`. Site-wide:
+`/` (the overview of every target, or, when the site has one target, that target's dashboard,
+whose routes then also answer at the root as they did before there were several), `/api/targets`,
+`/metrics` (every target, labelled `profile`), `/healthz`. Only targets the site was built with
+are answered, found by name, and only files of archived runs, found by name, so no path leaves
+the archive. With a token, every route but /healthz wants `Authorization: Bearer TOKEN`,
+compared in constant time. Everything it writes out passes the secret masking of every
+target's profile.
 
 Hostile clients are limited in runner.serve.limits (Host names, request deadline, bounded
 workers). The live panels are read at most once per LIVE_TTL_S, by one thread at a time, so a
 busy page cannot use more than one of the target's connections. A damaged archive (a cut
 history line, a cut report.json, a missing run folder) is answered with a status and a message
-naming what could not be read, and /metrics says `deploycheck_archive_readable 0`.
+naming what could not be read, and /metrics says `deploycheck_archive_readable 0` for it.
 """
 
 from __future__ import annotations
@@ -38,16 +43,18 @@ from runner.backups.source import open_source
 from runner.db import connect
 from runner.errors import DeploycheckError, TargetUnreachable
 from runner.migrations.engine import Migrator
-from runner.profile.model import Profile
-from runner.redact import for_profile
+from runner.profile.model import Profile, Timeouts
+from runner.redact import EXPOSITION, for_profile
 from runner.report.archive import RUN_NAME, History, Stamp, newest_runs
 from runner.report.html import render
-from runner.report.metrics import archive_readable, exposition
+from runner.report.metrics import archive_readable, exposition_of, series, unix_time
 from runner.serve.limits import BoundedHTTPServer, DeadlineReader, HostAllowList, TooSlow, bearer_matches
 
 _ARCHIVED = {"report.html", "details.html", "report.json", "junit.xml"}
 _JSON = "application/json"
 _HTML = "text/html; charset=utf-8"
+ATTENTION = ("failed", "error", "warned")  # the outcomes a dashboard lists under "Needs attention"
+_KEPT_REPORTS = 64  # report.json files a target keeps parsed
 LIVE_TTL_S = 5.0  # how long a live panel's answer is reused
 T = TypeVar("T")
 
@@ -69,6 +76,15 @@ class _Readable(BaseModel):
     outcome: str
     exit_code: int
     checks: list[_Check]
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    """What tells a file changed: a new file (inode), a longer one, a rewritten one."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
 
 
 class ArchiveDamaged(DeploycheckError):
@@ -109,21 +125,27 @@ class Latest:
 
 
 class Dashboard:
-    """What the routes read: the profile, its archive folder, live status on demand."""
+    """What a target's routes read: its profile, its archive folder, live status on demand.
+    `note` says why a target shows its archived runs only (no profile file to read live from)."""
 
-    def __init__(self, profile: Profile, reports: Path) -> None:
+    def __init__(self, profile: Profile, reports: Path, note: str = "") -> None:
         self.profile = profile
         self.base = reports / profile.name
-        self.redactor = for_profile(profile)
+        self.note = note
+        self.redactor = for_profile(profile)  # a Site masks against every target's secrets
+        self.overview: str | None = None  # the link back to the overview, when a Site has one
         self.live_migrations = Live(self._migrations)
         self.live_backups = Live(self._backups)
+        self._history: tuple[tuple[int, int, int] | None, History] | None = None
+        self._reports: dict[str, tuple[tuple[int, int, int] | None, dict[str, Any] | str]] = {}
+        self._series: tuple[dict[str, Any], tuple[str, ...]] | None = None
 
     # -- the archive ------------------------------------------------------------
 
     def latest(self, history: History | None = None) -> Latest:
         """The newest run whose report reads; a cut last history line, a missing run folder or a
         cut report.json is named in `problems`, and an older run that reads is given instead."""
-        history = history or newest_runs(self.base, 30)
+        history = history or self.recent()
         problems = []
         if history.unreadable and history.unreadable[-1] == history.total:
             problems.append(
@@ -140,18 +162,36 @@ class Dashboard:
             problems.append(f"{self.base / run['run']}: the run's folder or its report.json is missing")
         return Latest(problems=problems)
 
+    def recent(self) -> History:
+        """The newest 30 lines of history.jsonl, read again only when the file changed."""
+        key = _stat(self.base / "history.jsonl")
+        cached = self._history
+        if cached is None or key is None or cached[0] != key:
+            cached = self._history = (key, newest_runs(self.base, 30))
+        return cached[1]
+
     def report(self, run: str) -> dict[str, Any] | None:
-        """A run's report.json (None when there is none); ArchiveDamaged when it does not read."""
+        """A run's report.json (None when there is none); ArchiveDamaged when it does not read.
+        Kept, masked, while the file stays as it was: a scrape of 20 targets reads none again."""
         path = self.archived(run, "report.json")
         if path is None:
             return None
-        try:
-            data = json.loads(path.read_bytes())
-            _Readable.model_validate(data)
-        except (ValueError, ValidationError) as exc:  # cut JSON, not UTF-8, not a report
-            reason = "not a report" if isinstance(exc, ValidationError) else str(exc).split(":")[0]
-            raise ArchiveDamaged(f"{path}: cannot be read ({reason}); the run's other files stay") from None
-        return self.redactor.mask_data(data)  # type: ignore[no-any-return]
+        key = _stat(path)
+        cached = self._reports.get(run)
+        if cached is None or cached[0] != key:
+            try:
+                data = json.loads(path.read_bytes())
+                _Readable.model_validate(data)
+                cached = (key, self.redactor.mask_data(data))
+            except (ValueError, ValidationError) as exc:  # cut JSON, not UTF-8, not a report
+                reason = "not a report" if isinstance(exc, ValidationError) else str(exc).split(":")[0]
+                cached = (key, f"{path}: cannot be read ({reason}); the run's other files stay")
+            self._reports[run] = cached
+            while len(self._reports) > _KEPT_REPORTS:
+                self._reports.pop(next(iter(self._reports)))
+        if isinstance(cached[1], str):
+            raise ArchiveDamaged(cached[1])
+        return cached[1]
 
     def archived(self, run: str, name: str) -> Path | None:
         """A file of an archived run: `run` must be a run folder's name (its UTC start time) and
@@ -168,6 +208,40 @@ class Dashboard:
             names = [run["run"] for run in runs]
             runs = runs[names.index(before) + 1 :] if before in names else []
         return runs[:limit], history
+
+    def summary(self, now: datetime) -> dict[str, Any]:
+        """The target's row of the overview and of /api/targets: its newest readable run's
+        verdict and age, what needs attention in it, and what could not be read."""
+        found = self.latest()
+        report = found.report or {}
+        finished = report.get("finished_at")
+        return {
+            "name": self.profile.name,
+            "target": report.get("target", self.profile.target),
+            "dashboard": f"/t/{self.profile.name}/",
+            "run": found.run,
+            "outcome": report.get("outcome"),
+            "exit_code": report.get("exit_code"),
+            "finished_at": finished,
+            "age_s": round(now.timestamp() - unix_time(finished)) if finished else None,
+            "attention": [
+                {key: check[key] for key in ("id", "area", "severity", "outcome")}
+                for check in report.get("checks", [])
+                if check["outcome"] in ATTENTION
+            ],
+            "problems": found.problems,
+            "live": not self.note,
+            "note": self.note,
+        }
+
+    def series(self, latest: Latest) -> tuple[str, ...]:
+        """The newest readable run's metrics (runner.report.metrics.series), labelled with the
+        target's name whatever its report.json says, kept while that run's report is unchanged."""
+        assert latest.report is not None
+        cached = self._series
+        if cached is None or cached[0] is not latest.report:
+            cached = self._series = (latest.report, series({**latest.report, "profile": self.profile.name}))
+        return cached[1]
 
     # -- live, read-only ---------------------------------------------------------
 
@@ -206,7 +280,7 @@ class Dashboard:
         }
 
     def dashboard(self) -> str:
-        history = newest_runs(self.base, 30)
+        history = self.recent()
         found = self.latest(history)
         latest, recent = found.report, history.runs
         panels = {}
@@ -229,9 +303,9 @@ class Dashboard:
             "dashboard.html.j2",
             profile=self.profile,
             latest=latest,
-            attention=[
-                c for c in (latest or {}).get("checks", []) if c["outcome"] in ("failed", "error", "warned")
-            ],
+            attention=[c for c in (latest or {}).get("checks", []) if c["outcome"] in ATTENTION],
+            note=self.note,
+            overview=self.overview,
             run=found.run,
             problems=[*found.problems, *([history.note()] if history.note() else [])],
             recent=recent[::-1],
@@ -241,9 +315,49 @@ class Dashboard:
         )
 
 
-def handler(
-    dashboard: Dashboard, token: str | None, hosts: HostAllowList, deadline_s: float
-) -> type[BaseHTTPRequestHandler]:
+class Site:
+    """The targets one server answers for, by profile name. With one target, its dashboard is
+    the home page and its routes answer at the root too; with several, the home page is the
+    overview. Every answer is masked against the secrets of every target's profile."""
+
+    def __init__(self, dashboards: list[Dashboard]) -> None:
+        self.targets = {d.profile.name: d for d in sorted(dashboards, key=lambda d: d.profile.name)}
+        self.home = dashboards[0] if len(dashboards) == 1 else None
+        self.redactor = for_profile(*(d.profile for d in dashboards))
+        for dashboard in dashboards:
+            dashboard.redactor = self.redactor
+            dashboard.overview = None if self.home else "../../"
+        configured = [d.profile for d in dashboards if not d.note] or [d.profile for d in dashboards]
+        self.deadline_s = min((p.timeouts.default_s for p in configured), default=Timeouts().default_s)
+        self.allowed_hosts = sorted({name for p in configured for name in p.serve.allowed_hosts})
+
+    def summaries(self) -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        return [dashboard.summary(now) for dashboard in self.targets.values()]
+
+    def answer(self, path: str, query: dict[str, list[str]]) -> Response:
+        """The route `path` names: site-wide, a target's under /t/NAME/, or the home target's."""
+        site_route = SITE_ROUTES.get(path)
+        if site_route is not None and not (path == "/" and self.home is not None):
+            return site_route(self, query)
+        if path.startswith("/t/"):
+            name, _, rest = path[3:].partition("/")
+            dashboard = self.targets.get(name)
+            if dashboard is None:
+                return 404, b"no such target: /api/targets lists them\n", "text/plain"
+            return _target(dashboard, "/" + rest, query)
+        if self.home is not None:
+            return _target(self.home, path, query)
+        return (
+            404,
+            b"not found: every target's routes are under /t/NAME/ (/api/targets lists them)\n",
+            "text/plain",
+        )
+
+
+def handler(site: Site, token: str | None, hosts: HostAllowList) -> type[BaseHTTPRequestHandler]:
+    deadline_s = site.deadline_s
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "deploycheck"
         timeout = deadline_s  # also bounds how long writing an answer may take
@@ -276,18 +390,17 @@ def handler(
             if path != "/healthz" and token is not None and not self._authorized():
                 self._send(401, b"a bearer token is required\n", "text/plain", {"WWW-Authenticate": "Bearer"})
                 return
-            route = ROUTES.get(path)
+            if path.startswith("/t/") and path[3:] in site.targets:  # the dashboard's links are relative
+                self._send(308, b"", "text/plain", {"Location": f"{path[3:]}/"})
+                return
             try:
-                if route is not None:
-                    status, body, kind = route(dashboard, parse_qs(query))
-                else:
-                    status, body, kind = _archive(dashboard, path)
+                status, body, kind = site.answer(path, parse_qs(query))
             except (DeploycheckError, OSError) as exc:
                 status, body, kind = 503, json.dumps({"error": str(exc)}).encode(), _JSON
             except Exception:  # a defect: answered, and its traceback goes to the server's log
                 self.log_error("%s", traceback.format_exc())
                 status, body, kind = 500, b'{"error": "internal error: see the server\'s log"}\n', _JSON
-            self._send(status, dashboard.redactor.mask_body(body, kind), kind)
+            self._send(status, site.redactor.mask_body(body, kind), kind)
 
         def _authorized(self) -> bool:
             return token is not None and bearer_matches(self.headers.get("Authorization", ""), token)
@@ -331,29 +444,50 @@ def _runs(dashboard: Dashboard, query: dict[str, list[str]]) -> Response:
     return _json({"runs": runs, "unreadable_lines": history.unreadable, "note": history.note()})
 
 
-def _metrics(dashboard: Dashboard, query: dict[str, list[str]]) -> Response:
-    """The newest readable run, and whether the newest run read: a damaged archive shows as
-    `deploycheck_archive_readable 0`, not as an empty answer an alert cannot see."""
-    latest = dashboard.latest()
-    body = exposition([latest.report]) if latest.report else b""
-    body += archive_readable(dashboard.profile.name, not latest.problems)
-    return 200, body, "text/plain; version=0.0.4; charset=utf-8"
+def _metrics(site: Site, query: dict[str, list[str]]) -> Response:
+    """Every target's newest readable run, and whether its newest run read: a damaged archive
+    shows as `deploycheck_archive_readable 0`, not as an answer without it an alert cannot see.
+    A target's series are labelled with its name, whatever its report.json says."""
+    found = {name: dashboard.latest() for name, dashboard in site.targets.items()}
+    body = exposition_of(
+        [site.targets[name].series(latest) for name, latest in found.items() if latest.report]
+    )
+    body += archive_readable({name: not latest.problems for name, latest in found.items()})
+    return 200, body, f"{EXPOSITION}; charset=utf-8"
 
+
+def _overview(site: Site, query: dict[str, list[str]]) -> Response:
+    return 200, render("overview.html.j2", targets=site.summaries()).encode(), _HTML
+
+
+SITE_ROUTES: dict[str, Callable[[Site, dict[str, list[str]]], Response]] = {
+    "/": _overview,
+    "/api/targets": lambda s, q: _json(s.summaries()),
+    "/metrics": _metrics,
+    "/healthz": lambda s, q: (200, b"ok\n", "text/plain"),
+    "/favicon.ico": lambda s, q: (204, b"", "image/x-icon"),  # browsers ask; nothing to show
+}
 
 ROUTES: dict[str, Callable[[Dashboard, dict[str, list[str]]], Response]] = {
     "/": lambda d, q: (200, d.dashboard().encode(), _HTML),
-    "/healthz": lambda d, q: (200, b"ok\n", "text/plain"),
-    "/favicon.ico": lambda d, q: (204, b"", "image/x-icon"),  # browsers ask; nothing to show
     "/api/runs": _runs,
     "/api/runs/latest": _latest,
     "/api/migrations": lambda d, q: (
-        _json(d.migrations()) if d.profile.migrations else _json({"error": "no migrations section"}, 404)
+        _json(d.migrations()) if d.profile.migrations else _json({"error": _missing(d, "migrations")}, 404)
     ),
     "/api/backups": lambda d, q: (
-        _json(d.backups()) if d.profile.backups else _json({"error": "no backups section"}, 404)
+        _json(d.backups()) if d.profile.backups else _json({"error": _missing(d, "backups")}, 404)
     ),
-    "/metrics": _metrics,
 }
+
+
+def _missing(dashboard: Dashboard, section: str) -> str:
+    return dashboard.note or f"no {section} section"
+
+
+def _target(dashboard: Dashboard, path: str, query: dict[str, list[str]]) -> Response:
+    route = ROUTES.get(path)
+    return route(dashboard, query) if route is not None else _archive(dashboard, path)
 
 
 def _archive(dashboard: Dashboard, path: str) -> Response:
@@ -377,11 +511,12 @@ def _archive(dashboard: Dashboard, path: str) -> Response:
     return 404, b"not found\n", "text/plain"
 
 
-def serve(dashboard: Dashboard, host: str, port: int, token: str | None) -> BoundedHTTPServer:
+def serve(site: Site | Dashboard, host: str, port: int, token: str | None) -> BoundedHTTPServer:
     """A started server (on its own thread); `shutdown()` stops it. Requests must arrive whole
-    within the profile's timeouts.default_s and name an allowed Host."""
+    within the shortest timeouts.default_s of the targets' profiles and name an allowed Host."""
+    site = site if isinstance(site, Site) else Site([site])
     server = BoundedHTTPServer((host, port), BaseHTTPRequestHandler)  # bound first: its address names it
-    hosts = HostAllowList(str(server.server_address[0]), host, dashboard.profile.serve.allowed_hosts)
-    server.RequestHandlerClass = handler(dashboard, token, hosts, dashboard.profile.timeouts.default_s)
+    hosts = HostAllowList(str(server.server_address[0]), host, site.allowed_hosts)
+    server.RequestHandlerClass = handler(site, token, hosts)
     threading.Thread(target=server.serve_forever, name="deploycheck-serve", daemon=True).start()
     return server
