@@ -14,6 +14,29 @@ from typing import IO, Any, BinaryIO
 from runner.errors import DeploycheckError
 
 
+def read_within(folder: Path, *parts: str) -> bytes | None:
+    """The regular file `folder/parts...`, read without following a symbolic link anywhere below
+    `folder` (each part opened O_NOFOLLOW relative to the last): a link planted in an archive on
+    a shared volume cannot make a reader serve a file outside it. None when there is no such file."""
+    opened: list[int] = []
+    try:
+        opened.append(os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+        for part in parts[:-1]:
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+            opened.append(os.open(part, flags, dir_fd=opened[-1]))
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        opened.append(os.open(parts[-1], flags, dir_fd=opened[-1]))
+        if not stat.S_ISREG(os.fstat(opened[-1]).st_mode):
+            return None
+        with os.fdopen(os.dup(opened[-1]), "rb") as handle:
+            return handle.read()
+    except OSError:  # missing, a link (ELOOP), not a folder on the way
+        return None
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write to a temporary name, then rename: a reader never sees half a file. The temporary
     name is random and opened O_EXCL|O_NOFOLLOW, so a symlink planted in a shared reports folder

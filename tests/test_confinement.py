@@ -83,6 +83,7 @@ DUMPS: dict[str, tuple[str, str]] = {
     "install-soname": ("INSTALL SONAME 'ha_connect';", "INSTALL"),
     "named-lock-held-server-wide": ("SELECT GET_LOCK('deploycheck_migrate', 0);", "GET_LOCK"),
     "backup-lock": ("BACKUP LOCK t;", "BACKUP LOCK"),
+    "lock-instance": ("/*!80000 LOCK INSTANCE FOR BACKUP */;", "LOCK INSTANCE"),
     "cache-index": ("CACHE INDEX t IN hot_cache;", "CACHE INDEX"),
     "load-index-into-cache": ("LOAD INDEX INTO CACHE t;", "LOAD INDEX"),
     "shutdown": ("SHUTDOWN;", "SHUTDOWN"),

@@ -261,10 +261,11 @@ def test_an_existing_profile_is_kept_without_force(tmp_path) -> None:
             "",
             "services.app.environment: a list of NAME=value or a mapping",
         ),
+        ("services:\n  app: {image: x}\n  1: {image: busybox}\n", "", "services.1: a service's name is text"),
     ],
     ids=[
         *("not-yaml", "unknown-extends", "bad-env-line", "binary-env", "binary-compose", "deep-nesting"),
-        *("service-not-a-mapping", "extends-a-number", "environment-a-number"),
+        *("service-not-a-mapping", "extends-a-number", "environment-a-number", "service-named-by-a-number"),
     ],
 )
 def test_bad_input_names_file_and_line_and_writes_nothing(tmp_path, compose, env, expected) -> None:

@@ -199,6 +199,42 @@ def test_threads_stay_bounded_under_a_flood(port) -> None:
 # -- the token --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "planted", ["a linked file", "a linked run folder", "a linked index", "a linked page"]
+)
+def test_a_link_planted_in_the_archive_serves_nothing_outside_it(tmp_path, planted) -> None:
+    """Whoever may write the reports volume (the app's containers, in the compose example) plants a
+    link in a run's place; serve, perhaps running as root, must not read through it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "junit.xml").write_text("Outside-Secret-31")
+    (outside / "page-00009.html").write_text("Outside-Secret-31")
+    _, number, server = start(tmp_path, "")
+    base = tmp_path / "reports" / "p"
+    run = "2020-01-01T00-00-00Z"
+    if planted == "a linked file":
+        (base / run).mkdir()
+        (base / run / "junit.xml").symlink_to(outside / "junit.xml")
+        path = f"/archive/{run}/junit.xml"
+    elif planted == "a linked run folder":
+        (base / run).symlink_to(outside, target_is_directory=True)
+        path = f"/archive/{run}/junit.xml"
+    elif planted == "a linked index":
+        (base / "index.html").unlink()
+        (base / "index.html").symlink_to(outside / "junit.xml")
+        path = "/archive/index.html"
+    else:
+        (base / "pages").mkdir(exist_ok=True)
+        (base / "pages" / "page-00009.html").symlink_to(outside / "page-00009.html")
+        path = "/archive/pages/page-00009.html"
+    try:
+        status, body, _ = raw(number, get(path))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 404 and b"Outside-Secret" not in body
+
+
 def test_a_bearer_token_in_any_case_and_of_any_script(tmp_path) -> None:
     token = "Jäger-Ключ-🔑-token"
     _, number, server = start(tmp_path, token=token)

@@ -91,6 +91,7 @@ _AFTER = {  # word -> {next word: kind}
         "STAGE": "server administration (BACKUP STAGE)",
     },
     "CACHE": {"INDEX": "server administration (CACHE INDEX)"},
+    "LOCK": {"INSTANCE": "server administration (LOCK INSTANCE FOR BACKUP)"},
     "SET": {"PASSWORD": "an account statement (SET PASSWORD)", "ROLE": "an account statement (SET ROLE)"},
     "DEFAULT": {"ROLE": "an account statement (SET DEFAULT ROLE)"},
     "DATA": {"DIRECTORY": "a file location (DATA DIRECTORY)"},

@@ -221,6 +221,8 @@ def _check_services(services: Any, path: Path) -> None:
     if not isinstance(services, dict):
         return  # none: load_compose says so when no file defines any
     for name, service in services.items():
+        if not isinstance(name, str):  # YAML reads `1:` as a number; compose names are text
+            raise ProfileError(f'{path}: services.{name}: a service\'s name is text; quote it ("{name}":)')
         if service is None:
             continue
         if not isinstance(service, dict):

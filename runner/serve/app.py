@@ -37,6 +37,7 @@ from urllib.parse import parse_qs
 import pymysql
 from pydantic import BaseModel, ValidationError
 
+from runner.atomic import read_within
 from runner.backups.listing import list_backups
 from runner.backups.schedule import freshness
 from runner.backups.source import open_source
@@ -173,14 +174,15 @@ class Dashboard:
     def report(self, run: str) -> dict[str, Any] | None:
         """A run's report.json (None when there is none); ArchiveDamaged when it does not read.
         Kept, masked, while the file stays as it was: a scrape of 20 targets reads none again."""
-        path = self.archived(run, "report.json")
-        if path is None:
-            return None
+        path = self.base / run / "report.json"
         key = _stat(path)
         cached = self._reports.get(run)
         if cached is None or cached[0] != key:
+            raw = self.archived(run, "report.json")
+            if raw is None:
+                return None
             try:
-                data = json.loads(path.read_bytes())
+                data = json.loads(raw)
                 _Readable.model_validate(data)
                 cached = (key, self.redactor.mask_data(data))
             except (ValueError, ValidationError) as exc:  # cut JSON, not UTF-8, not a report
@@ -193,13 +195,13 @@ class Dashboard:
             raise ArchiveDamaged(cached[1])
         return cached[1]
 
-    def archived(self, run: str, name: str) -> Path | None:
+    def archived(self, run: str, name: str) -> bytes | None:
         """A file of an archived run: `run` must be a run folder's name (its UTC start time) and
-        `name` one of the files a run holds, so no request can name a path of its own."""
+        `name` one of the files a run holds, so no request can name a path of its own; read
+        without following a link (a run folder or file linked elsewhere is not served)."""
         if name not in _ARCHIVED or not RUN_NAME.fullmatch(run):
             return None
-        path = self.base / run / name
-        return path if path.is_file() else None
+        return read_within(self.base, run, name)
 
     def runs(self, limit: int, before: str | None) -> tuple[list[dict[str, Any]], History]:
         history = newest_runs(self.base)
@@ -497,17 +499,14 @@ def _archive(dashboard: Dashboard, path: str) -> Response:
         return 404, b"not found\n", "text/plain"
     rest = parts[2:]
     if rest == ["index.html"] or (len(rest) == 2 and rest[0] == "pages" and rest[1].startswith("page-")):
-        target = dashboard.base.joinpath(*rest)
-        if (
-            target.resolve().parent in (dashboard.base.resolve(), (dashboard.base / "pages").resolve())
-            and target.is_file()
-        ):
-            return 200, target.read_bytes(), _HTML
+        page = read_within(dashboard.base, *rest)
+        if page is not None:
+            return 200, page, _HTML
     elif len(rest) == 2:
         found = dashboard.archived(rest[0], rest[1])
         if found is not None:
             kind = {"report.json": _JSON, "junit.xml": "application/xml"}.get(rest[1], _HTML)
-            return 200, found.read_bytes(), kind
+            return 200, found, kind
     return 404, b"not found\n", "text/plain"
 
 
