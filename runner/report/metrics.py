@@ -114,21 +114,49 @@ def series(report: dict[str, Any]) -> tuple[str, ...]:
         labels = (check["id"], check["area"], check["severity"])
         put("deploycheck_check_ok", 1 if check["outcome"] in ("passed", "waived", "skipped") else 0, *labels)
         put("deploycheck_check_outcome", 1, *labels, check["outcome"])
-        details, name = check.get("details") or {}, check["id"].split("::", 1)[-1]
-        if name == "test_nothing_pending" and "pending" in details:
-            put("deploycheck_pending_migrations", details["pending"])
-        elif name.startswith(_FRESH) and "age_s" in details:
-            database = name[len(_FRESH) : -1]
-            put("deploycheck_backup_age_seconds", details["age_s"], database)
-            put("deploycheck_backup_timestamp_seconds", finished - details["age_s"], database)
-        elif name.startswith(_CERT) and "expires_at" in details:
-            endpoint, at = name[len(_CERT) : -1], datetime.fromisoformat(details["expires_at"]).timestamp()
-            put("deploycheck_certificate_expiry_seconds", at - finished, endpoint)
-            put("deploycheck_certificate_expiry_timestamp_seconds", at, endpoint)
+        name = check["id"].split("::", 1)[-1]
+        for key, value in measures(check["id"], check.get("details") or {}).items():
+            if key == "pending":
+                put("deploycheck_pending_migrations", value)
+            elif key == "age_s":
+                database = name[len(_FRESH) : -1]
+                put("deploycheck_backup_age_seconds", value, database)
+                put("deploycheck_backup_timestamp_seconds", finished - value, database)
+            else:
+                endpoint = name[len(_CERT) : -1]
+                put("deploycheck_certificate_expiry_seconds", value - finished, endpoint)
+                put("deploycheck_certificate_expiry_timestamp_seconds", value, endpoint)
     return tuple(
         "".join(_line(family.name, labels, value) for labels, value in samples.items())
         for family, samples in zip(FAMILIES, found, strict=True)
     )
+
+
+def measures(check_id: str, details: Mapping[str, Any]) -> dict[str, float]:
+    """What a check's details give the metrics: `pending` migrations, a backup's `age_s`, a
+    certificate's `expires_at` (as Unix time). ValueError naming a detail that is not what
+    deploycheck writes: a report.json edited or damaged that way is unreadable, not a 500."""
+    name = check_id.split("::", 1)[-1]
+    key = (
+        "pending"
+        if name == "test_nothing_pending"
+        else "age_s"
+        if name.startswith(_FRESH)
+        else "expires_at"
+        if name.startswith(_CERT)
+        else None
+    )
+    if key is None or key not in details:
+        return {}
+    value = details[key]
+    if key == "expires_at":
+        try:
+            return {key: datetime.fromisoformat(value).timestamp()}
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"details.expires_at of {name} is not an ISO time") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"details.{key} of {name} is not a number")
+    return {key: float(value)}
 
 
 def _line(name: str, labels: tuple[tuple[str, str], ...], value: float) -> str:
