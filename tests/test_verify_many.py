@@ -205,6 +205,46 @@ def test_metrics_cover_every_target_in_one_textfile(tmp_path, profiles, app) -> 
     assert failed == {("api", f"checks/test_http.py::test_endpoint_answers[{app}/broken]")}
 
 
+def samples(prom: Path, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The textfile's samples of one family, by their labels."""
+    (family,) = [f for f in text_string_to_metric_families(prom.read_text()) if f.name == name]
+    return {tuple(sorted(s.labels.items())): s.value for s in family.samples}
+
+
+def test_a_target_that_archived_nothing_keeps_its_series_with_its_exit_code(tmp_path, profiles, app) -> None:
+    """A target that judged nothing this time (no archive) vanished from the textfile, so its
+    firing alerts resolved and DeploycheckNoRecentRun could never fire for it: its previous
+    series stay, with exit 2 and outcome error, and its last-run time is not refreshed."""
+    prom = tmp_path / "deploycheck.prom"
+    web, api = profiles("web", "passing"), profiles("api", "failing")
+    assert verify(tmp_path, *many(web, api), "--metrics", prom).returncode == 1
+    before = samples(prom, "deploycheck_last_run_timestamp_seconds")
+    api.write_text("target: api\n")  # judges nothing now: exit 2, no run archived
+    result = verify(tmp_path, *many(web, api), "--metrics", prom)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert samples(prom, "deploycheck_last_run_exit_code") == {
+        (("profile", "web"),): 0,
+        (("profile", "api"),): 2,
+    }
+    outcomes = samples(prom, "deploycheck_last_run_outcome")
+    assert {labels: v for labels, v in outcomes.items() if ("profile", "api") in labels and v == 1} == {
+        (("outcome", "error"), ("profile", "api")): 1
+    }
+    after = samples(prom, "deploycheck_last_run_timestamp_seconds")
+    assert after[(("profile", "api"),)] == before[(("profile", "api"),)]
+    assert after[(("profile", "web"),)] > before[(("profile", "web"),)]
+    failed = [labels for labels, v in samples(prom, "deploycheck_check_ok").items() if v == 0]
+    assert [dict(labels)["profile"] for labels in failed] == ["api"]  # its blocker still alerts
+    checked = subprocess.run(
+        ["/usr/bin/promtool", "check", "metrics"],
+        input=prom.read_text(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_a_runner_package_in_the_working_directory_is_not_what_the_targets_run(tmp_path, profiles) -> None:
     """Hostile input: an app's own `runner` package where verify is started must not be imported
     by the children (python -m runner would run it first)."""

@@ -10,14 +10,16 @@ are seen between runs too."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
 RUN_OUTCOMES = ("passed", "failed", "error")  # report.json's `outcome`
+_Samples = dict[tuple[tuple[str, str], ...], float]  # a family's samples by their labels
 _FRESH, _CERT = "test_backup_is_fresh[", "test_certificates_are_valid_now["
 
 
@@ -38,7 +40,8 @@ FAMILIES = (
     _Family("deploycheck_last_run_timestamp_seconds", "When the last run finished (Unix time)"),
     _Family("deploycheck_last_run_duration_seconds", "How long the last run took"),
     _Family(
-        "deploycheck_last_run_exit_code", "The last run's exit code (0 passed, 1 findings, 3 unreachable)"
+        "deploycheck_last_run_exit_code",
+        "The last run's exit code (0 passed, 1 findings, 2 no verdict, 3 unreachable, 130 not run: interrupted)",
     ),
     _Family(
         "deploycheck_last_run_outcome",
@@ -96,20 +99,12 @@ def exposition_of(per_report: Sequence[Sequence[str]]) -> bytes:
 def series(report: dict[str, Any]) -> tuple[str, ...]:
     """A report's series as text, one string per family of FAMILIES: what `serve` keeps per
     target while its newest run stays the same, so a scrape of many targets only joins them."""
-    found: list[dict[tuple[tuple[str, str], ...], float]] = [{} for _ in FAMILIES]  # the last wins
-
-    def put(name: str, value: float, *labels: str) -> None:
-        family = FAMILIES[_INDEX[name]]
-        found[_INDEX[name]][
-            tuple(sorted(zip(("profile", *family.labels), (profile, *labels), strict=True)))
-        ] = value
-
-    profile, finished = report["profile"], unix_time(report["finished_at"])
+    found: list[_Samples] = [{} for _ in FAMILIES]  # the last wins
+    put = _putter(found, report["profile"])
+    finished = unix_time(report["finished_at"])
     put("deploycheck_last_run_timestamp_seconds", finished)
     put("deploycheck_last_run_duration_seconds", max(0.0, finished - unix_time(report["started_at"])))
-    put("deploycheck_last_run_exit_code", report["exit_code"])
-    for state in RUN_OUTCOMES:
-        put("deploycheck_last_run_outcome", 1 if report["outcome"] == state else 0, state)
+    _put_end(put, report["exit_code"], report["outcome"])
     for check in report["checks"]:
         labels = (check["id"], check["area"], check["severity"])
         put("deploycheck_check_ok", 1 if check["outcome"] in ("passed", "waived", "skipped") else 0, *labels)
@@ -126,6 +121,50 @@ def series(report: dict[str, Any]) -> tuple[str, ...]:
                 endpoint = name[len(_CERT) : -1]
                 put("deploycheck_certificate_expiry_seconds", value - finished, endpoint)
                 put("deploycheck_certificate_expiry_timestamp_seconds", value, endpoint)
+    return _text(found)
+
+
+def kept(previous: str, profile: str, exit_code: int) -> tuple[str, ...]:
+    """`series` of a target that archived no run this time (it judged nothing, could not write
+    its archive, was stopped before it started): its series in the textfile's `previous` text,
+    so alerts on them go on, with this run's exit code and the outcome error. Its last-run time
+    stays the previous run's, so DeploycheckNoRecentRun still sees it go stale."""
+    found: list[_Samples] = [{} for _ in FAMILIES]
+    try:
+        families = list(text_string_to_metric_families(previous))
+    except ValueError:  # a damaged textfile keeps nothing
+        families = []
+    for sample in (sample for family in families for sample in family.samples):
+        n = _INDEX.get(sample.name)
+        if (
+            n is not None
+            and sample.labels.get("profile") == profile
+            and set(sample.labels) == {"profile", *FAMILIES[n].labels}
+        ):
+            found[n][tuple(sorted(sample.labels.items()))] = sample.value
+    _put_end(_putter(found, profile), exit_code, "error")
+    return _text(found)
+
+
+def _putter(found: list[_Samples], profile: str) -> Callable[..., None]:
+    """put(name, value, *labels): a sample of the family `name`, labelled `profile` and `labels`."""
+
+    def put(name: str, value: float, *labels: str) -> None:
+        family = FAMILIES[_INDEX[name]]
+        found[_INDEX[name]][
+            tuple(sorted(zip(("profile", *family.labels), (profile, *labels), strict=True)))
+        ] = value
+
+    return put
+
+
+def _put_end(put: Callable[..., None], exit_code: int, outcome: str) -> None:
+    put("deploycheck_last_run_exit_code", exit_code)
+    for state in RUN_OUTCOMES:
+        put("deploycheck_last_run_outcome", 1 if outcome == state else 0, state)
+
+
+def _text(found: list[_Samples]) -> tuple[str, ...]:
     return tuple(
         "".join(_line(family.name, labels, value) for labels, value in samples.items())
         for family, samples in zip(FAMILIES, found, strict=True)
