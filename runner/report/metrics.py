@@ -176,15 +176,8 @@ def measures(check_id: str, details: Mapping[str, Any]) -> dict[str, float]:
     certificate's `expires_at` (as Unix time). ValueError naming a detail that is not what
     deploycheck writes: a report.json edited or damaged that way is unreadable, not a 500."""
     name = check_id.split("::", 1)[-1]
-    key = (
-        "pending"
-        if name == "test_nothing_pending"
-        else "age_s"
-        if name.startswith(_FRESH)
-        else "expires_at"
-        if name.startswith(_CERT)
-        else None
-    )
+    head = name.split("[", 1)[0] + "[" if "[" in name else name  # a parametrized check's name up to `[`
+    key = {"test_nothing_pending": "pending", _FRESH: "age_s", _CERT: "expires_at"}.get(head)
     if key is None or key not in details:
         return {}
     value = details[key]
