@@ -19,6 +19,7 @@ from runner.serve.app import Site, serve
 from runner.serve.targets import find_targets
 from tests.conftest import deploycheck
 from tests.fleet import FAILING, PASSING, archive_two_targets, serving
+from tests.test_prometheus import promtool
 from tests.test_serve_hostile import get, raw
 
 pytestmark = pytest.mark.slow
@@ -171,6 +172,52 @@ def test_a_damaged_archive_of_one_target_is_named_and_the_other_is_served(report
         blog_row = httpx.get(f"{url}/").text.split('data-target="blog"', 1)[1].split("</tr>", 1)[0]
         assert "The archive is damaged" in blog_row and "report.json: cannot be read" in blog_row
         assert httpx.get(f"{url}/t/blog/api/runs/latest").status_code == 503
+
+
+def _check(report: dict, name: str, **details: str) -> None:
+    """The report's HTTP check renamed (keeping its file) with these details."""
+    (check,) = [c for c in report["checks"] if c["id"].endswith("::test_endpoint_answers[home]")]
+    check["id"] = check["id"].split("::")[0] + "::" + name
+    check["details"] = details
+
+
+@pytest.mark.parametrize(
+    "edit, reason",
+    [
+        (
+            lambda r: _check(r, "test_nothing_pending", pending="not-a-number"),
+            "details.pending of test_nothing_pending is not a number",
+        ),
+        (
+            lambda r: _check(r, "test_certificates_are_valid_now[https://x]", expires_at="soon"),
+            "details.expires_at of test_certificates_are_valid_now[https://x] is not an ISO time",
+        ),
+        (lambda r: _check(r, "test_endpoint_answers[\ud800]"), "a lone surrogate"),
+        (lambda r: r.update(target="blog\ud800"), "a lone surrogate"),
+    ],
+    ids=["pending", "expires_at", "surrogate-check", "surrogate-target"],
+)
+def test_a_report_json_the_metrics_cannot_show_is_damage_of_its_target_alone(reports, edit, reason) -> None:
+    """Hostile input: a details value not as deploycheck writes it, or a lone surrogate (a valid
+    JSON escape no answer can encode), in one target's newest report.json made /metrics and the
+    overview answer 500 for every target; now that run is unreadable and the other is served."""
+    (run,) = [p for p in (reports / "blog").iterdir() if p.name.startswith("20")]
+    report = json.loads((run / "report.json").read_text())
+    edit(report)
+    (run / "report.json").write_text(json.dumps(report))  # a surrogate as the escape \\ud800
+    with site(reports) as (url, _):
+        metrics = httpx.get(f"{url}/metrics")
+        assert metrics.status_code == 200, metrics.text
+        assert 'deploycheck_archive_readable{profile="blog"} 0.0' in metrics.text
+        assert 'deploycheck_last_run_exit_code{profile="shop"} 0.0' in metrics.text
+        checked = promtool("check", "metrics", text=metrics.text)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        overview = httpx.get(f"{url}/")
+        assert overview.status_code == 200, overview.text
+        blog_row = overview.text.split('data-target="blog"', 1)[1].split("</tr>", 1)[0]
+        assert "report.json: cannot be read" in blog_row and reason in blog_row
+        assert httpx.get(f"{url}/api/targets").status_code == 200
+        assert httpx.get(f"{url}/t/blog/").status_code == 200
 
 
 # -- hostile: names that try to leave the archive, foreign hosts, tokens, secrets ---------------

@@ -12,12 +12,16 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from runner.suite import many as many_module
 
 pytestmark = pytest.mark.slow
 
@@ -205,6 +209,46 @@ def test_metrics_cover_every_target_in_one_textfile(tmp_path, profiles, app) -> 
     assert failed == {("api", f"checks/test_http.py::test_endpoint_answers[{app}/broken]")}
 
 
+def samples(prom: Path, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The textfile's samples of one family, by their labels."""
+    (family,) = [f for f in text_string_to_metric_families(prom.read_text()) if f.name == name]
+    return {tuple(sorted(s.labels.items())): s.value for s in family.samples}
+
+
+def test_a_target_that_archived_nothing_keeps_its_series_with_its_exit_code(tmp_path, profiles, app) -> None:
+    """A target that judged nothing this time (no archive) vanished from the textfile, so its
+    firing alerts resolved and DeploycheckNoRecentRun could never fire for it: its previous
+    series stay, with exit 2 and outcome error, and its last-run time is not refreshed."""
+    prom = tmp_path / "deploycheck.prom"
+    web, api = profiles("web", "passing"), profiles("api", "failing")
+    assert verify(tmp_path, *many(web, api), "--metrics", prom).returncode == 1
+    before = samples(prom, "deploycheck_last_run_timestamp_seconds")
+    api.write_text("target: api\n")  # judges nothing now: exit 2, no run archived
+    result = verify(tmp_path, *many(web, api), "--metrics", prom)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert samples(prom, "deploycheck_last_run_exit_code") == {
+        (("profile", "web"),): 0,
+        (("profile", "api"),): 2,
+    }
+    outcomes = samples(prom, "deploycheck_last_run_outcome")
+    assert {labels: v for labels, v in outcomes.items() if ("profile", "api") in labels and v == 1} == {
+        (("outcome", "error"), ("profile", "api")): 1
+    }
+    after = samples(prom, "deploycheck_last_run_timestamp_seconds")
+    assert after[(("profile", "api"),)] == before[(("profile", "api"),)]
+    assert after[(("profile", "web"),)] > before[(("profile", "web"),)]
+    failed = [labels for labels, v in samples(prom, "deploycheck_check_ok").items() if v == 0]
+    assert [dict(labels)["profile"] for labels in failed] == ["api"]  # its blocker still alerts
+    checked = subprocess.run(
+        ["/usr/bin/promtool", "check", "metrics"],
+        input=prom.read_text(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_a_runner_package_in_the_working_directory_is_not_what_the_targets_run(tmp_path, profiles) -> None:
     """Hostile input: an app's own `runner` package where verify is started must not be imported
     by the children (python -m runner would run it first)."""
@@ -238,8 +282,10 @@ def _running_with(marker: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_or_ctrl_c_stops_every_target_and_leaves_nothing_behind(tmp_path, profiles, signum) -> None:
+@contextmanager
+def two_waiting(tmp_path: Path, profiles, *args: str | Path) -> Iterator[subprocess.Popen[str]]:
+    """A verify of `one` and `two`, both waiting on a port that accepts and never answers, and
+    `later` (passing) not yet started: the verify process, once both wait."""
     with socket.socket() as blackhole:
         blackhole.bind(("127.0.0.1", 0))
         blackhole.listen(8)
@@ -250,33 +296,89 @@ def test_sigterm_or_ctrl_c_stops_every_target_and_leaves_nothing_behind(tmp_path
             path.write_text(f"target: {name}\nhttp:\n  - url: {silent}/{name}\ntimeouts: {{default_s: 60}}\n")
             paths.append(path)
         paths.append(profiles("later", "passing"))
-        command = [
-            sys.executable,
-            "-m",
-            "runner",
-            "verify",
-            "--reports",
-            str(tmp_path / "reports"),
-            *many(*paths),
-        ]
+        command = [sys.executable, "-m", "runner", "verify", "--reports", str(tmp_path / "reports")]
         proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+            [*command, *many(*paths), *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
         )
-        blackhole.settimeout(60)
-        waiting = [blackhole.accept()[0] for _ in range(2)]  # both running targets wait on it
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=120)
-        for conn in waiting:
-            conn.close()
-    assert proc.returncode == 130, out + err
-    assert "deploycheck verify: interrupted: stopping one, two" in out
-    assert out.rstrip().endswith(
-        "deploycheck verify: INTERRUPTED (exit 130): 0 of 3 targets passed; interrupted: one, two; not run: later"
-    )
-    assert "  later: NOT RUN (stopped before it started)" in out
+        try:
+            blackhole.settimeout(60)
+            waiting = [blackhole.accept()[0] for _ in range(2)]  # both running targets wait on it
+            yield proc
+            for conn in waiting:
+                conn.close()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=120)
+
+
+def archived_interrupted_and_nothing_left(tmp_path: Path) -> None:
     assert _running_with(str(tmp_path)) == []
     for name in ("one", "two"):  # each archived its interrupted run, as a single verify does
         (run,) = archived(tmp_path, name)
         assert json.loads((run / "report.json").read_text())["interrupted"] is True
     staged = [p for p in (tmp_path / "reports").rglob(".run-*")]
     assert staged == [] and archived(tmp_path, "later") == []
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT], ids=lambda s: s.name
+)
+def test_a_stop_signal_stops_every_target_exits_130_and_leaves_nothing_behind(
+    tmp_path, profiles, signum
+) -> None:
+    """SIGHUP (the terminal closed) and SIGQUIT are held and forwarded like Ctrl-C and SIGTERM;
+    before, they killed the parent alone and the children went on probing."""
+    prom = tmp_path / "deploycheck.prom"
+    with two_waiting(tmp_path, profiles, "--metrics", prom) as proc:
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "deploycheck verify: interrupted: stopping one, two" in out
+    assert out.rstrip().endswith(
+        "deploycheck verify: INTERRUPTED (exit 130): 0 of 3 targets passed; interrupted: one, two; not run: later"
+    )
+    assert "  later: NOT RUN (stopped before it started)" in out
+    archived_interrupted_and_nothing_left(tmp_path)
+    codes = samples(prom, "deploycheck_last_run_exit_code")  # never started: 130, not left out
+    assert codes == {(("profile", "one"),): 1, (("profile", "two"),): 1, (("profile", "later"),): 130}
+
+
+def test_a_parent_killed_outright_takes_its_targets_with_it(tmp_path, profiles) -> None:
+    """SIGKILL cannot be held: each child gets SIGTERM from the kernel when its parent dies, and
+    archives and cleans up as if the parent had sent it; before, they kept probing the target."""
+    with two_waiting(tmp_path, profiles) as proc:
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while _running_with(str(tmp_path)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    archived_interrupted_and_nothing_left(tmp_path)
+
+
+def test_a_target_whose_parent_is_gone_before_it_starts_does_not_run(tmp_path, profiles) -> None:
+    """The race die_with closes: a parent that died before the child asked for its SIGTERM
+    (the child's parent is then another process) means the child stops at once, judging nothing."""
+    root = str(Path(many_module.__file__).resolve().parent.parent.parent)
+    gone = subprocess.run(
+        [
+            sys.executable,
+            "-P",
+            "-c",
+            many_module.CHILD,
+            root,
+            "1",
+            "verify",
+            "--profile",
+            str(profiles("a", "passing")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert gone.returncode == 130 and archived(tmp_path, "a") == [], gone.stdout + gone.stderr

@@ -10,14 +10,16 @@ are seen between runs too."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
 RUN_OUTCOMES = ("passed", "failed", "error")  # report.json's `outcome`
+_Samples = dict[tuple[tuple[str, str], ...], float]  # a family's samples by their labels
 _FRESH, _CERT = "test_backup_is_fresh[", "test_certificates_are_valid_now["
 
 
@@ -38,7 +40,8 @@ FAMILIES = (
     _Family("deploycheck_last_run_timestamp_seconds", "When the last run finished (Unix time)"),
     _Family("deploycheck_last_run_duration_seconds", "How long the last run took"),
     _Family(
-        "deploycheck_last_run_exit_code", "The last run's exit code (0 passed, 1 findings, 3 unreachable)"
+        "deploycheck_last_run_exit_code",
+        "The last run's exit code (0 passed, 1 findings, 2 no verdict, 3 unreachable, 130 not run: interrupted)",
     ),
     _Family(
         "deploycheck_last_run_outcome",
@@ -96,7 +99,55 @@ def exposition_of(per_report: Sequence[Sequence[str]]) -> bytes:
 def series(report: dict[str, Any]) -> tuple[str, ...]:
     """A report's series as text, one string per family of FAMILIES: what `serve` keeps per
     target while its newest run stays the same, so a scrape of many targets only joins them."""
-    found: list[dict[tuple[tuple[str, str], ...], float]] = [{} for _ in FAMILIES]  # the last wins
+    found: list[_Samples] = [{} for _ in FAMILIES]  # the last wins
+    put = _putter(found, report["profile"])
+    finished = unix_time(report["finished_at"])
+    put("deploycheck_last_run_timestamp_seconds", finished)
+    put("deploycheck_last_run_duration_seconds", max(0.0, finished - unix_time(report["started_at"])))
+    _put_end(put, report["exit_code"], report["outcome"])
+    for check in report["checks"]:
+        labels = (check["id"], check["area"], check["severity"])
+        put("deploycheck_check_ok", 1 if check["outcome"] in ("passed", "waived", "skipped") else 0, *labels)
+        put("deploycheck_check_outcome", 1, *labels, check["outcome"])
+        name = check["id"].split("::", 1)[-1]
+        for key, value in measures(check["id"], check.get("details") or {}).items():
+            if key == "pending":
+                put("deploycheck_pending_migrations", value)
+            elif key == "age_s":
+                database = name[len(_FRESH) : -1]
+                put("deploycheck_backup_age_seconds", value, database)
+                put("deploycheck_backup_timestamp_seconds", finished - value, database)
+            else:
+                endpoint = name[len(_CERT) : -1]
+                put("deploycheck_certificate_expiry_seconds", value - finished, endpoint)
+                put("deploycheck_certificate_expiry_timestamp_seconds", value, endpoint)
+    return _text(found)
+
+
+def kept(previous: str, profile: str, exit_code: int) -> tuple[str, ...]:
+    """`series` of a target that archived no run this time (it judged nothing, could not write
+    its archive, was stopped before it started): its series in the textfile's `previous` text,
+    so alerts on them go on, with this run's exit code and the outcome error. Its last-run time
+    stays the previous run's, so DeploycheckNoRecentRun still sees it go stale."""
+    found: list[_Samples] = [{} for _ in FAMILIES]
+    try:
+        families = list(text_string_to_metric_families(previous))
+    except ValueError:  # a damaged textfile keeps nothing
+        families = []
+    for sample in (sample for family in families for sample in family.samples):
+        n = _INDEX.get(sample.name)
+        if (
+            n is not None
+            and sample.labels.get("profile") == profile
+            and set(sample.labels) == {"profile", *FAMILIES[n].labels}
+        ):
+            found[n][tuple(sorted(sample.labels.items()))] = sample.value
+    _put_end(_putter(found, profile), exit_code, "error")
+    return _text(found)
+
+
+def _putter(found: list[_Samples], profile: str) -> Callable[..., None]:
+    """put(name, value, *labels): a sample of the family `name`, labelled `profile` and `labels`."""
 
     def put(name: str, value: float, *labels: str) -> None:
         family = FAMILIES[_INDEX[name]]
@@ -104,31 +155,40 @@ def series(report: dict[str, Any]) -> tuple[str, ...]:
             tuple(sorted(zip(("profile", *family.labels), (profile, *labels), strict=True)))
         ] = value
 
-    profile, finished = report["profile"], unix_time(report["finished_at"])
-    put("deploycheck_last_run_timestamp_seconds", finished)
-    put("deploycheck_last_run_duration_seconds", max(0.0, finished - unix_time(report["started_at"])))
-    put("deploycheck_last_run_exit_code", report["exit_code"])
+    return put
+
+
+def _put_end(put: Callable[..., None], exit_code: int, outcome: str) -> None:
+    put("deploycheck_last_run_exit_code", exit_code)
     for state in RUN_OUTCOMES:
-        put("deploycheck_last_run_outcome", 1 if report["outcome"] == state else 0, state)
-    for check in report["checks"]:
-        labels = (check["id"], check["area"], check["severity"])
-        put("deploycheck_check_ok", 1 if check["outcome"] in ("passed", "waived", "skipped") else 0, *labels)
-        put("deploycheck_check_outcome", 1, *labels, check["outcome"])
-        details, name = check.get("details") or {}, check["id"].split("::", 1)[-1]
-        if name == "test_nothing_pending" and "pending" in details:
-            put("deploycheck_pending_migrations", details["pending"])
-        elif name.startswith(_FRESH) and "age_s" in details:
-            database = name[len(_FRESH) : -1]
-            put("deploycheck_backup_age_seconds", details["age_s"], database)
-            put("deploycheck_backup_timestamp_seconds", finished - details["age_s"], database)
-        elif name.startswith(_CERT) and "expires_at" in details:
-            endpoint, at = name[len(_CERT) : -1], datetime.fromisoformat(details["expires_at"]).timestamp()
-            put("deploycheck_certificate_expiry_seconds", at - finished, endpoint)
-            put("deploycheck_certificate_expiry_timestamp_seconds", at, endpoint)
+        put("deploycheck_last_run_outcome", 1 if outcome == state else 0, state)
+
+
+def _text(found: list[_Samples]) -> tuple[str, ...]:
     return tuple(
         "".join(_line(family.name, labels, value) for labels, value in samples.items())
         for family, samples in zip(FAMILIES, found, strict=True)
     )
+
+
+def measures(check_id: str, details: Mapping[str, Any]) -> dict[str, float]:
+    """What a check's details give the metrics: `pending` migrations, a backup's `age_s`, a
+    certificate's `expires_at` (as Unix time). ValueError naming a detail that is not what
+    deploycheck writes: a report.json edited or damaged that way is unreadable, not a 500."""
+    name = check_id.split("::", 1)[-1]
+    head = name.split("[", 1)[0] + "[" if "[" in name else name  # a parametrized check's name up to `[`
+    key = {"test_nothing_pending": "pending", _FRESH: "age_s", _CERT: "expires_at"}.get(head)
+    if key is None or key not in details:
+        return {}
+    value = details[key]
+    if key == "expires_at":
+        try:
+            return {key: datetime.fromisoformat(value).timestamp()}
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"details.expires_at of {name} is not an ISO time") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"details.{key} of {name} is not a number")
+    return {key: float(value)}
 
 
 def _line(name: str, labels: tuple[tuple[str, str], ...], value: float) -> str:

@@ -48,7 +48,7 @@ from runner.profile.model import Profile, Timeouts
 from runner.redact import EXPOSITION, for_profile
 from runner.report.archive import RUN_NAME, History, Stamp, newest_runs
 from runner.report.html import render
-from runner.report.metrics import archive_readable, exposition_of, series, unix_time
+from runner.report.metrics import archive_readable, exposition_of, measures, series, unix_time
 from runner.serve.limits import BoundedHTTPServer, DeadlineReader, HostAllowList, TooSlow, bearer_matches
 
 _ARCHIVED = {"report.html", "details.html", "report.json", "junit.xml"}
@@ -77,6 +77,27 @@ class _Readable(BaseModel):
     outcome: str
     exit_code: int
     checks: list[_Check]
+
+
+def _readable(raw: bytes) -> dict[str, Any]:
+    """A report.json's data, or ValueError saying briefly why it is damaged: a lone surrogate
+    (a valid JSON escape no answer could encode) or a details value the metrics could not show
+    would otherwise fail every scrape of /metrics and the overview, for every target."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:  # cut JSON, not UTF-8
+        raise ValueError(str(exc).split(":")[0]) from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ValueError("a lone surrogate: not text") from None
+    try:
+        checks = _Readable.model_validate(data).checks
+    except ValidationError:
+        raise ValueError("not a report") from None
+    for check in checks:
+        measures(check.id, check.details)
+    return data
 
 
 def _stat(path: Path) -> tuple[int, int, int] | None:
@@ -182,12 +203,9 @@ class Dashboard:
             if raw is None:
                 return None
             try:
-                data = json.loads(raw)
-                _Readable.model_validate(data)
-                cached = (key, self.redactor.mask_data(data))
-            except (ValueError, ValidationError) as exc:  # cut JSON, not UTF-8, not a report
-                reason = "not a report" if isinstance(exc, ValidationError) else str(exc).split(":")[0]
-                cached = (key, f"{path}: cannot be read ({reason}); the run's other files stay")
+                cached = (key, self.redactor.mask_data(_readable(raw)))
+            except ValueError as exc:
+                cached = (key, f"{path}: cannot be read ({exc}); the run's other files stay")
             self._reports[run] = cached
             while len(self._reports) > _KEPT_REPORTS:
                 self._reports.pop(next(iter(self._reports)))

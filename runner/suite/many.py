@@ -5,15 +5,19 @@ Each target runs in a child `deploycheck verify --profile X` of its own: pytest 
 at a time; each one's output is kept until it ends, then shown whole, so targets never interleave.
 The exit code is the worst of theirs (`overall`).
 
-SIGINT and SIGTERM are held while the children run and taken only where the loop waits for them:
-a child is never half-started or half-reaped when one arrives. Then every child still running
-gets one SIGTERM, archives its interrupted run and removes its staging folder, as a single
-`verify` does, and the parent waits for all of them before it says so.
+SIGINT, SIGTERM, SIGHUP and SIGQUIT are held while the children run and taken only where the loop
+waits for them: a child is never half-started or half-reaped when one arrives. Then every child
+still running gets one SIGTERM, archives its interrupted run and removes its staging folder, as
+a single `verify` does, and the parent waits for all of them before it says so (exit 130). A
+parent that dies without that (SIGKILL, a crash) leaves no child probing the target unsupervised:
+on Linux each child asked the kernel for a SIGTERM when its parent dies (`die_with`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import re
 import signal
 import subprocess
@@ -30,17 +34,22 @@ from runner.atomic import write_atomically
 from runner.errors import UsageError
 from runner.profile.loader import load_profile
 from runner.profile.model import Profile
-from runner.report.metrics import exposition
+from runner.report.metrics import exposition_of, kept, series
 from runner.suite.run import verdict
 
-STOP = {signal.SIGINT, signal.SIGTERM}
+STOP = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
 WORDS = {0: "PASSED", 1: "FAILED", 2: "NO VERDICT", 3: "UNREACHABLE", 130: "INTERRUPTED"}
 KINDS = {0: "passed", 2: "no verdict", 3: "unreachable", 130: "interrupted"}  # else: failed
 # The child's own line naming its archived run (runner/suite/run.py prints it, also with --quiet).
 REPORT_LINE = re.compile(r"^report: (.+)/report\.html \(beside it", re.MULTILINE)
 # `python -m runner` would import a `runner` folder in the working directory first (an app's own
 # package of that name): -P leaves the working directory out, the path appended finds this one.
-CHILD = "import sys; sys.path.append(sys.argv.pop(1)); from runner.cli import main; sys.exit(main())"
+# Its first act is `die_with` the parent whose pid follows (not in preexec_fn: unsafe with threads).
+CHILD = (
+    "import sys; sys.path.append(sys.argv.pop(1)); from runner.suite.many import die_with;"
+    " die_with(int(sys.argv.pop(1))); from runner.cli import main; sys.exit(main())"
+)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass
@@ -159,10 +168,27 @@ def run_many(
         print(target.line(), file=out)
     code = 130 if stopped else overall([t.code if t.code is not None else 130 for t in todo])
     print(f"deploycheck verify: {_verdict(todo, code)}", file=out)
-    reports = [t.report for t in todo if t.report is not None]
-    if metrics is not None and reports:  # one textfile for every target: a family appears once
-        write_atomically(metrics, exposition(reports).decode())
+    if metrics is not None:  # one textfile for every target: a family appears once
+        write_atomically(metrics, _textfile(todo, metrics))
     return code
+
+
+def _textfile(todo: list[Target], path: Path) -> str:
+    """Every target's series: its new run's, or, when it archived none, those it had in the
+    file before with the exit code it ended with (130 when it never started), so its alerts
+    neither vanish nor resolve and its staleness still shows."""
+    try:
+        previous = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):  # none yet, or not text: nothing to keep
+        previous = ""
+    return exposition_of(
+        [
+            series(t.report)
+            if t.report is not None
+            else kept(previous, t.profile.name, 130 if t.code is None else t.code)
+            for t in todo
+        ]
+    ).decode()
 
 
 def _names(targets: list[Target]) -> str:
@@ -171,7 +197,7 @@ def _names(targets: list[Target]) -> str:
 
 def _stop(running: list[Target], say: Callable[[str], None]) -> None:
     """One SIGTERM to each child, then wait until each has archived and cleaned up; a further
-    Ctrl-C or SIGTERM cannot cut that short."""
+    stop signal cannot cut that short."""
     for target in running:
         assert target.proc is not None
         target.proc.send_signal(signal.SIGTERM)
@@ -182,9 +208,30 @@ def _stop(running: list[Target], say: Callable[[str], None]) -> None:
                 say(f"still stopping {target.profile.name}: waiting for it to clean up")
 
 
+def die_with(parent: int) -> None:
+    """In a target's child, before anything else: on Linux, SIGTERM from the kernel when the
+    parent dies (it then archives its interrupted run and cleans up, as on the parent's own
+    SIGTERM). A parent already gone before that was asked (the child was handed to another) is
+    an interrupt at once."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        sys.exit(130)
+
+
 def _start(target: Target, child_args: list[str], reports_root: Path, held: set[int]) -> Target:
     root = str(Path(runner.__file__).resolve().parent.parent)
-    command = [sys.executable, "-P", "-c", CHILD, root, "verify", "--profile", str(target.profile.path)]
+    command = [
+        sys.executable,
+        "-P",
+        "-c",
+        CHILD,
+        root,
+        str(os.getpid()),
+        "verify",
+        "--profile",
+        str(target.profile.path),
+    ]
     target.proc = subprocess.Popen(
         [*command, "--reports", str(reports_root), *child_args],
         stdout=target.stdout,
@@ -242,7 +289,7 @@ def _verdict(todo: list[Target], code: int) -> str:
 
 @contextmanager
 def _signals_held() -> Iterator[set[int]]:
-    """SIGINT and SIGTERM blocked, to be taken with sigtimedwait; yields the mask as it was, for
+    """SIGINT, SIGTERM, SIGHUP and SIGQUIT blocked, to be taken with sigtimedwait; yields the mask as it was, for
     the children. Signals still pending at the end were for this run: they are taken, not raised."""
     held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP)
     try:
