@@ -83,7 +83,11 @@ class DrillResult:
                         "statement": m.statement,
                         "line": m.line,
                         "error": m.reason or None,
-                        "altered": {table: self.tables.get(table) for table in m.altered},
+                        "altered": {a.table: self.tables.get(a.table) for a in m.altered},
+                        "alters": [
+                            {"table": a.table, "rows": self.tables.get(a.table), "algorithm": a.algorithm}
+                            for a in m.altered
+                        ],
                     }
                     for m in self.rehearsal
                 ],
@@ -321,7 +325,9 @@ def _rehearse(profile: Profile, scratch: Scratch, database: str, conn: Any, resu
     result.timing = (
         f"measured on {scratch.label} ({conn.get_server_info()}): each migration's time estimates how long "
         "its tables stay locked on production; that server may be slower or faster than production's "
-        "(hardware, load, configuration), so read the times as an order of magnitude"
+        "(hardware, load, configuration), so read the times as an order of magnitude; an ALTER's "
+        "algorithm is the server's choice: INSTANT and NOCOPY rewrite no rows, INPLACE rebuilds the "
+        "table while writes go on, COPY copies every row while writes wait"
     )
 
 

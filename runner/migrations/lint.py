@@ -24,6 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from runner.errors import ConfinementRefused
+from runner.migrations.alter import altered_table, execute_alter
 from runner.migrations.files import Migration, MigrationSet
 from runner.migrations.guard import Guard
 from runner.migrations.sqlsplit import Statement
@@ -110,8 +111,6 @@ AlgorithmProbe = Callable[[Statement], str | None]
 class ScratchProbe:
     """The AlgorithmProbe of a scratch copy of the target's schema (see rehearsal.copy_schema)."""
 
-    _NOT_SUPPORTED = (1845, 1846)  # ER_ALTER_OPERATION_NOT_SUPPORTED(_REASON)
-
     def __init__(self, conn: Any, guard: Guard) -> None:
         self.conn = conn
         self.guard = guard  # what reaches beyond the copy is not run (the copy then stops following)
@@ -127,25 +126,16 @@ class ScratchProbe:
             return None
         if allowed is None:
             return None
-        statement = allowed
-        is_alter = re.match(r"\s*ALTER\s+TABLE\b", statement.text, re.IGNORECASE) is not None
         with self.conn.cursor() as cur:
-            for algorithm in ("INSTANT", "INPLACE") if is_alter else ():
-                try:
-                    cur.execute(f"{statement.text}, ALGORITHM={algorithm}")
-                    return algorithm
-                except pymysql.err.MySQLError as exc:
-                    if exc.args[0] not in self._NOT_SUPPORTED:
-                        self.broken = True
-                        return None
             try:
-                cur.execute(statement.text)
+                if altered_table(allowed) is not None:
+                    return execute_alter(cur, allowed, ("INSTANT", "INPLACE"))
+                cur.execute(allowed.text)
                 while cur.nextset():
                     pass
             except pymysql.err.MySQLError:
                 self.broken = True
-                return None
-        return "COPY" if is_alter else None
+        return None
 
 
 def lint(
