@@ -396,6 +396,7 @@ ALTERS = (
     "ALTER TABLE `blobs` ADD COLUMN algorithm INT, ALGORITHM = COPY;\n"  # named by the migration
     "ALTER TABLE entity ORDER BY gene_id;\n"  # no ALGORITHM clause may follow: not known
     "CREATE TABLE later (id INT PRIMARY KEY);\nALTER TABLE later ADD COLUMN x INT;\n"
+    "SET SESSION alter_algorithm = 'COPY';\nALTER TABLE later ADD COLUMN y INT;\n"  # MariaDB's own choice
 )
 
 
@@ -417,6 +418,7 @@ def test_a_clean_set_is_rehearsed_with_a_duration_per_migration(app) -> None:
         ("blobs", 40, "COPY"),
         ("entity", 100, None),
         ("later", None, "INSTANT"),
+        ("later", None, "COPY"),
     ]
     assert all(m["duration_s"] > 0 and m["error"] is None for m in (alias, index, alters))
     assert "scratch server" in report["rehearsal_timing"]

@@ -4,8 +4,9 @@ The server says nothing about the algorithm it chose, so the statement is sent w
 ALGORITHM clause, cheapest first: INSTANT, NOCOPY (MariaDB), INPLACE. The server refuses an
 algorithm it cannot use before it touches the table (ER_ALTER_OPERATION_NOT_SUPPORTED), so
 the first one accepted is the one it would have chosen by default, and the statement does the
-same work; when it accepts none, the statement runs as written: a COPY. Lint's probe and the
-rehearsal on a restored backup share this.
+same work; when it accepts none, the statement runs as written: a COPY. An algorithm that the
+statement names, or MariaDB's `alter_algorithm` of the session, is the server's choice already:
+the statement then runs as written. Lint's probe and the rehearsal on a restored backup share this.
 """
 
 from __future__ import annotations
@@ -21,13 +22,6 @@ from runner.migrations.sqltokens import tokens
 _NOT_SUPPORTED = (1845, 1846)  # ER_ALTER_OPERATION_NOT_SUPPORTED(_REASON)
 _ALGORITHMS = ("DEFAULT", "INSTANT", "NOCOPY", "INPLACE", "COPY")
 _PARSE_ERROR = 1064  # the clause cannot follow (ORDER BY, partition options come last)
-
-
-def algorithms_of(conn: Any) -> tuple[str, ...]:
-    """The algorithms to try on the server of `conn`, cheapest first."""
-    if "mariadb" in conn.get_server_info().lower():
-        return ("INSTANT", "NOCOPY", "INPLACE")
-    return ("INSTANT", "INPLACE")
 
 
 def altered_table(statement: Statement) -> str | None:
@@ -57,15 +51,16 @@ def named_algorithm(statement: Statement) -> str | None:
     return None  # a column named `algorithm` is followed by its type
 
 
-def execute_alter(cur: Any, statement: Statement, algorithms: tuple[str, ...]) -> str | None:
+def execute_alter(cur: Any, statement: Statement) -> str | None:
     """Run ALTER TABLE `statement` as the server would by default; the algorithm it ran with
     (None when that cannot be learnt: DEFAULT named, or the clause cannot be added). A failure
     of the statement itself is raised, as running it plainly would raise it."""
-    named = named_algorithm(statement)
+    mariadb = "mariadb" in cur.connection.get_server_info().lower()
+    named = named_algorithm(statement) or (_session_algorithm(cur) if mariadb else None)
     if named is not None:
         cur.execute(statement.text)
         return None if named == "DEFAULT" else named
-    for algorithm in algorithms:
+    for algorithm in ("INSTANT", "NOCOPY", "INPLACE") if mariadb else ("INSTANT", "INPLACE"):
         try:
             cur.execute(f"{statement.text}\n, ALGORITHM={algorithm}")  # past a trailing -- comment
             return algorithm
@@ -78,3 +73,10 @@ def execute_alter(cur: Any, statement: Statement, algorithms: tuple[str, ...]) -
                 raise
     cur.execute(statement.text)
     return "COPY"
+
+
+def _session_algorithm(cur: Any) -> str | None:
+    """MariaDB's alter_algorithm when it is not DEFAULT: every ALTER without a clause uses it."""
+    cur.execute("SELECT @@SESSION.alter_algorithm")
+    chosen = str(cur.fetchone()[0]).upper()
+    return None if chosen == "DEFAULT" else chosen

@@ -4,7 +4,7 @@ Statements come from the client-exact splitter and are read with sqlglot's MySQL
 hand-written grammar); column types before a change come from the migrations before it (and
 from the target's information_schema when a database is given, with table sizes). Whether an
 ALTER runs in place is the server's call: when a scratch copy of the target's schema is at
-hand, each ALTER of a pending migration is tried there with ALGORITHM=INSTANT, then INPLACE.
+hand, each ALTER of a pending migration is tried there, cheapest algorithm first (migrations/alter.py).
 
 A finding is acknowledged by a comment on its statement (above it or on its line):
 `-- deploycheck: allow drop-column (unused since 2.3)`; it is then reported as acknowledged,
@@ -104,7 +104,7 @@ class Tables:
 
 
 # Runs each statement of the linted migrations on a scratch copy, in order; for an ALTER it
-# answers with the ALGORITHM the server accepted: INSTANT, INPLACE or COPY.
+# answers with the ALGORITHM the server accepted: INSTANT, NOCOPY (MariaDB), INPLACE or COPY.
 AlgorithmProbe = Callable[[Statement], str | None]
 
 
@@ -129,7 +129,7 @@ class ScratchProbe:
         with self.conn.cursor() as cur:
             try:
                 if altered_table(allowed) is not None:
-                    return execute_alter(cur, allowed, ("INSTANT", "INPLACE"))
+                    return execute_alter(cur, allowed)
                 cur.execute(allowed.text)
                 while cur.nextset():
                     pass

@@ -19,7 +19,7 @@ import pymysql
 
 from runner.db import Scratch, connect, describe, server_error
 from runner.errors import ConfinementRefused, DeploycheckError, MigrationError, MigrationFailed
-from runner.migrations.alter import algorithms_of, altered_table, execute_alter
+from runner.migrations.alter import altered_table, execute_alter
 from runner.migrations.engine import Migrator, Progress
 from runner.migrations.files import Migration
 from runner.migrations.guard import ConfinedMigrator, Guard, without_values
@@ -84,7 +84,7 @@ class _RehearsingMigrator(ConfinedMigrator):
         if table is None:
             super()._execute(cur, statement)
             return
-        algorithm = execute_alter(cur, statement, algorithms_of(cur.connection))
+        algorithm = execute_alter(cur, statement)
         self.recorder.altered.append(Altered(table, algorithm))
 
 
