@@ -215,23 +215,27 @@ def measure_drill(work: Path, dump: Path, repeat: int) -> None:
 def measure_rehearsal(work: Path, dump: Path, migrations: Path, repeat: int) -> None:
     """`deploycheck backups drill FILE --rehearse` against `gunzip -c FILE | mariadb db` followed
     by one `mariadb db < file` per pending migration, into a fresh database of the same server
-    each run, interleaved (the order alternates, so load drifts alike on both)."""
+    each run, interleaved (the order alternates, so load drifts alike on both). The client's
+    restore and its migrations are timed apart (their sum is its row), to set beside the
+    drill's own `restore_s` and the sum of its migrations' `duration_s`."""
     pending = sorted(migrations.glob("V*.sql"), key=lambda p: int(p.name[1:].split("__")[0]))[1:]
     client = "client: `gunzip -c \\| mariadb`, then one `mariadb db < f` per pending migration"
     ours = "deploycheck backups drill --rehearse (restore, checks, rehearsal)"
     rows: dict[str, list[Measure]] = {client: [], ours: []}
+    parts: dict[str, list[float]] = {}
     reports: list[dict] = []
     with MariaDBServer(work / "scratch") as server:
         print(f"server: mariadbd {server_version(server)}; {os.cpu_count()} cores; load {os.getloadavg()}")
         profile = work / "rehearse-profile.yml"
+        never_reached = {
+            "socket": str(server.socket),
+            "user": "root",
+            "name": "app",
+        }  # names the dump's database
         profile.write_text(
             yaml.safe_dump(
                 {
-                    "database": {
-                        "socket": str(server.socket),
-                        "user": "root",
-                        "name": "app",
-                    },  # never reached
+                    "database": never_reached,
                     "migrations": {"dir": str(migrations), "naming": "flyway"},
                     "backups": {"source": str(dump.parent)},
                     "scratch": scratch_login(server),
@@ -247,22 +251,43 @@ def measure_rehearsal(work: Path, dump: Path, migrations: Path, repeat: int) -> 
                 if which == client:
                     db = fresh_db(server, "client_restore")
                     mariadb = " ".join(mariadb_client(server, db))
-                    steps = [f"gunzip -c {dump} | {mariadb}", *(f"{mariadb} < {p}" for p in pending)]
-                    rows[client].append(run(["sh", "-c", " && ".join(steps)]))
+                    restored = run(["sh", "-c", f"gunzip -c {dump} | {mariadb}"])
+                    migrated = run(["sh", "-c", " && ".join(f"{mariadb} < {p}" for p in pending)])
+                    rows[client].append(
+                        Measure(
+                            restored.seconds + migrated.seconds, max(restored.max_rss_mb, migrated.max_rss_mb)
+                        )
+                    )
+                    parts.setdefault("client restore", []).append(restored.seconds)
+                    parts.setdefault("client migrations", []).append(migrated.seconds)
                     drop_db(server, db)
                 else:
                     rows[ours].append(run(["sh", "-c", f"{drill} > {out}"]))
                     report = json.loads(out.read_text())
                     assert report["ok"], report
                     reports.append(report)
+                    parts.setdefault("restore_s", []).append(report["restore_s"])
+                    parts.setdefault("duration_s", []).append(
+                        sum(m["duration_s"] for m in report["rehearsal"])
+                    )
     print(f"\ndrill and rehearsal of {dump.name} on one scratch server, median of {repeat}:\n")
     print_table(rows, client, "vs client")
-    baseline = statistics.median(m.seconds for m in rows[client])
-    restore = [r["restore_s"] for r in reports]
-    print(
-        f"| deploycheck's restore alone (`restore_s`) | {statistics.median(restore):.2f} | "
-        f"{', '.join(f'{s:.2f}' for s in restore)} | {statistics.median(restore) / baseline:.2f}x | |"
-    )
+    print("\nthe parts, each against the client's same part:\n")
+    print("| part | median s | runs s | vs client |")
+    print("|---|---:|---|---:|")
+    for label, key, versus in (
+        ("client: restore (`gunzip -c \\| mariadb`)", "client restore", "client restore"),
+        ("deploycheck: restore (`restore_s`)", "restore_s", "client restore"),
+        (
+            "client: the pending migrations (one `mariadb db < f` each)",
+            "client migrations",
+            "client migrations",
+        ),
+        ("deploycheck: the rehearsal (sum of `duration_s`)", "duration_s", "client migrations"),
+    ):
+        med = statistics.median(parts[key])
+        runs = ", ".join(f"{t:.2f}" for t in parts[key])
+        print(f"| {label} | {med:.2f} | {runs} | {med / statistics.median(parts[versus]):.2f}x |")
     print("\nper migration on the copy, deploycheck's `duration_s`:\n")
     print("| migration | median s | runs s | ALTER algorithm |")
     print("|---|---:|---|---|")
