@@ -457,6 +457,23 @@ def test_a_migration_applied_to_the_target_after_the_backup_is_rehearsed_too(app
     assert _checksums(app) == before and _scratch_databases(app) == []
 
 
+def test_the_check_passes_with_each_migrations_time_and_algorithm(app, run_checks) -> None:
+    app.add("V3__alias.sql", "ALTER TABLE gene ADD COLUMN alias VARCHAR(32) NULL;\n")
+    app.add("V4__index.sql", "CREATE INDEX idx_alias ON gene (alias);\n")
+    drill_cfg = {**app.data["backups"]["drill"], "rehearse": True}  # type: ignore[index]
+    app.write_profile(backups={**app.data["backups"], "drill": drill_cfg})  # type: ignore[dict-item]
+    before = _checksums(app)
+    run = run_checks(app.profile_path, "-k", "test_backups")
+    check = run.check(f"test_pending_migrations_apply_to_last_nights_data[{app.database}]")
+    assert check["outcome"] == "passed", check
+    assert re.search(
+        r"V3__alias\.sql in \d+\.\d\d s, ALTER TABLE `gene` over 300 rows \(INSTANT\); V4__index\.sql in ",
+        check["message"],
+    ), check["message"]
+    assert "measured on scratch server" in check["message"]
+    assert _checksums(app) == before and _scratch_databases(app) == []
+
+
 def test_the_check_fails_naming_the_migration_and_skips_unless_configured(app, run_checks) -> None:
     app.add("V3__unique_note.sql", "ALTER TABLE gene ADD UNIQUE KEY uq_note (note(40));\n")
     check_id = f"test_pending_migrations_apply_to_last_nights_data[{app.database}]"

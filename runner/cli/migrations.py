@@ -19,7 +19,7 @@ from runner.profile.model import Profile
 
 if TYPE_CHECKING:
     from runner.migrations.lint import Finding
-    from runner.migrations.rehearsal import Altered, Rehearsed
+    from runner.migrations.rehearsal import Rehearsed
 
 
 class ConsoleProgress(Progress):
@@ -118,23 +118,13 @@ def print_rehearsed(
     """Each migration applied (its time, each ALTER TABLE's algorithm) or failed, then those not
     run after a failure; with `rows` (rows per table on the copy), the rows each ALTER changed."""
     for done in rehearsed:
-        altered = "".join(f", {_alter_said(a, rows)}" for a in done.altered)
+        altered = "".join(f", {a.said(rows)}" for a in done.altered)
         if done.ok:
             print(f"  applied {done.filename} in {done.seconds:.2f} s{altered}", file=out)
         else:
             print(f"  FAILED  {done.filename}: {done.error} (after {done.seconds:.2f} s)", file=out)
     for name in not_run:
         print(f"  not run {name}", file=out)
-
-
-def _alter_said(altered: Altered, rows: dict[str, int] | None) -> str:
-    """`ALTER TABLE `t` over 1,200 rows (COPY)`: the rows as restored, when they were."""
-    over = ""
-    if rows is not None:
-        counted = rows.get(altered.table)
-        over = " (not in the restored copy)" if counted is None else f" over {counted:,} rows"
-    how = altered.algorithm or "algorithm not known"
-    return f"ALTER TABLE `{altered.table}`{over} ({how})"
 
 
 def _print_dry_run(dry: DryRun, out: TextIO) -> int:

@@ -32,6 +32,15 @@ class Altered:
     table: str  # without the schema
     algorithm: str | None  # INSTANT, NOCOPY, INPLACE, COPY; None when the server could not be asked
 
+    def said(self, rows: dict[str, int] | None = None) -> str:
+        """`ALTER TABLE `t` over 1,200 rows (COPY)`; with `rows` (rows per table as restored),
+        the table's rows, when it was restored."""
+        over = ""
+        if rows is not None:
+            counted = rows.get(self.table)
+            over = " (not in the restored copy)" if counted is None else f" over {counted:,} rows"
+        return f"ALTER TABLE `{self.table}`{over} ({self.algorithm or 'algorithm not known'})"
+
 
 @dataclass
 class Rehearsed:
