@@ -2,6 +2,7 @@
 
     python bench/bench_backups.py [--mb 250] [--text-rows 2000000] [--repeat 3] [--work DIR]
     python bench/bench_backups.py --drill [--mb 250] [--repeat 3] [--work DIR]
+    python bench/bench_backups.py --drill --rehearse [--mb 250] [--repeat 3] [--work DIR]
 
 Two real mariadb-dumps, each loaded into a throwaway mariadbd, dumped and compressed with
 `gzip -6`, then timed as whole processes:
@@ -12,6 +13,10 @@ Two real mariadb-dumps, each loaded into a throwaway mariadbd, dumped and compre
   `),(`, escaped quotes and escaped backslashes;
 - text, one line per INSERT: the same rows in the layout of MySQL's mysqldump (every
   statement's rows on its INSERT line), rewritten from the text dump: no MySQL server here.
+
+--drill restores the mixed dump; --drill --rehearse restores the same kind of dump with its
+migration ledger at V1 and then applies pending migrations that work on the big table
+(REHEARSED below), against the client doing the same by hand.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import re
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -35,8 +43,10 @@ from bench_migrate import (
     make_large,
     mariadb_client,
     print_table,
+    profile_for,
     run,
     scratch_login,
+    server_version,
     work_dir,
 )
 
@@ -84,6 +94,46 @@ def build_one_line_dump(work: Path, text_dump: Path) -> Path:
     data = re.sub(rb"VALUES\n\(", b"VALUES (", data).replace(b"),\n(", b"),(")
     target.write_bytes(gzip.compress(data, 6))
     return target
+
+
+# Pending migrations of the --rehearse dump: real work on its big table (V1 created it).
+REHEARSED = {
+    "V2__wider_amount.sql": "ALTER TABLE big MODIFY amount DECIMAL(14,2);\n",  # a type change: COPY
+    "V3__index_name.sql": "ALTER TABLE big ADD INDEX idx_name (name);\n",  # reads and sorts every row
+    "V4__tier.sql": "ALTER TABLE big ADD COLUMN tier TINYINT NULL;\nUPDATE big SET tier = id % 5;\n",
+    "V5__archive.sql": "CREATE TABLE big_archive ENGINE=InnoDB AS SELECT id, name, amount FROM big WHERE tier = 0;\n",
+    "V6__settings.sql": (
+        "CREATE TABLE settings (name VARCHAR(64) PRIMARY KEY, value TEXT);\n"
+        "INSERT INTO settings VALUES ('tiers', '5'), ('archive', 'big_archive');\n"
+    ),
+}
+
+
+def build_ledger_dump(work: Path, megabytes: int) -> tuple[Path, Path]:
+    """The mixed dump's kind of data, its table created by migration V1, which the dumped
+    ledger records as applied (`deploycheck baseline`); and the migrations folder, V1 to V6."""
+    target = work / f"{megabytes}mb.ledger.app.sql.gz"
+    migrations = work / "rehearse-migrations"
+    if target.exists() and migrations.exists():
+        return target, migrations
+    source = work / "data.sql"
+    make_large(source, megabytes, lookalike_share=0.001)
+    migrations.mkdir(exist_ok=True)
+    with source.open(encoding="utf-8") as data:
+        (migrations / "V1__big.sql").write_text(data.readline())  # the CREATE TABLE
+    for name, sql in REHEARSED.items():
+        (migrations / name).write_text(sql)
+    with MariaDBServer(work / "server") as server:
+        db = fresh_db(server, "app")
+        run(mariadb_client(server, db), stdin_path=source)
+        run(
+            deploycheck(
+                "baseline", "--version", "1", "--profile", str(profile_for(work, server, db, migrations))
+            )
+        )
+        _dump_gzip(server, db, target)
+    source.unlink()
+    return target, migrations
 
 
 def _dump_gzip(server: MariaDBServer, db: str, target: Path) -> None:
@@ -162,6 +212,93 @@ def measure_drill(work: Path, dump: Path, repeat: int) -> None:
     )
 
 
+def measure_rehearsal(work: Path, dump: Path, migrations: Path, repeat: int) -> None:
+    """`deploycheck backups drill FILE --rehearse` against `gunzip -c FILE | mariadb db` followed
+    by one `mariadb db < file` per pending migration, into a fresh database of the same server
+    each run, interleaved (the order alternates, so load drifts alike on both). The client's
+    restore and its migrations are timed apart (their sum is its row), to set beside the
+    drill's own `restore_s` and the sum of its migrations' `duration_s`."""
+    pending = sorted(migrations.glob("V*.sql"), key=lambda p: int(p.name[1:].split("__")[0]))[1:]
+    client = "client: `gunzip -c \\| mariadb`, then one `mariadb db < f` per pending migration"
+    ours = "deploycheck backups drill --rehearse (restore, checks, rehearsal)"
+    rows: dict[str, list[Measure]] = {client: [], ours: []}
+    parts: dict[str, list[float]] = {}
+    reports: list[dict] = []
+    with MariaDBServer(work / "scratch") as server:
+        print(f"server: mariadbd {server_version(server)}; {os.cpu_count()} cores; load {os.getloadavg()}")
+        profile = work / "rehearse-profile.yml"
+        never_reached = {
+            "socket": str(server.socket),
+            "user": "root",
+            "name": "app",
+        }  # names the dump's database
+        profile.write_text(
+            yaml.safe_dump(
+                {
+                    "database": never_reached,
+                    "migrations": {"dir": str(migrations), "naming": "flyway"},
+                    "backups": {"source": str(dump.parent)},
+                    "scratch": scratch_login(server),
+                }
+            )
+        )
+        out = work / "rehearse.json"
+        drill = " ".join(
+            deploycheck("backups", "drill", str(dump), "--rehearse", "--json", "--profile", str(profile))
+        )
+        for i in range(repeat):
+            for which in (client, ours) if i % 2 == 0 else (ours, client):
+                if which == client:
+                    db = fresh_db(server, "client_restore")
+                    mariadb = " ".join(mariadb_client(server, db))
+                    restored = run(["sh", "-c", f"gunzip -c {dump} | {mariadb}"])
+                    migrated = run(["sh", "-c", " && ".join(f"{mariadb} < {p}" for p in pending)])
+                    rows[client].append(
+                        Measure(
+                            restored.seconds + migrated.seconds, max(restored.max_rss_mb, migrated.max_rss_mb)
+                        )
+                    )
+                    parts.setdefault("client restore", []).append(restored.seconds)
+                    parts.setdefault("client migrations", []).append(migrated.seconds)
+                    drop_db(server, db)
+                else:
+                    rows[ours].append(run(["sh", "-c", f"{drill} > {out}"]))
+                    report = json.loads(out.read_text())
+                    assert report["ok"], report
+                    reports.append(report)
+                    parts.setdefault("restore_s", []).append(report["restore_s"])
+                    parts.setdefault("duration_s", []).append(
+                        sum(m["duration_s"] for m in report["rehearsal"])
+                    )
+    print(f"\ndrill and rehearsal of {dump.name} on one scratch server, median of {repeat}:\n")
+    print_table(rows, client, "vs client")
+    print("\nthe parts, each against the client's same part:\n")
+    print("| part | median s | runs s | vs client |")
+    print("|---|---:|---|---:|")
+    for label, key, versus in (
+        ("client: restore (`gunzip -c \\| mariadb`)", "client restore", "client restore"),
+        ("deploycheck: restore (`restore_s`)", "restore_s", "client restore"),
+        (
+            "client: the pending migrations (one `mariadb db < f` each)",
+            "client migrations",
+            "client migrations",
+        ),
+        ("deploycheck: the rehearsal (sum of `duration_s`)", "duration_s", "client migrations"),
+    ):
+        med = statistics.median(parts[key])
+        runs = ", ".join(f"{t:.2f}" for t in parts[key])
+        print(f"| {label} | {med:.2f} | {runs} | {med / statistics.median(parts[versus]):.2f}x |")
+    print("\nper migration on the copy, deploycheck's `duration_s`:\n")
+    print("| migration | median s | runs s | ALTER algorithm |")
+    print("|---|---:|---|---|")
+    for n, step in enumerate(reports[0]["rehearsal"]):
+        took = [r["rehearsal"][n]["duration_s"] for r in reports]
+        algorithms = ", ".join(a["algorithm"] or "not known" for a in step["alters"]) or "-"
+        print(
+            f"| {step['migration']} | {statistics.median(took):.2f} | {', '.join(f'{t:.2f}' for t in took)} | {algorithms} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -172,9 +309,17 @@ def main() -> None:
     parser.add_argument(
         "--drill", action="store_true", help="restore the mixed dump: deploycheck's drill against the client"
     )
+    parser.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="with --drill: the drill with the pending migrations rehearsed, against the client doing both",
+    )
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
     with work_dir(args.work) as work:
+        if args.rehearse:
+            measure_rehearsal(work, *build_ledger_dump(work, args.mb), args.repeat)
+            return
         mixed = build_dump(work, args.mb)
         if args.drill:
             measure_drill(work, mixed, args.repeat)

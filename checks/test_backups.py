@@ -98,8 +98,13 @@ def test_pending_migrations_apply_to_last_nights_data(
         pytest.skip(f"{result.backup}: {result.rehearsal_refused}")
     failed = [m for m in result.rehearsal if not m.ok]
     assert not failed, f"on the restored copy of {result.backup}: {failed[0].error}"
-    applied = ", ".join(f"{m.filename} in {m.seconds:.2f} s" for m in result.rehearsal) or "nothing pending"
-    evidence(f"on the restored copy of {result.backup}: {applied}; times {result.timing}")
+    applied = "; ".join(
+        f"{m.filename} in {m.seconds:.2f} s" + "".join(f", {a.said(result.tables)}" for a in m.altered)
+        for m in result.rehearsal
+    )
+    evidence(
+        f"on the restored copy of {result.backup}: {applied or 'nothing pending'}; times {result.timing}"
+    )
 
 
 def test_backup_volume_has_room(backup_room, record_detail, evidence) -> None:

@@ -33,8 +33,10 @@ import yaml
 from runner.cli.main import main
 from runner.db import without_values
 from runner.errors import ConfinementRefused
+from runner.migrations import sqltokens
 from runner.migrations.guard import Guard
-from runner.migrations.sqlsplit import Quoting, split_sql
+from runner.migrations.sqlsplit import Quoting, Statement, split_sql
+from runner.migrations.sqltokens import read_part
 from runner.sandbox.mariadb import MariaDBServer
 from runner.sandbox.scratch import reach_beyond
 from tests.conftest import confined_scratch
@@ -277,6 +279,35 @@ def _assert_refused(code: int, output: str, mode: str, line: int, kind: str) -> 
 
 
 MODES = ["confined", "dedicated-root", "broad", "local"]
+
+
+# Data INSERTs whose rows the guard may skip reading (only literals) or must read (anything else).
+DATA_INSERTS = (
+    "INSERT INTO `t` VALUES (1,'a\\'b'),(2,NULL),(3,0x00ff),(4,_binary 'x'),(5,-1.5e3),(6,X'0A')",
+    "INSERT INTO `t\u00e4` VALUES (1,'\u00fc\udcff'),\n(2,'\\\u00fc')",  # a non-ASCII name; a byte that is not UTF-8
+    "INSERT INTO t VALUES (2, LOAD_FILE('/etc/passwd'))",
+    "INSERT INTO t VALUES (7, 'a\\'), (8, (SELECT v FROM bystander.secrets)); -- ')",
+    'INSERT INTO t VALUES (1, "q""q"), (2, "\\"")',
+    "INSERT INTO t VALUES (1,'a')\v",
+    "INSERT INTO t VALUES (\u0661)",  # an Arabic-Indic digit: a digit to re, not to the server
+)
+
+
+@pytest.mark.parametrize(
+    "quoting", [Quoting(), Quoting(ansi_quotes=True), Quoting(backslash_escapes=False)], ids=str
+)
+def test_the_guard_reads_the_same_part_of_a_data_insert_with_re2_and_with_re(monkeypatch, quoting) -> None:
+    """RE2 (installed) decides which INSERTs are only literal rows as re (the fallback) does, or
+    reads more of them, never less."""
+    with_re2 = [read_part(Statement(1, 1, text, quoting=quoting)) for text in DATA_INSERTS]
+    monkeypatch.setattr(sqltokens, "re2", None)
+    monkeypatch.setattr(sqltokens, "_ROWS", {})
+    with_re = [read_part(Statement(1, 1, text, quoting=quoting)) for text in DATA_INSERTS]
+    for text, fast, slow in zip(DATA_INSERTS, with_re2, with_re, strict=True):
+        assert fast in (slow, text), text
+    assert with_re2[2] == DATA_INSERTS[2]  # LOAD_FILE: read whole, refused
+    if quoting == Quoting():
+        assert with_re2[0].endswith("VALUES ") and with_re2[1].endswith("VALUES ")  # rows: the head only
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -388,23 +388,51 @@ def test_rows_that_break_a_pending_migration_fail_it_by_name_without_their_value
     assert _checksums(app) == before and _scratch_databases(app) == []
 
 
+# Each ALTER with the algorithm the server ran it with: the cheapest it accepts, or as named.
+ALTERS = (
+    "ALTER TABLE gene ADD INDEX idx_symbol_note (symbol, note(8));\n"  # NOCOPY: an index, no rebuild
+    "ALTER TABLE blobs MODIFY id BIGINT -- a comment where the ALGORITHM clause would go\n;\n"  # COPY
+    "ALTER TABLE gene ENGINE=InnoDB;\n"  # INPLACE: rebuilt in place
+    "ALTER TABLE `blobs` ADD COLUMN algorithm INT, ALGORITHM = COPY;\n"  # named by the migration
+    "ALTER TABLE entity ORDER BY gene_id;\n"  # no ALGORITHM clause may follow: not known
+    "CREATE TABLE later (id INT PRIMARY KEY);\nALTER TABLE later ADD COLUMN x INT;\n"
+    "SET SESSION alter_algorithm = 'COPY';\nALTER TABLE later ADD COLUMN y INT;\n"  # MariaDB's own choice
+)
+
+
 def test_a_clean_set_is_rehearsed_with_a_duration_per_migration(app) -> None:
     app.add("V3__alias.sql", "ALTER TABLE gene ADD COLUMN alias VARCHAR(32) NULL;\n")
     app.add("V4__index.sql", "CREATE INDEX idx_alias ON gene (alias);\n")
+    app.add("V5__alters.sql", ALTERS)
     before = _checksums(app)
     result, report = drill(app, "--latest", "--rehearse")
     assert result.returncode == 0 and report["ok"] is True, result.stdout + result.stderr
-    alias, index = report["rehearsal"]
+    alias, index, alters = report["rehearsal"]
     assert (alias["migration"], alias["ok"], alias["altered"]) == ("V3__alias.sql", True, {"gene": 300})
+    assert alias["alters"] == [{"table": "gene", "rows": 300, "algorithm": "INSTANT"}]
     assert (index["migration"], index["ok"], index["altered"]) == ("V4__index.sql", True, {})
-    assert all(m["duration_s"] > 0 and m["error"] is None for m in (alias, index))
+    assert [(a["table"], a["rows"], a["algorithm"]) for a in alters["alters"]] == [
+        ("gene", 300, "NOCOPY"),
+        ("blobs", 40, "COPY"),
+        ("gene", 300, "INPLACE"),
+        ("blobs", 40, "COPY"),
+        ("entity", 100, None),
+        ("later", None, "INSTANT"),
+        ("later", None, "COPY"),
+    ]
+    assert all(m["duration_s"] > 0 and m["error"] is None for m in (alias, index, alters))
     assert "scratch server" in report["rehearsal_timing"]
     assert "estimates how long its tables stay locked on production" in report["rehearsal_timing"]
     text = deploycheck(
         "backups", "drill", "--latest", "--rehearse", "--profile", str(app.profile_path), cwd=app.root
     )
     assert text.returncode == 0
-    assert "  applied V3__alias.sql in " in text.stdout and "ALTER TABLE `gene` over 300 rows" in text.stdout
+    assert "  applied V3__alias.sql in " in text.stdout
+    assert "ALTER TABLE `gene` over 300 rows (INSTANT)" in text.stdout
+    assert "ALTER TABLE `blobs` over 40 rows (COPY)" in text.stdout
+    assert "ALTER TABLE `entity` over 100 rows (algorithm not known)" in text.stdout
+    assert "ALTER TABLE `later` (not in the restored copy) (INSTANT)" in text.stdout
+    assert "COPY copies every row while writes wait" in text.stdout
     assert "  applied V4__index.sql in " in text.stdout and "rehearsal: OK" in text.stdout
     assert "may be slower or faster than production's" in text.stdout
     assert _checksums(app) == before and _scratch_databases(app) == []
@@ -426,6 +454,23 @@ def test_a_migration_applied_to_the_target_after_the_backup_is_rehearsed_too(app
     newer = _dump(app, app.backup.parent, "209901010000." + app.database + ".sql.gz")
     result, report = drill(app, newer.name, "--rehearse")
     assert result.returncode == 0 and [m["migration"] for m in report["rehearsal"]] == ["V4__index.sql"]
+    assert _checksums(app) == before and _scratch_databases(app) == []
+
+
+def test_the_check_passes_with_each_migrations_time_and_algorithm(app, run_checks) -> None:
+    app.add("V3__alias.sql", "ALTER TABLE gene ADD COLUMN alias VARCHAR(32) NULL;\n")
+    app.add("V4__index.sql", "CREATE INDEX idx_alias ON gene (alias);\n")
+    drill_cfg = {**app.data["backups"]["drill"], "rehearse": True}  # type: ignore[index]
+    app.write_profile(backups={**app.data["backups"], "drill": drill_cfg})  # type: ignore[dict-item]
+    before = _checksums(app)
+    run = run_checks(app.profile_path, "-k", "test_backups")
+    check = run.check(f"test_pending_migrations_apply_to_last_nights_data[{app.database}]")
+    assert check["outcome"] == "passed", check
+    assert re.search(
+        r"V3__alias\.sql in \d+\.\d\d s, ALTER TABLE `gene` over 300 rows \(INSTANT\); V4__index\.sql in ",
+        check["message"],
+    ), check["message"]
+    assert "measured on scratch server" in check["message"]
     assert _checksums(app) == before and _scratch_databases(app) == []
 
 
@@ -456,7 +501,27 @@ def test_the_check_fails_naming_the_migration_and_skips_unless_configured(app, r
     )
 
 
-def test_sigterm_during_a_rehearsed_migration_leaves_nothing(app) -> None:
+def test_a_kept_copy_holds_the_rehearsed_migrations(app) -> None:
+    """--keep with --rehearse leaves the copy as the deploy would leave production: the rehearsed
+    migrations applied and in its ledger; the target has neither."""
+    app.add("V3__alias.sql", "ALTER TABLE gene ADD COLUMN alias VARCHAR(32) NULL;\n")
+    before = _checksums(app)
+    result, report = drill(app, "--latest", "--rehearse", "--keep")
+    kept = report.get("database")
+    try:
+        assert result.returncode == 0 and kept, result.stdout + result.stderr
+        assert "the restored copy is kept (the rehearsed migrations applied): mariadb" in result.stderr
+        assert app.query(f"SHOW COLUMNS FROM `{kept}`.gene LIKE 'alias'") != []
+        ledger = f"`{kept}`.deploycheck_schema_history WHERE filename = 'V3__alias.sql'"
+        assert app.query(f"SELECT success FROM {ledger}") == [(1,)]
+        assert app.query("SHOW COLUMNS FROM gene LIKE 'alias'") == [] and _checksums(app) == before
+    finally:
+        if kept:
+            app.query(f"DROP DATABASE `{kept}`")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_during_a_rehearsed_migration_leaves_nothing(app, signum) -> None:
     """The migration's query runs on in the copy's server after the client left, holding its
     table (BENCHMARK does not notice a closed connection): it is ended and the copy dropped at
     once all the same; the target is untouched."""
@@ -483,7 +548,7 @@ def test_sigterm_during_a_rehearsed_migration_leaves_nothing(app) -> None:
         while not app.query(running):
             assert time.monotonic() < deadline, "the migration never started"
             time.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         assert process.wait(timeout=60) == 130
         assert app.query(running) == []
         assert _scratch_databases(app) == [] and _checksums(app) == before

@@ -3,9 +3,10 @@ run it, then proven to be the database the application needs.
 
 The dump is streamed once from its source (a folder, or `cat` over SSH): inflated on one
 thread, split into statements on another (the migrations' client-exact splitter, so the
-server receives what `gunzip -c dump | mariadb db` would send), each statement through the
+server receives what `gunzip -c dump | mariadb db` would send) and read there by the
 confinement guard (migrations/guard.py: nothing reaches beyond the scratch database, names
-qualified with the target's database name land in it), run on the scratch server,
+qualified with the target's database name land in it) while the scratch server runs the
+statement before,
 while the same bytes feed the dump scan for the exact row counts to compare with. Nothing is
 copied to disk or held whole in memory. The scratch database is dropped afterwards, also on
 failure and Ctrl-C, unless the caller keeps it for a person to look at.
@@ -27,7 +28,7 @@ from runner.backups.source import LocalSource, SshSource
 from runner.db import Scratch, server_error, without_values
 from runner.errors import ConfinementRefused, GzipProblem, MigrationError, MigrationFileError
 from runner.migrations.engine import Migrator, quoting_of
-from runner.migrations.guard import Guard, kind_of
+from runner.migrations.guard import Guard, guarded, kind_of
 from runner.migrations.read_ahead import read_ahead
 from runner.migrations.rehearsal import Rehearsed, apply_pending
 from runner.migrations.sqlsplit import Statement, may_change_quoting, split_lines
@@ -83,7 +84,11 @@ class DrillResult:
                         "statement": m.statement,
                         "line": m.line,
                         "error": m.reason or None,
-                        "altered": {table: self.tables.get(table) for table in m.altered},
+                        "altered": {a.table: self.tables.get(a.table) for a in m.altered},
+                        "alters": [
+                            {"table": a.table, "rows": self.tables.get(a.table), "algorithm": a.algorithm}
+                            for a in m.altered
+                        ],
                     }
                     for m in self.rehearsal
                 ],
@@ -158,19 +163,18 @@ def _restore(
 ) -> bool:
     """Run the dump's statements; False (with the finding) when the restore stopped."""
     scanner = Scanner(check.dump)
+    # split and guarded on the read-ahead thread while the server runs the statement before
     statements = read_ahead(
-        split_lines(_lines(handle, check, scanner), name, quoting_of(conn)), pause_after=may_change_quoting
+        guarded(split_lines(_lines(handle, check, scanner), name, quoting_of(conn)), guard, name),
+        pause_after=may_change_quoting,
     )
     started = time.monotonic()
     statement: Statement | None = None
     try:
         with conn.cursor() as cur:
             for statement in statements:
-                allowed = guard.check(statement)
-                if allowed is None:
-                    continue
                 # the bytes of the dump as they were: binary columns are not UTF-8 (see _lines)
-                cur.execute(allowed.text.encode("utf-8", "surrogateescape"))
+                cur.execute(statement.text.encode("utf-8", "surrogateescape"))
                 while cur.nextset():
                     pass
     except ConfinementRefused as exc:
@@ -179,7 +183,7 @@ def _restore(
             if exc.kind.startswith("a database-level")
             else ""
         )
-        result.findings.append(Finding("confinement", f"{name}: {exc}{hint}"))
+        result.findings.append(Finding("confinement", f"{exc}{hint}"))
         return False
     except GzipProblem as exc:
         result.findings.append(
@@ -203,8 +207,8 @@ def _restore(
         return False
     finally:
         result.restore_s = time.monotonic() - started
+        statements.close()  # the read-ahead thread has stopped: the guard's notes are all there
         result.findings += [Finding("confinement", note, blocking=False) for note in guard.notes]
-        statements.close()
     scanner.finish()
     if scanner.stopped:
         result.findings.append(
@@ -321,7 +325,9 @@ def _rehearse(profile: Profile, scratch: Scratch, database: str, conn: Any, resu
     result.timing = (
         f"measured on {scratch.label} ({conn.get_server_info()}): each migration's time estimates how long "
         "its tables stay locked on production; that server may be slower or faster than production's "
-        "(hardware, load, configuration), so read the times as an order of magnitude"
+        "(hardware, load, configuration), so read the times as an order of magnitude; an ALTER's "
+        "algorithm is the server's choice: INSTANT and NOCOPY rewrite no rows, INPLACE rebuilds the "
+        "table while writes go on, COPY copies every row while writes wait"
     )
 
 

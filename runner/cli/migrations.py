@@ -115,14 +115,10 @@ def _rehearse(profile: Profile, progress: ConsoleProgress, out: TextIO) -> bool:
 def print_rehearsed(
     rehearsed: list[Rehearsed], not_run: list[str], out: TextIO, rows: dict[str, int] | None = None
 ) -> None:
-    """Each migration applied (its time) or failed, then those not run after a failure; with
-    `rows` (rows per table on the copy), the rows of each table an ALTER TABLE changed."""
+    """Each migration applied (its time, each ALTER TABLE's algorithm) or failed, then those not
+    run after a failure; with `rows` (rows per table on the copy), the rows each ALTER changed."""
     for done in rehearsed:
-        altered = (
-            ""
-            if rows is None
-            else "".join(f", ALTER TABLE `{t}` over {rows.get(t, 0):,} rows" for t in done.altered)
-        )
+        altered = "".join(f", {a.said(rows)}" for a in done.altered)
         if done.ok:
             print(f"  applied {done.filename} in {done.seconds:.2f} s{altered}", file=out)
         else:

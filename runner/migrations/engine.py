@@ -269,7 +269,7 @@ class Migrator:
             partway = False  # the failure came after part of `statement` (a DELIMITER batch) ran
             try:
                 for statement in itertools.chain([first] if first else [], statements):
-                    cur.execute(statement.text)
+                    self._execute(cur, statement)
                     partway = True
                     while cur.nextset():
                         pass
@@ -287,6 +287,10 @@ class Migrator:
         return _Applied(
             migration, self.ledger.finish_sql(cur, key, _ms(started)), time.monotonic() - started, count
         )
+
+    def _execute(self, cur: Any, statement: Statement) -> None:
+        """Send one statement of a migration (the rehearsal also learns how an ALTER ran)."""
+        cur.execute(statement.text)
 
     def _finish(self, cur: Any, done: _Applied) -> None:
         """Record the last migration as applied (the others ride with the next one's start)."""

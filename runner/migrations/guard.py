@@ -446,15 +446,16 @@ class GuardedSet(MigrationSet):
     def statements(
         self, migration: Migration, quoting: Callable[[], Quoting] = Quoting
     ) -> Iterator[Statement]:
-        return _guarded(super().statements(migration, quoting), self.guard, migration.filename)
+        return guarded(super().statements(migration, quoting), self.guard, migration.filename)
 
     def verify_statements(
         self, migration: Migration, quoting: Callable[[], Quoting] = Quoting
     ) -> Iterator[Statement]:
-        return _guarded(super().verify_statements(migration, quoting), self.guard, migration.filename)
+        return guarded(super().verify_statements(migration, quoting), self.guard, migration.filename)
 
 
-def _guarded(statements: Iterator[Statement], guard: Guard, source: str) -> Iterator[Statement]:
+def guarded(statements: Iterator[Statement], guard: Guard, source: str) -> Iterator[Statement]:
+    """`statements` as `guard` lets them run, those it skips left out; a refusal names `source`."""
     for statement in statements:
         try:
             allowed = guard.check(statement)

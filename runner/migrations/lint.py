@@ -4,7 +4,7 @@ Statements come from the client-exact splitter and are read with sqlglot's MySQL
 hand-written grammar); column types before a change come from the migrations before it (and
 from the target's information_schema when a database is given, with table sizes). Whether an
 ALTER runs in place is the server's call: when a scratch copy of the target's schema is at
-hand, each ALTER of a pending migration is tried there with ALGORITHM=INSTANT, then INPLACE.
+hand, each ALTER of a pending migration is tried there, cheapest algorithm first (migrations/alter.py).
 
 A finding is acknowledged by a comment on its statement (above it or on its line):
 `-- deploycheck: allow drop-column (unused since 2.3)`; it is then reported as acknowledged,
@@ -24,6 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from runner.errors import ConfinementRefused
+from runner.migrations.alter import altered_table, execute_alter
 from runner.migrations.files import Migration, MigrationSet
 from runner.migrations.guard import Guard
 from runner.migrations.sqlsplit import Statement
@@ -103,14 +104,12 @@ class Tables:
 
 
 # Runs each statement of the linted migrations on a scratch copy, in order; for an ALTER it
-# answers with the ALGORITHM the server accepted: INSTANT, INPLACE or COPY.
+# answers with the ALGORITHM the server accepted: INSTANT, NOCOPY (MariaDB), INPLACE or COPY.
 AlgorithmProbe = Callable[[Statement], str | None]
 
 
 class ScratchProbe:
     """The AlgorithmProbe of a scratch copy of the target's schema (see rehearsal.copy_schema)."""
-
-    _NOT_SUPPORTED = (1845, 1846)  # ER_ALTER_OPERATION_NOT_SUPPORTED(_REASON)
 
     def __init__(self, conn: Any, guard: Guard) -> None:
         self.conn = conn
@@ -127,25 +126,16 @@ class ScratchProbe:
             return None
         if allowed is None:
             return None
-        statement = allowed
-        is_alter = re.match(r"\s*ALTER\s+TABLE\b", statement.text, re.IGNORECASE) is not None
         with self.conn.cursor() as cur:
-            for algorithm in ("INSTANT", "INPLACE") if is_alter else ():
-                try:
-                    cur.execute(f"{statement.text}, ALGORITHM={algorithm}")
-                    return algorithm
-                except pymysql.err.MySQLError as exc:
-                    if exc.args[0] not in self._NOT_SUPPORTED:
-                        self.broken = True
-                        return None
             try:
-                cur.execute(statement.text)
+                if altered_table(allowed) is not None:
+                    return execute_alter(cur, allowed)
+                cur.execute(allowed.text)
                 while cur.nextset():
                     pass
             except pymysql.err.MySQLError:
                 self.broken = True
-                return None
-        return "COPY" if is_alter else None
+        return None
 
 
 def lint(

@@ -11,7 +11,6 @@ then run there with the same engine, and each is reported applied (with its time
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,12 +19,27 @@ import pymysql
 
 from runner.db import Scratch, connect, describe, server_error, without_values
 from runner.errors import ConfinementRefused, DeploycheckError, MigrationError, MigrationFailed
+from runner.migrations.alter import altered_table, execute_alter
 from runner.migrations.engine import Migrator, Progress
 from runner.migrations.files import Migration
 from runner.migrations.guard import ConfinedMigrator, Guard
 from runner.migrations.sqlsplit import Statement
-from runner.migrations.sqltokens import tokens
 from runner.profile.model import Profile
+
+
+@dataclass(frozen=True)
+class Altered:
+    table: str  # without the schema
+    algorithm: str | None  # INSTANT, NOCOPY, INPLACE, COPY; None when the server could not be asked
+
+    def said(self, rows: dict[str, int] | None = None) -> str:
+        """`ALTER TABLE `t` over 1,200 rows (COPY)`; with `rows` (rows per table as restored),
+        the table's rows, when it was restored."""
+        over = ""
+        if rows is not None:
+            counted = rows.get(self.table)
+            over = " (not in the restored copy)" if counted is None else f" over {counted:,} rows"
+        return f"ALTER TABLE `{self.table}`{over} ({self.algorithm or 'algorithm not known'})"
 
 
 @dataclass
@@ -37,7 +51,7 @@ class Rehearsed:
     statement: int | None = None  # where it failed, when known
     line: int | None = None
     reason: str = ""  # the server's error alone, values elided
-    altered: list[str] = field(default_factory=list)  # tables its ALTER TABLE statements changed
+    altered: list[Altered] = field(default_factory=list)  # its ALTER TABLE statements that ran
 
 
 @dataclass
@@ -57,37 +71,30 @@ class _Recorder(Progress):
     def __init__(self) -> None:
         self.done: list[Rehearsed] = []
         self.started_at = 0.0
-        self.altered: list[str] = []
+        self.altered: list[Altered] = []
 
     def started(self, migration: Migration, index: int, total: int) -> None:
         self.started_at = time.monotonic()
         self.altered = []
 
-    def statement(self, migration: Migration, statement: Statement, elapsed_s: float) -> None:
-        table = altered_table(statement)
-        if table is not None and table not in self.altered:
-            self.altered.append(table)
-
     def finished(self, migration: Migration, elapsed_s: float, statements: int) -> None:
         self.done.append(Rehearsed(migration.filename, True, elapsed_s, altered=self.altered))
 
 
-def altered_table(statement: Statement) -> str | None:
-    """The table an ALTER TABLE statement changes (its name without the schema), else None."""
-    toks = list(itertools.islice(tokens(statement.text[:1000], statement.quoting), 10))
-    words = [t.value if t.kind == "word" else "" for t in toks]
-    at = 1
-    while at < len(words) and words[at] in ("ONLINE", "IGNORE"):
-        at += 1
-    if not words or words[0] != "ALTER" or words[at : at + 1] != ["TABLE"]:
-        return None
-    at += 3 if words[at + 1 : at + 3] == ["IF", "EXISTS"] else 1
-    names = toks[at : at + 3]
-    if len(names) == 3 and names[1].kind == "op" and names[1].value == ".":
-        names = names[2:]
-    if not names or names[0].kind not in ("word", "ident"):
-        return None
-    return names[0].name or names[0].value
+class _RehearsingMigrator(ConfinedMigrator):
+    """The confined engine, telling `recorder` each ALTER TABLE's table and algorithm."""
+
+    def __init__(self, profile: Profile, guard: Guard, recorder: _Recorder) -> None:
+        super().__init__(profile, guard, recorder)
+        self.recorder = recorder
+
+    def _execute(self, cur: Any, statement: Statement) -> None:
+        table = altered_table(statement)
+        if table is None:
+            super()._execute(cur, statement)
+            return
+        algorithm = execute_alter(cur, statement)
+        self.recorder.altered.append(Altered(table, algorithm))
 
 
 def rehearse(profile: Profile, scratch: Scratch) -> Rehearsal:
@@ -130,7 +137,7 @@ def apply_pending(
     )
     recorder = _Recorder()
     try:
-        ConfinedMigrator(scratch_profile, guard, recorder).migrate()
+        _RehearsingMigrator(scratch_profile, guard, recorder).migrate()
     except MigrationError as exc:
         failure = exc if isinstance(exc, MigrationFailed) else MigrationFailed(str(exc))
         failed = plan[len(recorder.done)]
