@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -138,9 +138,20 @@ def _run_checks(profile: Path, report_dir: Path) -> CheckRun:
 
 
 @pytest.fixture(scope="module")
-def stack(docker_engine, tmp_path_factory) -> CheckRun:
-    """Every service started at once, each waited for until it shows its case, then one check run."""
+def stack(docker_engine, tmp_path_factory) -> Iterator[CheckRun]:
+    """Every service started at once, each waited for until it shows its case, then one check run;
+    removed afterwards: the engine is the session's, and later modules run a project of this name."""
     client = docker_engine.client()
+    try:
+        yield _started_stack(client, docker_engine, tmp_path_factory)
+    finally:
+        for container in client.containers.list(all=True):
+            if container.labels.get(probe.PROJECT_LABEL) in (PROJECT, "other"):
+                container.remove(force=True, v=True)
+        client.close()
+
+
+def _started_stack(client, docker_engine, tmp_path_factory) -> CheckRun:
     docker_engine.import_busybox(client, OLD, "1")
     docker_engine.import_busybox(client, RELEASE, "2")
     started = {}
@@ -177,7 +188,6 @@ def stack(docker_engine, tmp_path_factory) -> CheckRun:
         "full filled",
         lambda: started["full"].stats(stream=False)["memory_stats"].get("usage", 0) > 14 * 2**20,
     )
-    client.close()
     folder = tmp_path_factory.mktemp("containers")
     return _run_checks(_profile(folder, docker_engine.url, services=PROFILE_SERVICES), folder / "report")
 
