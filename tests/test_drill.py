@@ -456,6 +456,17 @@ def test_the_check_fails_naming_the_migration_and_skips_unless_configured(app, r
     )
 
 
+def test_the_check_skips_when_nothing_is_pending_on_the_copy(app, run_checks) -> None:
+    """Nothing to apply is nothing rehearsed: no pass."""
+    drill_cfg = {**app.data["backups"]["drill"], "rehearse": True}  # type: ignore[index]
+    app.write_profile(backups={**app.data["backups"], "drill": drill_cfg}, scratch=None)  # type: ignore[dict-item]
+    run = run_checks(app.profile_path, "-k", "test_backups")
+    assert run.check(f"test_newest_backup_restores[{app.database}]")["outcome"] == "passed"
+    check = run.check(f"test_pending_migrations_apply_to_last_nights_data[{app.database}]")
+    assert check["outcome"] == "skipped"
+    assert check["message"].endswith(f"{app.backup.name}: nothing pending on its restored copy to rehearse")
+
+
 def test_sigterm_during_a_rehearsed_migration_leaves_nothing(app) -> None:
     """The migration's query runs on in the copy's server after the client left, holding its
     table (BENCHMARK does not notice a closed connection): it is ended and the copy dropped at
