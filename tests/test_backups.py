@@ -74,6 +74,7 @@ def dumped(mariadb, tmp_path_factory):
         [
             find_binary("mariadb-dump", "mysqldump"),
             "--no-defaults",
+            "--skip-ssl",  # the session server offers no TLS; MariaDB 11.4+ clients demand it
             f"--socket={mariadb.socket}",
             "-uroot",
             "--single-transaction",

@@ -44,6 +44,7 @@ def _dump(target, folder: Path, name: str | None = None) -> Path:
         [
             find_binary("mariadb-dump", "mysqldump"),
             "--no-defaults",
+            "--skip-ssl",  # the session server offers no TLS; MariaDB 11.4+ clients demand it
             f"--socket={target.server.socket}",
             "-uroot",
             "--single-transaction",
