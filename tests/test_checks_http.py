@@ -240,7 +240,8 @@ def test_probe_tells_each_way_of_not_answering_apart(tls_app, blackholes) -> Non
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     refused = probe.probe(f"http://127.0.0.1:{port}/", 5)
-    assert (refused.status, refused.error_kind, refused.error, refused.answered) == (
+    assert (refused.body, refused.status, refused.error_kind, refused.error, refused.answered) == (
+        None,
         None,
         "refused",
         "connection refused (nothing listens on that port)",
@@ -267,6 +268,7 @@ def test_probe_tells_each_way_of_not_answering_apart(tls_app, blackholes) -> Non
         ({"a": {"x": 1}}, {"a": {"x": True}}, ["JSON field 'a' is {'x': True}, expected {'x': 1}"]),
         ({"a": {}}, {"a": []}, ["JSON field 'a' is [], expected {} (a array, not a object)"]),
         ({"a": "1"}, {"a": 1}, ["JSON field 'a' is 1, expected '1' (a number, not a string)"]),
+        ({"a": True}, {"a": None}, ["JSON field 'a' is None, expected True (a null, not a boolean)"]),
         (
             {"a": date(2026, 1, 2)},
             {"a": "2026-01-02"},
