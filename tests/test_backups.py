@@ -74,6 +74,7 @@ def dumped(mariadb, tmp_path_factory):
         [
             find_binary("mariadb-dump", "mysqldump"),
             "--no-defaults",
+            "--skip-ssl",  # the session server offers no TLS; MariaDB 11.4+ clients demand it
             f"--socket={mariadb.socket}",
             "-uroot",
             "--single-transaction",
@@ -301,19 +302,26 @@ def test_a_backup_dated_in_the_future_is_a_finding(tmp_path) -> None:
     assert "overdue by 5 h" in fresh.describe()
     within_skew = freshness(list_backups(cfg), "app", cfg, datetime(2026, 11, 24, 9, 56, tzinfo=UTC))
     assert within_skew.is_fresh and not within_skew.future  # a clock a few minutes fast is no mistake
+    beyond = freshness(list_backups(cfg), "app", cfg, datetime(2026, 11, 24, 9, 54, 30, tzinfo=UTC))
+    assert [b.name for b in beyond.future] == ["202611241000.app.sql.gz"]  # 5.5 min ahead: more than 5
 
 
 def test_freshness_without_grace_counts_minutes_and_no_backup_is_stale(tmp_path) -> None:
     names = ["202611210300.app.sql.gz", "202611220300.app.sql.gz", "202611230300.app.sql.gz"]
     cfg = _folder(tmp_path, names).model_copy(update={"grace_hours": 0})
     listing = list_backups(cfg)
-    at = {t: datetime(2026, 11, 24, *t, tzinfo=UTC) for t in ((2, 59), (3, 30), (4, 0))}
-    on_time, half_hour, hour = (freshness(listing, "app", cfg, moment) for moment in at.values())
+    at = {t: datetime(2026, 11, 24, *t, tzinfo=UTC) for t in ((2, 59), (3, 30), (4, 0), (3, 45))}
+    on_time, half_hour, hour, three_quarters = (
+        freshness(listing, "app", cfg, moment) for moment in at.values()
+    )
+    assert "; overdue by 45 min; " in three_quarters.describe()
     assert on_time.is_fresh and on_time.describe() == (
         "newest scheduled backup 202611230300.app.sql.gz (1.0 kB), taken 2026-11-23 03:00 UTC, 24.0 h ago; "
         "due 2026-11-24 03:00 UTC; next scheduled 2026-11-24 03:00 UTC"
     )
     assert not half_hour.is_fresh and "; overdue by 30 min; " in half_hour.describe()
+    two_days = freshness(listing, "app", cfg, datetime(2026, 11, 25, 3, 0, tzinfo=UTC))
+    assert "taken 2026-11-23 03:00 UTC, 2.0 days ago;" in two_days.describe()  # 48 h: said in days
     assert not hour.is_fresh and "; overdue by 1 h; " in hour.describe()
     graced = cfg.model_copy(update={"grace_hours": 2})
     assert freshness(
@@ -387,6 +395,24 @@ def test_a_missed_night_fails_retention_while_filling_up(tmp_path) -> None:
     assert "; 1 scheduled run(s) since then left no backup: 2026-11-22 03:00 UTC" in kept.describe()
     tonight = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # 03:00 has no backup yet, but is within grace
     assert retention(list_backups(cfg), "app", cfg, tonight).missed == kept.missed
+
+
+def test_retention_names_five_missed_runs_and_counts_the_rest(tmp_path) -> None:
+    cfg = _folder(tmp_path, _nights(10, *range(16, 25))).model_copy(update={"retention": 60})
+    five = retention(list_backups(cfg), "app", cfg, NOW)
+    assert five.describe().startswith(
+        "10 backup(s) of app (retention 60); oldest restorable 2026-11-10 03:00 UTC, 14.2 days back; 5 "
+    )
+    assert five.describe().endswith(
+        "; 5 scheduled run(s) since then left no backup: 2026-11-11 03:00 UTC, 2026-11-12 03:00 UTC, "
+        "2026-11-13 03:00 UTC, 2026-11-14 03:00 UTC, 2026-11-15 03:00 UTC"
+    )
+    (tmp_path / _nights(16)[0]).unlink()
+    six = retention(list_backups(cfg), "app", cfg, NOW)
+    assert six.describe().endswith(
+        "; 6 scheduled run(s) since then left no backup: 2026-11-11 03:00 UTC, 2026-11-12 03:00 UTC, "
+        "2026-11-13 03:00 UTC, 2026-11-14 03:00 UTC, 2026-11-15 03:00 UTC and 1 more"
+    )
 
 
 def test_a_set_old_enough_that_falls_short_fails(tmp_path) -> None:

@@ -280,6 +280,20 @@ def test_a_late_start_fails_with_its_time(stack) -> None:
     assert _check(stack, "test_service_is_healthy", "late")["outcome"] == "passed"
 
 
+def test_start_up_without_healthy_within_s_is_recorded_not_judged(stack, docker_engine, tmp_path) -> None:
+    """No limit to judge the start-up time by: the check records the time and skips, never passes."""
+    services = {**PROFILE_SERVICES, "web": {"image": RELEASE}}
+    run = _run_checks(_profile(tmp_path, docker_engine.url, services=services), tmp_path / "report")
+    web = _check(run, "test_service_started_in_time", "web")
+    assert web["outcome"] == "skipped"
+    assert re.fullmatch(
+        r"healthy_within_s not configured for service 'web': start to first healthy probe: "
+        r"shop-web-1: \d+\.\d s \(recorded, not judged\)",
+        web["message"],
+    ), web["message"]
+    assert 0 < web["details"]["startup_s"]["shop-web-1"] < 60
+
+
 def test_an_older_release_is_named_with_the_expected_one(stack) -> None:
     old = _check(stack, "test_service_runs_the_release", "old")
     assert old["outcome"] == "failed"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import trustme
 
+from runner.probes import server_facts
+from runner.probes.server_facts import ServerFacts
 from runner.sandbox.mariadb import MariaDBServer
 
 DB_CHECKS = [
@@ -246,3 +248,83 @@ def test_tls_not_required_against_a_server_without_tls_passes_unencrypted(health
     check = run.check("test_database_is_reachable")
     assert check["outcome"] == "passed" and run.exit_code == 0
     assert check["message"].endswith(", unencrypted: the server offers no TLS")
+
+
+# -- the probe itself (runner/probes/server_facts.py), without a check run ------------
+
+
+def test_probe_reads_the_servers_facts(db_conn, database) -> None:
+    with db_conn.cursor() as cur:
+        cur.execute("CREATE TABLE gene (id INT PRIMARY KEY)")
+        cur.execute("CREATE TABLE disease (id INT PRIMARY KEY)")
+        cur.execute("SELECT VERSION(), @@GLOBAL.time_zone, @@system_time_zone, @@GLOBAL.sql_mode")
+        version, zone, system_zone, sql_mode = cur.fetchone()
+        facts = server_facts.read_facts(cur, database)
+    assert (facts.version, facts.flavor, facts.flavor_name) == (version, "mariadb", "MariaDB")
+    assert (facts.charset, facts.collation.split("_")[0]) == ("utf8mb4", "utf8mb4")
+    assert facts.sql_mode == frozenset(sql_mode.split(",")) and "STRICT_TRANS_TABLES" in facts.sql_mode
+    assert (facts.time_zone, facts.system_time_zone) == (zone, system_zone)
+    assert facts.tables == {"gene", "disease"} and facts.uptime_s >= 0
+    assert (facts.tls_cipher, facts.tls_offered) == ("", False)  # the session server offers no TLS
+    with db_conn.cursor() as cur:
+        other = server_facts.read_facts(cur, "no_such_database")
+    assert (other.charset, other.collation, other.tables) == ("", "", frozenset())
+    assert str(facts.numeric_version) == version.split("-")[0]
+
+
+def _facts(version: str = "10.11.6-MariaDB-0+deb12u1", flavor: str = "mariadb", **kw: str) -> ServerFacts:
+    values = {"time_zone": "SYSTEM", "system_time_zone": "UTC", **kw}
+    return ServerFacts(version, flavor, "utf8mb4", "utf8mb4_general_ci", frozenset(), uptime_s=1, **values)
+
+
+def test_probe_reads_the_number_of_a_version() -> None:
+    assert str(_facts("11.8.2-MariaDB-log").numeric_version) == "11.8.2"
+    assert str(_facts("8.4.0", "mysql").numeric_version) == "8.4.0"
+    assert str(_facts("8.4", "mysql").numeric_version) == "0"  # not a whole version: nothing is guessed
+    assert (_facts().flavor_name, _facts("8.4.0", "mysql").flavor_name) == ("MariaDB", "MySQL")
+
+
+@pytest.mark.parametrize(
+    ("facts", "ranges", "problem"),
+    [
+        (_facts(), {"mariadb": ">=10.6", "mysql": ">=8.0"}, None),
+        (
+            _facts(),
+            {"mariadb": ">=10.6,<10.11.6"},
+            "MariaDB 10.11.6 is outside the supported range >=10.6,<10.11.6",
+        ),
+        (_facts(), {"mariadb": "<=10.11.6"}, None),
+        (
+            _facts(),
+            {"mysql": ">=8.0", "percona": ">=8"},
+            "MariaDB is not a supported flavor (supported: mysql, percona)",
+        ),
+        (
+            _facts("8.0.36", "mysql"),
+            {"mysql": "8.0 or newer"},
+            "database.versions.mysql: '8.0 or newer' is not a version range such as '>=8.0,<8.5'",
+        ),
+    ],
+)
+def test_probe_judges_the_version_against_the_ranges(facts, ranges, problem) -> None:
+    assert server_facts.version_problem(facts, ranges) == problem
+
+
+@pytest.mark.parametrize(
+    ("server", "system", "expected", "matches"),
+    [
+        ("+00:00", "CET", "UTC", True),
+        ("+00:00", "CET", " utc ", True),
+        ("+00:00", "CET", "Z", True),
+        ("+0:00", "CET", "+00:00", True),
+        ("UTC", "CET", "+00:00", True),
+        ("SYSTEM", "UTC", "+00:00", True),
+        ("SYSTEM", "CET", "SYSTEM", True),
+        ("SYSTEM", "CET", "cet", True),
+        ("SYSTEM", "CET", "UTC", False),
+        ("+01:00", "UTC", "UTC", False),
+        ("Europe/Berlin", "UTC", "europe/berlin", True),
+    ],
+)
+def test_probe_compares_time_zones(server, system, expected, matches) -> None:
+    assert server_facts.zone_matches(_facts(time_zone=server, system_time_zone=system), expected) is matches

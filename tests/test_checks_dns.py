@@ -171,6 +171,16 @@ def test_no_relay_to_evaluate_is_a_finding(zone, target, run_checks) -> None:
     assert (check["outcome"], check["message"]) == ("passed", f"SPF of mail.test: {RELAY} pass")
 
 
+def test_report_destinations_skip_when_dmarc_names_none(zone, target, run_checks) -> None:
+    """Without rua= or ruf= there is no destination to judge: the check skips, saying so."""
+    zone.records[("_dmarc.mail.test", "TXT")] = ["v=DMARC1; p=reject"]
+    run = dns_run(target, run_checks)
+    check = run.check("test_dmarc_report_destinations_are_valid")
+    assert check["outcome"] == "skipped"
+    assert check["message"].endswith("_dmarc.mail.test names no report destination (no rua= or ruf=)")
+    assert run.outcome("test_dmarc_record_is_valid") == "passed" and run.exit_code == 0
+
+
 def test_a_policy_dmarc_does_not_know_fails(zone, target, run_checks) -> None:
     zone.records[("_dmarc.mail.test", "TXT")] = ["v=DMARC1; p=rejekt; rua=mailto:dmarc@mail.test"]
     run = dns_run(target, run_checks)

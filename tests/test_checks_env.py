@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import textwrap
 
 import pytest
+
+from runner.errors import TargetUnreachable, UsageError
+from runner.probes import env as probe
+from runner.profile.model import Env, EnvRule
 
 HEALTHY = {
     "DB_HOST": "db.internal",
@@ -46,6 +51,14 @@ def env_profile(target, tmp_path, values: dict[str, str], source: str | None = N
 def test_healthy_dotenv_passes(target, tmp_path, run_checks) -> None:
     run = run_checks(env_profile(target, tmp_path, HEALTHY), "-k", "test_env")
     assert run.outcomes("env") == dict.fromkeys(ENV_CHECKS, "passed") and run.exit_code == 0
+    assert [run.check(check)["message"] for check in ENV_CHECKS] == [  # what each measured
+        f"set and not empty: 5 required variable(s) of the 6 in dotenv:{tmp_path / 'app.env'}: "
+        "DB_HOST, DB_PORT, DB_PASSWORD, PUBLIC_URL, MAIL_FROM",
+        "no placeholder in 5 required variable(s) holding a value: "
+        "DB_HOST, DB_PORT, DB_PASSWORD, PUBLIC_URL, MAIL_FROM",
+        "values of the expected type: DB_PORT (port), PUBLIC_URL (url), MAIL_FROM (email)",
+        "none of the values env.forbid rules out: ENVIRONMENT",
+    ]
 
 
 def test_missing_and_empty_variables_are_named(target, tmp_path, run_checks) -> None:
@@ -55,7 +68,9 @@ def test_missing_and_empty_variables_are_named(target, tmp_path, run_checks) -> 
         "test_required_variables_are_set"
     )
     assert check["outcome"] == "failed"
-    assert "DB_HOST: is empty" in check["message"] and "DB_PASSWORD: is not set" in check["message"]
+    assert check["message"] == (
+        "required environment variables missing or empty:\n    DB_HOST: is empty\n    DB_PASSWORD: is not set"
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,7 +82,9 @@ def test_placeholder_values_are_named_without_their_value(target, tmp_path, run_
         "test_no_placeholder_values"
     )
     assert check["outcome"] == "failed"
-    assert "DB_PASSWORD: holds a placeholder value" in check["message"]
+    assert check["message"] == (
+        "placeholder values left in production:\n    DB_PASSWORD: holds a placeholder value, not a production one"
+    )
     assert placeholder not in check["message"]
 
 
@@ -109,7 +126,8 @@ def fake_docker(tmp_path, monkeypatch):
     for container 'app' by running CMD with that container's environment."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    env = " ".join(f"{k}='{v}'" for k, v in {**HEALTHY, "ENVIRONMENT": "development"}.items())
+    values = {**HEALTHY, "ENVIRONMENT": "development", "DSN": "mysql://db/app?tls=on&x=="}
+    env = " ".join(f"{k}='{v}'" for k, v in values.items())
     script = bindir / "docker"
     script.write_text(
         textwrap.dedent(f"""\
@@ -136,3 +154,191 @@ def test_unknown_container_is_unreachable(target, tmp_path, run_checks, fake_doc
         "cannot read the environment of container 'nope': Error response from daemon: No such container"
         in (run.check("test_required_variables_are_set")["message"])
     )
+
+
+def test_checks_with_nothing_to_judge_skip_saying_why(target, tmp_path, run_checks) -> None:
+    """An env section that requires and forbids nothing judges nothing: no check of it passes."""
+    env_profile(target, tmp_path, HEALTHY)
+    target.write_profile(env={"required": [], "forbid": {}})
+    run = run_checks(target.profile_path, "-k", "test_env or test_database_is_reachable")
+    assert run.outcomes("env") == dict.fromkeys(ENV_CHECKS, "skipped")
+    for check in ENV_CHECKS[:3]:
+        assert run.check(check)["message"].endswith("env.required not configured in profile profile")
+    assert run.check("test_no_forbidden_values")["message"].endswith(
+        "env.forbid not configured in profile profile"
+    )
+
+
+def test_values_that_are_not_set_are_judged_only_as_missing(target, tmp_path, run_checks) -> None:
+    """Placeholders and types are judged on values: with none set, those checks skip and the
+    check of the missing variables fails."""
+    env_profile(target, tmp_path, {"ENVIRONMENT": "production", "DB_HOST": " "})
+    run = run_checks(target.profile_path, "-k", "test_env")
+    assert run.outcomes("env") == {
+        "test_required_variables_are_set": "failed",
+        "test_no_placeholder_values": "skipped",
+        "test_values_have_the_expected_type": "skipped",
+        "test_no_forbidden_values": "passed",
+    }
+    assert run.exit_code == 1
+    for check in ("test_no_placeholder_values", "test_values_have_the_expected_type"):
+        assert run.check(check)["message"].endswith(
+            "no required variable holds a value (test_required_variables_are_set names them)"
+        )
+
+
+def test_type_check_without_a_typed_variable_skips(target, tmp_path, run_checks) -> None:
+    env_profile(target, tmp_path, HEALTHY)
+    target.write_profile(env={"required": ["DB_HOST", "DB_PASSWORD"]})
+    run = run_checks(target.profile_path, "-k", "test_env")
+    check = run.check("test_values_have_the_expected_type")
+    assert check["outcome"] == "skipped" and check["message"].endswith(
+        "no required variable that holds a value has a type to check "
+        "(a name ending in _PORT, _URL, _URI or _EMAIL, or a type: of its own)"
+    )
+    assert run.check("test_no_placeholder_values")["message"] == (
+        "no placeholder in 2 required variable(s) holding a value: DB_HOST, DB_PASSWORD"
+    )
+    assert run.exit_code == 0
+
+
+# -- the probe itself (runner/probes/env.py), without a check run ---------------------
+
+
+def test_probe_reads_a_dotenv_file_and_the_process(tmp_path, monkeypatch) -> None:
+    dotenv = tmp_path / "app.env"
+    dotenv.write_text("A=1\nEMPTY=\nBARE\nexport B='two words'\nC=x=y\n")
+    assert probe.read_environment(f"dotenv:{dotenv}", 5) == {
+        "A": "1",
+        "EMPTY": "",
+        "BARE": "",
+        "B": "two words",
+        "C": "x=y",
+    }
+    monkeypatch.setenv("DEPLOYCHECK_PROBE_VAR", "from the process")
+    assert probe.read_environment("process", 5)["DEPLOYCHECK_PROBE_VAR"] == "from the process"
+    missing = tmp_path / "nope.env"
+    with pytest.raises(UsageError, match=rf"^env\.source: {re.escape(str(missing))} is not a file$"):
+        probe.read_environment(f"dotenv:{missing}", 5)
+    with pytest.raises(
+        UsageError, match=r"^env\.source: 'ftp:x' is not process, dotenv:PATH or docker:CONTAINER$"
+    ):
+        probe.read_environment("ftp:x", 5)
+
+
+def test_probe_reads_a_containers_environment(fake_docker) -> None:
+    env = probe.read_environment("docker:app", 5)
+    assert {k: env[k] for k in HEALTHY} == {**HEALTHY, "ENVIRONMENT": "development"}
+    assert env["DSN"] == "mysql://db/app?tls=on&x=="  # split at the first = only
+    with pytest.raises(
+        TargetUnreachable,
+        match=r"^cannot read the environment of container 'nope': Error response from daemon: "
+        r"No such container: nope$",
+    ):
+        probe.read_environment("docker:nope", 5)
+
+
+RULES = Env(
+    required=[
+        "APP_PORT",
+        "PUBLIC_URL",
+        "SOCKET_URI",
+        "ADMIN_EMAIL",
+        EnvRule(name="WORKERS", type="int"),
+        EnvRule(name="DEBUG", type="bool"),
+        EnvRule(name="NAME", type="str"),
+        "PLAIN",
+        "MISSING",
+        "BLANK",
+    ],
+    forbid={"STAGE": ["dev", "Test"], "MODE": "debug", "DB_PASSWORD": ["hunter2"]},
+)
+
+
+def test_probe_infers_types_from_names_or_takes_the_given_one() -> None:
+    kinds = {rule.name: probe.inferred_type(rule) for rule in map(probe.rule_of, RULES.required)}
+    assert kinds == {
+        "APP_PORT": "port",
+        "PUBLIC_URL": "url",
+        "SOCKET_URI": "url",
+        "ADMIN_EMAIL": "email",
+        "WORKERS": "int",
+        "DEBUG": "bool",
+        "NAME": "str",
+        "PLAIN": None,
+        "MISSING": None,
+        "BLANK": None,
+    }
+    assert probe.inferred_type(EnvRule(name="db_port")) == "port"  # names in any case
+    assert probe.inferred_type(EnvRule(name="APP_PORT", type="str")) == "str"  # the given type wins
+
+
+def _problems(found: list[probe.EnvFinding]) -> list[str]:
+    return [str(f) for f in found]
+
+
+def test_probe_names_missing_and_empty_variables() -> None:
+    env = {"APP_PORT": "8080", "BLANK": " \t", "PLAIN": "x"}
+    assert _problems(probe.missing(env, Env(required=["APP_PORT", "MISSING", "BLANK", "PLAIN"]))) == [
+        "MISSING: is not set",
+        "BLANK: is empty",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "placeholder"),
+    [
+        ("changeme", True),
+        ("Change-Me", True),
+        ("replaceme", True),
+        ("your_api_key", True),
+        ("<token>", True),
+        ("${SECRET}", True),
+        ("xxx", True),
+        ("  TODO ", True),
+        ("https://example.com", True),
+        ("production", False),
+        ("xx", False),
+        ("my_password", False),
+        ("passwords", False),
+    ],
+)
+def test_probe_tells_placeholders_from_values(value: str, placeholder: bool) -> None:
+    found = probe.placeholders({"TOKEN": value}, Env(required=["TOKEN", "UNSET"]))
+    assert _problems(found) == (
+        ["TOKEN: holds a placeholder value, not a production one"] if placeholder else []
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "good", "bad"),
+    [
+        ("int", ["0", "-3", "+42"], ["4.2", "ten", "1 2"]),
+        ("port", ["1", "65535", "3306"], ["0", "65536", "-1", "http"]),
+        ("bool", ["1", "0", "TRUE", "false", "Yes", "no", "on", "OFF"], ["2", "y", "enabled"]),
+        (
+            "url",
+            ["https://h.example/x", "file:///srv/x", "unix:/run/app.sock"],
+            ["h.example", "https://", "/x"],
+        ),
+        ("email", ["ops@h.example", "Ops <ops@h.example>"], ["ops", "ops@h", "a b@h.example", "@h.example"]),
+        ("str", ["anything at all"], []),
+    ],
+)
+def test_probe_checks_values_against_their_type(kind: str, good: list[str], bad: list[str]) -> None:
+    cfg = Env(required=[EnvRule(name="V", type=kind)])
+    for value in good:
+        assert probe.type_errors({"V": value}, cfg) == [], value
+    for value in bad:
+        assert _problems(probe.type_errors({"V": f" {value} "}, cfg)) == [f"V: is not a valid {kind}"], value
+    assert probe.type_errors({"V": "  "}, cfg) == [] and probe.type_errors({}, cfg) == []  # judged as missing
+
+
+def test_probe_names_forbidden_values_without_a_secrets_value() -> None:
+    env = {"STAGE": " TEST ", "MODE": "debug", "DB_PASSWORD": "hunter2", "OTHER": "dev"}
+    assert _problems(probe.forbidden(env, RULES)) == [
+        "STAGE: is 'TEST', which env.forbid rules out for this target",
+        "MODE: is 'debug', which env.forbid rules out for this target",
+        "DB_PASSWORD: is a value, which env.forbid rules out for this target",
+    ]
+    assert probe.forbidden({"STAGE": "prod", "MODE": "debugging"}, RULES) == []

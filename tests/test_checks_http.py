@@ -8,10 +8,15 @@ import socket
 import ssl
 import threading
 import time
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import trustme
+
+from runner.probes import http as probe
+
+AGENTS: list[str | None] = []  # the User-Agent of each request the app answered
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -22,6 +27,14 @@ class _Handler(BaseHTTPRequestHandler):
             "/broken": (500, {"error": "boom"}),
             "/typed": (200, {"ok": 1, "count": 3.0, "version": "2", "flags": [1, True], "none": None}),
         }
+        AGENTS.append(self.headers.get("User-Agent"))
+        if self.path in ("/text", "/moved"):
+            self.send_response(200 if self.path == "/text" else 302)
+            self.send_header("Location", "/health")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+            return
         if self.path == "/slow":
             time.sleep(0.4)
             code, body = 200, {"status": "ok"}
@@ -198,3 +211,71 @@ def test_blackholed_endpoints_time_out_concurrently(target, run_checks, blackhol
     assert messages == [f"{url}: timeout: no answer within 5 s" for url in urls]
     # probed one after the other, each endpoint would be reached only after the one before timed out
     assert len(accepted) == 3 and max(accepted) - min(accepted) < 5.0, accepted
+
+
+# -- the probe itself (runner/probes/http.py), without a check run --------------------
+
+
+def test_probe_reads_status_json_and_time(app) -> None:
+    result = probe.probe(f"{app}/health", 5)
+    assert (result.url, result.status, result.body, result.error_kind, result.error) == (
+        f"{app}/health",
+        200,
+        {"status": "ok", "db": {"connected": True}},
+        None,
+        "",
+    )
+    assert result.answered and 0 < result.elapsed_ms < 5000 and AGENTS[-1] == "deploycheck"
+    assert (probe.probe(f"{app}/broken", 5).status, probe.probe(f"{app}/broken", 5).body) == (
+        500,
+        {"error": "boom"},
+    )
+    text = probe.probe(f"{app}/text", 5)
+    assert (text.status, text.body, text.answered) == (200, None, True)  # answered, not JSON
+    assert probe.probe(f"{app}/moved", 5).status == 302  # a redirect is the answer, not followed
+
+
+def test_probe_tells_each_way_of_not_answering_apart(tls_app, blackholes) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    refused = probe.probe(f"http://127.0.0.1:{port}/", 5)
+    assert (refused.body, refused.status, refused.error_kind, refused.error, refused.answered) == (
+        None,
+        None,
+        "refused",
+        "connection refused (nothing listens on that port)",
+        False,
+    )
+    url, ca_path = tls_app
+    untrusted = probe.probe(f"{url}/health", 5)
+    assert untrusted.error_kind == "tls" and untrusted.error.startswith("TLS certificate not accepted:")
+    assert probe.probe(f"{url}/health", 5, ca_path).status == 200
+    silent = probe.probe(blackholes[0][0], 0.5)
+    assert (silent.error_kind, silent.error, silent.status) == ("timeout", "no answer within 0.5 s", None)
+    assert 500 <= silent.elapsed_ms < 30_000
+
+
+@pytest.mark.parametrize(
+    ("expected", "body", "problems"),
+    [
+        ({"a": 1}, None, ["the response is not JSON"]),
+        ({"a.b": 1}, {"a": {"b": 1.0}}, []),
+        ({"a.b": 1}, {"a": "b"}, ["JSON field 'a.b' is missing"]),
+        ({"a.b": 1, "c": 2}, {"a": {}, "c": 2}, ["JSON field 'a.b' is missing"]),
+        ({"a": [1, 2]}, {"a": [1]}, ["JSON field 'a' is [1], expected [1, 2]"]),
+        ({"a": {"x": 1}}, {"a": {"x": 1, "y": 2}}, ["JSON field 'a' is {'x': 1, 'y': 2}, expected {'x': 1}"]),
+        ({"a": {"x": 1}}, {"a": {"x": True}}, ["JSON field 'a' is {'x': True}, expected {'x': 1}"]),
+        ({"a": {}}, {"a": []}, ["JSON field 'a' is [], expected {} (a array, not a object)"]),
+        ({"a": "1"}, {"a": 1}, ["JSON field 'a' is 1, expected '1' (a number, not a string)"]),
+        ({"a": True}, {"a": None}, ["JSON field 'a' is None, expected True (a null, not a boolean)"]),
+        (
+            {"a": date(2026, 1, 2)},
+            {"a": "2026-01-02"},
+            ["JSON field 'a' is '2026-01-02', expected datetime.date(2026, 1, 2) (a string, not a date)"],
+        ),
+        ({"0": "x"}, ["x"], ["JSON field '0' is missing"]),
+    ],
+)
+def test_probe_compares_json_fields_as_json_values(expected, body, problems) -> None:
+    assert probe.json_problems(expected, body) == problems

@@ -92,3 +92,74 @@ def test_undone_verify_block_warns_and_fails_only_when_strict(migrated, run_chec
     assert run.exit_code == 0 and run.report["summary"]["warned"] == 1
     strict = run_checks(migrated.profile_path, "-k", "test_migrations", "--deploy-strict")
     assert strict.exit_code == 1 and strict.report["outcome"] == "failed"
+
+
+def test_checks_over_the_ledger_skip_when_it_records_nothing(target, run_checks) -> None:
+    """An empty ledger has no failed, changed or missing migration because it has none at all:
+    those checks skip; the pending one fails."""
+    target.migrate()  # no migration yet: the ledger is created empty
+    target.add("V1__a.sql", "SELECT 1;")
+    run = run_checks(target.profile_path, "-k", "test_migrations")
+    assert run.outcomes("migrations") == {
+        "test_ledger_exists": "passed",
+        "test_nothing_pending": "failed",
+        "test_nothing_failed": "skipped",
+        "test_no_checksum_mismatch": "skipped",
+        "test_no_applied_migration_is_missing": "skipped",
+        "test_pending_migrations_pass_lint": "passed",
+        "test_verify_blocks_still_hold": "skipped",
+    }
+    for check in ("test_nothing_failed", "test_no_applied_migration_is_missing", "test_no_checksum_mismatch"):
+        assert run.check(check)["message"].endswith(f"the ledger of {target.database!r} records no migration")
+
+
+def test_no_migration_on_disk_is_not_taken_for_nothing_pending(target, run_checks) -> None:
+    target.migrate()
+    run = run_checks(target.profile_path, "-k", "test_nothing_pending or test_ledger_exists")
+    check = run.check("test_nothing_pending")
+    assert check["outcome"] == "skipped"
+    assert check["message"].endswith(f"no migration in migrations.dir {target.migrations} to compare")
+
+
+def test_checksums_the_ledger_never_recorded_are_not_taken_for_matching(target, run_checks) -> None:
+    """A schema_version ledger adopted from before deploycheck holds no checksums: nothing to
+    compare, so the check skips and names `deploycheck repair`; once one is recorded it is compared."""
+    target.write_profile(migrations={"naming": "numbered", "ledger": "schema_version"})
+    target.add("000_base.sql", "CREATE TABLE base (id INT PRIMARY KEY);\n")
+    target.add("001_more.sql", "CREATE TABLE more (id INT PRIMARY KEY);\n")
+    with target.server.connect(target.database) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE base (id INT PRIMARY KEY)")
+        cur.execute("CREATE TABLE more (id INT PRIMARY KEY)")
+        cur.execute(
+            "CREATE TABLE schema_version (filename VARCHAR(255) PRIMARY KEY,"
+            " applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, success BOOLEAN DEFAULT TRUE)"
+        )
+        cur.execute("INSERT INTO schema_version (filename) VALUES ('000_base.sql'), ('001_more.sql')")
+    run = run_checks(target.profile_path, "-k", "checksum or test_ledger_exists")
+    check = run.check("test_no_checksum_mismatch")
+    assert check["outcome"] == "skipped"
+    assert check["message"].endswith(
+        "none of the 2 applied migration(s) has a checksum in the ledger to compare "
+        "(`deploycheck repair` records them)"
+    )
+
+    with target.server.connect(target.database) as conn, conn.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE schema_version_deploycheck (filename VARCHAR(255) NOT NULL PRIMARY KEY,"
+            " checksum CHAR(64) NULL, applied_by VARCHAR(255) NULL, execution_ms BIGINT NULL,"
+            " failed_statement INT NULL, failed_line INT NULL, error TEXT NULL)"
+        )
+        cur.execute(
+            "INSERT INTO schema_version_deploycheck (filename, checksum) VALUES ('001_more.sql', %s)",
+            (_checksum(target, "001_more.sql"),),
+        )
+    check = run_checks(target.profile_path, "-k", "checksum").check("test_no_checksum_mismatch")
+    assert check["outcome"] == "passed"
+    assert check["message"] == (
+        "checksums of the files match the ledger: 1 of the 2 applied migration(s) compared, the newest "
+        "001_more.sql; 1 without a recorded checksum (`deploycheck repair` records them)"
+    )
+
+
+def _checksum(target, filename: str) -> str:
+    return next(m.checksum for m in target.migrator().files().migrations if m.filename == filename)

@@ -44,6 +44,7 @@ def _dump(target, folder: Path, name: str | None = None) -> Path:
         [
             find_binary("mariadb-dump", "mysqldump"),
             "--no-defaults",
+            "--skip-ssl",  # the session server offers no TLS; MariaDB 11.4+ clients demand it
             f"--socket={target.server.socket}",
             "-uroot",
             "--single-transaction",
@@ -518,6 +519,17 @@ def test_a_kept_copy_holds_the_rehearsed_migrations(app) -> None:
     finally:
         if kept:
             app.query(f"DROP DATABASE `{kept}`")
+
+
+def test_the_check_skips_when_nothing_is_pending_on_the_copy(app, run_checks) -> None:
+    """Nothing to apply is nothing rehearsed: no pass."""
+    drill_cfg = {**app.data["backups"]["drill"], "rehearse": True}  # type: ignore[index]
+    app.write_profile(backups={**app.data["backups"], "drill": drill_cfg}, scratch=None)  # type: ignore[dict-item]
+    run = run_checks(app.profile_path, "-k", "test_backups")
+    assert run.check(f"test_newest_backup_restores[{app.database}]")["outcome"] == "passed"
+    check = run.check(f"test_pending_migrations_apply_to_last_nights_data[{app.database}]")
+    assert check["outcome"] == "skipped"
+    assert check["message"].endswith(f"{app.backup.name}: nothing pending on its restored copy to rehearse")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

@@ -169,6 +169,20 @@ def test_backups_now_refuses_a_server_without_tls_when_the_profile_requires_it(p
     assert "SSL" in result.stderr and list(folder.iterdir()) == []
 
 
+def test_backups_now_takes_a_server_without_tls_unless_the_profile_requires_it(project, tmp_path) -> None:
+    """The dump tool is told what the profile asks, whatever its own default: MariaDB's client
+    demands verified TLS since 11.4, and would refuse the session server, which offers none."""
+    folder = tmp_path / "backup"
+    user = _dumper(project, host="127.0.0.1")
+    tcp = {"socket": None, "host": "127.0.0.1", "port": project.server.port}
+    _backup_project(project, folder, **tcp, user=user, password=HOSTILE_PASSWORD)
+    for tls in ({"required": False}, None):
+        project.write_profile(database={"tls": tls})
+        result = project.cli("backups", "now")
+        assert result.returncode == 0, result.stderr
+    assert len(list(folder.iterdir())) == 2
+
+
 @pytest.fixture()
 def flooding_dump_tool(tmp_path) -> dict[str, str]:
     """A stand-in dump tool that writes 200 KB to stderr before anything to stdout, then fails."""

@@ -118,7 +118,8 @@ def dump_to(db: Database, target: Path | BinaryIO) -> None:
 def _option_file(db: Database, *, mariadb: bool) -> str:
     """The dump tool's only option file (`--defaults-file`: no /etc/mysql/*.cnf, no ~/.my.cnf can
     point it elsewhere): the profile's login, its transport named outright (a `localhost` host
-    cannot turn into a socket) and its TLS demands, every value quoted as option files read them."""
+    cannot turn into a socket) and its TLS demands, not the tool's version's default, every value
+    quoted as option files read them."""
     options = {"user": db.user, "password": db.password.get_secret_value()}
     if db.socket:
         options.update(protocol="socket", socket=str(db.socket))
@@ -131,6 +132,10 @@ def _option_file(db: Database, *, mariadb: bool) -> str:
             options["ssl-mode"] = "VERIFY_IDENTITY"
         if db.tls.ca is not None:
             options["ssl-ca"] = str(db.tls.ca)
+    elif mariadb:
+        # TLS whenever the server offers it, as deploycheck's own sessions: MariaDB's client
+        # demands verified TLS by default since 11.4, and would refuse a server without TLS
+        options["ssl-verify-server-cert"] = "0"
     return "[client]\n" + "".join(f"{key}={_quoted(value)}\n" for key, value in options.items())
 
 

@@ -69,6 +69,26 @@ class MigrationStatus:
         return [row.migration for row in self.with_state(State.PENDING) if row.migration]
 
     @property
+    def on_disk(self) -> list[Row]:
+        """The migrations found in the folder (applied or not)."""
+        return [row for row in self.rows if row.migration is not None]
+
+    @property
+    def recorded(self) -> list[Row]:
+        """The migrations the ledger records (applied, failed, unfinished, or without a file)."""
+        return [row for row in self.rows if row.entry is not None]
+
+    @property
+    def checksummed(self) -> list[Row]:
+        """Applied migrations whose file was compared with a checksum the ledger recorded (an
+        adopted ledger holds none for what ran before deploycheck)."""
+        return [
+            row
+            for row in self.with_state(State.APPLIED, State.CHECKSUM_MISMATCH)
+            if row.entry is not None and row.entry.checksum
+        ]
+
+    @property
     def blockers(self) -> list[Row]:
         return self.with_state(*BLOCKING)
 

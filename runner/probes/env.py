@@ -87,23 +87,25 @@ def missing(env: dict[str, str], cfg: Env) -> list[EnvFinding]:
     return out
 
 
+def present(env: dict[str, str], cfg: Env) -> list[EnvRule]:
+    """The required variables that hold a value: all that placeholders and types can judge."""
+    return [rule for rule in map(rule_of, cfg.required) if env.get(rule.name, "").strip()]
+
+
 def placeholders(env: dict[str, str], cfg: Env) -> list[EnvFinding]:
-    out = []
-    for rule in map(rule_of, cfg.required):
-        value = env.get(rule.name, "").strip()
-        if value and PLACEHOLDER.search(value):
-            out.append(EnvFinding(rule.name, "holds a placeholder value, not a production one"))
-    return out
+    return [
+        EnvFinding(rule.name, "holds a placeholder value, not a production one")
+        for rule in present(env, cfg)
+        if PLACEHOLDER.search(env[rule.name].strip())
+    ]
 
 
 def type_errors(env: dict[str, str], cfg: Env) -> list[EnvFinding]:
-    out = []
-    for rule in map(rule_of, cfg.required):
-        value = env.get(rule.name, "").strip()
-        kind = inferred_type(rule)
-        if value and kind and not _fits(value, kind):
-            out.append(EnvFinding(rule.name, f"is not a valid {kind}"))
-    return out
+    return [
+        EnvFinding(rule.name, f"is not a valid {kind}")
+        for rule in present(env, cfg)
+        if (kind := inferred_type(rule)) and not _fits(env[rule.name].strip(), kind)
+    ]
 
 
 def forbidden(env: dict[str, str], cfg: Env) -> list[EnvFinding]:
