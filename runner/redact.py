@@ -43,6 +43,12 @@ def is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name))
 
 
+def secret_values(env: Mapping[str, str]) -> set[str]:
+    """The values of the variables whose names say secret: what a profile's `${DB_PASSWORD}`
+    put into a key of any name."""
+    return {value for name, value in env.items() if is_secret_name(name) and value}
+
+
 class Redactor:
     """The set of secret strings of one run, and the masking of text against it."""
 
@@ -57,7 +63,7 @@ class Redactor:
                 self._pattern = None
 
     def add_environment(self, env: Mapping[str, str]) -> None:
-        self.add(*(value for name, value in env.items() if is_secret_name(name)))
+        self.add(*secret_values(env))
 
     def add_model(self, model: BaseModel) -> None:
         """Every secret in a profile: SecretStr fields, secret-named string keys, and what a

@@ -39,16 +39,22 @@ def browser():
         launched.close()
 
 
+def console_errors(page) -> list[str]:
+    """What the page logs as an error or throws, collected as it happens: a page must log none."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
 def test_the_dashboard_names_what_broke_and_links_the_report(archived, browser, tmp_path) -> None:  # noqa: F811
     running = serve(
         Dashboard(load_profile(str(archived.profile_path)), archived.reports), "127.0.0.1", 0, None
     )
     url = f"http://127.0.0.1:{running.server_address[1]}/"
-    errors: list[str] = []
     try:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
+        errors = console_errors(page)
         page.goto(url)
         assert page.inner_text("#verdict").startswith("FAILED (exit 1)")
         assert "test_nothing_pending" in page.inner_text("#attention") and "V2__new.sql" in page.inner_text(
@@ -93,9 +99,8 @@ def test_the_demo_report_draws_its_charts(demo_report, browser) -> None:
     """A report with backups and certificates: the size and days-left charts are real SVG with
     a size on the page, and the page logs no console error."""
     report = demo_report
-    errors: list[str] = []
     page = browser.new_page()
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    errors = console_errors(page)
     page.goto(report.as_uri())
     assert page.inner_text("h1").startswith(
         "Gate: FAILED (exit 1): 1 blocker(s): test_backup_is_fresh[catalogue]"
@@ -203,11 +208,9 @@ def test_the_overview_of_several_targets_links_each_dashboard_and_back(tmp_path,
     reports = archive_two_targets(tmp_path / "site")
     running = serve(Site(find_targets(reports, [])[0]), "127.0.0.1", 0, None)
     url = f"http://127.0.0.1:{running.server_address[1]}/"
-    errors: list[str] = []
     try:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
+        errors = console_errors(page)
         page.goto(url)
         assert page.locator("#targets tr[data-target]").count() == 2
         blog = page.inner_text("tr[data-target='blog']")

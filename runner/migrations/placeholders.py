@@ -29,7 +29,7 @@ from dataclasses import replace
 
 from runner.errors import MigrationFileError
 from runner.migrations.sqlsplit import Quoting, Statement
-from runner.redact import MASK, MIN_LENGTH, is_secret_name
+from runner.redact import MASK, MIN_LENGTH, is_secret_name, secret_values
 
 PLACEHOLDER = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_.]*)\}")  # group 1 "$": the escape $${name}
 _QUOTE_OR_PLACEHOLDER = re.compile(r"""['"`]|\$\$?\{[A-Za-z_][A-Za-z0-9_.]*\}""")
@@ -56,7 +56,7 @@ class Placeholders:
         self.mode = mode
         # the profile interpolated `${API_TOKEN}` already: a secret-named variable's value is known
         # by its value alone, as the redactor knows it
-        self._from_secret_variables = {v for k, v in os.environ.items() if is_secret_name(k) and v}
+        self._from_secret_variables = secret_values(os.environ)
         secrets = [v for k, v in self.values.items() if self._secret(k, v)]
         self._secrets = sorted(  # also as a literal sends it: what the server quotes in an error
             {form for v in secrets for form in (v, _quoted(v, False), _quoted(v, True))},
