@@ -30,7 +30,7 @@ SECRET_NAME = re.compile(
 )
 EXPOSITION = "text/plain; version=0.0.4"  # Prometheus's text format, as /metrics answers it
 _LABEL_VALUE = re.compile(r'="((?:[^"\\\n]|\\.)*)"')  # a label value as written, escapes and all
-MIN_LENGTH = 4  # shorter values would mask ordinary text; a real secret is longer
+MIN_LENGTH = 4  # shorter secrets are masked only where they stand alone: inside words they are text
 # The report's own vocabulary (outcomes, summary keys, severities): a whole string that is one of
 # them is a word of the schema, not text of the run, and masking part of it (a dev password
 # `pass` in `passed`) would change what every reader of the report is told
@@ -58,7 +58,7 @@ class Redactor:
 
     def add(self, *values: str | None) -> None:
         for value in values:
-            if value and len(value) >= MIN_LENGTH and value not in self._secrets:
+            if value and value not in self._secrets:
                 self._secrets.add(value)
                 self._pattern = None
 
@@ -105,9 +105,13 @@ class Redactor:
 
     def _compiled(self) -> re.Pattern[str]:
         if self._pattern is None:
-            forms = {form for secret in self._secrets for form in _encodings(secret)}
-            ordered = sorted(forms, key=len, reverse=True)  # longest first: no partial leaks
-            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            forms = {
+                (form, _alone(form) if len(secret) < MIN_LENGTH else re.escape(form))
+                for secret in self._secrets
+                for form in _encodings(secret)
+            }
+            ordered = sorted(forms, key=lambda f: len(f[0]), reverse=True)  # longest first: no partial leaks
+            self._pattern = re.compile("|".join(pattern for _, pattern in ordered))
         return self._pattern
 
     def mask_body(self, body: bytes, content_type: str) -> bytes:
@@ -158,6 +162,14 @@ class Redactor:
                 return True
 
         return _Mask()
+
+
+def _alone(form: str) -> str:
+    """A pattern for a short secret's form where no letter or digit adjoins it: a dev password
+    `abc` is masked in `password=abc` and `'abc'`, not in `abcd` or `tabc`."""
+    before = r"(?<![^\W_])" if form[:1].isalnum() else ""
+    after = r"(?![^\W_])" if form[-1:].isalnum() else ""
+    return before + re.escape(form) + after
 
 
 def _encodings(secret: str) -> set[str]:

@@ -179,3 +179,27 @@ def test_a_secret_that_is_one_of_the_reports_words_does_not_change_what_is_serve
         in metrics
         and 'deploycheck_last_run_outcome{outcome="passed",profile="p"} 1.0' in metrics
     )
+
+
+@pytest.mark.parametrize("secret", ["abc", "x9", "é1ü", "a'c"])
+def test_a_short_secret_is_masked_where_it_stands_alone(secret: str) -> None:
+    """A dev password under four characters was never masked: now it is, wherever no letter or
+    digit adjoins it, in every format deploycheck writes; inside a longer word it is text."""
+    redactor = Redactor()
+    redactor.add(secret)
+    escaped = json.dumps(secret)[1:-1]
+    for kind, document in _encodings(secret).items():
+        masked = redactor.mask(document)
+        assert MASK in masked and secret not in html.unescape(masked) and escaped not in masked, kind
+    for text in (f"password={secret}", f"'{secret}' at", f"({secret})", f"{secret}_x", f"\n{secret}\n"):
+        assert secret not in redactor.mask(text), text
+    for word in (f"{secret}d", f"t{secret}", f"1{secret}2"):
+        assert redactor.mask(word) == word
+
+
+def test_a_short_secret_inside_a_longer_one_leaks_no_part_of_it() -> None:
+    """Longest first, by the secret's own length: `abc-xyz1` is masked whole, not as `abc` and a
+    visible `-xyz1`."""
+    redactor = Redactor()
+    redactor.add("abc", "abc-xyz1")
+    assert redactor.mask("login abc-xyz1 failed; abc") == f"login {MASK} failed; {MASK}"

@@ -22,7 +22,7 @@ import yaml
 
 from runner.errors import ProfileError
 from runner.profile.compose import Compose, read_env_file, referenced_variable
-from runner.redact import MIN_LENGTH, Redactor, is_secret_name, printable
+from runner.redact import Redactor, is_secret_name, printable
 
 _DATABASE_IMAGES = ("mysql", "mariadb", "percona", "percona-server", "mysql-server")
 _BACKUP_IMAGE = re.compile(r"backup", re.IGNORECASE)
@@ -493,7 +493,7 @@ def _secret_values(compose: Compose) -> set[str]:
         for raw in _strings(compose.services[service]):
             for url in _ANY_URL.findall(raw):
                 values.update(_url_credentials(compose, url))
-    return {value for value in values if len(value) >= MIN_LENGTH}
+    return values
 
 
 def _url_credentials(compose: Compose, url: str) -> set[str]:
