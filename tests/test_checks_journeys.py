@@ -432,6 +432,9 @@ def test_a_journey_reads_its_own_mailbox(journey, target, run_checks) -> None:
         ),
         ("https://app.test/reset#tok=Zq9Xk3", "https://app.test/reset#********", "Zq9Xk3"),
         ("https://app.test/static/logo.png", "https://app.test/static/logo.png", None),
+        ("https://app.test/verify/482913", "https://app.test/verify/********", "482913"),  # a code
+        ("https://app.test/r/qwhzkxmvbnrtplsd", "https://app.test/r/********", "qwhzkxmvbnrtplsd"),
+        ("https://app.test/password-reset/2026/", "https://app.test/password-reset/2026/", None),
         ("https://[::1/broken", "********", "broken"),
     ],
 )

@@ -36,7 +36,10 @@ from runner.trust import client_context, connection_failure
 _LINK = re.compile(r"""https?://[^\s<>"'()\[\]{}]+""")
 MAX_LINKS = 20
 _INVALID = "not a valid URL (its host or port cannot be read): not asked for"
-_WORD = re.compile(r"[a-z][a-z_.-]{0,23}|\d{1,6}")  # a path segment shown: a lower-case word, a small id
+# A path segment or query key shown: lower-case words of up to 15 letters joined by `_ . -`, 24 in
+# all, or a number of up to 4 digits. A longer run of letters or digits may be a token (a 6-digit
+# code, a lower-case random string), so it is masked.
+_WORD = re.compile(r"(?=[a-z_.-]{1,24}$)[a-z]{1,15}(?:[_.-][a-z]{1,15})*[_.-]?|\d{1,4}")
 
 
 @dataclass(frozen=True)
