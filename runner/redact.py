@@ -101,7 +101,7 @@ class Redactor:
         wrote it escaped."""
         if not self._secrets or not text:
             return text
-        return self._compiled().sub(MASK, text)
+        return self._compiled().sub(_masked, text)
 
     def _compiled(self) -> re.Pattern[str]:
         if self._pattern is None:
@@ -162,6 +162,18 @@ class Redactor:
                 return True
 
         return _Mask()
+
+
+def _masked(found: re.Match[str]) -> str:
+    """MASK for a secret found in text, except where it is part of one of the report's WORDS
+    that is not the secret itself: a page that says `passed` says so under a password `pass`."""
+    text, start, end = found.string, found.start(), found.end()
+    while start and text[start - 1].isalpha():
+        start -= 1
+    while end < len(text) and text[end].isalpha():
+        end += 1
+    word = text[start:end]
+    return found[0] if word.lower() in WORDS and word != found[0] else MASK
 
 
 def _alone(form: str) -> str:

@@ -203,3 +203,14 @@ def test_a_short_secret_inside_a_longer_one_leaks_no_part_of_it() -> None:
     redactor = Redactor()
     redactor.add("abc", "abc-xyz1")
     assert redactor.mask("login abc-xyz1 failed; abc") == f"login {MASK} failed; {MASK}"
+
+
+def test_a_secret_inside_one_of_the_reports_words_leaves_the_word_in_text_and_pages() -> None:
+    """Pages and logs are masked as text: `passed` stayed `********ed` under a password `pass`.
+    The word stays; the secret standing alone, or inside any other word, is still masked."""
+    redactor = Redactor()
+    redactor.add("pass", "error")
+    text = "3 passed, 1 PASSED; password=pass; errors: error"
+    assert redactor.mask(text) == f"3 passed, 1 PASSED; {MASK}word={MASK}; errors: {MASK}"
+    page = redactor.mask_body(b"<td class='passed'>passed</td><p>pass</p>", "text/html; charset=utf-8")
+    assert page == f"<td class='passed'>passed</td><p>{MASK}</p>".encode()
