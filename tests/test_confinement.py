@@ -94,6 +94,15 @@ DUMPS: dict[str, tuple[str, str]] = {
     "reset-master": ("RESET MASTER;", "RESET"),
     "change-master": ("CHANGE MASTER TO MASTER_HOST='127.0.0.1';", "CHANGE MASTER"),
     "dynamic-sql": ("PREPARE p FROM @s;", "PREPARE"),
+    "dynamic-sql-from-literals-one-of-which-grants": (
+        "SET @v = IF(1, 'GRANT ALL ON *.* TO ''bystander''@''localhost''', 'DO 0'); PREPARE s FROM @v; EXECUTE s;",
+        "GRANT",
+    ),
+    "dynamic-sql-dressed-as-perconas-rocksdb-switch": (
+        "SET @rocksdb_enable_bulk_load = 'DROP DATABASE bystander'; PREPARE s FROM @rocksdb_enable_bulk_load;"
+        " EXECUTE s; EXECUTE IMMEDIATE @rocksdb_enable_bulk_load;",
+        "EXECUTE",
+    ),
     "use": ("/*!40000 USE bystander */;", "USE"),
     "client-charset-that-hides-a-quote": ("SET NAMES gbk;", "character set"),
     "client-charset-from-a-variable": (
@@ -161,6 +170,23 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         "`bystander`",
     ),
     "dynamic-sql": ("EXECUTE IMMEDIATE 'DROP DATABASE bystander';", "EXECUTE"),
+    "dynamic-sql-from-a-computed-text": (
+        "SET @v = CONCAT('DROP DATA', 'BASE bystander'); PREPARE s FROM @v; EXECUTE s;",
+        "PREPARE",
+    ),
+    "dynamic-sql-whose-variable-changed-after-its-set": (
+        "SET @v = 'SELECT 1'; SET @v = CONCAT('DROP ', 'DATABASE bystander'); PREPARE s FROM @v;",
+        "PREPARE",
+    ),
+    "dynamic-sql-from-a-column-in-a-union": (
+        "SET @v = (SELECT 'DO 0' FROM ok WHERE id = 1 UNION SELECT CONCAT('DROP ', 'DATABASE bystander'));"
+        " PREPARE s FROM @v;",
+        "PREPARE",
+    ),
+    "dynamic-sql-from-a-literal-naming-another-schema": (
+        "PREPARE s FROM 'DELETE FROM bystander.secrets'; EXECUTE s;",
+        "`bystander`",
+    ),
     "no-backslash-escapes-hides-a-statement": (
         "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\' ; CREATE DATABASE evil; -- ';",
         "CREATE DATABASE",
@@ -557,6 +583,133 @@ def test_guard_refuses_every_way_out(sql) -> None:
 def test_guard_lets_ordinary_statements_through(sql) -> None:
     (statement,) = split_sql(sql)
     assert Guard("deploycheck_scratch_x", "app").check(statement) is statement
+
+
+IDEMPOTENT = (
+    "SET @sql = IF((SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()"
+    " AND TABLE_NAME = 'users' AND COLUMN_NAME = 'note') = 0,\n"
+    "  'ALTER TABLE users ADD COLUMN note VARCHAR(20) NOT NULL DEFAULT ''it''''s'' COMMENT \\'(x)\\'',"
+    " 'SELECT 1');\nPREPARE s FROM @sql;\nEXECUTE s;\nDEALLOCATE PREPARE s;\n"
+)
+
+
+def _verdicts(sql: str) -> list[str]:
+    """What the guard does with each statement of `sql` in turn, up to the first refusal."""
+    guard, found = Guard("deploycheck_scratch_x", "app"), []
+    for statement in split_sql(sql):
+        try:
+            found.append("run" if guard.check(statement) is statement else "skip")
+        except ConfinementRefused as exc:
+            return [*found, f"refused: {exc.kind}"]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("sql", "verdicts"),
+    [
+        (IDEMPOTENT, ["run"] * 4),
+        (  # the other common shape: a scalar SELECT of IF(...), an alias, := and a quoted name
+            "SET @`Q` := (SELECT IF(COUNT(*) = 0, 'CREATE INDEX i ON t (a)', 'DO 0') AS q FROM"
+            " information_schema.STATISTICS WHERE index_name = 'i'); PREPARE st FROM @q; EXECUTE st;"
+            " EXECUTE st USING @a, @b; DROP PREPARE st;",
+            ["run"] * 5,
+        ),
+        ("SET @v = CASE WHEN 1 THEN 'SELECT 1' WHEN 2 THEN NULL END; PREPARE s FROM @v;", ["run"] * 2),
+        ("PREPARE s FROM 'SELECT 1'; EXECUTE s;", ["run"] * 2),
+        (  # the text was fixed at PREPARE: what @v holds later does not run
+            "SET @v = 'DO 0'; PREPARE s FROM @v; SET @v = CONCAT('DROP ', 'DATABASE x'); EXECUTE s;",
+            ["run"] * 4,
+        ),
+        (
+            "SET @rocksdb_enable_bulk_load = IF (@rocksdb_is_supported, 'SET SESSION rocksdb_bulk_load = 1',"
+            " 'SET @rocksdb_dummy_bulk_load = 0'); PREPARE s FROM @rocksdb_enable_bulk_load; EXECUTE s;"
+            " DEALLOCATE PREPARE s;",
+            ["run", "skip", "skip", "skip"],
+        ),
+        ("SET @v = IF(1, 'DROP DATABASE x', 'DO 0'); PREPARE s FROM @v;", ["run", "refused: DROP DATABASE"]),
+        ("SET @v = 'DO 0'; DO 1; PREPARE s FROM @v;", ["run", "run", "refused: PREPARE"]),
+        ("SET @v = 'DO 0', @w = 1; PREPARE s FROM @v;", ["run", "refused: PREPARE"]),
+        ("SET @v = 'DO 0' 'x'; PREPARE s FROM @v;", ["run", "refused: PREPARE"]),
+        ("SET @v = IF(1, 'DO 0', @w); PREPARE s FROM @v;", ["run", "refused: PREPARE"]),
+        ("SET @v = (SELECT 'DO 0', v FROM t); PREPARE s FROM @v;", ["run", "refused: PREPARE"]),
+        (
+            "SET @v = (SELECT 'DO 0' FROM t WHERE end = 1 UNION SELECT v FROM t); PREPARE s FROM @v;",
+            ["run", "refused: PREPARE"],
+        ),
+        ("SET @v = (SELECT 'DO 0' FROM t INTO @w); PREPARE s FROM @v;", ["run", "refused: PREPARE"]),
+        ("SET @v = CASE WHEN 1 THEN 'DO 0' ELSE v END; PREPARE s FROM @v;", ["run", "refused: PREPARE"]),
+        (
+            "SET @v = 'DO 0; DROP DATABASE x'; PREPARE s FROM @v;",
+            ["run", "refused: SET statement or several"],
+        ),
+        ("SET @v = 'SET GLOBAL x = 1'; PREPARE s FROM @v;", ["run", "refused: SET statement"]),
+        ("SET @v = 'PREPARE t FROM @w'; PREPARE s FROM @v;", ["run", "refused: dynamic SQL again"]),
+        ("SET @v = 'UPDATE app.users SET a = 1'; PREPARE s FROM @v;", ["run", "refused: target's database"]),
+        ("SET @v = 'CREATE DEFINER=x@y VIEW w AS SELECT 1'; PREPARE s FROM @v;", ["run", "refused: DEFINER"]),
+        (
+            "SET @v = 'SELECT \\'x\\' FROM bystander.t'; PREPARE s FROM @v;",
+            ["run", "refused: `bystander`"],
+        ),
+        ("PREPARE s FROM 'GRANT ALL ON *.* TO x';", ["refused: GRANT"]),
+        ("PREPARE s FROM @v;", ["refused: PREPARE"]),
+        ("EXECUTE s;", ["refused: EXECUTE"]),
+        ("PREPARE s FROM 'DO 0'; EXECUTE s USING (SELECT v FROM bystander.t);", ["run", "refused: EXECUTE"]),
+        ("PREPARE immediate FROM 'DO 0'; EXECUTE IMMEDIATE 'DROP DATABASE x';", ["run", "refused: EXECUTE"]),
+    ],
+)
+def test_dynamic_sql_runs_only_from_literals_that_pass_the_guard(sql: str, verdicts: list[str]) -> None:
+    """The idempotent migration (`SET @v = IF(...)` then PREPARE) runs when the SET is the
+    statement just before and each text it may hold passes as a statement; anything else that
+    could put other text into PREPARE is refused."""
+    found = _verdicts(sql)
+    assert len(found) == len(verdicts) and found[:-1] == verdicts[:-1], found
+    if verdicts[-1].startswith("refused: "):
+        assert found[-1].startswith("refused: ") and verdicts[-1].removeprefix("refused: ") in found[-1], (
+            found
+        )
+    else:
+        assert found[-1] == verdicts[-1], found
+
+
+def test_an_idempotent_migration_is_rehearsed_as_the_client_applies_it(shared, capsys) -> None:
+    """Dynamic SQL from literals, on the confined scratch server: the column is added to the copy
+    (the UPDATE after it fails without it), then the check finds it and runs `SELECT 1`; the
+    target is untouched. The guard sends the statements unchanged: the server reads the text."""
+    profile = shared.profile(
+        "idempotent",
+        _scratch(shared, "confined"),
+        {"V1__note.sql": IDEMPOTENT * 2 + "UPDATE users SET note = 'n' WHERE id = 0;\n"},
+    )
+    code, output = _run(capsys, "migrate", "--rehearse", "--profile", str(profile))
+    assert code == 0 and "applied V1__note.sql" in output, output
+    with shared.server.connect("app") as conn, conn.cursor() as cur:
+        cur.execute("SHOW COLUMNS FROM users")
+        assert [row[0] for row in cur.fetchall()] == ["id", "email"]
+
+
+def test_a_percona_dump_with_rocksdb_switches_restores_and_says_so(shared, capsys) -> None:
+    """Percona Server's mysqldump prepares its RocksDB bulk-load switches from variables: skipped."""
+    switch = (
+        "/*!50717 SELECT COUNT(*) INTO @rocksdb_has_p_s_session_variables FROM INFORMATION_SCHEMA.TABLES"
+        " WHERE TABLE_SCHEMA = 'performance_schema' AND TABLE_NAME = 'session_variables' */;\n"
+        "/*!50717 SET @rocksdb_get_is_supported = IF (@rocksdb_has_p_s_session_variables, 'SELECT COUNT(*)"
+        " INTO @rocksdb_is_supported FROM performance_schema.session_variables WHERE"
+        " VARIABLE_NAME=\\'rocksdb_bulk_load\\'', 'SELECT 0') */;\n"
+        "/*!50717 PREPARE s FROM @rocksdb_get_is_supported */;\n/*!50717 EXECUTE s */;\n"
+        "/*!50717 DEALLOCATE PREPARE s */;\n"
+    )
+    tail = (
+        "/*!50112 SET @disable_bulk_load = IF (@is_rocksdb_supported, 'SET SESSION rocksdb_bulk_load ="
+        " @old_rocksdb_bulk_load', 'SET @dummy_rocksdb_bulk_load = 0') */;\n"
+        "/*!50112 PREPARE s FROM @disable_bulk_load */;\n/*!50112 EXECUTE s */;\n"
+        "/*!50112 DEALLOCATE PREPARE s */;\n"
+    )
+    profile = shared.profile("percona", _scratch(shared, "confined"))
+    dump = switch + HEADER + tail
+    (profile.parent / "backup" / "202601010300.app.sql.gz").write_bytes(gzip.compress(dump.encode()))
+    code, output = _run(capsys, "backups", "drill", "--latest", "--json", "--profile", str(profile))
+    assert code == 0 and json.loads(output[: output.rindex("}") + 1])["tables"] == {"t": 1}, output
+    assert "RocksDB bulk-load switches" in output and ROW_SECRET not in output
 
 
 def test_guard_reads_the_statement_as_the_server_does() -> None:

@@ -8,7 +8,13 @@ read token by token the way the server reads it (its quoting; the inside of `/*!
 DELIMITER blocks included). Refused: database-level statements, a schema other than the scratch
 database (names after FROM, JOIN, INTO, UPDATE, TABLE, REFERENCES, TO, ..., three-part names,
 `schema.function(`), accounts and privileges, global variables, plugins, server
-administration, replication, files, and dynamic SQL, which no reader can check beforehand.
+administration, replication, files, and dynamic SQL that no reader can check beforehand.
+
+Dynamic SQL that can be checked is let through: `PREPARE s FROM '...'`, and the idempotent
+migration's `SET @v = IF(cond, '...', '...'); PREPARE s FROM @v; EXECUTE s;` where the SET is
+the statement just before the PREPARE (nothing can change @v between them) and its value can
+only be one of its string literals (a literal, NULL, IF, CASE, a parenthesized or scalar
+SELECT of those): each literal is judged as the statement it would be, and must pass unchanged.
 
 The guard does not parse SQL with a general parser: sqlglot cannot read compound statements,
 DELIMITER bodies or executable comments, and a parser that gives up must not let a statement
@@ -18,8 +24,8 @@ a two-part name elsewhere is table.column (a schema cannot stand there).
 Rewrites, each said in `notes`: a DEFINER clause is dropped (the object belongs to the scratch
 user, as `--skip-definer` restores do), a qualified name using the target's own database name
 becomes the scratch database (what the statement means on the target), mysqldump's
-`SET @@GLOBAL.GTID_PURGED` and `SQL_LOG_BIN` switches are skipped. Refusals name the file, line
-and kind of statement, never a literal of it.
+`SET @@GLOBAL.GTID_PURGED` and `SQL_LOG_BIN` switches and Percona Server's RocksDB bulk-load
+switches are skipped. Refusals name the file, line and kind of statement, never a literal of it.
 """
 
 from __future__ import annotations
@@ -127,6 +133,15 @@ _SERVER_FUNCTIONS = {
 _SQL_MODE = {"sql_mode", "@@sql_mode", "@@session.sql_mode", "@@local.sql_mode"}
 _GLOBAL_VARIABLE = re.compile(r"@@(?:global|persist|persist_only)\b", re.IGNORECASE)
 
+# Percona Server's mysqldump turns RocksDB bulk loading on and off with statements prepared from
+# these variables (texts that read performance_schema): skipped, an engine's session option.
+_ROCKSDB_SWITCHES = {"rocksdb_get_is_supported", "rocksdb_enable_bulk_load", "disable_bulk_load"}
+# What may follow SELECT's result in a SET's scalar subquery without adding another result.
+_SELECT_TAIL = _words("FROM WHERE GROUP HAVING ORDER LIMIT")
+_MORE_RESULTS = _words("UNION INTERSECT EXCEPT INTO PROCEDURE")
+# A string's backslash escapes as the server reads them (`\%` and `\_` keep their backslash).
+_ESCAPED = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "%": "\\%", "_": "\\_"}
+
 # Where a name is a table (or routine, view, trigger, event, sequence): after these words, and
 # after a comma while still in their clause.
 _TABLE_WORDS = _words(
@@ -220,10 +235,14 @@ class Guard:
     notes: list[str] = field(default_factory=list)
     _said: set[str] = field(default_factory=set)
     _saved_charsets: set[str] = field(default_factory=set)  # @vars holding the session's own charset
+    # The @var the statement just before set to string literals, and why one of them is refused ("")
+    _literal_set: tuple[str, str] | None = None
+    _prepared: dict[str, bool] = field(default_factory=dict)  # name -> checked (True) or skipped
 
     def check(self, statement: Statement) -> Statement | None:
         """`statement` as it may run (rewritten), None to skip it, or ConfinementRefused."""
         toks = list(tokens(read_part(statement), statement.quoting))
+        just_before, self._literal_set = self._literal_set, None
         if not toks:
             return statement
         if _is_skipped_setting(toks):
@@ -233,6 +252,10 @@ class Guard:
                 "change the server's replication state, not the restored data",
             )
             return None
+        dynamic = self._dynamic(statement, toks, just_before)
+        if dynamic is not None:
+            return statement if dynamic else None
+        self._literal_set = self._set_from_literals(statement, toks)
         kind = _refused_kind(toks) or self._charset_change(toks)
         if kind:
             raise self._refusal(statement, kind)
@@ -264,6 +287,90 @@ class Guard:
         for start, end, new in sorted(edits, reverse=True):
             text = text[:start] + new + text[end:]
         return replace(statement, text=text)
+
+    def _dynamic(
+        self, statement: Statement, toks: list[Token], just_before: tuple[str, str] | None
+    ) -> bool | None:
+        """For PREPARE, EXECUTE and DEALLOCATE: True to run, False to skip, or a refusal; None
+        for any other statement."""
+        head = toks[0].value
+        named = len(toks) > 1 and toks[-1].kind in ("word", "ident")
+        if head in ("DEALLOCATE", "DROP") and len(toks) == 3 and toks[1].value == "PREPARE" and named:
+            return self._prepared.pop(toks[2].name.lower(), True)  # harmless; skipped if its PREPARE was
+        if head == "EXECUTE" and len(toks) > 1 and toks[1].kind in ("word", "ident"):
+            checked = self._prepared.get(toks[1].name.lower())
+            if checked is None or not _only_user_variables(toks[2:]):
+                raise self._refusal(statement, _ANYWHERE["EXECUTE"])
+            return checked
+        if (
+            head != "PREPARE"
+            or len(toks) != 4
+            or toks[1].kind not in ("word", "ident")
+            or toks[2].value != "FROM"
+        ):
+            return None
+        name, source = toks[1].name.lower(), toks[3]
+        variable = _user_variable(source)
+        if variable in _ROCKSDB_SWITCHES:
+            self._note(
+                "rocksdb",
+                "Percona mysqldump's RocksDB bulk-load switches (PREPARE s FROM @...bulk_load, EXECUTE s) "
+                "were skipped: they set an engine's session option, not the restored data",
+            )
+            self._prepared[name] = False
+            return False
+        if source.kind == "string":
+            why = self._literal_refusal(_literal(source.value, statement.quoting or Quoting()), statement)
+            why = why and f"dynamic SQL whose text would be {why}"
+        elif variable and just_before is not None and just_before[0] == variable:
+            why = just_before[1]
+        else:
+            why = "dynamic SQL (PREPARE from a variable the statement just before did not set to literals)"
+        if why:
+            raise self._refusal(statement, why)
+        self._prepared[name] = True
+        return True
+
+    def _set_from_literals(self, statement: Statement, toks: list[Token]) -> tuple[str, str] | None:
+        """`SET @v = expr` whose value can only be one of its string literals: (v, why one of them
+        may not run as a statement, or ""); None for any other statement."""
+        if toks[0].value != "SET" or len(toks) < 4 or toks[2].value not in ("=", ":="):
+            return None
+        variable = _user_variable(toks[1])
+        if not variable or any(t.kind == "op" and t.value == ";" for t in toks):
+            return None
+        results = _results(toks[3:])
+        if results is None:
+            return None
+        quoting = statement.quoting or Quoting()
+        for tok in results:
+            why = self._literal_refusal(_literal(tok.value, quoting), statement)
+            if why:
+                return variable, f"dynamic SQL whose text would be {why}"
+        return variable, ""
+
+    def _literal_refusal(self, text: str, statement: Statement) -> str:
+        """Why `text`, run by PREPARE in `statement`'s session, is refused ("" when it may run as
+        written: a literal cannot be rewritten, a DEFINER not dropped)."""
+        toks = list(tokens(text, statement.quoting))
+        if not toks:
+            return ""
+        if toks[0].value == "SET" or any(t.kind == "op" and t.value == ";" for t in toks):
+            return "a SET statement or several statements"
+        if any(t.kind == "word" and t.value in ("PREPARE", "EXECUTE", "DEALLOCATE") for t in toks):
+            return "dynamic SQL again (PREPARE, EXECUTE)"
+        kind = _refused_kind(toks)
+        if kind:
+            return kind
+        for found in _qualified(toks):
+            schema = found.schema.name
+            if self.own is not None and schema.lower() == self.own.lower():
+                return f"a name qualified with the target's database `{printable(schema)}` (write it unqualified)"
+            if schema != self.database and schema.lower() not in _READABLE:
+                return f"a name in another schema (`{printable(schema)}`)"
+        return (
+            "a statement with a DEFINER clause (it cannot be dropped from a text)" if _definers(toks) else ""
+        )
 
     def _charset_change(self, toks: list[Token]) -> str:
         """mysqldump saves the client character set in a variable and restores it from there:
@@ -376,6 +483,111 @@ def _is_skipped_setting(toks: list[Token]) -> bool:
             for t in toks[2:]
         )
     return False
+
+
+def _user_variable(tok: Token) -> str:
+    """`@name` (quoted or not) as the server compares it, lower case; "" for anything else."""
+    if tok.kind != "var" or tok.value.startswith("@@"):
+        return ""
+    name = tok.value[1:]
+    if name[:1] in ("`", "'", '"'):
+        name = name[1:-1].replace(name[0] * 2, name[0])
+    return name.lower()
+
+
+def _only_user_variables(toks: list[Token]) -> bool:
+    """EXECUTE's tail: nothing, or `USING @a, @b` (values bound to the text, never SQL)."""
+    if not toks:
+        return True
+    names, commas = toks[1::2], toks[2::2]
+    return (
+        toks[0].value == "USING"
+        and len(toks) % 2 == 0
+        and all(_user_variable(t) for t in names)
+        and all(t.value == "," for t in commas)
+    )
+
+
+def _literal(raw: str, quoting: Quoting) -> str:
+    """A string token's value as the server reads it (doubled quotes, backslash escapes)."""
+    quote, body = raw[0], raw[1:-1]
+    if not quoting.escapes(quote):
+        return body.replace(quote * 2, quote)
+    return re.sub(
+        r"\\(.)|" + quote * 2,
+        lambda m: quote if m[1] is None else _ESCAPED.get(m[1], m[1]),
+        body,
+        flags=re.S,
+    )
+
+
+def _results(toks: list[Token]) -> list[Token] | None:
+    """The string literals an expression's value can only be one of, or None when it can be
+    anything else (a function, a column, a variable). Conditions are not results: the statement
+    holding them is judged as any other."""
+    while len(toks) > 2 and toks[0].value == "(" and _closing(toks, 0) == len(toks) - 1:
+        toks = toks[1:-1]
+    if len(toks) == 1:
+        only = toks[0]
+        return (
+            [only] if only.kind == "string" else [] if only.value == "NULL" and only.kind == "word" else None
+        )
+    if not toks or toks[0].kind != "word":
+        return None
+    head = toks[0].value
+    if head == "IF" and len(toks) > 2 and toks[1].value == "(" and _closing(toks, 1) == len(toks) - 1:
+        parts = _split(toks[2:-1], {","})
+        return _joined([_results(part) for part in parts[1:]]) if parts and len(parts) == 3 else None
+    if head == "CASE" and toks[-1].value == "END":
+        parts = _split(toks[1:-1], {"WHEN", "THEN", "ELSE"}, keep=True)
+        if parts is None:
+            return None
+        return _joined([_results(part[1:]) for part in parts[1:] if part[0].value in ("THEN", "ELSE")])
+    if head == "SELECT":
+        parts = _split(toks[1:], _SELECT_TAIL | _MORE_RESULTS | {","}, keep=True)
+        if parts is None or any(part[0].value in _MORE_RESULTS for part in parts[1:]):
+            return None  # another result: UNION, a row into variables, PROCEDURE ANALYSE()
+        if len(parts) > 1 and parts[1][0].value == ",":
+            return None  # more than one column
+        result = parts[0]
+        if len(result) > 2 and result[-2].value == "AS":
+            result = result[:-2]
+        return _results(result)
+    return None
+
+
+def _joined(found: list[list[Token] | None]) -> list[Token] | None:
+    return None if any(part is None for part in found) else [tok for part in found for tok in part or []]
+
+
+def _closing(toks: list[Token], at: int) -> int:
+    """Where the parenthesis opened at `at` closes (-1: never)."""
+    depth = 0
+    for index in range(at, len(toks)):
+        if toks[index].kind == "op" and toks[index].value in "()":
+            depth += 1 if toks[index].value == "(" else -1
+            if depth == 0:
+                return index
+    return -1
+
+
+def _split(toks: list[Token], at: set[str], keep: bool = False) -> list[list[Token]] | None:
+    """`toks` cut before each token outside parentheses and CASE ... END whose value is in `at`
+    (kept with `keep`); None when those do not pair up (END is also a column's name)."""
+    parts: list[list[Token]] = [[]]
+    opened: list[str] = []
+    for tok in toks:
+        value = tok.value if tok.kind in ("word", "op") else ""
+        if value in (")", "END"):
+            if not opened or opened.pop() != ("(" if value == ")" else "CASE"):
+                return None
+        elif not opened and value in at:
+            parts.append([tok] if keep else [])
+            continue
+        if value in ("(", "CASE"):
+            opened.append(value)
+        parts[-1].append(tok)
+    return None if opened else parts
 
 
 def _definers(toks: list[Token]) -> list[tuple[int, int, str]]:
