@@ -34,7 +34,7 @@ from runner.probes import http as http_probe
 from runner.probes import tls as tls_probe
 from runner.probes.env import read_environment
 from runner.probes.server_facts import ServerFacts, read_facts
-from runner.profile.model import HttpCheck, MailJourney, Profile
+from runner.profile.model import HttpCheck, MailJourney, Profile, parse_endpoint
 from runner.sandbox.scratch import open_scratch
 from runner.suite.state import EVIDENCE, STATE, RunState, probe_or_fail, section
 
@@ -116,7 +116,7 @@ def tls_probe_of(deploy: RunState, endpoint: str) -> Probe:
     cfg = deploy.profile.tls
     assert cfg is not None
     return ("tls", endpoint), lambda: tls_probe.probe(
-        tls_probe.parse_endpoint(endpoint), deploy.profile.timeouts.default_s, cfg.ca_file
+        parse_endpoint(endpoint), deploy.profile.timeouts.default_s, cfg.ca_file
     )
 
 
