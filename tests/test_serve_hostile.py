@@ -406,3 +406,19 @@ def test_serve_listens_on_ipv6_loopback_and_checks_its_host_header(tmp_path, hos
         for foreign in ("evil.example", f"127.0.0.1:{url.rsplit(':', 1)[1]}", "[::2]"):
             refused = httpx.get(f"{url}/api/runs/latest", headers={"Host": foreign}, timeout=LATE_S)
             assert refused.status_code == 421 and b"outcome" not in refused.content, foreign
+
+
+def test_a_port_already_taken_is_exit_2_naming_it(tmp_path) -> None:
+    """It was a traceback from socketserver (exit 1)."""
+    (tmp_path / "p.yml").write_text("target: t\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = deploycheck(
+            "serve", "--profile", str(tmp_path / "p.yml"), "--reports", str(tmp_path), "--port", str(port)
+        )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"deploycheck serve: --host 127.0.0.1 --port {port}: cannot listen there (Address already in use)\n"
+    )

@@ -64,7 +64,10 @@ class BoundedHTTPServer(ThreadingHTTPServer):
             )
         except socket.gaierror as exc:
             raise UsageError(f"--host {host}: not an address to listen on ({exc.strerror})") from None
-        super().__init__((host, port), *args, **kwargs)
+        try:
+            super().__init__((host, port), *args, **kwargs)
+        except OSError as exc:  # the port taken, an address not this machine's
+            raise UsageError(f"--host {host} --port {port}: cannot listen there ({exc.strerror})") from None
 
     def process_request(self, request: Any, client_address: Any) -> None:
         self._slots.acquire()  # a full house stops accepting; the kernel queues the rest
