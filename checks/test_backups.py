@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from runner.backups import schedule
+from runner.suite.fixtures import no_backup_databases
 
 
 @pytest.fixture()
 def database(backup_database, profile):
     if backup_database is None:
-        pytest.skip(f"backups not configured in profile {profile.name}")
+        pytest.skip(no_backup_databases(profile))
     return backup_database
 
 

@@ -823,3 +823,23 @@ def test_checks_read_a_remote_backup_folder(backup_target, sshd, run_checks) -> 
     )
     run = run_checks(backup_target.profile_path, "-k", "test_backups")
     assert run.outcomes("backups") == BACKUP_CHECKS
+
+
+def test_backups_without_databases_say_which_key_to_set(run_checks, tmp_path) -> None:
+    """backups.source set, backups.databases empty and no database section: the checks of each
+    database's backups said "backups not configured", though they are; they name what is
+    missing and the key to set, as does the volume's room (no night's size without them)."""
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    (folder / "202612010300.app.sql.gz").write_bytes(gzip.compress(b"-- Dump completed\n"))
+    profile = tmp_path / "nodb.yml"
+    profile.write_text(f"target: t\nbackups: {{source: '{folder}', schedule: '0 3 * * *'}}\n")
+    run = run_checks(profile, "-k", "test_backups")
+    said = (
+        "backups.databases is empty in profile nodb and it has no database section to take the name "
+        "from: which databases' backups to expect is not known; list them in backups.databases"
+    )
+    for name in ("test_backup_is_fresh[not-configured]", "test_backup_volume_has_room"):
+        check = run.check(name)
+        assert (check["outcome"], check["message"]) == ("skipped", said), name
+    assert run.outcome("test_no_leftover_uncompressed_dumps") == "passed"

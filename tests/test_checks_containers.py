@@ -31,6 +31,7 @@ ESC = "\x1b[31m"  # what a hostile health probe prints to colour a terminal
 SECRET = "Hook-Secret-7781"  # a profile secret the sick service's probe prints
 EVIL = "evil\x1b[2J\nservice"  # a compose service label written to mess up a terminal and the report
 _MARK_ONCE = "if [ -f /tmp/probed ]; then exec sleep 900; fi; "  # later probes hang: the log keeps the first
+OOM_AFTER_S = 3  # the oom service's wait before it exceeds its memory (see SERVICES)
 
 
 def _health(test: str, interval_s: float = 1, retries: int = 1) -> dict:
@@ -74,9 +75,12 @@ SERVICES: dict[str, dict] = {
         mem_limit="16m",
         shm_size="32m",
     ),
-    "oom": dict(  # its one process killed for writing past its memory: exited, OOMKilled
+    "oom": dict(  # its one process killed for writing past its memory (no swap to spill into): exited, OOMKilled
         image=RELEASE,
-        command=["dd", "if=/dev/zero", "of=/dev/shm/fill", "bs=1M", "count=30"],
+        # not at once: the engine watches a container's memory for OOM kills only once it has
+        # started, and a kill before that (dd fills 8 MiB in milliseconds) is exit 137 with no
+        # oom event and OOMKilled false; under load that was 1 start in 3
+        command=["sh", "-c", f"sleep {OOM_AFTER_S}; exec dd if=/dev/zero of=/dev/shm/fill bs=1M count=30"],
         mem_limit="8m",
         memswap_limit="8m",
         shm_size="32m",
@@ -96,13 +100,33 @@ PROFILE_SERVICES = {
 }
 
 
-def _wait(what: str, ready: Callable[[], bool], timeout_s: float = 60) -> None:
+def _wait(what: str, ready: Callable[[], bool], seen: Callable[[], str], timeout_s: float = 60) -> None:
+    """Until `ready`; else fail saying what the engine reported instead (`seen`), not a bare timeout."""
     __tracebackhide__ = True
     deadline = time.monotonic() + timeout_s
     while not ready():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}; the engine reported: {seen()}")
         time.sleep(0.3)
+
+
+def _reported(container, since: float) -> str:
+    """A container's state as the engine reports it, and its events since `since` (Unix time)."""
+    state = container.attrs["State"]
+    events = [
+        event["Action"]
+        for event in container.client.events(
+            since=int(since), until=int(time.time()) + 1, filters={"container": container.id}, decode=True
+        )
+    ]
+    said = (
+        f"{container.name}: {state['Status']}, exit code {state['ExitCode']}, OOMKilled "
+        f"{state['OOMKilled']}, health {state.get('Health', {}).get('Status')}, restarts "
+        f"{container.attrs['RestartCount']}, error {state['Error']!r}; events: {', '.join(events) or 'none'}"
+    )
+    if state["Status"] == "exited" and state["ExitCode"] == 137 and "oom" not in events:
+        said += " (killed with no oom event: the engine was not yet watching its memory)"
+    return said
 
 
 def _profile(folder: Path, engine: str, **containers: object) -> Path:
@@ -154,7 +178,7 @@ def stack(docker_engine, tmp_path_factory) -> Iterator[CheckRun]:
 def _started_stack(client, docker_engine, tmp_path_factory) -> CheckRun:
     docker_engine.import_busybox(client, OLD, "1")
     docker_engine.import_busybox(client, RELEASE, "2")
-    started = {}
+    started, began = {}, time.time() - 1
     for name, spec in SERVICES.items():
         labels = {probe.PROJECT_LABEL: PROJECT, probe.SERVICE_LABEL: name}
         started[name] = client.containers.run(
@@ -178,14 +202,24 @@ def _started_stack(client, docker_engine, tmp_path_factory) -> CheckRun:
         started[name].reload()
         return started[name].attrs
 
-    _wait("web healthy", lambda: attrs("web")["State"].get("Health", {}).get("Status") == "healthy")
-    _wait("late healthy", lambda: attrs("late")["State"].get("Health", {}).get("Status") == "healthy")
-    _wait("sick unhealthy", lambda: attrs("sick")["State"].get("Health", {}).get("Status") == "unhealthy")
-    _wait("loop restarted twice", lambda: attrs("loop")["RestartCount"] >= 2)
-    _wait("gone exited", lambda: attrs("gone")["State"]["Status"] == "exited")
-    _wait("oom killed", lambda: attrs("oom")["State"]["OOMKilled"])
-    _wait(
-        "full filled",
+    def health(name: str) -> str | None:
+        return attrs(name)["State"].get("Health", {}).get("Status")
+
+    def wait(name: str, what: str, ready: Callable[[], bool]) -> None:
+        __tracebackhide__ = True
+        _wait(f"{name} {what}", ready, lambda: _reported(started[name], began))
+
+    wait("web", "healthy", lambda: health("web") == "healthy")
+    wait("late", "healthy", lambda: health("late") == "healthy")
+    wait("sick", "unhealthy", lambda: health("sick") == "unhealthy")
+    wait("loop", "restarted twice", lambda: attrs("loop")["RestartCount"] >= 2)
+    wait("gone", "exited", lambda: attrs("gone")["State"]["Status"] == "exited")
+    wait("oom", "exited", lambda: attrs("oom")["State"]["Status"] == "exited")
+    if not attrs("oom")["State"]["OOMKilled"]:  # it will not change: say so now, not after a deadline
+        pytest.fail(f"oom exited, but the engine does not say OOM-killed: {_reported(started['oom'], began)}")
+    wait(
+        "full",
+        "filled",
         lambda: started["full"].stats(stream=False)["memory_stats"].get("usage", 0) > 14 * 2**20,
     )
     folder = tmp_path_factory.mktemp("containers")

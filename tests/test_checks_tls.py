@@ -19,8 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from runner.errors import TargetUnreachable, UsageError
+from runner.errors import ProfileError, TargetUnreachable
 from runner.probes import tls as tls_probe
+from runner.profile.loader import load_profile
+from runner.profile.model import Endpoint, parse_endpoint
 from runner.sandbox.mariadb import free_port
 from tests.conftest import CHECKS
 
@@ -325,7 +327,7 @@ def test_an_empty_chain_fails_every_check_that_needs_a_certificate(target) -> No
     """pyOpenSSL may hand back no peer chain: nothing judged is no pass, for each check."""
     target.write_profile(tls={"endpoints": ["127.0.0.1:443"]})
     profile = target.profile()
-    empty = tls_probe.TlsResult(tls_probe.parse_endpoint("127.0.0.1:443"), protocol="TLSv1.3")
+    empty = tls_probe.TlsResult(parse_endpoint("127.0.0.1:443"), protocol="TLSv1.3")
     checks = _check_module()
     quiet = {"evidence": lambda text: None, "record_detail": lambda key, value: None}
     calls = {
@@ -363,7 +365,7 @@ def test_an_empty_chain_fails_every_check_that_needs_a_certificate(target) -> No
     ],
 )
 def test_probe_parses_endpoints_with_default_ports(text: str, scheme: str, host: str, port: int) -> None:
-    assert tls_probe.parse_endpoint(text) == tls_probe.Endpoint(text, scheme, host, port)
+    assert parse_endpoint(text) == Endpoint(text, scheme, host, port)
 
 
 @pytest.mark.parametrize(
@@ -373,13 +375,18 @@ def test_probe_parses_endpoints_with_default_ports(text: str, scheme: str, host:
         (":443", "is not host:port or a URL like https://host"),
         ("host:https", "is not host:port or a URL like https://host"),
         ("http://app.example.org", "the scheme must be https, smtps or smtp+starttls"),
-        ("https://", "the scheme must be https, smtps or smtp+starttls"),
+        ("https://", "is not a URL like https://host"),
+        ("ftp://app.example.org", "the scheme must be https, smtps or smtp+starttls"),
+        ("h:99999", "is not host:port or a URL like https://host"),
     ],
 )
-def test_probe_names_bad_endpoints(text: str, problem: str) -> None:
-    with pytest.raises(UsageError) as refused:
-        tls_probe.parse_endpoint(text)
-    assert str(refused.value) == f"tls.endpoints: {text!r} {problem}".replace(
+def test_bad_endpoints_are_refused_when_the_profile_loads(tmp_path, text: str, problem: str) -> None:
+    """Refused at load, the key and the entry named, not when the probe first reads it."""
+    profile = tmp_path / "p.yml"
+    profile.write_text(f"tls:\n  endpoints: ['h:443', {{name: n, endpoint: '{text}'}}]\n")
+    with pytest.raises(ProfileError) as refused:
+        load_profile(str(profile))
+    assert str(refused.value) == f"{profile}: tls.endpoints: entry 1: {text!r} {problem}".replace(
         f"{text!r} the", f"{text!r}: the"
     )
 
@@ -398,7 +405,7 @@ def test_probe_takes_only_tls_1_2_and_newer_as_ok() -> None:
 def test_probe_reads_the_chain_as_sent_and_verifies_as_a_client(tls_server, pki) -> None:
     _, intermediate, ca = pki
     leaf = intermediate.issue_cert("127.0.0.1", not_after=datetime.now(UTC) + timedelta(days=10))
-    endpoint = tls_probe.parse_endpoint(serve(tls_server, leaf))
+    endpoint = parse_endpoint(serve(tls_server, leaf))
     result = tls_probe.probe(endpoint, 5, ca)
     assert result.verify_error is None and result.protocol in ("TLSv1.2", "TLSv1.3") and result.cipher
     assert [c.issuer == c.subject for c in result.chain] == [False, False]  # leaf and intermediate, no root
@@ -414,18 +421,18 @@ def test_probe_reads_the_chain_as_sent_and_verifies_as_a_client(tls_server, pki)
 def test_probe_reads_rsa_key_sizes(tls_server, pki) -> None:
     root, _, ca = pki
     cert_pem, key_pem = _rsa_leaf(root, 1024)
-    (leaf,) = tls_probe.probe(tls_probe.parse_endpoint(tls_server([cert_pem], key_pem)), 5, ca).chain
+    (leaf,) = tls_probe.probe(parse_endpoint(tls_server([cert_pem], key_pem)), 5, ca).chain
     assert (leaf.key, leaf.rsa_bits, leaf.subject) == ("RSA 1024", 1024, "CN=weak-key.test")
 
 
 def test_probe_names_unreachable_endpoints() -> None:
     port = free_port()
     with pytest.raises(TargetUnreachable, match=f"^127.0.0.1:{port}: unreachable: Connection refused$"):
-        tls_probe.probe(tls_probe.parse_endpoint(f"127.0.0.1:{port}"), 5)
+        tls_probe.probe(parse_endpoint(f"127.0.0.1:{port}"), 5)
     with pytest.raises(
         TargetUnreachable, match=r"^no-such-host\.invalid:443: unreachable: DNS lookup failed"
     ):
-        tls_probe.probe(tls_probe.parse_endpoint("no-such-host.invalid:443"), 5)
+        tls_probe.probe(parse_endpoint("no-such-host.invalid:443"), 5)
 
 
 def test_probe_speaks_starttls_before_the_handshake(pki, tmp_path) -> None:
@@ -440,10 +447,10 @@ def test_probe_speaks_starttls_before_the_handshake(pki, tmp_path) -> None:
     for server in servers:
         server.start()
     try:
-        result = tls_probe.probe(tls_probe.parse_endpoint(f"smtp+starttls://127.0.0.1:{with_tls}"), 5, ca)
+        result = tls_probe.probe(parse_endpoint(f"smtp+starttls://127.0.0.1:{with_tls}"), 5, ca)
         assert result.verify_error is None and len(result.chain) == 1
         with pytest.raises(TargetUnreachable, match=f":{without}: the server does not offer STARTTLS$"):
-            tls_probe.probe(tls_probe.parse_endpoint(f"smtp+starttls://127.0.0.1:{without}"), 5, ca)
+            tls_probe.probe(parse_endpoint(f"smtp+starttls://127.0.0.1:{without}"), 5, ca)
     finally:
         for server in servers:
             server.stop()
@@ -456,16 +463,14 @@ def test_probe_of_a_server_that_is_not_tls_fails_the_handshake(pki) -> None:
     server.start()
     try:
         with pytest.raises(TargetUnreachable, match=f"^smtps://127.0.0.1:{port}: TLS handshake failed"):
-            tls_probe.probe(tls_probe.parse_endpoint(f"smtps://127.0.0.1:{port}"), 5, pki[2])
+            tls_probe.probe(parse_endpoint(f"smtps://127.0.0.1:{port}"), 5, pki[2])
     finally:
         server.stop()
 
 
 def test_probe_reads_and_refuses_a_self_signed_server(tls_server, pki) -> None:
     stranger = trustme.CA()
-    endpoint = tls_probe.parse_endpoint(
-        tls_server([stranger.cert_pem.bytes()], stranger.private_key_pem.bytes())
-    )
+    endpoint = parse_endpoint(tls_server([stranger.cert_pem.bytes()], stranger.private_key_pem.bytes()))
     result = tls_probe.probe(endpoint, 5, pki[2])
     assert len(result.chain) == 1 and result.chain[0].issuer == result.chain[0].subject
     assert "self-signed certificate" in result.verify_error
@@ -474,6 +479,6 @@ def test_probe_reads_and_refuses_a_self_signed_server(tls_server, pki) -> None:
 def test_probe_of_a_silent_server_gives_up_within_a_fraction_of_a_second() -> None:
     """The kernel's receive timeout carries the fraction of timeout_s too (0.5 s is not 0)."""
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never says a word
-        endpoint = tls_probe.parse_endpoint(f"127.0.0.1:{silent.getsockname()[1]}")
+        endpoint = parse_endpoint(f"127.0.0.1:{silent.getsockname()[1]}")
         with pytest.raises(TargetUnreachable, match=r"^127\.0\.0\.1:\d+: TLS handshake failed"):
             tls_probe.probe(endpoint, 0.5)

@@ -237,3 +237,74 @@ def test_invalid_containers_sections_are_an_invalid_profile(tmp_path, containers
     path = _write(tmp_path, {"containers": containers})
     with pytest.raises(ProfileError, match=re.escape(expected)):
         load_profile(str(path))
+
+
+ALLOWED_HTTP = "is not an http(s) URL (http:// or https:// and a host)"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {"http": [{"url": "ftp://app.test/health"}]},
+            f"http[0].url: 'ftp://app.test/health' {ALLOWED_HTTP}",
+        ),
+        ({"http": [{"url": "https:///health"}]}, f"http[0].url: 'https:///health' {ALLOWED_HTTP}"),
+        ({"http": [{"url": "app.test/health"}]}, f"http[0].url: 'app.test/health' {ALLOWED_HTTP}"),
+        (
+            {"notify": {"webhook_url": "ftp://hooks.test/Hook-Secret-77"}},
+            "notify.webhook_url: not an http(s) URL (http:// or https:// and a host) (the value is a "
+            "secret: not shown)",
+        ),
+        (
+            {"backups": {"source": "s3://bucket/backup"}},
+            "backups.source: 's3://bucket/backup' is not a local folder or ssh://user@host/path",
+        ),
+        (
+            {"backups": {"source": "ssh:///backup"}},
+            "backups.source: 'ssh:///backup' is not a local folder or ssh://user@host/path",
+        ),
+        (
+            {"containers": {"project": "p", "engine": "ftp://docker.test"}},
+            "containers.engine: 'ftp://docker.test' is not a Docker engine address: unix:///path/to/"
+            "docker.sock, tcp://host:port, ssh://user@host or http(s)://host:port",
+        ),
+        (
+            {"tls": {"endpoints": ["https://app.test", "ftp://app.test"]}},
+            "tls.endpoints: entry 1: 'ftp://app.test': the scheme must be https, smtps or smtp+starttls",
+        ),
+    ],
+)
+def test_a_url_of_a_scheme_deploycheck_cannot_use_is_refused_when_the_profile_loads(
+    tmp_path, data, expected
+) -> None:
+    """An `http:` url like ftp://... was accepted and failed only when its check ran; so were
+    other URL-valued keys. The message names the key and what is allowed, never a secret."""
+    path = _write(tmp_path, data)
+    with pytest.raises(ProfileError) as caught:
+        load_profile(str(path))
+    assert str(caught.value) == f"{path}: {expected}"
+    assert "Hook-Secret-77" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"http": [{"url": "http://127.0.0.1:9/x"}, {"url": "https://[::1]:8443/health?a=1"}]},
+        {"notify": {"webhook_url": "https://hooks.test/T/B/x"}},
+        {"backups": {"source": "ssh://backup@db.test:2222/srv/backups"}},
+        {"containers": {"project": "p", "engine": "unix:///run/docker.sock"}},
+        {"containers": {"project": "p", "engine": "ssh://deploy@host.test"}},
+        {"containers": {"project": "p", "engine": "tcp://127.0.0.1:2375"}},
+    ],
+)
+def test_urls_of_the_schemes_deploycheck_uses_load(tmp_path, data) -> None:
+    load_profile(str(_write(tmp_path, data)))
+
+
+def test_verify_refuses_an_ftp_health_url_before_anything_runs(tmp_path) -> None:
+    path = _write(tmp_path, {"http": [{"url": "ftp://app.test/health"}]})
+    result = deploycheck("verify", "--profile", str(path), "--reports", str(tmp_path / "reports"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{path}: http[0].url: 'ftp://app.test/health' {ALLOWED_HTTP}" in result.stderr
+    assert not (tmp_path / "reports" / "profile").exists()  # nothing ran, nothing archived

@@ -7,9 +7,11 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from runner.profile.loader import load_profile
 from runner.serve.app import Dashboard, serve
@@ -80,6 +82,39 @@ def test_metrics_in_prometheus_exposition_format(archived, server, tmp_path) -> 
     assert "deploycheck_last_run_timestamp_seconds" in text
     textfile = (tmp_path / "deploycheck.prom").read_text()  # verify --metrics, the same exposition
     assert 'deploycheck_pending_migrations{profile="profile"} 1.0' in textfile
+
+
+def samples(prom: Path, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The textfile's samples of one family, by their labels."""
+    (family,) = [f for f in text_string_to_metric_families(prom.read_text()) if f.name == name]
+    return {tuple(sorted(s.labels.items())): s.value for s in family.samples}
+
+
+def test_a_run_that_archives_nothing_keeps_its_series_with_its_exit_code(archived, tmp_path) -> None:
+    """A single-target run that archived nothing (here: judged nothing, exit 2) left the textfile
+    as it was, saying the last run failed with exit 1, or wrote none at all: its series stay, with
+    exit 2 and outcome error, and its last-run time is not refreshed (DeploycheckNoRecentRun), as
+    with several targets."""
+    prom, fresh = tmp_path / "deploycheck.prom", tmp_path / "fresh.prom"
+    before = samples(prom, "deploycheck_last_run_timestamp_seconds")
+    for path in (prom, fresh):
+        result = deploycheck(
+            "verify",
+            *("--profile", str(archived.profile_path), "--reports", str(archived.reports)),
+            *("-k", "nomatch", "--metrics", str(path)),
+            cwd=archived.root,
+        )
+        assert result.returncode == 2 and "no run was archived" in result.stdout, (
+            result.stdout + result.stderr
+        )
+        assert samples(path, "deploycheck_last_run_exit_code") == {(("profile", "profile"),): 2}
+        outcomes = samples(path, "deploycheck_last_run_outcome")
+        assert {dict(labels)["outcome"] for labels, v in outcomes.items() if v == 1} == {"error"}
+    assert samples(prom, "deploycheck_last_run_timestamp_seconds") == before
+    failed = [dict(labels)["check"] for labels, v in samples(prom, "deploycheck_check_ok").items() if v == 0]
+    assert failed == ["checks/test_migrations.py::test_nothing_pending"]  # its blocker still alerts
+    assert 'deploycheck_pending_migrations{profile="profile"} 1.0' in prom.read_text()
+    assert "deploycheck_last_run_timestamp_seconds{" not in fresh.read_text()  # no run: no time
 
 
 def test_the_dashboard_and_the_archived_reports(archived, server) -> None:

@@ -6,6 +6,7 @@ data where none is due."""
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import threading
@@ -20,6 +21,7 @@ from runner.sandbox.mariadb import MariaDBServer
 from runner.serve.app import Dashboard, serve
 from runner.serve.limits import WORKERS
 from tests.conftest import Target, deploycheck
+from tests.fleet import serving
 from tests.test_archive_damaged import archive_of
 
 DEADLINE_S = 2  # the profile's timeouts.default_s in these tests
@@ -376,3 +378,47 @@ def test_a_silent_backup_host_costs_the_profiles_timeout_not_the_default(tmp_pat
         server.shutdown()
         server.server_close()
         silent.close()
+
+
+def _no_ipv6_loopback() -> str:
+    """Why ::1 cannot be served here ("" when it can)."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        return f"this machine has no IPv6 loopback: binding ::1 failed ({exc.strerror or exc})"
+    return ""
+
+
+@pytest.mark.skipif(bool(_no_ipv6_loopback()), reason=_no_ipv6_loopback() or "-")
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_serve_listens_on_ipv6_loopback_and_checks_its_host_header(tmp_path, host) -> None:
+    """`serve --host ::1` failed to bind (http.server binds IPv4 only): the family follows the
+    host, the URL it prints brackets the address, and Host checks hold for `[::1]:PORT`."""
+    (tmp_path / "p.yml").write_text("target: t\n")
+    archive_of(tmp_path / "reports", 2)
+    args = ("--profile", str(tmp_path / "p.yml"), "--reports", str(tmp_path / "reports"), "--host", host)
+    with serving(*args) as url:
+        assert re.fullmatch(r"http://\[::1\]:\d+", url), url
+        assert httpx.get(f"{url}/", timeout=LATE_S).status_code == 200
+        latest = httpx.get(f"{url}/api/runs/latest", timeout=LATE_S)
+        assert latest.status_code == 200 and latest.json()["outcome"] == "failed"
+        for foreign in ("evil.example", f"127.0.0.1:{url.rsplit(':', 1)[1]}", "[::2]"):
+            refused = httpx.get(f"{url}/api/runs/latest", headers={"Host": foreign}, timeout=LATE_S)
+            assert refused.status_code == 421 and b"outcome" not in refused.content, foreign
+
+
+def test_a_port_already_taken_is_exit_2_naming_it(tmp_path) -> None:
+    """It was a traceback from socketserver (exit 1)."""
+    (tmp_path / "p.yml").write_text("target: t\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = deploycheck(
+            "serve", "--profile", str(tmp_path / "p.yml"), "--reports", str(tmp_path), "--port", str(port)
+        )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"deploycheck serve: --host 127.0.0.1 --port {port}: cannot listen there (Address already in use)\n"
+    )

@@ -86,15 +86,8 @@ class SshSource:
     """ssh://user@host[:port]/path, with backups.identity_file and backups.known_hosts_file."""
 
     def __init__(self, url: str, identity: Path | None, known_hosts: Path | None, timeout_s: float) -> None:
-        parts = urlsplit(url)
-        if not parts.hostname or not parts.path:
-            raise ProfileError(f"backups.source: {url!r} is not ssh://user@host/path")
-        try:
-            self.port = parts.port or 22
-        except ValueError:
-            raise ProfileError(
-                f"backups.source: {url!r}: the port must be a number from 1 to 65535"
-            ) from None
+        parts = urlsplit(url)  # its host, path and port were checked when the profile loaded
+        self.port = parts.port or 22
         for what, value in (("user", parts.username), ("host", parts.hostname)):
             if value is not None and (value.startswith("-") or not plain_name(value) or " " in value):
                 raise ProfileError(
@@ -212,8 +205,6 @@ def plain_name(name: str) -> bool:
 def open_source(cfg: Backups, timeout_s: float = 10.0) -> LocalSource | SshSource:
     if cfg.source.startswith("ssh://"):
         return SshSource(cfg.source, cfg.identity_file, cfg.known_hosts_file, timeout_s)
-    if "://" in cfg.source:
-        raise UsageError(f"backups.source: {cfg.source!r}: use a local folder or ssh://user@host/path")
     return LocalSource(Path(cfg.source))
 
 

@@ -11,6 +11,7 @@ from typing import TextIO
 from runner import PROFILE_ENV
 from runner.errors import UsageError
 from runner.serve.app import Site, serve
+from runner.serve.limits import in_url, unbracketed
 from runner.serve.targets import find_targets
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -31,7 +32,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             + "): one server has one token; give them the same token file"
         )
     token = next(iter(tokens), None)
-    if args.host not in _LOOPBACK and token is None and not args.insecure_no_auth:
+    if unbracketed(args.host) not in _LOOPBACK and token is None and not args.insecure_no_auth:
         raise UsageError(
             f"--host {args.host} serves beyond this machine: set serve.token_file in "
             f"{' and '.join(str(d.profile.path) for d in dashboards if not d.note) or 'profiles/NAME.yml beside the archive'} "
@@ -42,7 +43,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     host, port = server.server_address[:2]
     names = ", ".join(site.targets)
     print(
-        f"serve: http://{host}:{port}/ for {'profile' if site.home else 'profiles'} {names} "
+        f"serve: http://{in_url(host)}:{port}/ for {'profile' if site.home else 'profiles'} {names} "
         "(read-only; Ctrl-C stops it)",
         file=out,
         flush=True,

@@ -14,37 +14,14 @@ import struct
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from OpenSSL import SSL
 
-from runner.errors import TargetUnreachable, UsageError
+from runner.errors import TargetUnreachable
+from runner.profile.model import Endpoint
 from runner.trust import client_context
-
-DEFAULT_PORTS = {"https": 443, "smtps": 465, "smtp+starttls": 587}
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    text: str
-    scheme: str  # https | smtps | smtp+starttls | tls
-    host: str
-    port: int
-
-
-def parse_endpoint(text: str) -> Endpoint:
-    """https://host[:port], smtps://host[:465], smtp+starttls://host[:587], or host:port (plain TLS)."""
-    if "://" not in text:
-        host, _, port = text.rpartition(":")
-        if not host or not port.isdigit():
-            raise UsageError(f"tls.endpoints: {text!r} is not host:port or a URL like https://host")
-        return Endpoint(text, "tls", host.strip("[]"), int(port))
-    parts = urlsplit(text)
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-        raise UsageError(f"tls.endpoints: {text!r}: the scheme must be https, smtps or smtp+starttls")
-    return Endpoint(text, parts.scheme, parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme])
 
 
 @dataclass(frozen=True)

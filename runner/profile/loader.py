@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from runner import PROFILE_ENV, bundled
 from runner.errors import ProfileError, UsageError
@@ -157,8 +157,15 @@ def _describe(exc: ValidationError, path: Path, hidden: set[str]) -> str:
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         shown = err.get("input")
-        secret = any(isinstance(p, str) and (is_secret_name(p) or p in hidden) for p in loc)
-        if err["type"] not in _FRIENDLY and not secret and isinstance(shown, (str, int, float, bool)):
+        secret = _holds_secret(loc) or any(
+            isinstance(p, str) and (is_secret_name(p) or p in hidden) for p in loc
+        )
+        if (
+            err["type"] not in _FRIENDLY
+            and not secret
+            and isinstance(shown, (str, int, float, bool))
+            and repr(shown) not in message  # a validator's words that quote it already
+        ):
             message += f" (got {shown!r})"
         elif secret and isinstance(shown, str) and shown:
             for form in sorted({shown, repr(shown)[1:-1]}, key=len, reverse=True):
@@ -167,14 +174,27 @@ def _describe(exc: ValidationError, path: Path, hidden: set[str]) -> str:
     return "\n".join(lines)
 
 
-def _suggestion(loc: tuple[str | int, ...]) -> str:
-    """`database.pasword: unknown key (did you mean password?)`"""
+def _holder(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The section model whose key loc[-1] is (None where loc leaves the models)."""
     model: type[BaseModel] | None = Profile
     for part in loc[:-1]:
         if isinstance(part, int) or model is None:
             continue
         field = model.model_fields.get(part)
         model = _model_in(field.annotation) if field else None
+    return model
+
+
+def _holds_secret(loc: tuple[str | int, ...]) -> bool:
+    """A key typed SecretStr (notify.webhook_url), whatever its name says."""
+    model, key = _holder(loc), loc[-1] if loc else None
+    field = model.model_fields.get(key) if model is not None and isinstance(key, str) else None
+    return field is not None and SecretStr in (field.annotation, *typing.get_args(field.annotation))
+
+
+def _suggestion(loc: tuple[str | int, ...]) -> str:
+    """`database.pasword: unknown key (did you mean password?)`"""
+    model = _holder(loc)
     if model is None or not isinstance(loc[-1], str):
         return ""
     keys = [f.alias or name for name, f in model.model_fields.items() if name not in ("name", "path")]

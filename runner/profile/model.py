@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -49,6 +50,39 @@ def _anchored_source(value: str, info: ValidationInfo, prefix: str = "") -> str:
     if "://" in value or not value.startswith(prefix):
         return value
     return prefix + str(_anchor(Path(value[len(prefix) :]), info))
+
+
+def _split(url: str, what: str) -> SplitResult:
+    """`url` split, its host and port read (a port past 65535 is refused here, not at request
+    time); `what` names what it should have been."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError as exc:
+        raise ValueError(f"{url.removeprefix('//')!r} is not {what} ({exc})") from None
+    if not parts.hostname:
+        raise ValueError(f"{url.removeprefix('//')!r} is not {what}")
+    return parts
+
+
+def _host(value: str) -> str:
+    """`host` or `host:port`, as a URL's authority writes it."""
+    parts = _split(f"//{value}", "a host or host:port")
+    if parts.username is not None or parts.path:
+        raise ValueError(f"{value!r} is not a host or host:port")
+    return value
+
+
+_HTTP_URL = "an http(s) URL (http:// or https:// and a host)"
+_SSH_SOURCE = "a local folder or ssh://user@host/path"
+
+
+def _http_url(value: str) -> str:
+    """An http(s) URL with a host and a port that is one (what an http check or a journey's
+    request asks): another scheme would fail only when the checks run."""
+    if _split(value, _HTTP_URL).scheme not in ("http", "https"):
+        raise ValueError(f"{value!r} is not {_HTTP_URL}")
+    return value
 
 
 _VALUE_FILE_LIMIT = 64 * 1024  # a password, token or key; Docker secrets are small files
@@ -199,6 +233,10 @@ class Backups(Section):
     @field_validator("source")
     @classmethod
     def _anchor_source(cls, value: str, info: ValidationInfo) -> str:
+        if "://" in value:
+            parts = _split(value, _SSH_SOURCE)
+            if parts.scheme != "ssh" or not parts.path:
+                raise ValueError(f"{value!r} is not {_SSH_SOURCE}")
         return _anchored_source(value, info)
 
     @field_validator("schedule")
@@ -280,6 +318,31 @@ class Dns(Section):
     relay_ips: list[str] = Field(default_factory=list)
 
 
+TLS_PORTS = {"https": 443, "smtps": 465, "smtp+starttls": 587}  # a tls.endpoints URL's schemes, default ports
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    text: str
+    scheme: str  # https | smtps | smtp+starttls | tls
+    host: str
+    port: int
+
+
+def parse_endpoint(text: str) -> Endpoint:
+    """https://host[:port], smtps://host[:465], smtp+starttls://host[:587], or host:port (plain TLS);
+    ValueError saying which of them is allowed."""
+    if "://" not in text:
+        host, _, port = text.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"{text!r} is not host:port or a URL like https://host")
+        return Endpoint(text, "tls", host.strip("[]"), int(port))
+    parts = _split(text, "a URL like https://host")
+    if parts.scheme not in TLS_PORTS:
+        raise ValueError(f"{text!r}: the scheme must be https, smtps or smtp+starttls")
+    return Endpoint(text, parts.scheme, parts.hostname or "", parts.port or TLS_PORTS[parts.scheme])
+
+
 class TlsEndpoint(Section):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # the checks' id, kept when the address changes
     endpoint: str
@@ -291,6 +354,17 @@ class Tls(Section):
     fail_days: int = Field(14, ge=0)
     ca_file: ProfilePath | None = None
 
+    @field_validator("endpoints")
+    @classmethod
+    def _parsed(cls, value: list[str | TlsEndpoint]) -> list[str | TlsEndpoint]:
+        """Each address read at load: a scheme the probe does not speak is refused before any check runs."""
+        for n, entry in enumerate(value):
+            try:
+                parse_endpoint(entry if isinstance(entry, str) else entry.endpoint)
+            except ValueError as exc:
+                raise ValueError(f"entry {n}: {exc}") from None
+        return value
+
     def named_endpoints(self) -> list[tuple[str, str]]:
         """(check id, endpoint) per entry; a plain entry is its own id."""
         return [(e, e) if isinstance(e, str) else (e.name, e.endpoint) for e in self.endpoints]
@@ -298,7 +372,7 @@ class Tls(Section):
 
 class HttpCheck(Section):
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")  # the check's id; default: the URL
-    url: str
+    url: Annotated[str, AfterValidator(_http_url)]
     status: int = Field(200, ge=100, le=599)
     json_: dict[str, Any] | None = Field(None, alias="json")
     max_ms: int | None = Field(None, gt=0)
@@ -310,34 +384,6 @@ def _regex(value: str | None) -> str | None:
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
-    return value
-
-
-def _split(url: str, what: str) -> SplitResult:
-    """`url` split, its host and port read (a port past 65535 is refused here, not at request
-    time); `what` names what it should have been."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (reading it checks it)
-    except ValueError as exc:
-        raise ValueError(f"{url.removeprefix('//')!r} is not {what} ({exc})") from None
-    if not parts.hostname:
-        raise ValueError(f"{url.removeprefix('//')!r} is not {what}")
-    return parts
-
-
-def _host(value: str) -> str:
-    """`host` or `host:port`, as a URL's authority writes it."""
-    parts = _split(f"//{value}", "a host or host:port")
-    if parts.username is not None or parts.path:
-        raise ValueError(f"{value!r} is not a host or host:port")
-    return value
-
-
-def _http_url(value: str) -> str:
-    """An http(s) URL with a host and a port that is one (what a journey's request goes to)."""
-    if _split(value, "an http(s) URL").scheme not in ("http", "https"):
-        raise ValueError(f"{value!r} is not an http(s) URL")
     return value
 
 
@@ -445,6 +491,17 @@ class Notify(Section):
         """`${ALERT_WEBHOOK_URL:-}` left empty means no webhook."""
         return None if value == "" else value
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, value: SecretStr | None) -> SecretStr | None:
+        """Refused at load, not when the first alert is due; its words never quote the secret."""
+        if value is not None:
+            try:
+                _http_url(value.get_secret_value())
+            except ValueError:
+                raise ValueError(f"not {_HTTP_URL} (the value is a secret: not shown)") from None
+        return value
+
 
 class Serve(Section):
     token: SecretStr | None = None  # `token_file:` in the profile; required to listen beyond loopback
@@ -455,6 +512,21 @@ class Serve(Section):
         if not text.strip():
             raise ValueError(f"{key}: {path} is empty: write the token into it (or leave {key} out)")
         return text
+
+
+_ENGINE = (
+    "a Docker engine address: unix:///path/to/docker.sock, tcp://host:port, ssh://user@host or "
+    "http(s)://host:port"
+)
+
+
+def _engine(value: str | None) -> str | None:
+    """What the Docker client takes as base_url, refused at load rather than when the checks run."""
+    if value is None or (value.startswith("unix:///") and len(value) > len("unix:///")):
+        return value
+    if _split(value, _ENGINE).scheme not in ("tcp", "ssh", "http", "https"):
+        raise ValueError(f"{value!r} is not {_ENGINE}")
+    return value
 
 
 class ContainerService(Section):
@@ -469,7 +541,8 @@ class ContainerService(Section):
 class Containers(Section):
     """The compose project's containers, read from the Docker engine (read-only API calls)."""
 
-    engine: str | None = None  # default: DOCKER_HOST, else the local socket; ssh://user@host too
+    # default: DOCKER_HOST, else the local socket
+    engine: Annotated[str | None, AfterValidator(_engine)] = None
     project: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")  # label com.docker.compose.project
     max_memory_pct: float = Field(90.0, gt=0, le=100)
     max_restarts: int = Field(0, ge=0)

@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
+
+from runner.atomic import write_atomically
 
 RUN_OUTCOMES = ("passed", "failed", "error")  # report.json's `outcome`
 _Samples = dict[tuple[tuple[str, str], ...], float]  # a family's samples by their labels
@@ -94,6 +97,22 @@ def exposition_of(per_report: Sequence[Sequence[str]]) -> bytes:
     return "".join(
         family.header() + "".join(lines[n] for lines in per_report) for n, family in enumerate(FAMILIES)
     ).encode()
+
+
+def write_textfile(path: Path, ends: Sequence[tuple[str, dict[str, Any] | None, int]]) -> None:
+    """`verify --metrics FILE`, one target or many: per (profile, report, exit code), the series
+    of the run it archived or, when it archived none, `kept` from the file as it was, so a run
+    that judged nothing or was stopped neither drops nor resolves its target's alerts. Written
+    whole or not at all: node_exporter's textfile collector may read it at any moment."""
+    try:
+        previous = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):  # none yet, or not text: nothing to keep
+        previous = ""
+    per_target = [
+        series(report) if report is not None else kept(previous, profile, code)
+        for profile, report, code in ends
+    ]
+    write_atomically(path, exposition_of(per_target).decode())
 
 
 def series(report: dict[str, Any]) -> tuple[str, ...]:

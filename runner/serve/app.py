@@ -49,7 +49,14 @@ from runner.redact import EXPOSITION, for_profile
 from runner.report.archive import RUN_NAME, History, Stamp, newest_runs
 from runner.report.html import render
 from runner.report.metrics import archive_readable, exposition_of, measures, series, unix_time
-from runner.serve.limits import BoundedHTTPServer, DeadlineReader, HostAllowList, TooSlow, bearer_matches
+from runner.serve.limits import (
+    BoundedHTTPServer,
+    DeadlineReader,
+    HostAllowList,
+    TooSlow,
+    bearer_matches,
+    unbracketed,
+)
 
 _ARCHIVED = {"report.html", "details.html", "report.json", "junit.xml"}
 _JSON = "application/json"
@@ -532,6 +539,7 @@ def serve(site: Site | Dashboard, host: str, port: int, token: str | None) -> Bo
     """A started server (on its own thread); `shutdown()` stops it. Requests must arrive whole
     within the shortest timeouts.default_s of the targets' profiles and name an allowed Host."""
     site = site if isinstance(site, Site) else Site([site])
+    host = unbracketed(host)
     server = BoundedHTTPServer((host, port), BaseHTTPRequestHandler)  # bound first: its address names it
     hosts = HostAllowList(str(server.server_address[0]), host, site.allowed_hosts)
     server.RequestHandlerClass = handler(site, token, hosts)

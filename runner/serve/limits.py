@@ -18,7 +18,7 @@ import time
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from runner.errors import DeploycheckError
+from runner.errors import DeploycheckError, UsageError
 
 WORKERS = 16  # requests handled at once; more wait in the listen queue
 _WILDCARDS = ("", "0.0.0.0", "::")
@@ -49,14 +49,25 @@ class DeadlineReader(socket.SocketIO):
 
 
 class BoundedHTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer with at most WORKERS requests in hand and a deep listen queue."""
+    """ThreadingHTTPServer with at most WORKERS requests in hand and a deep listen queue, bound
+    to an IPv4 or IPv6 address as its host is one (http.server alone binds IPv4 only)."""
 
     request_queue_size = 256
     daemon_threads = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, address: tuple[str, int], *args: Any, **kwargs: Any) -> None:
         self._slots = threading.BoundedSemaphore(WORKERS)
-        super().__init__(*args, **kwargs)
+        host, port = address
+        try:  # "" stays every IPv4 address, as http.server has it
+            self.address_family = (
+                socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0] if host else socket.AF_INET
+            )
+        except socket.gaierror as exc:
+            raise UsageError(f"--host {host}: not an address to listen on ({exc.strerror})") from None
+        try:
+            super().__init__((host, port), *args, **kwargs)
+        except OSError as exc:  # the port taken, an address not this machine's
+            raise UsageError(f"--host {host} --port {port}: cannot listen there ({exc.strerror})") from None
 
     def process_request(self, request: Any, client_address: Any) -> None:
         self._slots.acquire()  # a full house stops accepting; the kernel queues the rest
@@ -96,6 +107,16 @@ class HostAllowList:
         if literal is not None:
             return self.wildcard or literal == self.bound or host in self.names
         return host in self.names
+
+
+def unbracketed(host: str) -> str:
+    """`[::1]` -> `::1`: --host as a URL writes an IPv6 address, as the socket takes it."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def in_url(host: str) -> str:
+    """`::1` -> `[::1]`: an IPv6 address as a URL's authority writes it."""
+    return f"[{host}]" if ":" in host else host
 
 
 def _hostname(header: str) -> str | None:

@@ -30,11 +30,10 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 import runner
-from runner.atomic import write_atomically
 from runner.errors import UsageError
 from runner.profile.loader import load_profile
 from runner.profile.model import Profile
-from runner.report.metrics import exposition_of, kept, series
+from runner.report.metrics import write_textfile
 from runner.suite.run import verdict
 
 STOP = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
@@ -168,27 +167,9 @@ def run_many(
         print(target.line(), file=out)
     code = 130 if stopped else overall([t.code if t.code is not None else 130 for t in todo])
     print(f"deploycheck verify: {_verdict(todo, code)}", file=out)
-    if metrics is not None:  # one textfile for every target: a family appears once
-        write_atomically(metrics, _textfile(todo, metrics))
+    if metrics is not None:  # one textfile for every target (a family appears once); never started: 130
+        write_textfile(metrics, [(t.profile.name, t.report, 130 if t.code is None else t.code) for t in todo])
     return code
-
-
-def _textfile(todo: list[Target], path: Path) -> str:
-    """Every target's series: its new run's, or, when it archived none, those it had in the
-    file before with the exit code it ended with (130 when it never started), so its alerts
-    neither vanish nor resolve and its staleness still shows."""
-    try:
-        previous = path.read_text(encoding="utf-8")
-    except (OSError, ValueError):  # none yet, or not text: nothing to keep
-        previous = ""
-    return exposition_of(
-        [
-            series(t.report)
-            if t.report is not None
-            else kept(previous, t.profile.name, 130 if t.code is None else t.code)
-            for t in todo
-        ]
-    ).decode()
 
 
 def _names(targets: list[Target]) -> str:

@@ -23,7 +23,7 @@ from runner.mail import notify
 from runner.profile.loader import load_profile
 from runner.profile.model import Profile
 from runner.report.archive import discard, ended_why, newest_runs, publish, staging_dir
-from runner.report.metrics import exposition
+from runner.report.metrics import write_textfile
 from runner.report.page import causes, render_report
 
 
@@ -48,6 +48,8 @@ def run_checks(
     profile = load_profile(profile_spec)
     checks = checks_dir()
     staged = staging_dir(reports_root, profile.name)
+    archived: dict[str, Any] | None = None  # the report of the run published
+    code = 1  # until known: an error of deploycheck's own exits 1 with its traceback
     try:
         args = [
             str(checks),
@@ -80,13 +82,14 @@ def run_checks(
             *pytest_args,
         ]
         with _gate_environment(out):
-            code = pytest.main(args)
+            ended = pytest.main(args)
         report_path = staged / "report.json"
         if not report_path.exists():
-            interrupted = code == pytest.ExitCode.INTERRUPTED
+            interrupted = ended == pytest.ExitCode.INTERRUPTED
             why = "it was interrupted before it judged anything" if interrupted else "nothing was judged"
             print(f"deploycheck verify: no run was archived: {why}", file=out)
-            return 130 if interrupted else 2
+            code = 130 if interrupted else 2
+            return code
         report = json.loads(report_path.read_text(encoding="utf-8"))
         recent = newest_runs(staged.parent, 29)
         if recent.note():
@@ -94,12 +97,19 @@ def run_checks(
         this = {"run": "", "started_at": report["started_at"], "outcome": report["outcome"]}
         write_atomically(staged / "report.html", render_report(report, [*recent.runs, this]))
         run_dir = publish(staged, report)
+        archived = report
+    except DeploycheckError as exc:
+        code = exc.exit_code
+        raise
+    except KeyboardInterrupt:
+        code = 130
+        raise
     finally:
         discard(staged)  # gone already once published
+        if metrics is not None:  # node_exporter's textfile collector reads *.prom
+            write_textfile(metrics, [(profile.name, archived, code)])
     print(summary(report, quiet, evidence=_verbose(pytest_args)), file=out)
     print(f"report: {run_dir / 'report.html'} (beside it: report.json, junit.xml, details.html)", file=out)
-    if metrics is not None:  # node_exporter's textfile collector reads *.prom; written whole or not at all
-        write_atomically(metrics, exposition([report]).decode())
     if notify:
         _notify(profile, report, run_dir / "report.html", out)
     # The report judges the run (an interrupted one is an error, exit 1 in it); the process
