@@ -31,7 +31,7 @@ from runner.errors import ConfinementRefused, GzipProblem, MigrationError, Migra
 from runner.migrations.engine import Migrator, quoting_of
 from runner.migrations.guard import Guard, guarded, kind_of
 from runner.migrations.read_ahead import read_ahead
-from runner.migrations.rehearsal import Rehearsed, apply_pending
+from runner.migrations.rehearsal import Rehearsed, apply_pending, timing_note
 from runner.migrations.sqlsplit import Splitter, Statement, may_change_quoting
 from runner.migrations.status import State
 from runner.profile.model import Profile
@@ -321,13 +321,7 @@ def _rehearse(profile: Profile, scratch: Scratch, database: str, conn: Any, resu
     guard = Guard(database, profile.database.name)
     result.rehearsal, result.not_rehearsed = apply_pending(profile, scratch, database, guard, plan)
     result.findings += [Finding("confinement", note, blocking=False) for note in guard.notes]
-    result.timing = (
-        f"measured on {scratch.label} ({conn.get_server_info()}): each migration's time estimates how long "
-        "its tables stay locked on production; that server may be slower or faster than production's "
-        "(hardware, load, configuration), so read the times as an order of magnitude; an ALTER's "
-        "algorithm is the server's choice: INSTANT and NOCOPY rewrite no rows, INPLACE rebuilds the "
-        "table while writes go on, COPY copies every row while writes wait"
-    )
+    result.timing = timing_note(f"{scratch.label} ({conn.get_server_info()})", result.rehearsal)
 
 
 def _ledger_note(profile: Profile, conn: Any) -> str:
