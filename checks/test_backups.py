@@ -81,7 +81,8 @@ def test_pending_migrations_apply_to_last_nights_data(
 ) -> None:
     """With backups.drill.rehearse: what `deploycheck migrate` would apply to the newest backup's
     restored copy (judged by its own ledger) applies there, on the real rows; each migration's
-    time there estimates how long it keeps its tables locked on production."""
+    time there estimates how long it runs on production (whether writes wait that long depends
+    on an ALTER's algorithm: the evidence says)."""
     if not profile.backups.drill.rehearse:
         pytest.skip(f"backups.drill.rehearse not configured in profile {profile.name}")
     if profile.migrations is None or profile.database is None:

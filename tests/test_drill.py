@@ -423,7 +423,9 @@ def test_a_clean_set_is_rehearsed_with_a_duration_per_migration(app) -> None:
     ]
     assert all(m["duration_s"] > 0 and m["error"] is None for m in (alias, index, alters))
     assert "scratch server" in report["rehearsal_timing"]
-    assert "estimates how long its tables stay locked on production" in report["rehearsal_timing"]
+    assert "estimates how long it runs on production" in report["rehearsal_timing"]
+    assert "COPY locks the table for writes about that long" in report["rehearsal_timing"]
+    assert "INSTANT changes only metadata" in report["rehearsal_timing"]
     text = deploycheck(
         "backups", "drill", "--latest", "--rehearse", "--profile", str(app.profile_path), cwd=app.root
     )
@@ -433,7 +435,7 @@ def test_a_clean_set_is_rehearsed_with_a_duration_per_migration(app) -> None:
     assert "ALTER TABLE `blobs` over 40 rows (COPY)" in text.stdout
     assert "ALTER TABLE `entity` over 100 rows (algorithm not known)" in text.stdout
     assert "ALTER TABLE `later` (not in the restored copy) (INSTANT)" in text.stdout
-    assert "COPY copies every row while writes wait" in text.stdout
+    assert "NOCOPY changes it online without a rebuild" in text.stdout
     assert "  applied V4__index.sql in " in text.stdout and "rehearsal: OK" in text.stdout
     assert "may be slower or faster than production's" in text.stdout
     assert _checksums(app) == before and _scratch_databases(app) == []

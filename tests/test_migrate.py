@@ -464,7 +464,8 @@ def test_crlf_files_lose_their_crs_as_with_the_client(project) -> None:
         ("610A62",)
     ]  # the client's bytes; CR LF would be 610D0A62
     ((body,),) = project.query(
-        "SELECT action_statement FROM information_schema.triggers WHERE trigger_name = 'crlf_bi'"
+        "SELECT action_statement FROM information_schema.triggers"
+        " WHERE trigger_schema = DATABASE() AND trigger_name = 'crlf_bi'"
     )
     assert "\r" not in body
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from runner.migrations.rehearsal import Altered, Rehearsed, timing_note
 from tests.conftest import confined_scratch
 
 pytestmark = pytest.mark.slow
@@ -87,3 +88,23 @@ def test_sample_rows_let_a_rehearsal_meet_production_data(production) -> None:
     assert "V2__unique_symbol.sql statement 1 (line 1) failed: (1062) Duplicate entry '…'" in with_rows.stdout
     assert "SCN2A" not in with_rows.stdout + with_rows.stderr  # a row value never reaches the output
     assert production.migrator().status().pending  # still pending on the target
+
+
+def test_the_timing_note_says_what_each_algorithm_means_for_writes() -> None:
+    """A COPY's time is how long production's writes wait; an online ALTER's is not."""
+
+    def note(*algorithms: str | None) -> str:
+        altered = [Altered("t", algorithm) for algorithm in algorithms]
+        return timing_note(
+            "the scratch server (11.4.4-MariaDB)", [Rehearsed("V2__t.sql", True, 1.0, altered=altered)]
+        )
+
+    online = note("INSTANT", "NOCOPY", "INPLACE")
+    assert "INSTANT changes only metadata" in online
+    assert "NOCOPY changes it online" in online and "INPLACE rebuilds it online" in online
+    assert "lock" not in online.replace("metadata locks", "")
+    assert "COPY locks the table for writes about that long" in note("COPY", "INSTANT")
+    assert "COPY" not in note("INSTANT")
+    assert "not known may lock its table for writes" in note(None)
+    assert note().endswith("read the times as an order of magnitude")  # no ALTER: nothing about algorithms
+    assert note().startswith("measured on the scratch server (11.4.4-MariaDB): ")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from runner.backups.dump import find_binary
 from runner.migrations.engine import Migrator
-from runner.migrations.sqlsplit import Quoting, split_lines
+from runner.migrations.sqlsplit import Quoting, Splitter, split_lines
 from runner.profile.loader import load_profile
 from runner.sandbox.mariadb import MariaDBServer
 from tests.test_sqlsplit import _separator, _statement
@@ -34,7 +34,7 @@ def _logged(admin, thread_ids: set[int] | None, exclude: int) -> list[str]:
     for thread, argument in rows:
         if thread == exclude or (thread_ids is not None and thread not in thread_ids):
             continue
-        out.append(argument.decode() if isinstance(argument, bytes) else argument)
+        out.append(argument.decode("utf-8", "surrogateescape") if isinstance(argument, bytes) else argument)
     return out
 
 
@@ -114,9 +114,12 @@ def test_runner_reads_quotes_as_the_server_global_sql_mode_says(
     assert from_runner == from_client
 
 
-def _both_logs(path: Path, server: Server, admin, *, force: bool = False) -> tuple[list[str], list[str]]:
+def _both_logs(
+    path: Path, server: Server, admin, *, force: bool = False, pieces: int = 0
+) -> tuple[list[str], list[str]]:
     """What the server logged from `mariadb < path`, and from the runner's statements of it.
-    `force`: both go on after a statement the server refuses (`mariadb --force`)."""
+    `force`: both go on after a statement the server refuses (`mariadb --force`). `pieces`: the
+    runner reads the file's bytes as the restore reads a dump, cut in pieces of that size."""
     admin_id = admin.thread_id()
 
     _fresh(admin, server, "diff_client")
@@ -145,12 +148,20 @@ def _both_logs(path: Path, server: Server, admin, *, force: bool = False) -> tup
         cur.execute("TRUNCATE mysql.general_log")
     with runner.cursor() as cur:
         # As the engine does: the splitter follows the quoting the server reports after each statement.
-        lines = [line.removesuffix("\r") for line in path.read_text(encoding="utf-8").split("\n")]
-        for statement in split_lines(
-            lines, path.name, lambda: Quoting.from_server_status(runner.server_status)
-        ):
+        def quoting() -> Quoting:
+            return Quoting.from_server_status(runner.server_status)
+
+        if pieces:
+            data = path.read_bytes()
+            statements = Splitter(path.name, quoting).split_pieces(
+                data[i : i + pieces] for i in range(0, len(data), pieces)
+            )
+        else:
+            lines = [line.removesuffix("\r") for line in path.read_text(encoding="utf-8").split("\n")]
+            statements = split_lines(lines, path.name, quoting)
+        for statement in statements:
             try:
-                cur.execute(statement.text)
+                cur.execute(statement.text.encode("utf-8", "surrogateescape"))  # as the drill sends it
                 while cur.nextset():
                     pass
             except pymysql.MySQLError:
@@ -320,3 +331,76 @@ def test_generated_files_are_sent_as_the_client_sends_them(
     from_client, from_runner = _both_logs(path, server, logging_admin, force=True)
     assert from_client == [stmt for stmt, _ in pairs]  # the server saw every statement
     assert from_runner == from_client
+
+
+# -- a dump's row lines, which the restore's splitter takes whole ---------------
+
+_STRINGS = [  # each as mariadb-dump writes it: what the client would act on outside a string
+    rb"'it\'s'",
+    rb"'back\\slash'",
+    rb"'ends in a backslash\\'",
+    rb"'semi;colon'",
+    rb"'-- dash'",
+    rb"'# hash'",
+    rb"'/* opens'",
+    rb"'closes */'",
+    rb"'DELIMITER $$'",
+    rb"'\g \G \c'",
+    rb"'dq \" bt `'",
+    rb"'doubled '' quote'",
+    rb"'new\nline'",
+    b"'tab\there \xc3\xa9'",
+]
+_BINARY = b"'\x80\xff\xfe\x01\x1a\x7f \\' \\\\ \xc3'"  # not UTF-8: the dump's bytes as they are
+
+
+def _dump_rows() -> bytes:
+    """A dump-shaped file: long runs of row lines, each broken, cut or read otherwise in turn."""
+    rows = [b"(%d,%s,NULL,-1.5e-05)" % (n, s) for n, s in enumerate(_STRINGS, 1)]
+    rows += [b"(%d,'row %d',%s,%d.25)" % (n, n, _BINARY, n) for n in range(100, 2100)]
+    return b"".join(
+        [
+            b"CREATE TABLE r (id INT PRIMARY KEY, s VARCHAR(64), b VARBINARY(64), d DECIMAL(12,6));\n",
+            b"/*!40000 ALTER TABLE `r` DISABLE KEYS */;\nINSERT INTO `r` VALUES\n",
+            b",\n".join(rows) + b";\n",
+            # a run broken by lines that are not one row each, then resumed
+            b"INSERT INTO `r` VALUES\n(3001,'a',NULL,1),\n(3002,\"dq\",NULL,2),\n",
+            b"(3003,'b',NULL,3),(3004,'c',NULL,4),\n-- a comment between rows\n",
+            b"(3005,'d',-- a comment after a value\nNULL,5),\n(3006,CONCAT('e','f'),NULL,6),\n",
+            b"(3007,'line one\\\ncontinues',NULL,7),\n(3008,'g',NULL,8);\n",
+            # the last row, then another statement on its line; rows at a statement's start
+            b"INSERT INTO `r` VALUES\n(3101,'h',NULL,1); SELECT 1;\n(3102),\n(3103);\n",
+            b"SELECT\n(1),\n('a;b');\n",
+            # CR LF line ends, a CR inside a string
+            b"INSERT INTO `r` VALUES\r\n(3201,'crlf',NULL,1),\r\n(3202,'cr \r inside',NULL,2),\r\n",
+            b"(3203,'i',NULL,3);\r\n",
+            # strings read without backslash escapes: `'a\'` is a whole string, `-- ` then a comment
+            b"SET sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES');\nINSERT INTO `r` VALUES\n",
+            b"(3301,'C:\\',NULL,1),\n(3302,'a\\', -- ',2),\n(3303,'j',NULL,3);\n",
+            b"SET sql_mode = 'ANSI_QUOTES';\nINSERT INTO \"r\" VALUES\n(3401,'k \"q\"',NULL,1),\n",
+            b"(3402,'l\\'m',NULL,2);\nSET sql_mode = DEFAULT;\n",
+            # another delimiter: a row's `;` ends nothing (the server, which the client lets run
+            # several statements at once, would: a row it refuses keeps the tables alike)
+            b"DELIMITER $$\nINSERT INTO `r` VALUES\n(3501,'n;o',NULL,1),\n(3502,'p',NULL);\n",
+            b"(3503,'q',NULL,3)$$\nDELIMITER ;\n",
+            b"/*!40000 ALTER TABLE `r` ENABLE KEYS */;\n",
+        ]
+    )
+
+
+@pytest.mark.parametrize("pieces", [61, 1 << 20], ids=["cut-every-61-bytes", "whole"])
+def test_a_dumps_rows_are_sent_as_the_client_sends_them(
+    pieces: int, tmp_path: Path, server: Server, logging_admin
+) -> None:
+    """The restore's reading of a dump (row lines taken whole where the client would read them
+    as plain text) against `mariadb < dump`: rows holding what the client acts on outside a
+    string, bytes that are not UTF-8, runs broken mid-way, CR LF, the last row's `;`, and
+    NO_BACKSLASH_ESCAPES, ANSI_QUOTES or another delimiter in force. Some statements are
+    refused by the server (that is the point of them): both go on (`--force`)."""
+    path = tmp_path / "dump.sql"
+    path.write_bytes(_dump_rows())
+    from_client, from_runner = _both_logs(path, server, logging_admin, force=True, pieces=pieces)
+    assert len(from_client) == 16 and from_client[2].count("\n") == len(_STRINGS) + 2000
+    assert from_runner == from_client
+    restored = _database_state(logging_admin, "diff_runner")
+    assert len(restored["table r"]) > 2000 and restored == _database_state(logging_admin, "diff_client")

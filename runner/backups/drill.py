@@ -2,8 +2,9 @@
 run it, then proven to be the database the application needs.
 
 The dump is streamed once from its source (a folder, or `cat` over SSH): inflated on one
-thread, split into statements on another (the migrations' client-exact splitter, so the
-server receives what `gunzip -c dump | mariadb db` would send) and read there by the
+thread, split into statements on another (the migrations' client-exact splitter, which takes
+a run of row lines whole where the client would read them as plain text, so the server
+receives what `gunzip -c dump | mariadb db` would send) and read there by the
 confinement guard (migrations/guard.py: nothing reaches beyond the scratch database, names
 qualified with the target's database name land in it) while the scratch server runs the
 statement before,
@@ -30,8 +31,8 @@ from runner.errors import ConfinementRefused, GzipProblem, MigrationError, Migra
 from runner.migrations.engine import Migrator, quoting_of
 from runner.migrations.guard import Guard, guarded, kind_of
 from runner.migrations.read_ahead import read_ahead
-from runner.migrations.rehearsal import Rehearsed, apply_pending
-from runner.migrations.sqlsplit import Statement, may_change_quoting, split_lines
+from runner.migrations.rehearsal import Rehearsed, apply_pending, timing_note
+from runner.migrations.sqlsplit import Splitter, Statement, may_change_quoting
 from runner.migrations.status import State
 from runner.profile.model import Profile
 
@@ -165,7 +166,7 @@ def _restore(
     scanner = Scanner(check.dump)
     # split and guarded on the read-ahead thread while the server runs the statement before
     statements = read_ahead(
-        guarded(split_lines(_lines(handle, check, scanner), name, quoting_of(conn)), guard, name),
+        guarded(Splitter(name, quoting_of(conn)).split_pieces(_pieces(handle, check, scanner)), guard, name),
         pause_after=may_change_quoting,
     )
     started = time.monotonic()
@@ -173,7 +174,7 @@ def _restore(
     try:
         with conn.cursor() as cur:
             for statement in statements:
-                # the bytes of the dump as they were: binary columns are not UTF-8 (see _lines)
+                # the bytes of the dump as they were: binary columns are not UTF-8 (see split_pieces)
                 cur.execute(statement.text.encode("utf-8", "surrogateescape"))
                 while cur.nextset():
                     pass
@@ -218,24 +219,22 @@ def _restore(
     return True
 
 
-def _lines(handle: IO[bytes], check: BackupCheck, scanner: Scanner) -> Iterator[str]:
-    """The dump's lines as the client reads them (no line end, a CR before it dropped), while the
-    same bytes feed the scan. The MariaDB sandbox line is a client command: skipped, as the
-    mariadb client skips it. Bytes that are not UTF-8 (binary columns) travel unchanged."""
-    carry = b""
-    first = True
+def _pieces(handle: IO[bytes], check: BackupCheck, scanner: Scanner) -> Iterator[bytes]:
+    """The dump's bytes as they inflate, while the same bytes feed the scan. The MariaDB sandbox
+    line is a client command: blanked (its line end kept), as the mariadb client skips it."""
+    head: bytes | None = b""  # the first line, until its end has come
     for piece in gzip_stream.pieces(handle, check.stream):
         scanner.feed(piece)
-        lines = (carry + piece if carry else piece).split(b"\n")
-        carry = lines.pop()
-        if first and lines:
-            first = False
-            if lines[0].startswith(SANDBOX_LINE):
-                lines[0] = b""
-        for raw in lines:
-            yield raw.removesuffix(b"\r").decode("utf-8", "surrogateescape")
-    if carry:
-        yield carry.removesuffix(b"\r").decode("utf-8", "surrogateescape")
+        if head is not None:
+            head += piece
+            end = head.find(b"\n")
+            if end == -1:
+                continue
+            piece = head[end:] if head.startswith(SANDBOX_LINE) else head
+            head = None
+        yield piece
+    if head:  # a dump of one line, without its end
+        yield b"" if head.startswith(SANDBOX_LINE) else head
 
 
 def _judge(profile: Profile, conn: Any, check: BackupCheck, result: DrillResult) -> None:
@@ -322,13 +321,7 @@ def _rehearse(profile: Profile, scratch: Scratch, database: str, conn: Any, resu
     guard = Guard(database, profile.database.name)
     result.rehearsal, result.not_rehearsed = apply_pending(profile, scratch, database, guard, plan)
     result.findings += [Finding("confinement", note, blocking=False) for note in guard.notes]
-    result.timing = (
-        f"measured on {scratch.label} ({conn.get_server_info()}): each migration's time estimates how long "
-        "its tables stay locked on production; that server may be slower or faster than production's "
-        "(hardware, load, configuration), so read the times as an order of magnitude; an ALTER's "
-        "algorithm is the server's choice: INSTANT and NOCOPY rewrite no rows, INPLACE rebuilds the "
-        "table while writes go on, COPY copies every row while writes wait"
-    )
+    result.timing = timing_note(f"{scratch.label} ({conn.get_server_info()})", result.rehearsal)
 
 
 def _ledger_note(profile: Profile, conn: Any) -> str:

@@ -4,8 +4,9 @@ routines, triggers, events, and whether the dump is complete.
 Written by hand because no library reads dumps: sqlparse would take minutes on 250 MB.
 Every line is classified by its first bytes; INSERT lines, nearly all of a dump, are
 counted with C-level operations only: RE2 (a linear-time DFA, with the GIL released while it
-runs) finds how far the lines that are exactly one row each go, and those are counted as
-lines; anything else (several rows on a line) is taken apart by `_separators`.
+runs) finds how far the lines that are exactly one row each go (migrations/row_lines.py, which
+the restore's splitter shares), and those are counted as lines; anything else (several rows on
+a line, or a row the splitter would not take whole) is taken apart by `_separators`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-try:
-    import re2
-except ImportError:  # pragma: no cover - depends on what is installed
-    re2 = None
+from runner.migrations.row_lines import row_lines_end
 
 SANDBOX_LINE = b"/*M!999999\\- enable the sandbox mode */"
 _NAME = rb"(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$]+))"  # quoted as mysqldump does, or bare
@@ -32,11 +29,6 @@ _ROUTINE = re.compile(
     rb"(?i)^(?:/\*!\d+ )?CREATE\b.*?\b(PROCEDURE|FUNCTION|TRIGGER|EVENT)\s+`?((?:[^`\s(]|``)+)"
 )
 _SERVER = re.compile(rb"^-- Server version\s+(\S+)")
-# A line that is one row: `(`, values without a parenthesis or newline outside their strings
-# (`'...'` with backslash escapes; `''` pairs off as two strings, which counts the same), `)`.
-# Rows follow their VALUES line like this, `,` after each and `;` after the last.
-_ROW = rb"\((?:[^'()\n]|'(?:[^'\\\n]|\\[^\n])*')*\)"
-_ROW_LINES = rb"(?:" + _ROW + rb",\n)*(?:" + _ROW + rb";\n)?"
 
 
 @dataclass
@@ -147,7 +139,7 @@ class Scanner:
         inserting = self._inserting
         while True:
             if inserting is not None:
-                shaped = _row_lines_end(buf, pos)
+                shaped = row_lines_end(buf, pos)
                 if shaped > pos:
                     inserting.rows += buf.count(b"\n", pos, shaped)
                     inserting.insert_bytes += shaped - pos
@@ -182,25 +174,6 @@ class Scanner:
                 _line(self._carry, self.facts)
         self._carry = b""
         return self.facts
-
-
-def _compiled_row_lines() -> Any:
-    if re2 is None:
-        return None
-    options = re2.Options()
-    options.encoding = re2.Options.Encoding.LATIN1  # bytes as they are: strings hold any binary
-    options.never_capture = True
-    return re2.compile(_ROW_LINES, options)
-
-
-_ROW_LINES_RE2 = _compiled_row_lines()
-
-
-def _row_lines_end(buf: bytes, pos: int) -> int:
-    """Where the run of one-row lines that starts at `pos` ends (`pos`: none, or no RE2)."""
-    if _ROW_LINES_RE2 is None:
-        return pos
-    return _ROW_LINES_RE2.match(buf, pos).end()
 
 
 _SPARSE = 1000  # bytes per `),(` above which taking apart only the lines that hold one is cheaper

@@ -54,6 +54,33 @@ class Rehearsed:
     altered: list[Altered] = field(default_factory=list)  # its ALTER TABLE statements that ran
 
 
+# What an ALTER's time on the copy means for production's writes, by the algorithm the server used.
+_WHILE_IT_RUNS = {
+    "COPY": "COPY locks the table for writes about that long",
+    "INPLACE": "INPLACE rebuilds it online: writes go on, with short metadata locks at the start and end",
+    "NOCOPY": "NOCOPY changes it online without a rebuild: writes mostly go on, with short metadata "
+    "locks at the start and end",
+    "INSTANT": "INSTANT changes only metadata",
+}
+
+
+def timing_note(measured_on: str, rehearsed: list[Rehearsed]) -> str:
+    """What the rehearsal's times mean, honest about the ALTERs' algorithms: a COPY's time is
+    how long production's writes wait, an online one's is not."""
+    note = (
+        f"measured on {measured_on}: each migration's time estimates how long it runs on production; "
+        "that server may be slower or faster than production's (hardware, load, configuration), so read "
+        "the times as an order of magnitude"
+    )
+    used = {a.algorithm for m in rehearsed for a in m.altered}
+    said = [means for algorithm, means in _WHILE_IT_RUNS.items() if algorithm in used]
+    if None in used:
+        said.append("an ALTER whose algorithm is not known may lock its table for writes as long as it runs")
+    return note + (
+        "; what an ALTER's time means for writes depends on its algorithm: " + "; ".join(said) if said else ""
+    )
+
+
 @dataclass
 class Rehearsal:
     scratch: str
