@@ -104,6 +104,19 @@ DUMPS: dict[str, tuple[str, str]] = {
         "EXECUTE",
     ),
     "use": ("/*!40000 USE bystander */;", "USE"),
+    # MariaDB skips /*!99999 (MySQL 5.7+ only): the guard read `1 = bystander.secrets`, a column
+    "conditional-comment-hides-the-start-of-a-statement": (
+        "DELETE FROM /*!99999 t WHERE 1 = */ bystander.secrets;",
+        "a comment that some servers skip",
+    ),
+    "conditional-comment-ends-inside-a-quote": (
+        "/*!99999 '*/ DROP DATABASE bystander; -- ';",
+        "a comment that some servers skip",
+    ),
+    "dash-dash-and-a-control-character-is-a-comment": (
+        "DELETE FROM --\x01 t WHERE 1 =\nbystander.secrets;",
+        "`bystander`",
+    ),
     "client-charset-that-hides-a-quote": ("SET NAMES gbk;", "character set"),
     "client-charset-from-a-variable": (
         "SET @x = CONCAT('g','bk'); SET character_set_client = @x;",
@@ -182,6 +195,11 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         "SET @v = (SELECT 'DO 0' FROM ok WHERE id = 1 UNION SELECT CONCAT('DROP ', 'DATABASE bystander'));"
         " PREPARE s FROM @v;",
         "PREPARE",
+    ),
+    "dynamic-sql-from-a-case-whose-results-a-conditional-comment-hides": (
+        "SET @v = CASE WHEN /*!99999 (*/ 1 THEN CONCAT('DROP DATA', 'BASE bystander')"
+        " /*!99999 ) THEN 'DO 0' */ END; PREPARE s FROM @v; EXECUTE s;",
+        "a comment that some servers skip",
     ),
     "dynamic-sql-from-a-literal-naming-another-schema": (
         "PREPARE s FROM 'DELETE FROM bystander.secrets'; EXECUTE s;",
@@ -651,6 +669,19 @@ def _verdicts(sql: str) -> list[str]:
             ["run", "refused: `bystander`"],
         ),
         ("PREPARE s FROM 'GRANT ALL ON *.* TO x';", ["refused: GRANT"]),
+        (  # a server that skips the comment (MariaDB) runs the SET's CONCAT, not 'DO 0'
+            "SET @v = IF(/*!99999 (*/ 1 /*!99999 ) = (1 */, CONCAT('DROP ', 'DATABASE x')"
+            " /*!99999 ), 'DO 0' */, 'DO 1'); PREPARE s FROM @v;",
+            ["refused: comment that some servers skip"],
+        ),
+        ("/*!99999 SET @v = 'DO 0' */; PREPARE s FROM @v;", ["run", "refused: PREPARE"]),
+        ("/*M!100000 SET @v = 'DO 0' */; PREPARE s FROM @v;", ["run", "refused: PREPARE"]),
+        ("PREPARE s FROM /*!99999 '*/ @w -- ';", ["refused: comment that some servers skip"]),
+        (
+            "PREPARE s FROM '/*!99999 ''*/ DROP DATABASE x; -- ''';",
+            ["refused: comment that some servers skip"],
+        ),
+        ("PREPARE s FROM '/*!40101 DO 0 */';", ["run"]),
         ("PREPARE s FROM @v;", ["refused: PREPARE"]),
         ("EXECUTE s;", ["refused: EXECUTE"]),
         ("PREPARE s FROM 'DO 0'; EXECUTE s USING (SELECT v FROM bystander.t);", ["run", "refused: EXECUTE"]),

@@ -131,6 +131,13 @@ _SERVER_FUNCTIONS = {
 # sql_mode decides how quotes are read; within one text sent at once, what follows a change of it
 # is read by the server in the new mode, by the guard in the old one.
 _SQL_MODE = {"sql_mode", "@@sql_mode", "@@session.sql_mode", "@@local.sql_mode"}
+# A comment that some servers skip (by version or flavor, see sqltokens) inside a statement: what
+# is left reads differently (`DELETE FROM /*!99999 t WHERE 1 = */ other.t`), and a skipping server
+# ends it at its first `*/`, also inside a quote. As the whole statement it runs or nothing does.
+_PART_SKIPPED = (
+    "a comment that some servers skip (a MySQL 5.7+ or MariaDB-only version) inside a statement or "
+    "holding a quote or comment past its first */ (what the server runs would differ from what was checked)"
+)
 _GLOBAL_VARIABLE = re.compile(r"@@(?:global|persist|persist_only)\b", re.IGNORECASE)
 
 # Percona Server's mysqldump turns RocksDB bulk loading on and off with statements prepared from
@@ -241,7 +248,8 @@ class Guard:
 
     def check(self, statement: Statement) -> Statement | None:
         """`statement` as it may run (rewritten), None to skip it, or ConfinementRefused."""
-        toks = list(tokens(read_part(statement), statement.quoting))
+        text, conditional = read_part(statement), []
+        toks = list(tokens(text, statement.quoting, conditional))
         just_before, self._literal_set = self._literal_set, None
         if not toks:
             return statement
@@ -252,10 +260,13 @@ class Guard:
                 "change the server's replication state, not the restored data",
             )
             return None
+        if any(span != (0, len(text)) for span in conditional):
+            raise self._refusal(statement, _PART_SKIPPED)
         dynamic = self._dynamic(statement, toks, just_before)
         if dynamic is not None:
             return statement if dynamic else None
-        self._literal_set = self._set_from_literals(statement, toks)
+        # a SET the server may skip leaves @v as it was
+        self._literal_set = None if conditional else self._set_from_literals(statement, toks)
         kind = _refused_kind(toks) or self._charset_change(toks)
         if kind:
             raise self._refusal(statement, kind)
@@ -352,9 +363,12 @@ class Guard:
     def _literal_refusal(self, text: str, statement: Statement) -> str:
         """Why `text`, run by PREPARE in `statement`'s session, is refused ("" when it may run as
         written: a literal cannot be rewritten, a DEFINER not dropped)."""
-        toks = list(tokens(text, statement.quoting))
+        conditional: list[tuple[int, int]] = []
+        toks = list(tokens(text, statement.quoting, conditional))
         if not toks:
             return ""
+        if conditional:
+            return _PART_SKIPPED
         if toks[0].value == "SET" or any(t.kind == "op" and t.value == ";" for t in toks):
             return "a SET statement or several statements"
         if any(t.kind == "word" and t.value in ("PREPARE", "EXECUTE", "DEALLOCATE") for t in toks):

@@ -37,7 +37,7 @@ def _token_pattern(quoting: Quoting) -> re.Pattern[str]:
         r"(?P<space>\s+)"
         r"|(?P<exec>/\*M?!\d{0,6})"
         r"|(?P<close>\*/)"
-        r"|(?P<comment>/\*.*?(?:\*/|\Z)|\#[^\n]*|--(?:[ \t][^\n]*)?(?=\n|\Z))"
+        r"|(?P<comment>/\*.*?(?:\*/|\Z)|\#[^\n]*|--(?:[\x00-\x09\x0b-\x20\x7f][^\n]*)?(?=\n|\Z))"
         rf"|(?P<squote>{quoted(chr(39))})"
         rf"|(?P<dquote>{quoted(chr(34))})"
         r"|(?P<ident>`(?:[^`]|``)*`)"
@@ -108,21 +108,33 @@ def read_part(statement: Statement) -> str:
     return head.group() if _ROWS[quoting](statement.text, head.end()) else statement.text
 
 
-def tokens(text: str, quoting: Quoting | None = None) -> Iterator[Token]:
-    """The tokens the server reads in `text`; executable comments are opened, others skipped."""
+# Executable comments a server may skip: MariaDB skips `/*!50700`..`/*!99999` (MySQL 5.7+ only) and
+# versions above its own, MySQL skips `/*M!` and versions above its own; below 50700 all run them.
+_CONDITIONAL = re.compile(r"/\*(?:M!|!(?:50[7-9]\d\d|5[1-9]\d{3}|[6-9]\d{4}|\d{6}))")
+
+
+def tokens(
+    text: str, quoting: Quoting | None = None, conditional: list[tuple[int, int]] | None = None
+) -> Iterator[Token]:
+    """The tokens the server reads in `text`; executable comments are opened, others skipped.
+    `conditional` gets the span of each comment a server may skip (see _CONDITIONAL), its end -1
+    when a quote or comment inside runs past its first `*/`, where a skipping server ends it."""
     quoting = quoting or Quoting()
     pattern = _PATTERNS.setdefault(quoting, _token_pattern(quoting))
-    opened = 0
+    opened: list[tuple[int, int]] = []  # (start, first `*/`) of a conditional comment, else (-1, 0)
     for match in pattern.finditer(text):
         kind = match.lastgroup
         raw = match.group()
         if kind in ("space", "comment"):
             continue
         if kind == "exec":
-            opened += 1
+            skipped_to = text.find("*/", match.end())
+            opened.append((match.start(), skipped_to) if _CONDITIONAL.match(raw) else (-1, 0))
             continue
         if kind == "close" and opened:
-            opened -= 1
+            start, skipped_to = opened.pop()
+            if start >= 0 and conditional is not None:
+                conditional.append((start, match.end() if match.start() == skipped_to else -1))
             continue
         if kind == "close":
             yield Token("op", "*", match.start(), match.start() + 1)
@@ -138,3 +150,5 @@ def tokens(text: str, quoting: Quoting | None = None) -> Iterator[Token]:
             value, name = (raw.upper() if kind == "word" else raw), raw
         assert kind is not None
         yield Token(kind, value, match.start(), match.end(), name)
+    if conditional is not None:  # never closed: a skipping server reads on after its first `*/`
+        conditional += [(start, len(text) if to < 0 else -1) for start, to in opened if start >= 0]
