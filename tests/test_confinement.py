@@ -104,6 +104,12 @@ DUMPS: dict[str, tuple[str, str]] = {
         "EXECUTE",
     ),
     "use": ("/*!40000 USE bystander */;", "USE"),
+    # the server reads the next statement in GBK: `€\` ends in 0xAC 0x5C, one character, and the
+    # quote after it ends the string where the guard (and the splitter) read an escaped quote
+    "client-charset-that-hides-a-quote-after-another-statement": (
+        "DELIMITER ;;\nDO 1; SET NAMES gbk;;\nDELIMITER ;\nDO '\u20ac\\'; DROP DATABASE bystander; -- ';",
+        "character set",
+    ),
     # MariaDB skips /*!99999 (MySQL 5.7+ only): the guard read `1 = bystander.secrets`, a column
     "conditional-comment-hides-the-start-of-a-statement": (
         "DELETE FROM /*!99999 t WHERE 1 = */ bystander.secrets;",
@@ -682,6 +688,7 @@ def _verdicts(sql: str) -> list[str]:
             ["refused: comment that some servers skip"],
         ),
         ("PREPARE s FROM '/*!40101 DO 0 */';", ["run"]),
+        ("DO 1; SET NAMES gbk;", ["run", "refused: character set"]),  # (the guard's own check)
         ("PREPARE s FROM @v;", ["refused: PREPARE"]),
         ("EXECUTE s;", ["refused: EXECUTE"]),
         ("PREPARE s FROM 'DO 0'; EXECUTE s USING (SELECT v FROM bystander.t);", ["run", "refused: EXECUTE"]),

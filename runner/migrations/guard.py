@@ -391,6 +391,14 @@ class Guard:
         allowed; any other variable could hold a charset that hides a quote (see _HIDING_CHARSETS)."""
         if toks[0].value != "SET":
             self._saved_charsets.difference_update(t.name.lower() for t in toks if t.kind == "var")
+            for index, tok in enumerate(toks[1:-1], 1):  # a SET after `;` or in BEGIN NOT ATOMIC, IF
+                nxt, previous = toks[index + 1].value, toks[index - 1].value
+                if (
+                    (tok.kind == "word" and tok.value == "NAMES")
+                    or (previous == "SET" and tok.value in ("CHARSET", "CHARACTER"))
+                    or (tok.name.lower().replace("`", "") in _CLIENT_CHARSET and nxt in ("=", ":="))
+                ):
+                    return "a client character set set after another statement of the same text"
             return ""
         for index, tok in enumerate(toks[:-2]):
             if toks[index + 1].value not in ("=", ":="):
