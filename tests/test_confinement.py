@@ -207,6 +207,10 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         " /*!99999 ) THEN 'DO 0' */ END; PREPARE s FROM @v; EXECUTE s;",
         "a comment that some servers skip",
     ),
+    "dynamic-sql-from-a-variable-whose-name-only-python-folds": (
+        "SET @k = CONCAT('DROP DATA', 'BASE bystander'); SET @\u212a = 'DO 0'; PREPARE s FROM @k; EXECUTE s;",
+        "PREPARE",
+    ),
     "dynamic-sql-from-a-literal-naming-another-schema": (
         "PREPARE s FROM 'DELETE FROM bystander.secrets'; EXECUTE s;",
         "`bystander`",
@@ -689,6 +693,14 @@ def _verdicts(sql: str) -> list[str]:
         ),
         ("PREPARE s FROM '/*!40101 DO 0 */';", ["run"]),
         ("DO 1; SET NAMES gbk;", ["run", "refused: character set"]),  # (the guard's own check)
+        (  # str.lower() folds the Kelvin sign into k; the server keeps @\u212a and @k apart
+            "SET @k = CONCAT('DROP ', 'DATABASE x'); SET @\u212a = 'DO 0'; PREPARE s FROM @k;",
+            ["run", "run", "refused: PREPARE"],
+        ),
+        (
+            "SET @ka = CONCAT('g', 'bk'); SET @\u212aa = @@character_set_client; SET character_set_client = @ka;",
+            ["run", "run", "refused: character set"],
+        ),
         ("PREPARE s FROM @v;", ["refused: PREPARE"]),
         ("EXECUTE s;", ["refused: EXECUTE"]),
         ("PREPARE s FROM 'DO 0'; EXECUTE s USING (SELECT v FROM bystander.t);", ["run", "refused: EXECUTE"]),

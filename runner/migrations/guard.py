@@ -390,7 +390,7 @@ class Guard:
         """mysqldump saves the client character set in a variable and restores it from there:
         allowed; any other variable could hold a charset that hides a quote (see _HIDING_CHARSETS)."""
         if toks[0].value != "SET":
-            self._saved_charsets.difference_update(t.name.lower() for t in toks if t.kind == "var")
+            self._saved_charsets.difference_update(_fold(t.name) for t in toks if t.kind == "var")
             for index, tok in enumerate(toks[1:-1], 1):  # a SET after `;` or in BEGIN NOT ATOMIC, IF
                 nxt, previous = toks[index + 1].value, toks[index - 1].value
                 if (
@@ -403,15 +403,15 @@ class Guard:
         for index, tok in enumerate(toks[:-2]):
             if toks[index + 1].value not in ("=", ":="):
                 continue
-            target, value = tok.name.lower().replace("`", ""), toks[index + 2]
-            from_session = value.kind == "var" and value.name.lower() in _CLIENT_CHARSET
+            target, value = _fold(tok.name).replace("`", ""), toks[index + 2]
+            from_session = value.kind == "var" and _fold(value.name) in _CLIENT_CHARSET
             if target.startswith("@") and not target.startswith("@@"):
                 if from_session:
                     self._saved_charsets.add(target)
                 else:
                     self._saved_charsets.discard(target)
             elif target in _CLIENT_CHARSET and value.kind == "var":
-                if not from_session and value.name.lower() not in self._saved_charsets:
+                if not from_session and _fold(value.name) not in self._saved_charsets:
                     return "a client character set taken from a variable (SET character_set_client)"
             elif target in _CLIENT_CHARSET and (
                 value.kind not in ("word", "string", "ident")
@@ -514,7 +514,17 @@ def _user_variable(tok: Token) -> str:
     name = tok.value[1:]
     if name[:1] in ("`", "'", '"'):
         name = name[1:-1].replace(name[0] * 2, name[0])
-    return name.lower()
+    return _fold(name)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _fold(name: str) -> str:
+    """A variable's name as compared here: ASCII letters case-blind, the rest exact. Never equal
+    where the server's are not: str.lower() makes the Kelvin sign `@\u212a` the server's other
+    variable `@k`; names the server holds equal and this does not are refused, never confused."""
+    return name.translate(_ASCII_LOWER)
 
 
 def _only_user_variables(toks: list[Token]) -> bool:
