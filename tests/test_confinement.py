@@ -106,6 +106,11 @@ DUMPS: dict[str, tuple[str, str]] = {
     "use": ("/*!40000 USE bystander */;", "USE"),
     # the server reads the next statement in GBK: `€\` ends in 0xAC 0x5C, one character, and the
     # quote after it ends the string where the guard (and the splitter) read an escaped quote
+    "client-charset-saved-by-a-statement-the-server-skips": (
+        "SET @old = CONCAT('g', 'bk'); /*!99999 SET @old = @@character_set_client */;"
+        " SET character_set_client = @old; DO '\u20ac\\'; DROP DATABASE bystander; -- ';",
+        "character set",
+    ),
     "client-charset-that-hides-a-quote-after-another-statement": (
         "DELIMITER ;;\nDO 1; SET NAMES gbk;;\nDELIMITER ;\nDO '\u20ac\\'; DROP DATABASE bystander; -- ';",
         "character set",
@@ -698,6 +703,11 @@ def _verdicts(sql: str) -> list[str]:
         ),
         ("PREPARE s FROM '/*!40101 DO 0 */';", ["run"]),
         ("DO 1; SET NAMES gbk;", ["run", "refused: character set"]),  # (the guard's own check)
+        (  # MariaDB skips the save: @old still holds gbk
+            "SET @old = CONCAT('g', 'bk'); /*!99999 SET @old = @@character_set_client */;"
+            " SET character_set_client = @old;",
+            ["run", "run", "refused: character set"],
+        ),
         (  # str.lower() folds the Kelvin sign into k; the server keeps @\u212a and @k apart
             "SET @k = CONCAT('DROP ', 'DATABASE x'); SET @\u212a = 'DO 0'; PREPARE s FROM @k;",
             ["run", "run", "refused: PREPARE"],

@@ -267,7 +267,7 @@ class Guard:
             return statement if dynamic else None
         # a SET the server may skip leaves @v as it was
         self._literal_set = None if conditional else self._set_from_literals(statement, toks)
-        kind = _refused_kind(toks) or self._charset_change(toks)
+        kind = _refused_kind(toks) or self._charset_change(toks, saves=not conditional)
         if kind:
             raise self._refusal(statement, kind)
         edits: list[tuple[int, int, str]] = []
@@ -386,9 +386,10 @@ class Guard:
             "a statement with a DEFINER clause (it cannot be dropped from a text)" if _definers(toks) else ""
         )
 
-    def _charset_change(self, toks: list[Token]) -> str:
+    def _charset_change(self, toks: list[Token], saves: bool = True) -> str:
         """mysqldump saves the client character set in a variable and restores it from there:
-        allowed; any other variable could hold a charset that hides a quote (see _HIDING_CHARSETS)."""
+        allowed; any other variable could hold a charset that hides a quote (see _HIDING_CHARSETS).
+        Not `saves`: a statement the server may skip saves nothing (the variable keeps its value)."""
         if toks[0].value != "SET":
             self._saved_charsets.difference_update(_fold(t.name) for t in toks if t.kind == "var")
             for index, tok in enumerate(toks[1:-1], 1):  # a SET after `;` or in BEGIN NOT ATOMIC, IF
@@ -406,7 +407,7 @@ class Guard:
             target, value = _fold(tok.name).replace("`", ""), toks[index + 2]
             from_session = value.kind == "var" and _fold(value.name) in _CLIENT_CHARSET
             if target.startswith("@") and not target.startswith("@@"):
-                if from_session:
+                if from_session and saves:
                     self._saved_charsets.add(target)
                 else:
                     self._saved_charsets.discard(target)
