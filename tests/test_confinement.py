@@ -124,6 +124,17 @@ DUMPS: dict[str, tuple[str, str]] = {
         "/*!99999 '*/ DROP DATABASE bystander; -- ';",
         "a comment that some servers skip",
     ),
+    # the server reads `t<no-break space>WHERE<no-break space>1` as one name: the guard read WHERE
+    "no-break-space-joined-name-hides-a-table-list": (
+        "CREATE TABLE `t\u00a0WHERE\u00a01` (id INT); INSERT INTO `t\u00a0WHERE\u00a01` VALUES (1);"
+        " DELETE FROM t\u00a0WHERE\u00a01, bystander.secrets USING t\u00a0WHERE\u00a01, bystander.secrets;",
+        "`bystander`",
+    ),
+    "a-name-whose-upper-case-is-a-keyword-hides-a-table-list": (  # \u017fet (long s) upper-cased: SET
+        "CREATE TABLE t2 (id INT); INSERT INTO t2 VALUES (1);"
+        " DELETE FROM \u017fet, bystander.secrets USING t2 \u017fet, bystander.secrets;",
+        "`bystander`",
+    ),
     "dash-dash-and-a-control-character-is-a-comment": (
         "DELETE FROM --\x01 t WHERE 1 =\nbystander.secrets;",
         "`bystander`",

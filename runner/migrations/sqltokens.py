@@ -29,21 +29,28 @@ class Token:
     name: str = ""  # a word or identifier as written (names are compared)
 
 
+# What the server reads as one unquoted name: ASCII letters and digits, `_`, `$`, and every character
+# beyond ASCII; Python's \s and \w would cut `t\u00a0WHERE` (a no-break space) or `t\u20acWHERE` in
+# two. Only ASCII white space separates, only ASCII digits make a number.
+_NAME = r"0-9A-Za-z_$\x80-\U0010ffff"
+
+
 def _token_pattern(quoting: Quoting) -> re.Pattern[str]:
     def quoted(q: str) -> str:
         return rf"{q}(?:[^{q}\\]|\\.|{q}{q})*{q}" if quoting.escapes(q) else rf"{q}(?:[^{q}]|{q}{q})*{q}"
 
     return re.compile(
-        r"(?P<space>\s+)"
-        r"|(?P<exec>/\*M?!\d{0,6})"
+        r"(?P<space>[ \t\n\v\f\r]+)"
+        r"|(?P<exec>/\*M?![0-9]{0,6})"
         r"|(?P<close>\*/)"
         r"|(?P<comment>/\*.*?(?:\*/|\Z)|\#[^\n]*|--(?:[\x00-\x09\x0b-\x20\x7f][^\n]*)?(?=\n|\Z))"
         rf"|(?P<squote>{quoted(chr(39))})"
         rf"|(?P<dquote>{quoted(chr(34))})"
         r"|(?P<ident>`(?:[^`]|``)*`)"
-        r"|(?P<var>@@?(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[\w$.]+)?)"
-        r"|(?P<number>(?:0x[0-9a-fA-F]+|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|(?<![\w$`])\.\d+(?:[eE][-+]?\d+)?)(?![\w$]))"
-        r"|(?P<word>[\w$]+)"
+        rf"|(?P<var>@@?(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[{_NAME}.]+)?)"
+        r"|(?P<number>(?:0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?"
+        rf"|(?<![{_NAME}`])\.[0-9]+(?:[eE][-+]?[0-9]+)?)(?![{_NAME}]))"
+        rf"|(?P<word>[{_NAME}]+)"
         r"|(?P<op><=>|<>|!=|<=|>=|:=|\|\||&&|.)",
         re.S,
     )
@@ -147,7 +154,8 @@ def tokens(
         if kind == "ident":
             value = name = raw[1:-1].replace(raw[0] * 2, raw[0])
         else:
-            value, name = (raw.upper() if kind == "word" else raw), raw
+            # a keyword is ASCII: str.upper() would make the name `\u017fet` (long s) SET
+            value, name = (raw.upper() if kind == "word" and raw.isascii() else raw), raw
         assert kind is not None
         yield Token(kind, value, match.start(), match.end(), name)
     if conditional is not None:  # never closed: a skipping server reads on after its first `*/`
