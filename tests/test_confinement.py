@@ -135,6 +135,11 @@ DUMPS: dict[str, tuple[str, str]] = {
         " DELETE FROM \u017fet, bystander.secrets USING t2 \u017fet, bystander.secrets;",
         "`bystander`",
     ),
+    # a quoted variable name reads its quotes as strings do: under NO_BACKSLASH_ESCAPES `@'a\'` ends there
+    "no-backslash-escapes-in-a-quoted-variable-name": (
+        "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SET @'a\\' = 1, @@global.max_connections = 17, @b = '';",
+        "@@global.",
+    ),
     "dash-dash-and-a-control-character-is-a-comment": (
         "DELETE FROM --\x01 t WHERE 1 =\nbystander.secrets;",
         "`bystander`",

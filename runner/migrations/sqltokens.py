@@ -47,7 +47,7 @@ def _token_pattern(quoting: Quoting) -> re.Pattern[str]:
         rf"|(?P<squote>{quoted(chr(39))})"
         rf"|(?P<dquote>{quoted(chr(34))})"
         r"|(?P<ident>`(?:[^`]|``)*`)"
-        rf"|(?P<var>@@?(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[{_NAME}.]+)?)"
+        rf"|(?P<var>@@?(?:`(?:[^`]|``)*`|{quoted(chr(39))}|{quoted(chr(34))}|[{_NAME}.]+)?)"
         r"|(?P<number>(?:0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?"
         rf"|(?<![{_NAME}`])\.[0-9]+(?:[eE][-+]?[0-9]+)?)(?![{_NAME}]))"
         rf"|(?P<word>[{_NAME}]+)"
