@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 
 from runner.errors import ConfinementRefused
 from runner.migrations.engine import Migrator, Progress
@@ -131,12 +132,13 @@ _SERVER_FUNCTIONS = {
 # sql_mode decides how quotes are read; within one text sent at once, what follows a change of it
 # is read by the server in the new mode, by the guard in the old one.
 _SQL_MODE = {"sql_mode", "@@sql_mode", "@@session.sql_mode", "@@local.sql_mode"}
-# A comment that some servers skip (by version or flavor, see sqltokens) inside a statement: what
-# is left reads differently (`DELETE FROM /*!99999 t WHERE 1 = */ other.t`), and a skipping server
-# ends it at its first `*/`, also inside a quote. As the whole statement it runs or nothing does.
+# A comment that some servers skip (by version or flavor, see sqltokens): what is left reads
+# differently (`DELETE FROM /*!99999 t WHERE 1 = */ other.t`), and a skipping server ends it at its
+# first `*/`, also inside a quote. Comments of one opener are run or skipped alike: the statement is
+# judged both ways; of several openers a server may run some and skip others, refused.
 _PART_SKIPPED = (
-    "a comment that some servers skip (a MySQL 5.7+ or MariaDB-only version) inside a statement or "
-    "holding a quote or comment past its first */ (what the server runs would differ from what was checked)"
+    "comments that some servers skip (a MySQL 5.7+ or MariaDB-only version) of more than one version, or "
+    "one holding a quote or comment past its first */ (what the server runs would differ from what was checked)"
 )
 _GLOBAL_VARIABLE = re.compile(r"@@(?:global|persist|persist_only)\b", re.IGNORECASE)
 
@@ -248,7 +250,7 @@ class Guard:
 
     def check(self, statement: Statement) -> Statement | None:
         """`statement` as it may run (rewritten), None to skip it, or ConfinementRefused."""
-        text, conditional = read_part(statement), []
+        text, conditional = read_part(statement), list[tuple[int, int, str]]()
         toks = list(tokens(text, statement.quoting, conditional))
         just_before, self._literal_set = self._literal_set, None
         if not toks:
@@ -260,14 +262,31 @@ class Guard:
                 "change the server's replication state, not the restored data",
             )
             return None
-        if any(span != (0, len(text)) for span in conditional):
+        # inside the statement: judged also as a server that skips them reads it, all alike (one opener)
+        inside = [(start, end) for start, end, _ in conditional if (start, end) != (0, len(text))]
+        if any(end < 0 for _, end in inside) or len({opener for *_, opener in conditional}) > 1:
             raise self._refusal(statement, _PART_SKIPPED)
         dynamic = self._dynamic(statement, toks, just_before)
         if dynamic is not None:
             return statement if dynamic else None
         # a SET the server may skip leaves @v as it was
         self._literal_set = None if conditional else self._set_from_literals(statement, toks)
-        kind = _refused_kind(toks) or self._charset_change(toks, saves=not conditional)
+        edits = self._edits(statement, toks, saves=not conditional)
+        if inside:
+            skipped = [t for t in toks if not any(start <= t.start < end for start, end in inside)]
+            edits = sorted(set(edits + self._edits(statement, skipped, saves=False)))
+            if any(one[1] > other[0] for one, other in pairwise(edits)):
+                raise self._refusal(statement, _PART_SKIPPED)  # a DEFINER clause read two ways
+        if not edits:
+            return statement
+        text = statement.text
+        for start, end, new in sorted(edits, reverse=True):
+            text = text[:start] + new + text[end:]
+        return replace(statement, text=text)
+
+    def _edits(self, statement: Statement, toks: list[Token], saves: bool) -> list[tuple[int, int, str]]:
+        """What `toks` (one reading of `statement`) needs rewritten, or a refusal."""
+        kind = (_refused_kind(toks) or self._charset_change(toks, saves=saves)) if toks else ""
         if kind:
             raise self._refusal(statement, kind)
         edits: list[tuple[int, int, str]] = []
@@ -285,19 +304,13 @@ class Guard:
                 continue
             raise self._refusal(statement, f"a name in another schema (`{printable(schema)}`)")
         definers = _definers(toks)
-        edits += definers
         if definers:
             self._note(
                 "definer",
                 "DEFINER clauses were dropped: views, routines and triggers belong to the scratch user "
                 "(as a --skip-definer restore makes them)",
             )
-        if not edits:
-            return statement
-        text = statement.text
-        for start, end, new in sorted(edits, reverse=True):
-            text = text[:start] + new + text[end:]
-        return replace(statement, text=text)
+        return edits + definers
 
     def _dynamic(
         self, statement: Statement, toks: list[Token], just_before: tuple[str, str] | None
@@ -363,7 +376,7 @@ class Guard:
     def _literal_refusal(self, text: str, statement: Statement) -> str:
         """Why `text`, run by PREPARE in `statement`'s session, is refused ("" when it may run as
         written: a literal cannot be rewritten, a DEFINER not dropped)."""
-        conditional: list[tuple[int, int]] = []
+        conditional: list[tuple[int, int, str]] = []
         toks = list(tokens(text, statement.quoting, conditional))
         if not toks:
             return ""

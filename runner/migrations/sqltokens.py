@@ -121,14 +121,15 @@ _CONDITIONAL = re.compile(r"/\*(?:M!|!(?:50[7-9]\d\d|5[1-9]\d{3}|[6-9]\d{4}|\d{6
 
 
 def tokens(
-    text: str, quoting: Quoting | None = None, conditional: list[tuple[int, int]] | None = None
+    text: str, quoting: Quoting | None = None, conditional: list[tuple[int, int, str]] | None = None
 ) -> Iterator[Token]:
     """The tokens the server reads in `text`; executable comments are opened, others skipped.
-    `conditional` gets the span of each comment a server may skip (see _CONDITIONAL), its end -1
-    when a quote or comment inside runs past its first `*/`, where a skipping server ends it."""
+    `conditional` gets the span and opener (`/*!80023`) of each comment a server may skip (see
+    _CONDITIONAL), its end -1 when a quote or comment inside runs past its first `*/`, where a
+    skipping server ends it."""
     quoting = quoting or Quoting()
     pattern = _PATTERNS.setdefault(quoting, _token_pattern(quoting))
-    opened: list[tuple[int, int]] = []  # (start, first `*/`) of a conditional comment, else (-1, 0)
+    opened: list[tuple[int, int, str]] = []  # (start, first `*/`, opener); start -1: not conditional
     for match in pattern.finditer(text):
         kind = match.lastgroup
         raw = match.group()
@@ -136,12 +137,12 @@ def tokens(
             continue
         if kind == "exec":
             skipped_to = text.find("*/", match.end())
-            opened.append((match.start(), skipped_to) if _CONDITIONAL.match(raw) else (-1, 0))
+            opened.append((match.start() if _CONDITIONAL.match(raw) else -1, skipped_to, raw))
             continue
         if kind == "close" and opened:
-            start, skipped_to = opened.pop()
+            start, skipped_to, opener = opened.pop()
             if start >= 0 and conditional is not None:
-                conditional.append((start, match.end() if match.start() == skipped_to else -1))
+                conditional.append((start, match.end() if match.start() == skipped_to else -1, opener))
             continue
         if kind == "close":
             yield Token("op", "*", match.start(), match.start() + 1)
@@ -159,4 +160,4 @@ def tokens(
         assert kind is not None
         yield Token(kind, value, match.start(), match.end(), name)
     if conditional is not None:  # never closed: a skipping server reads on after its first `*/`
-        conditional += [(start, len(text) if to < 0 else -1) for start, to in opened if start >= 0]
+        conditional += [(start, len(text) if to < 0 else -1, raw) for start, to, raw in opened if start >= 0]
