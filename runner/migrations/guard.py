@@ -5,7 +5,8 @@ granted on prefixed databases only); this is the second, one gate for the drill,
 drift builds and lint's ALGORITHM probe. Each statement, as the client-exact splitter cut it, is
 read token by token the way the server reads it (its quoting; the inside of `/*!NNNNN */` and
 `/*M! */` executable comments as SQL whatever the version; routine and trigger bodies of
-DELIMITER blocks included). Refused: database-level statements, a schema other than the scratch
+DELIMITER blocks included). A comment that some servers skip by version (`/*!80023`, `/*M!`) is
+judged both ways, run and skipped; comments of several such versions in one statement are refused. Refused: database-level statements, a schema other than the scratch
 database (names after FROM, JOIN, INTO, UPDATE, TABLE, REFERENCES, TO, ..., three-part names,
 `schema.function(`), accounts and privileges, global variables, plugins, server
 administration, replication, files, and dynamic SQL that no reader can check beforehand.
