@@ -101,7 +101,20 @@ class Redactor:
         wrote it escaped."""
         if not self._secrets or not text:
             return text
-        return self._compiled().sub(_masked, text)
+        spans: list[list[int]] = []  # found at every position: secrets may overlap (a `pass` kept
+        for found in self._compiled().finditer(text):  # in `passed` must not hide an `assed-x`)
+            start, end = found.span(1)
+            if _in_word(text, start, end):
+                continue
+            if spans and start <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([start, end])
+        parts, at = [], 0
+        for start, end in spans:
+            parts += [text[at:start], MASK]
+            at = end
+        return "".join([*parts, text[at:]])
 
     def _compiled(self) -> re.Pattern[str]:
         if self._pattern is None:
@@ -111,7 +124,7 @@ class Redactor:
                 for form in _encodings(secret)
             }
             ordered = sorted(forms, key=lambda f: len(f[0]), reverse=True)  # longest first: no partial leaks
-            self._pattern = re.compile("|".join(pattern for _, pattern in ordered))
+            self._pattern = re.compile("(?=(" + "|".join(pattern for _, pattern in ordered) + "))")
         return self._pattern
 
     def mask_body(self, body: bytes, content_type: str) -> bytes:
@@ -164,16 +177,16 @@ class Redactor:
         return _Mask()
 
 
-def _masked(found: re.Match[str]) -> str:
-    """MASK for a secret found in text, except where it is part of one of the report's WORDS
-    that is not the secret itself: a page that says `passed` says so under a password `pass`."""
-    text, start, end = found.string, found.start(), found.end()
-    while start and text[start - 1].isalpha():
-        start -= 1
-    while end < len(text) and text[end].isalpha():
-        end += 1
-    word = text[start:end]
-    return found[0] if word.lower() in WORDS and word != found[0] else MASK
+def _in_word(text: str, start: int, end: int) -> bool:
+    """Whether a secret found at text[start:end] is part of one of the report's WORDS that is not
+    the secret itself: a page that says `passed` says so under a password `pass`."""
+    first, last = start, end
+    while first and text[first - 1].isalpha():
+        first -= 1
+    while last < len(text) and text[last].isalpha():
+        last += 1
+    word = text[first:last]
+    return word.lower() in WORDS and word != text[start:end]
 
 
 def _alone(form: str) -> str:

@@ -435,6 +435,11 @@ def test_a_journey_reads_its_own_mailbox(journey, target, run_checks) -> None:
         ("https://app.test/verify/482913", "https://app.test/verify/********", "482913"),  # a code
         ("https://app.test/r/qwhzkxmvbnrtplsd", "https://app.test/r/********", "qwhzkxmvbnrtplsd"),
         ("https://app.test/password-reset/2026/", "https://app.test/password-reset/2026/", None),
+        (  # a query of one bare value is the token, however word-like
+            "https://app.test/confirm?qwhzkxmvbnrtpl&next=home",
+            "https://app.test/confirm?********=********&next=********",
+            "qwhzkxmvbnrtpl",
+        ),
         ("https://[::1/broken", "********", "broken"),
     ],
 )

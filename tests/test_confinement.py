@@ -104,6 +104,46 @@ DUMPS: dict[str, tuple[str, str]] = {
         "EXECUTE",
     ),
     "use": ("/*!40000 USE bystander */;", "USE"),
+    # the server reads the next statement in GBK: `€\` ends in 0xAC 0x5C, one character, and the
+    # quote after it ends the string where the guard (and the splitter) read an escaped quote
+    "client-charset-saved-by-a-statement-the-server-skips": (
+        "SET @old = CONCAT('g', 'bk'); /*!99999 SET @old = @@character_set_client */;"
+        " SET character_set_client = @old; DO '\u20ac\\'; DROP DATABASE bystander; -- ';",
+        "character set",
+    ),
+    "client-charset-that-hides-a-quote-after-another-statement": (
+        "DELIMITER ;;\nDO 1; SET NAMES gbk;;\nDELIMITER ;\nDO '\u20ac\\'; DROP DATABASE bystander; -- ';",
+        "character set",
+    ),
+    # MariaDB skips /*!99999 (MySQL 5.7+ only): the guard read `1 = bystander.secrets`, a column
+    "conditional-comment-hides-the-start-of-a-statement": (
+        "DELETE FROM /*!99999 t WHERE 1 = */ bystander.secrets;",
+        "`bystander`",
+    ),
+    "conditional-comment-ends-inside-a-quote": (
+        "/*!99999 '*/ DROP DATABASE bystander; -- ';",
+        "that some servers skip",
+    ),
+    # the server reads `t<no-break space>WHERE<no-break space>1` as one name: the guard read WHERE
+    "no-break-space-joined-name-hides-a-table-list": (
+        "CREATE TABLE `t\u00a0WHERE\u00a01` (id INT); INSERT INTO `t\u00a0WHERE\u00a01` VALUES (1);"
+        " DELETE FROM t\u00a0WHERE\u00a01, bystander.secrets USING t\u00a0WHERE\u00a01, bystander.secrets;",
+        "`bystander`",
+    ),
+    "a-name-whose-upper-case-is-a-keyword-hides-a-table-list": (  # \u017fet (long s) upper-cased: SET
+        "CREATE TABLE t2 (id INT); INSERT INTO t2 VALUES (1);"
+        " DELETE FROM \u017fet, bystander.secrets USING t2 \u017fet, bystander.secrets;",
+        "`bystander`",
+    ),
+    # a quoted variable name reads its quotes as strings do: under NO_BACKSLASH_ESCAPES `@'a\'` ends there
+    "no-backslash-escapes-in-a-quoted-variable-name": (
+        "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SET @'a\\' = 1, @@global.max_connections = 17, @b = '';",
+        "@@global.",
+    ),
+    "dash-dash-and-a-control-character-is-a-comment": (
+        "DELETE FROM --\x01 t WHERE 1 =\nbystander.secrets;",
+        "`bystander`",
+    ),
     "client-charset-that-hides-a-quote": ("SET NAMES gbk;", "character set"),
     "client-charset-from-a-variable": (
         "SET @x = CONCAT('g','bk'); SET character_set_client = @x;",
@@ -182,6 +222,20 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         "SET @v = (SELECT 'DO 0' FROM ok WHERE id = 1 UNION SELECT CONCAT('DROP ', 'DATABASE bystander'));"
         " PREPARE s FROM @v;",
         "PREPARE",
+    ),
+    "dynamic-sql-from-a-case-whose-results-a-conditional-comment-hides": (
+        "SET @v = CASE WHEN /*!99999 (*/ 1 THEN CONCAT('DROP DATA', 'BASE bystander')"
+        " /*!99999 ) THEN 'DO 0' */ END; PREPARE s FROM @v; EXECUTE s;",
+        "PREPARE",
+    ),
+    "dynamic-sql-from-a-variable-whose-name-only-python-folds": (
+        "SET @k = CONCAT('DROP DATA', 'BASE bystander'); SET @\u212a = 'DO 0'; PREPARE s FROM @k; EXECUTE s;",
+        "PREPARE",
+    ),
+    # lint's probe read every statement as the default sql_mode does (its splitter asked no server)
+    "no-backslash-escapes-hides-a-global-variable-from-lint": (
+        "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SET @x = 'a\\', @@global.max_connections = 7 -- ';",
+        "@@global.",
     ),
     "dynamic-sql-from-a-literal-naming-another-schema": (
         "PREPARE s FROM 'DELETE FROM bystander.secrets'; EXECUTE s;",
@@ -651,6 +705,40 @@ def _verdicts(sql: str) -> list[str]:
             ["run", "refused: `bystander`"],
         ),
         ("PREPARE s FROM 'GRANT ALL ON *.* TO x';", ["refused: GRANT"]),
+        (  # a server that skips the comment (MariaDB) runs the SET's CONCAT, not 'DO 0'
+            "SET @v = IF(/*!99999 (*/ 1 /*!99999 ) = (1 */, CONCAT('DROP ', 'DATABASE x')"
+            " /*!99999 ), 'DO 0' */, 'DO 1'); PREPARE s FROM @v;",
+            ["run", "refused: PREPARE"],
+        ),
+        ("/*!99999 SET @v = 'DO 0' */; PREPARE s FROM @v;", ["run", "refused: PREPARE"]),
+        ("/*M!100000 SET @v = 'DO 0' */; PREPARE s FROM @v;", ["run", "refused: PREPARE"]),
+        ("PREPARE s FROM /*!99999 '*/ @w -- ';", ["refused: that some servers skip"]),
+        (
+            "PREPARE s FROM '/*!99999 ''*/ DROP DATABASE x; -- ''';",
+            ["refused: that some servers skip"],
+        ),
+        ("PREPARE s FROM '/*!40101 DO 0 */';", ["run"]),
+        (  # MySQL 8's SHOW CREATE TABLE: one opener, judged run and skipped
+            "CREATE TABLE g (a INT, b INT /*!80023 INVISIBLE */, c INT /*!80023 INVISIBLE */);",
+            ["run"],
+        ),
+        ("DROP TABLE t /*!99999 ( */ /*!99999 , */ x.t;", ["run"]),  # skipped: `t x.t`, a syntax error
+        ("DROP TABLE t /*!99999 ( */ /*!50000 , */ x.t;", ["refused: `x`"]),
+        ("DROP TABLE t /*!99999 ( */ /*!80000 , */ x.t;", ["refused: that some servers skip"]),
+        ("DO 1; SET NAMES gbk;", ["run", "refused: character set"]),  # (the guard's own check)
+        (  # MariaDB skips the save: @old still holds gbk
+            "SET @old = CONCAT('g', 'bk'); /*!99999 SET @old = @@character_set_client */;"
+            " SET character_set_client = @old;",
+            ["run", "run", "refused: character set"],
+        ),
+        (  # str.lower() folds the Kelvin sign into k; the server keeps @\u212a and @k apart
+            "SET @k = CONCAT('DROP ', 'DATABASE x'); SET @\u212a = 'DO 0'; PREPARE s FROM @k;",
+            ["run", "run", "refused: PREPARE"],
+        ),
+        (
+            "SET @ka = CONCAT('g', 'bk'); SET @\u212aa = @@character_set_client; SET character_set_client = @ka;",
+            ["run", "run", "refused: character set"],
+        ),
         ("PREPARE s FROM @v;", ["refused: PREPARE"]),
         ("EXECUTE s;", ["refused: EXECUTE"]),
         ("PREPARE s FROM 'DO 0'; EXECUTE s USING (SELECT v FROM bystander.t);", ["run", "refused: EXECUTE"]),

@@ -214,3 +214,11 @@ def test_a_secret_inside_one_of_the_reports_words_leaves_the_word_in_text_and_pa
     assert redactor.mask(text) == f"3 passed, 1 PASSED; {MASK}word={MASK}; errors: {MASK}"
     page = redactor.mask_body(b"<td class='passed'>passed</td><p>pass</p>", "text/html; charset=utf-8")
     assert page == f"<td class='passed'>passed</td><p>{MASK}</p>".encode()
+
+
+def test_a_secret_kept_inside_one_of_the_reports_words_hides_no_other_secret() -> None:
+    """Each secret is looked for at every position: `pass` left as text in `passed` used to take
+    `ss` from the search, and a token `assed-Tok3n` went out whole."""
+    redactor = Redactor()
+    redactor.add("pass", "assed-Tok3n", "ab12", "12cd99")
+    assert redactor.mask("3 passed; passed-Tok3n; ab12cd99") == f"3 passed; p{MASK}; {MASK}"

@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import httpx
 
@@ -244,8 +244,10 @@ def mask_link(url: str) -> str:
     segments = parts.path.split("/")
     first = next((i for i, seg in enumerate(segments) if seg and not _WORD.fullmatch(seg)), len(segments))
     path = "/".join(segments[:first] + [MASK] * (first < len(segments)))
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = "&".join(f"{key if _WORD.fullmatch(key) else MASK}={MASK}" for key, _ in pairs)
+    items = [item.partition("=") for item in parts.query.split("&") if item]  # `?token` is all value
+    query = "&".join(
+        f"{key if sep and _WORD.fullmatch(unquote_plus(key)) else MASK}={MASK}" for key, sep, _ in items
+    )
     netloc = f"{MASK}@{host}" if "@" in parts.netloc else host
     return urlunsplit((parts.scheme, netloc, path, query, MASK if parts.fragment else ""))
 

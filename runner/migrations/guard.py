@@ -5,7 +5,8 @@ granted on prefixed databases only); this is the second, one gate for the drill,
 drift builds and lint's ALGORITHM probe. Each statement, as the client-exact splitter cut it, is
 read token by token the way the server reads it (its quoting; the inside of `/*!NNNNN */` and
 `/*M! */` executable comments as SQL whatever the version; routine and trigger bodies of
-DELIMITER blocks included). Refused: database-level statements, a schema other than the scratch
+DELIMITER blocks included). A comment that some servers skip by version (`/*!80023`, `/*M!`) is
+judged both ways, run and skipped; comments of several such versions in one statement are refused. Refused: database-level statements, a schema other than the scratch
 database (names after FROM, JOIN, INTO, UPDATE, TABLE, REFERENCES, TO, ..., three-part names,
 `schema.function(`), accounts and privileges, global variables, plugins, server
 administration, replication, files, and dynamic SQL that no reader can check beforehand.
@@ -33,6 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 
 from runner.errors import ConfinementRefused
 from runner.migrations.engine import Migrator, Progress
@@ -131,6 +133,14 @@ _SERVER_FUNCTIONS = {
 # sql_mode decides how quotes are read; within one text sent at once, what follows a change of it
 # is read by the server in the new mode, by the guard in the old one.
 _SQL_MODE = {"sql_mode", "@@sql_mode", "@@session.sql_mode", "@@local.sql_mode"}
+# A comment that some servers skip (by version or flavor, see sqltokens): what is left reads
+# differently (`DELETE FROM /*!99999 t WHERE 1 = */ other.t`), and a skipping server ends it at its
+# first `*/`, also inside a quote. Comments of one opener are run or skipped alike: the statement is
+# judged both ways; of several openers a server may run some and skip others, refused.
+_PART_SKIPPED = (
+    "comments that some servers skip (a MySQL 5.7+ or MariaDB-only version) of more than one version, or "
+    "one holding a quote or comment past its first */ (what the server runs would differ from what was checked)"
+)
 _GLOBAL_VARIABLE = re.compile(r"@@(?:global|persist|persist_only)\b", re.IGNORECASE)
 
 # Percona Server's mysqldump turns RocksDB bulk loading on and off with statements prepared from
@@ -241,7 +251,8 @@ class Guard:
 
     def check(self, statement: Statement) -> Statement | None:
         """`statement` as it may run (rewritten), None to skip it, or ConfinementRefused."""
-        toks = list(tokens(read_part(statement), statement.quoting))
+        text, conditional = read_part(statement), list[tuple[int, int, str]]()
+        toks = list(tokens(text, statement.quoting, conditional))
         just_before, self._literal_set = self._literal_set, None
         if not toks:
             return statement
@@ -252,11 +263,31 @@ class Guard:
                 "change the server's replication state, not the restored data",
             )
             return None
+        # inside the statement: judged also as a server that skips them reads it, all alike (one opener)
+        inside = [(start, end) for start, end, _ in conditional if (start, end) != (0, len(text))]
+        if any(end < 0 for _, end in inside) or len({opener for *_, opener in conditional}) > 1:
+            raise self._refusal(statement, _PART_SKIPPED)
         dynamic = self._dynamic(statement, toks, just_before)
         if dynamic is not None:
             return statement if dynamic else None
-        self._literal_set = self._set_from_literals(statement, toks)
-        kind = _refused_kind(toks) or self._charset_change(toks)
+        # a SET the server may skip leaves @v as it was
+        self._literal_set = None if conditional else self._set_from_literals(statement, toks)
+        edits = self._edits(statement, toks, saves=not conditional)
+        if inside:
+            skipped = [t for t in toks if not any(start <= t.start < end for start, end in inside)]
+            edits = sorted(set(edits + self._edits(statement, skipped, saves=False)))
+            if any(one[1] > other[0] for one, other in pairwise(edits)):
+                raise self._refusal(statement, _PART_SKIPPED)  # a DEFINER clause read two ways
+        if not edits:
+            return statement
+        text = statement.text
+        for start, end, new in sorted(edits, reverse=True):
+            text = text[:start] + new + text[end:]
+        return replace(statement, text=text)
+
+    def _edits(self, statement: Statement, toks: list[Token], saves: bool) -> list[tuple[int, int, str]]:
+        """What `toks` (one reading of `statement`) needs rewritten, or a refusal."""
+        kind = (_refused_kind(toks) or self._charset_change(toks, saves=saves)) if toks else ""
         if kind:
             raise self._refusal(statement, kind)
         edits: list[tuple[int, int, str]] = []
@@ -274,19 +305,13 @@ class Guard:
                 continue
             raise self._refusal(statement, f"a name in another schema (`{printable(schema)}`)")
         definers = _definers(toks)
-        edits += definers
         if definers:
             self._note(
                 "definer",
                 "DEFINER clauses were dropped: views, routines and triggers belong to the scratch user "
                 "(as a --skip-definer restore makes them)",
             )
-        if not edits:
-            return statement
-        text = statement.text
-        for start, end, new in sorted(edits, reverse=True):
-            text = text[:start] + new + text[end:]
-        return replace(statement, text=text)
+        return edits + definers
 
     def _dynamic(
         self, statement: Statement, toks: list[Token], just_before: tuple[str, str] | None
@@ -352,9 +377,12 @@ class Guard:
     def _literal_refusal(self, text: str, statement: Statement) -> str:
         """Why `text`, run by PREPARE in `statement`'s session, is refused ("" when it may run as
         written: a literal cannot be rewritten, a DEFINER not dropped)."""
-        toks = list(tokens(text, statement.quoting))
+        conditional: list[tuple[int, int, str]] = []
+        toks = list(tokens(text, statement.quoting, conditional))
         if not toks:
             return ""
+        if conditional:
+            return _PART_SKIPPED
         if toks[0].value == "SET" or any(t.kind == "op" and t.value == ";" for t in toks):
             return "a SET statement or several statements"
         if any(t.kind == "word" and t.value in ("PREPARE", "EXECUTE", "DEALLOCATE") for t in toks):
@@ -372,24 +400,33 @@ class Guard:
             "a statement with a DEFINER clause (it cannot be dropped from a text)" if _definers(toks) else ""
         )
 
-    def _charset_change(self, toks: list[Token]) -> str:
+    def _charset_change(self, toks: list[Token], saves: bool = True) -> str:
         """mysqldump saves the client character set in a variable and restores it from there:
-        allowed; any other variable could hold a charset that hides a quote (see _HIDING_CHARSETS)."""
+        allowed; any other variable could hold a charset that hides a quote (see _HIDING_CHARSETS).
+        Not `saves`: a statement the server may skip saves nothing (the variable keeps its value)."""
         if toks[0].value != "SET":
-            self._saved_charsets.difference_update(t.name.lower() for t in toks if t.kind == "var")
+            self._saved_charsets.difference_update(_fold(t.name) for t in toks if t.kind == "var")
+            for index, tok in enumerate(toks[1:-1], 1):  # a SET after `;` or in BEGIN NOT ATOMIC, IF
+                nxt, previous = toks[index + 1].value, toks[index - 1].value
+                if (
+                    (tok.kind == "word" and tok.value == "NAMES")
+                    or (previous == "SET" and tok.value in ("CHARSET", "CHARACTER"))
+                    or (tok.name.lower().replace("`", "") in _CLIENT_CHARSET and nxt in ("=", ":="))
+                ):
+                    return "a client character set set after another statement of the same text"
             return ""
         for index, tok in enumerate(toks[:-2]):
             if toks[index + 1].value not in ("=", ":="):
                 continue
-            target, value = tok.name.lower().replace("`", ""), toks[index + 2]
-            from_session = value.kind == "var" and value.name.lower() in _CLIENT_CHARSET
+            target, value = _fold(tok.name).replace("`", ""), toks[index + 2]
+            from_session = value.kind == "var" and _fold(value.name) in _CLIENT_CHARSET
             if target.startswith("@") and not target.startswith("@@"):
-                if from_session:
+                if from_session and saves:
                     self._saved_charsets.add(target)
                 else:
                     self._saved_charsets.discard(target)
             elif target in _CLIENT_CHARSET and value.kind == "var":
-                if not from_session and value.name.lower() not in self._saved_charsets:
+                if not from_session and _fold(value.name) not in self._saved_charsets:
                     return "a client character set taken from a variable (SET character_set_client)"
             elif target in _CLIENT_CHARSET and (
                 value.kind not in ("word", "string", "ident")
@@ -492,7 +529,17 @@ def _user_variable(tok: Token) -> str:
     name = tok.value[1:]
     if name[:1] in ("`", "'", '"'):
         name = name[1:-1].replace(name[0] * 2, name[0])
-    return name.lower()
+    return _fold(name)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _fold(name: str) -> str:
+    """A variable's name as compared here: ASCII letters case-blind, the rest exact. Never equal
+    where the server's are not: str.lower() makes the Kelvin sign `@\u212a` the server's other
+    variable `@k`; names the server holds equal and this does not are refused, never confused."""
+    return name.translate(_ASCII_LOWER)
 
 
 def _only_user_variables(toks: list[Token]) -> bool:

@@ -29,21 +29,28 @@ class Token:
     name: str = ""  # a word or identifier as written (names are compared)
 
 
+# What the server reads as one unquoted name: ASCII letters and digits, `_`, `$`, and every character
+# beyond ASCII; Python's \s and \w would cut `t\u00a0WHERE` (a no-break space) or `t\u20acWHERE` in
+# two. Only ASCII white space separates, only ASCII digits make a number.
+_NAME = r"0-9A-Za-z_$\x80-\U0010ffff"
+
+
 def _token_pattern(quoting: Quoting) -> re.Pattern[str]:
     def quoted(q: str) -> str:
         return rf"{q}(?:[^{q}\\]|\\.|{q}{q})*{q}" if quoting.escapes(q) else rf"{q}(?:[^{q}]|{q}{q})*{q}"
 
     return re.compile(
-        r"(?P<space>\s+)"
-        r"|(?P<exec>/\*M?!\d{0,6})"
+        r"(?P<space>[ \t\n\v\f\r]+)"
+        r"|(?P<exec>/\*M?![0-9]{0,6})"
         r"|(?P<close>\*/)"
-        r"|(?P<comment>/\*.*?(?:\*/|\Z)|\#[^\n]*|--(?:[ \t][^\n]*)?(?=\n|\Z))"
+        r"|(?P<comment>/\*.*?(?:\*/|\Z)|\#[^\n]*|--(?:[\x00-\x09\x0b-\x20\x7f][^\n]*)?(?=\n|\Z))"
         rf"|(?P<squote>{quoted(chr(39))})"
         rf"|(?P<dquote>{quoted(chr(34))})"
         r"|(?P<ident>`(?:[^`]|``)*`)"
-        r"|(?P<var>@@?(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[\w$.]+)?)"
-        r"|(?P<number>(?:0x[0-9a-fA-F]+|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|(?<![\w$`])\.\d+(?:[eE][-+]?\d+)?)(?![\w$]))"
-        r"|(?P<word>[\w$]+)"
+        rf"|(?P<var>@@?(?:`(?:[^`]|``)*`|{quoted(chr(39))}|{quoted(chr(34))}|[{_NAME}.]+)?)"
+        r"|(?P<number>(?:0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?"
+        rf"|(?<![{_NAME}`])\.[0-9]+(?:[eE][-+]?[0-9]+)?)(?![{_NAME}]))"
+        rf"|(?P<word>[{_NAME}]+)"
         r"|(?P<op><=>|<>|!=|<=|>=|:=|\|\||&&|.)",
         re.S,
     )
@@ -108,21 +115,34 @@ def read_part(statement: Statement) -> str:
     return head.group() if _ROWS[quoting](statement.text, head.end()) else statement.text
 
 
-def tokens(text: str, quoting: Quoting | None = None) -> Iterator[Token]:
-    """The tokens the server reads in `text`; executable comments are opened, others skipped."""
+# Executable comments a server may skip: MariaDB skips `/*!50700`..`/*!99999` (MySQL 5.7+ only) and
+# versions above its own, MySQL skips `/*M!` and versions above its own; below 50700 all run them.
+_CONDITIONAL = re.compile(r"/\*(?:M!|!(?:50[7-9]\d\d|5[1-9]\d{3}|[6-9]\d{4}|\d{6}))")
+
+
+def tokens(
+    text: str, quoting: Quoting | None = None, conditional: list[tuple[int, int, str]] | None = None
+) -> Iterator[Token]:
+    """The tokens the server reads in `text`; executable comments are opened, others skipped.
+    `conditional` gets the span and opener (`/*!80023`) of each comment a server may skip (see
+    _CONDITIONAL), its end -1 when a quote or comment inside runs past its first `*/`, where a
+    skipping server ends it."""
     quoting = quoting or Quoting()
     pattern = _PATTERNS.setdefault(quoting, _token_pattern(quoting))
-    opened = 0
+    opened: list[tuple[int, int, str]] = []  # (start, first `*/`, opener); start -1: not conditional
     for match in pattern.finditer(text):
         kind = match.lastgroup
         raw = match.group()
         if kind in ("space", "comment"):
             continue
         if kind == "exec":
-            opened += 1
+            skipped_to = text.find("*/", match.end())
+            opened.append((match.start() if _CONDITIONAL.match(raw) else -1, skipped_to, raw))
             continue
         if kind == "close" and opened:
-            opened -= 1
+            start, skipped_to, opener = opened.pop()
+            if start >= 0 and conditional is not None:
+                conditional.append((start, match.end() if match.start() == skipped_to else -1, opener))
             continue
         if kind == "close":
             yield Token("op", "*", match.start(), match.start() + 1)
@@ -135,6 +155,9 @@ def tokens(text: str, quoting: Quoting | None = None) -> Iterator[Token]:
         if kind == "ident":
             value = name = raw[1:-1].replace(raw[0] * 2, raw[0])
         else:
-            value, name = (raw.upper() if kind == "word" else raw), raw
+            # a keyword is ASCII: str.upper() would make the name `\u017fet` (long s) SET
+            value, name = (raw.upper() if kind == "word" and raw.isascii() else raw), raw
         assert kind is not None
         yield Token(kind, value, match.start(), match.end(), name)
+    if conditional is not None:  # never closed: a skipping server reads on after its first `*/`
+        conditional += [(start, len(text) if to < 0 else -1, raw) for start, to, raw in opened if start >= 0]
