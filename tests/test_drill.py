@@ -181,6 +181,23 @@ def test_a_view_whose_table_is_not_in_the_dump_fails(app) -> None:
     assert any("helper" in m and ("1146" in m or "doesn't exist" in m) for m in messages), messages
 
 
+def test_a_restored_view_that_does_not_resolve_fails_check_table(app) -> None:
+    """The restore runs, but a view of the copy reads a function the dump dropped after it:
+    CHECK TABLE (QUICK, as the drill runs it) fails on it, by name, and the drill exits 1."""
+    with app.server.connect(app.database) as conn, conn.cursor() as cur:
+        cur.execute("CREATE FUNCTION twice(a INT) RETURNS INT DETERMINISTIC RETURN a * 2")
+        cur.execute("CREATE VIEW doubled AS SELECT twice(id) AS d FROM gene")
+    data = gzip.decompress(_dump(app, app.backup.parent, app.backup.name).read_bytes())
+    app.backup.write_bytes(gzip.compress(data + b"DROP FUNCTION twice;\n"))
+    result, report = drill(app, "--latest")
+    assert result.returncode == 1, result.stdout + result.stderr
+    blocking = [f for f in report["findings"] if f["blocking"]]
+    assert blocking and all(
+        f["kind"] == "check-table" and f["message"].startswith("CHECK TABLE `doubled`:") for f in blocking
+    ), blocking
+    assert any("twice does not exist" in f["message"] for f in blocking), blocking
+
+
 def test_a_backup_older_than_the_newest_migration_says_what_a_restore_means(app) -> None:
     app.add("V3__alias.sql", "ALTER TABLE gene ADD COLUMN alias VARCHAR(32) NULL;\n")
     app.add("V4__index.sql", "CREATE INDEX idx_alias ON gene (alias);\n")

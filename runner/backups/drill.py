@@ -269,7 +269,11 @@ def _judge(profile: Profile, conn: Any, check: BackupCheck, result: DrillResult)
                     Finding("required-table", f"required table `{table}` is not in the restored copy")
                 )
         for table in objects:
-            cur.execute(f"CHECK TABLE `{table.replace('`', '``')}`")
+            # QUICK: every index's records are counted against the table's (a row an index lost)
+            # and a view's tables and columns resolved; what it leaves out, the page-by-page
+            # B-tree validation, checks how the scratch server wrote its own pages, not the
+            # backup, and took five times as long (2.5 s against 0.5 s per 250 MB table)
+            cur.execute(f"CHECK TABLE `{table.replace('`', '``')}` QUICK")
             for _, _, kind, text in cur.fetchall():
                 if kind.lower() == "error" or (kind.lower() == "status" and text.lower() not in _CHECK_OK):
                     result.findings.append(Finding("check-table", f"CHECK TABLE `{table}`: {kind}: {text}"))
