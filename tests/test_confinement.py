@@ -124,6 +124,11 @@ DUMPS: dict[str, tuple[str, str]] = {
         "/*!99999 '*/ DROP DATABASE bystander; -- ';",
         "that some servers skip",
     ),
+    # a skipping server lets one /* nest (a quote is nothing to it): it skipped to the second */
+    "conditional-comment-nests-a-comment-opened-in-a-quote": (
+        "DROP /*!99999 '/*' */ TABLE t */ DATABASE bystander;",
+        "that some servers skip",
+    ),
     # the server reads `t<no-break space>WHERE<no-break space>1` as one name: the guard read WHERE
     "no-break-space-joined-name-hides-a-table-list": (
         "CREATE TABLE `t\u00a0WHERE\u00a01` (id INT); INSERT INTO `t\u00a0WHERE\u00a01` VALUES (1);"
@@ -210,6 +215,10 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         "`bystander`",
     ),
     "dynamic-sql": ("EXECUTE IMMEDIATE 'DROP DATABASE bystander';", "EXECUTE"),
+    "conditional-comment-nests-a-comment": (
+        "DELETE FROM /*!99999 '/*' */ ok WHERE 1 = */ bystander.secrets;",
+        "that some servers skip",
+    ),
     "dynamic-sql-from-a-computed-text": (
         "SET @v = CONCAT('DROP DATA', 'BASE bystander'); PREPARE s FROM @v; EXECUTE s;",
         "PREPARE",

@@ -139,7 +139,7 @@ _SQL_MODE = {"sql_mode", "@@sql_mode", "@@session.sql_mode", "@@local.sql_mode"}
 # judged both ways; of several openers a server may run some and skip others, refused.
 _PART_SKIPPED = (
     "comments that some servers skip (a MySQL 5.7+ or MariaDB-only version) of more than one version, or "
-    "one holding a quote or comment past its first */ (what the server runs would differ from what was checked)"
+    "one holding a quote or comment past its first */ or a /* before it (what the server runs would differ from what was checked)"
 )
 _GLOBAL_VARIABLE = re.compile(r"@@(?:global|persist|persist_only)\b", re.IGNORECASE)
 
