@@ -124,6 +124,16 @@ DUMPS: dict[str, tuple[str, str]] = {
         "/*!99999 '*/ DROP DATABASE bystander; -- ';",
         "that some servers skip",
     ),
+    # dropping the DEFINER clause took the executable comment's */ with it: `bystander */ .secrets` became one name
+    "definer-rewrite-removes-a-comments-end": (
+        "/*!50000 DELETE DEFINER = */ 'u'@'h' FROM bystander */ .secrets;",
+        "`bystander`",
+    ),
+    # dropping it made `--WHERE` a comment: `t, bystander.secrets` became a table list
+    "definer-rewrite-makes-a-comment": (
+        "DROP TABLE t --DEFINER='u'@'h' WHERE\n, bystander.secrets;",
+        "`bystander`",
+    ),
     # a skipping server lets one /* nest (a quote is nothing to it): it skipped to the second */
     "conditional-comment-nests-a-comment-opened-in-a-quote": (
         "DROP /*!99999 '/*' */ TABLE t */ DATABASE bystander;",

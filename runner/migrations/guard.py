@@ -263,13 +263,42 @@ class Guard:
                 "change the server's replication state, not the restored data",
             )
             return None
-        # inside the statement: judged also as a server that skips them reads it, all alike (one opener)
-        inside = [(start, end) for start, end, _ in conditional if (start, end) != (0, len(text))]
-        if any(end < 0 for _, end in inside) or len({opener for *_, opener in conditional}) > 1:
-            raise self._refusal(statement, _PART_SKIPPED)
+        self._skipped_parts(statement, text, conditional)
         dynamic = self._dynamic(statement, toks, just_before)
         if dynamic is not None:
             return statement if dynamic else None
+        edits = self._judged(statement, text, toks, conditional)
+        if not edits:
+            return statement
+        text = statement.text
+        for start, end, new in sorted(edits, reverse=True):
+            text = text[:start] + new + text[end:]
+        # A dropped DEFINER clause took what lay between its tokens (an executable comment's */) or
+        # joined what was around it (`--DEFINER=u@h WHERE` became a comment): what runs is read again.
+        rewritten = replace(statement, text=text)
+        text, conditional = read_part(rewritten), []
+        toks = list(tokens(text, rewritten.quoting, conditional))
+        if toks:
+            self._skipped_parts(rewritten, text, conditional)
+            if self._judged(rewritten, text, toks, conditional):
+                raise self._refusal(statement, "a DEFINER clause whose removal changes how the rest reads")
+        return rewritten
+
+    def _skipped_parts(
+        self, statement: Statement, text: str, conditional: list[tuple[int, int, str]]
+    ) -> None:
+        """Refused: comments that some servers skip of several openers, or one a skipping server
+        ends elsewhere than this reader does (see sqltokens.tokens)."""
+        inside = [end for start, end, _ in conditional if (start, end) != (0, len(text))]
+        if any(end < 0 for end in inside) or len({opener for *_, opener in conditional}) > 1:
+            raise self._refusal(statement, _PART_SKIPPED)
+
+    def _judged(
+        self, statement: Statement, text: str, toks: list[Token], conditional: list[tuple[int, int, str]]
+    ) -> list[tuple[int, int, str]]:
+        """The rewrites `statement` needs, read as a server that runs its comments does and, inside
+        it, as one that skips them (one opener: all alike), or a refusal."""
+        inside = [(start, end) for start, end, _ in conditional if (start, end) != (0, len(text))]
         # a SET the server may skip leaves @v as it was
         self._literal_set = None if conditional else self._set_from_literals(statement, toks)
         edits = self._edits(statement, toks, saves=not conditional)
@@ -278,12 +307,7 @@ class Guard:
             edits = sorted(set(edits + self._edits(statement, skipped, saves=False)))
             if any(one[1] > other[0] for one, other in pairwise(edits)):
                 raise self._refusal(statement, _PART_SKIPPED)  # a DEFINER clause read two ways
-        if not edits:
-            return statement
-        text = statement.text
-        for start, end, new in sorted(edits, reverse=True):
-            text = text[:start] + new + text[end:]
-        return replace(statement, text=text)
+        return edits
 
     def _edits(self, statement: Statement, toks: list[Token], saves: bool) -> list[tuple[int, int, str]]:
         """What `toks` (one reading of `statement`) needs rewritten, or a refusal."""
