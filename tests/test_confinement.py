@@ -124,6 +124,11 @@ DUMPS: dict[str, tuple[str, str]] = {
         "/*!99999 '*/ DROP DATABASE bystander; -- ';",
         "that some servers skip",
     ),
+    # the guard read a data INSERT's head only; MariaDB skipped its column list's comment into the rows
+    "conditional-comment-in-a-data-inserts-columns-ends-in-its-rows": (
+        "INSERT INTO t (id /*!99999 ) VALUES ('*/, v) SELECT id + 1, v FROM bystander.secrets -- ')\n;",
+        "that some servers skip",
+    ),
     # dropping the DEFINER clause took the executable comment's */ with it: `bystander */ .secrets` became one name
     "definer-rewrite-removes-a-comments-end": (
         "/*!50000 DELETE DEFINER = */ 'u'@'h' FROM bystander */ .secrets;",
