@@ -26,7 +26,8 @@ Rewrites, each said in `notes`: a DEFINER clause is dropped (the object belongs 
 user, as `--skip-definer` restores do), a qualified name using the target's own database name
 becomes the scratch database (what the statement means on the target), mysqldump's
 `SET @@GLOBAL.GTID_PURGED` and `SQL_LOG_BIN` switches and Percona Server's RocksDB bulk-load
-switches are skipped. Refusals name the file, line and kind of statement, never a literal of it.
+switches are skipped. A rewritten text is read again and must pass as it stands (a dropped clause
+may have held a comment's end). Refusals name the file, line and kind of statement, never a literal of it.
 """
 
 from __future__ import annotations
