@@ -124,6 +124,26 @@ DUMPS: dict[str, tuple[str, str]] = {
         "/*!99999 '*/ DROP DATABASE bystander; -- ';",
         "that some servers skip",
     ),
+    # the guard read a data INSERT's head only; MariaDB skipped its column list's comment into the rows
+    "conditional-comment-in-a-data-inserts-columns-ends-in-its-rows": (
+        "INSERT INTO t (id /*!99999 ) VALUES ('*/, v) SELECT id + 1, v FROM bystander.secrets -- ')\n;",
+        "that some servers skip",
+    ),
+    # dropping the DEFINER clause took the executable comment's */ with it: `bystander */ .secrets` became one name
+    "definer-rewrite-removes-a-comments-end": (
+        "/*!50000 DELETE DEFINER = */ 'u'@'h' FROM bystander */ .secrets;",
+        "`bystander`",
+    ),
+    # dropping it made `--WHERE` a comment: `t, bystander.secrets` became a table list
+    "definer-rewrite-makes-a-comment": (
+        "DROP TABLE t --DEFINER='u'@'h' WHERE\n, bystander.secrets;",
+        "`bystander`",
+    ),
+    # a skipping server lets one /* nest (a quote is nothing to it): it skipped to the second */
+    "conditional-comment-nests-a-comment-opened-in-a-quote": (
+        "DROP /*!99999 '/*' */ TABLE t */ DATABASE bystander;",
+        "that some servers skip",
+    ),
     # the server reads `t<no-break space>WHERE<no-break space>1` as one name: the guard read WHERE
     "no-break-space-joined-name-hides-a-table-list": (
         "CREATE TABLE `t\u00a0WHERE\u00a01` (id INT); INSERT INTO `t\u00a0WHERE\u00a01` VALUES (1);"
@@ -210,6 +230,10 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         "`bystander`",
     ),
     "dynamic-sql": ("EXECUTE IMMEDIATE 'DROP DATABASE bystander';", "EXECUTE"),
+    "conditional-comment-nests-a-comment": (
+        "DELETE FROM /*!99999 '/*' */ ok WHERE 1 = */ bystander.secrets;",
+        "that some servers skip",
+    ),
     "dynamic-sql-from-a-computed-text": (
         "SET @v = CONCAT('DROP DATA', 'BASE bystander'); PREPARE s FROM @v; EXECUTE s;",
         "PREPARE",

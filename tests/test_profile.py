@@ -11,7 +11,7 @@ import yaml
 
 from runner.errors import ProfileError
 from runner.profile.loader import load_profile
-from runner.redact import for_profile
+from runner.redact import MASK, for_profile
 from tests.conftest import deploycheck
 
 
@@ -285,6 +285,29 @@ def test_a_url_of_a_scheme_deploycheck_cannot_use_is_refused_when_the_profile_lo
         load_profile(str(path))
     assert str(caught.value) == f"{path}: {expected}"
     assert "Hook-Secret-77" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"http": [{"url": "ftp://u:Url-Secret-5@app.test/health"}]}, f"'ftp://u:{MASK}@app.test/health'"),
+        ({"http": [{"url": "https://app.test:99999/?api_token=Url-Secret-5"}]}, f"api_token={MASK}'"),
+        ({"backups": {"source": "sftp://u:Url-Secret-5@db.test/srv"}}, f"'sftp://u:{MASK}@db.test/srv'"),
+        ({"containers": {"project": "p", "engine": "tcp://u:Url-Secret-5@h:x"}}, f"'tcp://u:{MASK}@h:x'"),
+        ({"tls": {"endpoints": ["ftp://u:Url-Secret-5@app.test"]}}, f"'ftp://u:{MASK}@app.test'"),
+        (
+            {"tls": {"endpoints": [{"name": "a", "endpoint": "ftp://u:Url-Secret-5@app.test"}]}},
+            f"'ftp://u:{MASK}@app.test'",
+        ),
+    ],
+)
+def test_a_refused_url_is_shown_without_its_credentials(tmp_path, data, expected) -> None:
+    """A URL's password and secret-named query values are secrets in every output (the Redactor
+    masks them): a load error quoting the URL masks them too."""
+    path = _write(tmp_path, data)
+    with pytest.raises(ProfileError) as caught:
+        load_profile(str(path))
+    assert "Url-Secret-5" not in str(caught.value) and expected in str(caught.value)
 
 
 @pytest.mark.parametrize(

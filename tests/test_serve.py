@@ -3,9 +3,11 @@ token auth, no path out of the archive, no secret served."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from runner.profile.loader import load_profile
+from runner.report.metrics import write_textfile
 from runner.serve.app import Dashboard, serve
 from tests.conftest import deploycheck
 
@@ -115,6 +118,21 @@ def test_a_run_that_archives_nothing_keeps_its_series_with_its_exit_code(archive
     assert failed == ["checks/test_migrations.py::test_nothing_pending"]  # its blocker still alerts
     assert 'deploycheck_pending_migrations{profile="profile"} 1.0' in prom.read_text()
     assert "deploycheck_last_run_timestamp_seconds{" not in fresh.read_text()  # no run: no time
+
+
+def test_a_fifo_planted_at_the_textfile_path_is_no_earlier_file(tmp_path) -> None:
+    """node_exporter's textfile folder is often shared: a FIFO at the path hung the run for ever
+    reading what it kept (a link to /dev/zero would fill memory). Only a regular file is read."""
+    path = tmp_path / "deploycheck.prom"
+    os.mkfifo(path)
+    writing = threading.Thread(target=write_textfile, args=(path, [("p", None, 2)]), daemon=True)
+    writing.start()
+    writing.join(10)
+    if writing.is_alive():  # let the reader go
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        writing.join(10)
+        pytest.fail("reading the FIFO blocked")
+    assert 'deploycheck_last_run_exit_code{profile="p"} 2.0' in path.read_text()
 
 
 def test_the_dashboard_and_the_archived_reports(archived, server) -> None:

@@ -231,6 +231,18 @@ def test_a_run_of_row_lines_resumes_after_a_line_that_is_not_one() -> None:
     assert _taken_line_by_line(body) == 1 + len(odd)
 
 
+@pytest.mark.parametrize("size", [1, 7, 1 << 20])
+def test_a_nul_byte_is_refused_as_the_client_refuses_it(size) -> None:
+    """`mariadb < dump` stops at a raw NUL ("ASCII '\\0' appeared in the statement", unless
+    --binary-mode): mariadb-dump writes \\0, so a dump holding one does not restore, in a row
+    line taken whole or not."""
+    body = b"INSERT INTO t VALUES\n(1,'a'),\n(2,'b\0c'),\n(3,'d');\n"
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    statements, error = _outcome(Splitter("dump.sql").split_pieces(pieces))
+    assert not statements and error.startswith("dump.sql:3: a NUL byte"), error
+    assert _line_by_line(body, _DEFAULT) == (statements, error)
+
+
 _DUMP_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\0": "\\0"}
 _dump_value = st.one_of(
     st.text(alphabet="'\\\n\r\0;-#/*\"`$g aé\t\x1a", max_size=10).map(

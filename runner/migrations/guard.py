@@ -26,7 +26,8 @@ Rewrites, each said in `notes`: a DEFINER clause is dropped (the object belongs 
 user, as `--skip-definer` restores do), a qualified name using the target's own database name
 becomes the scratch database (what the statement means on the target), mysqldump's
 `SET @@GLOBAL.GTID_PURGED` and `SQL_LOG_BIN` switches and Percona Server's RocksDB bulk-load
-switches are skipped. Refusals name the file, line and kind of statement, never a literal of it.
+switches are skipped. A rewritten text is read again and must pass as it stands (a dropped clause
+may have held a comment's end). Refusals name the file, line and kind of statement, never a literal of it.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ _SQL_MODE = {"sql_mode", "@@sql_mode", "@@session.sql_mode", "@@local.sql_mode"}
 # judged both ways; of several openers a server may run some and skip others, refused.
 _PART_SKIPPED = (
     "comments that some servers skip (a MySQL 5.7+ or MariaDB-only version) of more than one version, or "
-    "one holding a quote or comment past its first */ (what the server runs would differ from what was checked)"
+    "one holding a quote or comment past its first */ or a /* before it (what the server runs would differ from what was checked)"
 )
 _GLOBAL_VARIABLE = re.compile(r"@@(?:global|persist|persist_only)\b", re.IGNORECASE)
 
@@ -263,13 +264,42 @@ class Guard:
                 "change the server's replication state, not the restored data",
             )
             return None
-        # inside the statement: judged also as a server that skips them reads it, all alike (one opener)
-        inside = [(start, end) for start, end, _ in conditional if (start, end) != (0, len(text))]
-        if any(end < 0 for _, end in inside) or len({opener for *_, opener in conditional}) > 1:
-            raise self._refusal(statement, _PART_SKIPPED)
+        self._skipped_parts(statement, text, conditional)
         dynamic = self._dynamic(statement, toks, just_before)
         if dynamic is not None:
             return statement if dynamic else None
+        edits = self._judged(statement, text, toks, conditional)
+        if not edits:
+            return statement
+        text = statement.text
+        for start, end, new in sorted(edits, reverse=True):
+            text = text[:start] + new + text[end:]
+        # A dropped DEFINER clause took what lay between its tokens (an executable comment's */) or
+        # joined what was around it (`--DEFINER=u@h WHERE` became a comment): what runs is read again.
+        rewritten = replace(statement, text=text)
+        text, conditional = read_part(rewritten), []
+        toks = list(tokens(text, rewritten.quoting, conditional))
+        if toks:
+            self._skipped_parts(rewritten, text, conditional)
+            if self._judged(rewritten, text, toks, conditional):
+                raise self._refusal(statement, "a DEFINER clause whose removal changes how the rest reads")
+        return rewritten
+
+    def _skipped_parts(
+        self, statement: Statement, text: str, conditional: list[tuple[int, int, str]]
+    ) -> None:
+        """Refused: comments that some servers skip of several openers, or one a skipping server
+        ends elsewhere than this reader does (see sqltokens.tokens)."""
+        inside = [end for start, end, _ in conditional if (start, end) != (0, len(text))]
+        if any(end < 0 for end in inside) or len({opener for *_, opener in conditional}) > 1:
+            raise self._refusal(statement, _PART_SKIPPED)
+
+    def _judged(
+        self, statement: Statement, text: str, toks: list[Token], conditional: list[tuple[int, int, str]]
+    ) -> list[tuple[int, int, str]]:
+        """The rewrites `statement` needs, read as a server that runs its comments does and, inside
+        it, as one that skips them (one opener: all alike), or a refusal."""
+        inside = [(start, end) for start, end, _ in conditional if (start, end) != (0, len(text))]
         # a SET the server may skip leaves @v as it was
         self._literal_set = None if conditional else self._set_from_literals(statement, toks)
         edits = self._edits(statement, toks, saves=not conditional)
@@ -278,12 +308,7 @@ class Guard:
             edits = sorted(set(edits + self._edits(statement, skipped, saves=False)))
             if any(one[1] > other[0] for one, other in pairwise(edits)):
                 raise self._refusal(statement, _PART_SKIPPED)  # a DEFINER clause read two ways
-        if not edits:
-            return statement
-        text = statement.text
-        for start, end, new in sorted(edits, reverse=True):
-            text = text[:start] + new + text[end:]
-        return replace(statement, text=text)
+        return edits
 
     def _edits(self, statement: Statement, toks: list[Token], saves: bool) -> list[tuple[int, int, str]]:
         """What `toks` (one reading of `statement`) needs rewritten, or a refusal."""

@@ -22,9 +22,9 @@ except ImportError:  # pragma: no cover - depends on what is installed
 # line is exactly one row. Its strings are `'...'` closed on the same line, read with
 # backslash escapes (a backslash never ends the line); `''` pairs off as two strings, which
 # reads the same. A line break follows `,` or `;` only, so no CR stands before one (the
-# client would drop it).
-_OUTSIDE = rb"[^'\"`\\#/;()\n-]|-[0-9.]"
-_STRING = rb"'(?:[^'\\\n]|\\[^\n])*'"
+# client would drop it). No NUL: the client refuses a line holding one.
+_OUTSIDE = rb"[^'\"`\\#/;()\n\x00-]|-[0-9.]"
+_STRING = rb"'(?:[^'\\\n\x00]|\\[^\n\x00])*'"
 _ROW = rb"\((?:" + _OUTSIDE + rb"|" + _STRING + rb")*\)"
 _ROW_LINES = rb"(?:" + _ROW + rb",\n)*(?:" + _ROW + rb";\n)?"
 

@@ -168,6 +168,11 @@ class Splitter:
         before the rest of the line is read."""
         if lineno == 1 and line.startswith("\ufeff"):
             line = line[1:]
+        if "\0" in line:
+            raise MigrationFileError(
+                f"{self.source}:{lineno}: a NUL byte: the mariadb client refuses a file holding one "
+                "(unless --binary-mode), so it would not run there; write it as \\0 in a string"
+            )
         if not self._size and not self._in_string and not self._ml_comment:
             command = self._line_command(line)
             if command is not None:

@@ -59,9 +59,10 @@ def _token_pattern(quoting: Quoting) -> re.Pattern[str]:
 _PATTERNS: dict[Quoting, re.Pattern[str]] = {}
 
 # A dump's extended INSERT: a plain head, then nothing but literal rows. Only the head needs
-# reading token by token; the rows are matched in one C-level pass (a 250 MB dump stays fast).
+# reading token by token; the rows are matched in one C-level pass (a 250 MB dump stays fast). Its
+# column list holds no comment: a skipped `/*!99999` there would end in the rows, unread.
 _DATA_HEAD = re.compile(
-    r"\s*(?:INSERT|REPLACE)\s+(?:IGNORE\s+)?INTO\s+(?:`(?:[^`]|``)+`|\w+)(?:\s*\([^()'\"]*\))?\s*VALUES\s*",
+    r"\s*(?:INSERT|REPLACE)\s+(?:IGNORE\s+)?INTO\s+(?:`(?:[^`]|``)+`|\w+)(?:\s*\([^()'\"/#-]*\))?\s*VALUES\s*",
     re.IGNORECASE,
 )
 
@@ -126,7 +127,7 @@ def tokens(
     """The tokens the server reads in `text`; executable comments are opened, others skipped.
     `conditional` gets the span and opener (`/*!80023`) of each comment a server may skip (see
     _CONDITIONAL), its end -1 when a quote or comment inside runs past its first `*/`, where a
-    skipping server ends it."""
+    skipping server ends it, or a `/*` comes before that (see _skipped_to)."""
     quoting = quoting or Quoting()
     pattern = _PATTERNS.setdefault(quoting, _token_pattern(quoting))
     opened: list[tuple[int, int, str]] = []  # (start, first `*/`, opener); start -1: not conditional
@@ -136,7 +137,7 @@ def tokens(
         if kind in ("space", "comment"):
             continue
         if kind == "exec":
-            skipped_to = text.find("*/", match.end())
+            skipped_to = _skipped_to(text, match.end())
             opened.append((match.start() if _CONDITIONAL.match(raw) else -1, skipped_to, raw))
             continue
         if kind == "close" and opened:
@@ -160,4 +161,15 @@ def tokens(
         assert kind is not None
         yield Token(kind, value, match.start(), match.end(), name)
     if conditional is not None:  # never closed: a skipping server reads on after its first `*/`
-        conditional += [(start, len(text) if to < 0 else -1, raw) for start, to, raw in opened if start >= 0]
+        conditional += [
+            (start, len(text) if to == -1 else -1, raw) for start, to, raw in opened if start >= 0
+        ]
+
+
+def _skipped_to(text: str, start: int) -> int:
+    """Where a server that skips the comment opened before `start` ends it: its first `*/` (-1:
+    none), or -2 when a `/*` comes first. MariaDB and MySQL let one `/*` nest in a skipped comment
+    (a quote is nothing to them): `/*!99999 '/*' */ TABLE t */ DATABASE x` skips to the second `*/`
+    and drops database x, where MySQL's `/*M!`, a plain comment to it, ends at the first."""
+    first = text.find("*/", start)
+    return -2 if "/*" in text[start : len(text) if first < 0 else first + 1] else first

@@ -16,7 +16,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from runner import PROFILE_ENV, bundled
 from runner.errors import ProfileError, UsageError
 from runner.profile.model import Profile
-from runner.redact import MASK, is_secret_name
+from runner.redact import MASK, Redactor, is_secret_name
 
 PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -170,8 +170,26 @@ def _describe(exc: ValidationError, path: Path, hidden: set[str]) -> str:
         elif secret and isinstance(shown, str) and shown:
             for form in sorted({shown, repr(shown)[1:-1]}, key=len, reverse=True):
                 message = message.replace(form, MASK)  # a validator's own words may quote it, repr() too
+        message = _without_credentials(message, shown)
         lines.append(f"{path}: {key}: {message}")
     return "\n".join(lines)
+
+
+def _without_credentials(message: str, shown: Any) -> str:
+    """`message` with what the URLs in `shown` (a key's value, a list's, a section's) hold as credentials
+    masked (user:PASSWORD@, secret-named query values), as every other output masks them: a
+    refused URL is quoted whole."""
+    redactor, values = Redactor(), [shown]
+    while values:
+        value = values.pop()
+        if isinstance(value, (list, dict)):
+            values += value.values() if isinstance(value, dict) else value
+        elif isinstance(value, str) and "://" in value:
+            try:
+                redactor.add_url(value)
+            except ValueError:  # not a URL urlsplit reads: nothing it would call a credential
+                continue
+    return redactor.mask(message)
 
 
 def _holder(loc: tuple[str | int, ...]) -> type[BaseModel] | None:

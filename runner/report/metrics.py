@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
-from runner.atomic import write_atomically
+from runner.atomic import read_within, write_atomically
 
 RUN_OUTCOMES = ("passed", "failed", "error")  # report.json's `outcome`
 _Samples = dict[tuple[tuple[str, str], ...], float]  # a family's samples by their labels
@@ -104,9 +104,11 @@ def write_textfile(path: Path, ends: Sequence[tuple[str, dict[str, Any] | None, 
     of the run it archived or, when it archived none, `kept` from the file as it was, so a run
     that judged nothing or was stopped neither drops nor resolves its target's alerts. Written
     whole or not at all: node_exporter's textfile collector may read it at any moment."""
+    # a regular file only: a FIFO or a link to /dev/zero planted in a shared folder hung the run
+    found = read_within(path.parent, path.name)
     try:
-        previous = path.read_text(encoding="utf-8")
-    except (OSError, ValueError):  # none yet, or not text: nothing to keep
+        previous = found.decode("utf-8") if found is not None else ""
+    except ValueError:  # not text: nothing to keep
         previous = ""
     per_target = [
         series(report) if report is not None else kept(previous, profile, code)
