@@ -18,8 +18,8 @@ from runner.backups.dump import find_binary, take_backup
 from runner.backups.dump_scan import count_rows
 from runner.backups.integrity import check_backup, check_in_source
 from runner.backups.listing import list_backups
-from runner.backups.schedule import Room, freshness, retention, size_trend
-from runner.backups.source import fetch
+from runner.backups.schedule import Room, freshness, retention, room, size_trend
+from runner.backups.source import Space, fetch
 from runner.errors import BackupFailed, TargetUnreachable
 from runner.profile.loader import load_profile
 from runner.profile.model import Backups
@@ -346,12 +346,31 @@ def test_room_is_counted_in_nights_by_space_and_inodes() -> None:
     empty = Room(10**9, 10, 0, 1, 3)
     assert (empty.measured, empty.is_enough) == (False, False)
     assert empty.describe().endswith("take 0 B in 1 file(s): no night's size to judge the room by")
+    assert Room(10, 10, 1, 1, 3).nights_left == 10  # a byte is a size: measured
+    big = Room(2_500_000_000, 10**6, 1_500_000, 1, 3)
+    assert big.describe().startswith(
+        "2.5 GB and 1,000,000 inodes free; the newest backups take 1.5 MB in 1 file(s)"
+    )
+
+
+def test_room_counts_the_newest_backup_of_each_database(tmp_path) -> None:
+    """One night is what the last run wrote: the newest backup of each database, not an older one."""
+    names = ["202611220300.app.sql.gz", "202611230300.app.sql.gz", "202611240300.app.sql.gz"]
+    sizes = dict(zip(names, [100, 200, 300], strict=True))
+    listing = list_backups(
+        _folder(tmp_path, [*names, "202611230300.shop.sql.gz"], {**sizes, "202611230300.shop.sql.gz": 50})
+    )
+    assert room(listing, ["app", "shop", "gone"], Space(3500, 100), 3) == Room(3500, 100, 350, 2, 3)
+    one = room(listing, ["app"], Space(3500, 100), 3)
+    # one database: one file a night, and that is a measurement
+    assert (one.measured, one.nights_left, one.is_enough) == (True, 11, True)
 
 
 def test_freshness_reads_names_in_the_container_time_zone(tmp_path) -> None:
     cfg = _folder(tmp_path, ["202611240300.app.sql.gz"]).model_copy(update={"timezone": "Europe/Berlin"})
     (newest,) = list_backups(cfg).files
     assert newest.taken_at == datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    assert retention(list_backups(cfg), "app", cfg, NOW).off_schedule == 0  # 03:00 in Berlin: on schedule
 
 
 def test_retention_counts_and_notes_off_schedule_backups(tmp_path) -> None:
@@ -418,7 +437,16 @@ def test_retention_names_five_missed_runs_and_counts_the_rest(tmp_path) -> None:
 def test_a_set_old_enough_that_falls_short_fails(tmp_path) -> None:
     """Four nights back, three backups: the schedule had time to make four, one run left none."""
     cfg = _folder(tmp_path, _nights(21, 23, 24)).model_copy(update={"retention": 3})
-    assert retention(list_backups(cfg), "app", cfg, NOW).is_kept  # enough is enough, holes or not
+    enough = retention(list_backups(cfg), "app", cfg, NOW)
+    assert enough.is_kept  # enough is enough, holes or not: and none is named as missed
+    assert (
+        enough.describe()
+        == "3 backup(s) of app (retention 3); oldest restorable 2026-11-21 03:00 UTC, 3.2 days back"
+    )
+    unwanted = cfg.model_copy(update={"retention": None})
+    assert retention(list_backups(unwanted), "app", unwanted, NOW).is_kept
+    nothing = retention(list_backups(cfg), "other", cfg.model_copy(update={"retention": 1}), NOW)
+    assert (nothing.is_kept, nothing.describe()) == (False, "no backups of other")
     short = cfg.model_copy(update={"retention": 4})
     kept = retention(list_backups(short), "app", short, NOW)
     assert not kept.is_kept and not kept.is_filling_up
@@ -427,7 +455,10 @@ def test_a_set_old_enough_that_falls_short_fails(tmp_path) -> None:
     assert retention(list_backups(short), "app", short, before_its_grace).missed == kept.missed
     unscheduled = short.model_copy(update={"schedule": None})
     unjudged = retention(list_backups(unscheduled), "app", unscheduled, NOW)
-    assert not unjudged.is_kept and "without backups.schedule" in unjudged.describe()
+    assert not unjudged.is_kept and unjudged.describe() == (
+        "3 backup(s) of app (retention 4); oldest restorable 2026-11-21 03:00 UTC, 3.2 days back; without "
+        "backups.schedule a set still filling up cannot be told from one that falls short"
+    )
 
 
 def test_size_trend_takes_the_window_before_the_newest(tmp_path) -> None:
@@ -450,6 +481,9 @@ def test_size_drop_against_the_median(tmp_path) -> None:
     sizes = dict(zip(names, [1000, 1100, 1050, 1020, 300], strict=True))
     trend = size_trend(list_backups(_folder(tmp_path, names, sizes)), "app", 7)
     assert trend.median == 1035 and trend.newest == 300 and trend.dropped(0.5)
+    (tmp_path / names[0]).write_bytes(b"\0" * 1030)  # the median 1040
+    (tmp_path / names[-1]).write_bytes(b"\0" * 520)  # half of it exactly: not less than half
+    assert not size_trend(list_backups(_folder(tmp_path, [])), "app", 7).dropped(0.5)
 
 
 # -- the CLI and a manual backup ------------------------------------------------
