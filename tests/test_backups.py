@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -661,6 +662,10 @@ def test_healthy_backups_pass_the_checks(backup_target, run_checks, tmp_path) ->
     )
     check = run.check("test_newest_backup_is_intact[dumpsrc]")
     assert check["title"].endswith("every view and required table; its restore preview is recorded.")
+    assert re.fullmatch(
+        rf"{re.escape(backup_target.newest.name)}: [\d,]+ bytes inflate to [\d,]+, a complete dump of \d+ table\(s\)",
+        check["message"],
+    ), check["message"]
     sizes = run.check("test_backup_size_has_not_dropped[dumpsrc]")["details"]["sizes"]
     assert len(sizes) == 6  # the six nightly backups, drawn by report.html with its threshold
     chart = render_report(run.report, [])
@@ -717,6 +722,11 @@ def test_fresh_backups_say_what_was_measured(backup_target, run_checks) -> None:
     assert check["outcome"] == "passed"
     assert check["message"].startswith(f"newest scheduled backup {backup_target.newest.name} (")
     assert f"; newest backup of any kind {manual.name} (manual, " in check["message"]
+    age = datetime.now(UTC) - datetime.strptime(backup_target.newest.name[:12], "%Y%m%d%H%M").replace(
+        tzinfo=UTC
+    )
+    assert check["details"]["freshness"] == check["message"]
+    assert abs(check["details"]["age_s"] - age.total_seconds()) < 600  # the newest scheduled one's age
 
 
 def test_a_stopped_schedule_fails_freshness_despite_a_manual_dump(backup_target, run_checks) -> None:
@@ -752,6 +762,29 @@ def test_corrupt_newest_backup_fails_with_its_reason(backup_target, run_checks) 
         "test_newest_backup_is_intact[dumpsrc]"
     )
     assert check["outcome"] == "failed" and "truncated" in check["message"]
+    backup_target.write_profile(backups={"restore_flavor": "mysql"})  # a damaged dump is not looked into
+    run = run_checks(backup_target.profile_path, "-k", "intact or restores_on_mysql")
+    check = run.check("test_newest_backup_restores_on_mysql[dumpsrc]")
+    assert (check["outcome"], check["message"]) == ("skipped", "no intact backup to look at")
+
+
+def test_freshness_without_a_schedule_skips_saying_so(backup_target, run_checks) -> None:
+    backup_target.write_profile(backups={"schedule": None})
+    run = run_checks(backup_target.profile_path, "-k", "fresh or intact")
+    check = run.check("test_backup_is_fresh[dumpsrc]")
+    assert check["outcome"] == "skipped" and run.outcome("test_newest_backup_is_intact[dumpsrc]") == "passed"
+    assert re.fullmatch(r"backups\.schedule not configured in profile \S+", check["message"]), check[
+        "message"
+    ]
+
+
+def test_intact_check_without_a_backup_fails_naming_the_database(backup_target, run_checks) -> None:
+    for backup in backup_target.folder.glob("*.sql.gz"):
+        backup.unlink()
+    run = run_checks(backup_target.profile_path, "-k", "intact")
+    check = run.check("test_newest_backup_is_intact[dumpsrc]")
+    assert (check["outcome"], check["severity"], run.exit_code) == ("failed", "blocker", 1)
+    assert check["message"] == "no backup of dumpsrc to verify"
 
 
 def test_leftover_broken_link_short_retention_and_size_drop_fail(backup_target, run_checks) -> None:
