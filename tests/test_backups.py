@@ -666,8 +666,27 @@ def test_healthy_backups_pass_the_checks(backup_target, run_checks, tmp_path) ->
         rf"{re.escape(backup_target.newest.name)}: [\d,]+ bytes inflate to [\d,]+, a complete dump of \d+ table\(s\)",
         check["message"],
     ), check["message"]
-    sizes = run.check("test_backup_size_has_not_dropped[dumpsrc]")["details"]["sizes"]
-    assert len(sizes) == 6  # the six nightly backups, drawn by report.html with its threshold
+    size = run.check("test_backup_size_has_not_dropped[dumpsrc]")
+    assert (
+        len(size["details"]["sizes"]) == 6
+    )  # the six nightly backups, drawn by report.html with its threshold
+    night = backup_target.newest.stat().st_size  # all six the same size
+    assert size["details"]["threshold"] == 0.5 * night
+    assert size["message"] == (
+        f"newest backup of dumpsrc is {night:,} bytes, the median of the 7 before it {night:,} "
+        "(threshold 0.5 x the median)"
+    )
+    for check, name in (
+        ("test_retention_is_kept[dumpsrc]", "retention"),
+        ("test_backup_volume_has_room", "room"),
+    ):
+        assert run.check(check)["details"][name] == run.check(check)["message"]
+    assert run.check("test_latest_links_point_to_backups")["message"] == (
+        f"latest.dumpsrc.sql.gz -> {backup_target.newest.name}"
+    )
+    assert run.check("test_no_leftover_uncompressed_dumps")["message"] == (
+        f"no plain .sql file beside the 6 backup(s) in {backup_target.folder}"
+    )
     chart = render_report(run.report, [])
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in chart and "backup sizes: dumpsrc" in chart
 
@@ -768,14 +787,19 @@ def test_corrupt_newest_backup_fails_with_its_reason(backup_target, run_checks) 
     assert (check["outcome"], check["message"]) == ("skipped", "no intact backup to look at")
 
 
-def test_freshness_without_a_schedule_skips_saying_so(backup_target, run_checks) -> None:
-    backup_target.write_profile(backups={"schedule": None})
-    run = run_checks(backup_target.profile_path, "-k", "fresh or intact")
-    check = run.check("test_backup_is_fresh[dumpsrc]")
-    assert check["outcome"] == "skipped" and run.outcome("test_newest_backup_is_intact[dumpsrc]") == "passed"
-    assert re.fullmatch(r"backups\.schedule not configured in profile \S+", check["message"]), check[
-        "message"
-    ]
+def test_checks_without_their_settings_skip_saying_so(backup_target, run_checks) -> None:
+    backup_target.write_profile(backups={"schedule": None, "retention": None})
+    os.unlink(backup_target.folder / "latest.dumpsrc.sql.gz")
+    run = run_checks(backup_target.profile_path, "-k", "fresh or intact or retention or latest")
+    assert run.outcome("test_newest_backup_is_intact[dumpsrc]") == "passed"
+    folder = re.escape(str(backup_target.folder))
+    for check, said in (
+        ("test_backup_is_fresh[dumpsrc]", r"backups\.schedule not configured in profile \S+"),
+        ("test_retention_is_kept[dumpsrc]", r"backups\.retention not configured in profile \S+"),
+        ("test_latest_links_point_to_backups", rf"no latest\.\*\.sql\.gz links in {folder}"),
+    ):
+        skipped = run.check(check)
+        assert skipped["outcome"] == "skipped" and re.fullmatch(said, skipped["message"]), skipped
 
 
 def test_intact_check_without_a_backup_fails_naming_the_database(backup_target, run_checks) -> None:
@@ -794,7 +818,9 @@ def test_leftover_broken_link_short_retention_and_size_drop_fail(backup_target, 
     backup_target.newest.write_bytes(gzip.compress(b"-- MariaDB dump\n-- Dump completed\n"))
     backup_target.write_profile(backups={"retention": 30, "required_tables": []})
     run = run_checks(backup_target.profile_path, "-k", "test_backups")
-    assert "202611240300.dumpsrc.sql" in run.check("test_no_leftover_uncompressed_dumps")["message"]
+    assert run.check("test_no_leftover_uncompressed_dumps")["message"] == (
+        "uncompressed dumps left behind (gzip failed after the dump): 202611240300.dumpsrc.sql"
+    )
     assert (
         run.check("test_latest_links_point_to_backups")["message"]
         == "broken latest links: latest.dumpsrc.sql.gz"
