@@ -585,7 +585,7 @@ def test_probe_reads_the_project_from_the_engine(docker_engine, monkeypatch) -> 
         run("probe-job-1", {service: "job"}, "sh", "-c", "exit 3")
         run("probe-web-run-1", {service: "web", oneoff: "True"})
         run("probe-unlabelled-1", {})
-        run("other-web-1", {project: "other", service: "web"})
+        run("elsewhere-web-1", {project: "elsewhere", service: "web"})  # the stack's names are in use
         _wait("job exited", lambda: client.containers.get("probe-job-1").status == "exited")
         before = datetime.now(UTC)
         found = probe.read_project(Containers(engine=docker_engine.url, project="probe"), 5)
@@ -608,7 +608,7 @@ def test_probe_reads_the_project_from_the_engine(docker_engine, monkeypatch) -> 
         }  # fmt: skip
     finally:
         for container in client.containers.list(all=True):
-            if container.labels.get(project) in ("probe", "other"):
+            if container.labels.get(project) in ("probe", "elsewhere"):
                 container.remove(force=True, v=True)
         client.close()
 
