@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,8 +19,8 @@ from runner.backups.dump import find_binary, take_backup
 from runner.backups.dump_scan import count_rows
 from runner.backups.integrity import check_backup, check_in_source
 from runner.backups.listing import list_backups
-from runner.backups.schedule import Room, freshness, retention, size_trend
-from runner.backups.source import fetch
+from runner.backups.schedule import Room, freshness, retention, room, size_trend
+from runner.backups.source import Space, fetch
 from runner.errors import BackupFailed, TargetUnreachable
 from runner.profile.loader import load_profile
 from runner.profile.model import Backups
@@ -346,12 +347,31 @@ def test_room_is_counted_in_nights_by_space_and_inodes() -> None:
     empty = Room(10**9, 10, 0, 1, 3)
     assert (empty.measured, empty.is_enough) == (False, False)
     assert empty.describe().endswith("take 0 B in 1 file(s): no night's size to judge the room by")
+    assert Room(10, 10, 1, 1, 3).nights_left == 10  # a byte is a size: measured
+    big = Room(2_500_000_000, 10**6, 1_500_000, 1, 3)
+    assert big.describe().startswith(
+        "2.5 GB and 1,000,000 inodes free; the newest backups take 1.5 MB in 1 file(s)"
+    )
+
+
+def test_room_counts_the_newest_backup_of_each_database(tmp_path) -> None:
+    """One night is what the last run wrote: the newest backup of each database, not an older one."""
+    names = ["202611220300.app.sql.gz", "202611230300.app.sql.gz", "202611240300.app.sql.gz"]
+    sizes = dict(zip(names, [100, 200, 300], strict=True))
+    listing = list_backups(
+        _folder(tmp_path, [*names, "202611230300.shop.sql.gz"], {**sizes, "202611230300.shop.sql.gz": 50})
+    )
+    assert room(listing, ["app", "shop", "gone"], Space(3500, 100), 3) == Room(3500, 100, 350, 2, 3)
+    one = room(listing, ["app"], Space(3500, 100), 3)
+    # one database: one file a night, and that is a measurement
+    assert (one.measured, one.nights_left, one.is_enough) == (True, 11, True)
 
 
 def test_freshness_reads_names_in_the_container_time_zone(tmp_path) -> None:
     cfg = _folder(tmp_path, ["202611240300.app.sql.gz"]).model_copy(update={"timezone": "Europe/Berlin"})
     (newest,) = list_backups(cfg).files
     assert newest.taken_at == datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    assert retention(list_backups(cfg), "app", cfg, NOW).off_schedule == 0  # 03:00 in Berlin: on schedule
 
 
 def test_retention_counts_and_notes_off_schedule_backups(tmp_path) -> None:
@@ -418,7 +438,16 @@ def test_retention_names_five_missed_runs_and_counts_the_rest(tmp_path) -> None:
 def test_a_set_old_enough_that_falls_short_fails(tmp_path) -> None:
     """Four nights back, three backups: the schedule had time to make four, one run left none."""
     cfg = _folder(tmp_path, _nights(21, 23, 24)).model_copy(update={"retention": 3})
-    assert retention(list_backups(cfg), "app", cfg, NOW).is_kept  # enough is enough, holes or not
+    enough = retention(list_backups(cfg), "app", cfg, NOW)
+    assert enough.is_kept  # enough is enough, holes or not: and none is named as missed
+    assert (
+        enough.describe()
+        == "3 backup(s) of app (retention 3); oldest restorable 2026-11-21 03:00 UTC, 3.2 days back"
+    )
+    unwanted = cfg.model_copy(update={"retention": None})
+    assert retention(list_backups(unwanted), "app", unwanted, NOW).is_kept
+    nothing = retention(list_backups(cfg), "other", cfg.model_copy(update={"retention": 1}), NOW)
+    assert (nothing.is_kept, nothing.describe()) == (False, "no backups of other")
     short = cfg.model_copy(update={"retention": 4})
     kept = retention(list_backups(short), "app", short, NOW)
     assert not kept.is_kept and not kept.is_filling_up
@@ -427,7 +456,10 @@ def test_a_set_old_enough_that_falls_short_fails(tmp_path) -> None:
     assert retention(list_backups(short), "app", short, before_its_grace).missed == kept.missed
     unscheduled = short.model_copy(update={"schedule": None})
     unjudged = retention(list_backups(unscheduled), "app", unscheduled, NOW)
-    assert not unjudged.is_kept and "without backups.schedule" in unjudged.describe()
+    assert not unjudged.is_kept and unjudged.describe() == (
+        "3 backup(s) of app (retention 4); oldest restorable 2026-11-21 03:00 UTC, 3.2 days back; without "
+        "backups.schedule a set still filling up cannot be told from one that falls short"
+    )
 
 
 def test_size_trend_takes_the_window_before_the_newest(tmp_path) -> None:
@@ -450,6 +482,9 @@ def test_size_drop_against_the_median(tmp_path) -> None:
     sizes = dict(zip(names, [1000, 1100, 1050, 1020, 300], strict=True))
     trend = size_trend(list_backups(_folder(tmp_path, names, sizes)), "app", 7)
     assert trend.median == 1035 and trend.newest == 300 and trend.dropped(0.5)
+    (tmp_path / names[0]).write_bytes(b"\0" * 1030)  # the median 1040
+    (tmp_path / names[-1]).write_bytes(b"\0" * 520)  # half of it exactly: not less than half
+    assert not size_trend(list_backups(_folder(tmp_path, [])), "app", 7).dropped(0.5)
 
 
 # -- the CLI and a manual backup ------------------------------------------------
@@ -627,8 +662,31 @@ def test_healthy_backups_pass_the_checks(backup_target, run_checks, tmp_path) ->
     )
     check = run.check("test_newest_backup_is_intact[dumpsrc]")
     assert check["title"].endswith("every view and required table; its restore preview is recorded.")
-    sizes = run.check("test_backup_size_has_not_dropped[dumpsrc]")["details"]["sizes"]
-    assert len(sizes) == 6  # the six nightly backups, drawn by report.html with its threshold
+    assert re.fullmatch(
+        rf"{re.escape(backup_target.newest.name)}: [\d,]+ bytes inflate to [\d,]+, a complete dump of \d+ table\(s\)",
+        check["message"],
+    ), check["message"]
+    size = run.check("test_backup_size_has_not_dropped[dumpsrc]")
+    assert (
+        len(size["details"]["sizes"]) == 6
+    )  # the six nightly backups, drawn by report.html with its threshold
+    night = backup_target.newest.stat().st_size  # all six the same size
+    assert size["details"]["threshold"] == 0.5 * night
+    assert size["message"] == (
+        f"newest backup of dumpsrc is {night:,} bytes, the median of the 7 before it {night:,} "
+        "(threshold 0.5 x the median)"
+    )
+    for check, name in (
+        ("test_retention_is_kept[dumpsrc]", "retention"),
+        ("test_backup_volume_has_room", "room"),
+    ):
+        assert run.check(check)["details"][name] == run.check(check)["message"]
+    assert run.check("test_latest_links_point_to_backups")["message"] == (
+        f"latest.dumpsrc.sql.gz -> {backup_target.newest.name}"
+    )
+    assert run.check("test_no_leftover_uncompressed_dumps")["message"] == (
+        f"no plain .sql file beside the 6 backup(s) in {backup_target.folder}"
+    )
     chart = render_report(run.report, [])
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in chart and "backup sizes: dumpsrc" in chart
 
@@ -683,6 +741,11 @@ def test_fresh_backups_say_what_was_measured(backup_target, run_checks) -> None:
     assert check["outcome"] == "passed"
     assert check["message"].startswith(f"newest scheduled backup {backup_target.newest.name} (")
     assert f"; newest backup of any kind {manual.name} (manual, " in check["message"]
+    age = datetime.now(UTC) - datetime.strptime(backup_target.newest.name[:12], "%Y%m%d%H%M").replace(
+        tzinfo=UTC
+    )
+    assert check["details"]["freshness"] == check["message"]
+    assert abs(check["details"]["age_s"] - age.total_seconds()) < 600  # the newest scheduled one's age
 
 
 def test_a_stopped_schedule_fails_freshness_despite_a_manual_dump(backup_target, run_checks) -> None:
@@ -718,6 +781,34 @@ def test_corrupt_newest_backup_fails_with_its_reason(backup_target, run_checks) 
         "test_newest_backup_is_intact[dumpsrc]"
     )
     assert check["outcome"] == "failed" and "truncated" in check["message"]
+    backup_target.write_profile(backups={"restore_flavor": "mysql"})  # a damaged dump is not looked into
+    run = run_checks(backup_target.profile_path, "-k", "intact or restores_on_mysql")
+    check = run.check("test_newest_backup_restores_on_mysql[dumpsrc]")
+    assert (check["outcome"], check["message"]) == ("skipped", "no intact backup to look at")
+
+
+def test_checks_without_their_settings_skip_saying_so(backup_target, run_checks) -> None:
+    backup_target.write_profile(backups={"schedule": None, "retention": None})
+    os.unlink(backup_target.folder / "latest.dumpsrc.sql.gz")
+    run = run_checks(backup_target.profile_path, "-k", "fresh or intact or retention or latest")
+    assert run.outcome("test_newest_backup_is_intact[dumpsrc]") == "passed"
+    folder = re.escape(str(backup_target.folder))
+    for check, said in (
+        ("test_backup_is_fresh[dumpsrc]", r"backups\.schedule not configured in profile \S+"),
+        ("test_retention_is_kept[dumpsrc]", r"backups\.retention not configured in profile \S+"),
+        ("test_latest_links_point_to_backups", rf"no latest\.\*\.sql\.gz links in {folder}"),
+    ):
+        skipped = run.check(check)
+        assert skipped["outcome"] == "skipped" and re.fullmatch(said, skipped["message"]), skipped
+
+
+def test_intact_check_without_a_backup_fails_naming_the_database(backup_target, run_checks) -> None:
+    for backup in backup_target.folder.glob("*.sql.gz"):
+        backup.unlink()
+    run = run_checks(backup_target.profile_path, "-k", "intact")
+    check = run.check("test_newest_backup_is_intact[dumpsrc]")
+    assert (check["outcome"], check["severity"], run.exit_code) == ("failed", "blocker", 1)
+    assert check["message"] == "no backup of dumpsrc to verify"
 
 
 def test_leftover_broken_link_short_retention_and_size_drop_fail(backup_target, run_checks) -> None:
@@ -727,7 +818,9 @@ def test_leftover_broken_link_short_retention_and_size_drop_fail(backup_target, 
     backup_target.newest.write_bytes(gzip.compress(b"-- MariaDB dump\n-- Dump completed\n"))
     backup_target.write_profile(backups={"retention": 30, "required_tables": []})
     run = run_checks(backup_target.profile_path, "-k", "test_backups")
-    assert "202611240300.dumpsrc.sql" in run.check("test_no_leftover_uncompressed_dumps")["message"]
+    assert run.check("test_no_leftover_uncompressed_dumps")["message"] == (
+        "uncompressed dumps left behind (gzip failed after the dump): 202611240300.dumpsrc.sql"
+    )
     assert (
         run.check("test_latest_links_point_to_backups")["message"]
         == "broken latest links: latest.dumpsrc.sql.gz"

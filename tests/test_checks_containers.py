@@ -3,6 +3,7 @@ project whose services are each broken in one way, beside a healthy one, read in
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -18,7 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from runner.errors import TargetUnreachable
 from runner.probes import containers as probe
+from runner.profile.model import Containers, ContainerService
 from tests.conftest import CHECKS, ROOT, CheckRun
 from tests.docker_engine import DockerEngine
 
@@ -412,3 +415,256 @@ def test_an_engine_that_accepts_and_never_answers_is_unreachable_within_its_time
     check = run.check("test_service_is_running[no-service]")
     assert run.exit_code == 3 and "did not answer" in check["message"] and "timed out" in check["message"]
     assert took < 60  # without a timeout the run would hang until it is killed
+
+
+# -- the probe on the engine's own JSON ----------------------------------------------
+# Fast tests of the probe's reading and judging, for the mutation run (docs/mutation.md): a check
+# run needs the engine started and the stack waited for, about a minute per mutant.
+
+ENGINE_JSON = Path(__file__).with_name("container_engine_shop.json")
+
+
+@pytest.fixture(scope="module")
+def engine_json() -> dict:
+    """What the test engine answered, captured once and stored: real data, not a made-up reply.
+    SERVICES (plus `cached`, which wrote 8 MB to its own file system: page cache for the memory
+    reading) were run as the `stack` fixture runs them, then read with the calls `_read` makes:
+    the listing, inspect_container, inspect_image and one-shot stats of each running container."""
+    return json.loads(ENGINE_JSON.read_text())
+
+
+@pytest.fixture(scope="module")
+def stored(engine_json) -> dict[str, probe.Container]:
+    """The stored containers as the probe reads them, by name."""
+    read = {}
+    for entry in engine_json["listed"]:
+        attrs = engine_json["containers"][entry["Id"]]
+        stats = engine_json["stats"].get(entry["Id"])
+        used = probe._memory(stats) if stats else None
+        image = engine_json["images"][attrs["Image"]]
+        container = probe._container(attrs, entry["Labels"][probe.SERVICE_LABEL], image, used)
+        read[container.name] = container
+    return read
+
+
+def _at(second: int, micro: int) -> datetime:
+    return datetime(2026, 12, 6, 18, 42, 0, tzinfo=UTC) + timedelta(seconds=second, microseconds=micro)
+
+
+def test_probe_reads_each_container_as_the_engine_inspected_it(stored) -> None:
+    web = stored["shop-web-1"]
+    assert (web.service, web.status, web.exit_code, web.restart_count, web.oom_killed) == (
+        "web", "running", 0, 0, False,
+    )  # fmt: skip
+    assert web.started_at == _at(51, 420158)  # "…51.420158245Z": nanoseconds cut
+    assert web.health == "healthy" and web.health_log == (
+        probe.HealthProbe(_at(52, 420792), _at(52, 487738), 0, ""),
+    )
+    assert (web.image_ref, web.image_tags, web.image_digests) == (RELEASE, (RELEASE,), ())
+    assert web.image_id.startswith("sha256:6247d6d0d1a6") and web.image_shown == f"{RELEASE} (6247d6d0d1a6)"
+    assert (web.memory_limit, web.memory_used, web.is_running) == (64 * 2**20, 450560, True)
+    sick = stored["shop-sick-1"]
+    assert [p.exit_code for p in sick.health_log] == [1] * 5
+    assert sick.health_log[-1].output == f"{ESC}db connection refused, hook {SECRET}\n"
+    gone, oom, loop = stored["shop-gone-1"], stored["shop-oom-1"], stored["shop-loop-1"]
+    assert (gone.status, gone.exit_code, gone.oom_killed, gone.memory_used) == ("exited", 2, False, None)
+    assert (oom.status, oom.exit_code, oom.oom_killed, oom.memory_limit) == ("exited", 137, True, 8 * 2**20)
+    assert (loop.status, loop.restart_count, loop.is_running) == ("restarting", 7, False)
+    bare = stored["shop-bare-1"]
+    assert (bare.health, bare.health_log, bare.memory_limit) == (None, (), None)
+    assert stored["shop-old-1"].image_tags == (OLD,)
+    assert stored["shop-evilservice-1"].service == EVIL
+
+
+def test_probe_reads_memory_as_docker_stats_counts_it(engine_json, stored) -> None:
+    """Usage less the inactive page cache: the 8 MB `cached` wrote are not its memory (cgroup v1
+    names the figure total_inactive_file, v2 inactive_file: the same reading without the v1 keys)."""
+    assert stored["shop-cached-1"].memory_used == 8941568 - 8388608
+    stats = next(s for s in engine_json["stats"].values() if s["name"] == "/shop-cached-1")
+    detail = {k: v for k, v in stats["memory_stats"]["stats"].items() if not k.startswith("total_")}
+    assert probe._memory({"memory_stats": {**stats["memory_stats"], "stats": detail}}) == 552960
+    assert probe._memory({"memory_stats": {"usage": 4096}}) == 4096
+    assert probe._memory({"memory_stats": {"usage": 4096, "stats": {"inactive_file": 8192}}}) == 0
+    assert probe._memory({"memory_stats": {}}) is None and probe._memory({}) is None
+
+
+def test_probe_reads_the_engine_times() -> None:
+    assert probe._time("2026-12-06T18:42:51.420158245Z") == _at(51, 420158)
+    assert probe._time("2026-12-06T18:42:51.4+01:00") == _at(51, 400000) - timedelta(hours=1)
+    assert probe._time("2026-12-06T18:42:51Z") == _at(51, 0)
+    assert probe._time("0001-01-01T00:00:00Z") is None  # the FinishedAt of a running container
+    assert probe._time("") is None and probe._time(None) is None and probe._time("soon") is None
+
+
+def test_probe_names_each_container_that_is_not_running(stored) -> None:
+    assert probe.not_running("web", [stored["shop-web-1"]]) is None
+    assert probe.not_running("missing", []) == "service 'missing' has no container"
+    assert probe.not_running("gone", [stored["shop-gone-1"]]) == (
+        "service 'gone': container shop-gone-1 is exited (exit code 2)"
+    )
+    three = [stored["shop-oom-1"], stored["shop-web-1"], stored["shop-loop-1"]]
+    assert probe.not_running("oom", three) == (
+        "service 'oom': container shop-oom-1 is exited (exit code 137, killed for lack of memory); "
+        "container shop-loop-1 is restarting"
+    )
+
+
+def test_probe_judges_health_by_the_last_probe(stored) -> None:
+    assert probe.unhealthy(stored["shop-web-1"]) is None and probe.unhealthy(stored["shop-bare-1"]) is None
+    sick = stored["shop-sick-1"]
+    assert probe.unhealthy(sick) == (
+        "container shop-sick-1 is unhealthy; last probe exit code 1: [31mdb connection refused, hook "
+        + SECRET
+    )  # redacted later, by the report; here only made printable
+    passed_last = replace(sick, health_log=(*sick.health_log, *stored["shop-web-1"].health_log))
+    assert (
+        probe.unhealthy(passed_last)
+        == "container shop-sick-1 is unhealthy; last probe exit code 0: (no output)"
+    )
+    assert probe.unhealthy(replace(sick, health_log=())) == "container shop-sick-1 is unhealthy"
+
+
+def test_probe_judges_restarts_and_oom_kills(stored) -> None:
+    loop = stored["shop-loop-1"]
+    assert probe.restarts(loop, ContainerService(max_restarts=1)) == (
+        "container shop-loop-1 restarted 7 times (max_restarts 1)"
+    )
+    assert probe.restarts(loop, ContainerService(max_restarts=7)) is None
+    assert probe.restarts(stored["shop-oom-1"], ContainerService(max_restarts=0)) == (
+        "container shop-oom-1 was killed for lack of memory (OOM)"
+    )
+    assert probe.restarts(replace(loop, oom_killed=True), ContainerService(max_restarts=1)) == (
+        "container shop-loop-1 restarted 7 times (max_restarts 1) and was killed for lack of memory (OOM)"
+    )
+    assert probe.restarts(stored["shop-web-1"], ContainerService(max_restarts=0)) is None
+
+
+def test_probe_reads_memory_against_the_limit(stored) -> None:
+    assert probe.memory_pct(stored["shop-full-1"]) == pytest.approx(100 * 15560704 / 16777216)
+    assert probe.memory_pct(stored["shop-bare-1"]) is None  # no limit
+    assert probe.memory_pct(stored["shop-gone-1"]) is None  # not running: no reading
+
+
+def test_probe_times_the_start_up_from_the_health_log(stored) -> None:
+    now = _at(120, 0)
+    web, late, sick = stored["shop-web-1"], stored["shop-late-1"], stored["shop-sick-1"]
+    assert probe.startup(web, now) == probe.Startup(pytest.approx(52.487738 - 51.420158), "", 0.0)
+    assert probe.startup(late, now).seconds == pytest.approx(60.885522 - 51.646564)  # two failed first
+    assert probe.startup(sick, now) == probe.Startup(
+        None,
+        "the engine keeps only the last 5 probes and the first healthy one since the start is no longer among them",
+        0.0,  # not a time waited: the check would hold it against healthy_within_s
+    )  # five probes, all since the start: the first ones are gone
+    early = probe.startup(replace(sick, health_log=sick.health_log[:3]), _at(127, 897707))
+    assert early == probe.Startup(None, "no healthy probe yet, 76 s after the start", pytest.approx(76.0))
+    assert probe.startup(replace(web, started_at=None), now) == probe.Startup(
+        None, "the engine has no start time", 0.0
+    )
+
+
+def test_probe_compares_the_release_as_the_engine_names_it(stored) -> None:
+    old, web = stored["shop-old-1"], stored["shop-web-1"]
+    assert probe.image_mismatch(old, RELEASE) == (
+        f"container shop-old-1 runs {OLD} ({old.image_id[7:19]}) [{OLD}], not {RELEASE}"
+    )
+    assert probe.image_mismatch(web, f"docker.io/{RELEASE}") is None
+    two = probe.image_mismatch(replace(web, image_tags=("b:1", "docker.io/a")), RELEASE)
+    assert two is not None and two.endswith(f"[a:latest, b:1], not {RELEASE}")
+    none = probe.image_mismatch(replace(web, image_tags=()), RELEASE)
+    assert none is not None and none.endswith(f"[no tag or digest], not {RELEASE}")
+    assert probe._normal("docker.io/library/busybox") == "busybox:latest"
+    assert probe._normal("index.docker.io/library/busybox:1") == "busybox:1"
+    assert probe._normal("registry:5000/app") == "registry:5000/app:latest"
+    assert probe._normal("app@sha256:ab") == "app@sha256:ab"
+
+
+def test_probe_lists_the_services_named_and_found(stored) -> None:
+    cfg = Containers(project="shop", max_restarts=2, services={"missing": {}, "loop": {"max_restarts": 1}})
+    web, loop = stored["shop-web-1"], stored["shop-loop-1"]
+    found = probe.ProjectContainers("shop", _at(120, 0), {"web": [web], "loop": [loop]})
+    assert probe.service_names(cfg, found) == ["loop", "missing", "web"]
+    assert probe.service_names(cfg, None) == ["loop", "missing"]
+    named = probe.service(cfg, found, "web")
+    assert (named.containers, named.running, named.settings.max_restarts) == ([web], [web], 2)
+    assert probe.service(cfg, found, "loop").running == []
+    assert probe.service(cfg, found, "missing").containers == []
+
+
+def test_probe_cuts_what_it_shows_at_its_limit() -> None:
+    assert probe.shown("x" * 200) == "x" * 200
+    assert probe.shown("x" * 201) == "x" * 197 + "..."
+    assert probe.shown("a\tb\n c") == "a b c"
+    assert probe.shown("abcd", 4) == "abcd" and probe.shown("abcde", 4) == "a..."
+
+
+def test_probe_reads_the_project_from_the_engine(docker_engine, monkeypatch) -> None:
+    """The project's containers by compose service, running or not, read from the engine itself
+    (found by containers.engine, or by DOCKER_HOST without it): not another project's, not a
+    one-off `compose run`, not a container without a service label."""
+    client = docker_engine.client()
+    project, service, oneoff = (
+        f"com.docker.compose.{k}" for k in ("project", "service", "oneoff")
+    )  # compose's
+    labels = {project: "probe"}
+
+    def run(name: str, extra: dict, *command: str) -> None:
+        client.containers.run(
+            RELEASE, list(command or ("sleep", "1000")), detach=True, network_mode="none", name=name,
+            labels={**labels, **extra}, mem_limit="64m",
+        )  # fmt: skip
+
+    try:
+        docker_engine.import_busybox(client, RELEASE, "2")
+        run("probe-web-1", {service: "web"})
+        run("probe-job-1", {service: "job"}, "sh", "-c", "exit 3")
+        run("probe-web-run-1", {service: "web", oneoff: "True"})
+        run("probe-unlabelled-1", {})
+        run("elsewhere-web-1", {project: "elsewhere", service: "web"})  # the stack's names are in use
+        _wait("job exited", lambda: client.containers.get("probe-job-1").status == "exited")
+        before = datetime.now(UTC)
+        found = probe.read_project(Containers(engine=docker_engine.url, project="probe"), 5)
+        assert before <= found.read_at <= datetime.now(UTC)  # the moment start-up times are judged at
+        assert (found.project, sorted(found.services)) == ("probe", ["job", "web"])
+        (web,), (job,) = found.services["web"], found.services["job"]
+        assert (web.name, web.service, web.status, web.image_ref) == (
+            "probe-web-1",
+            "web",
+            "running",
+            RELEASE,
+        )
+        assert web.image_tags == (RELEASE,) and web.image_id == client.images.get(RELEASE).id
+        assert web.memory_limit == 64 * 2**20 and 0 < web.memory_used < 64 * 2**20
+        assert (job.name, job.status, job.exit_code, job.memory_used) == ("probe-job-1", "exited", 3, None)
+        monkeypatch.setenv("DOCKER_HOST", docker_engine.url)
+        by_env = probe.read_project(Containers(project="probe"), 5)
+        assert {name: [c.name for c in found] for name, found in by_env.services.items()} == {
+            "web": ["probe-web-1"], "job": ["probe-job-1"],
+        }  # fmt: skip
+    finally:
+        for container in client.containers.list(all=True):
+            if container.labels.get(project) in ("probe", "elsewhere"):
+                container.remove(force=True, v=True)
+        client.close()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_probe_names_an_engine_that_does_not_answer(tmp_path, monkeypatch) -> None:
+    """The engine named, or DOCKER_HOST's, and what to check. (The Docker SDK leaves the socket of
+    its failed connect to the garbage collector: collected here, where its warning is expected.)"""
+    engine = f"unix://{tmp_path}/none.sock"
+    said = {}
+    for at, cfg in (
+        (engine, Containers(engine=engine, project="probe")),
+        (None, Containers(project="probe")),
+    ):
+        monkeypatch.setenv("DOCKER_HOST", engine)
+        with pytest.raises(TargetUnreachable) as caught:
+            probe.read_project(cfg, 2)
+        said[at or "DOCKER_HOST or the local socket"] = str(caught.value)
+    del caught  # its traceback holds the SDK's socket
+    gc.collect()
+    for at, message in said.items():
+        assert message.startswith(f"the Docker engine at {at} did not answer: "), message
+        assert message.endswith(
+            "; check containers.engine (or DOCKER_HOST) and that deploycheck may read the engine's API"
+        )

@@ -43,19 +43,49 @@ def test_fully_migrated_database_passes(migrated, run_checks) -> None:
         "test_pending_migrations_pass_lint": "skipped",  # nothing pending to lint
     }
     assert run.check("test_pending_migrations_pass_lint")["message"] == "nothing pending to lint"
+    applied = "2 of 2 migration(s) applied, the newest V2__data.sql"  # what each passed check measured
+    assert (
+        run.check("test_ledger_exists")["message"] == f"the ledger of {migrated.database!r} records {applied}"
+    )
+    assert run.check("test_nothing_failed")["message"] == f"none failed or unfinished: {applied}"
+    assert run.check("test_nothing_pending")["details"]["pending"] == 0
+    assert run.check("test_no_applied_migration_is_missing")["message"] == (
+        f"every recorded migration is on disk: {applied}"
+    )
+    assert run.check("test_no_checksum_mismatch")["message"] == (
+        "checksums of the files match the ledger: 2 of the 2 applied migration(s) compared, the newest V2__data.sql"
+    )
+    assert run.check("test_verify_blocks_still_hold")["message"] == (
+        "the verify queries of 1 applied migration(s) still return true"
+    )
+
+
+def test_verify_check_without_a_verify_block_skips(target, run_checks) -> None:
+    """Applied migrations, none with a verify block: nothing was queried, so no pass."""
+    target.add("V1__a.sql", "SELECT 1;")
+    target.migrate()
+    run = run_checks(target.profile_path, "-k", "verify_blocks or ledger_exists")
+    check = run.check("test_verify_blocks_still_hold")
+    assert (check["outcome"], check["message"]) == ("skipped", "no applied migration has a verify block")
 
 
 def test_missing_ledger_fails(target, run_checks) -> None:
     target.add("V1__a.sql", "SELECT 1;")
     check = run_checks(target.profile_path, "-k", "ledger").check("test_ledger_exists")
-    assert check["outcome"] == "failed" and "no migration ledger" in check["message"]
+    assert check["outcome"] == "failed"
+    assert (
+        check["message"] == f"no migration ledger in database {target.database!r}: run `deploycheck migrate`"
+    )
 
 
 def test_pending_migration_is_named(migrated, run_checks) -> None:
     migrated.add("V3__new.sql", "SELECT 1;")
+    migrated.add("V4__more.sql", "SELECT 2;")
     run = run_checks(migrated.profile_path, "-k", "test_migrations")
     assert run.outcome("test_nothing_pending") == "failed"
-    assert "V3__new.sql" in run.check("test_nothing_pending")["message"]
+    assert run.check("test_nothing_pending")["message"] == (
+        "pending migrations (run `deploycheck migrate`):\n    V3__new.sql\n    V4__more.sql"
+    )
     assert run.exit_code == 1
 
 
@@ -65,21 +95,27 @@ def test_failed_migration_is_named_with_statement_and_line(migrated, run_checks)
         migrated.migrate()
     check = run_checks(migrated.profile_path, "-k", "failed").check("test_nothing_failed")
     assert check["outcome"] == "failed"
-    assert "V3__broken.sql: at statement 2 (line 2): (1050)" in check["message"]
+    assert check["message"].startswith(
+        "failed or unfinished migrations (see `deploycheck status`, then `repair`):\n"
+        "    V3__broken.sql: at statement 2 (line 2): (1050) Table 'extra' already exists"
+    )
 
 
 def test_edited_migration_is_a_checksum_mismatch(migrated, run_checks) -> None:
     migrated.add("V2__data.sql", "INSERT INTO parent VALUES (1);\n-- changed later\n")
     check = run_checks(migrated.profile_path, "-k", "checksum").check("test_no_checksum_mismatch")
-    assert (
-        check["outcome"] == "failed" and "V2__data.sql: file changed after it was applied" in check["message"]
+    assert check["outcome"] == "failed" and check["message"].startswith(
+        "migrations changed after they were applied:\n    V2__data.sql: file changed after it was applied"
     )
 
 
 def test_applied_migration_missing_from_disk_is_named(migrated, run_checks) -> None:
     (migrated.migrations / "V2__data.sql").unlink()
     check = run_checks(migrated.profile_path, "-k", "missing").check("test_no_applied_migration_is_missing")
-    assert check["outcome"] == "failed" and "V2__data.sql: recorded in the ledger but" in check["message"]
+    assert check["outcome"] == "failed"
+    assert check["message"].startswith(
+        "applied migrations missing from disk:\n    V2__data.sql: recorded in the ledger but"
+    )
 
 
 def test_undone_verify_block_warns_and_fails_only_when_strict(migrated, run_checks) -> None:
@@ -88,7 +124,9 @@ def test_undone_verify_block_warns_and_fails_only_when_strict(migrated, run_chec
     run = run_checks(migrated.profile_path, "-k", "test_migrations")
     check = run.check("test_verify_blocks_still_hold")
     assert (check["outcome"], check["severity"]) == ("warned", "warning")
-    assert "V1__tables.sql: verify query 1 returned 0" in check["message"]
+    assert check["message"].startswith(
+        "verify blocks of applied migrations no longer hold:\n    V1__tables.sql: verify query 1 returned 0"
+    )
     assert run.exit_code == 0 and run.report["summary"]["warned"] == 1
     strict = run_checks(migrated.profile_path, "-k", "test_migrations", "--deploy-strict")
     assert strict.exit_code == 1 and strict.report["outcome"] == "failed"
@@ -109,6 +147,10 @@ def test_checks_over_the_ledger_skip_when_it_records_nothing(target, run_checks)
         "test_pending_migrations_pass_lint": "passed",
         "test_verify_blocks_still_hold": "skipped",
     }
+    linted = run.check("test_pending_migrations_pass_lint")["message"]
+    assert linted == "1 pending migration(s) linted: 0 finding(s), 0 blocking"
+    ledger = run.check("test_ledger_exists")["message"]
+    assert ledger == f"the ledger of {target.database!r} records 0 of 1 migration(s) applied"
     for check in ("test_nothing_failed", "test_no_applied_migration_is_missing", "test_no_checksum_mismatch"):
         assert run.check(check)["message"].endswith(f"the ledger of {target.database!r} records no migration")
 

@@ -248,6 +248,12 @@ def test_the_check_passes_on_a_healthy_target_and_fails_on_drift(schema, run_che
         "test_live_schema_matches_the_migrations": "passed",
         "test_every_kind_of_object_was_compared": "passed",
     }
+    live = run.check("test_live_schema_matches_the_migrations")
+    assert live["message"].startswith("the live schema equals what the applied migrations build on ")
+    assert live["details"]["drift"]  # the comparison, for the report
+    assert run.check("test_every_kind_of_object_was_compared")["message"] == (
+        "tables, views, routines, triggers and events were all read and compared"
+    )
     change(schema, "ALTER TABLE entity DROP FOREIGN KEY fk_gene")
     check = run_checks(schema.profile_path, "-k", "test_schema").check(
         "test_live_schema_matches_the_migrations"

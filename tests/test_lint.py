@@ -110,7 +110,10 @@ def test_the_check_fails_on_a_pending_blocker(target, run_checks) -> None:
     target.migrate()
     _project_with(target, ["V3__drop_column.sql"])
     check = run_checks(target.profile_path, "-k", "lint").check("test_pending_migrations_pass_lint")
-    assert check["outcome"] == "failed" and "V3__drop_column.sql:2: drop-column" in check["message"]
+    assert check["outcome"] == "failed" and check["message"].startswith(
+        "pending migrations that would lose data (see `deploycheck lint`):\n    V3__drop_column.sql:2: drop-column"
+    )
+    assert [f["rule"] for f in check["details"]["lint"]] == ["drop-column"]
 
 
 def test_lint_judges_a_file_outside_migrations_dir_as_the_next_version(project, tmp_path) -> None:
