@@ -620,7 +620,8 @@ def test_probe_reads_the_project_from_the_engine(docker_engine, monkeypatch) -> 
         run("probe-web-run-1", {service: "web", oneoff: "True"})
         run("probe-unlabelled-1", {})
         run("elsewhere-web-1", {project: "elsewhere", service: "web"})  # the stack's names are in use
-        _wait("job exited", lambda: client.containers.get("probe-job-1").status == "exited")
+        job = client.containers.get("probe-job-1")
+        _wait("job exited", lambda: job.reload() or job.status == "exited", lambda: _reported(job, 0))
         before = datetime.now(UTC)
         found = probe.read_project(Containers(engine=docker_engine.url, project="probe"), 5)
         assert before <= found.read_at <= datetime.now(UTC)  # the moment start-up times are judged at

@@ -9,7 +9,6 @@ is treated as hostile: shown only printable and truncated, never as markup or es
 from __future__ import annotations
 
 import os
-import re
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,13 +32,10 @@ def shown(text: str, limit: int = _SHOWN) -> str:
 
 
 def _time(value: str | None) -> datetime | None:
-    """The engine's RFC 3339 time (nanoseconds cut to microseconds); its zero time is None."""
+    """The engine's RFC 3339 time (Python 3.11 reads its nanoseconds, to microseconds); its zero
+    time is None."""
     if not value or value.startswith("0001-"):
         return None
-    head, _, rest = value.partition(".")
-    if rest:  # "…05.897823405Z" or "…05.8+00:00": keep six digits of the fraction
-        digits = re.match(r"\d*", rest).group()  # type: ignore[union-attr]
-        value = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:  # not a time: as if the engine had none
