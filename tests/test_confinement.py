@@ -269,6 +269,11 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\' ; CREATE DATABASE evil; -- ';",
         "CREATE DATABASE",
     ),
+    # DO (like VALUE, BEGIN, RETURNS) is an alias to the server; the guard read it as ending the table list
+    "delete-after-an-alias-the-guard-read-as-a-clause": (
+        "DELETE s FROM ok AS do, bystander.secrets AS s;",
+        "`bystander`",
+    ),
     "merge-table-by-default-engine": (
         "SET default_storage_engine = MRG_MyISAM; CREATE TABLE m (id INT, v VARCHAR(100)) UNION=(bystander.secrets);",
         "`bystander`",
@@ -628,6 +633,11 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "CREATE TABLE m (a INT) UNION=(bystander.t)",
         "ALTER TABLE m UNION (t, bystander.t)",
         "SELECT * FROM t a JOIN b ON a.x = CASE WHEN 1 THEN 2 END, bystander.t",
+        "SELECT * FROM t value, bystander.t",  # VALUE, BEGIN, DO, RETURNS: aliases to the server
+        "UPDATE t AS begin, bystander.t AS s SET s.a = 1",
+        "SELECT * FROM (SELECT 1) returns, bystander.t",
+        "SELECT * FROM do FORCE INDEX (i), bystander.t",
+        "DESC bystander.t",
     ],
 )
 def test_guard_refuses_every_way_out(sql) -> None:
@@ -656,6 +666,9 @@ def test_guard_refuses_every_way_out(sql) -> None:
         "SELECT * FROM (t JOIN u ON t.a = u.b), v",
         "SELECT a.x FROM t a UNION (SELECT b.x FROM u b)",
         "/*!50003 SET sql_mode = 'NO_AUTO_VALUE_ON_ZERO' */",
+        "CREATE EVENT e ON SCHEDULE EVERY 1 HOUR DO DELETE FROM t WHERE t.a < 0",
+        "CREATE FUNCTION f(a INT) RETURNS INT DETERMINISTIC RETURN (SELECT t.b FROM t WHERE t.a = a)",
+        "SELECT a.x FROM t a ORDER BY a.x DESC",
     ],
 )
 def test_guard_lets_ordinary_statements_through(sql) -> None:

@@ -165,10 +165,9 @@ _SEQUENCE_FUNCTIONS = {"NEXTVAL", "LASTVAL", "SETVAL"}  # NEXTVAL(schema.sequenc
 # (REPLACE(, INSERT(, LIKE ( are also functions or expressions).
 _PAREN_TABLE = _words("FROM JOIN STRAIGHT_JOIN UPDATE TABLE TABLES TRUNCATE")
 # Words that end a table clause (ON does not: `FROM a JOIN b ON ..., c` goes on listing tables;
-# nor do CASE's WHEN/THEN/ELSE: `ON x = CASE WHEN 1 THEN 2 END, c` too).
-_CLAUSE_WORDS = _words(
-    "SET WHERE VALUES VALUE SELECT ORDER GROUP HAVING LIMIT WINDOW RETURNS BEGIN DO RETURN DECLARE WITH"
-)
+# nor do CASE's WHEN/THEN/ELSE: `ON x = CASE WHEN 1 THEN 2 END, c` too). Only reserved words:
+# VALUE, BEGIN, DO and RETURNS are also names to the server (`DELETE s FROM t AS do, other.t AS s`).
+_CLAUSE_WORDS = _words("SET WHERE VALUES SELECT ORDER GROUP HAVING LIMIT WINDOW RETURN DECLARE WITH")
 _COMPARISON = {"=", "<", ">", "<=>", "<>", "!=", "<=", ">=", "!", "+", "-", "*", "/", "%", ")", ","}
 _COLUMN_NEXT = {"AND", "OR", "IS", "IN", "LIKE", "BETWEEN", "NOT", "XOR", "REGEXP", "RLIKE", "COLLATE"}
 
@@ -188,6 +187,8 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
     n = len(toks)
     while i < n:
         tok = toks[i]
+        if tok.kind == "word" and tok.value == "DESC" and previous in ("", ";"):
+            tok = replace(tok, value="DESCRIBE")  # opening a statement; after a sort key, a direction
         if tok.kind == "op" and tok.value == "(":
             # `FROM (schema.t)`, `UPDATE (schema.t)`, a MERGE table's `UNION=(schema.t)`
             listed = previous in _PAREN_TABLE or (previous in (",", "(") and clause[-1] == "table")
