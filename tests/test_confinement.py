@@ -274,6 +274,11 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         "DELETE s FROM ok AS do, bystander.secrets AS s;",
         "`bystander`",
     ),
+    # an index hint's FOR ORDER BY read as the UPDATE's ORDER BY: the table list seemed to end there
+    "update-after-an-index-hint-for-order-by": (
+        "UPDATE ok USE INDEX FOR ORDER BY (), bystander.secrets AS s SET s.v = 'gone';",
+        "`bystander`",
+    ),
     "merge-table-by-default-engine": (
         "SET default_storage_engine = MRG_MyISAM; CREATE TABLE m (id INT, v VARCHAR(100)) UNION=(bystander.secrets);",
         "`bystander`",
@@ -638,6 +643,8 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "SELECT * FROM (SELECT 1) returns, bystander.t",
         "SELECT * FROM do FORCE INDEX (i), bystander.t",
         "DESC bystander.t",
+        "DELETE s FROM t USE INDEX FOR ORDER BY (i), bystander.t AS s",
+        "UPDATE t IGNORE INDEX FOR GROUP BY (i), bystander.t AS s SET s.a = 1",
     ],
 )
 def test_guard_refuses_every_way_out(sql) -> None:

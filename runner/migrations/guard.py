@@ -201,8 +201,8 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
             clause = [""]
         elif tok.kind == "word" and tok.value in _TABLE_WORDS:
             clause[-1] = "table"
-        elif tok.kind == "word" and tok.value in _CLAUSE_WORDS:
-            clause[-1] = ""
+        elif tok.kind == "word" and tok.value in _CLAUSE_WORDS and previous != "FOR":
+            clause[-1] = ""  # an index hint's `USE INDEX FOR ORDER BY (i), other.t` lists on
         if tok.kind in ("word", "ident") and i + 2 < n and _is_dot(toks[i + 1]) and _is_part(toks[i + 2]):
             parts = 2
             while i + 2 * parts < n and _is_dot(toks[i + 2 * parts - 1]) and _is_part(toks[i + 2 * parts]):
