@@ -279,6 +279,12 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         "UPDATE ok USE INDEX FOR ORDER BY (), bystander.secrets AS s SET s.v = 'gone';",
         "`bystander`",
     ),
+    # sql_mode=ORACLE calls a procedure named as a statement, without CALL or parentheses
+    "oracle-mode-calls-another-schemas-procedure": (
+        "DELIMITER //\nSET sql_mode = 'ORACLE' // CREATE PROCEDURE p AS BEGIN bystander.wipe; END //\n"
+        "DELIMITER ;\nCALL p;",
+        "`bystander`",
+    ),
     "merge-table-by-default-engine": (
         "SET default_storage_engine = MRG_MyISAM; CREATE TABLE m (id INT, v VARCHAR(100)) UNION=(bystander.secrets);",
         "`bystander`",
@@ -300,6 +306,7 @@ class Shared:
             cur.execute("CREATE DATABASE bystander")
             cur.execute("CREATE TABLE bystander.secrets (id INT PRIMARY KEY, v VARCHAR(100))")
             cur.execute("INSERT INTO bystander.secrets VALUES (1, %s)", (ROW_SECRET,))
+            cur.execute("CREATE PROCEDURE bystander.wipe() DELETE FROM bystander.secrets")
             cur.execute("CREATE USER 'bystander'@'localhost' IDENTIFIED BY 'Bystander-Pw-5'")
             cur.execute("GRANT SELECT ON bystander.* TO 'bystander'@'localhost'")
             cur.execute("CREATE DATABASE app")
@@ -645,6 +652,8 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "DESC bystander.t",
         "DELETE s FROM t USE INDEX FOR ORDER BY (i), bystander.t AS s",
         "UPDATE t IGNORE INDEX FOR GROUP BY (i), bystander.t AS s SET s.a = 1",
+        "DELIMITER //\nCREATE PROCEDURE p AS BEGIN IF 1 THEN sys.ps_setup_reload_saved; END IF; END //",
+        "DELIMITER //\nCREATE PROCEDURE p AS BEGIN <<l>> bystander.wipe; END //",
     ],
 )
 def test_guard_refuses_every_way_out(sql) -> None:
@@ -676,6 +685,7 @@ def test_guard_refuses_every_way_out(sql) -> None:
         "CREATE EVENT e ON SCHEDULE EVERY 1 HOUR DO DELETE FROM t WHERE t.a < 0",
         "CREATE FUNCTION f(a INT) RETURNS INT DETERMINISTIC RETURN (SELECT t.b FROM t WHERE t.a = a)",
         "SELECT a.x FROM t a ORDER BY a.x DESC",
+        "DELIMITER //\nCREATE PROCEDURE p AS r t%ROWTYPE; BEGIN r.a := 1; SELECT r.a > t.b; END //",
     ],
 )
 def test_guard_lets_ordinary_statements_through(sql) -> None:

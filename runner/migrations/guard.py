@@ -168,6 +168,8 @@ _PAREN_TABLE = _words("FROM JOIN STRAIGHT_JOIN UPDATE TABLE TABLES TRUNCATE")
 # nor do CASE's WHEN/THEN/ELSE: `ON x = CASE WHEN 1 THEN 2 END, c` too). Only reserved words:
 # VALUE, BEGIN, DO and RETURNS are also names to the server (`DELETE s FROM t AS do, other.t AS s`).
 _CLAUSE_WORDS = _words("SET WHERE VALUES SELECT ORDER GROUP HAVING LIMIT WINDOW RETURN DECLARE WITH")
+# What a statement of a compound body follows (a name standing alone there is called, see _qualified).
+_STATEMENT_START = {"", ";", "BEGIN", "THEN", "ELSE", "LOOP", "REPEAT", "DO"}
 _COMPARISON = {"=", "<", ">", "<=>", "<>", "!=", "<=", ">=", "!", "+", "-", "*", "/", "%", ")", ","}
 _COLUMN_NEXT = {"AND", "OR", "IS", "IN", "LIKE", "BETWEEN", "NOT", "XOR", "REGEXP", "RLIKE", "COLLATE"}
 
@@ -218,7 +220,11 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
                     (after.kind == "op" and after.value in _COMPARISON)
                     or (after.kind == "word" and after.value in _COLUMN_NEXT)
                 )
-            is_call = after is not None and after.kind == "op" and after.value == "("
+            # Oracle mode calls a procedure standing as a statement: `BEGIN schema.procedure; END`
+            is_call = (after is not None and after.kind == "op" and after.value == "(") or (
+                (after is None or after.value == ";")
+                and (previous in _STATEMENT_START or (previous == ">" and before == ">"))  # <<label>>
+            )
             if parts >= 3 or table_position or is_call:
                 yield _Name(tok, parts)
             previous, before = "#", previous
