@@ -269,6 +269,22 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\' ; CREATE DATABASE evil; -- ';",
         "CREATE DATABASE",
     ),
+    # DO (like VALUE, BEGIN, RETURNS) is an alias to the server; the guard read it as ending the table list
+    "delete-after-an-alias-the-guard-read-as-a-clause": (
+        "DELETE s FROM ok AS do, bystander.secrets AS s;",
+        "`bystander`",
+    ),
+    # an index hint's FOR ORDER BY read as the UPDATE's ORDER BY: the table list seemed to end there
+    "update-after-an-index-hint-for-order-by": (
+        "UPDATE ok USE INDEX FOR ORDER BY (), bystander.secrets AS s SET s.v = 'gone';",
+        "`bystander`",
+    ),
+    # sql_mode=ORACLE calls a procedure named as a statement, without CALL or parentheses
+    "oracle-mode-calls-another-schemas-procedure": (
+        "DELIMITER //\nSET sql_mode = 'ORACLE' // CREATE PROCEDURE p AS BEGIN bystander.wipe; END //\n"
+        "DELIMITER ;\nCALL p;",
+        "`bystander`",
+    ),
     "merge-table-by-default-engine": (
         "SET default_storage_engine = MRG_MyISAM; CREATE TABLE m (id INT, v VARCHAR(100)) UNION=(bystander.secrets);",
         "`bystander`",
@@ -290,6 +306,7 @@ class Shared:
             cur.execute("CREATE DATABASE bystander")
             cur.execute("CREATE TABLE bystander.secrets (id INT PRIMARY KEY, v VARCHAR(100))")
             cur.execute("INSERT INTO bystander.secrets VALUES (1, %s)", (ROW_SECRET,))
+            cur.execute("CREATE PROCEDURE bystander.wipe() DELETE FROM bystander.secrets")
             cur.execute("CREATE USER 'bystander'@'localhost' IDENTIFIED BY 'Bystander-Pw-5'")
             cur.execute("GRANT SELECT ON bystander.* TO 'bystander'@'localhost'")
             cur.execute("CREATE DATABASE app")
@@ -628,6 +645,15 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "CREATE TABLE m (a INT) UNION=(bystander.t)",
         "ALTER TABLE m UNION (t, bystander.t)",
         "SELECT * FROM t a JOIN b ON a.x = CASE WHEN 1 THEN 2 END, bystander.t",
+        "SELECT * FROM t value, bystander.t",  # VALUE, BEGIN, DO, RETURNS: aliases to the server
+        "UPDATE t AS begin, bystander.t AS s SET s.a = 1",
+        "SELECT * FROM (SELECT 1) returns, bystander.t",
+        "SELECT * FROM do FORCE INDEX (i), bystander.t",
+        "DESC bystander.t",
+        "DELETE s FROM t USE INDEX FOR ORDER BY (i), bystander.t AS s",
+        "UPDATE t IGNORE INDEX FOR GROUP BY (i), bystander.t AS s SET s.a = 1",
+        "DELIMITER //\nCREATE PROCEDURE p AS BEGIN IF 1 THEN sys.ps_setup_reload_saved; END IF; END //",
+        "DELIMITER //\nCREATE PROCEDURE p AS BEGIN <<l>> bystander.wipe; END //",
     ],
 )
 def test_guard_refuses_every_way_out(sql) -> None:
@@ -656,6 +682,10 @@ def test_guard_refuses_every_way_out(sql) -> None:
         "SELECT * FROM (t JOIN u ON t.a = u.b), v",
         "SELECT a.x FROM t a UNION (SELECT b.x FROM u b)",
         "/*!50003 SET sql_mode = 'NO_AUTO_VALUE_ON_ZERO' */",
+        "CREATE EVENT e ON SCHEDULE EVERY 1 HOUR DO DELETE FROM t WHERE t.a < 0",
+        "CREATE FUNCTION f(a INT) RETURNS INT DETERMINISTIC RETURN (SELECT t.b FROM t WHERE t.a = a)",
+        "SELECT a.x FROM t a ORDER BY a.x DESC",
+        "DELIMITER //\nCREATE PROCEDURE p AS r t%ROWTYPE; BEGIN r.a := 1; SELECT r.a > t.b; END //",
     ],
 )
 def test_guard_lets_ordinary_statements_through(sql) -> None:

@@ -165,10 +165,11 @@ _SEQUENCE_FUNCTIONS = {"NEXTVAL", "LASTVAL", "SETVAL"}  # NEXTVAL(schema.sequenc
 # (REPLACE(, INSERT(, LIKE ( are also functions or expressions).
 _PAREN_TABLE = _words("FROM JOIN STRAIGHT_JOIN UPDATE TABLE TABLES TRUNCATE")
 # Words that end a table clause (ON does not: `FROM a JOIN b ON ..., c` goes on listing tables;
-# nor do CASE's WHEN/THEN/ELSE: `ON x = CASE WHEN 1 THEN 2 END, c` too).
-_CLAUSE_WORDS = _words(
-    "SET WHERE VALUES VALUE SELECT ORDER GROUP HAVING LIMIT WINDOW RETURNS BEGIN DO RETURN DECLARE WITH"
-)
+# nor do CASE's WHEN/THEN/ELSE: `ON x = CASE WHEN 1 THEN 2 END, c` too). Only reserved words:
+# VALUE, BEGIN, DO and RETURNS are also names to the server (`DELETE s FROM t AS do, other.t AS s`).
+_CLAUSE_WORDS = _words("SET WHERE VALUES SELECT ORDER GROUP HAVING LIMIT WINDOW RETURN DECLARE WITH")
+# What a statement of a compound body follows (a name standing alone there is called, see _qualified).
+_STATEMENT_START = {"", ";", "BEGIN", "THEN", "ELSE", "LOOP", "REPEAT", "DO"}
 _COMPARISON = {"=", "<", ">", "<=>", "<>", "!=", "<=", ">=", "!", "+", "-", "*", "/", "%", ")", ","}
 _COLUMN_NEXT = {"AND", "OR", "IS", "IN", "LIKE", "BETWEEN", "NOT", "XOR", "REGEXP", "RLIKE", "COLLATE"}
 
@@ -188,6 +189,8 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
     n = len(toks)
     while i < n:
         tok = toks[i]
+        if tok.kind == "word" and tok.value == "DESC" and previous in ("", ";"):
+            tok = replace(tok, value="DESCRIBE")  # opening a statement; after a sort key, a direction
         if tok.kind == "op" and tok.value == "(":
             # `FROM (schema.t)`, `UPDATE (schema.t)`, a MERGE table's `UNION=(schema.t)`
             listed = previous in _PAREN_TABLE or (previous in (",", "(") and clause[-1] == "table")
@@ -200,8 +203,8 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
             clause = [""]
         elif tok.kind == "word" and tok.value in _TABLE_WORDS:
             clause[-1] = "table"
-        elif tok.kind == "word" and tok.value in _CLAUSE_WORDS:
-            clause[-1] = ""
+        elif tok.kind == "word" and tok.value in _CLAUSE_WORDS and previous != "FOR":
+            clause[-1] = ""  # an index hint's `USE INDEX FOR ORDER BY (i), other.t` lists on
         if tok.kind in ("word", "ident") and i + 2 < n and _is_dot(toks[i + 1]) and _is_part(toks[i + 2]):
             parts = 2
             while i + 2 * parts < n and _is_dot(toks[i + 2 * parts - 1]) and _is_part(toks[i + 2 * parts]):
@@ -217,7 +220,11 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
                     (after.kind == "op" and after.value in _COMPARISON)
                     or (after.kind == "word" and after.value in _COLUMN_NEXT)
                 )
-            is_call = after is not None and after.kind == "op" and after.value == "("
+            # Oracle mode calls a procedure standing as a statement: `BEGIN schema.procedure; END`
+            is_call = (after is not None and after.kind == "op" and after.value == "(") or (
+                (after is None or after.value == ";")
+                and (previous in _STATEMENT_START or (previous == ">" and before == ">"))  # <<label>>
+            )
             if parts >= 3 or table_position or is_call:
                 yield _Name(tok, parts)
             previous, before = "#", previous
