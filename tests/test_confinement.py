@@ -854,6 +854,15 @@ def test_a_percona_dump_with_rocksdb_switches_restores_and_says_so(shared, capsy
     assert "RocksDB bulk-load switches" in output and ROW_SECRET not in output
 
 
+def test_a_data_insert_whose_column_list_opens_a_backtick_is_read_whole() -> None:
+    """An open backtick in the column list runs on, for the server, into what looks like rows:
+    such an INSERT is read whole, not head only; closed names (`--complete-insert`) stay fast."""
+    opened = "INSERT INTO w (`a) VALUES ('x'),('`)"  # the server: one column named a) VALUES ('x'),(
+    assert read_part(Statement(1, 1, opened)) == opened
+    named = "INSERT INTO `w` (`id`, `a``b`) VALUES (1,'x'),(2,'y')"
+    assert read_part(Statement(1, 1, named)).endswith("VALUES ")
+
+
 def test_guard_reads_the_statement_as_the_server_does() -> None:
     """What a quote hides under one sql_mode and shows under another is judged by the mode in force."""
     (statement,) = split_sql("SELECT 'a\\' , LOAD_FILE(1), ''")  # one string under the default mode

@@ -60,9 +60,11 @@ _PATTERNS: dict[Quoting, re.Pattern[str]] = {}
 
 # A dump's extended INSERT: a plain head, then nothing but literal rows. Only the head needs
 # reading token by token; the rows are matched in one C-level pass (a 250 MB dump stays fast). Its
-# column list holds no comment: a skipped `/*!99999` there would end in the rows, unread.
+# column list holds no comment and only closed `names`: a skipped `/*!99999` or an open backtick
+# there would end in the rows, unread.
+_COLUMNS = r"\((?:[^()'\"/#`-]|`(?:[^`]|``)*`)*\)"
 _DATA_HEAD = re.compile(
-    r"\s*(?:INSERT|REPLACE)\s+(?:IGNORE\s+)?INTO\s+(?:`(?:[^`]|``)+`|\w+)(?:\s*\([^()'\"/#-]*\))?\s*VALUES\s*",
+    rf"\s*(?:INSERT|REPLACE)\s+(?:IGNORE\s+)?INTO\s+(?:`(?:[^`]|``)+`|\w+)(?:\s*{_COLUMNS})?\s*VALUES\s*",
     re.IGNORECASE,
 )
 
