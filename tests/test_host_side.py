@@ -390,7 +390,7 @@ def test_remote_names_with_tabs_newlines_or_bad_utf8_neither_forge_entries_nor_c
     [
         ("ssh://-oProxyCommand=false@127.0.0.1/backup", "must not start with '-'"),
         ("ssh://u@-oProxyCommand=x/backup", "must not start with '-'"),
-        ("ssh://u@127.0.0.1:99999/backup", "the port must be a number"),
+        ("ssh://u@127.0.0.1:99999/backup", "Port out of range 0-65535"),
     ],
 )
 def test_an_ssh_source_whose_user_host_or_port_is_no_such_thing_is_a_profile_error(
