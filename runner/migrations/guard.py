@@ -297,8 +297,10 @@ class Guard:
     ) -> None:
         """Refused: comments that some servers skip of several openers, or one a skipping server
         ends elsewhere than this reader does (see sqltokens.tokens)."""
-        inside = [end for start, end, _ in conditional if (start, end) != (0, len(text))]
-        if any(end < 0 for end in inside) or len({opener for *_, opener in conditional}) > 1:
+        if (
+            any(end < 0 for _, end in _inside(text, conditional))
+            or len({opener for *_, opener in conditional}) > 1
+        ):
             raise self._refusal(statement, _PART_SKIPPED)
 
     def _judged(
@@ -306,7 +308,7 @@ class Guard:
     ) -> list[tuple[int, int, str]]:
         """The rewrites `statement` needs, read as a server that runs its comments does and, inside
         it, as one that skips them (one opener: all alike), or a refusal."""
-        inside = [(start, end) for start, end, _ in conditional if (start, end) != (0, len(text))]
+        inside = _inside(text, conditional)
         # a SET the server may skip leaves @v as it was
         self._literal_set = None if conditional else self._set_from_literals(statement, toks)
         edits = self._edits(statement, toks, saves=not conditional)
@@ -322,20 +324,16 @@ class Guard:
         kind = (_refused_kind(toks) or self._charset_change(toks, saves=saves)) if toks else ""
         if kind:
             raise self._refusal(statement, kind)
-        edits: list[tuple[int, int, str]] = []
-        for name in _qualified(toks):
-            schema = name.schema.name
-            if schema == self.database or schema.lower() in _READABLE:
-                continue
-            if self.own is not None and schema.lower() == self.own.lower():
-                edits.append((name.schema.start, name.schema.end, f"`{self.database}`"))
-                self._note(
-                    "own",
-                    f"names qualified with the target's database `{self.own}` were run on the scratch "
-                    f"database `{self.database}` instead (what they mean on the target)",
-                )
-                continue
-            raise self._refusal(statement, f"a name in another schema (`{printable(schema)}`)")
+        own, foreign = self._schemas(toks)
+        if foreign:
+            raise self._refusal(statement, foreign)
+        edits = [(name.start, name.end, f"`{self.database}`") for name in own]
+        if own:
+            self._note(
+                "own",
+                f"names qualified with the target's database `{self.own}` were run on the scratch "
+                f"database `{self.database}` instead (what they mean on the target)",
+            )
         definers = _definers(toks)
         if definers:
             self._note(
@@ -344,6 +342,20 @@ class Guard:
                 "(as a --skip-definer restore makes them)",
             )
         return edits + definers
+
+    def _schemas(self, toks: list[Token]) -> tuple[list[Token], str]:
+        """The qualifiers naming the target's own database (rewritten to the scratch database, or
+        in a literal refused), and why one naming another schema is refused ("" for none)."""
+        own: list[Token] = []
+        for name in _qualified(toks):
+            schema = name.schema.name
+            if schema == self.database or schema.lower() in _READABLE:
+                continue
+            if self.own is not None and schema.lower() == self.own.lower():
+                own.append(name.schema)
+                continue
+            return own, f"a name in another schema (`{printable(schema)}`)"
+        return own, ""
 
     def _dynamic(
         self, statement: Statement, toks: list[Token], just_before: tuple[str, str] | None
@@ -422,12 +434,11 @@ class Guard:
         kind = _refused_kind(toks)
         if kind:
             return kind
-        for found in _qualified(toks):
-            schema = found.schema.name
-            if self.own is not None and schema.lower() == self.own.lower():
-                return f"a name qualified with the target's database `{printable(schema)}` (write it unqualified)"
-            if schema != self.database and schema.lower() not in _READABLE:
-                return f"a name in another schema (`{printable(schema)}`)"
+        own, foreign = self._schemas(toks)
+        if foreign:
+            return foreign
+        if own:
+            return f"a name qualified with the target's database `{printable(own[0].name)}` (write it unqualified)"
         return (
             "a statement with a DEFINER clause (it cannot be dropped from a text)" if _definers(toks) else ""
         )
@@ -552,6 +563,11 @@ def _is_skipped_setting(toks: list[Token]) -> bool:
             for t in toks[2:]
         )
     return False
+
+
+def _inside(text: str, conditional: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
+    """The spans of the comments a server may skip inside `text` (not one that is all of it)."""
+    return [(start, end) for start, end, _ in conditional if (start, end) != (0, len(text))]
 
 
 def _user_variable(tok: Token) -> str:
