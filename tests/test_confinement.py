@@ -654,6 +654,16 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "UPDATE t IGNORE INDEX FOR GROUP BY (i), bystander.t AS s SET s.a = 1",
         "DELIMITER //\nCREATE PROCEDURE p AS BEGIN IF 1 THEN sys.ps_setup_reload_saved; END IF; END //",
         "DELIMITER //\nCREATE PROCEDURE p AS BEGIN <<l>> bystander.wipe; END //",
+        "SHOW TABLES FROM bystander",  # SHOW names a schema alone after FROM/IN
+        "SHOW FULL TABLES IN `bystander` LIKE 's%'",
+        "SHOW TABLE STATUS FROM bystander",
+        "SHOW COLUMNS FROM secrets FROM bystander",
+        "SHOW INDEX FROM secrets IN bystander",
+        "SHOW COLUMNS IN bystander.secrets",
+        "SHOW TRIGGERS FROM bystander",
+        "SHOW EVENTS IN bystander",
+        "SHOW OPEN TABLES FROM bystander",
+        "DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; SHOW TABLES FROM bystander; END //",
     ],
 )
 def test_guard_refuses_every_way_out(sql) -> None:
@@ -686,11 +696,31 @@ def test_guard_refuses_every_way_out(sql) -> None:
         "CREATE FUNCTION f(a INT) RETURNS INT DETERMINISTIC RETURN (SELECT t.b FROM t WHERE t.a = a)",
         "SELECT a.x FROM t a ORDER BY a.x DESC",
         "DELIMITER //\nCREATE PROCEDURE p AS r t%ROWTYPE; BEGIN r.a := 1; SELECT r.a > t.b; END //",
+        "SHOW TABLES",
+        "SHOW WARNINGS",
+        "SHOW FULL COLUMNS FROM t",
+        "SHOW INDEX IN t IN deploycheck_scratch_x",
+        "SHOW TABLE STATUS FROM information_schema LIKE 'x'",
+        "SHOW TABLES FROM deploycheck_scratch_x",
     ],
 )
 def test_guard_lets_ordinary_statements_through(sql) -> None:
     (statement,) = split_sql(sql)
     assert Guard("deploycheck_scratch_x", "app").check(statement) is statement
+
+
+@pytest.mark.parametrize(
+    ("sql", "runs"),
+    [
+        ("SHOW TABLES FROM app", "SHOW TABLES FROM `deploycheck_scratch_x`"),
+        ("SHOW COLUMNS FROM t IN `app`", "SHOW COLUMNS FROM t IN `deploycheck_scratch_x`"),
+        ("SHOW COLUMNS IN app.t", "SHOW COLUMNS IN `deploycheck_scratch_x`.t"),
+        ("SHOW COLUMNS FROM app.t", "SHOW COLUMNS FROM `deploycheck_scratch_x`.t"),
+    ],
+)
+def test_show_of_the_targets_own_schema_reads_the_scratch_database(sql, runs) -> None:
+    (statement,) = split_sql(sql)
+    assert Guard("deploycheck_scratch_x", "app").check(statement).text == runs
 
 
 IDEMPOTENT = (

@@ -6,9 +6,10 @@ drift builds and lint's ALGORITHM probe. Each statement, as the client-exact spl
 read token by token the way the server reads it (its quoting; the inside of `/*!NNNNN */` and
 `/*M! */` executable comments as SQL whatever the version; routine and trigger bodies of
 DELIMITER blocks included). A comment that some servers skip by version (`/*!80023`, `/*M!`) is
-judged both ways, run and skipped; comments of several such versions in one statement are refused. Refused: database-level statements, a schema other than the scratch
-database (names after FROM, JOIN, INTO, UPDATE, TABLE, REFERENCES, TO, ..., three-part names,
-`schema.function(`), accounts and privileges, global variables, plugins, server
+judged both ways, run and skipped; comments of several such versions in one statement are
+refused. Refused: database-level statements, a schema other than the scratch database (names
+after FROM, JOIN, INTO, UPDATE, TABLE, REFERENCES, TO, ..., three-part names, `schema.function(`,
+the schema of `SHOW TABLES FROM schema`), accounts and privileges, global variables, plugins, server
 administration, replication, files, and dynamic SQL that no reader can check beforehand.
 
 Dynamic SQL that can be checked is let through: `PREPARE s FROM '...'`, and the idempotent
@@ -35,7 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from itertools import pairwise
+from itertools import chain, pairwise
 
 from runner.errors import ConfinementRefused
 from runner.migrations.engine import Migrator, Progress
@@ -234,6 +235,38 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
         i += 1
 
 
+# SHOW statements whose first FROM/IN names a table (a second names its schema); in the others
+# FROM/IN names a schema: `SHOW TABLES FROM other`, `SHOW COLUMNS FROM t IN other`.
+_SHOW_TABLE_FIRST = _words("COLUMNS FIELDS INDEX INDEXES KEYS")
+
+
+def _shown(toks: list[Token]) -> Iterator[_Name]:
+    """The schemas SHOW statements read: a one-part name after FROM/IN where a schema stands, and
+    the qualifier of `SHOW COLUMNS IN schema.t` (after FROM, _qualified finds it: each name once,
+    as each is rewritten once)."""
+    for at, tok in enumerate(toks):
+        if tok.kind != "word" or tok.value != "SHOW":
+            continue
+        table_first = False
+        for i in range(at + 1, len(toks)):
+            tok = toks[i]
+            if tok.kind == "op" and tok.value == ";":
+                break
+            if tok.kind == "word" and tok.value in _SHOW_TABLE_FIRST:
+                table_first = True
+            if tok.kind != "word" or tok.value not in ("FROM", "IN") or i + 1 == len(toks):
+                continue
+            name = toks[i + 1]
+            qualified = i + 3 < len(toks) and _is_dot(toks[i + 2]) and _is_part(toks[i + 3])
+            if name.kind not in ("word", "ident"):
+                pass
+            elif qualified and tok.value == "IN":
+                yield _Name(name, 2)
+            elif not qualified and not table_first:
+                yield _Name(name, 1)
+            table_first = False
+
+
 def _is_dot(tok: Token) -> bool:
     return tok.kind == "op" and tok.value == "."
 
@@ -347,7 +380,7 @@ class Guard:
         """The qualifiers naming the target's own database (rewritten to the scratch database, or
         in a literal refused), and why one naming another schema is refused ("" for none)."""
         own: list[Token] = []
-        for name in _qualified(toks):
+        for name in chain(_qualified(toks), _shown(toks)):
             schema = name.schema.name
             if schema == self.database or schema.lower() in _READABLE:
                 continue
