@@ -893,6 +893,21 @@ def test_a_data_insert_whose_column_list_opens_a_backtick_is_read_whole() -> Non
     assert read_part(Statement(1, 1, named)).endswith("VALUES ")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "INSERT INTO t\u00a0VALUES (1),(2)",  # a no-break space: part of the name to the server
+        "\u0131nsert INTO t VALUES (1)",  # a dotless i: `INSERT` only to Python's case folding
+        "INSERT IGNORE\u2003INTO t VALUES\u00a0(1)",  # an em space
+        "INSERT INTO \u212a VALUES (1)",  # the Kelvin sign: a name, not K
+    ],
+)
+def test_a_data_insert_head_is_read_as_the_server_reads_words_and_spaces(text) -> None:
+    """Only ASCII letters fold and only ASCII white space separates: what the server would read
+    otherwise is read whole."""
+    assert read_part(Statement(1, 1, text)) == text
+
+
 def test_guard_reads_the_statement_as_the_server_does() -> None:
     """What a quote hides under one sql_mode and shows under another is judged by the mode in force."""
     (statement,) = split_sql("SELECT 'a\\' , LOAD_FILE(1), ''")  # one string under the default mode

@@ -61,11 +61,12 @@ _PATTERNS: dict[Quoting, re.Pattern[str]] = {}
 # A dump's extended INSERT: a plain head, then nothing but literal rows. Only the head needs
 # reading token by token; the rows are matched in one C-level pass (a 250 MB dump stays fast). Its
 # column list holds no comment and only closed `names`: a skipped `/*!99999` or an open backtick
-# there would end in the rows, unread.
+# there would end in the rows, unread. Its words and spaces are ASCII, as the server's are:
+# `t\u00a0VALUES` and `ınsert` are names to the server, not a table and a keyword.
 _COLUMNS = r"\((?:[^()'\"/#`-]|`(?:[^`]|``)*`)*\)"
 _DATA_HEAD = re.compile(
     rf"\s*(?:INSERT|REPLACE)\s+(?:IGNORE\s+)?INTO\s+(?:`(?:[^`]|``)+`|\w+)(?:\s*{_COLUMNS})?\s*VALUES\s*",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 
 
