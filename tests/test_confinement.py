@@ -664,6 +664,13 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "SHOW EVENTS IN bystander",
         "SHOW OPEN TABLES FROM bystander",
         "DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; SHOW TABLES FROM bystander; END //",
+        "SHOW GRANTS FOR 'root'@'localhost'",  # SHOW of accounts, sessions, replication, the server
+        "SHOW FULL PROCESSLIST",
+        "SHOW ENGINE INNODB STATUS",
+        "SHOW ALL SLAVES STATUS",
+        "SHOW SLAVE 'primary' STATUS",
+        "SHOW BINARY LOGS",
+        "SHOW EXPLAIN FOR 1",
     ],
 )
 def test_guard_refuses_every_way_out(sql) -> None:
@@ -702,6 +709,16 @@ def test_guard_refuses_every_way_out(sql) -> None:
         "SHOW INDEX IN t IN deploycheck_scratch_x",
         "SHOW TABLE STATUS FROM information_schema LIKE 'x'",
         "SHOW TABLES FROM deploycheck_scratch_x",
+        "SHOW ENGINES",
+        "SHOW FULL TABLES",
+        "SELECT t.show FROM t",  # a column named show: after a dot, not a SHOW statement
+        "CREATE VIEW v AS SELECT e.show FROM shows e",
+        "INSERT INTO shows (id) SELECT s.show FROM shows s",
+        "SELECT s.id FROM t s WHERE MATCH(s.show) AGAINST ('x' IN BOOLEAN MODE)",
+        "SELECT t.show FROM t WHERE id = 1 LOCK IN SHARE MODE",
+        "SELECT x.show FROM app x",  # a table named like the target's database
+        "SHOW TABLES WHERE Tables_in_deploycheck_scratch_x IN (SELECT 'app' FROM t)",
+        "DELIMITER //\nCREATE PROCEDURE p() BEGIN SHOW WARNINGS; SELECT a FROM t WHERE a IN (1); END //",
     ],
 )
 def test_guard_lets_ordinary_statements_through(sql) -> None:
@@ -716,11 +733,32 @@ def test_guard_lets_ordinary_statements_through(sql) -> None:
         ("SHOW COLUMNS FROM t IN `app`", "SHOW COLUMNS FROM t IN `deploycheck_scratch_x`"),
         ("SHOW COLUMNS IN app.t", "SHOW COLUMNS IN `deploycheck_scratch_x`.t"),
         ("SHOW COLUMNS FROM app.t", "SHOW COLUMNS FROM `deploycheck_scratch_x`.t"),
+        ("SHOW COLUMNS IN app.t.c", "SHOW COLUMNS IN `deploycheck_scratch_x`.t.c"),  # each name once
+        (
+            "DELIMITER //\nSHOW TABLES IN app; SHOW TABLES IN app //",
+            "SHOW TABLES IN `deploycheck_scratch_x`; SHOW TABLES IN `deploycheck_scratch_x`",
+        ),
     ],
 )
 def test_show_of_the_targets_own_schema_reads_the_scratch_database(sql, runs) -> None:
     (statement,) = split_sql(sql)
     assert Guard("deploycheck_scratch_x", "app").check(statement).text == runs
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT " + ", ".join(["a.show"] * 16000) + " FROM deploycheck_scratch_x.t a",
+        "SHOW " * 20000 + "TABLES FROM deploycheck_scratch_x",
+    ],
+    ids=["columns-named-show", "show-repeated"],
+)
+def test_the_guard_reads_a_long_statement_in_one_pass(sql) -> None:
+    """Each token is read once: a dump line of 100 KB made of SHOW words must not take minutes."""
+    (statement,) = split_sql(sql)
+    started = time.monotonic()
+    Guard("deploycheck_scratch_x", "app").check(statement)
+    assert time.monotonic() - started < 10  # one pass: about 0.3 s here; quadratic: about a minute
 
 
 IDEMPOTENT = (

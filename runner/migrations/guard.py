@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from itertools import chain, pairwise
+from itertools import pairwise
 
 from runner.errors import ConfinementRefused
 from runner.migrations.engine import Migrator, Progress
@@ -107,6 +107,24 @@ _AFTER = {  # word -> {next word: kind}
     "DATA": {"DIRECTORY": "a file location (DATA DIRECTORY)"},
     "INDEX": {"DIRECTORY": "a file location (INDEX DIRECTORY)"},
 }
+# SHOW of accounts, other sessions, replication or the whole server (the word after SHOW, or after
+# its FULL/ALL): what a confined user may see of it, a dump or migration has no business reading.
+_SHOW_BEYOND = {
+    "GRANTS": "accounts (SHOW GRANTS)",
+    "USER_STATISTICS": "accounts (SHOW USER_STATISTICS)",
+    "CLIENT_STATISTICS": "accounts (SHOW CLIENT_STATISTICS)",
+    "PROCESSLIST": "other sessions (SHOW PROCESSLIST)",
+    "EXPLAIN": "other sessions (SHOW EXPLAIN FOR)",
+    "ANALYZE": "other sessions (SHOW ANALYZE FOR)",
+    "ENGINE": "server state (SHOW ENGINE)",
+    "MASTER": "replication (SHOW MASTER)",
+    "BINARY": "replication (SHOW BINARY LOGS)",
+    "SLAVE": "replication (SHOW SLAVE)",
+    "SLAVES": "replication (SHOW ALL SLAVES)",
+    "REPLICA": "replication (SHOW REPLICA)",
+    "REPLICAS": "replication (SHOW REPLICAS)",
+    "RELAYLOG": "replication (SHOW RELAYLOG)",
+}
 _OBJECT_VERBS = ("CREATE", "DROP", "ALTER", "RENAME")
 _OBJECTS = {
     "DATABASE": "a database-level statement ({verb} DATABASE)",
@@ -173,6 +191,9 @@ _CLAUSE_WORDS = _words("SET WHERE VALUES SELECT ORDER GROUP HAVING LIMIT WINDOW 
 _STATEMENT_START = {"", ";", "BEGIN", "THEN", "ELSE", "LOOP", "REPEAT", "DO"}
 _COMPARISON = {"=", "<", ">", "<=>", "<>", "!=", "<=", ">=", "!", "+", "-", "*", "/", "%", ")", ","}
 _COLUMN_NEXT = {"AND", "OR", "IS", "IN", "LIKE", "BETWEEN", "NOT", "XOR", "REGEXP", "RLIKE", "COLLATE"}
+# SHOW statements whose first FROM/IN names a table (a second names its schema); in the others
+# FROM/IN names a schema: `SHOW TABLES FROM other`, `SHOW COLUMNS FROM t IN other`.
+_SHOW_TABLE_FIRST = _words("COLUMNS FIELDS INDEX INDEXES KEYS")
 
 
 @dataclass(frozen=True)
@@ -183,13 +204,22 @@ class _Name:
 
 def _qualified(toks: list[Token]) -> Iterator[_Name]:
     """The schema qualifiers of `toks`: three-part names, `schema.routine(`, and two-part names
-    where a table stands (see _TABLE_WORDS); two-part names elsewhere are table.column."""
+    where a table stands (see _TABLE_WORDS); two-part names elsewhere are table.column. And a
+    schema named alone, after SHOW's FROM/IN."""
     clause: list[str] = [""]
     previous = before = ""
+    show = slot = ""  # in a SHOW statement: what its next FROM/IN names; what follows one names
     i = 0
     n = len(toks)
     while i < n:
         tok = toks[i]
+        named, slot = slot, ""
+        if tok.kind == "word":
+            show, slot = _show_state(tok.value, previous, show)
+        elif tok.kind == "op" and tok.value == ";":
+            show = ""
+        if named == "schema" and tok.kind in ("word", "ident") and not (i + 1 < n and _is_dot(toks[i + 1])):
+            yield _Name(tok, 1)
         if tok.kind == "word" and tok.value == "DESC" and previous in ("", ";"):
             tok = replace(tok, value="DESCRIBE")  # opening a statement; after a sort key, a direction
         if tok.kind == "op" and tok.value == "(":
@@ -215,6 +245,7 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
                 previous in _TABLE_WORDS
                 or (previous in (",", "(") and clause[-1] == "table")
                 or (previous == "AS" and before == "RENAME")
+                or named != ""  # SHOW COLUMNS IN schema.t
             )
             if previous == "ON":  # CREATE TRIGGER/INDEX ... ON schema.t, not a join condition
                 table_position = after is None or not (
@@ -235,36 +266,19 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
         i += 1
 
 
-# SHOW statements whose first FROM/IN names a table (a second names its schema); in the others
-# FROM/IN names a schema: `SHOW TABLES FROM other`, `SHOW COLUMNS FROM t IN other`.
-_SHOW_TABLE_FIRST = _words("COLUMNS FIELDS INDEX INDEXES KEYS")
-
-
-def _shown(toks: list[Token]) -> Iterator[_Name]:
-    """The schemas SHOW statements read: a one-part name after FROM/IN where a schema stands, and
-    the qualifier of `SHOW COLUMNS IN schema.t` (after FROM, _qualified finds it: each name once,
-    as each is rewritten once)."""
-    for at, tok in enumerate(toks):
-        if tok.kind != "word" or tok.value != "SHOW":
-            continue
-        table_first = False
-        for i in range(at + 1, len(toks)):
-            tok = toks[i]
-            if tok.kind == "op" and tok.value == ";":
-                break
-            if tok.kind == "word" and tok.value in _SHOW_TABLE_FIRST:
-                table_first = True
-            if tok.kind != "word" or tok.value not in ("FROM", "IN") or i + 1 == len(toks):
-                continue
-            name = toks[i + 1]
-            qualified = i + 3 < len(toks) and _is_dot(toks[i + 2]) and _is_part(toks[i + 3])
-            if name.kind not in ("word", "ident"):
-                pass
-            elif qualified and tok.value == "IN":
-                yield _Name(name, 2)
-            elif not qualified and not table_first:
-                yield _Name(name, 1)
-            table_first = False
+def _show_state(word: str, previous: str, show: str) -> tuple[str, str]:
+    """A SHOW statement's state after `word` (what its next FROM/IN names), and what the token
+    after `word` names ("table", "schema" or ""). SHOW is reserved: a word not after a dot opens
+    one; its LIKE or WHERE ends what it names (a subquery there is read as any other)."""
+    if word == "SHOW" and previous != ".":
+        return "schema", ""
+    if not show or word in ("LIKE", "WHERE"):
+        return "", ""
+    if word in _SHOW_TABLE_FIRST:
+        return "table", ""
+    if word in ("FROM", "IN"):
+        return ("schema" if show == "table" else ""), show
+    return show, ""
 
 
 def _is_dot(tok: Token) -> bool:
@@ -312,7 +326,7 @@ class Guard:
         if not edits:
             return statement
         text = statement.text
-        for start, end, new in sorted(edits, reverse=True):
+        for start, end, new in sorted(set(edits), reverse=True):
             text = text[:start] + new + text[end:]
         # A dropped DEFINER clause took what lay between its tokens (an executable comment's */) or
         # joined what was around it (`--DEFINER=u@h WHERE` became a comment): what runs is read again.
@@ -380,7 +394,7 @@ class Guard:
         """The qualifiers naming the target's own database (rewritten to the scratch database, or
         in a literal refused), and why one naming another schema is refused ("" for none)."""
         own: list[Token] = []
-        for name in chain(_qualified(toks), _shown(toks)):
+        for name in _qualified(toks):
             schema = name.schema.name
             if schema == self.database or schema.lower() in _READABLE:
                 continue
@@ -471,7 +485,7 @@ class Guard:
         if foreign:
             return foreign
         if own:
-            return f"a name qualified with the target's database `{printable(own[0].name)}` (write it unqualified)"
+            return f"a name of the target's database `{printable(own[0].name)}` (leave the database out)"
         return (
             "a statement with a DEFINER clause (it cannot be dropped from a text)" if _definers(toks) else ""
         )
@@ -557,6 +571,11 @@ def _refused_kind(toks: list[Token]) -> str:
             return _ANYWHERE[value]
         if value == "MYSQL_ERRNO" and nxt is not None and nxt.value == "=":
             return "a forged server error (SIGNAL ... MYSQL_ERRNO: its text would pass for the server's)"
+        if value == "SHOW" and (index == 0 or toks[index - 1].value != "."):
+            shown = [t.value for t in toks[index + 1 : index + 3] if t.kind == "word"]
+            beyond = [_SHOW_BEYOND[w] for w in shown if w in _SHOW_BEYOND]
+            if beyond:
+                return beyond[0]
         if value == "USE" and nxt_word not in ("INDEX", "KEY"):
             return "a database-level statement (USE)"
         if value in _AFTER and nxt_word in _AFTER[value]:
