@@ -62,10 +62,12 @@ _PATTERNS: dict[Quoting, re.Pattern[str]] = {}
 # reading token by token; the rows are matched in one C-level pass (a 250 MB dump stays fast). Its
 # column list holds no comment and only closed `names`: a skipped `/*!99999` or an open backtick
 # there would end in the rows, unread. Its words and spaces are ASCII, as the server's are:
-# `t\u00a0VALUES` and `ınsert` are names to the server, not a table and a keyword.
+# `t\u00a0VALUES`, `tVALUES` and `ınsert` are names to the server, not a table and a keyword.
+_SPACE = r"[ \t\n\v\f\r]"  # the server's white space (RE2's \s leaves out \v)
 _COLUMNS = r"\((?:[^()'\"/#`-]|`(?:[^`]|``)*`)*\)"
 _DATA_HEAD = re.compile(
-    rf"\s*(?:INSERT|REPLACE)\s+(?:IGNORE\s+)?INTO\s+(?:`(?:[^`]|``)+`|\w+)(?:\s*{_COLUMNS})?\s*VALUES\s*",
+    rf"\s*(?:INSERT|REPLACE)\s+(?:IGNORE\s+)?INTO\s+(?:`(?:[^`]|``)+`|[{_NAME}]+(?![{_NAME}]))"
+    rf"(?:\s*{_COLUMNS})?\s*VALUES\s*",
     re.IGNORECASE | re.ASCII,
 )
 
@@ -80,18 +82,18 @@ def _rows_source(quoting: Quoting, possessive: str) -> str:
         return rf"{q}(?:[^{q}]+{possessive}|{q}{q})*{possessive}{q}"
 
     strings = quoted("'") + ("" if quoting.ansi_quotes else "|" + quoted('"'))
-    literal = rf"(?:(?:_\w+\s*)?(?:{strings})|0x[0-9a-fA-F]*|[xXbB]'[0-9a-fA-F]*'|NULL|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
-    row = rf"\(\s*{literal}(?:\s*,\s*{literal})*{possessive}\s*\)"
-    return rf"{row}(?:\s*,\s*{row})*{possessive}\s*"
+    literal = rf"(?:(?:_\w+{_SPACE}*)?(?:{strings})|0x[0-9a-fA-F]+|[xXbB]'[0-9a-fA-F]*'|NULL|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+    row = rf"\({_SPACE}*{literal}(?:{_SPACE}*,{_SPACE}*{literal})*{possessive}{_SPACE}*\)"
+    return rf"{row}(?:{_SPACE}*,{_SPACE}*{row})*{possessive}{_SPACE}*"
 
 
 def _rows_matcher(quoting: Quoting) -> Callable[[str, int], bool]:
     """Whether a statement's text from a position on is nothing but literal rows. RE2, where it
     is installed, reads the UTF-8 bytes as a DFA, several times faster than re, and releases the
     GIL, so the drill's read-ahead thread checks the next INSERT while the server runs the one
-    before; its classes (\\s, \\d, \\w) are ASCII only, so it accepts no more than re would."""
+    before. Both read ASCII classes only (re.ASCII; RE2's are), as the server does."""
     if re2 is None:
-        pattern = re.compile(_rows_source(quoting, "+"), re.S)
+        pattern = re.compile(_rows_source(quoting, "+"), re.S | re.ASCII)  # as RE2 reads \s, \d, \w
         return lambda text, pos: pattern.fullmatch(text, pos) is not None
     options = re2.Options()
     options.encoding = re2.Options.Encoding.LATIN1  # bytes as they are: strings hold any binary
