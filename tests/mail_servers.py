@@ -76,6 +76,7 @@ class Receiver(Inbox):
         super().__init__()
         self.dovecot, self.keys = dovecot, keys
         self.sign_as: str | None = "mail.test"
+        self.also_sign_as: list[str] = []  # more signatures, each by its own domain, added above it
         self.results: list[str] = [RECEIVER_SAYS_PASS]  # topmost first
         self.footer = b""  # added after signing, as a mailing list footer would
         self.drop = False
@@ -83,9 +84,12 @@ class Receiver(Inbox):
     async def handle_DATA(self, server, session, envelope) -> str:
         raw = envelope.content
         if self.sign_as:
-            private, _ = self.keys[self.sign_as]
             headers = [b"from", b"to", b"subject", b"message-id"]
-            raw = dkim.sign(raw, b"mail", self.sign_as.encode(), private, include_headers=headers) + raw
+            signed = b""
+            for domain in [self.sign_as, *self.also_sign_as]:
+                private, _ = self.keys[domain]
+                signed = dkim.sign(raw, b"mail", domain.encode(), private, include_headers=headers) + signed
+            raw = signed + raw
         raw += self.footer
         stamps = b"".join(f"Authentication-Results: {r}\r\n".encode() for r in self.results)
         if not self.drop:

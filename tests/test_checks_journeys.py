@@ -4,6 +4,7 @@ password-reset endpoint sends its mail through aiosmtpd, signed and delivered in
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import smtplib
 import ssl
@@ -188,6 +189,49 @@ def test_the_reset_mail_arrives_authenticated_and_is_deleted(journey, target, ru
     assert app.link_requests == [f"HEAD /reset-password/{app.tokens[0]}", "HEAD /help"]  # asked, not followed
     assert dovecot.count() == 0
     assert_no_secret(app, json.dumps(run.report), run.output)
+
+
+def test_a_passed_journey_says_what_it_saw(journey, target, run_checks) -> None:
+    """The evidence, whole: the request and its answer, the mail, its delivery, the links asked."""
+    app, _ = journey
+    run = journey_run(target, run_checks)
+    check = run.check(CHECK)
+    assert (check["outcome"], run.exit_code) == ("passed", 0), check["message"]
+    mailbox = check["details"]["journey"]["delivery"]["mailbox"]
+    assert re.fullmatch(
+        rf"POST {re.escape(app.url)}/api/password-reset answered 202; 'Reset your password' from "
+        rf"noreply@mail\.test: delivered to {re.escape(mailbox)} after \d+\.\d s; mx\.mail\.test reports "
+        r"spf=pass, dkim=pass, dmarc=pass; DKIM signature d=mail\.test s=mail verified again; the "
+        r"password-reset mail was deleted; 2 link\(s\) answered 200, 200",
+        check["message"],
+    ), check["message"]
+
+
+def test_a_failed_journey_is_a_blocker_unless_made_a_warning(journey, target, run_checks) -> None:
+    app, _ = journey
+    app.status = 503
+    refused = (
+        f"POST {app.url}/api/password-reset answered 503: <h1>Internal error</h1> the mailer is not "
+        "configured (no mail is awaited after a refused request)"
+    )
+    run = journey_run(target, run_checks)
+    check = run.check(CHECK)
+    assert (check["outcome"], check["severity"], run.exit_code, check["message"]) == (
+        "failed",
+        "blocker",
+        1,
+        refused,
+    )
+    target.data["mail_journeys"][0]["severity"] = "warning"
+    target.write_profile()
+    run = journey_run(target, run_checks)
+    check = run.check(CHECK)
+    assert (check["outcome"], check["severity"], run.exit_code, check["message"]) == (
+        "warned",
+        "warning",
+        0,
+        refused,
+    )
 
 
 def test_an_error_answer_fails_with_status_and_body(journey, target, run_checks) -> None:

@@ -7,6 +7,7 @@ import email
 import email.policy
 import http.server
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -90,6 +91,53 @@ def test_implicit_tls_relay_passes(target, run_checks, relay, pki) -> None:
     assert run.check("test_smtp_session_is_encrypted_as_configured")["details"]["smtp"]["tls"].startswith(
         "TLSv1."
     )
+
+
+def test_passed_smtp_checks_say_what_they_saw(target, run_checks, relay, pki) -> None:
+    """A passed check's message is its evidence, whole: the relay, its TLS, what it accepted."""
+    port, _ = relay("starttls")
+    smtp_profile(target, port, pki[1])
+    run = run_checks(target.profile_path, "-k", "test_smtp")
+    session = run.check("test_smtp_session_is_encrypted_as_configured")["details"]["smtp"]
+    tls, cipher = session["tls"], session["cipher"]
+    assert tls.startswith("TLSv1.") and cipher
+    token = run.check("test_relay_accepts_the_test_email")["details"]["token"]
+    assert len(token) == 16
+    assert {name: run.check(name)["message"] for name in SMTP_CHECKS} == {
+        "test_smtp_session_is_encrypted_as_configured": (
+            f"127.0.0.1:{port} answered; smtp.security starttls, {tls} ({cipher})"
+        ),
+        "test_no_auth_before_starttls": "127.0.0.1: the EHLO before STARTTLS offers no AUTH",
+        "test_login_is_accepted": f"127.0.0.1: the login of smtp.user was accepted over {tls}",
+        "test_relay_accepts_the_test_email": (
+            f"127.0.0.1 accepted the test email {token} for smtp.test_recipient"
+        ),
+    }
+
+
+def test_plain_relay_says_it_has_no_tls_and_why_no_login(target, run_checks, relay, pki) -> None:
+    port, _ = relay("none")
+    smtp_profile(target, port, pki[1], security="plain")
+    run = run_checks(target.profile_path, "-k", "test_smtp_session or test_login")
+    assert run.check("test_smtp_session_is_encrypted_as_configured")["message"] == (
+        f"127.0.0.1:{port} answered; smtp.security plain, no TLS"
+    )
+    login = run.check("test_login_is_accepted")
+    assert login["outcome"] == "skipped"
+    assert login["message"] == "smtp.security is plain: deploycheck never sends a password unencrypted"
+
+
+def test_login_without_a_user_skips_naming_the_setting(target, run_checks, relay, pki) -> None:
+    """No smtp.user: nothing to log in with, which the check says instead of passing on nothing."""
+    port, _ = relay("starttls")
+    smtp_profile(target, port, pki[1], user=None, password=None)
+    run = run_checks(target.profile_path, "-k", "test_smtp_session or test_login")
+    login = run.check("test_login_is_accepted")
+    assert (login["outcome"], login["message"]) == (
+        "skipped",
+        "smtp.user not configured in profile profile",
+    )
+    assert run.outcome("test_smtp_session_is_encrypted_as_configured") == "passed"
 
 
 def failed(run, check: str, outcome: str = "failed") -> str:
@@ -188,6 +236,19 @@ def test_send_test_false_sends_nothing(target, run_checks, relay, pki) -> None:
         "smtp.send_test is false in profile profile"
     )
     assert run.outcome("test_login_is_accepted") == "passed" and inbox.messages == []
+
+
+def test_without_a_test_recipient_nothing_is_sent_and_the_checks_say_why(
+    target, run_checks, relay, pki
+) -> None:
+    port, inbox = relay("starttls")
+    smtp_profile(target, port, pki[1], test_recipient=None)
+    run = run_checks(target.profile_path, "-k", "test_smtp")
+    sending = ["test_relay_accepts_the_test_email", *DELIVERY_CHECKS]
+    assert {name: (run.outcome(name), run.check(name)["message"]) for name in sending} == dict.fromkeys(
+        sending, ("skipped", "smtp.test_recipient not configured in profile profile")
+    )
+    assert (run.exit_code, inbox.messages) == (0, [])
 
 
 def test_silent_server_fails_within_the_timeout(target, run_checks, pki) -> None:
@@ -367,6 +428,31 @@ def test_delivered_authenticated_email_passes_and_is_deleted(mailpath, target, r
     assert dovecot.count() == 0
     report = json.dumps(run.report)
     assert dovecot.password not in report and PASSWORD not in report
+
+
+def test_passed_delivery_checks_say_what_they_saw(mailpath, target, run_checks) -> None:
+    """The evidence, whole: the delivery's summary, the receiver's results, the signatures verified
+    again. Three signatures: by the From domain, by a sibling subdomain (both aligned: both named)
+    and by the relay's own domain (verifies, not aligned: left out, and no reason to fail)."""
+    mailpath.also_sign_as = ["relay.test", "news.mail.test"]
+    run = delivery_run(target, run_checks)
+    assert {name: run.outcome(name) for name in DELIVERY_CHECKS} == dict.fromkeys(DELIVERY_CHECKS, "passed")
+    details = run.check("test_test_email_is_delivered")["details"]["delivery"]
+    assert [s["d"] for s in details["dkim"]] == ["news.mail.test", "relay.test", "mail.test"]
+    token, mailbox = details["token"], details["mailbox"]
+    summary = run.check("test_test_email_is_delivered")["message"]
+    assert re.fullmatch(
+        rf"the test email {token} was delivered to {re.escape(mailbox)} after \d+\.\d s; "
+        r"mx\.mail\.test reports spf=pass, dkim=pass, dmarc=pass; DKIM signature d=news\.mail\.test s=mail, "
+        r"d=mail\.test s=mail verified again; the test email was deleted",
+        summary,
+    ), summary
+    assert run.check("test_receiver_authenticates_the_test_email")["message"] == (
+        "mx.mail.test reports dkim=pass, dmarc=pass, spf=pass"
+    )
+    assert run.check("test_dkim_signature_verifies_and_aligns")["message"] == (
+        "DKIM signature d=news.mail.test s=mail, d=mail.test s=mail verified again, aligned with From mail.test"
+    )
 
 
 def test_email_that_never_arrives_fails_within_wait_s(mailpath, target, run_checks) -> None:
