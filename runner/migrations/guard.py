@@ -169,6 +169,7 @@ _ROCKSDB_SWITCHES = {"rocksdb_get_is_supported", "rocksdb_enable_bulk_load", "di
 # What may follow SELECT's result in a SET's scalar subquery without adding another result.
 _SELECT_TAIL = _words("FROM WHERE GROUP HAVING ORDER LIMIT")
 _MORE_RESULTS = _words("UNION INTERSECT EXCEPT INTO PROCEDURE")
+_DEEPEST = 32  # levels of IF, CASE, SELECT and parentheses in a SET's value read for its literals
 # A string's backslash escapes as the server reads them (`\%` and `\_` keep their backslash).
 _ESCAPED = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "%": "\\%", "_": "\\_"}
 
@@ -214,7 +215,7 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
     while i < n:
         tok = toks[i]
         named, slot = slot, ""
-        if tok.kind == "word":
+        if tok.kind == "word" and not named:  # a table named `columns` in SHOW's slot is a name
             show, slot = _show_state(tok.value, previous, show)
         elif tok.kind == "op" and tok.value == ";":
             show = ""
@@ -325,9 +326,11 @@ class Guard:
         edits = self._judged(statement, text, toks, conditional)
         if not edits:
             return statement
-        text = statement.text
-        for start, end, new in sorted(set(edits), reverse=True):
-            text = text[:start] + new + text[end:]
+        text, pieces, at = statement.text, [], 0
+        for start, end, new in sorted(set(edits)):
+            pieces += [text[at:start], new]
+            at = end
+        text = "".join([*pieces, text[at:]])
         # A dropped DEFINER clause took what lay between its tokens (an executable comment's */) or
         # joined what was around it (`--DEFINER=u@h WHERE` became a comment): what runs is read again.
         rewritten = replace(statement, text=text)
@@ -360,7 +363,7 @@ class Guard:
         self._literal_set = None if conditional else self._set_from_literals(statement, toks)
         edits = self._edits(statement, toks, saves=not conditional)
         if inside:
-            skipped = [t for t in toks if not any(start <= t.start < end for start, end in inside)]
+            skipped = _outside(toks, inside)
             edits = sorted(set(edits + self._edits(statement, skipped, saves=False)))
             if any(one[1] > other[0] for one, other in pairwise(edits)):
                 raise self._refusal(statement, _PART_SKIPPED)  # a DEFINER clause read two ways
@@ -539,6 +542,7 @@ class Guard:
 
 
 def _refused_kind(toks: list[Token]) -> str:
+    last_end = max((i for i, t in enumerate(toks) if t.kind == "op" and t.value == ";"), default=-1)
     if toks[0].value == "SET" and any(
         t.name.strip("'\"").lower() in _HIDING_CHARSETS for t in toks if t.kind != "op"
     ):
@@ -551,7 +555,7 @@ def _refused_kind(toks: list[Token]) -> str:
             tok.name.replace("`", "").lower() in _SQL_MODE
             and nxt is not None
             and nxt.value in ("=", ":=")
-            and any(t.kind == "op" and t.value == ";" for t in toks[index:])
+            and last_end > index
         ):
             return "sql_mode changed with more statements in the same text (the server reads them in the new mode)"
         if tok.kind == "var":
@@ -617,6 +621,19 @@ def _is_skipped_setting(toks: list[Token]) -> bool:
     return False
 
 
+def _outside(toks: list[Token], spans: list[tuple[int, int]]) -> list[Token]:
+    """The tokens of `toks` in none of `spans` (each in order), in one sweep."""
+    spans, kept, at = sorted(spans), [], 0
+    reach = -1  # the furthest end of the spans begun at or before the token
+    for tok in toks:
+        while at < len(spans) and spans[at][0] <= tok.start:
+            reach = max(reach, spans[at][1])
+            at += 1
+        if tok.start >= reach:
+            kept.append(tok)
+    return kept
+
+
 def _inside(text: str, conditional: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
     """The spans of the comments a server may skip inside `text` (not one that is all of it)."""
     return [(start, end) for start, end, _ in conditional if (start, end) != (0, len(text))]
@@ -668,12 +685,15 @@ def _literal(raw: str, quoting: Quoting) -> str:
     )
 
 
-def _results(toks: list[Token]) -> list[Token] | None:
+def _results(toks: list[Token], depth: int = 0) -> list[Token] | None:
     """The string literals an expression's value can only be one of, or None when it can be
-    anything else (a function, a column, a variable). Conditions are not results: the statement
-    holding them is judged as any other."""
-    while len(toks) > 2 and toks[0].value == "(" and _closing(toks, 0) == len(toks) - 1:
-        toks = toks[1:-1]
+    anything else (a function, a column, a variable, or nested deeper than _DEEPEST: each level
+    reads its whole text again). Conditions are not results: the statement holding them is
+    judged as any other."""
+    while depth <= _DEEPEST and len(toks) > 2 and toks[0].value == "(" and _closing(toks, 0) == len(toks) - 1:
+        toks, depth = toks[1:-1], depth + 1
+    if depth > _DEEPEST:
+        return None
     if len(toks) == 1:
         only = toks[0]
         return (
@@ -684,12 +704,16 @@ def _results(toks: list[Token]) -> list[Token] | None:
     head = toks[0].value
     if head == "IF" and len(toks) > 2 and toks[1].value == "(" and _closing(toks, 1) == len(toks) - 1:
         parts = _split(toks[2:-1], {","})
-        return _joined([_results(part) for part in parts[1:]]) if parts and len(parts) == 3 else None
+        return (
+            _joined([_results(part, depth + 1) for part in parts[1:]]) if parts and len(parts) == 3 else None
+        )
     if head == "CASE" and toks[-1].value == "END":
         parts = _split(toks[1:-1], {"WHEN", "THEN", "ELSE"}, keep=True)
         if parts is None:
             return None
-        return _joined([_results(part[1:]) for part in parts[1:] if part[0].value in ("THEN", "ELSE")])
+        return _joined(
+            [_results(part[1:], depth + 1) for part in parts[1:] if part[0].value in ("THEN", "ELSE")]
+        )
     if head == "SELECT":
         parts = _split(toks[1:], _SELECT_TAIL | _MORE_RESULTS | {","}, keep=True)
         if parts is None or any(part[0].value in _MORE_RESULTS for part in parts[1:]):
@@ -699,7 +723,7 @@ def _results(toks: list[Token]) -> list[Token] | None:
         result = parts[0]
         if len(result) > 2 and result[-2].value == "AS":
             result = result[:-2]
-        return _results(result)
+        return _results(result, depth + 1)
     return None
 
 

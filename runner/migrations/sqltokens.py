@@ -41,7 +41,7 @@ def _token_pattern(quoting: Quoting) -> re.Pattern[str]:
 
     return re.compile(
         r"(?P<space>[ \t\n\v\f\r]+)"
-        r"|(?P<exec>/\*M?![0-9]{0,6})"
+        r"|(?P<exec>/\*M?!(?:[0-9]{5,6})?)"  # fewer digits are no version: `/*!12*/` is 12
         r"|(?P<close>\*/)"
         r"|(?P<comment>/\*.*?(?:\*/|\Z)|\#[^\n]*|--(?:[\x00-\x09\x0b-\x20\x7f][^\n]*)?(?=\n|\Z))"
         rf"|(?P<squote>{quoted(chr(39))})"
@@ -64,7 +64,7 @@ _PATTERNS: dict[Quoting, re.Pattern[str]] = {}
 # there would end in the rows, unread. Its words and spaces are ASCII, as the server's are:
 # `t\u00a0VALUES`, `tVALUES` and `ınsert` are names to the server, not a table and a keyword.
 _SPACE = r"[ \t\n\v\f\r]"  # the server's white space (RE2's \s leaves out \v)
-_COLUMNS = r"\((?:[^()'\"/#`-]|`(?:[^`]|``)*`)*\)"
+_COLUMNS = r"\((?:[^()'\"/#`-]|`(?:[^`]|``)*+`)*+\)"  # possessive: `a``b` is read one way only
 _DATA_HEAD = re.compile(
     rf"\s*(?:INSERT|REPLACE)\s+(?:IGNORE\s+)?INTO\s+(?:`(?:[^`]|``)+`|[{_NAME}]+(?![{_NAME}]))"
     rf"(?:\s*{_COLUMNS})?\s*VALUES\s*",
@@ -136,13 +136,16 @@ def tokens(
     quoting = quoting or Quoting()
     pattern = _PATTERNS.setdefault(quoting, _token_pattern(quoting))
     opened: list[tuple[int, int, str]] = []  # (start, first `*/`, opener); start -1: not conditional
+    close = -2  # the first `*/` at or after the last opener's end (-1: none), found once per text
     for match in pattern.finditer(text):
         kind = match.lastgroup
         raw = match.group()
         if kind in ("space", "comment"):
             continue
         if kind == "exec":
-            skipped_to = _skipped_to(text, match.end())
+            if -1 < close < match.end() or close == -2:
+                close = text.find("*/", match.end())
+            skipped_to = _skipped_to(text, match.end(), close)
             opened.append((match.start() if _CONDITIONAL.match(raw) else -1, skipped_to, raw))
             continue
         if kind == "close" and opened:
@@ -171,10 +174,9 @@ def tokens(
         ]
 
 
-def _skipped_to(text: str, start: int) -> int:
-    """Where a server that skips the comment opened before `start` ends it: its first `*/` (-1:
-    none), or -2 when a `/*` comes first. MariaDB and MySQL let one `/*` nest in a skipped comment
+def _skipped_to(text: str, start: int, first: int) -> int:
+    """Where a server that skips the comment opened before `start` ends it: its first `*/`, `first`
+    (-1: none), or -2 when a `/*` comes first. MariaDB and MySQL let one `/*` nest in a skipped comment
     (a quote is nothing to them): `/*!99999 '/*' */ TABLE t */ DATABASE x` skips to the second `*/`
     and drops database x, where MySQL's `/*M!`, a plain comment to it, ends at the first."""
-    first = text.find("*/", start)
-    return -2 if "/*" in text[start : len(text) if first < 0 else first + 1] else first
+    return -2 if text.find("/*", start, len(text) if first < 0 else first + 1) >= 0 else first
