@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import time
+
+import pymysql
 import pytest
 import trustme
 
 from runner.probes import server_facts
 from runner.probes.server_facts import ServerFacts
 from runner.sandbox.mariadb import MariaDBServer
+from tests.conftest import CHECKS
 
 DB_CHECKS = [
     "test_database_is_reachable",
@@ -38,6 +43,76 @@ def test_healthy_database_passes_every_check_as_a_select_only_user(healthy, run_
     assert run.exit_code == 0
     facts = run.check("test_server_facts_are_recorded")["details"]
     assert facts["flavor"] == "mariadb" and facts["uptime_s"] >= 0
+
+
+def test_each_passed_database_check_says_what_it_read(healthy, mariadb, run_checks) -> None:
+    """The evidence of every passed check, exact, from what the server says of itself; the details
+    recorded; the facts check an info."""
+    name = healthy.database
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT VERSION(), @@GLOBAL.sql_mode, @@GLOBAL.time_zone, @@system_time_zone")
+        version, sql_mode, zone, system_zone = cur.fetchone()
+        cur.execute(
+            "SELECT default_collation_name FROM information_schema.schemata WHERE schema_name = %s", (name,)
+        )
+        (collation,) = cur.fetchone()
+        cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s", (name,))
+        (tables,) = cur.fetchone()
+        deadline = time.monotonic() + 10  # an uptime of 0 s reads the same in hours however computed
+        while cur.execute("SHOW GLOBAL STATUS LIKE 'Uptime'") and int(cur.fetchone()[1]) < 1:
+            assert time.monotonic() < deadline, "the session's server reports no uptime"
+            time.sleep(0.1)
+    assert tables > 2  # gene, disease and the migrations' ledger
+    run = run_checks(healthy.profile_path, "-k", "test_database")
+    said = {check: run.check(check)["message"] for check in DB_CHECKS}
+    facts = run.check("test_server_facts_are_recorded")["details"]
+    assert said == {
+        "test_database_is_reachable": (
+            f"a read-only session on {name!r} (MariaDB {version}), unencrypted: the server offers no TLS"
+        ),
+        "test_server_version_is_supported": f"MariaDB {version.split('-')[0]} within the supported range >=10.6",
+        "test_default_character_set_is_utf8mb4": f"database {name!r} defaults to character set utf8mb4",
+        "test_default_collation_is_utf8mb4": f"database {name!r} defaults to collation {collation}",
+        "test_sql_mode_is_strict": f"global sql_mode {','.join(sorted(sql_mode.split(',')))} holds STRICT_TRANS_TABLES",
+        "test_time_zone_is_as_configured": (
+            f"server time_zone {zone} (system {system_zone}) is database.time_zone SYSTEM"
+        ),
+        "test_required_tables_exist": f"all 2 required tables found among the {tables} of {name!r}: gene, disease",
+        "test_server_facts_are_recorded": (
+            f"MariaDB {version}, up {facts['uptime_s'] / 3600:.1f} h, time_zone {zone}"
+        ),
+    }
+    assert run.check("test_database_is_reachable")["details"] == {"server_version": version}
+    assert facts == {
+        "version": version,
+        "flavor": "mariadb",
+        "uptime_s": facts["uptime_s"],
+        "time_zone": zone,
+    }
+    assert isinstance(facts["uptime_s"], int) and facts["uptime_s"] >= 0
+    severities = {check: run.check(check)["severity"] for check in DB_CHECKS}
+    assert severities == {**dict.fromkeys(DB_CHECKS, "blocker"), "test_server_facts_are_recorded": "info"}
+
+
+def test_time_zone_and_required_tables_unset_skip_naming_the_setting(healthy, run_checks) -> None:
+    healthy.write_profile(database={"time_zone": None, "required_tables": []})
+    # with a check that runs: a run of skips alone is no verdict
+    run = run_checks(healthy.profile_path, "-k", "time_zone or required_tables or sql_mode")
+    assert run.exit_code == 0
+    skipped = {
+        check: (run.check(check)["outcome"], run.check(check)["message"])
+        for check in ("test_time_zone_is_as_configured", "test_required_tables_exist")
+    }
+    assert skipped == {
+        "test_time_zone_is_as_configured": (
+            "skipped",
+            "database.time_zone not configured in profile profile",
+        ),
+        "test_required_tables_exist": (
+            "skipped",
+            "database.required_tables not configured in profile profile",
+        ),
+    }
 
 
 def test_unreachable_database_fails_with_exit_3(healthy, run_checks, tmp_path) -> None:
@@ -84,11 +159,21 @@ def test_latin1_database_fails_charset_and_collation(mariadb, run_checks, health
     with mariadb.connect() as conn, conn.cursor() as cur:
         cur.execute(f"ALTER DATABASE `{healthy.database}` CHARACTER SET latin1 COLLATE latin1_swedish_ci")
     run = run_checks(healthy.profile_path, "-k", "test_database")
-    assert (
-        "character set 'latin1', expected utf8mb4"
-        in run.check("test_default_character_set_is_utf8mb4")["message"]
-    )
-    assert "collation 'latin1_swedish_ci'" in run.check("test_default_collation_is_utf8mb4")["message"]
+    name = healthy.database
+    failed = {
+        check: (run.check(check)["outcome"], run.check(check)["message"])
+        for check in ("test_default_character_set_is_utf8mb4", "test_default_collation_is_utf8mb4")
+    }
+    assert failed == {
+        "test_default_character_set_is_utf8mb4": (
+            "failed",
+            f"database {name!r} defaults to character set 'latin1', expected utf8mb4",
+        ),
+        "test_default_collation_is_utf8mb4": (
+            "failed",
+            f"database {name!r} defaults to collation 'latin1_swedish_ci', expected a utf8mb4_* one",
+        ),
+    }
     assert run.exit_code == 1
 
 
@@ -97,7 +182,7 @@ def loose_sql_mode(mariadb):
     with mariadb.connect() as conn, conn.cursor() as cur:
         cur.execute("SELECT @@GLOBAL.sql_mode")
         saved = cur.fetchone()[0]
-        cur.execute("SET GLOBAL sql_mode = 'NO_ENGINE_SUBSTITUTION'")
+        cur.execute("SET GLOBAL sql_mode = 'NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'")
     yield
     with mariadb.connect() as conn, conn.cursor() as cur:
         cur.execute("SET GLOBAL sql_mode = %s", (saved,))
@@ -107,19 +192,43 @@ def test_sql_mode_without_strict_fails(healthy, loose_sql_mode, run_checks) -> N
     run = run_checks(healthy.profile_path, "-k", "test_sql_mode")
     check = run.check("test_sql_mode_is_strict")
     assert check["outcome"] == "failed"
-    assert check["message"] == "global sql_mode NO_ENGINE_SUBSTITUTION lacks STRICT_TRANS_TABLES"
+    assert check["message"] == (
+        "global sql_mode ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION lacks STRICT_TRANS_TABLES"
+    )
 
 
-def test_wrong_time_zone_fails(healthy, run_checks) -> None:
+def test_an_empty_sql_mode_fails_saying_it_is_empty(healthy, mariadb, run_checks) -> None:
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.sql_mode")
+        saved = cur.fetchone()[0]
+        cur.execute("SET GLOBAL sql_mode = ''")
+    try:
+        run = run_checks(healthy.profile_path, "-k", "test_sql_mode")
+    finally:
+        with mariadb.connect() as conn, conn.cursor() as cur:
+            cur.execute("SET GLOBAL sql_mode = %s", (saved,))
+    check = run.check("test_sql_mode_is_strict")
+    assert (check["outcome"], run.exit_code) == ("failed", 1)
+    assert check["message"] == "global sql_mode (empty) lacks STRICT_TRANS_TABLES"
+
+
+def test_wrong_time_zone_fails(healthy, mariadb, run_checks) -> None:
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.time_zone, @@system_time_zone")
+        zone, system_zone = cur.fetchone()
     healthy.write_profile(database={"time_zone": "+05:00"})
-    check = run_checks(healthy.profile_path, "-k", "time_zone").check("test_time_zone_is_as_configured")
-    assert check["outcome"] == "failed" and "expected '+05:00'" in check["message"]
+    run = run_checks(healthy.profile_path, "-k", "time_zone")
+    check = run.check("test_time_zone_is_as_configured")
+    assert (check["outcome"], run.exit_code) == ("failed", 1)
+    assert check["message"] == f"server time_zone is {zone!r} (system {system_zone!r}), expected '+05:00'"
 
 
 def test_missing_required_table_is_named(healthy, run_checks) -> None:
-    healthy.write_profile(database={"required_tables": ["gene", "about_content"]})
-    check = run_checks(healthy.profile_path, "-k", "required_tables").check("test_required_tables_exist")
-    assert check["outcome"] == "failed" and check["message"].endswith(": about_content")
+    healthy.write_profile(database={"required_tables": ["gene", "about_content", "gene_old"]})
+    run = run_checks(healthy.profile_path, "-k", "required_tables")
+    check = run.check("test_required_tables_exist")
+    assert (check["outcome"], run.exit_code) == ("failed", 1)
+    assert check["message"] == f"required tables missing from {healthy.database!r}: about_content, gene_old"
 
 
 def test_database_section_missing_skips_never_passes(healthy, run_checks) -> None:
@@ -192,9 +301,27 @@ def _tls_profile(tmp_path, server, ca_path, required=True):
 
 def test_tls_with_the_right_ca_passes_and_records_the_cipher(tls_server, tmp_path, run_checks) -> None:
     server, root = tls_server
+    session = pymysql.connect(
+        host="127.0.0.1",
+        port=server.port,
+        user="tlsuser",
+        password="Tls-Passw0rd",
+        ssl={"ca": str(root / "ca.pem")},
+    )
+    with (
+        session as conn,
+        conn.cursor() as cur,
+    ):  # a session like the check's: the cipher as the server names it
+        cur.execute("SELECT VERSION()")
+        (version,) = cur.fetchone()
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        cipher = cur.fetchone()[1]
+    assert cipher
     run = run_checks(_tls_profile(tmp_path, server, root / "ca.pem"), "-k", "reachable")
     check = run.check("test_database_is_reachable")
-    assert check["outcome"] == "passed" and check["details"]["tls_cipher"]
+    assert (check["outcome"], run.exit_code) == ("passed", 0)
+    assert check["details"] == {"server_version": version, "tls_cipher": cipher}
+    assert check["message"] == f"a read-only session on 'app' (MariaDB {version}) over TLS, cipher {cipher}"
 
 
 def test_tls_with_an_unknown_ca_is_refused(tls_server, tmp_path, run_checks) -> None:
@@ -225,12 +352,10 @@ def test_tls_not_required_is_used_whenever_the_server_offers_it(tls_server, tmp_
     run = run_checks(_tls_profile(tmp_path, server, None, required=False), "-k", "reachable")
     check = run.check("test_database_is_reachable")
     assert check["outcome"] == "passed" and run.exit_code == 0
-    assert check["details"]["tls_cipher"] and check["message"].startswith(
-        "a read-only session on 'app' (MariaDB "
-    )
-    assert (
-        "over TLS, cipher " in check["message"]
-        and "(certificate not verified: no database.tls.ca)" in (check["message"])
+    version, cipher = check["details"]["server_version"], check["details"]["tls_cipher"]
+    assert cipher and check["message"] == (
+        f"a read-only session on 'app' (MariaDB {version}) over TLS, cipher {cipher}"
+        " (certificate not verified: no database.tls.ca)"
     )
     verified = run_checks(_tls_profile(tmp_path, server, root / "ca.pem", required=False), "-k", "reachable")
     message = verified.check("test_database_is_reachable")["message"]
@@ -248,6 +373,35 @@ def test_tls_not_required_against_a_server_without_tls_passes_unencrypted(health
     check = run.check("test_database_is_reachable")
     assert check["outcome"] == "passed" and run.exit_code == 0
     assert check["message"].endswith(", unencrypted: the server offers no TLS")
+
+
+def _database_checks():
+    """checks/test_database.py, loaded as the suite loads it, for facts no server can be made to give."""
+    spec = importlib.util.spec_from_file_location("deploycheck_checks_database", CHECKS / "test_database.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("required", "offered", "said"),
+    [(False, True, ", unencrypted"), (True, False, ", unencrypted: the server offers no TLS")],
+)
+def test_a_session_without_tls_where_tls_is_configured_fails(target, required, offered, said) -> None:
+    """The check's last word, called directly: a client takes TLS whenever it is offered, and a
+    required TLS that is not offered fails the connection first, so no server gives these facts."""
+    target.write_profile(database={"tls": {"required": required}})
+    facts = _facts(tls_offered=offered)
+    recorded: dict[str, object] = {}
+    with pytest.raises(AssertionError) as failed:
+        _database_checks().test_database_is_reachable(
+            target.profile(), None, facts, recorded.__setitem__, lambda text: None
+        )
+    session = f"a read-only session on {target.database!r} (MariaDB {facts.version}){said}"
+    assert str(failed.value).split("\n")[0] == (
+        f"the session is not encrypted although database.tls is configured: {session}"
+    )
+    assert recorded == {"server_version": facts.version, "tls_cipher": ""}
 
 
 # -- the probe itself (runner/probes/server_facts.py), without a check run ------------

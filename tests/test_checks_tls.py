@@ -62,8 +62,10 @@ def _context(cert_pems: list[bytes], key_pem: bytes, tmp_path, *, old_tls: bool 
 
 @pytest.fixture()
 def tls_server(tmp_path) -> Iterator:
-    """Starts a TLS server for a given chain; returns its host:port."""
+    """Starts a TLS server for a given chain; returns its host:port. `start.handshakes`: the
+    (protocol, cipher) of each handshake, as the servers saw them."""
     servers = []
+    handshakes: list[tuple[str, str]] = []
 
     def start(cert_pems: list[bytes], key_pem: bytes, *, old_tls: bool = False) -> str:
         context = _context(cert_pems, key_pem, tmp_path, old_tls=old_tls)
@@ -79,6 +81,7 @@ def tls_server(tmp_path) -> Iterator:
                     continue
                 try:
                     with context.wrap_socket(conn, server_side=True) as tls:
+                        handshakes.append((tls.version(), tls.cipher()[0]))
                         tls.recv(1)
                 except (ssl.SSLError, OSError):
                     conn.close()
@@ -88,6 +91,7 @@ def tls_server(tmp_path) -> Iterator:
         servers.append((stop, thread, listener))
         return f"127.0.0.1:{listener.getsockname()[1]}"
 
+    start.handshakes = handshakes
     yield start
     for stop, thread, listener in servers:
         stop.set()
@@ -134,6 +138,122 @@ def test_valid_chain_passes(target, run_checks, tls_server, pki) -> None:
     assert outcomes(run) == dict.fromkeys(TLS_CHECKS, "passed")
     protocol = next(c for c in run.report["checks"] if "key_size" in c["id"])["details"]["protocol"]
     assert protocol in ("TLSv1.2", "TLSv1.3")
+
+
+def _described(pem: bytes) -> tuple[str, str, datetime]:
+    """A certificate's subject, its dates as the checks write them, and its end, read from the PEM."""
+    cert = x509.load_pem_x509_certificate(pem)
+    dates = f"valid {cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d}"
+    return cert.subject.rfc4514_string(), dates, cert.not_valid_after_utc
+
+
+def check_of(run, check: str) -> dict:
+    return next(c for c in run.report["checks"] if f"::{check}[" in c["id"])
+
+
+def test_a_passing_chain_says_what_each_check_judged(target, run_checks, tls_server, pki) -> None:
+    """Each passed check's evidence, exact, and the details the report's chart of days left reads."""
+    _, intermediate, ca = pki
+    leaf = intermediate.issue_cert("127.0.0.1", not_after=datetime.now(UTC) + timedelta(days=100, hours=1))
+    (leaf_subject, leaf_dates, leaf_end), (ca_subject, ca_dates, ca_end) = (
+        _described(pem.bytes()) for pem in leaf.cert_chain_pems
+    )
+    assert ca_end > leaf_end  # the leaf is the first to expire
+    endpoint = serve(tls_server, leaf)
+    run = tls_run(target, run_checks, endpoint, ca)
+    assert outcomes(run) == dict.fromkeys(TLS_CHECKS, "passed") and run.exit_code == 0
+    valid = check_of(run, "test_certificates_are_valid_now")
+    assert valid["message"] == (
+        f"2 certificate(s) valid now: {leaf_subject} {leaf_dates}; {ca_subject} {ca_dates}"
+    )
+    assert valid["details"] == {
+        "chain": [f"{leaf_subject} ({leaf_dates})", f"{ca_subject} ({ca_dates})"],
+        "expires_at": leaf_end.isoformat(),
+        "warn_days": 30,
+        "fail_days": 14,
+    }
+    for key, days in (("fail_days", 14), ("warn_days", 30)):
+        head = f"the first certificate to expire, {leaf_subject}, expires {leaf_end:%Y-%m-%d}: "
+        text = check_of(run, f"test_certificates_outlast_{key}")["message"]
+        assert text.startswith(head) and text.endswith(f" days left, tls.{key} is {days}"), text
+        assert text[len(head) :].split(" ")[0] == "100.0"
+    assert check_of(run, "test_chain_and_host_name_verify")["message"] == (
+        f"{endpoint}: chain and host name 127.0.0.1 verified against tls.ca_file"
+    )
+    key_check = check_of(run, "test_key_size_and_protocol")
+    protocol, cipher = key_check["details"]["protocol"], key_check["details"]["cipher"]
+    assert (protocol, cipher) in tls_server.handshakes  # as the server saw it
+    assert key_check["details"] == {"protocol": protocol, "cipher": cipher}
+    assert key_check["message"] == f"{leaf_subject}: EC 256 key; {protocol} ({cipher})"
+
+
+def test_without_a_ca_file_the_chain_is_verified_against_the_system_trust_store(
+    target, run_checks, tls_server, pki, monkeypatch
+) -> None:
+    """OpenSSL's default verify paths, which SSL_CERT_FILE points at the test CA here."""
+    _, intermediate, ca = pki
+    endpoint = serve(tls_server, intermediate.issue_cert("127.0.0.1"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    target.write_profile(tls={"endpoints": [endpoint]})
+    run = run_checks(target.profile_path, "-k", "test_chain_and_host_name_verify")
+    assert message(run, "test_chain_and_host_name_verify") == (
+        f"{endpoint}: chain and host name 127.0.0.1 verified against the system trust store"
+    )
+    assert run.exit_code == 0
+
+
+def test_every_certificate_expiring_soon_is_named_with_its_days_and_date(
+    target, run_checks, tls_server, pki
+) -> None:
+    """A server may send more than its chain: each certificate sent is judged and named, each
+    check naming those within its own number of days."""
+    root, _, ca = pki
+    now = datetime.now(UTC)
+    leaves = [
+        root.issue_cert(name, not_after=now + timedelta(days=days, hours=1))
+        for name, days in (("127.0.0.1", 5), ("later.test", 10), ("latest.test", 20))
+    ]
+    pems = [leaf.cert_chain_pems[0].bytes() for leaf in leaves]
+    named = [
+        f"{subject} in {days}.0 days ({end:%Y-%m-%d})"
+        for days, (subject, _, end) in zip((5, 10, 20), map(_described, pems), strict=True)
+    ]
+    run = tls_run(target, run_checks, tls_server(pems, leaves[0].private_key_pem.bytes()), ca)
+    assert assert_fails(run, "test_certificates_outlast_fail_days") == (
+        f"expires within tls.fail_days (14): {named[0]}; {named[1]}"
+    )
+    assert assert_fails(run, "test_certificates_outlast_warn_days", "warning") == (
+        f"expires within tls.warn_days (30): {named[0]}; {named[1]}; {named[2]}"
+    )
+
+
+def test_an_expired_and_a_not_yet_valid_certificate_are_both_named(
+    target, run_checks, tls_server, pki
+) -> None:
+    """The expired one is the valid-now check's finding; the days-left checks judge the ones
+    still to expire."""
+    root, _, ca = pki
+    now = datetime.now(UTC)
+    expired = root.issue_cert(
+        "127.0.0.1", not_before=now - timedelta(days=40), not_after=now - timedelta(days=2)
+    )
+    early = root.issue_cert(
+        "early.test", not_before=now + timedelta(days=3), not_after=now + timedelta(days=90)
+    )
+    pems = [expired.cert_chain_pems[0].bytes(), early.cert_chain_pems[0].bytes()]
+    (expired_subject, expired_dates, expired_end), (early_subject, early_dates, _) = map(_described, pems)
+    run = tls_run(target, run_checks, tls_server(pems, expired.private_key_pem.bytes()), ca)
+    assert assert_fails(run, "test_certificates_are_valid_now") == (
+        f"{expired_subject}: expired, {expired_dates}; {early_subject}: not yet valid, {early_dates}"
+    )
+    assert check_of(run, "test_certificates_are_valid_now")["details"] == {
+        "chain": [f"{expired_subject} ({expired_dates})", f"{early_subject} ({early_dates})"],
+        "expires_at": expired_end.isoformat(),
+        "warn_days": 30,
+        "fail_days": 14,
+    }
+    assert outcomes(run)["test_certificates_outlast_fail_days"] == "passed"
+    assert outcomes(run)["test_certificates_outlast_warn_days"] == "passed"
 
 
 def test_a_named_endpoint_keeps_its_check_ids_when_its_port_changes(
@@ -313,6 +433,15 @@ def test_a_server_limited_to_tls_1_1_fails_the_protocol_check(target, run_checks
     refused = assert_fails(run, "test_chain_and_host_name_verify")  # a client refuses it
     assert refused.startswith(f"{endpoint}: handshake failed: ")
     assert outcomes(run)["test_certificates_are_valid_now"] == "passed"  # its certificate was read
+
+
+def test_a_weak_key_and_an_old_protocol_are_both_named(target, run_checks, tls_server, pki) -> None:
+    root, _, ca = pki
+    cert_pem, key_pem = _rsa_leaf(root, 1024)
+    run = tls_run(target, run_checks, tls_server([cert_pem], key_pem, old_tls=True), ca)
+    assert assert_fails(run, "test_key_size_and_protocol") == (
+        "CN=weak-key.test: RSA key of 1024 bits (< 2048); negotiated TLSv1.1, older than TLS 1.2"
+    )
 
 
 def _check_module():
