@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 
 from runner.report.model import SCHEMA_PATH
+from runner.suite.policy import judge_failure
 from tests.conftest import CHECKS
 
 pytestmark = pytest.mark.slow
@@ -471,3 +472,32 @@ def test_the_report_groups_a_shared_cause_and_draws_its_charts(target, tmp_path)
         in html
     )
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in html and "fails below 1.5 kB" in html
+
+
+@pytest.mark.parametrize("marker", ['severity("blocekr")', "severity()", 'severity("warning", "info")'])
+def test_a_check_marked_with_no_level_errs_naming_it(pytester, tmp_path, marker) -> None:
+    """A misspelt level would have made every failure of the check a warning (exit 0)."""
+    pytester.makepyfile(
+        test_misspelt=f"import pytest\n\n@pytest.mark.{marker}\ndef test_x():\n    assert False\n"
+    )
+    profile = tmp_path / "p.yml"
+    profile.write_text("target: test\n")
+    args = (
+        "-p",
+        "runner.suite.plugin",
+        "--deploy-profile",
+        str(profile),
+        "--deploy-report-dir",
+        str(tmp_path),
+    )
+    result = pytester.runpytest_inprocess("-c", os.devnull, *args)
+    (check,) = json.loads((tmp_path / "report.json").read_text())["checks"]
+    assert (result.ret, check["outcome"]) == (1, "error"), result.stdout.str()
+    assert check["message"].startswith("the check is marked severity(") and check["message"].endswith(
+        "must use one of blocker, warning, info"
+    ), check["message"]
+
+
+def test_a_failure_of_a_level_that_is_none_fails() -> None:
+    judged = judge_failure("blocekr", None, "boom", date(2026, 1, 1))
+    assert (judged.outcome, judged.blocks) == ("failed", True)

@@ -25,7 +25,7 @@ from runner.redact import for_profile
 from runner.report.archive import ended_why
 from runner.report.html import render
 from runner.report.model import CheckResult, RunReport
-from runner.suite.policy import judge_failure, severity_of, waiver_for
+from runner.suite.policy import SEVERITIES, judge_failure, severity_of, waiver_for
 from runner.suite.state import EVIDENCE, STATE, RunState
 
 pytest_plugins = ["runner.suite.fixtures"]
@@ -129,6 +129,14 @@ class _ActiveRun:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self._asked_before, self._phases = len(self.state.probes.asked), 0.0
+        marker = item.get_closest_marker("severity")
+        if marker is not None and (len(marker.args) != 1 or marker.args[0] not in SEVERITIES):
+            # a misspelt level must not make the check's failures warnings: it errs, naming it
+            pytest.fail(
+                f"the check is marked severity{marker.args!r}: the check module must use one of "
+                f"{', '.join(SEVERITIES)}",
+                pytrace=False,
+            )
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Iterator[Any]:
@@ -180,7 +188,7 @@ class _ActiveRun:
         names = (cid, item.name, getattr(item, "originalname", item.name))
         checks = self.state.profile.checks
         marker = item.get_closest_marker("severity")
-        severity = severity_of(checks, names, marker.args[0] if marker else None)
+        severity = severity_of(checks, names, marker.args[0] if marker and marker.args else None)
         if report.skipped:
             result = "skipped"
         elif report.when != "call" and report.failed:

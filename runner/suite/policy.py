@@ -40,7 +40,8 @@ class Judgement:
 
 
 def judge_failure(severity: str, waiver: Waiver | None, message: str, today: date) -> Judgement:
-    """A failure of a blocker fails the run; of a warning or info check it is warned; a waiver
+    """A failure of a blocker (or of a level that is none) fails the run; of a warning or info check
+    it is warned; a waiver
     that has not expired makes it waived, one that has expired says so and counts for nothing."""
     note = ""
     if waiver is not None:
@@ -49,4 +50,4 @@ def judge_failure(severity: str, waiver: Waiver | None, message: str, today: dat
             return Judgement("waived", f"{message}\n{note}", note)
         note = f"the waiver for this check expired on {waiver.until} ({waiver.reason})"
         message = f"{message}\n{note}"
-    return Judgement("failed" if severity == "blocker" else "warned", message, note)
+    return Judgement("warned" if severity in ("warning", "info") else "failed", message, note)
