@@ -105,10 +105,15 @@ def test_dmarc_report_destinations_are_valid(profile, dns_resolver, evidence) ->
 
 
 def test_mx_records_exist(profile, dns_resolver, evidence) -> None:
-    """The domain has MX records."""
+    """The domain has MX records, and no null MX: `0 .` (RFC 7505) says it takes no mail, so
+    receivers may refuse mail from it and its bounces and reports go nowhere."""
     try:
         found = records.lookup(dns_resolver, profile.dns.domain, "MX")
     except DnsProblem as exc:
         pytest.fail(str(exc), pytrace=False)
     evidence(f"{profile.dns.domain}: MX {', '.join(found)}")
     assert found, f"{profile.dns.domain}: no MX records"
+    null = [mx for mx in found if mx.split()[1] == "."]
+    assert not null, (
+        f"{profile.dns.domain}: a null MX ({', '.join(null)}): the domain accepts no mail (RFC 7505)"
+    )

@@ -153,6 +153,16 @@ def test_nxdomain_servfail_and_missing_mx_are_told_apart(zone, target, run_check
     assert run.check("test_mx_records_exist")["message"] == "mail.test: no MX records"
 
 
+def test_a_null_mx_fails(zone, target, run_checks) -> None:
+    """`MX 0 .` (RFC 7505) says the domain takes no mail: receivers may refuse its senders, and
+    its bounces and DMARC reports go nowhere. It is an MX record, but not a mail exchanger."""
+    zone.records[("mail.test", "MX")] = [(0, ".")]
+    run = run_checks(target.profile_path, "-k", "test_mx_records_exist")
+    check = run.check("test_mx_records_exist")
+    assert (check["outcome"], check["severity"], run.exit_code) == ("failed", "blocker", 1)
+    assert check["message"] == "mail.test: a null MX (0 .): the domain accepts no mail (RFC 7505)"
+
+
 def test_no_relay_to_evaluate_is_a_finding(zone, target, run_checks) -> None:
     """Without dns.relay_ips the relays are smtp.host's A records: none means nothing evaluated."""
     target.write_profile(dns={"relay_ips": []}, smtp={"host": "relay.mail.test"})
