@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import ssl
 import threading
@@ -133,11 +134,33 @@ def test_healthy_endpoint_passes(target, run_checks, app) -> None:
     )
     check = run.check("test_endpoint_answers[health]")
     assert check["outcome"] == "passed" and check["details"]["elapsed_ms"] < 2000
+    # the evidence: what answered, against what was expected (the fields as the
+    # profile file lists them: write_profile's yaml.safe_dump sorts them)
+    assert re.fullmatch(
+        r"answered status 200 in \d+ ms \(max_ms 2000\); expected status 200, JSON fields db\.connected, status",
+        check["message"],
+    ), check["message"]
+
+
+def test_plain_endpoint_passes_saying_what_it_expected(target, run_checks, app) -> None:
+    """No JSON fields, no max_ms: the evidence names only the status."""
+    check = only(http_run(target, run_checks, [{"name": "plain", "url": f"{app}/text"}]))
+    message = check["message"]
+    assert check["outcome"] == "passed"
+    assert re.fullmatch(r"answered status 200 in \d+ ms; expected status 200", message), message
 
 
 def test_wrong_status_is_named(target, run_checks, app) -> None:
     check = only(http_run(target, run_checks, [{"url": f"{app}/broken"}]))
     assert check["outcome"] == "failed" and check["message"] == "status 500, expected 200"
+
+
+def test_wrong_status_and_json_are_both_named(target, run_checks, app) -> None:
+    check = only(http_run(target, run_checks, [{"url": f"{app}/broken", "json": {"status": "ok"}}]))
+    assert (check["outcome"], check["message"]) == (
+        "failed",
+        "status 500, expected 200; JSON field 'status' is missing",
+    )
 
 
 def test_wrong_and_missing_json_fields_are_named(target, run_checks, app) -> None:
@@ -172,7 +195,9 @@ def test_json_values_compare_by_json_type(target, run_checks, app) -> None:
 
 def test_slow_answer_fails_max_ms(target, run_checks, app) -> None:
     check = only(http_run(target, run_checks, [{"url": f"{app}/slow", "max_ms": 100}]))
-    assert check["outcome"] == "failed" and "more than max_ms 100" in check["message"]
+    assert check["outcome"] == "failed"
+    assert re.fullmatch(r"answered in (\d+) ms, more than max_ms 100", check["message"]), check["message"]
+    assert int(check["message"].split()[2]) >= 400  # the app waits 0.4 s
 
 
 def test_refused_connection_is_told_apart(target, run_checks) -> None:
