@@ -55,6 +55,13 @@ def test_a_txt_record_longer_than_one_string_is_read_whole(zone) -> None:
     assert records.lookup(res, "long.test", "TXT") == [long_spf]
 
 
+def test_a_txt_record_that_is_not_utf8_is_read_with_replacements(zone) -> None:
+    """TXT data is bytes: a byte that is no UTF-8 becomes U+FFFD, it does not end the lookup."""
+    server, res = zone
+    server.records = {("bytes.test", "TXT"): [b"v=spf1 \xff\xfe -all"]}
+    assert records.lookup(res, "bytes.test", "TXT") == ["v=spf1 \ufffd\ufffd -all"]
+
+
 def test_lookups_tell_no_answer_nxdomain_and_servfail_apart(zone) -> None:
     server, res = zone
     server.records = {

@@ -57,7 +57,7 @@ class ZoneResolver(BaseResolver):
             return reply
         for value in self.records.get((name, qtype), []):
             if qtype == "TXT":
-                data = value.encode()
+                data = value if isinstance(value, bytes) else value.encode()  # bytes: as they are
                 rdata = TXT([data[i : i + 255] for i in range(0, len(data), 255)])
             elif qtype == "MX":
                 rdata = MX(value[1], value[0])
