@@ -268,7 +268,7 @@ def test_an_unhealthy_service_fails_with_its_last_probe_output(stack) -> None:
     sick = _check(stack, "test_service_is_healthy", "sick")
     assert sick["outcome"] == "failed"
     assert "shop-sick-1 is unhealthy" in sick["message"] and "db connection refused" in sick["message"]
-    assert "\x1b" not in json.dumps(stack.report) and "\x1b" not in stack.output
+    assert "\x1b" not in json.dumps(stack.report, ensure_ascii=False) and "\x1b" not in stack.output
     assert "hook ********" in sick["message"]
     assert SECRET not in json.dumps(stack.report) and SECRET not in stack.output
 
@@ -669,3 +669,110 @@ def test_probe_names_an_engine_that_does_not_answer(tmp_path, monkeypatch) -> No
         assert message.endswith(
             "; check containers.engine (or DOCKER_HOST) and that deploycheck may read the engine's API"
         )
+
+
+# -- the checks on the engine's own JSON ----------------------------------------------
+# The check module run in process (pytester) on the stored containers: the engine's read is the
+# captured one (`read_project` answers with what the test engine answered), so a run takes a
+# second, not the stack's minute: fast enough to run once per mutant (docs/mutation.md).
+
+READ_AT = _at(120, 0)  # the stored read's moment: after every stored probe
+
+
+@pytest.fixture()
+def stored_run(stored, run_checks, tmp_path, monkeypatch) -> Callable[..., CheckRun]:
+    """Run the container checks on the stored containers (or those given), profile `services`."""
+
+    def run(
+        services: dict | None = None,
+        found: dict[str, list[probe.Container]] | None = None,
+        *args: str,
+        **section: object,
+    ) -> CheckRun:
+        if found is None:
+            found = {}
+            for container in stored.values():
+                if container.name != "shop-web-run-1":  # a one-off `compose run`: never read
+                    found.setdefault(container.service, []).append(container)
+        read = []
+
+        def read_project(cfg: Containers, timeout_s: float) -> probe.ProjectContainers:
+            read.append((cfg.project, cfg.engine))
+            return probe.ProjectContainers(cfg.project, READ_AT, found)
+
+        monkeypatch.setattr(probe, "read_project", read_project)
+        profile = _profile(tmp_path, "unix:///stored.sock", services=services or {}, **section)
+        done = run_checks(profile, "-k", "test_containers", *args)
+        assert read and set(read) == {("shop", "unix:///stored.sock")}
+        return done
+
+    return run
+
+
+def test_stored_run_judges_as_the_stack_run_does(stored_run) -> None:
+    """The stack tests' judgments, on the stored containers: a second, not the stack's minute."""
+    run = stored_run(PROFILE_SERVICES)
+    web = {c["id"].split("::")[1]: c["outcome"] for c in run.report["checks"] if c["id"].endswith("[web]")}
+    assert set(web.values()) == {"passed"} and len(web) == 8
+    assert run.exit_code == 1 and {c["area"] for c in run.report["checks"]} == {"containers"}
+    services = {c["id"].split("[", 1)[1][:-1] for c in run.report["checks"]}
+    assert services == {*SERVICES, "missing", "cached"} - {EVIL} | {"evil [2J service"}
+    gone, missing = (
+        _check(run, "test_service_is_running", "gone"),
+        _check(run, "test_service_is_running", "missing"),
+    )
+    assert gone["outcome"] == "failed" and "container shop-gone-1 is exited (exit code 2)" in gone["message"]
+    assert missing["outcome"] == "failed" and "service 'missing' has no container" in missing["message"]
+    sick = _check(run, "test_service_is_healthy", "sick")
+    assert sick["outcome"] == "failed" and "shop-sick-1 is unhealthy" in sick["message"]
+    assert "hook ********" in sick["message"] and SECRET not in json.dumps(run.report)
+    for check, words in (
+        ("test_service_has_a_health_check", "service 'bare' has no HEALTHCHECK"),
+        ("test_service_has_a_memory_limit", "service 'bare' has no memory limit"),
+    ):
+        bare = _check(run, check, "bare")
+        assert bare["outcome"] == "warned" and bare["severity"] == "warning" and words in bare["message"]
+    assert _check(run, "test_service_is_healthy", "bare")["outcome"] == "skipped"
+    loop = _check(run, "test_service_does_not_restart", "loop")
+    assert loop["outcome"] == "failed" and "container shop-loop-1 restarted" in loop["message"]
+    oom = _check(run, "test_service_does_not_restart", "oom")
+    assert oom["message"] == "container shop-oom-1 was killed for lack of memory (OOM)"
+    full = _check(run, "test_service_memory_is_within_limit", "full")
+    assert full["outcome"] == "failed" and "of its 16 MiB limit" in full["message"]
+    assert "(max_memory_pct 80)" in full["message"]
+    late = _check(run, "test_service_started_in_time", "late")
+    assert late["outcome"] == "failed" and "container shop-late-1 took" in late["message"]
+    assert "(healthy_within_s 4)" in late["message"] and late["details"]["startup_s"]["shop-late-1"] > 4
+    assert 0 < _check(run, "test_service_started_in_time", "web")["details"]["startup_s"]["shop-web-1"] < 60
+    old = _check(run, "test_service_runs_the_release", "old")
+    assert (
+        old["outcome"] == "failed"
+        and f"runs {OLD} (" in old["message"]
+        and f"not {RELEASE}" in old["message"]
+    )
+
+
+def test_stored_start_up_without_healthy_within_s_is_recorded_not_judged(stored_run) -> None:
+    web = _check(
+        stored_run({**PROFILE_SERVICES, "web": {"image": RELEASE}}), "test_service_started_in_time", "web"
+    )
+    assert web["outcome"] == "skipped"
+    assert re.fullmatch(
+        r"healthy_within_s not configured for service 'web': start to first healthy probe: "
+        r"shop-web-1: \d+\.\d s \(recorded, not judged\)",
+        web["message"],
+    ), web["message"]
+
+
+def test_stored_a_hostile_service_label_is_shown_printable_everywhere(stored_run) -> None:
+    """The engine's labels are hostile: no check shows one raw, in the report or in the terminal
+    (a skip's reason included, as `-rs` prints it)."""
+    run = stored_run(PROFILE_SERVICES, None, "-rs")
+    evil = [c for c in run.report["checks"] if c["id"].endswith("[evil [2J service]")]
+    assert len(evil) == 8
+    for check in run.report["checks"]:
+        assert check["message"].isprintable(), check
+    assert "\x1b" not in run.output and "evil [2J service.image not configured" in run.output
+    assert _check(run, "test_service_runs_the_release", "evil [2J service")["message"] == (
+        "containers.services.evil [2J service.image not configured"
+    )
