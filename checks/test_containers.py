@@ -149,7 +149,7 @@ def test_service_runs_the_release(compose_service, record_detail, evidence) -> N
     """The image running is the release the profile names (tag, or digest for @sha256:)."""
     expected = compose_service.settings.image
     if expected is None:
-        pytest.skip(f"containers.services.{compose_service.name}.image not configured")
+        pytest.skip(f"containers.services.{probe.shown(compose_service.name, 80)}.image not configured")
     running = _running(compose_service)
     record_detail("images", {c.name: c.image_shown for c in running})
     evidence(f"running {_listed(running, lambda c: c.image_shown)}; the profile names {expected}")

@@ -268,7 +268,10 @@ def test_an_unhealthy_service_fails_with_its_last_probe_output(stack) -> None:
     sick = _check(stack, "test_service_is_healthy", "sick")
     assert sick["outcome"] == "failed"
     assert "shop-sick-1 is unhealthy" in sick["message"] and "db connection refused" in sick["message"]
-    assert "\x1b" not in json.dumps(stack.report) and "\x1b" not in stack.output
+    assert not [
+        c["id"] for c in stack.report["checks"] if not c["message"].isprintable()
+    ]  # json.dumps escapes
+    assert "\x1b" not in stack.output
     assert "hook ********" in sick["message"]
     assert SECRET not in json.dumps(stack.report) and SECRET not in stack.output
 
@@ -669,3 +672,468 @@ def test_probe_names_an_engine_that_does_not_answer(tmp_path, monkeypatch) -> No
         assert message.endswith(
             "; check containers.engine (or DOCKER_HOST) and that deploycheck may read the engine's API"
         )
+
+
+# -- the checks on the engine's own JSON ----------------------------------------------
+# The check module run in process (pytester) on the stored containers: the engine's read is the
+# captured one (`read_project` answers with what the test engine answered), so a run takes a
+# second, not the stack's minute: fast enough to run once per mutant (docs/mutation.md).
+
+READ_AT = _at(120, 0)  # the stored read's moment: after every stored probe
+
+
+@pytest.fixture()
+def stored_run(stored, run_checks, tmp_path, monkeypatch) -> Callable[..., CheckRun]:
+    """Run the container checks on the stored containers (or those given), profile `services`."""
+
+    def run(
+        services: dict | None = None,
+        found: dict[str, list[probe.Container]] | None = None,
+        *args: str,
+        **section: object,
+    ) -> CheckRun:
+        if found is None:
+            found = {}
+            for container in stored.values():
+                if container.name != "shop-web-run-1":  # a one-off `compose run`: never read
+                    found.setdefault(container.service, []).append(container)
+        read = []
+
+        def read_project(cfg: Containers, timeout_s: float) -> probe.ProjectContainers:
+            read.append((cfg.project, cfg.engine))
+            return probe.ProjectContainers(cfg.project, READ_AT, found)
+
+        monkeypatch.setattr(probe, "read_project", read_project)
+        profile = _profile(tmp_path, "unix:///stored.sock", services=services or {}, **section)
+        done = run_checks(profile, "-k", "test_containers", *args)
+        assert read and set(read) == {("shop", "unix:///stored.sock")}
+        return done
+
+    return run
+
+
+def test_stored_run_judges_as_the_stack_run_does(stored_run) -> None:
+    """The stack tests' judgments, on the stored containers: a second, not the stack's minute."""
+    run = stored_run(PROFILE_SERVICES)
+    web = {c["id"].split("::")[1]: c["outcome"] for c in run.report["checks"] if c["id"].endswith("[web]")}
+    assert set(web.values()) == {"passed"} and len(web) == 8
+    assert run.exit_code == 1 and {c["area"] for c in run.report["checks"]} == {"containers"}
+    services = {c["id"].split("[", 1)[1][:-1] for c in run.report["checks"]}
+    assert services == {*SERVICES, "missing", "cached"} - {EVIL} | {"evil [2J service"}
+    gone, missing = (
+        _check(run, "test_service_is_running", "gone"),
+        _check(run, "test_service_is_running", "missing"),
+    )
+    assert gone["outcome"] == "failed" and "container shop-gone-1 is exited (exit code 2)" in gone["message"]
+    assert missing["outcome"] == "failed" and "service 'missing' has no container" in missing["message"]
+    sick = _check(run, "test_service_is_healthy", "sick")
+    assert sick["outcome"] == "failed" and "shop-sick-1 is unhealthy" in sick["message"]
+    assert "hook ********" in sick["message"] and SECRET not in json.dumps(run.report)
+    for check, words in (
+        ("test_service_has_a_health_check", "service 'bare' has no HEALTHCHECK"),
+        ("test_service_has_a_memory_limit", "service 'bare' has no memory limit"),
+    ):
+        bare = _check(run, check, "bare")
+        assert bare["outcome"] == "warned" and bare["severity"] == "warning" and words in bare["message"]
+    assert _check(run, "test_service_is_healthy", "bare")["outcome"] == "skipped"
+    loop = _check(run, "test_service_does_not_restart", "loop")
+    assert loop["outcome"] == "failed" and "container shop-loop-1 restarted" in loop["message"]
+    oom = _check(run, "test_service_does_not_restart", "oom")
+    assert oom["message"] == "container shop-oom-1 was killed for lack of memory (OOM)"
+    full = _check(run, "test_service_memory_is_within_limit", "full")
+    assert full["outcome"] == "failed" and "of its 16 MiB limit" in full["message"]
+    assert "(max_memory_pct 80)" in full["message"]
+    late = _check(run, "test_service_started_in_time", "late")
+    assert late["outcome"] == "failed" and "container shop-late-1 took" in late["message"]
+    assert "(healthy_within_s 4)" in late["message"] and late["details"]["startup_s"]["shop-late-1"] > 4
+    assert 0 < _check(run, "test_service_started_in_time", "web")["details"]["startup_s"]["shop-web-1"] < 60
+    old = _check(run, "test_service_runs_the_release", "old")
+    assert (
+        old["outcome"] == "failed"
+        and f"runs {OLD} (" in old["message"]
+        and f"not {RELEASE}" in old["message"]
+    )
+
+
+def test_stored_start_up_without_healthy_within_s_is_recorded_not_judged(stored_run) -> None:
+    web = _check(
+        stored_run({**PROFILE_SERVICES, "web": {"image": RELEASE}}), "test_service_started_in_time", "web"
+    )
+    assert web["outcome"] == "skipped"
+    assert re.fullmatch(
+        r"healthy_within_s not configured for service 'web': start to first healthy probe: "
+        r"shop-web-1: \d+\.\d s \(recorded, not judged\)",
+        web["message"],
+    ), web["message"]
+
+
+def test_stored_a_hostile_service_label_is_shown_printable_everywhere(stored_run) -> None:
+    """The engine's labels are hostile: no check shows one raw, in the report or in the terminal
+    (a skip's reason included, as `-rs` prints it)."""
+    run = stored_run(PROFILE_SERVICES, None, "-rs")
+    evil = [c for c in run.report["checks"] if c["id"].endswith("[evil [2J service]")]
+    assert len(evil) == 8
+    for check in run.report["checks"]:
+        assert check["message"].isprintable(), check
+    assert "\x1b" not in run.output and "evil [2J service.image not configured" in run.output
+    assert _check(run, "test_service_runs_the_release", "evil [2J service")["message"] == (
+        "containers.services.evil [2J service.image not configured"
+    )
+
+
+def _outcomes(run: CheckRun, service: str) -> dict[str, tuple[str, str, str]]:
+    """Each check of `service`: outcome, severity, message."""
+    return {
+        c["id"].split("::")[1].split("[")[0]: (c["outcome"], c["severity"], c["message"])
+        for c in run.report["checks"]
+        if c["id"].endswith(f"[{service}]")
+    }
+
+
+def test_stored_passed_checks_say_what_they_saw(stored_run) -> None:
+    run = stored_run(PROFILE_SERVICES)
+    assert _outcomes(run, "web") == {
+        "test_service_is_running": ("passed", "blocker", "shop-web-1: running"),
+        "test_service_has_a_health_check": ("passed", "warning", "HEALTHCHECK set on shop-web-1: yes"),
+        "test_service_is_healthy": ("passed", "blocker", "health: shop-web-1: healthy"),
+        "test_service_does_not_restart": ("passed", "blocker", "restarts: shop-web-1: 0 (max_restarts 0)"),
+        "test_service_has_a_memory_limit": ("passed", "warning", "memory limit set on shop-web-1: yes"),
+        "test_service_memory_is_within_limit": (
+            "passed", "blocker", "memory in use: shop-web-1: 1% of its limit (max_memory_pct 90)",
+        ),
+        "test_service_started_in_time": (
+            "passed", "blocker", "start to first healthy probe: shop-web-1: 1.1 s (healthy_within_s 60)",
+        ),
+        "test_service_runs_the_release": (
+            "passed", "blocker",
+            f"running shop-web-1: {RELEASE} (6247d6d0d1a6); the profile names {RELEASE}",
+        ),
+    }  # fmt: skip
+    details = {
+        c["id"].split("::")[1].split("[")[0]: c["details"]
+        for c in run.report["checks"]
+        if c["id"].endswith("[web]")
+    }
+    assert details == {
+        "test_service_is_running": {"containers": {"shop-web-1": "running"}},
+        "test_service_has_a_health_check": {},
+        "test_service_is_healthy": {"health": {"shop-web-1": "healthy"}},
+        "test_service_does_not_restart": {"restarts": {"shop-web-1": 0}},
+        "test_service_has_a_memory_limit": {},
+        "test_service_memory_is_within_limit": {"memory_pct": {"shop-web-1": 0.7}},
+        "test_service_started_in_time": {"startup_s": {"shop-web-1": 1.06758}},
+        "test_service_runs_the_release": {"images": {"shop-web-1": f"{RELEASE} (6247d6d0d1a6)"}},
+    }
+
+
+def test_stored_failed_checks_name_what_failed_whole(stored_run) -> None:
+    run = stored_run(PROFILE_SERVICES)
+    assert run.exit_code == 1
+    failed = {
+        c["id"].split("::")[1]: (c["severity"], c["message"])
+        for c in run.report["checks"]
+        if c["outcome"] in ("failed", "warned")
+    }
+    blocker = "blocker"
+    assert failed == {
+        "test_service_is_running[gone]": (blocker, "service 'gone': container shop-gone-1 is exited (exit code 2)"),
+        "test_service_is_running[loop]": (blocker, "service 'loop': container shop-loop-1 is restarting"),
+        "test_service_is_running[missing]": (blocker, "service 'missing' has no container"),
+        "test_service_is_running[oom]": (
+            blocker, "service 'oom': container shop-oom-1 is exited (exit code 137, killed for lack of memory)",
+        ),
+        **{
+            f"test_service_has_a_health_check[{name}]": (
+                "warning",
+                f"service {label!r} has no HEALTHCHECK (containers shop-{short}-1): the engine cannot tell "
+                "whether it serves; add a healthcheck to its compose service",
+            )
+            for name, label, short in (
+                ("bare", "bare", "bare"), ("cached", "cached", "cached"), ("full", "full", "full"),
+                ("old", "old", "old"), ("evil [2J service", EVIL, "evilservice"),
+            )
+        },
+        "test_service_is_healthy[sick]": (
+            blocker, "container shop-sick-1 is unhealthy; last probe exit code 1: [31mdb connection refused, hook ********",
+        ),
+        "test_service_does_not_restart[loop]": (blocker, "container shop-loop-1 restarted 7 times (max_restarts 1)"),
+        "test_service_does_not_restart[oom]": (blocker, "container shop-oom-1 was killed for lack of memory (OOM)"),
+        "test_service_has_a_memory_limit[bare]": (
+            "warning",
+            "service 'bare' has no memory limit (containers shop-bare-1): set deploy.resources.limits.memory "
+            "(or mem_limit) in its compose service",
+        ),
+        "test_service_memory_is_within_limit[full]": (
+            blocker, "container shop-full-1 uses 14.8 MiB, 93% of its 16 MiB limit (max_memory_pct 80)",
+        ),
+        "test_service_started_in_time[late]": (
+            blocker, "container shop-late-1 took 9.2 s to become healthy (healthy_within_s 4)",
+        ),
+        "test_service_runs_the_release[old]": (
+            blocker, f"container shop-old-1 runs {OLD} (6a620a5a138a) [{OLD}], not {RELEASE}",
+        ),
+    }  # fmt: skip
+    details = {c["id"].split("::")[1]: c["details"] for c in run.report["checks"]}
+    assert {
+        name: details[name] for name in failed if name.startswith(("test_service_is_r", "test_service_is_h"))
+    } == {
+        "test_service_is_running[gone]": {"containers": {"shop-gone-1": "exited"}},
+        "test_service_is_running[loop]": {"containers": {"shop-loop-1": "restarting"}},
+        "test_service_is_running[missing]": {"containers": {}},
+        "test_service_is_running[oom]": {"containers": {"shop-oom-1": "exited"}},
+        "test_service_is_healthy[sick]": {"health": {"shop-sick-1": "unhealthy"}},
+    }
+    assert (
+        details["test_service_does_not_restart[loop]"],
+        details["test_service_memory_is_within_limit[full]"],
+        details["test_service_started_in_time[late]"],
+        details["test_service_runs_the_release[old]"],
+    ) == (
+        {"restarts": {"shop-loop-1": 7}},
+        {"memory_pct": {"shop-full-1": 92.7}},
+        {"startup_s": {"shop-late-1": 9.238958}},
+        {"images": {"shop-old-1": f"{OLD} (6a620a5a138a)"}},
+    )
+
+
+def test_stored_checks_without_anything_to_judge_skip_saying_why(stored_run) -> None:
+    """A check with no running container, no HEALTHCHECK, no limit or no release to compare skips
+    naming what it lacks: it never passes on nothing."""
+    run = stored_run(PROFILE_SERVICES)
+    skipped = {
+        c["id"].split("::")[1]: c["message"] for c in run.report["checks"] if c["outcome"] == "skipped"
+    }
+    checks = (
+        "has_a_health_check",
+        "is_healthy",
+        "has_a_memory_limit",
+        "memory_is_within_limit",
+        "started_in_time",
+    )
+    labels = {"bare": "bare", "cached": "cached", "evil [2J service": EVIL, "full": "full", "old": "old"}
+    assert skipped == {
+        **{
+            f"test_service_{check}[{name}]": f"service {name!r} has no running container"
+            for name in ("gone", "loop", "missing", "oom")
+            for check in checks
+        },
+        **{
+            f"test_service_{check}[{name}]": f"service {label!r} has no HEALTHCHECK"
+            for name, label in labels.items()
+            for check in ("is_healthy", "started_in_time")
+        },
+        "test_service_does_not_restart[missing]": "service 'missing' has no container",
+        "test_service_memory_is_within_limit[bare]": "service 'bare' has no memory limit or no memory reading",
+        "test_service_started_in_time[sick]": "healthy_within_s not configured for service 'sick': start to first "
+        "healthy probe: shop-sick-1: unknown (recorded, not judged)",
+        **{
+            f"test_service_runs_the_release[{name}]": f"containers.services.{name}.image not configured"
+            for name in (
+                "bare",
+                "cached",
+                "evil [2J service",
+                "full",
+                "gone",
+                "late",
+                "loop",
+                "missing",
+                "oom",
+                "sick",
+            )
+        },
+    }
+    assert _check(run, "test_service_started_in_time", "sick")["details"] == {
+        "startup_s": {"shop-sick-1": None}
+    }
+
+
+def test_stored_a_start_up_the_log_no_longer_holds_is_unknown_not_passed(stored, stored_run) -> None:
+    """Under healthy_within_s: a start-up the engine's log cannot tell skips saying why; one not
+    healthy yet fails with the time it has waited."""
+    sick = stored["shop-sick-1"]
+    starting = replace(sick, name="shop-starting-1", service="starting", health_log=sick.health_log[:3])
+    run = stored_run(
+        {"sick": {"healthy_within_s": 30}, "starting": {"healthy_within_s": 30}},
+        {"sick": [sick], "starting": [starting]},
+    )
+    unknown = _check(run, "test_service_started_in_time", "sick")
+    assert (unknown["outcome"], unknown["message"]) == (
+        "skipped",
+        "start-up time unknown: shop-sick-1: the engine keeps only the last 5 probes and the first healthy one "
+        "since the start is no longer among them",
+    )
+    assert unknown["details"] == {"startup_s": {"shop-sick-1": None}}
+    late = _check(run, "test_service_started_in_time", "starting")
+    assert (late["outcome"], late["severity"], late["message"]) == (
+        "failed",
+        "blocker",
+        "container shop-starting-1 is not healthy 68 s after its start (healthy_within_s 30)",
+    )
+    assert run.exit_code == 1
+    waited = stored_run({"starting": {"healthy_within_s": 69}}, {"starting": [starting]})
+    assert _check(waited, "test_service_started_in_time", "starting")["message"] == (
+        "start-up time unknown: shop-starting-1: no healthy probe yet, 68 s after the start"
+    )
+
+
+def test_stored_limits_are_met_when_equalled(stored, stored_run) -> None:
+    """A start-up of exactly healthy_within_s and memory of exactly max_memory_pct pass."""
+    run = stored_run(
+        {"web": {"healthy_within_s": 1.06758}, "full": {"max_memory_pct": 100 * 15560704 / 16777216}},
+        {"web": [stored["shop-web-1"]], "full": [stored["shop-full-1"]]},
+    )
+    assert _check(run, "test_service_started_in_time", "web")["outcome"] == "passed"
+    full = _check(run, "test_service_memory_is_within_limit", "full")
+    assert (full["outcome"], full["message"]) == (
+        "passed",
+        "memory in use: shop-full-1: 93% of its limit (max_memory_pct 92.749)",
+    )
+    assert run.exit_code == 0
+
+
+def test_stored_services_of_several_containers_name_each(stored, stored_run) -> None:
+    def two(name: str) -> list[probe.Container]:
+        first = stored[f"shop-{name}-1"]
+        return [first, replace(first, name=f"shop-{name}-2")]
+
+    web, bare, gone = stored["shop-web-1"], stored["shop-bare-1"], stored["shop-gone-1"]
+    found = {name: two(name) for name in ("web", "bare", "sick", "loop", "full", "late", "old")}
+    found |= {"mixed": [web, replace(bare, service="mixed")], "half": [web, replace(gone, service="half")]}
+    services = {**PROFILE_SERVICES, "half": {"image": RELEASE}, "mixed": {"healthy_within_s": 60}}
+    del services["missing"]
+    run = stored_run(services, found)
+    web_release = f"{RELEASE} (6247d6d0d1a6)"
+    assert {k: v[2] for k, v in _outcomes(run, "web").items()} == {
+        "test_service_is_running": "shop-web-1: running, shop-web-2: running",
+        "test_service_has_a_health_check": "HEALTHCHECK set on shop-web-1: yes, shop-web-2: yes",
+        "test_service_is_healthy": "health: shop-web-1: healthy, shop-web-2: healthy",
+        "test_service_does_not_restart": "restarts: shop-web-1: 0, shop-web-2: 0 (max_restarts 0)",
+        "test_service_has_a_memory_limit": "memory limit set on shop-web-1: yes, shop-web-2: yes",
+        "test_service_memory_is_within_limit": "memory in use: shop-web-1: 1% of its limit, shop-web-2: 1% of its "
+        "limit (max_memory_pct 90)",
+        "test_service_started_in_time": "start to first healthy probe: shop-web-1: 1.1 s, shop-web-2: 1.1 s "
+        "(healthy_within_s 60)",
+        "test_service_runs_the_release": f"running shop-web-1: {web_release}, shop-web-2: {web_release}; "
+        f"the profile names {RELEASE}",
+    }
+    assert _check(run, "test_service_has_a_health_check", "bare")["message"] == (
+        "service 'bare' has no HEALTHCHECK (containers shop-bare-1, shop-bare-2): the engine cannot tell whether "
+        "it serves; add a healthcheck to its compose service"
+    )
+    assert _check(run, "test_service_has_a_memory_limit", "bare")["message"].startswith(
+        "service 'bare' has no memory limit (containers shop-bare-1, shop-bare-2): "
+    )
+    sick = "is unhealthy; last probe exit code 1: [31mdb connection refused, hook ********"
+    assert _check(run, "test_service_is_healthy", "sick")["message"] == (
+        f"container shop-sick-1 {sick}; container shop-sick-2 {sick}"
+    )
+    assert _check(run, "test_service_does_not_restart", "loop")["message"] == (
+        "container shop-loop-1 restarted 7 times (max_restarts 1); "
+        "container shop-loop-2 restarted 7 times (max_restarts 1)"
+    )
+    assert _check(run, "test_service_memory_is_within_limit", "full")["message"] == (
+        "container shop-full-1 uses 14.8 MiB, 93% of its 16 MiB limit; "
+        "container shop-full-2 uses 14.8 MiB, 93% of its 16 MiB limit (max_memory_pct 80)"
+    )
+    assert _check(run, "test_service_started_in_time", "late")["message"] == (
+        "container shop-late-1 took 9.2 s to become healthy; "
+        "container shop-late-2 took 9.2 s to become healthy (healthy_within_s 4)"
+    )
+    old = f"runs {OLD} (6a620a5a138a) [{OLD}], not {RELEASE}"
+    assert _check(run, "test_service_runs_the_release", "old")["message"] == (
+        f"container shop-old-1 {old}; container shop-old-2 {old}"
+    )
+    # one container with what the check asks, one without: only the one without is named
+    assert {k: v[:1] + v[2:] for k, v in _outcomes(run, "mixed").items()} == {
+        "test_service_is_running": ("passed", "shop-web-1: running, shop-bare-1: running"),
+        "test_service_has_a_health_check": (
+            "warned",
+            "service 'mixed' has no HEALTHCHECK (containers shop-bare-1): the engine cannot tell whether it "
+            "serves; add a healthcheck to its compose service",
+        ),
+        "test_service_is_healthy": ("passed", "health: shop-web-1: healthy"),
+        "test_service_does_not_restart": (
+            "passed",
+            "restarts: shop-web-1: 0, shop-bare-1: 0 (max_restarts 0)",
+        ),
+        "test_service_has_a_memory_limit": (
+            "warned",
+            "service 'mixed' has no memory limit (containers shop-bare-1): set deploy.resources.limits.memory "
+            "(or mem_limit) in its compose service",
+        ),
+        "test_service_memory_is_within_limit": (
+            "passed",
+            "memory in use: shop-web-1: 1% of its limit (max_memory_pct 90)",
+        ),
+        "test_service_started_in_time": (
+            "passed",
+            "start to first healthy probe: shop-web-1: 1.1 s (healthy_within_s 60)",
+        ),
+        "test_service_runs_the_release": ("skipped", "containers.services.mixed.image not configured"),
+    }
+    # one running, one exited: the exited one fails the service; the others judge the running one
+    assert {k: v[:1] + v[2:] for k, v in _outcomes(run, "half").items()} == {
+        "test_service_is_running": (
+            "failed",
+            "service 'half': container shop-gone-1 is exited (exit code 2)",
+        ),
+        "test_service_has_a_health_check": ("passed", "HEALTHCHECK set on shop-web-1: yes"),
+        "test_service_is_healthy": ("passed", "health: shop-web-1: healthy"),
+        "test_service_does_not_restart": (
+            "passed",
+            "restarts: shop-web-1: 0, shop-gone-1: 0 (max_restarts 0)",
+        ),
+        "test_service_has_a_memory_limit": ("passed", "memory limit set on shop-web-1: yes"),
+        "test_service_memory_is_within_limit": (
+            "passed",
+            "memory in use: shop-web-1: 1% of its limit (max_memory_pct 90)",
+        ),
+        "test_service_started_in_time": (
+            "skipped",
+            "healthy_within_s not configured for service 'half': start to first healthy probe: shop-web-1: "
+            "1.1 s (recorded, not judged)",
+        ),
+        "test_service_runs_the_release": (
+            "passed",
+            f"running shop-web-1: {web_release}; the profile names {RELEASE}",
+        ),
+    }
+
+
+def test_stored_long_container_names_are_cut_in_every_message(stored, stored_run) -> None:
+    """A container name is the engine's: every message shows it cut to 80 characters (the details
+    keep it whole), as the same run with short names shows them."""
+    short = stored_run(PROFILE_SERVICES)
+    found, cut = {}, {}
+    for container in stored.values():
+        if container.name != "shop-web-run-1":
+            long = replace(container, name=f"{container.name}-{'x' * 90}")
+            found.setdefault(container.service, []).append(long)
+            cut[container.name] = long.name[:77] + "..."
+    run = stored_run(PROFILE_SERVICES, found)
+    said = {c["id"]: (c["outcome"], c["message"]) for c in short.report["checks"]}
+    for check in run.report["checks"]:
+        outcome, message = said[check["id"]]
+        for name in sorted(cut, key=len, reverse=True):
+            message = re.sub(rf"\b{re.escape(name)}\b", cut[name], message)
+        assert (check["outcome"], check["message"]) == (outcome, message)
+    assert set(_check(run, "test_service_is_running", "web")["details"]["containers"]) == {
+        f"shop-web-1-{'x' * 90}"
+    }
+
+
+def test_stored_start_ups_not_judged_name_each_container_cut(stored, stored_run) -> None:
+    sick = stored["shop-sick-1"]
+    long_sick, long_starting = (f"shop-{name}-1-{'x' * 90}" for name in ("sick", "starting"))
+    starting = replace(sick, name=long_starting, service="starting", health_log=sick.health_log[:3])
+    run = stored_run(
+        {"sick": {"healthy_within_s": 30}, "starting": {"healthy_within_s": 30}},
+        {"sick": [sick, replace(sick, name=long_sick)], "starting": [starting]},
+    )
+    why = "the engine keeps only the last 5 probes and the first healthy one since the start is no longer among them"
+    assert _check(run, "test_service_started_in_time", "sick")["message"] == (
+        f"start-up time unknown: shop-sick-1: {why}; {long_sick[:77]}...: {why}"
+    )
+    assert _check(run, "test_service_started_in_time", "starting")["message"] == (
+        f"container {long_starting[:77]}... is not healthy 68 s after its start (healthy_within_s 30)"
+    )
