@@ -42,7 +42,7 @@ def env_profile(target, tmp_path, values: dict[str, str], source: str | None = N
                 "PUBLIC_URL",
                 {"name": "MAIL_FROM", "type": "email"},
             ],
-            "forbid": {"ENVIRONMENT": ["development", "dev"]},
+            "forbid": {"ENVIRONMENT": ["development", "dev"], "APP_DEBUG": ["1", "true"]},
         }
     )
     return target.profile_path
@@ -57,7 +57,7 @@ def test_healthy_dotenv_passes(target, tmp_path, run_checks) -> None:
         "no placeholder in 5 required variable(s) holding a value: "
         "DB_HOST, DB_PORT, DB_PASSWORD, PUBLIC_URL, MAIL_FROM",
         "values of the expected type: DB_PORT (port), PUBLIC_URL (url), MAIL_FROM (email)",
-        "none of the values env.forbid rules out: ENVIRONMENT",
+        "none of the values env.forbid rules out: APP_DEBUG, ENVIRONMENT",
     ]
 
 
@@ -94,12 +94,10 @@ def test_values_of_the_wrong_type_are_named(target, tmp_path, run_checks) -> Non
         "test_values_have_the_expected_type"
     )
     assert check["outcome"] == "failed"
-    for line in (
-        "DB_PORT: is not a valid port",
-        "PUBLIC_URL: is not a valid url",
-        "MAIL_FROM: is not a valid email",
-    ):
-        assert line in check["message"]
+    assert check["message"] == (
+        "variables with values of the wrong type:\n    DB_PORT: is not a valid port\n"
+        "    PUBLIC_URL: is not a valid url\n    MAIL_FROM: is not a valid email"
+    )
 
 
 def test_forbidden_value_is_named(target, tmp_path, run_checks) -> None:
@@ -108,7 +106,10 @@ def test_forbidden_value_is_named(target, tmp_path, run_checks) -> None:
         "test_no_forbidden_values"
     )
     assert check["outcome"] == "failed"
-    assert "ENVIRONMENT: is 'development', which env.forbid rules out" in check["message"]
+    assert (
+        check["message"]
+        == "forbidden values:\n    ENVIRONMENT: is 'development', which env.forbid rules out for this target"
+    )
 
 
 def test_process_environment_is_read(target, tmp_path, run_checks, monkeypatch) -> None:
