@@ -202,6 +202,10 @@ class CheckRun:
     def outcome(self, name: str) -> str:
         return self.check(name)["outcome"]
 
+    def said(self, *names: str) -> dict[str, tuple[str, str]]:
+        """Each named check's outcome and message."""
+        return {name: (self.check(name)["outcome"], self.check(name)["message"]) for name in names}
+
     def outcomes(self, area: str) -> dict[str, str]:
         return {c["id"].split("::")[1]: c["outcome"] for c in self.report["checks"] if c["area"] == area}
 

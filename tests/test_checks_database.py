@@ -99,11 +99,7 @@ def test_time_zone_and_required_tables_unset_skip_naming_the_setting(healthy, ru
     # with a check that runs: a run of skips alone is no verdict
     run = run_checks(healthy.profile_path, "-k", "time_zone or required_tables or sql_mode")
     assert run.exit_code == 0
-    skipped = {
-        check: (run.check(check)["outcome"], run.check(check)["message"])
-        for check in ("test_time_zone_is_as_configured", "test_required_tables_exist")
-    }
-    assert skipped == {
+    assert run.said("test_time_zone_is_as_configured", "test_required_tables_exist") == {
         "test_time_zone_is_as_configured": (
             "skipped",
             "database.time_zone not configured in profile profile",
@@ -160,11 +156,7 @@ def test_latin1_database_fails_charset_and_collation(mariadb, run_checks, health
         cur.execute(f"ALTER DATABASE `{healthy.database}` CHARACTER SET latin1 COLLATE latin1_swedish_ci")
     run = run_checks(healthy.profile_path, "-k", "test_database")
     name = healthy.database
-    failed = {
-        check: (run.check(check)["outcome"], run.check(check)["message"])
-        for check in ("test_default_character_set_is_utf8mb4", "test_default_collation_is_utf8mb4")
-    }
-    assert failed == {
+    assert run.said("test_default_character_set_is_utf8mb4", "test_default_collation_is_utf8mb4") == {
         "test_default_character_set_is_utf8mb4": (
             "failed",
             f"database {name!r} defaults to character set 'latin1', expected utf8mb4",

@@ -269,9 +269,9 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
 
 def _show_state(word: str, previous: str, show: str) -> tuple[str, str]:
     """A SHOW statement's state after `word` (what its next FROM/IN names), and what the token
-    after `word` names ("table", "schema" or ""). SHOW is reserved: a word not after a dot opens
-    one; its LIKE or WHERE ends what it names (a subquery there is read as any other)."""
-    if word == "SHOW" and previous != ".":
+    after `word` names ("table", "schema" or ""). Its LIKE or WHERE ends what it names (a subquery
+    there is read as any other)."""
+    if _opens_show(word, previous):
         return "schema", ""
     if not show or word in ("LIKE", "WHERE"):
         return "", ""
@@ -280,6 +280,11 @@ def _show_state(word: str, previous: str, show: str) -> tuple[str, str]:
     if word in ("FROM", "IN"):
         return ("schema" if show == "table" else ""), show
     return show, ""
+
+
+def _opens_show(word: str, previous: str) -> bool:
+    """SHOW is reserved: as a word not after a dot (`t.show` is a column) it opens a statement."""
+    return word == "SHOW" and previous != "."
 
 
 def _is_dot(tok: Token) -> bool:
@@ -575,7 +580,7 @@ def _refused_kind(toks: list[Token]) -> str:
             return _ANYWHERE[value]
         if value == "MYSQL_ERRNO" and nxt is not None and nxt.value == "=":
             return "a forged server error (SIGNAL ... MYSQL_ERRNO: its text would pass for the server's)"
-        if value == "SHOW" and (index == 0 or toks[index - 1].value != "."):
+        if _opens_show(value, toks[index - 1].value if index else ""):
             shown = [t.value for t in toks[index + 1 : index + 3] if t.kind == "word"]
             beyond = [_SHOW_BEYOND[w] for w in shown if w in _SHOW_BEYOND]
             if beyond:
