@@ -609,20 +609,24 @@ def test_a_path_outside_the_folder_is_verified_with_the_profiles_rules(dumped, t
 
 @pytest.fixture()
 def backup_target(target, tmp_path, dumped):
-    """A folder of daily backups up to this morning, in fradelg's layout."""
+    """Six daily backups in fradelg's layout, the newest taken 12 to 13 hours ago.
+
+    The daily run's hour follows the clock, so no test's margin shrinks when CI runs just after
+    a fixed hour (a nightly run at midnight made the newest backup minutes old at 00:04).
+    """
     good, _, _ = dumped
     folder = tmp_path / "backup"
     folder.mkdir()
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    newest = (datetime.now(UTC) - timedelta(hours=12)).replace(minute=0, second=0, microsecond=0)
     for days in range(5, -1, -1):
-        name = f"{today - timedelta(days=days):%Y%m%d}0000.dumpsrc.sql.gz"
+        name = f"{newest - timedelta(days=days):%Y%m%d%H%M}.dumpsrc.sql.gz"
         (folder / name).write_bytes(good.read_bytes())
     os.symlink(name, folder / "latest.dumpsrc.sql.gz")
     target.write_profile(
         backups={
             "source": str(folder),
             "databases": ["dumpsrc"],
-            "schedule": "0 0 * * *",
+            "schedule": f"0 {newest.hour} * * *",
             "grace_hours": 30,
             "retention": 5,
             "required_tables": ["notes"],
@@ -764,13 +768,13 @@ def test_a_stopped_schedule_fails_freshness_despite_a_manual_dump(backup_target,
 
 def test_a_backup_dated_tomorrow_fails_freshness(backup_target, run_checks) -> None:
     tomorrow = datetime.now(UTC) + timedelta(days=1)
-    (backup_target.folder / f"{tomorrow:%Y%m%d}0000.dumpsrc.sql.gz").write_bytes(
+    (backup_target.folder / f"{tomorrow:%Y%m%d%H%M}.dumpsrc.sql.gz").write_bytes(
         backup_target.newest.read_bytes()
     )
     run = run_checks(backup_target.profile_path, "-k", "fresh")
     check = run.check("test_backup_is_fresh[dumpsrc]")
     assert check["outcome"] == "failed" and run.exit_code == 1
-    assert f"{tomorrow:%Y%m%d}0000.dumpsrc.sql.gz is dated " in check["message"]
+    assert f"{tomorrow:%Y%m%d%H%M}.dumpsrc.sql.gz is dated " in check["message"]
     assert "in the future: a clock or time zone mistake" in check["message"]
 
 
