@@ -396,10 +396,14 @@ def test_remote_names_with_tabs_newlines_or_bad_utf8_neither_forge_entries_nor_c
 def test_an_ssh_source_whose_user_host_or_port_is_no_such_thing_is_a_profile_error(
     tmp_path, source, problem
 ) -> None:
+    """Refused when the profile loads, by every command: `verify` once erred in each backup
+    check and exited 1, as if the target were broken rather than the profile."""
     profile = tmp_path / "p.yml"
     profile.write_text(yaml.safe_dump({"backups": {"source": source, "schedule": "0 3 * * *"}}))
-    result = deploycheck("backups", "list", "--profile", str(profile))
-    assert result.returncode == 2 and problem in result.stderr and "Traceback" not in result.stderr
+    for command in (["backups", "list"], ["verify", "--reports", str(tmp_path / "reports")]):
+        result = deploycheck(*command, "--profile", str(profile))
+        assert result.returncode == 2 and problem in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "reports").exists()
 
 
 # -- migration placeholders: how values go into SQL, and where they are shown ---------------

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from runner.atomic import partial_file
-from runner.errors import DeploycheckError, ProfileError, TargetUnreachable, UsageError
+from runner.errors import DeploycheckError, TargetUnreachable, UsageError
 
 if TYPE_CHECKING:
     from runner.profile.model import Backups
@@ -86,14 +86,8 @@ class SshSource:
     """ssh://user@host[:port]/path, with backups.identity_file and backups.known_hosts_file."""
 
     def __init__(self, url: str, identity: Path | None, known_hosts: Path | None, timeout_s: float) -> None:
-        parts = urlsplit(url)  # its host, path and port were checked when the profile loaded
+        parts = urlsplit(url)  # its user, host, path and port were checked when the profile loaded
         self.port = parts.port or 22
-        for what, value in (("user", parts.username), ("host", parts.hostname)):
-            if value is not None and (value.startswith("-") or not plain_name(value) or " " in value):
-                raise ProfileError(
-                    f"backups.source: {url!r}: the {what} must not start with '-' or hold spaces or "
-                    "control characters (ssh would read it as an option)"
-                )
         self.url = url
         self.target = f"{parts.username}@{parts.hostname}" if parts.username else parts.hostname
         self.path = PurePosixPath(parts.path)

@@ -237,6 +237,12 @@ class Backups(Section):
             parts = _split(value, _SSH_SOURCE)
             if parts.scheme != "ssh" or not parts.path:
                 raise ValueError(f"{value!r} is not {_SSH_SOURCE}")
+            for what, name in (("user", parts.username), ("host", parts.hostname)):
+                if name is not None and (name.startswith("-") or not name.isprintable() or " " in name):
+                    raise ValueError(
+                        f"{value!r}: the {what} must not start with '-' or hold spaces or control "
+                        "characters (ssh would read it as an option)"
+                    )
         return _anchored_source(value, info)
 
     @field_validator("schedule")
