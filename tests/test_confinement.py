@@ -220,6 +220,10 @@ DUMPS: dict[str, tuple[str, str]] = {
 MIGRATIONS: dict[str, tuple[str, str]] = {
     "update-another-schema": ("UPDATE bystander.secrets SET v = 'gone';", "`bystander`"),
     "copy-out-of-another-schema": ("CREATE TABLE loot AS SELECT * FROM bystander.secrets;", "`bystander`"),
+    "copy-other-sessions": (
+        "CREATE TABLE loot AS SELECT info FROM information_schema.PROCESSLIST;",
+        "other sessions (information_schema.PROCESSLIST)",
+    ),
     "drop-database": ("DROP DATABASE bystander;", "DROP DATABASE"),
     "grant": ("GRANT ALL ON bystander.* TO 'bystander'@'localhost';", "GRANT"),
     "create-user": (f"CREATE USER 'evil'@'%' IDENTIFIED BY '{ACCOUNT_SECRET}';", "CREATE USER"),
@@ -679,6 +683,11 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "PREPARE s FROM 'SHOW COLUMNS FROM columns FROM bystander'",
         "DELIMITER ;;\nCREATE PROCEDURE p() BEGIN SHOW COLUMNS FROM columns FROM bystander; END;;",
         "DROP TABLE /*!1234information_schema*/.secrets",  # under 5 digits no version: the name's
+        "INSERT INTO t SELECT info FROM information_schema.PROCESSLIST",  # what SHOW may not, nor may these
+        "SELECT * FROM `INFORMATION_SCHEMA`.`user_privileges`",
+        "SELECT information_schema.processlist.info FROM t",
+        "SELECT g.grantee FROM t JOIN information_schema.ENABLED_ROLES g ON 1 = 1",
+        "PREPARE s FROM 'SELECT * FROM information_schema.SCHEMA_PRIVILEGES'",
     ],
 )
 def test_guard_refuses_every_way_out(sql) -> None:
@@ -698,6 +707,8 @@ def test_guard_refuses_every_way_out(sql) -> None:
         "DELETE e FROM entity e JOIN gene g ON e.gene_id = g.id WHERE g.id = 3",
         "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = NEW.b",
         "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE()",
+        "SELECT COUNT(*) FROM information_schema.TABLE_CONSTRAINTS c WHERE c.table_name = 'processlist'",
+        "SHOW COLUMNS FROM processlist IN information_schema",
         "SELECT 'GRANT ALL ON *.* TO x; DROP DATABASE y' AS text_only",
         "SELECT t.1e5, 1.5, .5e1, t.a FROM t WHERE t.b > 0.5",
         "SET character_set_client = utf8mb4, sql_mode = ''",

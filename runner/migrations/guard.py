@@ -9,8 +9,9 @@ DELIMITER blocks included). A comment that some servers skip by version (`/*!800
 judged both ways, run and skipped; comments of several such versions in one statement are
 refused. Refused: database-level statements, a schema other than the scratch database (names
 after FROM, JOIN, INTO, UPDATE, TABLE, REFERENCES, TO, ..., three-part names, `schema.function(`,
-the schema of `SHOW TABLES FROM schema`), accounts and privileges, global variables, plugins, server
-administration, replication, files, and dynamic SQL that no reader can check beforehand.
+the schema of `SHOW TABLES FROM schema`; information_schema's views of accounts and sessions),
+accounts and privileges, global variables, plugins, server administration, replication, files,
+and dynamic SQL that no reader can check beforehand.
 
 Dynamic SQL that can be checked is let through: `PREPARE s FROM '...'`, and the idempotent
 migration's `SET @v = IF(cond, '...', '...'); PREPARE s FROM @v; EXECUTE s;` where the SET is
@@ -48,6 +49,20 @@ from runner.redact import printable
 
 # Schemas a statement may read besides its own: information_schema shows a user only what it may see.
 _READABLE = {"information_schema"}
+# ... but not its views of accounts and other sessions, refused as their SHOW statements are.
+_READABLE_BEYOND = {
+    name: f"{what} (information_schema.{name})"
+    for what, names in (
+        (
+            "accounts",
+            "USER_PRIVILEGES SCHEMA_PRIVILEGES TABLE_PRIVILEGES COLUMN_PRIVILEGES APPLICABLE_ROLES"
+            " ENABLED_ROLES ADMINISTRABLE_ROLE_AUTHORIZATIONS ROLE_TABLE_GRANTS ROLE_COLUMN_GRANTS"
+            " ROLE_ROUTINE_GRANTS USER_ATTRIBUTES USER_STATISTICS CLIENT_STATISTICS USERS",
+        ),
+        ("other sessions", "PROCESSLIST"),
+    )
+    for name in names.split()
+}
 
 
 # -- what is refused ---------------------------------------------------------
@@ -201,6 +216,7 @@ _SHOW_TABLE_FIRST = _words("COLUMNS FIELDS INDEX INDEXES KEYS")
 class _Name:
     schema: Token  # the qualifier that names a schema
     parts: int
+    table: Token | None  # the part after it (None: a schema named alone)
 
 
 def _qualified(toks: list[Token]) -> Iterator[_Name]:
@@ -220,7 +236,7 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
         elif tok.kind == "op" and tok.value == ";":
             show = ""
         if named == "schema" and tok.kind in ("word", "ident") and not (i + 1 < n and _is_dot(toks[i + 1])):
-            yield _Name(tok, 1)
+            yield _Name(tok, 1, None)
         if tok.kind == "word" and tok.value == "DESC" and previous in ("", ";"):
             tok = replace(tok, value="DESCRIBE")  # opening a statement; after a sort key, a direction
         if tok.kind == "op" and tok.value == "(":
@@ -259,7 +275,7 @@ def _qualified(toks: list[Token]) -> Iterator[_Name]:
                 and (previous in _STATEMENT_START or (previous == ">" and before == ">"))  # <<label>>
             )
             if parts >= 3 or table_position or is_call:
-                yield _Name(tok, parts)
+                yield _Name(tok, parts, toks[i + 2])
             previous, before = "#", previous
             i += 2 * parts - 1
             continue
@@ -404,6 +420,10 @@ class Guard:
         own: list[Token] = []
         for name in _qualified(toks):
             schema = name.schema.name
+            if schema.lower() in _READABLE and name.table is not None:
+                beyond = _READABLE_BEYOND.get(name.table.name.upper())
+                if beyond:
+                    return own, beyond
             if schema == self.database or schema.lower() in _READABLE:
                 continue
             if self.own is not None and schema.lower() == self.own.lower():
