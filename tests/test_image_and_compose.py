@@ -1,9 +1,10 @@
 """The project's own image and compose example, run on a real Docker engine (tests/docker_engine.py):
 the Dockerfile built from a Debian base made here (mmdebstrap; `--network none`, nothing pulled),
 `deploycheck demo` in it without an engine, and a compose stack of local images (MariaDB, an API
-with a health check, a nightly-backup container) on which `deploycheck init` writes the profile
-that examples/compose.deploycheck.yml's one-shot service verifies: exit 0 healthy, 1 with the API
-stopped. Every container is on `--network none` or the host's network, talking to 127.0.0.1."""
+with a health check, a nightly-backup container) on which `deploycheck init --for-container`
+writes the profile that examples/compose.deploycheck.yml's one-shot service verifies as written:
+exit 0 healthy, 1 with the API stopped. Every container is on `--network none` or the host's
+network, talking to 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -141,7 +142,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(image, docker_engine, tmp_path_factory) -> Iterator[Stack]:
     """tests/compose_stack up and healthy, the example's service beside it, the profile written by
-    `deploycheck init` and edited as the example says, the migrations applied; `down -v` afterwards."""
+    `deploycheck init --for-container` (not edited), the migrations applied; `down -v` afterwards."""
     folder = tmp_path_factory.mktemp("compose") / PROJECT
     shutil.copytree(ROOT / "tests" / "compose_stack", folder)
     shutil.copyfile(ROOT / "examples" / "compose.deploycheck.yml", folder / "compose.deploycheck.yml")
@@ -150,17 +151,14 @@ def stack(image, docker_engine, tmp_path_factory) -> Iterator[Stack]:
         f"MYSQL_DATABASE=shop_db\nMYSQL_USER=shop\nDB_PORT={free_port()}\nAPP_PORT={free_port()}\n"
         f"DOCKER_GID={socket_gid}\n"
     )
-    # what the test adds to the example: the stack's host network, the test engine's socket, .env
+    # what the test adds to the example: the stack's host network, the test engine's socket
     (folder / "compose.test.yml").write_text(
         yaml.safe_dump(
             {
                 "services": {
                     "deploycheck": {
                         "network_mode": "host",
-                        "volumes": [
-                            f"{docker_engine.socket}:/var/run/docker.sock:ro",
-                            "./.env:/config/app.env:ro",
-                        ],
+                        "volumes": [f"{docker_engine.socket}:/var/run/docker.sock:ro"],
                     }
                 }
             }
@@ -179,10 +177,17 @@ def stack(image, docker_engine, tmp_path_factory) -> Iterator[Stack]:
         _ok(running.compose("up", "-d"), "docker-compose up")
         _wait_healthy(docker_engine, ("mysql", "api", "mysql-cron-backup"))
         _ok(
-            deploycheck("init", "--env-file", ".env", "--out", "deploycheck/production.yml", cwd=folder),
-            "deploycheck init",
+            deploycheck(
+                "init",
+                "--for-container",
+                "--env-file",
+                ".env",
+                "--out",
+                "deploycheck/production.yml",
+                cwd=folder,
+            ),
+            "deploycheck init --for-container",
         )
-        _edit_for_the_container(folder / "deploycheck" / "production.yml")
         _ok(running.deploycheck("migrate", "--profile", "/config/production.yml", "--no-backup"), "migrate")
         yield running
     finally:
@@ -211,20 +216,14 @@ def _wait_healthy(engine: DockerEngine, services: tuple[str, ...], timeout_s: fl
     pytest.fail(f"the stack did not become healthy: {state}; logs: {logs}")
 
 
-def _edit_for_the_container(profile: Path) -> None:
-    """The edits examples/compose.deploycheck.yml lists: paths as seen inside its container."""
-    data = yaml.safe_load(profile.read_text())
-    data["backups"]["source"] = "/backup"
-    data["migrations"]["dir"] = "migrations"
-    data["database"]["password_file"] = "/run/secrets/db_password"
-    data["env"]["source"] = "dotenv:app.env"
-    profile.write_text(yaml.safe_dump(data))
-
-
 def test_init_writes_what_the_stack_runs(stack) -> None:
     profile = yaml.safe_load((stack.folder / "deploycheck" / "production.yml").read_text())
     env = dict(line.split("=", 1) for line in (stack.folder / ".env").read_text().split())
     assert profile["database"]["host"] == "127.0.0.1" and profile["database"]["port"] == int(env["DB_PORT"])
+    # paths as the example's service mounts them
+    assert profile["database"]["password_file"] == "/run/secrets/db_password"
+    assert profile["backups"]["source"] == "/backup" and profile["migrations"]["dir"] == "migrations"
+    assert profile["env"]["source"] == "dotenv:app.env"
     assert profile["database"]["versions"] == {"mariadb": ">=10.11,<10.12"}
     assert profile["http"] == [{"name": "api-health", "url": f"http://127.0.0.1:{env['APP_PORT']}/health"}]
     assert profile["backups"]["schedule"] == "0 3 * * *" and profile["backups"]["retention"] == 3

@@ -4,13 +4,14 @@ base plus override, secrets as files, pieces missing; and bad input."""
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import deploycheck
+from tests.conftest import ROOT, deploycheck
 
 FIRST_USER = """\
 name: sysndd
@@ -640,3 +641,158 @@ def test_a_host_network_health_url_elsewhere_is_listed_not_guessed(tmp_path) -> 
     assert result.returncode == 0, result.stderr
     assert "http" not in yaml.safe_load((stack / "profiles" / "shop.yml").read_text())
     assert "service api checks http://api.internal:8080/health" in result.stdout
+
+
+# -- --for-container: the profile as the service of examples/compose.deploycheck.yml sees it ----
+
+EXAMPLE = "examples/compose.deploycheck.yml"
+
+
+def _flat(node: object, prefix: str = "") -> dict[str, object]:
+    """A profile's values by dotted key, to compare two profiles key by key."""
+    if not isinstance(node, dict):
+        return {prefix: node}
+    return {
+        key: value for k, v in node.items() for key, value in _flat(v, f"{prefix}.{k}".lstrip(".")).items()
+    }
+
+
+def _comment(written: str, start: str) -> str:
+    """The comment on the profile's line that starts (indented) with `start`."""
+    return next(line for line in written.splitlines() if line.lstrip().startswith(start)).partition("# ")[2]
+
+
+def _plain_and_for_container(stack: Path, *args: str) -> tuple[dict, dict, str, str]:
+    """The values init writes for `stack` on the host and for the container, and the container
+    run's profile text and output."""
+    assert init(stack, *args, "--out", "plain/p.yml").returncode == 0
+    result = init(stack, *args, "--for-container", "--out", "deploycheck/p.yml")
+    assert result.returncode == 0, result.stderr
+    written = (stack / "deploycheck" / "p.yml").read_text()
+    plain = _flat(yaml.safe_load((stack / "plain" / "p.yml").read_text()))
+    return plain, _flat(yaml.safe_load(written)), written, result.stdout
+
+
+def test_for_container_writes_the_first_users_keys_as_the_examples_mounts_see_them(tmp_path) -> None:
+    stack = _stack(
+        tmp_path,
+        FIRST_USER,
+        files={"db/migrations/000_initialize_base_schema.sql": "CREATE TABLE t (id INT);"},
+    )
+    plain, inside, written, out = _plain_and_for_container(stack)
+    changed = {key: (plain.get(key), inside.get(key)) for key in plain.keys() | inside.keys()}
+    assert {key: both for key, both in changed.items() if both[0] != both[1]} == {
+        "database.host": ("127.0.0.1", "mysql"),  # the published port is the host's; the network's is 3306
+        "database.port": (7654, 3306),
+        "database.password": ("${MYSQL_PASSWORD}", None),
+        "database.password_file": (None, "/run/secrets/db_password"),
+        "smtp.password": ("${SMTP_PASSWORD}", None),
+        "smtp.password_file": (None, "/run/secrets/smtp_password"),
+        "backups.source": ("/var/lib/docker/volumes/sysndd_mysql_backup/_data", "/backup"),
+        "migrations.dir": ("../db/migrations", "migrations"),
+        "env.source": ("dotenv:../.env", "dotenv:app.env"),
+    }
+    assert _comment(written, "host:") == (
+        f"service mysql: the service name, as the service of {EXAMPLE} sees it on the stack's network"
+    )
+    assert _comment(written, "source: /backup") == (
+        "service mysql-cron-backup: the volume mysql_backup (/var/lib/docker/volumes/sysndd_mysql_backup/"
+        f"_data on the host), mounted at /backup by {EXAMPLE}: `mysql_backup:/backup:ro`"
+    )
+    assert _comment(written, "dir:") == (
+        f"service api: mounts ./db/migrations ({stack.resolve()}/db/migrations on the host), mounted at "
+        f"/config/migrations by {EXAMPLE}: `./db/migrations:/config/migrations:ro`"
+    )
+    assert _comment(written, "password_file: /run/secrets/db_password") == (
+        f"not inferred: the secret db_password of {EXAMPLE} (./secrets/db_password on the host), for the "
+        "password service mysql takes from $MYSQL_PASSWORD"
+    )
+    assert _comment(written, "source: dotenv:app.env").endswith(
+        f"mounted at /config/app.env by {EXAMPLE}: `./.env:/config/app.env:ro`"
+    )
+    assert "# this file mounted in /config (`./deploycheck/p.yml:/config/p.yml:ro`)." in written
+    # the passwords the stack takes from variables are the user's to write into the example's secrets
+    for secret, service, variable in (("db_password", "mysql", "MYSQL"), ("smtp_password", "api", "SMTP")):
+        assert (
+            f"not inferred: {secret.split('_')[0].replace('db', 'database')}.password_file: write the "
+            f"password service {service} takes from ${variable}_PASSWORD to ./secrets/{secret}"
+        ) in out
+    assert "next: mount deploycheck/p.yml at /config/p.yml in the service of" in out
+    for secret in SECRETS:
+        assert secret not in written + out
+
+
+def test_for_container_on_the_docker_tests_stack_gives_what_it_edited_by_hand(tmp_path) -> None:
+    """tests/compose_stack, on the host's network with a compose secret: what
+    tests/test_image_and_compose.py ran the example's service with."""
+    stack = tmp_path / "stack"
+    shutil.copytree(ROOT / "tests" / "compose_stack", stack)
+    (stack / ".env").write_text("MYSQL_DATABASE=shop_db\nMYSQL_USER=shop\nDB_PORT=13306\nAPP_PORT=18080\n")
+    (stack / "secrets").mkdir()
+    (stack / "secrets" / "db_password").write_text("Stack-Db-Pw-3131\n")  # plain init reads it to load
+    plain, inside, written, _ = _plain_and_for_container(stack, "--env-file", ".env")
+    assert {key: value for key, value in inside.items() if plain.get(key) != value} == {
+        "backups.source": "/backup",
+        "migrations.dir": "migrations",
+        "database.password_file": "/run/secrets/db_password",
+        "env.source": "dotenv:app.env",
+    }
+    assert (inside["database.host"], inside["database.port"]) == ("127.0.0.1", 13306)
+    assert plain.keys() == inside.keys()
+    assert (
+        "# service mysql: MYSQL_PASSWORD_FILE, compose secret db_password (./secrets/db_password on the "
+        f"host), given to the service of {EXAMPLE} under secrets:"
+    ) in written
+    host_network_too = f"give the service of {EXAMPLE} network_mode: host too"
+    assert written.count(host_network_too) == 2  # the database and the health check's URL
+    assert "Stack-Db-Pw-3131" not in written
+
+
+def test_for_container_says_what_it_cannot_know(tmp_path) -> None:
+    compose = """\
+    services:
+      db:
+        image: mysql:8.4
+        environment: {MYSQL_DATABASE: shop, MYSQL_USER: shop, MYSQL_PASSWORD_FILE: /run/secrets/db_pw}
+        secrets: [db_pw]
+      backup:
+        image: fradelg/mysql-cron-backup
+        environment: {CRON_TIME: "0 3 * * *"}
+      api:
+        image: shop/api:1
+        environment: {APP_MODE: production}
+        healthcheck: {test: ["CMD", "curl", "http://monitor:${HEALTH_TOKEN}@localhost/health"]}
+        labels: ["traefik.http.routers.api.rule=Host(`shop.example.org`)"]
+    secrets:
+      db_pw: {file: ./db_pw.txt}
+    """
+    stack = _stack(tmp_path, compose, env="HEALTH_TOKEN=Hc-Token-Value-5150\n")
+    result = init(stack, "--for-container", "--out", "p.yml")
+    assert result.returncode == 0, result.stderr
+    written = (stack / "p.yml").read_text()
+    profile = yaml.safe_load(written)
+    assert profile["database"]["password_file"] == "/run/secrets/db_pw"  # the stack's own secret
+    assert profile["backups"]["source"] == "/backup"
+    assert (
+        "# not inferred: the folder the backup service writes to, mounted at /backup by " + EXAMPLE
+    ) in written
+    assert "not inferred: backups.source: no volume mounted at /backup in service backup" in result.stdout
+    # docker:CONTAINER needs `docker exec`, which the example's service cannot run
+    assert "env" not in profile
+    assert (
+        "not inferred: env: the app services read none of .env's variables, and the service of "
+        f"{EXAMPLE} cannot read a container's environment"
+    ) in result.stdout
+    assert (
+        "not inferred: HEALTH_TOKEN: the profile reads ${HEALTH_TOKEN}: set it under environment: of "
+        f"the service in {EXAMPLE}"
+    ) in result.stdout
+    assert "Hc-Token-Value-5150" not in written + result.stdout
+
+
+def test_for_container_and_remote_are_refused_together(tmp_path) -> None:
+    stack = _stack(tmp_path, FIRST_USER)
+    result = init(stack, "--for-container", "--remote", "deploy@db.example.org", "--out", "p.yml")
+    assert result.returncode == 2 and "pass one of them" in result.stderr
+    assert not (stack / "p.yml").exists()
+    assert "--for-container" in init(stack, "--help").stdout

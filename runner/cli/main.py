@@ -375,7 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
             "public host names, health checks, the variables the app reads, its mail settings and "
             "its migrations folder, and write a profile with a comment on every value saying where "
             "it came from. Secrets are written as ${VARIABLE} references or *_file keys, never as "
-            "values. Without --compose: compose.yaml or docker-compose.yml here, with its override."
+            "values. Without --compose: compose.yaml or docker-compose.yml here, with its override. "
+            "With --for-container, paths are written as the one-shot service of "
+            "examples/compose.deploycheck.yml sees them, each comment naming the mount it relies on "
+            "and the host path it stands for: the backup volume at /backup, the profile and the "
+            "migrations in /config, the env file as /config/app.env, passwords as the files of "
+            "compose secrets in /run/secrets; the database by its service name and port 3306 on "
+            "the stack's network (127.0.0.1 on host networking)."
         ),
     )
     p.add_argument(
@@ -395,6 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--remote", metavar="USER@HOST", help="read backups over ssh://USER@HOST from where deploycheck runs"
+    )
+    p.add_argument(
+        "--for-container",
+        action="store_true",
+        help="write paths as the service of examples/compose.deploycheck.yml sees them",
     )
     p.add_argument("--force", action="store_true", help="replace an existing profile")
     p.set_defaults(func="init:cmd_init")

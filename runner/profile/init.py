@@ -5,7 +5,9 @@ its variables, the backup container's schedule and volume, the reverse proxy's h
 the health check's URL, the variables the app reads. Each inferred key is written with a
 comment saying where it came from; what could not be inferred is listed with the key to fill
 in. A secret is never written: it becomes a `${VARIABLE}` reference or a `*_file` key that
-points at the compose secret's file.
+points at the compose secret's file. With `for_container`, paths are written as the one-shot
+service of examples/compose.deploycheck.yml sees them (its mounts: /config, /backup,
+/run/secrets), each comment naming the mount and the host path it stands for.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ _MIGRATION_FILE = {
 }
 _SOURCE_SUFFIXES = (".py", ".R", ".r", ".js", ".ts", ".php", ".rb", ".go", ".java", ".md", ".sql", ".sh")
 
+# Where the one-shot service of examples/compose.deploycheck.yml mounts what a profile names.
+EXAMPLE = "examples/compose.deploycheck.yml"
+CONFIG = "/config"  # the profile's folder there: relative paths start at it
+MIGRATIONS = "migrations"  # /config/migrations
+SECRETS = "/run/secrets"  # its compose secrets, db_password and smtp_password from ./secrets/
+_BACKUP_DIR = "/backup"  # the backup volume, where the backup container writes it too
+_ENV_FILE = "app.env"  # /config/app.env: the stack's .env
+
 
 @dataclass
 class Inferred:
@@ -49,6 +59,8 @@ class Inferred:
     placeholders: set[tuple[str, ...]] = field(default_factory=set)  # written, but not inferred
     secrets: set[str] = field(default_factory=set)  # values never to be written or printed
     inside_stack: bool = False  # the database is reached by its service name
+    for_container: bool = False  # paths as the service of examples/compose.deploycheck.yml sees them
+    notes: list[str] = field(default_factory=list)  # header lines under the "Written by" ones
 
     def set(self, path: tuple[str, ...], value: Any, comment: str) -> None:
         node = self.values
@@ -96,9 +108,17 @@ def infer(
     remote: str | None,
     *,
     env_file_given: bool = False,
+    for_container: bool = False,
 ) -> Inferred:
-    """Read `compose` (and the env file it was interpolated with) into a profile for `out`."""
-    found = Inferred(name, secrets=_secret_values(compose))
+    """Read `compose` (and the env file it was interpolated with) into a profile for `out`, or,
+    `for_container`, for `out` mounted in /config of the example's service."""
+    found = Inferred(name, secrets=_secret_values(compose), for_container=for_container)
+    if for_container:
+        mount = f"{_mount_path(out.resolve(), compose)}:{CONFIG}/{out.name}:ro"
+        found.notes += [
+            f"# For the service of {EXAMPLE}: paths as its container sees them,",
+            f"# this file mounted in {CONFIG} (`{mount}`).",
+        ]
     found.set(("target",), name, f"the compose project {compose.project}")
     roles = _roles(compose)
     db = roles.get("database")
@@ -123,6 +143,12 @@ def infer(
     _smtp(compose, apps, found)
     _migrations(compose, apps, found, out)
     _containers(compose, found)
+    if for_container:
+        read = sorted({name for text in _strings(found.values) for name in _REFERENCE.findall(text)})
+        found.missing += [
+            f"{name}: the profile reads ${{{name}}}: set it under environment: of the service in {EXAMPLE}"
+            for name in read
+        ]
     return found.masked()
 
 
@@ -163,20 +189,21 @@ def _database(compose: Compose, service: str, found: Inferred, out: Path) -> Non
         found.set(
             ("database", "host"),
             "127.0.0.1",
-            f"service {service}: network_mode host, on this host's loopback",
+            f"service {service}: network_mode host, on this host's loopback" + _host_network_too(found),
         )
         found.set(("database", "port"), port, f"service {service}: {where}")
-    elif published:
+    elif published and not found.for_container:
         found.set(("database", "host"), "127.0.0.1", f"service {service}: ports publishes 3306 on the host")
         found.set(("database", "port"), published, f"service {service}: ports (as seen from this host)")
     else:
         found.inside_stack = True
-        found.set(
-            ("database", "host"),
-            service,
-            f"service {service}: no published port, so as seen from a container in the stack "
-            "(run deploycheck as a service there: examples/compose.deploycheck.yml)",
+        seen = (
+            f"the service name, as the service of {EXAMPLE} sees it on the stack's network"
+            if found.for_container
+            else "no published port, so as seen from a container in the stack "
+            f"(run deploycheck as a service there: {EXAMPLE})"
         )
+        found.set(("database", "host"), service, f"service {service}: {seen}")
         found.set(("database", "port"), 3306, f"service {service}: the server's port inside the network")
     prefix = "MARIADB" if any(k.startswith("MARIADB_") for k in env) else "MYSQL"
     database = _plain(compose, env, f"{prefix}_DATABASE")
@@ -203,7 +230,7 @@ def _database(compose: Compose, service: str, found: Inferred, out: Path) -> Non
             f"service {service}: no {prefix}_USER; use a SELECT-only user",
             f"{prefix}_USER is not set; create a SELECT-only user for deploycheck",
         )
-    _secret(compose, service, env, f"{prefix}_PASSWORD", ("database", "password"), found, out)
+    _secret(compose, service, env, f"{prefix}_PASSWORD", ("database", "password"), found, out, "db_password")
     versions = _version_range(tag)
     if versions:
         found.set(("database", "versions"), {flavor: versions}, f"service {service}: image {image}:{tag}")
@@ -266,9 +293,11 @@ def _secret(
     path: tuple[str, ...],
     found: Inferred,
     out: Path,
+    example_secret: str,
 ) -> None:
     """A password as a reference, never its value: `*_file` pointing at a compose secret's file,
-    or `${VARIABLE}` naming the variable the compose file takes it from."""
+    or `${VARIABLE}` naming the variable the compose file takes it from; for the container, the
+    file of that secret, or of the example's `example_secret`, in /run/secrets."""
     secret_file = env.get(f"{key}_FILE")
     if secret_file:
         secret = Path(str(compose.value(secret_file))).name
@@ -276,17 +305,38 @@ def _secret(
         if isinstance(spec, dict) and spec.get("file"):
             host = (compose.folder / str(compose.value(spec["file"]))).resolve()
             file_key = (*path[:-1], f"{path[-1]}_file")
-            found.set(
-                file_key, _relative(host, out), f"service {service}: {key}_FILE, compose secret {secret}"
-            )
+            came_from = f"service {service}: {key}_FILE, compose secret {secret}"
+            if found.for_container:
+                found.set(
+                    file_key,
+                    f"{SECRETS}/{secret}",
+                    f"{came_from} ({_mount_path(host, compose)} on the host), given to the service "
+                    f"of {EXAMPLE} under secrets:",
+                )
+            else:
+                found.set(file_key, _relative(host, out), came_from)
             return
     raw = env.get(key)
     if raw is None:
         found.missing.append(f"{'.'.join(path)}: {key} is not set in service {service}")
         return
     variable = referenced_variable(raw) or key
+    if found.for_container:
+        _example_secret(found, path, example_secret, f"the password service {service} takes from ${variable}")
+        return
     found.set(
         path, f"${{{variable}}}", f"service {service}: {key}, read from ${variable} when deploycheck runs"
+    )
+
+
+def _example_secret(found: Inferred, path: tuple[str, ...], secret: str, what: str) -> None:
+    """The example's compose secret `secret` (./secrets/NAME) for a password the stack takes from
+    a variable: the file is the user's to write, so it is listed as not inferred."""
+    found.placeholder(
+        (*path[:-1], f"{path[-1]}_file"),
+        f"{SECRETS}/{secret}",
+        f"the secret {secret} of {EXAMPLE} (./secrets/{secret} on the host), for {what}",
+        f"write {what} to ./secrets/{secret} (the secret {secret} of {EXAMPLE}), readable by uid 10001",
     )
 
 
@@ -298,19 +348,29 @@ def _backups(
 ) -> None:
     env = {k: str(compose.value(v)) for k, v in compose.environment(service).items()}
     image, _ = _image(compose, service)
-    folder = _mount_source(compose, service, "/backup")
-    if folder is None:
+    mount = _mount_source(compose, service, _BACKUP_DIR)
+    if mount is None:
         found.placeholder(
             ("backups", "source"),
-            "/backup",
-            "the folder the backup service writes to",
+            _BACKUP_DIR,
+            "the folder the backup service writes to"
+            + (f", mounted at {_BACKUP_DIR} by {EXAMPLE}" if found.for_container else ""),
             f"no volume mounted at /backup in service {service}",
+        )
+    elif found.for_container:
+        written, folder = mount
+        found.set(
+            ("backups", "source"),
+            _BACKUP_DIR,
+            f"service {service}: the volume {written} ({folder} on the host), mounted at "
+            f"{_BACKUP_DIR} by {EXAMPLE}: `{written}:{_BACKUP_DIR}:ro`",
         )
     elif remote:
         found.set(
-            ("backups", "source"), f"ssh://{remote}{folder}", f"service {service}: /backup volume, over SSH"
+            ("backups", "source"), f"ssh://{remote}{mount[1]}", f"service {service}: /backup volume, over SSH"
         )
     else:
+        folder = mount[1]
         shown = folder if folder.startswith("/var/lib/docker") else _relative(Path(folder), out)
         found.set(("backups", "source"), shown, f"service {service}: the volume mounted at /backup")
     credit = next(
@@ -340,9 +400,9 @@ def _backups(
         found.set(("backups", "retention"), int(env["MAX_BACKUPS"]), note)
 
 
-def _mount_source(compose: Compose, service: str, target: str) -> str | None:
-    """The host path of what `service` mounts at `target`: a bind path, or a named volume's
-    folder under Docker's volume directory."""
+def _mount_source(compose: Compose, service: str, target: str) -> tuple[str, str] | None:
+    """What `service` mounts at `target`, as written (a bind path or a volume's name) and as a
+    host path: the bind path, or the named volume's folder under Docker's volume directory."""
     for entry in compose.value(compose.services[service].get("volumes") or []):
         if isinstance(entry, dict):
             source, inside = entry.get("source"), entry.get("target")
@@ -354,14 +414,14 @@ def _mount_source(compose: Compose, service: str, target: str) -> str | None:
         if not source or str(inside).rstrip("/") != target:
             continue
         if str(source).startswith((".", "/", "~")):
-            return str((compose.folder / os.path.expanduser(str(source))).resolve())
+            return str(source), str((compose.folder / os.path.expanduser(str(source))).resolve())
         spec = compose.volumes.get(source) or {}
         real = (
             spec.get("name") if isinstance(spec, dict) and spec.get("name") else f"{compose.project}_{source}"
         )
         if isinstance(spec, dict) and spec.get("external"):
             real = spec.get("name") or source
-        return f"/var/lib/docker/volumes/{real}/_data"
+        return str(source), f"/var/lib/docker/volumes/{real}/_data"
     return None
 
 
@@ -413,6 +473,7 @@ def _health(compose: Compose, apps: list[str], hosts: dict[str, list[str]], foun
             checks.append({"name": f"{service}-health", "url": inside})
             found.comments[("http", f"{service}-health")] = (
                 f"service {service}: healthcheck {inside}, on this host's loopback (network_mode host)"
+                + _host_network_too(found)
             )
             _left_out(service, left_out, found)
             continue
@@ -483,11 +544,12 @@ def _userinfo(netloc: str) -> str:
 
 def _secret_values(compose: Compose) -> set[str]:
     """The values init must never write or print: every variable named as a secret, every
-    value a service sets under a secret-named key, and what fills a URL's userinfo or query."""
+    value a service sets under a secret-named key (but a `*_FILE` key's: the secret's path, which
+    the profile for the container names), and what fills a URL's userinfo or query."""
     values = {value for name, value in compose.variables.items() if is_secret_name(name)}
     for service in compose.services:
         for key, raw in compose.environment(service).items():
-            if is_secret_name(key):
+            if is_secret_name(key) and not key.upper().endswith("_FILE"):
                 values.add(str(compose.value(raw)))
         values.update(value for key, value in compose.labels(service).items() if is_secret_name(key))
         for raw in _strings(compose.services[service]):
@@ -535,18 +597,31 @@ def _environment(
             " given with --env-file" if given else " beside the compose file"
         )
         if read:
-            found.set(
-                ("env", "source"),
-                f"dotenv:{_relative(env_file.resolve(), out)}",
-                f"{where}: the app services ({', '.join(apps)}) read {len(read)} of its variables",
-            )
+            came_from = f"{where}: the app services ({', '.join(apps)}) read {len(read)} of its variables"
+            if found.for_container:
+                host = _mount_path(env_file.resolve(), compose)
+                found.set(
+                    ("env", "source"),
+                    f"dotenv:{_ENV_FILE}",
+                    f"{came_from}; mounted at {CONFIG}/{_ENV_FILE} by {EXAMPLE}: "
+                    f"`{host}:{CONFIG}/{_ENV_FILE}:ro`",
+                )
+            else:
+                found.set(("env", "source"), f"dotenv:{_relative(env_file.resolve(), out)}", came_from)
             found.set(
                 ("env", "required"), sorted(read), f"variables of {env_file.name} the app services read"
             )
             return
+    why = "no env file" if env_file is None else f"the app services read none of {env_file.name}'s variables"
+    if found.for_container:
+        found.missing.append(
+            f"env: {why}, and the service of {EXAMPLE} cannot read a container's environment "
+            f"(docker:CONTAINER runs `docker exec`): leave env out, or mount the env file at "
+            f"{CONFIG}/{_ENV_FILE} and write env.source: dotenv:{_ENV_FILE}"
+        )
+        return
     first = next(service for service in apps if compose.environment(service))
     container = compose.services[first].get("container_name") or f"{compose.project}-{first}-1"
-    why = "no env file" if env_file is None else f"the app services read none of {env_file.name}'s variables"
     found.set(
         ("env", "source"),
         f"docker:{compose.value(container)}",
@@ -586,6 +661,15 @@ def _smtp(compose: Compose, apps: list[str], found: Inferred) -> None:
             name = next((n for n in names if n in env), None)
             if name is None:
                 continue
+            if key == "password" and found.for_container:
+                variable = referenced_variable(env[name]) or name
+                _example_secret(
+                    found,
+                    ("smtp", key),
+                    "smtp_password",
+                    f"the password service {service} takes from ${variable}",
+                )
+                continue
             if key == "password" or is_secret_name(name):
                 variable = referenced_variable(env[name]) or name
                 found.set(
@@ -618,9 +702,19 @@ def _migrations(compose: Compose, apps: list[str], found: Inferred, out: Path) -
             names = [p.name for p in folder.iterdir() if p.suffix == ".sql"]
             for naming, pattern in _MIGRATION_FILE.items():
                 if sum(bool(pattern.match(n)) for n in names) >= 1:
-                    found.set(
-                        ("migrations", "dir"), _relative(folder, out), f"service {service}: mounts {source}"
-                    )
+                    if found.for_container:
+                        found.set(
+                            ("migrations", "dir"),
+                            MIGRATIONS,
+                            f"service {service}: mounts {source} ({folder} on the host), mounted at "
+                            f"{CONFIG}/{MIGRATIONS} by {EXAMPLE}: `{source}:{CONFIG}/{MIGRATIONS}:ro`",
+                        )
+                    else:
+                        found.set(
+                            ("migrations", "dir"),
+                            _relative(folder, out),
+                            f"service {service}: mounts {source}",
+                        )
                     found.set(("migrations", "naming"), naming, f"file names such as {sorted(names)[0]}")
                     if _mentions_schema_version(compose.folder):
                         found.set(
@@ -656,6 +750,16 @@ def _mentions_schema_version(folder: Path, limit: int = 2000) -> bool:
 def _relative(path: Path, out: Path) -> str:
     """A path as the profile writes it: relative to the profile's folder."""
     return os.path.relpath(path, out.resolve().parent)
+
+
+def _mount_path(path: Path, compose: Compose) -> str:
+    """A host path as a bind mount in an override beside the compose file writes it."""
+    relative = os.path.relpath(path, compose.folder.resolve())
+    return relative if relative.startswith("..") else f"./{relative}"
+
+
+def _host_network_too(found: Inferred) -> str:
+    return f"; give the service of {EXAMPLE} network_mode: host too" if found.for_container else ""
 
 
 # -- the containers ------------------------------------------------------------------
@@ -706,6 +810,7 @@ def render(found: Inferred, sources: list[Path]) -> str:
         f"# Written by `deploycheck init` on {datetime.now(UTC):%Y-%m-%d} from {', '.join(p.name for p in sources)}.",
         "# Each value says where it came from: check them. ${VAR} values are read from the environment",
         "# when deploycheck runs; no secret value is written here.",
+        *found.notes,
     ]
     lines = [*head]
     for key in _ORDER:
