@@ -224,6 +224,10 @@ MIGRATIONS: dict[str, tuple[str, str]] = {
         "CREATE TABLE loot AS SELECT info FROM information_schema.PROCESSLIST;",
         "other sessions (information_schema.PROCESSLIST)",
     ),
+    "copy-other-sessions-under-a-folded-name": (  # the server matches \u0130 as i: PROCESSLIST
+        "CREATE TABLE loot AS SELECT info FROM information_schema.PROCESSL\u0130ST;",
+        "a name in information_schema beyond ASCII",
+    ),
     "drop-database": ("DROP DATABASE bystander;", "DROP DATABASE"),
     "grant": ("GRANT ALL ON bystander.* TO 'bystander'@'localhost';", "GRANT"),
     "create-user": (f"CREATE USER 'evil'@'%' IDENTIFIED BY '{ACCOUNT_SECRET}';", "CREATE USER"),
@@ -688,6 +692,13 @@ def test_scratch_tls_is_used_for_every_scratch_connection(shared, capsys, tmp_pa
         "SELECT information_schema.processlist.info FROM t",
         "SELECT g.grantee FROM t JOIN information_schema.ENABLED_ROLES g ON 1 = 1",
         "PREPARE s FROM 'SELECT * FROM information_schema.SCHEMA_PRIVILEGES'",
+        # the server finds information_schema's tables case-blind as utf8mb3_general_ci: \u0130 is i to it,
+        # the Kelvin sign k
+        "SELECT * FROM information_schema.PROCESSL\u0130ST",
+        "PREPARE s FROM 'SELECT * FROM information_schema.user_priv\u0130leges'",
+        "SELECT * FROM information_schema.INNODB_LOC\u212a_WAITS",
+        "SELECT trx_query FROM information_schema.INNODB_TRX",  # other sessions' statements, as SHOW ENGINE
+        "SELECT lock_data FROM information_schema.INNODB_LOCKS",  # their locked rows' keys
     ],
 )
 def test_guard_refuses_every_way_out(sql) -> None:

@@ -391,6 +391,10 @@ def test_remote_names_with_tabs_newlines_or_bad_utf8_neither_forge_entries_nor_c
         ("ssh://-oProxyCommand=false@127.0.0.1/backup", "must not start with '-'"),
         ("ssh://u@-oProxyCommand=x/backup", "must not start with '-'"),
         ("ssh://u@127.0.0.1:99999/backup", "Port out of range 0-65535"),
+        ("ssh://u@127.0.0.1:0/backup", "port 0"),  # not ssh's 22
+        ("ssh://u\tser@127.0.0.1/backup", "control characters"),  # urlsplit drops tabs and line breaks
+        ("ssh://127.0.0.1/back\nup", "control characters"),
+        ("SSH://u@127.0.0.1/backup", "is not a local folder or ssh://"),  # not opened as ssh, nor as a folder
     ],
 )
 def test_an_ssh_source_whose_user_host_or_port_is_no_such_thing_is_a_profile_error(

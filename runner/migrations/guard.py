@@ -59,10 +59,16 @@ _READABLE_BEYOND = {
             " ENABLED_ROLES ADMINISTRABLE_ROLE_AUTHORIZATIONS ROLE_TABLE_GRANTS ROLE_COLUMN_GRANTS"
             " ROLE_ROUTINE_GRANTS USER_ATTRIBUTES USER_STATISTICS CLIENT_STATISTICS USERS",
         ),
-        ("other sessions", "PROCESSLIST"),
+        (  # InnoDB's transactions and the query cache hold their statements, its locks their rows' keys
+            "other sessions",
+            "PROCESSLIST INNODB_TRX INNODB_LOCKS INNODB_LOCK_WAITS METADATA_LOCK_INFO QUERY_CACHE_INFO",
+        ),
     )
     for name in names.split()
 }
+# The server finds information_schema's tables case-blind as utf8mb3_general_ci does, where U+0130
+# is i and the Kelvin sign k (`PROCESSL\u0130ST`); none of its names is beyond ASCII.
+_BEYOND_ASCII = "a name in information_schema beyond ASCII (the server reads some such letters as ASCII ones)"
 
 
 # -- what is refused ---------------------------------------------------------
@@ -421,7 +427,8 @@ class Guard:
         for name in _qualified(toks):
             schema = name.schema.name
             if schema.lower() in _READABLE and name.table is not None:
-                beyond = _READABLE_BEYOND.get(name.table.name.upper())
+                table = name.table.name
+                beyond = _READABLE_BEYOND.get(table.upper()) if table.isascii() else _BEYOND_ASCII
                 if beyond:
                     return own, beyond
             if schema == self.database or schema.lower() in _READABLE:

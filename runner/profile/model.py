@@ -234,14 +234,18 @@ class Backups(Section):
     @classmethod
     def _anchor_source(cls, value: str, info: ValidationInfo) -> str:
         if "://" in value:
+            if not value.isprintable():  # urlsplit drops tabs and line breaks: ssh would get another name
+                raise ValueError(f"{value!r} holds control characters or other unprintable ones")
             parts = _split(value, _SSH_SOURCE)
-            if parts.scheme != "ssh" or not parts.path:
+            if not value.startswith("ssh://") or not parts.path:  # as open_source tells ssh from a folder
                 raise ValueError(f"{value!r} is not {_SSH_SOURCE}")
+            if parts.port == 0:
+                raise ValueError(f"{value!r}: port 0 is no port (ssh would be given its default, 22)")
             for what, name in (("user", parts.username), ("host", parts.hostname)):
-                if name is not None and (name.startswith("-") or not name.isprintable() or " " in name):
+                if name is not None and (name.startswith("-") or " " in name):
                     raise ValueError(
-                        f"{value!r}: the {what} must not start with '-' or hold spaces or control "
-                        "characters (ssh would read it as an option)"
+                        f"{value!r}: the {what} must not start with '-' or hold spaces "
+                        "(ssh would read it as an option)"
                     )
         return _anchored_source(value, info)
 
