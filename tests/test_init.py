@@ -796,3 +796,91 @@ def test_for_container_and_remote_are_refused_together(tmp_path) -> None:
     assert result.returncode == 2 and "pass one of them" in result.stderr
     assert not (stack / "p.yml").exists()
     assert "--for-container" in init(stack, "--help").stdout
+
+
+@pytest.mark.parametrize(
+    ("secret", "backup_mount"),
+    [
+        ("..", "bk:/backup"),
+        ("db_password", "/run/secrets/..:/backup"),
+        ("db_password", "/run/secrets/" + "a" * 300 + ":/backup"),
+    ],
+    ids=["secret-named-dot-dot", "dot-dot-in-a-comment", "long-name-in-a-comment"],
+)
+def test_for_container_on_a_secret_path_no_file_can_have_exits_2_without_a_traceback(
+    tmp_path, secret, backup_mount
+) -> None:
+    """The stand-in /run/secrets is filled from the profile's text, comments (which quote the
+    stack's mounts) included: `..` or a name longer than a file's made it a traceback, exit 1."""
+    compose = f"""\
+    services:
+      db:
+        image: mysql:8.4
+        environment: {{MYSQL_DATABASE: shop, MYSQL_USER: shop, MYSQL_PASSWORD_FILE: /run/secrets/{secret}}}
+      backup:
+        image: fradelg/mysql-cron-backup
+        volumes: ["{backup_mount}"]
+    secrets:
+      "{secret}": {{file: ./pw.txt}}
+    """
+    stack = _stack(tmp_path, compose, env=None, files={"pw.txt": "Dot-Dot-Pw-4545\n"})
+    result = init(stack, "--for-container", "--out", "deploycheck/p.yml")
+    assert result.returncode in (0, 2), result.stderr
+    assert "Traceback" not in result.stderr and "Dot-Dot-Pw-4545" not in result.stdout + result.stderr
+    if result.returncode == 2:
+        assert "does not load" in result.stderr and not (stack / "deploycheck").exists()
+    else:
+        assert yaml.safe_load((stack / "deploycheck" / "p.yml").read_text())["backups"]["source"] == "/backup"
+
+
+def test_for_container_takes_a_password_file_named_in_the_env_file(tmp_path) -> None:
+    """`MYSQL_PASSWORD_FILE=/run/secrets/db_password` in .env, as the image's docs write it: the
+    variable's name says PASSWORD, but its value is the secret's path, which the profile names."""
+    compose = """\
+    services:
+      db:
+        image: mysql:8.4
+        environment: {MYSQL_DATABASE: shop, MYSQL_USER: shop, MYSQL_PASSWORD_FILE: "${MYSQL_PASSWORD_FILE}"}
+        secrets: [db_password]
+    secrets:
+      db_password: {file: ./secrets/db_password}
+    """
+    stack = _stack(
+        tmp_path,
+        compose,
+        env="MYSQL_PASSWORD_FILE=/run/secrets/db_password\n",
+        files={"secrets/db_password": "Env-File-Pw-6767\n"},
+    )
+    result = init(stack, "--for-container", "--out", "p.yml")
+    assert result.returncode == 0, result.stderr
+    written = (stack / "p.yml").read_text()
+    assert yaml.safe_load(written)["database"]["password_file"] == "/run/secrets/db_password"
+    assert "Env-File-Pw-6767" not in written + result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("for_container", [False, True], ids=["plain", "for-container"])
+def test_a_reference_written_into_the_compose_file_is_not_one_the_profile_reads(
+    tmp_path, for_container
+) -> None:
+    """`$${MYSQL_PASSWORD}` is compose's literal `${MYSQL_PASSWORD}`: written as it is, the profile
+    would read the password into a host name (tls.endpoints, http[].url) and the checks would
+    send it to that name's DNS server; --for-container even said to give the service the variable."""
+    compose = """\
+    services:
+      db:
+        image: mysql:8.4
+        environment: {MYSQL_DATABASE: shop, MYSQL_USER: shop, MYSQL_PASSWORD: "${MYSQL_PASSWORD}"}
+      web:
+        image: shop/web
+        healthcheck: {test: ["CMD", "curl", "http://localhost/health/$${MYSQL_PASSWORD}"]}
+        labels:
+          traefik.http.routers.web.rule: "Host(`shop.example.org`) || Host(`$${MYSQL_PASSWORD}.exfil.example.net`)"
+    """
+    stack = _stack(tmp_path, compose, env="MYSQL_PASSWORD=Exfil-Pw-8181\n")
+    result = init(stack, *(["--for-container"] if for_container else []), "--out", "p.yml")
+    assert result.returncode == 0, result.stderr
+    profile = yaml.safe_load((stack / "p.yml").read_text())
+    assert profile["tls"]["endpoints"] == ["https://shop.example.org"]
+    assert "http" not in profile
+    assert "tls.endpoints: left out https://${MYSQL_PASSWORD}.exfil.example.net" in result.stdout
+    assert "MYSQL_PASSWORD: the profile reads ${MYSQL_PASSWORD}" not in result.stdout
