@@ -24,6 +24,7 @@ import yaml
 
 from runner.errors import ProfileError
 from runner.profile.compose import Compose, read_env_file, referenced_variable
+from runner.profile.loader import VARIABLE
 from runner.redact import Redactor, is_secret_name, printable
 
 _DATABASE_IMAGES = ("mysql", "mariadb", "percona", "percona-server", "mysql-server")
@@ -61,13 +62,17 @@ class Inferred:
     inside_stack: bool = False  # the database is reached by its service name
     for_container: bool = False  # paths as the service of examples/compose.deploycheck.yml sees them
     notes: list[str] = field(default_factory=list)  # header lines under the "Written by" ones
+    references: set[tuple[str, ...]] = field(default_factory=set)  # keys init writes ${VAR} into
 
-    def set(self, path: tuple[str, ...], value: Any, comment: str) -> None:
+    def set(self, path: tuple[str, ...], value: Any, comment: str, *, reference: bool = False) -> None:
+        """`reference`: the value holds `${VARIABLE}` references init wrote, not the compose files."""
         node = self.values
         for key in path[:-1]:
             node = node.setdefault(key, {})
         node[path[-1]] = value
         self.comments[path] = comment
+        if reference:
+            self.references.add(path)
 
     def placeholder(self, path: tuple[str, ...], value: Any, comment: str, missing: str) -> None:
         """A stand-in value that keeps the profile loadable, listed as not inferred."""
@@ -143,8 +148,9 @@ def infer(
     _smtp(compose, apps, found)
     _migrations(compose, apps, found, out)
     _containers(compose, found)
+    _leave_out_references(found.values, (), found)
     if for_container:
-        read = sorted({name for text in _strings(found.values) for name in _REFERENCE.findall(text)})
+        read = sorted({m[1] for text in _strings(found.values) for m in VARIABLE.finditer(text)})
         found.missing += [
             f"{name}: the profile reads ${{{name}}}: set it under environment: of the service in {EXAMPLE}"
             for name in read
@@ -325,7 +331,10 @@ def _secret(
         _example_secret(found, path, example_secret, f"the password service {service} takes from ${variable}")
         return
     found.set(
-        path, f"${{{variable}}}", f"service {service}: {key}, read from ${variable} when deploycheck runs"
+        path,
+        f"${{{variable}}}",
+        f"service {service}: {key}, read from ${variable} when deploycheck runs",
+        reference=True,
     )
 
 
@@ -493,7 +502,7 @@ def _health(compose: Compose, apps: list[str], hosts: dict[str, list[str]], foun
         )
         _left_out(service, left_out, found)
     if checks:
-        found.set(("http",), checks, "health checks of the app services")
+        found.set(("http",), checks, "health checks of the app services", reference=True)
 
 
 def _left_out(service: str, left_out: list[str], found: Inferred) -> None:
@@ -527,8 +536,11 @@ def _referenced_url(compose: Compose, raw: str) -> tuple[str, list[str]]:
             query.append(f"{key}={_reference(value)}")
         else:
             left_out.append(f"the query value {key}")
-    netloc = (f"{userinfo}@" if userinfo else "") + str(compose.value(hostport))
-    return urlunsplit((parts.scheme, netloc, str(compose.value(parts.path)), "&".join(query), "")), left_out
+    host, path = str(compose.value(hostport)), str(compose.value(parts.path))
+    if VARIABLE.search(host + path):  # compose's `$${NAME}`: the profile would read NAME there
+        raise ValueError("a ${VARIABLE} in its host or path")
+    netloc = (f"{userinfo}@" if userinfo else "") + host
+    return urlunsplit((parts.scheme, netloc, path, "&".join(query), "")), left_out
 
 
 def _reference(raw: str) -> str:
@@ -544,18 +556,24 @@ def _userinfo(netloc: str) -> str:
 
 def _secret_values(compose: Compose) -> set[str]:
     """The values init must never write or print: every variable named as a secret, every
-    value a service sets under a secret-named key (but a `*_FILE` key's: the secret's path, which
-    the profile for the container names), and what fills a URL's userinfo or query."""
-    values = {value for name, value in compose.variables.items() if is_secret_name(name)}
+    value a service sets under a secret-named key (but not a `*_FILE` one's), and what fills a
+    URL's userinfo or query."""
+    values = {value for name, value in compose.variables.items() if _holds_a_secret(name)}
     for service in compose.services:
         for key, raw in compose.environment(service).items():
-            if is_secret_name(key) and not key.upper().endswith("_FILE"):
+            if _holds_a_secret(key):
                 values.add(str(compose.value(raw)))
         values.update(value for key, value in compose.labels(service).items() if is_secret_name(key))
         for raw in _strings(compose.services[service]):
             for url in _ANY_URL.findall(raw):
                 values.update(_url_credentials(compose, url))
     return values
+
+
+def _holds_a_secret(name: str) -> bool:
+    """A secret-named variable or key, but not a `*_FILE` one (MYSQL_PASSWORD_FILE, in a service
+    or the .env): that holds the secret's path, which the profile for the container names."""
+    return is_secret_name(name) and not name.upper().endswith("_FILE")
 
 
 def _url_credentials(compose: Compose, url: str) -> set[str]:
@@ -676,6 +694,7 @@ def _smtp(compose: Compose, apps: list[str], found: Inferred) -> None:
                     ("smtp", key),
                     f"${{{variable}}}",
                     f"service {service}: {name}, read when deploycheck runs",
+                    reference=True,
                 )
                 continue
             value = str(compose.value(env[name]))
@@ -797,6 +816,32 @@ def _containers(compose: Compose, found: Inferred) -> None:
             str(compose.value(raw)),
             f"service {service}: image{came_from}, the release it must run: update it with each release",
         )
+
+
+def _leave_out_references(node: dict[str, Any], path: tuple[str, ...], found: Inferred) -> None:
+    """Leave out, and list, the values read from the compose files that hold a `${NAME}` (compose's
+    `$${NAME}`): the profile's loader would fill it in from deploycheck's environment, so a label
+    could put the database password into a host name the checks look up."""
+    for key, value in list(node.items()):
+        at = (*path, key)
+        if at in found.references:
+            continue
+        if isinstance(value, dict):
+            _leave_out_references(value, at, found)
+            continue
+        texts = value if isinstance(value, list) else [value]
+        unread = [text for text in texts if isinstance(text, str) and VARIABLE.search(text)]
+        if not unread:
+            continue
+        found.missing.append(
+            f"{'.'.join(at)}: left out {' and '.join(unread)}: a ${{VARIABLE}} there would be read from "
+            "the environment deploycheck runs in, not taken as written"
+        )
+        kept = [text for text in texts if text not in unread]
+        if isinstance(value, list) and kept:
+            node[key] = kept
+        else:
+            del node[key]
 
 
 # -- writing -------------------------------------------------------------------------
