@@ -4,7 +4,9 @@ base plus override, secrets as files, pieces missing; and bad input."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -102,8 +104,6 @@ def init(stack: Path, *args: str, env_extra: dict[str, str] | None = None):
 
 
 def _clean_env() -> dict[str, str]:
-    import os
-
     return {
         k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "SMTP_", "DEPLOYCHECK_PROFILE"))
     }
@@ -884,3 +884,29 @@ def test_a_reference_written_into_the_compose_file_is_not_one_the_profile_reads(
     assert "http" not in profile
     assert "tls.endpoints: left out https://${MYSQL_PASSWORD}.exfil.example.net" in result.stdout
     assert "MYSQL_PASSWORD: the profile reads ${MYSQL_PASSWORD}" not in result.stdout
+
+
+@pytest.mark.parametrize("where", ["a-source-file", "an-extends-file"])
+def test_a_file_of_the_repository_that_never_ends_does_not_hang_init(tmp_path, where) -> None:
+    """The repository is not trusted: a FIFO (or a link to /dev/zero) where init reads a source
+    file for `schema_version`, or a compose file `extends:` names, blocked it (or filled memory)."""
+    compose = """\
+    services:
+      db:
+        image: mysql:8.4
+        environment: {MYSQL_DATABASE: shop, MYSQL_USER: shop}
+      api:
+        image: shop/api
+        volumes: ["./db:/app/db"]
+    """
+    if where == "an-extends-file":
+        compose += "    extends: {file: base.yml, service: api}\n"
+    stack = _stack(tmp_path, compose, env=None, files={"db/001_a.sql": "SELECT 1;"})
+    os.mkfifo(stack / ("api.sql" if where == "a-source-file" else "base.yml"))
+    try:
+        result = deploycheck("init", "--out", "p.yml", cwd=stack, env=_clean_env(), timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"init still reading {where} after 30 s")
+    assert result.returncode in (0, 2) and "Traceback" not in result.stderr, result.stderr
+    if where == "an-extends-file":
+        assert "base.yml: not a regular file" in result.stderr
