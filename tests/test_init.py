@@ -909,4 +909,4 @@ def test_a_file_of_the_repository_that_never_ends_does_not_hang_init(tmp_path, w
         pytest.fail(f"init still reading {where} after 30 s")
     assert result.returncode in (0, 2) and "Traceback" not in result.stderr, result.stderr
     if where == "an-extends-file":
-        assert "base.yml: not a regular file" in result.stderr
+        assert "extends.file: " in result.stderr and "base.yml is not a regular file" in result.stderr

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -759,7 +760,10 @@ def _mentions_schema_version(folder: Path, limit: int = 2000) -> bool:
                 return False
             path = Path(root) / name
             try:
-                if path.stat().st_size < 1 << 20 and "schema_version" in path.read_text(errors="ignore"):
+                info = path.lstat()  # a regular file only: a FIFO or a link to /dev/zero never ends
+                if not stat.S_ISREG(info.st_mode) or info.st_size >= 1 << 20:
+                    continue
+                if "schema_version" in path.read_text(errors="ignore"):
                     return True
             except OSError:
                 continue
