@@ -910,3 +910,26 @@ def test_a_file_of_the_repository_that_never_ends_does_not_hang_init(tmp_path, w
     assert result.returncode in (0, 2) and "Traceback" not in result.stderr, result.stderr
     if where == "an-extends-file":
         assert "extends.file: " in result.stderr and "base.yml is not a regular file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "ports"), [('["mariadbd", "--port=3307"]', '["127.0.0.1:13307:3307"]'), ("[mariadbd]", "[]")]
+)
+def test_the_database_port_is_the_one_its_server_listens_on(tmp_path, command, ports) -> None:
+    """On the stack's network the port is the server's own (--port, MYSQL_TCP_PORT), not 3306
+    always; published, the host's port is the one mapped to it."""
+    compose = f"""\
+    services:
+      db:
+        image: mariadb:11.4
+        command: {command}
+        environment: {{MARIADB_DATABASE: shop, MARIADB_USER: shop, MYSQL_TCP_PORT: "3307"}}
+        ports: {ports}
+    """
+    stack = _stack(tmp_path, compose, env=None)
+    for args, seen in (((), ("127.0.0.1", 13307)), (("--for-container",), ("db", 3307))):
+        result = init(stack, *args, "--out", "p.yml", "--force")
+        assert result.returncode == 0, result.stderr
+        database = yaml.safe_load((stack / "p.yml").read_text())["database"]
+        expected = seen if ports != "[]" or args else ("db", 3307)
+        assert (database["host"], database["port"]) == expected, args
