@@ -190,9 +190,9 @@ def _database(compose: Compose, service: str, found: Inferred, out: Path) -> Non
     env = compose.environment(service)
     image, tag = _image(compose, service)
     flavor = "mariadb" if "mariadb" in image else "mysql"
-    published = _published_port(compose, service, 3306)
+    port, where = _server_port(compose, service)
+    published = _published_port(compose, service, port)
     if _host_network(compose, service):
-        port, where = _server_port(compose, service)
         found.set(
             ("database", "host"),
             "127.0.0.1",
@@ -200,7 +200,7 @@ def _database(compose: Compose, service: str, found: Inferred, out: Path) -> Non
         )
         found.set(("database", "port"), port, f"service {service}: {where}")
     elif published and not found.for_container:
-        found.set(("database", "host"), "127.0.0.1", f"service {service}: ports publishes 3306 on the host")
+        found.set(("database", "host"), "127.0.0.1", f"service {service}: ports publishes {port} on the host")
         found.set(("database", "port"), published, f"service {service}: ports (as seen from this host)")
     else:
         found.inside_stack = True
@@ -211,7 +211,12 @@ def _database(compose: Compose, service: str, found: Inferred, out: Path) -> Non
             f"(run deploycheck as a service there: {EXAMPLE})"
         )
         found.set(("database", "host"), service, f"service {service}: {seen}")
-        found.set(("database", "port"), 3306, f"service {service}: the server's port inside the network")
+        inside = "the server's port inside the network"
+        found.set(
+            ("database", "port"),
+            port,
+            f"service {service}: {inside}" + ("" if port == 3306 else f" ({where})"),
+        )
     prefix = "MARIADB" if any(k.startswith("MARIADB_") for k in env) else "MYSQL"
     database = _plain(compose, env, f"{prefix}_DATABASE")
     if database:
