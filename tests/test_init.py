@@ -4,7 +4,9 @@ base plus override, secrets as files, pieces missing; and bad input."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -102,8 +104,6 @@ def init(stack: Path, *args: str, env_extra: dict[str, str] | None = None):
 
 
 def _clean_env() -> dict[str, str]:
-    import os
-
     return {
         k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "SMTP_", "DEPLOYCHECK_PROFILE"))
     }
@@ -796,3 +796,140 @@ def test_for_container_and_remote_are_refused_together(tmp_path) -> None:
     assert result.returncode == 2 and "pass one of them" in result.stderr
     assert not (stack / "p.yml").exists()
     assert "--for-container" in init(stack, "--help").stdout
+
+
+@pytest.mark.parametrize(
+    ("secret", "backup_mount"),
+    [
+        ("..", "bk:/backup"),
+        ("db_password", "/run/secrets/..:/backup"),
+        ("db_password", "/run/secrets/" + "a" * 300 + ":/backup"),
+    ],
+    ids=["secret-named-dot-dot", "dot-dot-in-a-comment", "long-name-in-a-comment"],
+)
+def test_for_container_on_a_secret_path_no_file_can_have_exits_2_without_a_traceback(
+    tmp_path, secret, backup_mount
+) -> None:
+    """The stand-in /run/secrets is filled from the profile's text, comments (which quote the
+    stack's mounts) included: `..` or a name longer than a file's made it a traceback, exit 1."""
+    compose = f"""\
+    services:
+      db:
+        image: mysql:8.4
+        environment: {{MYSQL_DATABASE: shop, MYSQL_USER: shop, MYSQL_PASSWORD_FILE: /run/secrets/{secret}}}
+      backup:
+        image: fradelg/mysql-cron-backup
+        volumes: ["{backup_mount}"]
+    secrets:
+      "{secret}": {{file: ./pw.txt}}
+    """
+    stack = _stack(tmp_path, compose, env=None, files={"pw.txt": "Dot-Dot-Pw-4545\n"})
+    result = init(stack, "--for-container", "--out", "deploycheck/p.yml")
+    assert result.returncode in (0, 2), result.stderr
+    assert "Traceback" not in result.stderr and "Dot-Dot-Pw-4545" not in result.stdout + result.stderr
+    if result.returncode == 2:
+        assert "does not load" in result.stderr and not (stack / "deploycheck").exists()
+    else:
+        assert yaml.safe_load((stack / "deploycheck" / "p.yml").read_text())["backups"]["source"] == "/backup"
+
+
+def test_for_container_takes_a_password_file_named_in_the_env_file(tmp_path) -> None:
+    """`MYSQL_PASSWORD_FILE=/run/secrets/db_password` in .env, as the image's docs write it: the
+    variable's name says PASSWORD, but its value is the secret's path, which the profile names."""
+    compose = """\
+    services:
+      db:
+        image: mysql:8.4
+        environment: {MYSQL_DATABASE: shop, MYSQL_USER: shop, MYSQL_PASSWORD_FILE: "${MYSQL_PASSWORD_FILE}"}
+        secrets: [db_password]
+    secrets:
+      db_password: {file: ./secrets/db_password}
+    """
+    stack = _stack(
+        tmp_path,
+        compose,
+        env="MYSQL_PASSWORD_FILE=/run/secrets/db_password\n",
+        files={"secrets/db_password": "Env-File-Pw-6767\n"},
+    )
+    result = init(stack, "--for-container", "--out", "p.yml")
+    assert result.returncode == 0, result.stderr
+    written = (stack / "p.yml").read_text()
+    assert yaml.safe_load(written)["database"]["password_file"] == "/run/secrets/db_password"
+    assert "Env-File-Pw-6767" not in written + result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("for_container", [False, True], ids=["plain", "for-container"])
+def test_a_reference_written_into_the_compose_file_is_not_one_the_profile_reads(
+    tmp_path, for_container
+) -> None:
+    """`$${MYSQL_PASSWORD}` is compose's literal `${MYSQL_PASSWORD}`: written as it is, the profile
+    would read the password into a host name (tls.endpoints, http[].url) and the checks would
+    send it to that name's DNS server; --for-container even said to give the service the variable."""
+    compose = """\
+    services:
+      db:
+        image: mysql:8.4
+        environment: {MYSQL_DATABASE: shop, MYSQL_USER: shop, MYSQL_PASSWORD: "${MYSQL_PASSWORD}"}
+      web:
+        image: shop/web
+        healthcheck: {test: ["CMD", "curl", "http://localhost/health/$${MYSQL_PASSWORD}"]}
+        labels:
+          traefik.http.routers.web.rule: "Host(`shop.example.org`) || Host(`$${MYSQL_PASSWORD}.exfil.example.net`)"
+    """
+    stack = _stack(tmp_path, compose, env="MYSQL_PASSWORD=Exfil-Pw-8181\n")
+    result = init(stack, *(["--for-container"] if for_container else []), "--out", "p.yml")
+    assert result.returncode == 0, result.stderr
+    profile = yaml.safe_load((stack / "p.yml").read_text())
+    assert profile["tls"]["endpoints"] == ["https://shop.example.org"]
+    assert "http" not in profile
+    assert "tls.endpoints: left out https://${MYSQL_PASSWORD}.exfil.example.net" in result.stdout
+    assert "MYSQL_PASSWORD: the profile reads ${MYSQL_PASSWORD}" not in result.stdout
+
+
+@pytest.mark.parametrize("where", ["a-source-file", "an-extends-file"])
+def test_a_file_of_the_repository_that_never_ends_does_not_hang_init(tmp_path, where) -> None:
+    """The repository is not trusted: a FIFO (or a link to /dev/zero) where init reads a source
+    file for `schema_version`, or a compose file `extends:` names, blocked it (or filled memory)."""
+    compose = """\
+    services:
+      db:
+        image: mysql:8.4
+        environment: {MYSQL_DATABASE: shop, MYSQL_USER: shop}
+      api:
+        image: shop/api
+        volumes: ["./db:/app/db"]
+    """
+    if where == "an-extends-file":
+        compose += "    extends: {file: base.yml, service: api}\n"
+    stack = _stack(tmp_path, compose, env=None, files={"db/001_a.sql": "SELECT 1;"})
+    os.mkfifo(stack / ("api.sql" if where == "a-source-file" else "base.yml"))
+    try:
+        result = deploycheck("init", "--out", "p.yml", cwd=stack, env=_clean_env(), timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"init still reading {where} after 30 s")
+    assert result.returncode in (0, 2) and "Traceback" not in result.stderr, result.stderr
+    if where == "an-extends-file":
+        assert "extends.file: " in result.stderr and "base.yml is not a regular file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "ports"), [('["mariadbd", "--port=3307"]', '["127.0.0.1:13307:3307"]'), ("[mariadbd]", "[]")]
+)
+def test_the_database_port_is_the_one_its_server_listens_on(tmp_path, command, ports) -> None:
+    """On the stack's network the port is the server's own (--port, MYSQL_TCP_PORT), not 3306
+    always; published, the host's port is the one mapped to it."""
+    compose = f"""\
+    services:
+      db:
+        image: mariadb:11.4
+        command: {command}
+        environment: {{MARIADB_DATABASE: shop, MARIADB_USER: shop, MYSQL_TCP_PORT: "3307"}}
+        ports: {ports}
+    """
+    stack = _stack(tmp_path, compose, env=None)
+    for args, seen in (((), ("127.0.0.1", 13307)), (("--for-container",), ("db", 3307))):
+        result = init(stack, *args, "--out", "p.yml", "--force")
+        assert result.returncode == 0, result.stderr
+        database = yaml.safe_load((stack / "p.yml").read_text())["database"]
+        expected = seen if ports != "[]" or args else ("db", 3307)
+        assert (database["host"], database["port"]) == expected, args

@@ -117,7 +117,9 @@ def _check_that_it_loads_in_the_container(text: str, name: str) -> None:
         config, secrets = Path(scratch, CONFIG.strip("/")), Path(scratch, "secrets")
         (config / MIGRATIONS).mkdir(parents=True)
         secrets.mkdir()
-        for secret in set(re.findall(rf"{SECRETS}/([A-Za-z0-9_.-]+)", text)):
+        # names a file can have (not `..`, not longer than NAME_MAX); the text's comments quote the
+        # stack's mounts, so a name found there gets a stand-in too, and any other is left to fail
+        for secret in set(re.findall(rf"{SECRETS}/([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})", text)):
             (secrets / secret).write_text("stand-in\n")
         text = text.replace(f"{SECRETS}/", f"{secrets}/")
         (config / name).write_text(text)

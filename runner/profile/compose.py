@@ -257,7 +257,10 @@ def _extended(services: dict[str, Any], name: str, source: Path, seen: set[str])
         return service
     parent_name = extends if isinstance(extends, str) else extends.get("service")
     if isinstance(extends, dict) and extends.get("file"):
-        other = _read_yaml(source.parent / str(extends["file"]))
+        named = source.parent / str(extends["file"])
+        if named.exists() and not named.is_file():  # a FIFO or /dev/zero would never end
+            raise ProfileError(f"{source}: services.{name}.extends.file: {named} is not a regular file")
+        other = _read_yaml(named)
         pool = other.get("services") or {}
     else:
         pool = services

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ import yaml
 
 from runner.errors import ProfileError
 from runner.profile.compose import Compose, read_env_file, referenced_variable
+from runner.profile.loader import VARIABLE
 from runner.redact import Redactor, is_secret_name, printable
 
 _DATABASE_IMAGES = ("mysql", "mariadb", "percona", "percona-server", "mysql-server")
@@ -61,13 +63,17 @@ class Inferred:
     inside_stack: bool = False  # the database is reached by its service name
     for_container: bool = False  # paths as the service of examples/compose.deploycheck.yml sees them
     notes: list[str] = field(default_factory=list)  # header lines under the "Written by" ones
+    references: set[tuple[str, ...]] = field(default_factory=set)  # keys init writes ${VAR} into
 
-    def set(self, path: tuple[str, ...], value: Any, comment: str) -> None:
+    def set(self, path: tuple[str, ...], value: Any, comment: str, *, reference: bool = False) -> None:
+        """`reference`: the value holds `${VARIABLE}` references init wrote, not the compose files."""
         node = self.values
         for key in path[:-1]:
             node = node.setdefault(key, {})
         node[path[-1]] = value
         self.comments[path] = comment
+        if reference:
+            self.references.add(path)
 
     def placeholder(self, path: tuple[str, ...], value: Any, comment: str, missing: str) -> None:
         """A stand-in value that keeps the profile loadable, listed as not inferred."""
@@ -143,8 +149,9 @@ def infer(
     _smtp(compose, apps, found)
     _migrations(compose, apps, found, out)
     _containers(compose, found)
+    _leave_out_references(found.values, (), found)
     if for_container:
-        read = sorted({name for text in _strings(found.values) for name in _REFERENCE.findall(text)})
+        read = sorted({m[1] for text in _strings(found.values) for m in VARIABLE.finditer(text)})
         found.missing += [
             f"{name}: the profile reads ${{{name}}}: set it under environment: of the service in {EXAMPLE}"
             for name in read
@@ -183,9 +190,9 @@ def _database(compose: Compose, service: str, found: Inferred, out: Path) -> Non
     env = compose.environment(service)
     image, tag = _image(compose, service)
     flavor = "mariadb" if "mariadb" in image else "mysql"
-    published = _published_port(compose, service, 3306)
+    port, where = _server_port(compose, service)
+    published = _published_port(compose, service, port)
     if _host_network(compose, service):
-        port, where = _server_port(compose, service)
         found.set(
             ("database", "host"),
             "127.0.0.1",
@@ -193,7 +200,7 @@ def _database(compose: Compose, service: str, found: Inferred, out: Path) -> Non
         )
         found.set(("database", "port"), port, f"service {service}: {where}")
     elif published and not found.for_container:
-        found.set(("database", "host"), "127.0.0.1", f"service {service}: ports publishes 3306 on the host")
+        found.set(("database", "host"), "127.0.0.1", f"service {service}: ports publishes {port} on the host")
         found.set(("database", "port"), published, f"service {service}: ports (as seen from this host)")
     else:
         found.inside_stack = True
@@ -204,7 +211,12 @@ def _database(compose: Compose, service: str, found: Inferred, out: Path) -> Non
             f"(run deploycheck as a service there: {EXAMPLE})"
         )
         found.set(("database", "host"), service, f"service {service}: {seen}")
-        found.set(("database", "port"), 3306, f"service {service}: the server's port inside the network")
+        inside = "the server's port inside the network"
+        found.set(
+            ("database", "port"),
+            port,
+            f"service {service}: {inside}" + ("" if port == 3306 else f" ({where})"),
+        )
     prefix = "MARIADB" if any(k.startswith("MARIADB_") for k in env) else "MYSQL"
     database = _plain(compose, env, f"{prefix}_DATABASE")
     if database:
@@ -325,7 +337,10 @@ def _secret(
         _example_secret(found, path, example_secret, f"the password service {service} takes from ${variable}")
         return
     found.set(
-        path, f"${{{variable}}}", f"service {service}: {key}, read from ${variable} when deploycheck runs"
+        path,
+        f"${{{variable}}}",
+        f"service {service}: {key}, read from ${variable} when deploycheck runs",
+        reference=True,
     )
 
 
@@ -493,7 +508,7 @@ def _health(compose: Compose, apps: list[str], hosts: dict[str, list[str]], foun
         )
         _left_out(service, left_out, found)
     if checks:
-        found.set(("http",), checks, "health checks of the app services")
+        found.set(("http",), checks, "health checks of the app services", reference=True)
 
 
 def _left_out(service: str, left_out: list[str], found: Inferred) -> None:
@@ -527,8 +542,11 @@ def _referenced_url(compose: Compose, raw: str) -> tuple[str, list[str]]:
             query.append(f"{key}={_reference(value)}")
         else:
             left_out.append(f"the query value {key}")
-    netloc = (f"{userinfo}@" if userinfo else "") + str(compose.value(hostport))
-    return urlunsplit((parts.scheme, netloc, str(compose.value(parts.path)), "&".join(query), "")), left_out
+    host, path = str(compose.value(hostport)), str(compose.value(parts.path))
+    if VARIABLE.search(host + path):  # compose's `$${NAME}`: the profile would read NAME there
+        raise ValueError("a ${VARIABLE} in its host or path")
+    netloc = (f"{userinfo}@" if userinfo else "") + host
+    return urlunsplit((parts.scheme, netloc, path, "&".join(query), "")), left_out
 
 
 def _reference(raw: str) -> str:
@@ -544,18 +562,24 @@ def _userinfo(netloc: str) -> str:
 
 def _secret_values(compose: Compose) -> set[str]:
     """The values init must never write or print: every variable named as a secret, every
-    value a service sets under a secret-named key (but a `*_FILE` key's: the secret's path, which
-    the profile for the container names), and what fills a URL's userinfo or query."""
-    values = {value for name, value in compose.variables.items() if is_secret_name(name)}
+    value a service sets under a secret-named key (but not a `*_FILE` one's), and what fills a
+    URL's userinfo or query."""
+    values = {value for name, value in compose.variables.items() if _holds_a_secret(name)}
     for service in compose.services:
         for key, raw in compose.environment(service).items():
-            if is_secret_name(key) and not key.upper().endswith("_FILE"):
+            if _holds_a_secret(key):
                 values.add(str(compose.value(raw)))
         values.update(value for key, value in compose.labels(service).items() if is_secret_name(key))
         for raw in _strings(compose.services[service]):
             for url in _ANY_URL.findall(raw):
                 values.update(_url_credentials(compose, url))
     return values
+
+
+def _holds_a_secret(name: str) -> bool:
+    """A secret-named variable or key, but not a `*_FILE` one (MYSQL_PASSWORD_FILE, in a service
+    or the .env): that holds the secret's path, which the profile for the container names."""
+    return is_secret_name(name) and not name.upper().endswith("_FILE")
 
 
 def _url_credentials(compose: Compose, url: str) -> set[str]:
@@ -676,6 +700,7 @@ def _smtp(compose: Compose, apps: list[str], found: Inferred) -> None:
                     ("smtp", key),
                     f"${{{variable}}}",
                     f"service {service}: {name}, read when deploycheck runs",
+                    reference=True,
                 )
                 continue
             value = str(compose.value(env[name]))
@@ -740,7 +765,10 @@ def _mentions_schema_version(folder: Path, limit: int = 2000) -> bool:
                 return False
             path = Path(root) / name
             try:
-                if path.stat().st_size < 1 << 20 and "schema_version" in path.read_text(errors="ignore"):
+                info = path.lstat()  # a regular file only: a FIFO or a link to /dev/zero never ends
+                if not stat.S_ISREG(info.st_mode) or info.st_size >= 1 << 20:
+                    continue
+                if "schema_version" in path.read_text(errors="ignore"):
                     return True
             except OSError:
                 continue
@@ -797,6 +825,32 @@ def _containers(compose: Compose, found: Inferred) -> None:
             str(compose.value(raw)),
             f"service {service}: image{came_from}, the release it must run: update it with each release",
         )
+
+
+def _leave_out_references(node: dict[str, Any], path: tuple[str, ...], found: Inferred) -> None:
+    """Leave out, and list, the values read from the compose files that hold a `${NAME}` (compose's
+    `$${NAME}`): the profile's loader would fill it in from deploycheck's environment, so a label
+    could put the database password into a host name the checks look up."""
+    for key, value in list(node.items()):
+        at = (*path, key)
+        if at in found.references:
+            continue
+        if isinstance(value, dict):
+            _leave_out_references(value, at, found)
+            continue
+        texts = value if isinstance(value, list) else [value]
+        unread = [text for text in texts if isinstance(text, str) and VARIABLE.search(text)]
+        if not unread:
+            continue
+        found.missing.append(
+            f"{'.'.join(at)}: left out {' and '.join(unread)}: a ${{VARIABLE}} there would be read from "
+            "the environment deploycheck runs in, not taken as written"
+        )
+        kept = [text for text in texts if text not in unread]
+        if isinstance(value, list) and kept:
+            node[key] = kept
+        else:
+            del node[key]
 
 
 # -- writing -------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from runner.profile.model import Profile
 from runner.redact import MASK, Redactor, is_secret_name
 
 PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# a `${NAME}` (or `${NAME:-default}`): the profile reads its value from the environment
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def resolve_profile_path(spec: str | None, search_dirs: tuple[Path, ...] | None = None) -> Path:
@@ -106,7 +107,7 @@ def _interpolate(value: Any, path: Path, where: tuple[str | int, ...]) -> Any:
             f"(set it, or give a default as ${{{name}:-value}})"
         )
 
-    return _VAR.sub(substitute, value)
+    return VARIABLE.sub(substitute, value)
 
 
 def _is_text(value: str) -> bool:
@@ -139,7 +140,7 @@ def _hidden_keys(value: Any) -> set[str]:
         for key, item in value.items():
             if isinstance(key, str) and key.endswith("_file"):
                 found.add(key[: -len("_file")])
-            elif isinstance(item, str) and any(is_secret_name(m.group(1)) for m in _VAR.finditer(item)):
+            elif isinstance(item, str) and any(is_secret_name(m.group(1)) for m in VARIABLE.finditer(item)):
                 found.add(str(key))
     for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
         found |= _hidden_keys(item)
