@@ -331,3 +331,57 @@ def test_verify_refuses_an_ftp_health_url_before_anything_runs(tmp_path) -> None
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"{path}: http[0].url: 'ftp://app.test/health' {ALLOWED_HTTP}" in result.stderr
     assert not (tmp_path / "reports" / "profile").exists()  # nothing ran, nothing archived
+
+
+SECRET_VALUE = "Pw-Exfil-4711"
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"tls": {"endpoints": ["https://${DB_PASSWORD}.exfil.example.net"]}}, "tls.endpoints[0]"),
+        ({"tls": {"endpoints": ["${DB_PASSWORD}.exfil.example.net:443"]}}, "tls.endpoints[0]"),
+        ({"http": [{"name": "h", "url": "https://a.${API_TOKEN}.example.net/health"}]}, "http[0].url"),
+        ({"http": [{"name": "h", "url": "https://u@${API_TOKEN}/health"}]}, "http[0].url"),
+        ({"database": {"host": "${DB_PASSWORD}.example.net", "user": "u", "name": "d"}}, "database.host"),
+        ({"database": {"host": "h", "user": "${DB_PASSWORD}", "name": "d"}}, "database.user"),
+        ({"dns": {"domain": "${SMTP_PASSWORD}.example.net"}}, "dns.domain"),
+    ],
+)
+def test_a_secret_variable_in_a_host_or_other_plain_key_is_refused_when_the_profile_loads(
+    tmp_path, monkeypatch, data, key
+) -> None:
+    """A host name is sent to whatever DNS server answers for its domain: a secret-named variable
+    there (as a hostile compose file's `$${DB_PASSWORD}` once made init write) leaves as plain text."""
+    for name in ("DB_PASSWORD", "API_TOKEN", "SMTP_PASSWORD"):
+        monkeypatch.setenv(name, SECRET_VALUE)
+    with pytest.raises(ProfileError) as caught:
+        load_profile(str(_write(tmp_path, data)))
+    assert f"{key}: ${{" in str(caught.value) and "is not a key deploycheck keeps secret" in str(caught.value)
+    assert SECRET_VALUE not in str(caught.value)
+
+
+def test_secret_variables_where_deploycheck_keeps_them_secret_load(tmp_path, monkeypatch) -> None:
+    """Passwords, headers, a URL's userinfo, path or query (sent to that host, masked where shown),
+    a journey body's secret-named key, a migration placeholder, and a password file's path."""
+    monkeypatch.setenv("DB_PASSWORD", SECRET_VALUE)
+    monkeypatch.setenv("API_TOKEN", SECRET_VALUE)
+    (tmp_path / "pw").write_text("x\n")
+    body = {"email": "reset-test@app.test", "password": {"new": "${DB_PASSWORD}"}}
+    request = {
+        "url": "https://app.test/reset?t=${API_TOKEN}",
+        "headers": {"X-Api": "${API_TOKEN}"},
+        "json": body,
+    }
+    data = {
+        "database": {"host": "h", "user": "u", "name": "d", "password": "${DB_PASSWORD}"},
+        "http": [
+            {"name": "h", "url": "https://mon:${API_TOKEN}@app.test/health/${API_TOKEN}?t=${API_TOKEN}"}
+        ],
+        "smtp": {"host": "h", "user": "u", "password_file": "${DB_PASSWORD_FILE:-pw}"},
+        "mail_journeys": [{**JOURNEY, "request": request, "imap": MAILBOX}],
+        "migrations": {"dir": ".", "placeholders": {"api_base": "${API_TOKEN}"}},
+    }
+    profile = load_profile(str(_write(tmp_path, data)))
+    assert profile.database.password.get_secret_value() == SECRET_VALUE
+    assert SECRET_VALUE not in for_profile(profile).mask(profile.http[0].url)
