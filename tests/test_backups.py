@@ -401,6 +401,21 @@ def test_freshness_reads_names_in_the_container_time_zone(tmp_path) -> None:
     assert retention(list_backups(cfg), "app", cfg, NOW).off_schedule == 0  # 03:00 in Berlin: on schedule
 
 
+def test_a_wall_time_repeated_when_summer_time_ends_is_one_run(tmp_path) -> None:
+    """02:30 happens twice in Berlin on 2026-10-25 and cron runs a 02:30 job once: the second
+    02:30 (01:30 UTC) is not a run due, so that morning the backup was not called overdue, nor
+    a run missed."""
+    cfg = _folder(tmp_path, ["202610240230.app.sql.gz", "202610250230.app.sql.gz"]).model_copy(
+        update={"timezone": "Europe/Berlin", "schedule": "30 2 * * *", "retention": 5}
+    )
+    morning = datetime(2026, 10, 25, 4, 0, tzinfo=UTC)
+    fresh = freshness(list_backups(cfg), "app", cfg, morning)
+    assert fresh.is_fresh and fresh.due == fresh.next_run == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
+    kept = retention(list_backups(cfg), "app", cfg, morning)
+    assert kept.is_filling_up and kept.missed == (), kept.describe()
+    assert freshness(list_backups(cfg), "app", cfg, morning + timedelta(days=1)).overdue_h == 2.5
+
+
 def test_retention_counts_and_notes_off_schedule_backups(tmp_path) -> None:
     names = [
         "202611200300.app.sql.gz",
