@@ -18,7 +18,7 @@ from runner.backups import dump_scan
 from runner.backups.dump import find_binary, take_backup
 from runner.backups.dump_scan import count_rows
 from runner.backups.integrity import check_backup, check_in_source
-from runner.backups.listing import list_backups
+from runner.backups.listing import WRITING, list_backups
 from runner.backups.schedule import Room, freshness, retention, room, size_trend
 from runner.backups.source import Space, fetch
 from runner.errors import BackupFailed, TargetUnreachable
@@ -234,6 +234,13 @@ def _folder(tmp_path: Path, names: list[str], sizes: dict[str, int] | None = Non
     return Backups(source=str(tmp_path), schedule="0 3 * * *", grace_hours=2, retention=3)
 
 
+def _stopped(*paths: Path, hours: float = 1) -> None:
+    """Files last changed `hours` ago: no backup run is writing them any more."""
+    then = (datetime.now(UTC) - timedelta(hours=hours)).timestamp()
+    for path in paths:
+        os.utime(path, (then, then))
+
+
 def test_listing_reads_kinds_databases_times_links_and_leftovers(tmp_path) -> None:
     cfg = _folder(
         tmp_path,
@@ -246,6 +253,7 @@ def test_listing_reads_kinds_databases_times_links_and_leftovers(tmp_path) -> No
             "202611240300.app.sql",
         ],
     )
+    _stopped(tmp_path / "202611240300.app.sql", tmp_path / "202611240300.app.sql.gz")
     os.symlink("202611240300.app.sql.gz", tmp_path / "latest.app.sql.gz")
     os.symlink("202601010300.gone.sql.gz", tmp_path / "latest.gone.sql.gz")
     listing = list_backups(cfg)
@@ -255,7 +263,26 @@ def test_listing_reads_kinds_databases_times_links_and_leftovers(tmp_path) -> No
     assert kinds["pre-restore_2026-11-22_10-00-00.sql.gz"] == ("pre-restore", None, "name")
     assert kinds["odd-name.sql.gz"] == ("unknown", None, "mtime")
     assert listing.latest == {"app": "202611240300.app.sql.gz", "gone": None}
-    assert listing.leftovers == ["202611240300.app.sql"]
+    assert listing.leftovers == ["202611240300.app.sql"] and listing.writing == []
+
+
+def test_a_backup_run_still_writing_is_neither_a_leftover_nor_a_backup(tmp_path) -> None:
+    """fradelg's run dumps into X.sql, then gzip writes X.sql.gz from it: a verify run meanwhile
+    saw a leftover, then a truncated newest backup. Once neither file changes for WRITING, the
+    .sql is a leftover and the .sql.gz a backup judged as it is."""
+    cfg = _folder(tmp_path, ["202611230300.app.sql.gz", "202611240300.app.sql"])
+    _stopped(tmp_path / "202611230300.app.sql.gz", hours=24)
+    dumping = list_backups(cfg)
+    assert (dumping.writing, dumping.leftovers) == (["202611240300.app.sql"], [])
+    assert [f.name for f in dumping.files] == ["202611230300.app.sql.gz"]
+    _stopped(tmp_path / "202611240300.app.sql", hours=2)  # the dump ended; gzip -9 is still at it
+    (tmp_path / "202611240300.app.sql.gz").write_bytes(b"\x1f\x8b")
+    compressing = list_backups(cfg)
+    assert (compressing.writing, compressing.leftovers) == (["202611240300.app.sql"], [])
+    assert [f.name for f in compressing.files] == ["202611230300.app.sql.gz"]
+    stopped = list_backups(cfg, now=datetime.now(UTC) + WRITING + timedelta(minutes=1))
+    assert (stopped.writing, stopped.leftovers) == ([], ["202611240300.app.sql"])
+    assert [f.name for f in stopped.files] == ["202611230300.app.sql.gz", "202611240300.app.sql.gz"]
 
 
 def test_freshness_names_last_due_overdue_and_next(tmp_path) -> None:
@@ -372,6 +399,21 @@ def test_freshness_reads_names_in_the_container_time_zone(tmp_path) -> None:
     (newest,) = list_backups(cfg).files
     assert newest.taken_at == datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
     assert retention(list_backups(cfg), "app", cfg, NOW).off_schedule == 0  # 03:00 in Berlin: on schedule
+
+
+def test_a_wall_time_repeated_when_summer_time_ends_is_one_run(tmp_path) -> None:
+    """02:30 happens twice in Berlin on 2026-10-25 and cron runs a 02:30 job once: the second
+    02:30 (01:30 UTC) is not a run due, so that morning the backup was not called overdue, nor
+    a run missed."""
+    cfg = _folder(tmp_path, ["202610240230.app.sql.gz", "202610250230.app.sql.gz"]).model_copy(
+        update={"timezone": "Europe/Berlin", "schedule": "30 2 * * *", "retention": 5}
+    )
+    morning = datetime(2026, 10, 25, 4, 0, tzinfo=UTC)
+    fresh = freshness(list_backups(cfg), "app", cfg, morning)
+    assert fresh.is_fresh and fresh.due == fresh.next_run == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
+    kept = retention(list_backups(cfg), "app", cfg, morning)
+    assert kept.is_filling_up and kept.missed == (), kept.describe()
+    assert freshness(list_backups(cfg), "app", cfg, morning + timedelta(days=1)).overdue_h == 2.5
 
 
 def test_retention_counts_and_notes_off_schedule_backups(tmp_path) -> None:
@@ -778,6 +820,23 @@ def test_a_backup_dated_tomorrow_fails_freshness(backup_target, run_checks) -> N
     assert "in the future: a clock or time zone mistake" in check["message"]
 
 
+def test_checks_during_a_backup_run_judge_the_last_finished_backup(backup_target, run_checks) -> None:
+    """A verify run while gzip writes a backup (a container start's): the growing files are
+    named, not a leftover, and the newest backup judged is the last one finished."""
+    running = backup_target.folder / f"{datetime.now(UTC):%Y%m%d%H%M}.dumpsrc.sql"
+    running.write_bytes(b"-- MariaDB dump")
+    running.with_name(f"{running.name}.gz").write_bytes(backup_target.newest.read_bytes()[:100])
+    run = run_checks(backup_target.profile_path, "-k", "leftover or intact or fresh")
+    said = run.said(
+        "test_no_leftover_uncompressed_dumps",
+        "test_newest_backup_is_intact[dumpsrc]",
+        "test_backup_is_fresh[dumpsrc]",
+    )
+    assert [outcome for outcome, _ in said.values()] == ["passed"] * 3, said
+    assert said["test_no_leftover_uncompressed_dumps"][1].endswith(f"; still being written: {running.name}")
+    assert said["test_newest_backup_is_intact[dumpsrc]"][1].startswith(f"{backup_target.newest.name}: ")
+
+
 def test_corrupt_newest_backup_fails_with_its_reason(backup_target, run_checks) -> None:
     data = backup_target.newest.read_bytes()
     backup_target.newest.write_bytes(data[: len(data) // 2])
@@ -817,6 +876,7 @@ def test_intact_check_without_a_backup_fails_naming_the_database(backup_target, 
 
 def test_leftover_broken_link_short_retention_and_size_drop_fail(backup_target, run_checks) -> None:
     (backup_target.folder / "202611240300.dumpsrc.sql").write_text("-- half a dump")
+    _stopped(backup_target.folder / "202611240300.dumpsrc.sql")
     os.unlink(backup_target.folder / "latest.dumpsrc.sql.gz")
     os.symlink("199901010000.dumpsrc.sql.gz", backup_target.folder / "latest.dumpsrc.sql.gz")
     backup_target.newest.write_bytes(gzip.compress(b"-- MariaDB dump\n-- Dump completed\n"))
@@ -875,6 +935,7 @@ def test_remote_listing_over_ssh_equals_the_local_one(sshd, tmp_path, dumped) ->
         tmp_path, ["202611230300.app.sql.gz", "manual_2026-11-23_14-05-09.sql.gz", "202611240300.app.sql"]
     )
     (tmp_path / "202611240300.app.sql.gz").write_bytes(good.read_bytes())
+    _stopped(tmp_path / "202611240300.app.sql", tmp_path / "202611240300.app.sql.gz")
     os.symlink("202611240300.app.sql.gz", tmp_path / "latest.app.sql.gz")
     os.symlink("gone.sql.gz", tmp_path / "latest.gone.sql.gz")
     remote = list_backups(_ssh_cfg(sshd, tmp_path))

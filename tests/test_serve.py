@@ -4,11 +4,9 @@ token auth, no path out of the archive, no secret served."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -160,18 +158,11 @@ def test_nothing_outside_the_archive_is_served(server, path) -> None:
     assert httpx.get(f"{server}{path}").status_code == 404
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_beyond_loopback_a_token_is_required_and_checked(archived, tmp_path) -> None:
     refused = deploycheck("serve", "--profile", str(archived.profile_path), "--host", "0.0.0.0")
     assert refused.returncode == 2 and "set serve.token_file" in refused.stderr
     (tmp_path / "token").write_text("Serve-Token-Secret-1\n")
     archived.write_profile(serve={"token_file": str(tmp_path / "token")})
-    port = _free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -183,7 +174,7 @@ def test_beyond_loopback_a_token_is_required_and_checked(archived, tmp_path) -> 
             "--host",
             "0.0.0.0",
             "--port",
-            str(port),
+            "0",
             "--reports",
             str(archived.reports),
         ],
@@ -192,13 +183,11 @@ def test_beyond_loopback_a_token_is_required_and_checked(archived, tmp_path) -> 
         text=True,
     )
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/healthz")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        assert proc.stdout is not None
+        # printed once it listens: a loaded machine may take longer than any polling bound to start it
+        line = proc.stdout.readline()
+        assert line.startswith("serve: http://0.0.0.0:"), line + (proc.stderr.read() if proc.stderr else "")
+        url = f"http://127.0.0.1:{line.split()[1].rsplit(':', 1)[1].rstrip('/')}"
         assert httpx.get(f"{url}/healthz").status_code == 200  # for the container's health check
         assert httpx.get(f"{url}/api/runs/latest").status_code == 401
         assert (
@@ -209,4 +198,4 @@ def test_beyond_loopback_a_token_is_required_and_checked(archived, tmp_path) -> 
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=30)
-    assert "Serve-Token-Secret-1" not in out + err and proc.returncode == 130
+    assert "Serve-Token-Secret-1" not in line + out + err and proc.returncode == 130

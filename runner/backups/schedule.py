@@ -92,10 +92,14 @@ def _cron(cfg: Backups) -> str:
 
 
 def _runs_after(moment: datetime, cfg: Backups) -> Iterator[datetime]:
-    """The schedule's runs after `moment`, in UTC, read in backups.timezone."""
+    """The schedule's runs after `moment`, in UTC, read in backups.timezone. A wall time that the
+    end of summer time repeats is one run: croniter yields both, Vixie cron and cronie run a
+    fixed-time job once, and a cron that runs it twice names both backups alike."""
     runs = croniter(_cron(cfg), moment.astimezone(zone(cfg)))
     while True:
-        yield runs.get_next(datetime).astimezone(UTC)
+        run = runs.get_next(datetime)
+        if not run.fold:
+            yield run.astimezone(UTC)
 
 
 def freshness(listing: BackupListing, database: str, cfg: Backups, now: datetime) -> Freshness:

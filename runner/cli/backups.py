@@ -152,6 +152,7 @@ def _print_listing(listing: BackupListing, as_json: bool, out: TextIO) -> int:
                 "files": [f.to_dict() for f in listing.files],
                 "latest": listing.latest,
                 "leftovers": listing.leftovers,
+                "writing": listing.writing,
             },
             out,
             indent=2,
@@ -165,6 +166,8 @@ def _print_listing(listing: BackupListing, as_json: bool, out: TextIO) -> int:
         print(f"  latest.{db}.sql.gz -> {target or 'BROKEN LINK'}", file=out)
     for name in listing.leftovers:
         print(f"  {name}: uncompressed leftover (a dump whose gzip did not finish)", file=out)
+    for name in listing.writing:
+        print(f"  {name}: being written by a backup run (changed within minutes), not judged yet", file=out)
     print(f"{len(listing.files)} backup(s) in {listing.directory}", file=out)
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import shutil
 import smtplib
@@ -300,8 +301,11 @@ class DemoTarget:
         if self.fault == "corrupt-backup":
             data = newest.read_bytes()
             newest.write_bytes(data[: len(data) * 2 // 3])
-        elif self.fault == "leftover-dump":
-            (folder / f"{now:%Y%m%d%H%M}.{DATABASE}.sql").write_text("-- MariaDB dump 10.19\n")
+        elif self.fault == "leftover-dump":  # an hour ago, at a container start (INIT_BACKUP=1)
+            started = now - timedelta(hours=1)
+            leftover = folder / f"{started:%Y%m%d%H%M}.{DATABASE}.sql"
+            leftover.write_text("-- MariaDB dump 10.19\n")
+            os.utime(leftover, (started.timestamp(), started.timestamp()))  # it stopped changing then
 
     def stop(self) -> None:
         for http in (self.http, self.https):
