@@ -7,7 +7,6 @@ import os
 import re
 import types
 import typing
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,81 +78,9 @@ def load_profile(spec: str | None) -> Profile:
         )
     data.update(name=path.stem, path=path.resolve())
     try:
-        profile = Profile.model_validate(data, context={"base_dir": path.resolve().parent})
+        return Profile.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
         raise ProfileError(_describe(exc, path, _hidden_keys(raw))) from None
-    _refuse_secrets_in_plain_keys(profile, raw, path)
-    return profile
-
-
-def _secret_references(
-    value: Any, where: tuple[str | int, ...] = ()
-) -> Iterator[tuple[tuple[str | int, ...], str, bool]]:
-    """Where a secret-named variable (`${DB_PASSWORD}`) fills a value, the variable's name, and
-    whether it stands in a URL but not in its host or port (in its userinfo, path or query: sent
-    to that host only, and masked where the URL is shown, as a health check's token is)."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _secret_references(item, (*where, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _secret_references(item, (*where, index))
-    elif isinstance(value, str):
-        bare = VARIABLE.sub(lambda m: "x" * len(m.group()), value)  # a default's `/` or `@` is no delimiter
-        host = _host_span(bare)
-        for m in VARIABLE.finditer(value):
-            if is_secret_name(m.group(1)):
-                yield where, m.group(1), host is not None and not (host[0] < m.end() and m.start() < host[1])
-
-
-def _host_span(url: str) -> tuple[int, int] | None:
-    """Where a URL's host and port stand (after its userinfo, before its path), or None for text
-    that is not a URL."""
-    scheme = url.find("://")
-    if scheme <= 0:
-        return None
-    start = scheme + 3
-    end = next((i for i in range(start, len(url)) if url[i] in "/?#"), len(url))
-    return url.rfind("@", start, end) + 1 or start, end
-
-
-def _refuse_secrets_in_plain_keys(profile: Profile, raw: Any, path: Path) -> None:
-    """A secret-named variable may fill a key deploycheck keeps secret (a SecretStr, one named as
-    a secret, such as a journey body's `password:`, or a migration placeholder, masked in dry runs)
-    or a URL's userinfo, path or query. Anywhere else it would go out as plain text: as a host
-    name, to whatever DNS server answers for the domain (`https://${DB_PASSWORD}.example.net`,
-    which a hostile compose file could make init write), or as a user name or a port."""
-    for where, name, in_url in _secret_references(raw):
-        if isinstance(where[-1], str) and where[-1].endswith("_file"):
-            continue  # a file's path; the secret is what the file holds
-        if (
-            in_url
-            or where[:2] == ("migrations", "placeholders")
-            or any(isinstance(part, str) and is_secret_name(part) for part in where)
-        ):
-            continue  # sent where the URL, a body's `password:` or a migration goes; masked where shown
-        if not isinstance(_at(profile, where), SecretStr):
-            key = _dotted(where)
-            raise ProfileError(
-                f"{path}: {key}: ${{{name}}} is named as a secret, but {key} is not a key deploycheck "
-                "keeps secret (it would be sent or shown as plain text): give secrets only to password, "
-                "token, headers, webhook_url and migrations.placeholders keys, or to a URL's userinfo, path "
-                "or query"
-            )
-
-
-def _at(node: Any, where: tuple[str | int, ...]) -> Any:
-    """The validated value at `where` (a path in the profile as written), or None."""
-    for part in where:
-        if isinstance(node, BaseModel):
-            node = getattr(node, str(part), None)
-        elif isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            return None
-    return node
 
 
 def _interpolate(value: Any, path: Path, where: tuple[str | int, ...]) -> Any:
