@@ -331,3 +331,26 @@ def test_verify_refuses_an_ftp_health_url_before_anything_runs(tmp_path) -> None
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"{path}: http[0].url: 'ftp://app.test/health' {ALLOWED_HTTP}" in result.stderr
     assert not (tmp_path / "reports" / "profile").exists()  # nothing ran, nothing archived
+
+
+SECRET_VALUE = "Pw-Exfil-4711"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {
+            "mail_journeys": [
+                {**JOURNEY, "expect": {"to": "t@app.test", "link_hosts": ["${DB_PASSWORD}.x://y"]}}
+            ]
+        },
+        {"http": [{"name": "h", "url": "https://[${DB_PASSWORD}]/"}]},
+    ],
+)
+def test_a_refused_value_holding_a_secret_variable_is_not_quoted(tmp_path, monkeypatch, data) -> None:
+    """A validator's words may quote the value (urlsplit's own text does), and a list item's key
+    is no key: the values of the secret variables the profile reads are masked in the error."""
+    monkeypatch.setenv("DB_PASSWORD", SECRET_VALUE)
+    with pytest.raises(ProfileError) as caught:
+        load_profile(str(_write(tmp_path, data)))
+    assert SECRET_VALUE not in str(caught.value) and MASK in str(caught.value)
