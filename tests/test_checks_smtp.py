@@ -7,6 +7,7 @@ import email
 import email.policy
 import http.server
 import json
+import os
 import re
 import socket
 import subprocess
@@ -336,7 +337,9 @@ def test_alerts_on_a_failure_once_on_a_new_one_and_once_on_recovery(
     smtp_profile(target, port, pki[1], notify_to=["oncall@mail.test"], send_test=False)
     folder = tmp_path / "backup"
     folder.mkdir()
-    (folder / "202601010300.app.sql").write_text("-- a dump whose gzip failed")
+    leftover = folder / "202601010300.app.sql"
+    leftover.write_text("-- a dump whose gzip failed")
+    os.utime(leftover, (1767236400, 1767236400))  # untouched since 2026-01-01 03:00: not a run still going
     target.write_profile(
         backups={"source": str(folder), "databases": ["app"], "schedule": "0 3 * * *"},
         notify={"webhook_url": webhook.url},
@@ -371,7 +374,7 @@ def test_alerts_on_a_failure_once_on_a_new_one_and_once_on_recovery(
     assert body.index("Newly failing:") < body.index("test_nothing_pending") < body.index("Still failing:")
     assert "(1 new)" in worse.stdout
 
-    (folder / "202601010300.app.sql").unlink()
+    leftover.unlink()
     (target.migrations / "V1__new.sql").unlink()
     recovered = _verify(target, reports, *selection, "--notify")
     assert recovered.returncode == 0 and "notify: deploycheck: test is back to passing" in recovered.stdout
