@@ -4,6 +4,7 @@ no page logs a console error."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -102,9 +103,11 @@ def test_the_demo_report_draws_its_charts(demo_report, browser) -> None:
     page = browser.new_page()
     errors = console_errors(page)
     page.goto(report.as_uri())
+    checks = json.loads((report.parent / "report.json").read_text())["checks"]
+    broken = {c["id"]: c["message"] for c in checks if c["outcome"] not in ("passed", "skipped")}
     assert page.inner_text("h1").startswith(
         "Gate: FAILED (exit 1): 1 blocker(s): test_backup_is_fresh[catalogue]"
-    )
+    ), broken  # a check that broke besides the fault says why (one CI run saw the journey fail)
     charts = page.locator("#charts svg")
     assert charts.count() == 2
     for index in range(2):
