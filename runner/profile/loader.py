@@ -81,7 +81,7 @@ def load_profile(spec: str | None) -> Profile:
         return Profile.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
         secrets = Redactor()  # a validator's words may quote a value a secret variable filled in
-        secrets.add(*_secret_variables(raw))
+        secrets.add_environment(os.environ)  # as every run's redactor does (for_profile)
         raise ProfileError(secrets.mask(_describe(exc, path, _hidden_keys(raw)))) from None
 
 
@@ -132,20 +132,6 @@ _FRIENDLY = {
     "extra_forbidden": "unknown key",
     "missing": "required key is missing",
 }
-
-
-def _secret_variables(value: Any) -> set[str]:
-    """The values of the secret-named variables (`${DB_PASSWORD}`) the profile reads, wherever
-    they stand: a list item, or inside a URL a validator quotes."""
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list):
-        return set().union(*(_secret_variables(item) for item in value))
-    if isinstance(value, str):
-        return {
-            os.environ.get(m.group(1), "") for m in VARIABLE.finditer(value) if is_secret_name(m.group(1))
-        }
-    return set()
 
 
 def _hidden_keys(value: Any) -> set[str]:
